@@ -1,0 +1,29 @@
+# FERS for QGIS. `make demo` and `make test` each run `make setup` first, so either works alone
+# on a fresh Debian 12 machine.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+QGIS_ENV := source scripts/qgis-env.sh
+
+.PHONY: setup demo test package bench-speed bench-accuracy clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@$(QGIS_ENV) && $(PY) -m fers_engine.demo --out demo-output
+
+test: setup
+	@$(QGIS_ENV) && $(PY) -m pytest -q tests
+
+package: setup
+	@$(PY) scripts/package.py
+
+bench-speed: setup
+	@$(PY) bench/speed.py
+
+bench-accuracy: setup
+	@$(PY) bench/accuracy.py
+
+clean:
+	rm -rf demo-output dist build *.egg-info
