@@ -1,0 +1,163 @@
+"""One entry point for every input format, and for the ground truth that goes with a scene.
+
+Callers (pipeline, CLI, plugin, benchmarks) never pick a reader themselves: ``open_scene``
+checks the obvious user mistakes first (missing, empty, a folder, a text file) so each gets a
+one-line ``InputError`` instead of a GDAL or scipy traceback.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import InputError
+from .gdal_scene import GdalScene, is_gdal_name
+from .mat_scene import MatScene, mat_ground_truth
+from .scene import Scene
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# Files that can hold a mask beside a scene; "" is an ENVI data file (its .hdr must exist).
+GT_SUFFIXES = (".bmp", ".tif", ".tiff", ".png", ".mat", ".img", ".dat", ".gif", ".pgm", ".pbm", "")
+GT_TAGS = ("gt", "groundtruth", "ground_truth", "ground-truth")
+GT_SEPARATORS = ("", "_", "-", ".", " ")
+
+
+def open_scene(path: PathLike) -> Scene:
+    """Open a scene for block reading: ``.mat`` -> ``MatScene``, anything else -> ``GdalScene``.
+
+    An ENVI scene may be given by its data file or its ``.hdr``. The result is a context manager.
+    """
+    if is_gdal_name(path):  # a subdataset, e.g. GPKG:file.gpkg:table
+        return GdalScene(str(path))
+    p = _check_input(path)
+    if _is_mat(p):
+        return MatScene(p)
+    return GdalScene(p)
+
+
+def find_ground_truth(scene_path: PathLike) -> Optional[Path]:
+    """Where the anomaly mask for a scene lives, or None.
+
+    A ``.mat`` scene that stores its own mask answers with itself. Otherwise the folder is
+    searched (case-insensitively) for ``<stem>Gt.*``, ``<stem>_gt.*``, ``<stem>-groundtruth.*``
+    and similar, e.g. ``SDDataGt.bmp`` beside the ENVI scene ``SDData``.
+    """
+    p = Path(scene_path)
+    if not p.is_file():
+        return None
+    if _is_mat(p):
+        try:
+            if MatScene(p).ground_truth is not None:
+                return p
+        except InputError:
+            pass
+    return _sibling_ground_truth(p)
+
+
+def read_ground_truth(path: PathLike, expected_shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Anomaly mask ``bool (rows, cols)`` (True = anomaly) for a scene or a mask file.
+
+    ``path`` may be the mask itself (a 1-bit BMP, any single-band raster: nonzero = anomaly; a
+    ``.mat`` with a mask) or a scene whose mask is found by ``find_ground_truth``. With
+    ``expected_shape`` a mask of another size is refused rather than silently misaligned.
+    """
+    p = _check_input(path)
+    gt = _read_gt(p)
+    if expected_shape is not None and gt.shape != tuple(expected_shape):
+        raise InputError(
+            f"ground truth is {gt.shape[0]}x{gt.shape[1]} but the scene is "
+            f"{expected_shape[0]}x{expected_shape[1]} ({p.name})"
+        )
+    return gt
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _read_gt(p: Path) -> np.ndarray:
+    if _is_mat(p):
+        gt = mat_ground_truth(p)
+        if gt is not None:
+            return gt
+        sibling = _sibling_ground_truth(p)
+        if sibling is None:
+            raise InputError(f"no ground-truth mask found in {p.name} or beside it")
+        return _read_mask_file(sibling)
+    sibling = _sibling_ground_truth(p)
+    if sibling is not None:
+        return _read_mask_file(sibling)
+    with open_scene(p) as scene:
+        if scene.info.count != 1:
+            raise InputError(
+                f"{p.name} has {scene.info.count} bands, so it is not a mask, and no ground truth "
+                f"(e.g. {_stem(p)}Gt.bmp or {_stem(p)}_gt.tif) was found beside it"
+            )
+    return _read_mask_file(p)
+
+
+def _read_mask_file(p: Path) -> np.ndarray:
+    """A mask file: any band nonzero = anomaly (so RGB masks work too); nodata = background."""
+    if _is_mat(p):
+        gt = mat_ground_truth(p)
+        if gt is None:
+            raise InputError(f"no ground-truth mask found in {p.name}")
+        return gt
+    with open_scene(p) as scene:
+        block, valid = scene.read_all()
+    return (block != 0).any(axis=0) & valid
+
+
+def _sibling_ground_truth(p: Path) -> Optional[Path]:
+    stem = _stem(p).lower()
+    folder = p.parent
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return None
+    own = {p.name.lower(), (_stem(p) + ".hdr").lower()}
+    by_lower = {n.lower(): n for n in names}
+    for tag in GT_TAGS:
+        for sep in GT_SEPARATORS:
+            base = stem + sep + tag
+            for suffix in GT_SUFFIXES:
+                name = by_lower.get(base + suffix)
+                if name is None or name.lower() in own:
+                    continue
+                cand = folder / name
+                if not cand.is_file() or cand.stat().st_size == 0:
+                    continue
+                if suffix == "" and not (folder / (name + ".hdr")).is_file():
+                    continue  # a suffix-less file is only a mask when it is ENVI data
+                return cand
+    return None
+
+
+def _stem(p: Path) -> str:
+    """Scene stem: ``SDData`` for ``SDData``, ``SDData.hdr`` and ``SDData.img``."""
+    if p.suffix.lower() == ".hdr":
+        p = p.with_suffix("")
+    return p.stem if p.suffix else p.name
+
+
+def _check_input(path: PathLike) -> Path:
+    if path is None or str(path) == "":
+        raise InputError("no input file given")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"input not found: {p}")
+    if p.is_dir():
+        raise InputError(f"input is a folder, not a raster file: {p}")
+    if p.stat().st_size == 0:
+        raise InputError(f"input file is empty (0 bytes): {p}")
+    return p
+
+
+def _is_mat(p: Path) -> bool:
+    if p.suffix.lower() == ".mat":
+        return True
+    try:
+        with open(p, "rb") as f:
+            return f.read(10).startswith(b"MATLAB")
+    except OSError:
+        return False

@@ -1,0 +1,306 @@
+"""The one GeoTIFF writer every output goes through: tiled, compressed, atomic.
+
+Blocks are written into a hidden temporary file beside the target (``.name.partial-XXXX.tif``)
+which is renamed onto the target only when the ``with`` block ends cleanly. Any exception,
+including ``Cancelled`` and Ctrl-C, deletes the temporary file, so a failed or cancelled run
+never leaves a half-written raster that QGIS would happily load. The writer also refuses to
+write over any file of the input (the raster itself or its ENVI ``.hdr``).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import OutputError
+from .scene import Scene, SceneInfo
+
+_DEFAULT = object()  # "nodata not given": NaN for float outputs, none for integer outputs
+SUPPORTED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+BLOCK = 256
+
+
+class RasterWriter:
+    """Write a ``(count, height, width)`` GeoTIFF block by block; use as a context manager.
+
+    ``crs`` is WKT / ``"EPSG:n"`` / a rasterio CRS or None (allowed: benchmark ``.mat`` scenes
+    have none); ``transform`` a GDAL 6-tuple or an ``Affine``. ``like_input`` (a path, a
+    ``Scene`` or a ``SceneInfo``) names the input so it can never be overwritten; a Scene or
+    SceneInfo also supplies CRS and transform when those are not given. ``tags`` are dataset
+    metadata; ``band_metadata`` one dict per band, e.g. ``{"wavelength": "550.0",
+    "wavelength_units": "Nanometers"}``, which ``GdalScene`` reads back as wavelengths.
+    """
+
+    def __init__(
+        self,
+        path,
+        height: int,
+        width: int,
+        count: int = 1,
+        dtype: str = "float32",
+        crs=None,
+        transform=None,
+        nodata=_DEFAULT,
+        band_descriptions: Optional[Sequence[str]] = None,
+        like_input: Union[None, str, os.PathLike, Scene, SceneInfo] = None,
+        tags: Optional[dict] = None,
+        band_metadata: Optional[Sequence[dict]] = None,
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.height, self.width, self.count = int(height), int(width), int(count)
+        if min(self.height, self.width, self.count) < 1:
+            raise OutputError(f"cannot write a {self.count}x{self.height}x{self.width} raster")
+        self.dtype = np.dtype(dtype).name
+        if self.dtype not in SUPPORTED_DTYPES:
+            raise OutputError(f"output data type {self.dtype} is not supported")
+        info = _info_of(like_input)
+        if info is not None:
+            crs = info.crs if crs is None else crs
+            transform = info.transform if transform is None else transform
+        self.crs = _to_crs(crs)
+        self.transform = _to_affine(transform)
+        is_float = np.dtype(self.dtype).kind == "f"
+        if nodata is _DEFAULT:
+            nodata = float("nan") if is_float else None
+        if nodata is not None and not is_float and not float(nodata).is_integer():
+            raise OutputError(f"nodata {nodata} does not fit the integer output type {self.dtype}")
+        self.nodata = nodata
+        if band_descriptions is not None and len(band_descriptions) != self.count:
+            raise OutputError(f"{len(band_descriptions)} band descriptions for {self.count} bands")
+        self.band_descriptions = list(band_descriptions) if band_descriptions is not None else None
+        if band_metadata is not None and len(band_metadata) != self.count:
+            raise OutputError(f"{len(band_metadata)} band metadata entries for {self.count} bands")
+        self.tags = dict(tags or {})
+        self.band_metadata = [dict(m or {}) for m in band_metadata] if band_metadata is not None else None
+        _refuse_input_collision(self.path, like_input)
+        folder = self.path.parent
+        if self.path.is_dir():
+            raise OutputError(f"output path is a folder: {self.path}")
+        if not folder.is_dir():
+            raise OutputError(f"output folder does not exist: {folder}")
+        self._tmp: Optional[Path] = None
+        self._ds = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self) -> "RasterWriter":
+        """Create the temporary file; ``__enter__`` calls this."""
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        if self._ds is not None:
+            return self
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=".tif",
+                                       dir=str(self.path.parent))
+            os.close(fd)
+        except OSError as exc:
+            raise OutputError(f"cannot write in {self.path.parent} ({exc.strerror or exc})") from None
+        self._tmp = Path(tmp)
+        is_float = np.dtype(self.dtype).kind == "f"
+        profile = dict(
+            driver="GTiff", width=self.width, height=self.height, count=self.count,
+            dtype=self.dtype, crs=self.crs, transform=self.transform, nodata=self.nodata,
+            tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
+            predictor=3 if is_float else 2, bigtiff="IF_SAFER",
+        )
+        if self.count > 1:
+            profile["interleave"] = "band"
+        if self.transform is None:
+            profile.pop("transform")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._ds = rasterio.open(self._tmp, "w", **profile)
+            if self.band_descriptions:
+                for i, text in enumerate(self.band_descriptions, start=1):
+                    self._ds.set_band_description(i, str(text))
+            if self.tags:
+                self._ds.update_tags(**{str(k): str(v) for k, v in self.tags.items()})
+            for i, meta in enumerate(self.band_metadata or [], start=1):
+                if meta:
+                    self._ds.update_tags(i, **{str(k): str(v) for k, v in meta.items()})
+        except Exception as exc:
+            self.abort()
+            raise OutputError(f"cannot create {self.path.name} ({_first_line(exc)})") from None
+        return self
+
+    def write(self, row0: int, array: np.ndarray) -> None:
+        """Write rows ``row0:row0+rows``; ``array`` is ``(count, rows, W)`` or ``(rows, W)``."""
+        from rasterio.windows import Window
+
+        if self._ds is None:
+            raise OutputError("writer is not open: use it in a 'with' block")
+        arr = np.asarray(array)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[0] != self.count or arr.shape[2] != self.width:
+            raise OutputError(
+                f"block of shape {tuple(np.shape(array))} does not fit a "
+                f"{self.count}-band, {self.width}-column output"
+            )
+        rows = arr.shape[1]
+        if not (0 <= row0 and row0 + rows <= self.height) or rows == 0:
+            raise OutputError(f"rows {row0}:{row0 + rows} outside the output (0:{self.height})")
+        target = np.dtype(self.dtype)
+        if target.kind != "f" and arr.dtype.kind == "f":
+            fill = 0 if self.nodata is None else self.nodata
+            arr = np.where(np.isfinite(arr), arr, fill)
+        self._ds.write(arr.astype(target, copy=False), window=Window(0, int(row0), self.width, rows))
+
+    def commit(self) -> Path:
+        """Close and move the finished file onto the target (replacing an older output)."""
+        if self._ds is None:
+            raise OutputError("writer is not open")
+        try:
+            self._ds.close()
+        except Exception as exc:
+            self._ds = None
+            self.abort()
+            raise OutputError(f"cannot finish {self.path.name} ({_first_line(exc)})") from None
+        self._ds = None
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(
+                f"cannot replace {self.path} ({exc.strerror or exc}); is it open in another program?"
+            ) from None
+        self._tmp = None
+        stale = Path(str(self.path) + ".aux.xml")  # statistics of the file we just replaced
+        if stale.is_file():
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; the target is left untouched."""
+        if self._ds is not None:
+            try:
+                self._ds.close()
+            except Exception:
+                pass
+            self._ds = None
+        if self._tmp is not None:
+            for leftover in (self._tmp, Path(str(self._tmp) + ".aux.xml")):
+                try:
+                    leftover.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    pass
+            self._tmp = None
+
+    def __enter__(self) -> "RasterWriter":
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+        return False
+
+
+def write_array(path, array: np.ndarray, **kw) -> Path:
+    """Write a whole ``(rows, W)`` or ``(count, rows, W)`` array in one call; bool -> uint8."""
+    arr = np.asarray(array)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise OutputError(f"cannot write an array of shape {arr.shape} as a raster")
+    dtype = kw.pop("dtype", None) or _default_dtype(arr.dtype)
+    with RasterWriter(path, arr.shape[1], arr.shape[2], count=arr.shape[0], dtype=dtype, **kw) as w:
+        w.write(0, arr)
+    return Path(path)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _default_dtype(dtype: np.dtype) -> str:
+    if dtype.kind == "b":
+        return "uint8"
+    if dtype.kind == "f":
+        return "float32"
+    return dtype.name if dtype.name in SUPPORTED_DTYPES else "float32"
+
+
+def _info_of(like) -> Optional[SceneInfo]:
+    if isinstance(like, Scene):
+        return like.info
+    if isinstance(like, SceneInfo):
+        return like
+    return None
+
+
+def _input_files(like) -> list:
+    """Every path that belongs to the input: the raster, its ENVI header/data partner, aux files."""
+    if like is None:
+        return []
+    paths: list = []
+    if isinstance(like, Scene):
+        paths.append(Path(like.info.path))
+        paths.extend(Path(f) for f in getattr(like, "files", []) or [])
+    elif isinstance(like, SceneInfo):
+        paths.append(Path(like.path))
+    else:
+        paths.append(Path(like))
+    out = []
+    for p in paths:
+        out.append(p)
+        if p.suffix.lower() == ".hdr":
+            stem = p.with_suffix("")
+            out.extend(Path(str(stem) + s) for s in ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw"))
+        else:
+            out.extend([Path(str(p) + ".hdr"), p.with_suffix(".hdr")])
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _refuse_input_collision(out: Path, like) -> None:
+    for inp in _input_files(like):
+        if _same_file(out, inp):
+            which = "the input" if inp == _input_files(like)[0] else f"a file of the input ({inp.name})"
+            raise OutputError(f"output {out.name} would overwrite {which}; choose another output path")
+
+
+def _to_crs(crs):
+    if crs is None or crs == "":
+        return None
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+
+    try:
+        return crs if isinstance(crs, CRS) else CRS.from_user_input(crs)
+    except (CRSError, ValueError, TypeError) as exc:
+        raise OutputError(f"invalid output CRS ({_first_line(exc)})") from None
+
+
+def _to_affine(transform):
+    if transform is None:
+        return None
+    from affine import Affine
+
+    if isinstance(transform, Affine):
+        return transform
+    values: Iterable = tuple(float(v) for v in transform)
+    if len(values) != 6:
+        raise OutputError(f"a geotransform has 6 numbers, got {len(values)}")
+    return Affine.from_gdal(*values)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

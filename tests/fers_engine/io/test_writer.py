@@ -1,0 +1,182 @@
+"""RasterWriter: GeoTIFF layout, georeference round trip, atomic output, input protection."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import rasterio
+from osgeo import gdal, osr
+
+from fers_engine.errors import Cancelled, OutputError
+from fers_engine.io import RasterWriter, open_scene, write_array
+
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+GT = (600000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)
+
+
+def _listing(folder):
+    return sorted(os.listdir(folder))
+
+
+def test_round_trip_keeps_crs_transform_size(tmp_path):
+    data = np.arange(3 * 300 * 270, dtype=np.float32).reshape(3, 300, 270)
+    out = tmp_path / "score.tif"
+    with RasterWriter(out, 300, 270, count=3, crs="EPSG:32611", transform=GT,
+                      band_descriptions=["a", "b", "c"]) as w:
+        for r0 in range(0, 300, 128):  # blocks do not align with the 256 tiles on purpose
+            w.write(r0, data[:, r0:r0 + 128])
+    assert _listing(tmp_path) == ["score.tif"], "no temporary file left behind"
+    with rasterio.open(out) as ds:
+        assert (ds.count, ds.height, ds.width) == (3, 300, 270)
+        assert ds.crs.to_epsg() == 32611
+        assert ds.transform.to_gdal() == GT
+        assert ds.block_shapes[0] == (256, 256), "tiled 256 x 256"
+        assert ds.compression.name.lower() == "deflate"
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "3"
+        assert ds.interleaving.name.lower() == "band"
+        assert np.isnan(ds.nodata)
+        assert ds.descriptions == ("a", "b", "c")
+        np.testing.assert_array_equal(ds.read(), data)
+    g = gdal.Open(str(out))
+    assert (g.RasterXSize, g.RasterYSize, g.RasterCount) == (270, 300, 3)
+    assert g.GetGeoTransform() == GT
+    srs = osr.SpatialReference(wkt=g.GetProjection())
+    assert srs.GetUTMZone() == 11 and srs.GetAuthorityCode(None) == "32611"
+    g = None
+
+
+def test_read_back_through_our_reader(tmp_path):
+    data = np.ones((2, 10, 8), np.float32)
+    data[0, 4, 4] = np.nan
+    out = write_array(tmp_path / "x.tif", data, crs="EPSG:4326", transform=(10, 0.1, 0, 50, 0, -0.1))
+    with open_scene(out) as scene:
+        assert scene.info.transform == pytest.approx((10, 0.1, 0, 50, 0, -0.1))
+        assert osr.SpatialReference(wkt=scene.info.crs).GetAuthorityCode(None) == "4326"
+        _, valid = scene.read_all()
+    assert not valid[4, 4] and valid.sum() == 79
+
+
+def test_uint8_output_and_no_crs(tmp_path):
+    mask = np.zeros((20, 30), bool)
+    mask[5, 6] = True
+    out = write_array(tmp_path / "mask.tif", mask)
+    with rasterio.open(out) as ds:
+        assert ds.dtypes[0] == "uint8" and ds.nodata is None and ds.crs is None
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "2"
+        assert ds.read(1).sum() == 1 and ds.read(1)[5, 6] == 1
+
+
+def test_like_input_supplies_georeference(tmp_path, cube, make_geotiff, utm33):
+    src = make_geotiff(tmp_path / "in.tif", cube)
+    with open_scene(src) as scene:
+        with RasterWriter(tmp_path / "out.tif", 7, 5, like_input=scene) as w:
+            w.write(0, np.zeros((7, 5), np.float32))
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert ds.crs.to_epsg() == 32633 and ds.transform.to_gdal() == pytest.approx(utm33)
+
+
+def test_replaces_an_older_output(tmp_path):
+    out = tmp_path / "r.tif"
+    write_array(out, np.zeros((4, 4), np.float32))
+    write_array(out, np.full((4, 4), 7, np.float32))
+    with rasterio.open(out) as ds:
+        assert (ds.read(1) == 7).all()
+    assert _listing(tmp_path) == ["r.tif"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), Cancelled("cancelled by the user"), KeyboardInterrupt()])
+def test_exception_inside_with_leaves_nothing(tmp_path, error):
+    out = tmp_path / "partial.tif"
+    with pytest.raises(type(error)):
+        with RasterWriter(out, 600, 10, crs="EPSG:32611", transform=GT) as w:
+            w.write(0, np.ones((300, 10), np.float32))
+            assert len(_listing(tmp_path)) == 1 and _listing(tmp_path)[0].startswith(".partial.tif.partial-")
+            raise error
+    assert _listing(tmp_path) == []
+
+
+def test_failed_rewrite_keeps_the_previous_output(tmp_path):
+    out = tmp_path / "keep.tif"
+    write_array(out, np.full((4, 4), 3, np.float32))
+    with pytest.raises(OutputError, match="does not fit"):
+        with RasterWriter(out, 4, 4) as w:
+            w.write(0, np.zeros((4, 5), np.float32))
+    assert _listing(tmp_path) == ["keep.tif"]
+    with rasterio.open(out) as ds:
+        assert (ds.read(1) == 3).all()
+
+
+def test_output_equal_to_input_is_refused(tmp_path, cube, make_geotiff, make_envi):
+    src = make_geotiff(tmp_path / "in.tif", cube)
+    before = src.read_bytes()
+    with pytest.raises(OutputError, match="would overwrite the input"):
+        RasterWriter(src, 7, 5, like_input=src)
+    with pytest.raises(OutputError, match="would overwrite"):
+        RasterWriter(tmp_path / "sub" / ".." / "in.tif", 7, 5, like_input=str(src))
+    os.symlink(src, tmp_path / "link.tif")
+    with pytest.raises(OutputError, match="would overwrite"):
+        write_array(tmp_path / "link.tif", np.zeros((7, 5)), like_input=src)
+    assert src.read_bytes() == before
+    assert _listing(tmp_path) == ["in.tif", "link.tif"]
+
+
+@pytest.mark.parametrize("target", ["scene", "scene.hdr"])
+@pytest.mark.parametrize("given", ["scene", "scene.hdr", "opened"])
+def test_output_onto_any_file_of_an_envi_input_is_refused(tmp_path, cube, make_envi, target, given):
+    make_envi(tmp_path / "scene", cube)
+    before = _listing(tmp_path)
+    if given == "opened":
+        with open_scene(tmp_path / "scene.hdr") as scene:
+            with pytest.raises(OutputError, match="would overwrite"):
+                RasterWriter(tmp_path / target, 7, 5, like_input=scene)
+    else:
+        with pytest.raises(OutputError, match="would overwrite"):
+            RasterWriter(tmp_path / target, 7, 5, like_input=tmp_path / given)
+    assert _listing(tmp_path) == before
+
+
+def test_output_location_errors(tmp_path):
+    with pytest.raises(OutputError, match="output folder does not exist"):
+        RasterWriter(tmp_path / "nope" / "x.tif", 4, 4)
+    with pytest.raises(OutputError, match="output path is a folder"):
+        RasterWriter(tmp_path, 4, 4)
+    w = RasterWriter(tmp_path / "x.tif", 4, 4)
+    with pytest.raises(OutputError, match="not open"):
+        w.write(0, np.zeros((4, 4)))
+    with pytest.raises(OutputError, match="rows 2:6 outside"):
+        with RasterWriter(tmp_path / "y.tif", 4, 4) as w:
+            w.write(2, np.zeros((4, 4)))
+    with pytest.raises(OutputError, match="not supported"):
+        RasterWriter(tmp_path / "z.tif", 4, 4, dtype="complex64")
+    assert _listing(tmp_path) == []
+
+
+def test_unwritable_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # root ignores chmod, so simulate it
+    with pytest.raises(OutputError, match="cannot write in .*Permission denied"):
+        with RasterWriter(tmp_path / "x.tif", 4, 4) as w:
+            w.write(0, np.zeros((4, 4)))
+    assert _listing(tmp_path) == []
+
+
+def test_band_metadata_round_trips_as_wavelengths(tmp_path):
+    data = np.zeros((3, 4, 4), np.int16)
+    meta = [{"wavelength": f"{w:.1f}", "wavelength_units": "Nanometers"} for w in (450, 550, 650)]
+    out = tmp_path / "wl.tif"
+    with RasterWriter(out, 4, 4, count=3, dtype="int16", nodata=None, band_metadata=meta,
+                      tags={"FERS_DETECTOR": "rx"}) as w:
+        w.write(0, data)
+    with open_scene(out) as scene:
+        np.testing.assert_allclose(scene.info.wavelengths, [450, 550, 650])
+        assert scene.info.nodata is None
+    with rasterio.open(out) as ds:
+        assert ds.tags()["FERS_DETECTOR"] == "rx"
+    with pytest.raises(OutputError, match="2 band metadata entries for 3 bands"):
+        RasterWriter(tmp_path / "bad.tif", 4, 4, count=3, band_metadata=meta[:2])
