@@ -1,0 +1,319 @@
+"""The engine's front door: detect, threshold and evaluate rasters, streamed block by block.
+
+Every entry point takes paths and a ``Reporter`` and returns a small result object, so the CLI,
+the QGIS algorithms and plain Python callers share one implementation. Scores are written through
+the one atomic writer, so an error or a cancel never leaves a partial output.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .detectors import BackgroundStats, RxScorer
+from .detectors.lrx import halo_rows, local_rx_block
+from .detectors.threshold import threshold_value as _threshold_value
+from .errors import InputError
+from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
+                 select_bands)
+from .metrics import evaluate, roc_curve
+from .progress import SILENT, Reporter
+from .sources import BlockSource, EnhancedSource, SceneSource
+
+DETECTORS = ("rx", "lrx")
+ENHANCERS = ("none", "spectral", "full")
+FUSIONS = ("sum", "hadamard")
+DEVICES = ("auto", "cpu", "cuda")
+BAND_MODES = ("resample", "first")
+THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
+DEFAULT_MEMORY_MB = 1024
+
+
+@dataclass
+class DetectOptions:
+    """What to run. The defaults are the full method of the paper: enhancers, sum fusion, RX."""
+
+    detector: str = "rx"
+    inner: int = 3
+    outer: int = 15
+    bands: Optional[Sequence[int]] = None  # 0-based band indices
+    wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
+    drop_bad_bands: bool = True
+    enhancer: str = "full"
+    model: Optional[str] = None  # a bundled model name or a path; None = the default model
+    band_mode: str = "resample"
+    fusion: str = "sum"
+    device: str = "auto"
+    block_rows: Optional[int] = None
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+    def validate(self) -> None:
+        for name, value, allowed in (("detector", self.detector, DETECTORS),
+                                     ("enhancer", self.enhancer, ENHANCERS),
+                                     ("fusion", self.fusion, FUSIONS),
+                                     ("device", self.device, DEVICES),
+                                     ("band mode", self.band_mode, BAND_MODES)):
+            if value not in allowed:
+                raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+        if self.detector == "lrx":
+            if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
+                raise InputError(f"local RX windows must be odd with inner < outer, got inner={self.inner}, outer={self.outer}")
+        if self.block_rows is not None and self.block_rows < 1:
+            raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
+
+
+@dataclass
+class DetectResult:
+    output: Path
+    mask_output: Optional[Path]
+    device: str
+    threshold: Optional[float]
+    seconds: float
+    height: int
+    width: int
+    bands_used: int
+    messages: List[str] = field(default_factory=list)
+
+
+def detect(input_path, output_path, options: Optional[DetectOptions] = None,
+           reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
+           threshold_value: Optional[float] = None) -> DetectResult:
+    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``."""
+    options = options or DetectOptions()
+    options.validate()
+    t0 = time.perf_counter()
+    messages: List[str] = []
+    rep = _collecting(reporter, messages)
+    with open_scene(input_path) as scene:
+        info = scene.info
+        if info.count < 2:
+            raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
+                             "multi-band (hyperspectral) raster")
+        if info.crs is None:
+            rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
+        bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
+                             drop_bad_bands=options.drop_bad_bands)
+        rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
+        source, device = _build_source(scene, bands, options, rep)
+        if options.detector == "lrx" and device != "cpu":
+            rep.info("local RX runs on the CPU; the GPU serves the enhancers")
+        block_rows = options.block_rows or default_block_rows(
+            info.width, max(source.count, len(bands)), budget_bytes=options.memory_mb * 2**20 // 4)
+        rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
+                 f"block {block_rows} rows")
+        with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
+                          crs=info.crs, transform=info.transform, nodata=float("nan"),
+                          band_descriptions=["anomaly score"], like_input=input_path) as writer:
+            if options.detector == "rx":
+                _run_global_rx(source, block_rows, writer, rep.stage(0.0, 0.97),
+                               None if device == "cpu" else device)
+            else:
+                _run_local_rx(source, block_rows, options.inner, options.outer, writer, rep.stage(0.0, 0.97))
+    threshold = None
+    if mask_output is not None:
+        threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile",
+                                     99.0 if threshold_value is None else threshold_value,
+                                     rep.stage(0.97, 1.0))
+    rep.step(1.0)
+    seconds = time.perf_counter() - t0
+    rep.info(f"done in {seconds:.2f} s")
+    return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
+                        threshold, seconds, info.height, info.width, source.count, messages)
+
+
+def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
+    """A reporter that also keeps every message, so results can carry the run's log."""
+
+    def log(msg: str) -> None:
+        messages.append(msg)
+        if reporter.log is not None:
+            reporter.log(msg)
+
+    def warn(msg: str) -> None:
+        messages.append("WARNING: " + msg)
+        if reporter.warn is not None:
+            reporter.warn(msg)
+        elif reporter.log is not None:
+            reporter.log("WARNING: " + msg)
+
+    return Reporter(progress=reporter.progress, log=log, should_stop=reporter.should_stop, warn=warn,
+                    _start=reporter._start, _span=reporter._span)
+
+
+def _build_source(scene, bands: Sequence[int], options: DetectOptions,
+                  rep: Reporter) -> Tuple[BlockSource, str]:
+    """The raw band-selected source, or the enhanced one (model loaded, scene normalised)."""
+    if options.enhancer == "none":
+        return SceneSource(scene, bands), _detector_device(options.device, rep)
+    from .nets.enhancer import load_enhancer  # torch is only needed from here on
+
+    enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+    sub_info = _subset_info(scene.info, bands)
+    matrix, description = enhancer.input_matrix(sub_info, band_mode=options.band_mode)
+    rep.info(f"model {enhancer.card.get('name', options.model)}: {description}")
+    raw = SceneSource(scene, bands, matrix)
+    normaliser = enhancer.new_normaliser()
+    info = scene.info
+    block_rows = options.block_rows or default_block_rows(info.width, max(raw.count, len(bands)))
+    stage = rep.stage(0.0, 0.1)
+    blocks = list(iter_row_blocks(info.height, block_rows))
+    for i, (r0, r1, _, _) in enumerate(blocks):
+        data, valid = raw.read(r0, r1)
+        normaliser.update(data["x"], valid)
+        stage.step((i + 1) / len(blocks))
+    cache = options.memory_mb * 2**20 // 2
+    return EnhancedSource(raw, enhancer, normaliser, options.enhancer, options.fusion,
+                          cache_bytes=cache, reporter=rep), enhancer.device
+
+
+def _detector_device(requested: str, rep: Reporter) -> str:
+    """'cuda' when a GPU can run the detector, else 'cpu'; a GPU asked for but absent is said aloud."""
+    if requested == "cpu":
+        return "cpu"
+    available = False
+    # Importing torch costs a second or two; skip it on Linux machines with no NVIDIA driver.
+    if requested == "cuda" or not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists():
+        try:
+            import torch
+
+            available = bool(torch.cuda.is_available())
+        except Exception:  # torch is optional for the classical detectors
+            available = False
+    if available:
+        return "cuda"
+    if requested == "cuda":
+        rep.warning("device cuda was requested but no CUDA GPU is available: running on the CPU")
+    return "cpu"
+
+
+def _subset_info(info, bands: Sequence[int]):
+    """The scene's spectral description restricted to the selected bands."""
+    from dataclasses import replace
+
+    wl = None if info.wavelengths is None else np.asarray(info.wavelengths)[list(bands)]
+    return replace(info, count=len(bands), wavelengths=wl)
+
+
+def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
+                   device: Optional[str] = None) -> None:
+    """Two streamed passes: background statistics, then Mahalanobis scores per block."""
+    blocks = list(iter_row_blocks(source.height, block_rows))
+    stats = {v: BackgroundStats(source.count) for v in source.variants}
+    first = rep.stage(0.0, 0.5)
+    for i, (r0, r1, _, _) in enumerate(blocks):
+        data, valid = source.read(r0, r1)
+        for v in source.variants:
+            stats[v].update(data[v], valid)
+        first.step((i + 1) / len(blocks))
+    scorers = {}
+    for v in source.variants:
+        if stats[v].count < 2:
+            raise InputError("the raster has no valid pixel (all nodata or NaN)" if stats[v].count == 0
+                             else "the raster has only one valid pixel: no background to compare with")
+        scorers[v], info = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), device=device)
+        rep.info(info.describe())
+    second = rep.stage(0.5, 1.0)
+    maps = None if len(source.variants) == 1 else {
+        v: np.empty((source.height, source.width), np.float32) for v in source.variants}
+    for i, (r0, r1, _, _) in enumerate(blocks):
+        data, valid = source.read(r0, r1)
+        for v in source.variants:
+            scores = scorers[v](data[v], valid)
+            if maps is None:
+                writer.write(r0, scores)
+            else:
+                maps[v][r0:r1] = scores
+        second.step((i + 1) / len(blocks))
+    if maps is not None:
+        _write_blocks(writer, _hadamard(list(maps.values())), block_rows)
+
+
+def _hadamard(maps: List[np.ndarray]) -> np.ndarray:
+    """Product of the min-max normalised maps (method.md section 4, the 'ham' rule)."""
+    out = np.ones_like(maps[0])
+    for m in maps:
+        lo, hi = np.nanmin(m), np.nanmax(m)
+        out *= (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    return out
+
+
+def _write_blocks(writer: RasterWriter, array: np.ndarray, block_rows: int) -> None:
+    for r0 in range(0, array.shape[0], block_rows):
+        writer.write(r0, array[r0:r0 + block_rows])
+
+
+def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, writer: RasterWriter,
+                  rep: Reporter) -> None:
+    """One streamed pass: each row block is read with the rows its shifted windows reach."""
+    blocks = list(iter_row_blocks(source.height, block_rows))
+    maps = None if len(source.variants) == 1 else {
+        v: np.empty((source.height, source.width), np.float32) for v in source.variants}
+    for i, (r0, r1, _, _) in enumerate(blocks):
+        h0, h1 = halo_rows(r0, r1, source.height, outer)
+        data, valid = source.read(h0, h1)
+        for v in source.variants:
+            scores = local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner, outer=outer)
+            if maps is None:
+                writer.write(r0, scores)
+            else:
+                maps[v][r0:r1] = scores
+        rep.step((i + 1) / len(blocks))
+    if maps is not None:
+        _write_blocks(writer, _hadamard(list(maps.values())), block_rows)
+
+
+def _read_single_band(path) -> Tuple[np.ndarray, object]:
+    """A whole one-band raster (score or mask: small next to the cube) and its scene info."""
+    with open_scene(path) as scene:
+        if scene.info.count != 1:
+            raise InputError(f"{Path(path).name} has {scene.info.count} bands; expected a one-band score raster")
+        block, valid = scene.read_all()
+    scores = block[0].astype(np.float32, copy=True)
+    scores[~valid] = np.nan
+    return scores, scene.info
+
+
+def threshold_raster(score_path, output_path, method: str = "percentile", value: float = 99.0,
+                     reporter: Reporter = SILENT) -> float:
+    """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata)."""
+    if method not in THRESHOLD_METHODS:
+        raise InputError(f"unknown threshold method {method!r}: choose one of {', '.join(THRESHOLD_METHODS)}")
+    scores, info = _read_single_band(score_path)
+    if not np.isfinite(scores).any():
+        raise InputError(f"{Path(score_path).name} has no valid score to threshold")
+    threshold = float(_threshold_value(scores, method, value))
+    reporter.info(f"threshold ({method} {value:g}) = {threshold:.6g}")
+    mask = np.full(scores.shape, 255, np.uint8)
+    finite = np.isfinite(scores)
+    mask[finite] = (scores[finite] > threshold).astype(np.uint8)
+    reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(finite.sum())}")
+    with RasterWriter(output_path, info.height, info.width, count=1, dtype="uint8", crs=info.crs,
+                      transform=info.transform, nodata=255, band_descriptions=["anomaly mask"],
+                      like_input=score_path) as writer:
+        writer.write(0, mask)
+    reporter.step(1.0)
+    return threshold
+
+
+def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT) -> Dict:
+    """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat."""
+    scores, _ = _read_single_band(score_path)
+    truth = read_ground_truth(truth_path)
+    if truth.shape != scores.shape:
+        raise InputError(f"ground truth is {truth.shape[1]} x {truth.shape[0]} px but the score raster is "
+                         f"{scores.shape[1]} x {scores.shape[0]} px")
+    valid = np.isfinite(scores)
+    measures = evaluate(scores, truth, valid=valid)
+    result = {"auc": measures["auc_pd_pf"], **measures}
+    pf, pd, _ = roc_curve(scores[valid], truth[valid])
+    result["roc"] = (pf, pd)
+    result["anomaly_pixels"] = int(truth[valid].sum())
+    result["valid_pixels"] = int(valid.sum())
+    reporter.info(f"AUC {result['auc']:.4f} over {result['valid_pixels']} px "
+                  f"({result['anomaly_pixels']} anomalous)")
+    reporter.step(1.0)
+    return result

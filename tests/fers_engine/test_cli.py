@@ -1,0 +1,60 @@
+"""The `fers` console script: exit codes, one-line errors, JSON output."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fers_engine.cli import main as fers, parse_bands
+from fers_engine.errors import InputError
+
+from engine_helpers import small_scene, write_cube
+
+
+def test_parse_bands_is_one_based():
+    assert parse_bands("1-3,5") == [0, 1, 2, 4]
+    with pytest.raises(InputError):
+        parse_bands("0-3")
+    with pytest.raises(InputError):
+        parse_bands("5-2")
+
+
+def test_detect_evaluate_threshold_roundtrip(tmp_path, capsys):
+    cube, truth, _ = small_scene(tmp_path)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--bands", "1-20", "-q"]) == 0
+    assert fers(["evaluate", str(tmp_path / "s.tif"), str(truth), "--json"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{"):])
+    assert result["auc"] > 0.9 and "auc_pf_tau" in result
+    assert fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", "otsu", "-q"]) == 0
+    assert (tmp_path / "m.tif").is_file()
+
+
+def test_info_json(tmp_path, capsys):
+    cube, _, scene = small_scene(tmp_path)
+    assert fers(["info", str(cube), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["bands"] == scene.cube.shape[0]
+    assert "32611" in info["crs"] or "UTM" in info["crs"]
+    np.testing.assert_allclose(info["wavelengths_nm"], scene.wavelengths, atol=0.01)
+
+
+def test_bad_input_is_one_line_on_stderr_without_traceback(tmp_path):
+    bad = tmp_path / "bad.tif"
+    bad.write_text("hello")
+    proc = subprocess.run([sys.executable, "-m", "fers_engine.cli", "detect", str(bad), str(tmp_path / "o.tif"),
+                           "--enhancer", "none"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("fers: error:") and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_one_band_raster_is_refused(tmp_path, capsys):
+    one = write_cube(tmp_path / "one.tif", np.ones((1, 6, 6), np.float32))
+    assert fers(["detect", str(one), str(tmp_path / "o.tif"), "--enhancer", "none"]) == 2
+    assert "band" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+"""The streamed detect/threshold/evaluate pipeline, checked against whole-image references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+
+from fers_engine.detectors import global_rx
+from fers_engine.detectors.lrx import local_rx
+from fers_engine.errors import Cancelled, FersError, InputError, OutputError
+from fers_engine.io import open_scene
+from fers_engine.metrics import roc_auc
+from fers_engine.pipeline import DetectOptions, detect, evaluate_rasters, threshold_raster
+from fers_engine.progress import Reporter
+
+from engine_helpers import small_scene, write_cube
+
+RX = DetectOptions(enhancer="none")
+
+
+def _read(path):
+    with rasterio.open(path) as src:
+        return src.read(1), src.crs, src.transform, (src.width, src.height)
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if "partial" in p.name)
+
+
+def test_detect_keeps_georeference_and_equals_whole_image_rx(tmp_path):
+    cube_path, truth_path, scene = small_scene(tmp_path)
+    out = tmp_path / "score.tif"
+    result = detect(cube_path, out, DetectOptions(enhancer="none", block_rows=7))
+    scores, crs, transform, size = _read(out)
+    with rasterio.open(cube_path) as src:
+        assert crs == src.crs and transform == src.transform and size == (src.width, src.height)
+    reference = global_rx(scene.cube.astype(np.float32))
+    np.testing.assert_allclose(scores, reference, rtol=1e-5, atol=1e-5)
+    assert roc_auc(scores, scene.truth) > 0.9
+    assert result.device == "cpu" and result.bands_used == scene.cube.shape[0]
+
+
+def test_block_size_does_not_change_scores(tmp_path):
+    cube_path, _, _ = small_scene(tmp_path)
+    detect(cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", block_rows=5))
+    detect(cube_path, tmp_path / "b.tif", DetectOptions(enhancer="none", block_rows=1000))
+    np.testing.assert_allclose(_read(tmp_path / "a.tif")[0], _read(tmp_path / "b.tif")[0], rtol=1e-5)
+
+
+def test_local_rx_streamed_equals_whole_image(tmp_path):
+    cube_path, _, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
+    detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx", inner=3,
+                                                         outer=9, block_rows=4))
+    reference = local_rx(scene.cube.astype(np.float32), inner=3, outer=9)
+    np.testing.assert_allclose(_read(tmp_path / "l.tif")[0], reference, rtol=1e-4, atol=1e-4)
+
+
+def test_band_subset(tmp_path):
+    cube_path, _, scene = small_scene(tmp_path)
+    detect(cube_path, tmp_path / "s.tif", DetectOptions(enhancer="none", bands=[0, 2, 4, 6, 8, 10]))
+    reference = global_rx(scene.cube[[0, 2, 4, 6, 8, 10]].astype(np.float32))
+    np.testing.assert_allclose(_read(tmp_path / "s.tif")[0], reference, rtol=1e-5, atol=1e-5)
+
+
+def test_nan_and_nodata_pixels_come_out_nodata(tmp_path):
+    rng = np.random.default_rng(0)
+    cube = rng.normal(size=(6, 20, 18)).astype(np.float32)
+    cube[:, 3, 4] = np.nan
+    cube[:, 10, 10] = -9999.0
+    path = write_cube(tmp_path / "holes.tif", cube, nodata=-9999.0)
+    detect(path, tmp_path / "o.tif", RX)
+    scores = _read(tmp_path / "o.tif")[0]
+    assert np.isnan(scores[3, 4]) and np.isnan(scores[10, 10])
+    assert np.isfinite(np.delete(scores.ravel(), [3 * 18 + 4, 10 * 18 + 10])).all()
+    valid = np.isfinite(cube).all(0) & (cube != -9999).all(0)
+    reference = global_rx(np.where(valid, cube, 0), valid)
+    np.testing.assert_allclose(scores[valid], reference[valid], rtol=1e-5)
+
+
+def test_raster_without_crs_runs_with_a_warning(tmp_path):
+    cube = np.random.default_rng(1).normal(size=(5, 12, 12)).astype(np.float32)
+    path = write_cube(tmp_path / "nocrs.tif", cube, crs=None)
+    warnings = []
+    result = detect(path, tmp_path / "o.tif", RX, Reporter(warn=warnings.append))
+    assert any("no CRS" in w for w in warnings)
+    assert any("no CRS" in m for m in result.messages)
+    assert (tmp_path / "o.tif").is_file()
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "one_band", "all_nan", "same_path"])
+def test_bad_inputs_give_clear_errors_and_no_output(tmp_path, kind):
+    out = tmp_path / "out.tif"
+    if kind == "text":
+        src = tmp_path / "notes.tif"
+        src.write_text("this is not a raster\n")
+    elif kind == "empty":
+        src = tmp_path / "empty.tif"
+        src.write_bytes(b"")
+    elif kind == "one_band":
+        src = write_cube(tmp_path / "one.tif", np.ones((1, 8, 8), np.float32))
+    elif kind == "all_nan":
+        src = write_cube(tmp_path / "nan.tif", np.full((4, 8, 8), np.nan, np.float32))
+    else:
+        src = write_cube(tmp_path / "same.tif", np.random.default_rng(2).normal(size=(4, 8, 8)).astype(np.float32))
+        out = src
+    before = src.read_bytes() if src.exists() else None
+    with pytest.raises(FersError) as err:
+        detect(src, out, RX)
+    message = str(err.value)
+    assert "\n" not in message and len(message) < 300
+    expected = {"text": InputError, "empty": InputError, "one_band": InputError, "all_nan": InputError,
+                "same_path": OutputError}[kind]
+    assert isinstance(err.value, expected), message
+    if kind == "same_path":
+        assert src.read_bytes() == before
+    else:
+        assert not out.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_cancel_leaves_no_output(tmp_path):
+    cube_path, _, _ = small_scene(tmp_path)
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(Cancelled):
+        detect(cube_path, tmp_path / "c.tif", DetectOptions(enhancer="none", block_rows=4),
+               Reporter(should_stop=stop))
+    assert not (tmp_path / "c.tif").exists() and _leftovers(tmp_path) == []
+
+
+def test_progress_is_monotonic_and_ends_at_one(tmp_path):
+    cube_path, _, _ = small_scene(tmp_path)
+    seen = []
+    detect(cube_path, tmp_path / "p.tif", DetectOptions(enhancer="none", block_rows=6),
+           Reporter(progress=seen.append))
+    assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
+
+
+def test_mask_output_and_threshold(tmp_path):
+    cube_path, truth_path, scene = small_scene(tmp_path)
+    result = detect(cube_path, tmp_path / "s.tif", RX, mask_output=tmp_path / "m.tif",
+                    threshold_method="percentile", threshold_value=98.0)
+    mask = _read(tmp_path / "m.tif")[0]
+    assert set(np.unique(mask)) <= {0, 1}
+    assert abs(mask.mean() - 0.02) < 0.01
+    scores = _read(tmp_path / "s.tif")[0]
+    assert np.array_equal(mask == 1, scores > result.threshold)
+
+
+def test_threshold_keeps_nodata(tmp_path):
+    scores = np.arange(100, dtype=np.float32).reshape(1, 10, 10)
+    scores[0, 0, :3] = np.nan
+    path = write_cube(tmp_path / "score.tif", scores)
+    t = threshold_raster(path, tmp_path / "mask.tif", "value", 90.0)
+    mask = _read(tmp_path / "mask.tif")[0]
+    assert t == 90.0 and (mask[0, :3] == 255).all() and mask.ravel()[91:].all() and not mask.ravel()[3:91].any()
+
+
+def test_evaluate_rasters(tmp_path):
+    cube_path, truth_path, scene = small_scene(tmp_path)
+    detect(cube_path, tmp_path / "s.tif", RX)
+    result = evaluate_rasters(tmp_path / "s.tif", truth_path)
+    assert result["auc"] == pytest.approx(roc_auc(_read(tmp_path / "s.tif")[0], scene.truth))
+    for key in ("auc_pd_pf", "auc_pd_tau", "auc_pf_tau"):
+        assert 0.0 <= result[key] <= 1.0
+    pf, pd = result["roc"]
+    assert pf[0] == 0 and pd[-1] == 1
+
+
+def test_evaluate_rejects_mismatched_truth(tmp_path):
+    scores = write_cube(tmp_path / "s.tif", np.ones((1, 10, 10), np.float32))
+    truth = write_cube(tmp_path / "t.tif", np.ones((1, 8, 8), np.uint8))
+    with pytest.raises(InputError, match="ground truth"):
+        evaluate_rasters(scores, truth)
