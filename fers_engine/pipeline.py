@@ -153,8 +153,7 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
 
     enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
     sub_info = _subset_info(scene.info, bands)
-    matrix, description = enhancer.input_matrix(sub_info, band_mode=options.band_mode)
-    rep.info(f"model {enhancer.card.get('name', options.model)}: {description}")
+    matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
     raw = SceneSource(scene, bands, matrix)
     normaliser = enhancer.new_normaliser()
     info = scene.info

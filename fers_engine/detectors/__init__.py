@@ -1,0 +1,40 @@
+"""Classical hyperspectral anomaly detectors: global RX, local (windowed) RX, thresholds.
+
+Inputs are bands-first float blocks (B, rows, cols) with bool valid masks (rows, cols); score
+maps are float32 with NaN where the input was invalid. Global RX streams (stats pass, then
+score pass); local RX works on row blocks with a halo of ``outer // 2`` rows.
+"""
+from .lrx import check_windows, halo_rows, local_rx, local_rx_block, window_starts
+from .rx import RxScorer, default_block_rows, global_rx, resolve_device, rx_scores
+from .stats import (
+    DEFAULT_RCOND,
+    BackgroundStats,
+    InverseInfo,
+    eigen_parts,
+    regularised_inverse,
+    usable_pixels,
+)
+from .threshold import MASK_NODATA, METHODS, threshold_mask, threshold_value
+
+__all__ = [
+    "BackgroundStats",
+    "DEFAULT_RCOND",
+    "InverseInfo",
+    "MASK_NODATA",
+    "METHODS",
+    "RxScorer",
+    "check_windows",
+    "default_block_rows",
+    "eigen_parts",
+    "global_rx",
+    "halo_rows",
+    "local_rx",
+    "local_rx_block",
+    "regularised_inverse",
+    "resolve_device",
+    "rx_scores",
+    "threshold_mask",
+    "threshold_value",
+    "usable_pixels",
+    "window_starts",
+]

@@ -1,0 +1,252 @@
+"""Global RX: squared Mahalanobis distance from the scene's background mean and covariance.
+
+Two passes over row blocks (statistics, then scores) so a raster larger than memory streams
+through. Scores are ``||W (x - mean)||^2`` with ``W = Lambda^-1/2 V^T`` from the eigen-
+decomposition of the covariance (the regularised inverse is ``W^T W``): a sum of squares has
+no cancellation, so float32 matmuls stay within ~1e-5 of a float64 reference even on real
+AVIRIS scenes (covariance condition ~1e8), where the textbook float32 ``d^T inv d`` is off by
+~1e-2. Centring is exact without a float64 copy of the block: ``x - hi`` is computed in
+float32 with ``hi`` the float32-rounded mean (exact for x near the mean, Sterbenz), and the
+remainder ``W (mean - hi)`` is a float64-computed constant per band.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from ..errors import DependencyError, InputError
+from ..progress import SILENT, Reporter
+from .stats import DEFAULT_RCOND, BackgroundStats, InverseInfo, eigen_parts, usable_pixels
+
+#: Pixels scored per matmul: large enough for BLAS, small enough to stay cache-friendly.
+_SCORE_CHUNK = 65536
+
+#: Memory budget (bytes of float32 input) per row block when the caller gives none.
+_BLOCK_BYTES = 32 * 2**20
+
+
+def resolve_device(device: Optional[str]):
+    """``None``/'numpy' -> None (numpy path); 'cpu'/'cuda'/'cuda:N'/'auto' -> a torch.device.
+
+    'auto' picks CUDA when available, otherwise stays on numpy, which is as fast as torch on CPU
+    and does not compete with numpy's BLAS threads.
+    """
+    if device is None or device == "numpy":
+        return None
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is an optional extra
+        if device == "auto":
+            return None
+        raise DependencyError(
+            f"device '{device}' needs torch: pip install 'fers[torch]'"
+        ) from exc
+    if device == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else None
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DependencyError(f"device '{device}' asked for, but torch sees no CUDA GPU")
+    return dev
+
+
+def whitener(inv_cov: np.ndarray) -> np.ndarray:
+    """float64 (k, B) factor W with W^T W = inv_cov, k = rank (zero-weight rows dropped)."""
+    inv_cov = np.asarray(inv_cov, dtype=np.float64)
+    eigval, eigvec = np.linalg.eigh((inv_cov + inv_cov.T) * 0.5)
+    top = eigval[-1] if eigval.size else 0.0
+    keep = eigval > top * 1e-15 if top > 0 else np.zeros(eigval.shape, dtype=bool)
+    return (eigvec[:, keep] * np.sqrt(eigval[keep])).T
+
+
+def whitener_from_cov(
+    cov: np.ndarray, rcond: float = DEFAULT_RCOND
+) -> Tuple[np.ndarray, InverseInfo]:
+    """float64 (k, B) factor Lambda^-1/2 V^T of the regularised inverse, straight from ``cov``.
+
+    Skipping the explicit inverse keeps the small-variance directions exact, which is where
+    the scores of ill-conditioned (real) scenes get their rounding error.
+    """
+    eigval, eigvec, info = eigen_parts(cov, rcond)
+    return (eigvec / np.sqrt(eigval)).T, info
+
+
+class RxScorer:
+    """Scores blocks against fixed background statistics; the setup is done once.
+
+    ``precision='float32'`` (default) runs the per-pixel matmul in float32: about 1.7x faster
+    than float64, and within ~1e-5 relative of a float64 reference on real scenes whose
+    covariance condition number is ~1e8 (much closer on better-conditioned data).
+    ``'float64'`` agrees with SPy to ~1e-8.
+    """
+
+    def __init__(
+        self,
+        mean: np.ndarray,
+        whiten: np.ndarray,
+        device: Optional[str] = None,
+        precision: str = "float32",
+    ) -> None:
+        mean = np.asarray(mean, dtype=np.float64).ravel()
+        whiten = np.asarray(whiten, dtype=np.float64)
+        if whiten.ndim != 2 or whiten.shape[1] != mean.size:
+            raise InputError(f"whitening matrix {whiten.shape} does not match {mean.size} bands")
+        if precision not in ("float32", "float64"):
+            raise InputError(f"precision must be 'float32' or 'float64', got {precision!r}")
+        self.bands = mean.size
+        if precision == "float64":
+            self._shift, self._w = mean, whiten
+            self._c = np.zeros(whiten.shape[0])
+        else:
+            # x - hi is exact for x near the mean (Sterbenz), and W @ lo is folded in as a
+            # float64-computed constant, so centring adds no float32 rounding of its own
+            self._shift = mean.astype(np.float32)
+            lo = mean - self._shift.astype(np.float64)
+            self._w = whiten.astype(np.float32)
+            self._c = (whiten @ lo).astype(np.float32)
+        self._device = resolve_device(device)
+        self.device_name = "numpy" if self._device is None else str(self._device)
+        if self._device is not None:
+            import torch
+
+            self._t = {
+                k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device)
+                for k, v in (("shift", self._shift[:, None]), ("c", self._c[:, None]),
+                             ("w", self._w))
+            }
+
+    @classmethod
+    def from_inv_cov(cls, mean: np.ndarray, inv_cov: np.ndarray, **kwargs) -> "RxScorer":
+        inv_cov = np.asarray(inv_cov, dtype=np.float64)
+        if inv_cov.shape != (np.size(mean), np.size(mean)):
+            raise InputError(
+                f"inverse covariance shape {inv_cov.shape} does not match {np.size(mean)} bands"
+            )
+        return cls(mean, whitener(inv_cov), **kwargs)
+
+    @classmethod
+    def from_cov(
+        cls, mean: np.ndarray, cov: np.ndarray, rcond: float = DEFAULT_RCOND, **kwargs
+    ) -> Tuple["RxScorer", InverseInfo]:
+        whiten, info = whitener_from_cov(cov, rcond)
+        return cls(mean, whiten, **kwargs), info
+
+    def __call__(self, block: np.ndarray, valid: Optional[np.ndarray] = None) -> np.ndarray:
+        """float32 (h, w) scores, NaN where ``valid`` is False or a band is not finite."""
+        block = np.asarray(block)
+        if block.ndim != 3 or block.shape[0] != self.bands:
+            raise InputError(
+                f"block shape {block.shape} does not match {self.bands} bands (B, rows, cols)"
+            )
+        mask = usable_pixels(block, valid)
+        pixels = block.reshape(self.bands, -1)
+        flat_mask = mask.ravel()
+        out = np.empty(pixels.shape[1], dtype=np.float32)
+        score = self._score_torch if self._device is not None else self._score_numpy
+        for start in range(0, pixels.shape[1], _SCORE_CHUNK):
+            stop = start + _SCORE_CHUNK
+            out[start:stop] = score(pixels[:, start:stop], flat_mask[start:stop])
+        out[~flat_mask] = np.nan
+        return out.reshape(mask.shape)
+
+    def _score_numpy(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        d = np.subtract(x, self._shift[:, None], dtype=self._w.dtype)
+        if not mask.all():
+            d[:, ~mask] = 0.0  # keeps nodata values (NaN, -3e38) out of the arithmetic
+        z = self._w @ d
+        z -= self._c[:, None]
+        z *= z
+        return z.sum(axis=0)
+
+    def _score_torch(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        t = self._t
+        d = torch.from_numpy(np.ascontiguousarray(x)).to(self._device, t["w"].dtype)
+        d -= t["shift"]
+        if not mask.all():
+            d[:, torch.from_numpy(~mask).to(self._device)] = 0.0
+        z = t["w"] @ d
+        z -= t["c"]
+        return (z * z).sum(dim=0).cpu().numpy()
+
+
+def rx_scores(
+    block: np.ndarray,
+    valid: Optional[np.ndarray],
+    mean: np.ndarray,
+    inv_cov: np.ndarray,
+    device: Optional[str] = None,
+    precision: str = "float32",
+) -> np.ndarray:
+    """float32 (h, w) RX scores of one (B, h, w) block given background ``mean``, ``inv_cov``.
+
+    For many blocks build one ``RxScorer`` instead: it factors ``inv_cov`` once.
+    """
+    scorer = RxScorer.from_inv_cov(mean, inv_cov, device=device, precision=precision)
+    return scorer(block, valid)
+
+
+def default_block_rows(bands: int, cols: int, budget_bytes: int = _BLOCK_BYTES) -> int:
+    """Rows per block so that one float32 block stays within ``budget_bytes``."""
+    return max(1, budget_bytes // max(1, 4 * bands * cols))
+
+
+def iter_row_blocks(
+    cube: np.ndarray, valid: Optional[np.ndarray], block_rows: int
+) -> Iterator[Tuple[int, int, np.ndarray, Optional[np.ndarray]]]:
+    """(row0, row1, float32 block, valid block) over an in-memory (B, H, W) cube."""
+    height = cube.shape[1]
+    for r0 in range(0, height, block_rows):
+        r1 = min(height, r0 + block_rows)
+        block = np.asarray(cube[:, r0:r1], dtype=np.float32)
+        yield r0, r1, block, None if valid is None else valid[r0:r1]
+
+
+def global_rx(
+    cube: np.ndarray,
+    valid: Optional[np.ndarray] = None,
+    block_rows: Optional[int] = None,
+    reporter: Optional[Reporter] = None,
+    device: Optional[str] = None,
+    rcond: float = DEFAULT_RCOND,
+    precision: str = "float32",
+) -> np.ndarray:
+    """float32 (H, W) global RX of a (B, H, W) cube; NaN where invalid or non-finite.
+
+    Statistics come from valid pixels only. Equals ``spectral.rx`` on the (H, W, B) transpose
+    whenever the covariance is well-conditioned.
+    """
+    cube = np.asarray(cube)
+    if cube.ndim != 3:
+        raise InputError(f"expected a (bands, rows, cols) cube, got shape {cube.shape}")
+    bands, height, width = cube.shape
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != (height, width):
+            raise InputError(
+                f"valid mask shape {valid.shape} does not match cube {(height, width)}"
+            )
+    reporter = reporter or SILENT
+    rows = int(block_rows) if block_rows else default_block_rows(bands, width)
+    if rows < 1:
+        raise InputError(f"block_rows must be at least 1, got {block_rows}")
+    nblocks = -(-height // rows)
+
+    stats = BackgroundStats(bands)
+    first = reporter.stage(0.0, 0.5)
+    for i, (_, _, block, vblock) in enumerate(iter_row_blocks(cube, valid, rows)):
+        stats.update(block, vblock)
+        first.step((i + 1) / nblocks)
+    scorer, info = RxScorer.from_cov(
+        stats.mean, stats.covariance(), rcond, device=device, precision=precision
+    )
+    (reporter.warning if info.regularised else reporter.info)("global RX: " + info.describe())
+    reporter.info(f"global RX: scoring in {precision} on {scorer.device_name}")
+
+    out = np.empty((height, width), dtype=np.float32)
+    second = reporter.stage(0.5, 1.0)
+    for i, (r0, r1, block, vblock) in enumerate(iter_row_blocks(cube, valid, rows)):
+        out[r0:r1] = scorer(block, vblock)
+        second.step((i + 1) / nblocks)
+    return out

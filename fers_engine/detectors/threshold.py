@@ -1,0 +1,93 @@
+"""Turning a score map into an anomaly mask: the threshold rules users ask for.
+
+All rules ignore NaN/inf scores (nodata) and flag a pixel when its score is strictly greater
+than the threshold, so a threshold equal to the maximum flags nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
+
+#: Value of ``threshold_mask`` where the score is NaN (no data).
+MASK_NODATA = 255
+
+
+def _finite(scores: np.ndarray) -> np.ndarray:
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise InputError("the score map has no valid (finite) pixel to threshold")
+    return values
+
+
+def threshold_value(scores: np.ndarray, method: str, value: float = float("nan"),
+                    bins: int = 256) -> float:
+    """Threshold for ``scores`` by ``method``:
+
+    * ``'percentile'``: ``value`` = p in [0, 100]; the p-th percentile (linear interpolation,
+      as ``np.percentile``), so about the top (100 - p) % of valid pixels are flagged.
+    * ``'false_alarm_rate'``: ``value`` = f in [0, 1]; the order statistic such that exactly
+      floor(f * n) valid pixels exceed it (fewer when scores tie at the cut).
+    * ``'value'``: ``value`` itself, an absolute score.
+    * ``'otsu'``: automatic; maximises the between-class variance of a ``bins``-bin histogram
+      of the valid scores (``value`` is ignored). Heavy-tailed maps (RX is chi-square-like)
+      give conservative cuts.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "value":
+        if not np.isfinite(value):
+            raise InputError(f"threshold value must be a finite number, got {value}")
+        return float(value)
+    values = _finite(scores)
+    if method == "percentile":
+        if not 0.0 <= value <= 100.0:
+            raise InputError(f"percentile must be within [0, 100], got {value}")
+        return float(np.percentile(values, value))
+    if method == "false_alarm_rate":
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"false alarm rate must be within [0, 1], got {value}")
+        flagged = int(np.floor(value * values.size + 1e-9))
+        if flagged == 0:
+            return float(values.max())
+        if flagged >= values.size:
+            return float("-inf")
+        return float(np.partition(values, values.size - flagged - 1)[values.size - flagged - 1])
+    return _otsu(values, bins)
+
+
+def _otsu(values: np.ndarray, bins: int) -> float:
+    """Otsu's threshold on a histogram: the upper edge of the last background bin, so the
+    background class is exactly the bins at or below it."""
+    if bins < 2:
+        raise InputError(f"Otsu needs at least 2 histogram bins, got {bins}")
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return hi
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    w0 = np.cumsum(counts, dtype=np.float64)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(counts * centres)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu0 = m0 / w0
+        mu1 = (m0[-1] - m0) / w1
+        between = w0 * w1 * (mu0 - mu1) ** 2
+    between = np.where((w0 > 0) & (w1 > 0), between, -1.0)[:-1]
+    # an empty gap between the classes is a plateau of equal scores: cut in its middle
+    ties = np.flatnonzero(between >= between.max() * (1.0 - 1e-9))
+    best = int(ties[ties.size // 2])
+    return float(edges[best + 1])
+
+
+def threshold_mask(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """uint8 mask: 1 where score > threshold, 0 elsewhere, ``MASK_NODATA`` where score is NaN."""
+    scores = np.asarray(scores)
+    finite = np.isfinite(scores)
+    with np.errstate(invalid="ignore"):
+        mask = (scores > threshold).astype(np.uint8)
+    mask[~finite] = MASK_NODATA
+    return mask
