@@ -1,0 +1,7 @@
+"""One module per Processing algorithm; ``ALGORITHM_CLASSES`` lists them for the provider."""
+from .detect import DetectAlgorithm
+from .evaluate import EvaluateAlgorithm
+from .threshold import ThresholdAlgorithm
+from .train import TrainAlgorithm
+
+ALGORITHM_CLASSES = (DetectAlgorithm, TrainAlgorithm, EvaluateAlgorithm, ThresholdAlgorithm)

@@ -1,0 +1,197 @@
+"""Thin base class shared by the FERS algorithms.
+
+It keeps the QGIS side boring on purpose: plain-text help (no HTML, so ``qgis_process help``
+stays readable), help on every parameter, the feedback bridge, and one place that turns engine
+errors into ``QgsProcessingException`` with the engine's one-line message (never a traceback).
+"""
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProviderRegistry,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..bridge import reporter_for
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ICON_PATH = os.path.join(PLUGIN_DIR, "icon.svg")
+HELP_URL = "https://github.com/fers-project/fers-qgis#readme"
+
+TORCH_INSTALL_HINT = (
+    'install them into the Python that QGIS uses: python3 -m pip install "torch>=2.0" '
+    '"safetensors>=0.4" (or: python3 -m pip install "fers[torch]"), then restart QGIS'
+)
+
+
+def missing_torch_message(what: str, error: BaseException | None = None) -> str:
+    cause = f" ({error})" if error else ""
+    return (
+        f"{what} needs PyTorch (torch) and safetensors, which QGIS's Python cannot import{cause}; "
+        + TORCH_INSTALL_HINT
+        + "."
+    )
+
+
+def require_torch(what: str) -> None:
+    """Raise a QgsProcessingException naming exactly what to install when torch is missing."""
+    try:
+        import torch  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install (DLL/ABI errors)
+        raise QgsProcessingException(missing_torch_message(what, exc)) from None
+
+
+def raster_path(layer) -> str:
+    """The file path behind a GDAL raster layer (without ``|option`` suffixes)."""
+    if layer is None:
+        return ""
+    source = layer.source()
+    try:
+        parts = QgsProviderRegistry.instance().decodeUri(layer.providerType() or "gdal", source)
+        path = parts.get("path") or source
+    except Exception:  # pragma: no cover - defensive
+        path = source.split("|")[0]
+    return path
+
+
+class FersAlgorithm(QgsProcessingAlgorithm):
+    """Subclasses set NAME, DISPLAY, GROUP, GROUP_ID, HELP and implement define() and run()."""
+
+    NAME = ""
+    DISPLAY = ""
+    GROUP = "Hyperspectral anomaly detection"
+    GROUP_ID = "anomaly"
+    HELP = ""
+
+    # -- identity -----------------------------------------------------------------------------
+    def tr(self, text):
+        return QCoreApplication.translate("FersAlgorithm", text)
+
+    def createInstance(self):  # noqa: N802 (QGIS API)
+        return type(self)()
+
+    def name(self):
+        return self.NAME
+
+    def displayName(self):  # noqa: N802
+        return self.tr(self.DISPLAY)
+
+    def group(self):
+        return self.tr(self.GROUP)
+
+    def groupId(self):  # noqa: N802
+        return self.GROUP_ID
+
+    def shortHelpString(self):  # noqa: N802
+        return self.tr(self.HELP.strip())
+
+    def helpUrl(self):  # noqa: N802
+        return HELP_URL
+
+    def icon(self):
+        return QIcon(ICON_PATH)
+
+    def svgIconPath(self):  # noqa: N802
+        return ICON_PATH
+
+    # -- parameters ---------------------------------------------------------------------------
+    def add(self, param, help_text: str, advanced: bool = False):
+        """addParameter with mandatory plain-text help (shown in the dialog and in the docs)."""
+        param.setHelp(self.tr(help_text))
+        if advanced:
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(param)
+        return param
+
+    def enum(self, name, description, options, default, help_text, optional=False, advanced=False):
+        """An enum whose values are the option strings (``DETECTOR=lrx`` in qgis_process)."""
+        param = QgsProcessingParameterEnum(
+            name,
+            self.tr(description),
+            options=list(options),
+            allowMultiple=False,
+            defaultValue=default,
+            optional=optional,
+            usesStaticStrings=True,
+        )
+        return self.add(param, help_text + " Choices: " + ", ".join(options) + ".", advanced)
+
+    def enum_value(self, parameters, name, context) -> str:
+        value = self.parameterAsEnumString(parameters, name, context)
+        return value or ""
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.define(config)
+
+    def define(self, config=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- running ------------------------------------------------------------------------------
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        try:
+            from fers_engine.errors import Cancelled, FersError
+        except ImportError as exc:
+            raise QgsProcessingException(
+                f"the FERS engine (fers_engine) cannot be imported: {exc}. Install the plugin from "
+                "its zip (it vendors the engine) or run: python3 -m pip install fers"
+            ) from None
+        reporter = reporter_for(feedback)
+        self._new_outputs = []
+        self._warnings = []
+        push_warning = reporter.warn
+
+        def warn(message):
+            self._warnings.append(str(message))
+            if push_warning is not None:
+                push_warning(message)
+
+        reporter.warn = warn
+        try:
+            return self.process(parameters, context, feedback, reporter)
+        except Cancelled:
+            self._remove_new_outputs()
+            raise QgsProcessingException(
+                f"{self.displayName()} was cancelled by the user; no output was written."
+            ) from None
+        except FersError as exc:
+            raise QgsProcessingException(str(exc)) from None
+        except ImportError as exc:  # e.g. rasterio missing where the plugin came from the zip
+            missing = (getattr(exc, "name", None) or "").split(".")[0]
+            if missing in ("torch", "safetensors"):
+                raise QgsProcessingException(missing_torch_message(self.displayName(), exc)) from None
+            package = missing or "fers"
+            raise QgsProcessingException(
+                f"a Python package FERS needs cannot be imported ({exc}); install it into the Python "
+                f"that QGIS uses: python3 -m pip install {package}, then restart QGIS") from None
+        except MemoryError:
+            raise QgsProcessingException(
+                "out of memory: set a smaller BLOCK_SIZE (rows per block) or use fewer bands"
+            ) from None
+
+    def warn_once(self, feedback, needle: str, message: str) -> None:
+        """Push ``message`` as a warning unless the engine already warned about ``needle``."""
+        if not any(needle in w for w in getattr(self, "_warnings", [])):
+            feedback.pushWarning("Warning: " + message)
+
+    def track_output(self, path: str) -> str:
+        """Remember an output this run creates, so a cancel late in the run removes it again."""
+        if path and not os.path.exists(path):
+            self._new_outputs.append(path)
+        return path
+
+    def _remove_new_outputs(self) -> None:
+        for path in getattr(self, "_new_outputs", []):
+            for candidate in (path, path + ".aux.xml"):
+                try:
+                    os.remove(candidate)
+                except OSError:
+                    pass
+
+    def process(self, parameters, context, feedback, reporter):  # pragma: no cover - abstract
+        raise NotImplementedError

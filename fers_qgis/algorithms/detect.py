@@ -1,0 +1,215 @@
+"""fers:detect - anomaly score raster (and optional binary mask) from a hyperspectral raster."""
+from __future__ import annotations
+
+import glob
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..styling import attach_style
+from .base import FersAlgorithm, missing_torch_message, raster_path, require_torch
+
+ENHANCERS = ("none", "spectral", "full")
+DETECTORS = ("rx", "lrx")
+FUSIONS = ("sum", "hadamard")
+DEVICES = ("auto", "cpu", "cuda")
+BAND_MODES = ("resample", "first")
+THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
+DEFAULT_MODEL = "default"
+THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
+
+
+def bundled_models():
+    """Names of the models shipped with the engine: ``<repo>/models/*.safetensors``, the folder
+    ``fers_engine.nets.enhancer`` resolves names from (read here without importing torch)."""
+    try:
+        import fers_engine
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(fers_engine.__file__)))
+    except ImportError:
+        return []
+    paths = sorted(glob.glob(os.path.join(root, "models", "*.safetensors")))
+    names = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    # training checkpoints (<name>.ckpt.safetensors) are not models
+    return [n for n in dict.fromkeys(names) if n and n != DEFAULT_MODEL and not n.endswith(".ckpt")]
+
+
+def threshold_value_or_default(method: str, value):
+    """THRESHOLD_VALUE / VALUE may be left empty: each method has a sensible default."""
+    if value is not None:
+        return float(value)
+    if method == "value":
+        raise QgsProcessingException("the 'value' threshold method needs a threshold value (VALUE / THRESHOLD_VALUE)")
+    return THRESHOLD_DEFAULTS[method]
+
+
+THRESHOLD_HELP = (
+    "What the threshold value means depends on the method: percentile = the percentile of the "
+    "valid scores above which a pixel is an anomaly (default 99); false_alarm_rate = the "
+    "fraction of valid pixels allowed above the threshold (default 0.01); value = an absolute "
+    "score; otsu = ignored (the threshold is found automatically)."
+)
+
+
+class DetectAlgorithm(FersAlgorithm):
+    INPUT = "INPUT"
+    BANDS = "BANDS"
+    MODEL = "MODEL"
+    MODEL_FILE = "MODEL_FILE"
+    ENHANCER = "ENHANCER"
+    DETECTOR = "DETECTOR"
+    WINDOW_INNER = "WINDOW_INNER"
+    WINDOW_OUTER = "WINDOW_OUTER"
+    FUSION = "FUSION"
+    BAND_MODE = "BAND_MODE"
+    DEVICE = "DEVICE"
+    BLOCK_SIZE = "BLOCK_SIZE"
+    OUTPUT = "OUTPUT"
+    OUTPUT_MASK = "OUTPUT_MASK"
+    THRESHOLD_METHOD = "THRESHOLD_METHOD"
+    THRESHOLD_VALUE = "THRESHOLD_VALUE"
+    THRESHOLD = "THRESHOLD"
+
+    NAME = "detect"
+    DISPLAY = "Detect anomalies"
+    HELP = """
+Finds pixels whose spectrum does not fit the background of a hyperspectral raster and writes an anomaly score raster (float32, one band, higher = more anomalous, nodata where the input is nodata). The output keeps the input's CRS, size and geotransform.
+Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then the RX detector scores every pixel against the background statistics: global RX uses the statistics of the whole scene, local RX (lrx) those of a ring window around each pixel.
+ENHANCER=none runs the classical detector alone and needs no PyTorch; spectral and full need PyTorch and a model (a bundled one or a model file).
+The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
+Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written with the chosen threshold method.
+"""
+
+    def define(self, config=None):
+        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster")),
+                 "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads). "
+                 "Nodata pixels are ignored and stay nodata in the output.")
+        self.add(QgsProcessingParameterBand(self.BANDS, self.tr("Bands to use (empty = all good bands)"),
+                                            parentLayerParameterName=self.INPUT, optional=True,
+                                            allowMultiple=True),
+                 "Optional subset of bands (1-based band numbers as in QGIS). Empty uses every band "
+                 "except those flagged bad in the raster's metadata.")
+        self.enum(self.ENHANCER, "Enhancer", ENHANCERS, "full",
+                  "Background-feature enhancement before detection. none: classical detector only "
+                  "(no PyTorch needed); spectral: the spectral enhancer; full: spectral and spatial "
+                  "enhancers fused (the full method).")
+        models = [DEFAULT_MODEL] + bundled_models()
+        self.enum(self.MODEL, "Bundled model", models, DEFAULT_MODEL,
+                  "Which bundled enhancer model to use when ENHANCER is not none; 'default' lets "
+                  "the engine pick its default model. Ignored when a model file is given.")
+        self.add(QgsProcessingParameterFile(self.MODEL_FILE, self.tr("Model file (overrides the bundled model)"),
+                                            behavior=QgsProcessingParameterFile.File,
+                                            extension="safetensors", optional=True),
+                 "Optional path to a model trained with Train enhancer (.safetensors with its .json "
+                 "model card beside it).")
+        self.enum(self.DETECTOR, "Detector", DETECTORS, "rx",
+                  "rx: global RX (Mahalanobis distance to the scene's background); lrx: local RX "
+                  "with an inner guard window and an outer background window.")
+        self.add(QgsProcessingParameterNumber(self.WINDOW_INNER, self.tr("Local RX inner window (pixels, odd)"),
+                                              type=QgsProcessingParameterNumber.Integer,
+                                              defaultValue=3, minValue=1),
+                 "Side of the inner guard window excluded from the local background (lrx only; odd).")
+        self.add(QgsProcessingParameterNumber(self.WINDOW_OUTER, self.tr("Local RX outer window (pixels, odd)"),
+                                              type=QgsProcessingParameterNumber.Integer,
+                                              defaultValue=15, minValue=3),
+                 "Side of the outer window whose ring is the local background (lrx only; odd, larger "
+                 "than the inner window).")
+        self.enum(self.FUSION, "Fusion of enhanced detections", FUSIONS, "sum",
+                  "How the detections on the spectral and spatial features are combined when "
+                  "ENHANCER=full: sum of the features (default) or hadamard product of the score maps.")
+        self.enum(self.BAND_MODE, "Band matching to the model", BAND_MODES, "resample",
+                  "How the raster's bands are matched to the bands the model was trained on: "
+                  "resample interpolates the spectra to the model's wavelengths (needs wavelengths in "
+                  "the raster's metadata); first takes the first bands in order.", advanced=True)
+        self.enum(self.DEVICE, "Device", DEVICES, "auto",
+                  "Where the enhancer network runs: auto picks cuda when PyTorch sees a usable GPU, "
+                  "otherwise cpu. A requested cuda device that cannot be used gives a warning in the "
+                  "log; the device that actually ran is logged and returned as DEVICE.")
+        self.add(QgsProcessingParameterNumber(self.BLOCK_SIZE, self.tr("Block size (rows per block, 0 = automatic)"),
+                                              type=QgsProcessingParameterNumber.Integer,
+                                              defaultValue=0, minValue=0),
+                 "Number of raster rows read per block; 0 sizes blocks from a memory budget. "
+                 "Smaller blocks use less memory and react faster to Cancel.", advanced=True)
+        self.add(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Anomaly score")),
+                 "The anomaly score raster to write (float32 GeoTIFF, nodata where the input is nodata).")
+        self.add(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Anomaly mask"),
+                                                         optional=True, createByDefault=False),
+                 "Optional binary mask (uint8: 1 anomaly, 0 background, 255 nodata) thresholded "
+                 "from the scores with THRESHOLD_METHOD and THRESHOLD_VALUE.")
+        self.enum(self.THRESHOLD_METHOD, "Threshold method (for the mask)", THRESHOLD_METHODS, "percentile",
+                  "How the mask threshold is chosen (used only when OUTPUT_MASK is set).")
+        self.add(QgsProcessingParameterNumber(self.THRESHOLD_VALUE, self.tr("Threshold value (empty = method default)"),
+                                              type=QgsProcessingParameterNumber.Double, optional=True),
+                 THRESHOLD_HELP)
+        self.addOutput(QgsProcessingOutputString("DEVICE", self.tr("Device that ran")))
+        self.addOutput(QgsProcessingOutputNumber(self.THRESHOLD, self.tr("Threshold used for the mask")))
+
+    def process(self, parameters, context, feedback, reporter):
+        from fers_engine.pipeline import DetectOptions, detect
+
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
+        src = raster_path(layer)
+        bands = self.parameterAsInts(parameters, self.BANDS, context) or []
+        enhancer = self.enum_value(parameters, self.ENHANCER, context) or "full"
+        detector = self.enum_value(parameters, self.DETECTOR, context) or "rx"
+        fusion = self.enum_value(parameters, self.FUSION, context) or "sum"
+        device = self.enum_value(parameters, self.DEVICE, context) or "auto"
+        model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context)
+        model_name = self.enum_value(parameters, self.MODEL, context) or DEFAULT_MODEL
+        model = model_file or (None if model_name == DEFAULT_MODEL else model_name)
+        block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        mask = self.parameterAsOutputLayer(parameters, self.OUTPUT_MASK, context) or None
+        method = self.enum_value(parameters, self.THRESHOLD_METHOD, context) or "percentile"
+        tv = parameters.get(self.THRESHOLD_VALUE)
+        tvalue = (threshold_value_or_default(method, self.parameterAsDouble(parameters, self.THRESHOLD_VALUE, context)
+                                             if tv not in (None, "") else None) if mask else None)
+
+        if enhancer != "none":
+            require_torch(f"ENHANCER={enhancer}")
+        options = DetectOptions(
+            detector=detector,
+            inner=self.parameterAsInt(parameters, self.WINDOW_INNER, context),
+            outer=self.parameterAsInt(parameters, self.WINDOW_OUTER, context),
+            bands=[b - 1 for b in bands] if bands else None,
+            enhancer=enhancer,
+            model=model,
+            fusion=fusion,
+            band_mode=self.enum_value(parameters, self.BAND_MODE, context) or "resample",
+            device=device,
+            block_rows=block if block > 0 else None,
+        )
+        self.track_output(out)
+        if mask:
+            self.track_output(mask)
+        feedback.pushInfo(f"FERS detect: {src} -> {out}")
+        try:
+            result = detect(src, out, options, reporter, mask_output=mask,
+                            threshold_method=method if mask else None, threshold_value=tvalue)
+        except ImportError as exc:  # torch/safetensors vanished between the check and the run
+            raise QgsProcessingException(missing_torch_message(f"ENHANCER={enhancer}", exc)) from None
+        used = str(result.device)
+        feedback.pushInfo(f"Device used: {used}")
+        if device == "cuda" and not used.startswith("cuda"):
+            self.warn_once(feedback, "cuda", f"device cuda was requested but the run used {used}")
+        attach_style(context, out, "score")
+        if mask:
+            attach_style(context, mask, "mask")
+        return {
+            self.OUTPUT: str(result.output),
+            self.OUTPUT_MASK: str(result.mask_output) if result.mask_output else None,
+            "DEVICE": used,
+            self.THRESHOLD: result.threshold,
+        }

@@ -1,0 +1,75 @@
+"""Fixtures for the plugin tests: the registered FERS provider, small rasters, headless env."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qgis_helpers import (  # noqa: E402
+    REPO, RecordingFeedback, qgis_env, qgis_process_cmd, synthetic_cube, write_tif)
+
+
+@pytest.fixture(scope="session")
+def fers_plugin(qgis_app, qgis_processing):
+    """The plugin as QGIS loads it (classFactory(None) + initProcessing), provider registered."""
+    import fers_qgis
+
+    plugin = fers_qgis.classFactory(None)
+    plugin.initProcessing()
+    yield plugin
+    plugin.unload()
+
+
+@pytest.fixture
+def provider(fers_plugin):
+    from qgis.core import QgsApplication
+
+    prov = QgsApplication.processingRegistry().providerById("fers")
+    assert prov is not None
+    return prov
+
+
+@pytest.fixture
+def small_scene(tmp_path):
+    cube, truth = synthetic_cube()
+    path = write_tif(tmp_path / "scene.tif", cube)
+    gt = write_tif(tmp_path / "truth.tif", truth)
+    return path, gt, truth
+
+
+@pytest.fixture(scope="session")
+def real_scene(shared_data, tmp_path_factory):
+    """The AVIRIS San Diego ENVI scene (UTM 11N) converted to GeoTIFF, and its ground truth."""
+    from osgeo import gdal
+
+    src = shared_data / "san-diego-envi-90x90" / "SDData"
+    if not src.is_file():
+        pytest.skip(f"{src} not found")
+    out = tmp_path_factory.mktemp("real") / "sandiego.tif"
+    gdal.Translate(str(out), str(src), format="GTiff")
+    return str(out), str(src.parent / "SDDataGt.bmp")
+
+
+@pytest.fixture
+def recording_feedback():
+    return RecordingFeedback.make
+
+
+@pytest.fixture(scope="session")
+def qgis_process():
+    """A runner for qgis_process with the plugin enabled; returns CompletedProcess."""
+    exe = qgis_process_cmd()
+    env = qgis_env()
+
+    def run(*args, timeout=240):
+        return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+    listed = run("plugins")
+    if not any(line.strip() == "* fers_qgis" for line in listed.stdout.splitlines()):
+        enabled = run("plugins", "enable", "fers_qgis")
+        assert enabled.returncode == 0, enabled.stderr
+    return run

@@ -1,0 +1,107 @@
+"""The provider registers, lists its algorithms and model, and every algorithm is well-formed."""
+from __future__ import annotations
+
+import configparser
+import re
+
+import pytest
+
+from qgis_helpers import REPO
+
+EXPECTED = {"fers:detect", "fers:train", "fers:evaluate", "fers:threshold",
+            "fers:detect_threshold_polygonize"}
+# real HTML elements (qgis_process itself prints type markers such as <outputRaster>)
+HTML_TAG = re.compile(r"</?(p|br|b|i|u|a|em|strong|code|pre|h[1-6]|ul|ol|li|div|span|table|tr|td|th|img|"
+                      r"font|hr|html|body|dl|dt|dd|sub|sup)(\s[^<>]*)?/?>", re.IGNORECASE)
+
+
+def test_provider_registers_algorithms_and_model(provider):
+    from qgis.core import QgsApplication
+
+    assert provider.id() == "fers" and provider.name() == "FERS"
+    ids = {alg.id() for alg in provider.algorithms()}
+    assert ids == EXPECTED
+    registry = QgsApplication.processingRegistry()
+    for alg_id in EXPECTED:
+        assert registry.algorithmById(alg_id) is not None, alg_id
+        assert registry.createAlgorithmById(alg_id) is not None, alg_id
+
+
+def test_algorithms_are_compliant(provider):
+    algorithms = provider.algorithms()
+    assert len(algorithms) == len(EXPECTED)
+    for alg in algorithms:
+        assert re.fullmatch(r"[a-z0-9_]+", alg.name()), alg.id()
+        assert re.fullmatch(r"[a-z0-9_]+", alg.groupId()), alg.id()
+        assert alg.displayName().strip(), alg.id()
+        text = alg.shortHelpString()
+        assert text and text.strip(), f"{alg.id()} has no help"
+        assert not HTML_TAG.search(text), f"{alg.id()} help contains HTML: {HTML_TAG.search(text).group(0)}"
+        for param in alg.parameterDefinitions():
+            help_text = param.help()
+            assert help_text and help_text.strip(), f"{alg.id()} parameter {param.name()} has no help"
+            assert not HTML_TAG.search(help_text), f"{alg.id()} {param.name()} help has HTML"
+            # QGIS names a model's output parameters childId:OUTPUT; everything else is upper case
+            assert re.fullmatch(r"([a-z0-9_]+:)?[A-Z0-9_]+", param.name()), f"{alg.id()} key {param.name()}"
+
+
+def test_compliance_check_can_fail(provider):
+    """The HTML detector really catches tags (guards the compliance test itself)."""
+    assert HTML_TAG.search("Finds <b>anomalies</b>")
+    assert HTML_TAG.search("line<br>break")
+    assert HTML_TAG.search('<a href="x">link</a>')
+    assert not HTML_TAG.search("a < b and c > d; inner < outer; <outputRaster>")
+
+
+def test_detect_parameters_and_outputs(provider):
+    alg = provider.algorithm("detect")
+    keys = [p.name() for p in alg.parameterDefinitions()]
+    for key in ("INPUT", "BANDS", "MODEL", "MODEL_FILE", "ENHANCER", "DETECTOR", "WINDOW_INNER",
+                "WINDOW_OUTER", "FUSION", "DEVICE", "BLOCK_SIZE", "OUTPUT", "OUTPUT_MASK",
+                "THRESHOLD_METHOD", "THRESHOLD_VALUE"):
+        assert key in keys, key
+    mask = alg.parameterDefinition("OUTPUT_MASK")
+    assert mask.createByDefault() is False
+    from qgis.core import QgsProcessingParameterDefinition
+    assert alg.parameterDefinition("BLOCK_SIZE").flags() & QgsProcessingParameterDefinition.FlagAdvanced
+    outs = {o.name() for o in alg.outputDefinitions()}
+    assert {"OUTPUT", "OUTPUT_MASK", "DEVICE", "THRESHOLD"} <= outs
+    assert alg.parameterDefinition("ENHANCER").defaultValue() == "full"
+    ev = provider.algorithm("evaluate")
+    assert {"AUC", "AUC_PD_PF", "AUC_PD_TAU", "AUC_PF_TAU", "OUTPUT_HTML"} <= {o.name() for o in ev.outputDefinitions()}
+
+
+def test_unload_removes_provider_and_reload_restores(fers_plugin):
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    fers_plugin.unload()
+    try:
+        assert registry.providerById("fers") is None
+        assert registry.algorithmById("fers:detect") is None
+    finally:
+        fers_plugin.initProcessing()
+    assert registry.algorithmById("fers:detect") is not None
+
+
+def _metadata(path):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(path, encoding="utf-8")
+    return dict(parser["general"])
+
+
+@pytest.mark.parametrize("where", ["fers_qgis/metadata.txt", "metadata.txt"])
+def test_metadata(where):
+    meta = _metadata(REPO / where)
+    for key in ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
+                "repository", "tracker", "homepage", "tags", "category", "hasProcessingProvider",
+                "experimental", "icon"):
+        assert meta.get(key, "").strip(), f"{where} lacks {key}"
+    assert meta["qgisMinimumVersion"] == "3.22"
+    assert meta["version"] == "0.1.0"
+    assert meta["category"] == "Raster"
+    assert meta["hasProcessingProvider"] == "yes"
+    assert not HTML_TAG.search(meta["about"])
+    assert (REPO / "fers_qgis" / meta["icon"]).is_file()
+    assert meta == _metadata(REPO / "fers_qgis" / "metadata.txt")

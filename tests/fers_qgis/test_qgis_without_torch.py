@@ -1,0 +1,58 @@
+"""The plugin loads and ENHANCER=none runs when torch is missing; torch features say what to install."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from qgis_helpers import REPO, qgis_env, synthetic_cube, write_tif
+
+SCRIPT = textwrap.dedent(r"""
+    import json, sys
+    sys.modules["torch"] = None          # import torch -> ImportError, as when it is not installed
+    sys.modules["safetensors"] = None
+    sys.path.insert(0, {repo!r}); sys.path.append("/usr/share/qgis/python/plugins")
+    from qgis.core import QgsApplication, QgsProcessingException
+    app = QgsApplication([], False); app.initQgis()
+    from processing.core.Processing import Processing
+    Processing.initialize()
+    import fers_qgis
+    plugin = fers_qgis.classFactory(None); plugin.initProcessing()
+    import processing
+    out = {{"algs": sorted(a.id() for a in plugin.provider.algorithms())}}
+    res = processing.run("fers:detect", {{"INPUT": {src!r}, "ENHANCER": "none", "OUTPUT": {dst!r}}})
+    out["none"] = res["OUTPUT"]
+    for name, alg, params in (
+            ("full", "fers:detect", {{"INPUT": {src!r}, "ENHANCER": "full", "OUTPUT": {dst2!r}}}),
+            ("spectral", "fers:detect", {{"INPUT": {src!r}, "ENHANCER": "spectral", "OUTPUT": {dst2!r}}}),
+            ("train", "fers:train", {{"INPUTS": [{src!r}], "EPOCHS": 1, "OUTPUT": {model!r}}})):
+        try:
+            processing.run(alg, params)
+            out[name] = "ran"
+        except QgsProcessingException as e:
+            out[name] = str(e)
+    out["torch_imported"] = sys.modules.get("torch") is not None
+    print("RESULT " + json.dumps(out))
+    plugin.unload()
+""")
+
+
+def test_plugin_works_without_torch(tmp_path):
+    cube, _ = synthetic_cube(bands=5, rows=10, cols=10)
+    src = write_tif(tmp_path / "in.tif", cube)
+    script = SCRIPT.format(repo=str(REPO), src=src, dst=str(tmp_path / "o.tif"),
+                           dst2=str(tmp_path / "o2.tif"), model=str(tmp_path / "m.safetensors"))
+    proc = subprocess.run([sys.executable, "-c", script], env=qgis_env(), capture_output=True, text=True,
+                          timeout=120)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][len("RESULT "):])
+    assert "fers:detect" in out["algs"] and "fers:train" in out["algs"]
+    assert out["none"].endswith("o.tif") and (tmp_path / "o.tif").is_file()
+    for name in ("full", "spectral", "train"):
+        message = out[name]
+        assert message != "ran", name
+        assert "torch" in message and "pip install" in message, (name, message)
+    assert not out["torch_imported"]
+    assert not (tmp_path / "o2.tif").exists() and not (tmp_path / "m.safetensors").exists()
