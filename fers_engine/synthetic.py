@@ -38,8 +38,8 @@ def surface_spectra(wl: np.ndarray) -> dict:
         "concrete": 0.22 + 0.12 * _sigmoid((wl - 600) / 90) - 0.04 * _gauss(wl, 2330, 50),
         "water": 0.01 + 0.07 * np.exp(-(wl - 400) / 180),
         # Targets: a painted panel and a plastic sheet, both unlike any background material.
-        "panel": 0.12 + 0.30 * _gauss(wl, 1050, 260) + 0.10 * _gauss(wl, 2100, 90),
-        "plastic": 0.42 - 0.15 * _gauss(wl, 1730, 25) - 0.2 * _gauss(wl, 2310, 30) - 0.1 * _gauss(wl, 1210, 25),
+        "panel": 0.14 + 0.12 * _gauss(wl, 1050, 260) + 0.05 * _gauss(wl, 2100, 90),
+        "plastic": 0.25 - 0.08 * _gauss(wl, 1730, 25) - 0.1 * _gauss(wl, 2310, 30) - 0.05 * _gauss(wl, 1210, 25),
     }
 
 
@@ -92,14 +92,14 @@ def make_scene(rows: int = 200, cols: int = 240, bands: int = 120, seed: int = 7
         if truth[r - 4:r + 5, c - 4:c + 5].any():
             continue
         size = int(rng.choice([1, 1, 2, 2, 3]))
-        fraction = float(rng.uniform(0.35, 0.7)) if size == 1 else 1.0
+        fraction = float(rng.uniform(0.05, 0.25)) if size == 1 else float(rng.uniform(0.15, 0.5))
         material = spectra[names[placed % 2]]
         sl = (slice(r, r + size), slice(c, c + size))
         reflect[:, sl[0], sl[1]] = (1 - fraction) * reflect[:, sl[0], sl[1]] + fraction * material[:, None, None]
         truth[sl] = True
         placed += 1
     radiance_like = reflect * atmosphere(wl)[:, None, None]
-    noise_sigma = 0.002 + 0.004 * (np.abs(wl - 1450) / 1050)[:, None, None]
+    noise_sigma = 0.004 + 0.008 * (np.abs(wl - 1450) / 1050)[:, None, None]
     radiance_like += rng.normal(size=radiance_like.shape) * noise_sigma
     cube = np.clip(np.round(radiance_like * 10000.0), -32768, 32767).astype(np.int16)
     transform = (480000.0, 3.5, 0.0, 3620000.0, 0.0, -3.5)  # San Diego area, UTM 11N, 3.5 m
