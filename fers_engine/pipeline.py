@@ -197,6 +197,37 @@ def _subset_info(info, bands: Sequence[int]):
     return replace(info, count=len(bands), wavelengths=wl)
 
 
+class _ScoreSink:
+    """Where per-block scores go: straight to the writer for one variant; for the Hadamard
+    fusion, into whole-scene maps (2-D, small next to the cube) combined once all are known."""
+
+    def __init__(self, source: BlockSource, writer: RasterWriter, block_rows: int):
+        self.writer, self.block_rows = writer, block_rows
+        self.maps = None if len(source.variants) == 1 else {
+            v: np.empty((source.height, source.width), np.float32) for v in source.variants}
+
+    def put(self, variant: str, row0: int, scores: np.ndarray) -> None:
+        if self.maps is None:
+            self.writer.write(row0, scores)
+        else:
+            self.maps[variant][row0:row0 + scores.shape[0]] = scores
+
+    def close(self) -> None:
+        if self.maps is not None:
+            fused = _hadamard(list(self.maps.values()))
+            for r0 in range(0, fused.shape[0], self.block_rows):
+                self.writer.write(r0, fused[r0:r0 + self.block_rows])
+
+
+def _hadamard(maps: List[np.ndarray]) -> np.ndarray:
+    """Product of the min-max normalised maps (method.md section 4, the 'ham' rule)."""
+    out = np.ones_like(maps[0])
+    for m in maps:
+        lo, hi = np.nanmin(m), np.nanmax(m)
+        out *= (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    return out
+
+
 def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
                    device: Optional[str] = None) -> None:
     """Two streamed passes: background statistics, then Mahalanobis scores per block."""
@@ -216,53 +247,27 @@ def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, r
         scorers[v], info = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), device=device)
         rep.info(info.describe())
     second = rep.stage(0.5, 1.0)
-    maps = None if len(source.variants) == 1 else {
-        v: np.empty((source.height, source.width), np.float32) for v in source.variants}
+    sink = _ScoreSink(source, writer, block_rows)
     for i, (r0, r1, _, _) in enumerate(blocks):
         data, valid = source.read(r0, r1)
         for v in source.variants:
-            scores = scorers[v](data[v], valid)
-            if maps is None:
-                writer.write(r0, scores)
-            else:
-                maps[v][r0:r1] = scores
+            sink.put(v, r0, scorers[v](data[v], valid))
         second.step((i + 1) / len(blocks))
-    if maps is not None:
-        _write_blocks(writer, _hadamard(list(maps.values())), block_rows)
-
-
-def _hadamard(maps: List[np.ndarray]) -> np.ndarray:
-    """Product of the min-max normalised maps (method.md section 4, the 'ham' rule)."""
-    out = np.ones_like(maps[0])
-    for m in maps:
-        lo, hi = np.nanmin(m), np.nanmax(m)
-        out *= (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
-    return out
-
-
-def _write_blocks(writer: RasterWriter, array: np.ndarray, block_rows: int) -> None:
-    for r0 in range(0, array.shape[0], block_rows):
-        writer.write(r0, array[r0:r0 + block_rows])
+    sink.close()
 
 
 def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, writer: RasterWriter,
                   rep: Reporter) -> None:
     """One streamed pass: each row block is read with the rows its shifted windows reach."""
     blocks = list(iter_row_blocks(source.height, block_rows))
-    maps = None if len(source.variants) == 1 else {
-        v: np.empty((source.height, source.width), np.float32) for v in source.variants}
+    sink = _ScoreSink(source, writer, block_rows)
     for i, (r0, r1, _, _) in enumerate(blocks):
         h0, h1 = halo_rows(r0, r1, source.height, outer)
         data, valid = source.read(h0, h1)
         for v in source.variants:
-            scores = local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner, outer=outer)
-            if maps is None:
-                writer.write(r0, scores)
-            else:
-                maps[v][r0:r1] = scores
+            sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner, outer=outer))
         rep.step((i + 1) / len(blocks))
-    if maps is not None:
-        _write_blocks(writer, _hadamard(list(maps.values())), block_rows)
+    sink.close()
 
 
 def _read_single_band(path) -> Tuple[np.ndarray, object]:
