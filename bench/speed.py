@@ -1,0 +1,299 @@
+"""Speed and memory benchmark: writes bench/results/speed.md (and speed.json).
+
+Every target is a ratio against a baseline measured in the same run on the same machine:
+  1. global RX: ours vs Spectral Python's `spectral.rx` (512x512x200, 1024x1024x200 float32),
+  2. local RX: ours vs SPy's windowed RX (128x128x100), results compared pixel by pixel,
+  3. `fers detect` (full method) throughput on 1024x1024x200, and its time over the time of
+     merely reading the same file with GDAL,
+  4. peak resident memory of `fers detect` on a generated 4096x4096x224 int16 GeoTIFF (~7.5 GB),
+  5. the same runs on CUDA when a GPU is present.
+Run: .venv/bin/python bench/speed.py [--quick] [--skip-big]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from fers_engine.detectors import global_rx  # noqa: E402
+from fers_engine.detectors.lrx import local_rx  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def correlated_cube(rows: int, cols: int, bands: int, seed: int = 0) -> np.ndarray:
+    """A cube with realistic band correlation: low-rank smooth spectra plus noise (B, H, W)."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(8, rows * cols)).astype(np.float32)
+    basis = np.cumsum(rng.normal(size=(bands, 8)), axis=0).astype(np.float32)
+    cube = basis @ latent + 0.3 * rng.normal(size=(bands, rows * cols)).astype(np.float32) + 100.0
+    return cube.reshape(bands, rows, cols)
+
+
+def machine() -> Dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    info = {"cpu": cpu, "cores": str(os.cpu_count()), "memory": f"{mem_gib:.0f} GiB",
+            "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    except Exception:
+        info["torch"] = "not installed"
+        info["gpu"] = "none"
+    import spectral
+
+    info["spectral (SPy)"] = spectral.__version__
+    return info
+
+
+def bench_global_rx(sizes, repeats: int) -> List[Dict]:
+    import spectral
+
+    rows_out = []
+    for rows, cols, bands in sizes:
+        cube = correlated_cube(rows, cols, bands)
+        hwb = np.ascontiguousarray(cube.transpose(1, 2, 0))
+        ours = global_rx(cube)
+        # SPy accumulates float32 input in float32 (its own error reaches ~1e-3 on offset data),
+        # so equality is checked against SPy fed float64; speed is timed on the float32 cube.
+        theirs = spectral.rx(hwb.astype(np.float64))
+        rel = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)))
+        del theirs
+        t_ours = median_time(lambda: global_rx(cube), repeats)
+        t_spy = median_time(lambda: spectral.rx(hwb), repeats)
+        rows_out.append({"size": f"{rows}x{cols}x{bands}", "ours_s": t_ours, "spy_s": t_spy,
+                         "speedup": t_spy / t_ours, "max_rel_diff": rel})
+        print(f"global RX {rows}x{cols}x{bands}: ours {t_ours:.3f} s, SPy {t_spy:.3f} s, "
+              f"x{t_spy / t_ours:.2f}, max rel diff {rel:.2e}", flush=True)
+        del cube, hwb, ours
+    return rows_out
+
+
+def bench_local_rx(size, window, repeats: int) -> Dict:
+    import spectral
+
+    rows, cols, bands = size
+    cube = correlated_cube(rows, cols, bands, seed=1)
+    hwb = np.ascontiguousarray(cube.transpose(1, 2, 0)).astype(np.float64)
+    t0 = time.perf_counter()
+    theirs = spectral.rx(hwb, window=window)
+    t_spy = time.perf_counter() - t0
+    ours = local_rx(cube, inner=window[0], outer=window[1])
+    rel = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)))
+    t_ours = median_time(lambda: local_rx(cube, inner=window[0], outer=window[1]), repeats)
+    out = {"size": f"{rows}x{cols}x{bands}", "window": f"{window[0]}/{window[1]}", "ours_s": t_ours,
+           "spy_s": t_spy, "speedup": t_spy / t_ours, "max_rel_diff": rel}
+    print(f"local RX {out['size']} window {out['window']}: ours {t_ours:.3f} s, SPy {t_spy:.1f} s, "
+          f"x{t_spy / t_ours:.0f}, max rel diff {rel:.2e}", flush=True)
+    return out
+
+
+def write_scene_file(path: Path, rows: int, cols: int, bands: int, compress: bool) -> None:
+    """An int16 GeoTIFF filled block by block from a correlated cube, never whole in memory."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    base = (correlated_cube(256, 256, bands, seed=2) * 20).astype(np.int16)
+    profile = dict(driver="GTiff", height=rows, width=cols, count=bands, dtype="int16",
+                   crs="EPSG:32611", transform=from_origin(480000, 3620000, 3.5, 3.5),
+                   tiled=True, blockxsize=256, blockysize=256, interleave="pixel", BIGTIFF="YES")
+    if compress:
+        profile.update(compress="deflate", predictor=2)
+    rng = np.random.default_rng(3)
+    with rasterio.open(path, "w", **profile) as dst:
+        for r0 in range(0, rows, 256):
+            h = min(256, rows - r0)
+            block = np.tile(base[:, :h], (1, 1, -(-cols // 256)))[:, :, :cols]
+            block = block + rng.integers(-3, 4, size=block.shape, dtype=np.int16)
+            dst.write(block, window=((r0, r0 + h), (0, cols)))
+
+
+def gdal_read_time(path: Path) -> float:
+    """Seconds to read every pixel of every band with GDAL, in row blocks of 256."""
+    from osgeo import gdal
+
+    t0 = time.perf_counter()
+    ds = gdal.Open(str(path))
+    for r0 in range(0, ds.RasterYSize, 256):
+        ds.ReadAsArray(0, r0, ds.RasterXSize, min(256, ds.RasterYSize - r0))
+    ds = None
+    return time.perf_counter() - t0
+
+
+def run_fers(args: List[str]) -> Dict:
+    """Run the `fers` CLI in a child process; wall time and the child's peak RSS."""
+    wrapper = ("import resource, subprocess, sys, time; t=time.perf_counter(); "
+               "r=subprocess.run(sys.argv[1:]); dt=time.perf_counter()-t; "
+               "print(r.returncode, dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "fers_engine.cli", *args, "-q"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    rc, seconds, rss_kb = out.stdout.strip().splitlines()[-1].split()
+    if rc != "0":
+        raise RuntimeError(f"fers {' '.join(args)} failed: {out.stdout}{out.stderr}")
+    return {"seconds": float(seconds), "peak_rss_mib": int(rss_kb) / 1024}
+
+
+def drop_cache_hint(path: Path) -> None:
+    """Read once so that every timed run sees the file in the page cache (fair to both sides)."""
+    gdal_read_time(path)
+
+
+def bench_detect(work: Path, size, devices: List[str], repeats: int) -> List[Dict]:
+    rows, cols, bands = size
+    scene = work / f"scene_{rows}x{cols}x{bands}.tif"
+    write_scene_file(scene, rows, cols, bands, compress=True)
+    drop_cache_hint(scene)
+    t_read = median_time(lambda: gdal_read_time(scene), repeats)
+    results = []
+    for device in devices:
+        for enhancer in ("full", "none"):
+            runs = [run_fers(["detect", str(scene), str(work / "out.tif"), "--enhancer", enhancer,
+                              "--device", device]) for _ in range(repeats)]
+            t = statistics.median(r["seconds"] for r in runs)
+            mpx = rows * cols / 1e6
+            results.append({"size": f"{rows}x{cols}x{bands}", "device": device, "enhancer": enhancer,
+                            "seconds": t, "mpx_per_s": mpx / t, "gdal_read_s": t_read,
+                            "ratio_to_read": t / t_read,
+                            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs)})
+            print(f"fers detect {size} {device} enhancer={enhancer}: {t:.2f} s, {mpx / t:.3f} Mpx/s, "
+                  f"{t / t_read:.1f}x the GDAL read ({t_read:.2f} s)", flush=True)
+    scene.unlink()
+    return results
+
+
+def bench_big(work: Path, size, memory_mb: int, devices: List[str], enhancers: List[str]) -> List[Dict]:
+    rows, cols, bands = size
+    scene = work / f"big_{rows}x{cols}x{bands}.tif"
+    t0 = time.perf_counter()
+    write_scene_file(scene, rows, cols, bands, compress=False)
+    gb = scene.stat().st_size / 1e9
+    print(f"wrote {scene.name}: {gb:.2f} GB in {time.perf_counter() - t0:.0f} s", flush=True)
+    t_read = gdal_read_time(scene)
+    out = []
+    for device in devices:
+        for enhancer in enhancers:
+            r = run_fers(["detect", str(scene), str(work / "big_out.tif"), "--enhancer", enhancer,
+                          "--device", device, "--memory-mb", str(memory_mb)])
+            out.append({"size": f"{rows}x{cols}x{bands}", "file_gb": gb, "device": device,
+                        "enhancer": enhancer, "memory_budget_mib": memory_mb, **r,
+                        "gdal_read_s": t_read, "ratio_to_read": r["seconds"] / t_read,
+                        "mpx_per_s": rows * cols / 1e6 / r["seconds"]})
+            print(f"big scene {device} enhancer={enhancer}: {r['seconds']:.0f} s, "
+                  f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+    scene.unlink()
+    return out
+
+
+def to_markdown(report: Dict) -> str:
+    m = report["machine"]
+    lines = ["# Speed and memory", "",
+             f"Generated by `bench/speed.py` on {report['date']} ({report['seconds']:.0f} s in all). "
+             "Every ratio compares two runs made in this same session on this machine; times are "
+             "medians of repeated runs unless a row says otherwise.", "",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in m.items()), "",
+             "## Global RX against Spectral Python (`spectral.rx`)", "",
+             "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours | max relative difference to SPy (float64) |",
+             "|---|---|---|---|---|"]
+    for r in report["global_rx"]:
+        lines.append(f"| {r['size']} | {r['ours_s']:.3f} | {r['spy_s']:.3f} | {r['speedup']:.2f}x | {r['max_rel_diff']:.1e} |")
+    r = report["local_rx"]
+    lines += ["", "## Local RX against SPy's windowed RX (`spectral.rx(window=(inner, outer))`)", "",
+              "| cube | windows inner/outer | ours (s) | SPy (s, one run) | SPy / ours | max relative difference |",
+              "|---|---|---|---|---|---|",
+              f"| {r['size']} | {r['window']} | {r['ours_s']:.3f} | {r['spy_s']:.1f} | {r['speedup']:.0f}x | {r['max_rel_diff']:.1e} |",
+              "", "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)", "",
+              "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS (MiB) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in report["detect"]:
+        lines.append(f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['seconds']:.2f} | {r['mpx_per_s']:.3f} | "
+                     f"{r['gdal_read_s']:.2f} | {r['ratio_to_read']:.1f} | {r['peak_rss_mib']:.0f} |")
+    if report.get("big"):
+        lines += ["", "## A scene larger than the memory budget", "",
+                  "| scene | file | device | enhancer | budget (MiB) | time (s) | Mpx/s | peak RSS (MiB) | time / GDAL read |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in report["big"]:
+            lines.append(f"| {r['size']} int16 | {r['file_gb']:.2f} GB | {r['device']} | {r['enhancer']} | "
+                         f"{r['memory_budget_mib']} | {r['seconds']:.0f} | {r['mpx_per_s']:.3f} | "
+                         f"{r['peak_rss_mib']:.0f} | {r['ratio_to_read']:.1f} |")
+    if report["machine"].get("gpu", "none") == "none":
+        lines += ["", "No GPU was available to this run, so there are no CUDA rows; on a machine with one, "
+                  "the same script adds them (`--device cuda`)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--skip-big", action="store_true", help="skip the 7.5 GB scene")
+    parser.add_argument("--big-enhancers", default="none,full", help="enhancers to run on the big scene")
+    parser.add_argument("--work", default=None, help="folder for the generated files (default: a temp folder)")
+    parser.add_argument("--out", default=str(RESULTS / "speed.md"))
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    report: Dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+    try:
+        import torch
+
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    except Exception:
+        devices = ["cpu"]
+    print("machine:", report["machine"], flush=True)
+    if args.quick:
+        report["global_rx"] = bench_global_rx([(128, 128, 50)], 2)
+        report["local_rx"] = bench_local_rx((24, 24, 10), (3, 9), 2)
+    else:
+        report["global_rx"] = bench_global_rx([(512, 512, 200), (1024, 1024, 200)], 3)
+        report["local_rx"] = bench_local_rx((128, 128, 100), (3, 15), 3)
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        work = Path(tmp)
+        report["detect"] = bench_detect(work, (128, 128, 50) if args.quick else (1024, 1024, 200), devices,
+                                        1 if args.quick else 2)
+        if not args.skip_big:
+            size = (512, 512, 64) if args.quick else (4096, 4096, 224)
+            report["big"] = bench_big(work, size, 256 if args.quick else 1024, devices,
+                                      args.big_enhancers.split(","))
+    report["seconds"] = time.perf_counter() - t0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_markdown(report))
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
