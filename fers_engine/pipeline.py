@@ -101,8 +101,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
         source, device = _build_source(scene, bands, options, rep)
         if options.detector == "lrx" and device != "cpu":
             rep.info("local RX runs on the CPU; the GPU serves the enhancers")
-        block_rows = options.block_rows or default_block_rows(
-            info.width, max(source.count, len(bands)), budget_bytes=options.memory_mb * 2**20 // 4)
+        block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
         rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                  f"block {block_rows} rows")
         with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
@@ -167,6 +166,16 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     cache = options.memory_mb * 2**20 // 2
     return EnhancedSource(raw, enhancer, normaliser, options.enhancer, options.fusion,
                           cache_bytes=cache, reporter=rep), enhancer.device
+
+
+def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:
+    """Rows per block from the memory budget; for the enhancers, at least twice their halo so that
+    the context rows read around each block do not dominate the work."""
+    budget = memory_mb * 2**20
+    if isinstance(source, EnhancedSource):
+        rows = default_block_rows(source.width, source.count, budget_bytes=budget // 8, copies=1)
+        return max(rows, 2 * source.halo, 1)
+    return default_block_rows(source.width, max(source.count, input_bands), budget_bytes=budget // 4)
 
 
 def _detector_device(requested: str, rep: Reporter) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .io import Scene
 
 Blocks = Dict[str, np.ndarray]
+_RAW_CHUNK_BYTES = 64 * 2**20  # full-band rows read at once before resampling to the model's grid
 
 
 class BlockSource:
@@ -46,11 +47,21 @@ class SceneSource(BlockSource):
         self.variants = ("x",)
 
     def read(self, row0: int, row1: int) -> Tuple[Blocks, np.ndarray]:
-        block, valid = self.scene.read(row0, row1, self.bands)
-        if self.matrix is not None:
-            b, rows, cols = block.shape
-            block = (self.matrix @ block.reshape(b, rows * cols)).reshape(-1, rows, cols)
-        return {"x": block}, valid
+        if self.matrix is None:
+            block, valid = self.scene.read(row0, row1, self.bands)
+            return {"x": block}, valid
+        # Resample in sub-chunks so the full-band rows never sit in memory all at once.
+        width = self.width
+        step = max(1, _RAW_CHUNK_BYTES // max(1, width * len(self.bands) * 4))
+        out = np.empty((self.count, row1 - row0, width), np.float32)
+        valid = np.empty((row1 - row0, width), bool)
+        for r in range(row0, row1, step):
+            r_end = min(row1, r + step)
+            raw, ok = self.scene.read(r, r_end, self.bands)
+            b, rows, cols = raw.shape
+            out[:, r - row0:r_end - row0] = (self.matrix @ raw.reshape(b, rows * cols)).reshape(-1, rows, cols)
+            valid[r - row0:r_end - row0] = ok
+        return {"x": out}, valid
 
 
 class EnhancedSource(BlockSource):
@@ -59,8 +70,9 @@ class EnhancedSource(BlockSource):
     ``sum`` gives one variant, x + spe (+ spa); ``hadamard`` gives two, x + spe and x + spa, whose
     RX maps the pipeline multiplies. Features need ``halo`` rows of context on each side, read
     from the scene and cropped, so any row blocking gives the same numbers. Blocks already
-    computed are kept while they fit the cache budget, so the statistics pass and the scoring pass
-    do not run the networks twice on scenes that fit in memory.
+    computed are kept when the whole scene's output fits the cache budget, so the statistics pass
+    and the scoring pass do not run the networks twice on scenes that fit in memory; larger
+    scenes are recomputed block by block instead, which keeps memory bounded.
     """
 
     def __init__(self, raw: SceneSource, enhancer, normaliser, enhancer_mode: str, fusion: str,
@@ -75,7 +87,8 @@ class EnhancedSource(BlockSource):
         self.halo = int(enhancer.halo)
         self._cache: "OrderedDict[Tuple[int, int], Tuple[Blocks, np.ndarray]]" = OrderedDict()
         self._cache_bytes = 0
-        self._cache_limit = int(cache_bytes)
+        whole_scene = self.height * self.width * self.count * 4 * len(self.variants)
+        self._cache_limit = int(cache_bytes) if whole_scene <= cache_bytes else 0
         self.reporter = reporter or Reporter()
 
     def read(self, row0: int, row1: int) -> Tuple[Blocks, np.ndarray]:
