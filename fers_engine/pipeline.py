@@ -107,11 +107,12 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
         with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
                           crs=info.crs, transform=info.transform, nodata=float("nan"),
                           band_descriptions=["anomaly score"], like_input=input_path) as writer:
+            start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
             if options.detector == "rx":
-                _run_global_rx(source, block_rows, writer, rep.stage(0.0, 0.97),
+                _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
                                None if device == "cpu" else device)
             else:
-                _run_local_rx(source, block_rows, options.inner, options.outer, writer, rep.stage(0.0, 0.97))
+                _run_local_rx(source, block_rows, options.inner, options.outer, writer, rep.stage(start, 0.97))
     threshold = None
     if mask_output is not None:
         threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile",
@@ -155,17 +156,26 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
     raw = SceneSource(scene, bands, matrix)
     normaliser = enhancer.new_normaliser()
-    info = scene.info
-    block_rows = options.block_rows or default_block_rows(info.width, max(raw.count, len(bands)))
-    stage = rep.stage(0.0, 0.1)
-    blocks = list(iter_row_blocks(info.height, block_rows))
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = raw.read(r0, r1)
-        normaliser.update(data["x"], valid)
-        stage.step((i + 1) / len(blocks))
+    _fit_normaliser(raw, normaliser, options.block_rows or default_block_rows(raw.width, len(bands)),
+                    rep.stage(0.0, 0.1))
     cache = options.memory_mb * 2**20 // 2
     return EnhancedSource(raw, enhancer, normaliser, options.enhancer, options.fusion,
                           cache_bytes=cache, reporter=rep), enhancer.device
+
+
+def _fit_normaliser(raw: SceneSource, normaliser, block_rows: int, rep: Reporter) -> None:
+    """Scene-wide normalisation from a fixed subsample: every k-th pixel by its position in the
+    scene, so the sample (and the transform) is the same whatever the block size."""
+    cap = int(getattr(normaliser, "cap", 262144))
+    stride = max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
+    blocks = list(iter_row_blocks(raw.height, block_rows))
+    for i, (r0, r1, _, _) in enumerate(blocks):
+        data, valid = raw.read(r0, r1)
+        index = np.arange(r0 * raw.width, r1 * raw.width)
+        pick = index % stride == 0
+        x = data["x"].reshape(raw.count, -1)[:, pick]
+        normaliser.update(x[:, None, :], valid.ravel()[pick][None, :])
+        rep.step((i + 1) / len(blocks))
 
 
 def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:

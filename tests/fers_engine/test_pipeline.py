@@ -176,3 +176,12 @@ def test_evaluate_rejects_mismatched_truth(tmp_path):
     truth = write_cube(tmp_path / "t.tif", np.ones((1, 8, 8), np.uint8))
     with pytest.raises(InputError, match="ground truth"):
         evaluate_rasters(scores, truth)
+
+
+def test_full_method_progress_is_monotonic(tmp_path):
+    pytest.importorskip("torch")
+    cube_path, _, _ = small_scene(tmp_path)
+    seen = []
+    detect(cube_path, tmp_path / "f.tif", DetectOptions(enhancer="full", block_rows=8),
+           Reporter(progress=seen.append))
+    assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
