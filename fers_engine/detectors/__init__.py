@@ -5,7 +5,7 @@ maps are float32 with NaN where the input was invalid. Global RX streams (stats 
 score pass); local RX works on row blocks with a halo of ``outer // 2`` rows.
 """
 from .lrx import check_windows, halo_rows, local_rx, local_rx_block, window_starts
-from .rx import RxScorer, default_block_rows, global_rx, resolve_device, rx_scores
+from .rx import RxScorer, global_rx, resolve_device, rx_scores
 from .stats import (
     DEFAULT_RCOND,
     BackgroundStats,
@@ -24,7 +24,6 @@ __all__ = [
     "METHODS",
     "RxScorer",
     "check_windows",
-    "default_block_rows",
     "eigen_parts",
     "global_rx",
     "halo_rows",

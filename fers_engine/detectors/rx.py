@@ -11,19 +11,17 @@ remainder ``W (mean - hi)`` is a float64-computed constant per band.
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from ..errors import DependencyError, InputError
+from ..io.blocks import count_blocks, default_block_rows, iter_row_blocks
 from ..progress import SILENT, Reporter
 from .stats import DEFAULT_RCOND, BackgroundStats, InverseInfo, eigen_parts, usable_pixels
 
 #: Pixels scored per matmul: large enough for BLAS, small enough to stay cache-friendly.
 _SCORE_CHUNK = 65536
-
-#: Memory budget (bytes of float32 input) per row block when the caller gives none.
-_BLOCK_BYTES = 32 * 2**20
 
 
 def resolve_device(device: Optional[str]):
@@ -187,22 +185,6 @@ def rx_scores(
     return scorer(block, valid)
 
 
-def default_block_rows(bands: int, cols: int, budget_bytes: int = _BLOCK_BYTES) -> int:
-    """Rows per block so that one float32 block stays within ``budget_bytes``."""
-    return max(1, budget_bytes // max(1, 4 * bands * cols))
-
-
-def iter_row_blocks(
-    cube: np.ndarray, valid: Optional[np.ndarray], block_rows: int
-) -> Iterator[Tuple[int, int, np.ndarray, Optional[np.ndarray]]]:
-    """(row0, row1, float32 block, valid block) over an in-memory (B, H, W) cube."""
-    height = cube.shape[1]
-    for r0 in range(0, height, block_rows):
-        r1 = min(height, r0 + block_rows)
-        block = np.asarray(cube[:, r0:r1], dtype=np.float32)
-        yield r0, r1, block, None if valid is None else valid[r0:r1]
-
-
 def global_rx(
     cube: np.ndarray,
     valid: Optional[np.ndarray] = None,
@@ -228,14 +210,19 @@ def global_rx(
                 f"valid mask shape {valid.shape} does not match cube {(height, width)}"
             )
     reporter = reporter or SILENT
-    rows = int(block_rows) if block_rows else default_block_rows(bands, width)
+    rows = int(block_rows) if block_rows else default_block_rows(width, bands)
     if rows < 1:
         raise InputError(f"block_rows must be at least 1, got {block_rows}")
-    nblocks = -(-height // rows)
+    nblocks = count_blocks(height, rows)
+
+    def blocks():
+        for r0, r1, _, _ in iter_row_blocks(height, rows):
+            block = np.asarray(cube[:, r0:r1], dtype=np.float32)
+            yield r0, r1, block, None if valid is None else valid[r0:r1]
 
     stats = BackgroundStats(bands)
     first = reporter.stage(0.0, 0.5)
-    for i, (_, _, block, vblock) in enumerate(iter_row_blocks(cube, valid, rows)):
+    for i, (_, _, block, vblock) in enumerate(blocks()):
         stats.update(block, vblock)
         first.step((i + 1) / nblocks)
     scorer, info = RxScorer.from_cov(
@@ -246,7 +233,7 @@ def global_rx(
 
     out = np.empty((height, width), dtype=np.float32)
     second = reporter.stage(0.5, 1.0)
-    for i, (r0, r1, block, vblock) in enumerate(iter_row_blocks(cube, valid, rows)):
+    for i, (r0, r1, block, vblock) in enumerate(blocks()):
         out[r0:r1] = scorer(block, vblock)
         second.step((i + 1) / nblocks)
     return out

@@ -137,6 +137,30 @@ def test_reporter_steps_once_per_block_and_cancels():
         global_rx(cube, block_rows=10, reporter=Reporter(should_stop=stop))
 
 
+def test_default_blocks_come_from_the_io_helpers(monkeypatch):
+    """One block-size rule for the engine: global RX uses ``fers_engine.io.blocks``."""
+    import fers_engine.detectors as detectors
+    import fers_engine.detectors.rx as rx
+    from fers_engine.io import blocks
+
+    assert not hasattr(detectors, "default_block_rows")
+    assert rx.default_block_rows is blocks.default_block_rows
+    assert rx.iter_row_blocks is blocks.iter_row_blocks
+    cube = random_cube(np.random.default_rng(11), rows=30)
+    asked = []
+
+    def three_rows(width, bands, **kwargs):
+        asked.append((width, bands))
+        return 3
+
+    monkeypatch.setattr(rx, "default_block_rows", three_rows)
+    steps = []
+    out = global_rx(cube, reporter=Reporter(progress=steps.append))
+    assert asked == [(cube.shape[2], cube.shape[0])]
+    assert len(steps) == 2 * 10
+    np.testing.assert_allclose(out, global_rx(cube, block_rows=30), rtol=1e-5)
+
+
 def test_bad_input_is_a_clear_error():
     cube = random_cube(np.random.default_rng(10))
     with pytest.raises(InputError):
