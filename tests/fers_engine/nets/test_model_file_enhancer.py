@@ -176,3 +176,19 @@ def test_shipped_default_tiled_equals_whole_on_real_scene(shared_data):
 
     assert abs(auc(s_whole) - auc(s_rows)) < 0.002
     assert auc(s_whole) > 0.9
+
+
+def test_missing_torch_is_a_dependency_error(tiny_model, monkeypatch):
+    import sys
+    from fers_engine.errors import DependencyError
+    path, _ = tiny_model
+    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now raises ImportError
+    with pytest.raises(DependencyError, match="install torch"):
+        load_enhancer(str(path))
+
+
+def test_bundled_name_resolution(tmp_path):
+    from fers_engine.nets.enhancer import MODELS_DIR, resolve_model_path
+    if (MODELS_DIR / "fers-default.safetensors").is_file():
+        assert resolve_model_path(None) == MODELS_DIR / "fers-default.safetensors"
+        assert resolve_model_path("fers-default") == MODELS_DIR / "fers-default.safetensors"
