@@ -18,6 +18,7 @@ from .detectors import BackgroundStats, RxScorer
 from .detectors.lrx import halo_rows, local_rx_block
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError
+from .io.gdal_scene import limit_gdal_cache
 from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
                  select_bands)
 from .metrics import evaluate, roc_curve
@@ -88,7 +89,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
-    with open_scene(input_path) as scene:
+    with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path) as scene:
         info = scene.info
         if info.count < 2:
             raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "

@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .io import Scene
 
 Blocks = Dict[str, np.ndarray]
-_RAW_CHUNK_BYTES = 64 * 2**20  # full-band rows read at once before resampling to the model's grid
+_RAW_CHUNK_BYTES = 64 * 2**20
+_STRIP_COLS = 512  # columns of features computed at once by the enhanced source  # full-band rows read at once before resampling to the model's grid
 
 
 class BlockSource:
@@ -98,22 +99,29 @@ class EnhancedSource(BlockSource):
         r0 = max(0, row0 - self.halo)
         r1 = min(self.height, row1 + self.halo)
         blocks, valid = self.raw.read(r0, r1)
-        x = self.normaliser.apply(blocks["x"])
+        x = self.normaliser.apply(blocks.pop("x"))
         # Invalid pixels carry no information; zero them so they cannot leak into neighbours'
         # features through the convolutions (they are scored NaN anyway).
-        x = np.where(valid[None], x, np.float32(0.0)).astype(np.float32, copy=False)
-        feats = self.enhancer.features(x, parts=self.parts)
-        top, bottom = row0 - r0, row0 - r0 + (row1 - row0)
-        x = x[:, top:bottom]
-        spe = feats["spectral"][:, top:bottom]
-        out: Blocks
-        if self.variants == ("sum",):
-            z = x + spe
-            if "spatial" in feats:
-                z += feats["spatial"][:, top:bottom]
-            out = {"sum": z}
-        else:
-            out = {"spe": x + spe, "spa": x + feats["spatial"][:, top:bottom]}
+        x[:, ~valid] = 0.0
+        top, bottom = row0 - r0, row1 - r0
+        out: Blocks = {v: np.empty((self.count, row1 - row0, self.width), np.float32) for v in self.variants}
+        # Column strips (with the halo) keep the features of only one strip in memory at a time;
+        # the networks are tile-exact, so strips change nothing in the result.
+        for c0 in range(0, self.width, _STRIP_COLS):
+            c1 = min(self.width, c0 + _STRIP_COLS)
+            b0, b1 = max(0, c0 - self.halo), min(self.width, c1 + self.halo)
+            feats = self.enhancer.features(x[:, :, b0:b1], parts=self.parts)
+            core = (slice(None), slice(top, bottom), slice(c0 - b0, c1 - b0))
+            xs = x[:, top:bottom, c0:c1]
+            spe = feats["spectral"][core]
+            if self.variants == ("sum",):
+                z = out["sum"][:, :, c0:c1]
+                np.add(xs, spe, out=z)
+                if "spatial" in feats:
+                    z += feats["spatial"][core]
+            else:
+                np.add(xs, spe, out=out["spe"][:, :, c0:c1])
+                np.add(xs, feats["spatial"][core], out=out["spa"][:, :, c0:c1])
         result = (out, valid[top:bottom])
         size = sum(a.nbytes for a in out.values())
         if self._cache_bytes + size <= self._cache_limit:

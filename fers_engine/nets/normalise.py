@@ -78,8 +78,10 @@ class Normaliser:
     def apply(self, block: np.ndarray) -> np.ndarray:
         self._fit()
         scale = 2.0 * self.half_range / (self.hi - self.lo)
-        out = (np.asarray(block, np.float32) - np.float32(self.lo)) * np.float32(scale) - np.float32(self.half_range)
-        return out.astype(np.float32, copy=False)
+        out = np.subtract(block, np.float32(self.lo), dtype=np.float32)  # one new array, then in place
+        out *= np.float32(scale)
+        out -= np.float32(self.half_range)
+        return out
 
 
 def normalise_cube(cube: np.ndarray, valid: Optional[np.ndarray] = None, **params) -> np.ndarray:

@@ -185,3 +185,15 @@ def test_full_method_progress_is_monotonic(tmp_path):
     detect(cube_path, tmp_path / "f.tif", DetectOptions(enhancer="full", block_rows=8),
            Reporter(progress=seen.append))
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
+
+
+def test_column_strips_do_not_change_the_full_method(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import fers_engine.sources as sources
+
+    cube_path, _, _ = small_scene(tmp_path)
+    detect(cube_path, tmp_path / "wide.tif", DetectOptions(enhancer="full", fusion="hadamard"))
+    monkeypatch.setattr(sources, "_STRIP_COLS", 7)
+    detect(cube_path, tmp_path / "strips.tif", DetectOptions(enhancer="full", fusion="hadamard", block_rows=5))
+    wide, strips = _read(tmp_path / "wide.tif")[0], _read(tmp_path / "strips.tif")[0]
+    np.testing.assert_allclose(strips, wide, rtol=1e-3, atol=1e-4)
