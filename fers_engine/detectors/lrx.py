@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import SILENT, Reporter
-from .stats import DEFAULT_RCOND, BackgroundStats, eigen_parts, usable_pixels
+from .stats import DEFAULT_RCOND, BackgroundStats, check_cube, eigen_parts, usable_pixels
 
 Window = Union[int, Sequence[int]]
 
@@ -498,19 +498,11 @@ def local_rx(
     reporter step per chunk); ``workers`` > 1 scores chunks in threads (numpy and LAPACK
     release the GIL), worthwhile only on otherwise idle cores.
     """
-    cube = np.asarray(cube)
-    if cube.ndim != 3:
-        raise InputError(f"expected a (bands, rows, cols) cube, got shape {cube.shape}")
+    cube, valid = check_cube(cube, valid)
     inner_hw, outer_hw = check_windows(inner, outer)
     bands, height, width = cube.shape
     if outer_hw[0] > height or outer_hw[1] > width:
         raise InputError(f"outer window {outer_hw} is larger than the image {(height, width)}")
-    if valid is not None:
-        valid = np.asarray(valid, dtype=bool)
-        if valid.shape != (height, width):
-            raise InputError(
-                f"valid mask shape {valid.shape} does not match cube {(height, width)}"
-            )
     reporter = reporter or SILENT
     chunk = int(row_chunk) if row_chunk else 64
     if chunk < 1:

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import DependencyError, InputError
 from ..io.blocks import count_blocks, default_block_rows, iter_row_blocks
 from ..progress import SILENT, Reporter
-from .stats import DEFAULT_RCOND, BackgroundStats, InverseInfo, eigen_parts, usable_pixels
+from .stats import DEFAULT_RCOND, BackgroundStats, InverseInfo, check_cube, eigen_parts, usable_pixels
 
 #: Pixels scored per matmul: large enough for BLAS, small enough to stay cache-friendly.
 _SCORE_CHUNK = 65536
@@ -199,16 +199,8 @@ def global_rx(
     Statistics come from valid pixels only. Equals ``spectral.rx`` on the (H, W, B) transpose
     whenever the covariance is well-conditioned.
     """
-    cube = np.asarray(cube)
-    if cube.ndim != 3:
-        raise InputError(f"expected a (bands, rows, cols) cube, got shape {cube.shape}")
+    cube, valid = check_cube(cube, valid)
     bands, height, width = cube.shape
-    if valid is not None:
-        valid = np.asarray(valid, dtype=bool)
-        if valid.shape != (height, width):
-            raise InputError(
-                f"valid mask shape {valid.shape} does not match cube {(height, width)}"
-            )
     reporter = reporter or SILENT
     rows = int(block_rows) if block_rows else default_block_rows(width, bands)
     if rows < 1:

@@ -22,6 +22,18 @@ _CHUNK_PIXELS = 8192
 DEFAULT_RCOND = 1e-10
 
 
+def check_cube(cube, valid=None):
+    """(cube as an array, valid mask as bool or None), or a clear InputError on a wrong shape."""
+    cube = np.asarray(cube)
+    if cube.ndim != 3:
+        raise InputError(f"expected a (bands, rows, cols) cube, got shape {cube.shape}")
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != cube.shape[1:]:
+            raise InputError(f"valid mask shape {valid.shape} does not match cube {cube.shape[1:]}")
+    return cube, valid
+
+
 def usable_pixels(block: np.ndarray, valid: Optional[np.ndarray]) -> np.ndarray:
     """Valid mask (rows, cols) narrowed to pixels whose every band is finite.
 
