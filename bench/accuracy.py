@@ -8,7 +8,7 @@ ROC AUC of: RX on the raw cube, local RX (when fers_engine.detectors has it), FE
 full method (spectral + spatial) with the 'sum' and 'hadamard' fusions. Every enhanced score
 uses the model of the fold that held the scene out (bench/folds.py). Ablations: spectral only
 vs full (spatial contribution) and pre-trained vs randomly initialised frozen trunks.
-The peer-baseline figures are parsed from /work/shared/docs/peer-baseline.md.
+The peer-baseline figures are parsed from ../shared/docs/peer-baseline.md.
 """
 from __future__ import annotations
 
@@ -289,7 +289,7 @@ def main(argv=None):
         f"- Leave-scene-out: {args.k} folds over the 13 windows (bench/folds.py); duplicate versions and same-site "
         "windows share a fold. Each scene is scored by the model trained without any version of it "
         "(other folds' scenes with anomaly pixels dilated by 3 px excluded, plus the unlabelled background scenes).",
-        "- Peer columns are parsed from /work/shared/docs/peer-baseline.md (authors' published AVIRIS FEN + RX, "
+        "- Peer columns are parsed from ../shared/docs/peer-baseline.md (authors' published AVIRIS FEN + RX, "
         "not leave-scene-out-trained by us; plain GRX). Scene versions are the same as there.",
         "",
         "## Per scene",
