@@ -83,12 +83,26 @@ def _reporter(args, label: str) -> Tuple[Reporter, _Bar]:
     return Reporter(progress=bar, log=log, warn=warn), bar
 
 
+def _check_band_numbers(path: str, bands: List[int]) -> None:
+    """Name a missing band the way the user typed it (1-based), before any work starts."""
+    from .io import open_scene
+
+    with open_scene(path) as scene:
+        count = scene.info.count
+    if max(bands) >= count:
+        raise InputError(f"band {max(bands) + 1} does not exist: {Path(path).name} has {count} bands "
+                         f"(numbered 1 to {count})")
+
+
 def cmd_detect(args) -> int:
     from .pipeline import DetectOptions, detect
 
+    bands = parse_bands(args.bands) if args.bands else None
+    if bands is not None:
+        _check_band_numbers(args.input, bands)
     options = DetectOptions(
         detector=args.detector, inner=args.inner, outer=args.outer,
-        bands=parse_bands(args.bands) if args.bands else None,
+        bands=bands,
         wavelength_ranges=parse_ranges(args.wavelengths, integers=False) if args.wavelengths else None,
         drop_bad_bands=not args.keep_bad_bands, enhancer=args.enhancer, model=args.model,
         band_mode=args.band_mode, fusion=args.fusion, device=args.device, block_rows=args.block_rows,

@@ -58,3 +58,12 @@ def test_one_band_raster_is_refused(tmp_path, capsys):
     one = write_cube(tmp_path / "one.tif", np.ones((1, 6, 6), np.float32))
     assert fers(["detect", str(one), str(tmp_path / "o.tif"), "--enhancer", "none"]) == 2
     assert "band" in capsys.readouterr().err
+
+
+def test_missing_band_is_named_one_based(tmp_path, capsys):
+    cube, _, scene = small_scene(tmp_path)
+    count = scene.cube.shape[0]
+    assert fers(["detect", str(cube), str(tmp_path / "o.tif"), "--enhancer", "none",
+                 "--bands", f"1-{count + 5}"]) == 2
+    assert f"band {count + 5} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "o.tif").exists()
