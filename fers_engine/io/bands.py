@@ -12,6 +12,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
+from .scene import band_index_array
 
 _NM = {"nanometers", "nanometer", "nanometres", "nanometre", "nm"}
 _UM = {"micrometers", "micrometer", "micrometres", "micrometre", "microns", "micron", "um",
@@ -74,17 +75,7 @@ def select_bands(
     name = _name(info)
     keep = np.ones(count, dtype=bool)
     if indices is not None:
-        idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices)
-        if idx.size == 0:
-            raise InputError(f"band selection is empty: no band indices given for {name}")
-        if idx.dtype.kind not in "iu":
-            raise InputError(f"band indices must be integers, got {idx.dtype} for {name}")
-        bad = idx[(idx < 0) | (idx >= count)]
-        if bad.size:
-            raise InputError(
-                f"band index {int(bad[0])} out of range: {name} has {count} bands "
-                f"(0-based indices 0..{count - 1})"
-            )
+        idx = band_index_array(indices, count, name)
         chosen = np.zeros(count, dtype=bool)
         chosen[idx] = True
         keep &= chosen

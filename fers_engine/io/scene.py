@@ -50,19 +50,19 @@ class SceneInfo:
         return self.transform is not None
 
 
-def band_index_array(bands: Optional[Sequence[int]], count: int, where: str = "") -> np.ndarray:
+def band_index_array(bands: Optional[Sequence[int]], count: int, name: str = "the scene") -> np.ndarray:
     """Validate 0-based band indices up front so a typo fails with a message, not an IndexError."""
     if bands is None:
         return np.arange(count, dtype=np.int64)
     idx = np.asarray(list(bands) if not isinstance(bands, np.ndarray) else bands)
     if idx.ndim != 1 or idx.size == 0:
-        raise InputError(f"band selection is empty{where}")
+        raise InputError(f"band selection is empty: no band indices given for {name}")
     if idx.dtype.kind == "b" or idx.dtype.kind not in "iu":
-        raise InputError(f"band indices must be integers{where}, got {idx.dtype}")
+        raise InputError(f"band indices must be integers, got {idx.dtype} for {name}")
     bad = idx[(idx < 0) | (idx >= count)]
     if bad.size:
         raise InputError(
-            f"band index {int(bad[0])} out of range{where}: the scene has {count} bands "
+            f"band index {int(bad[0])} out of range: {name} has {count} bands "
             f"(0-based indices 0..{count - 1})"
         )
     return idx.astype(np.int64)
