@@ -21,11 +21,11 @@ def run_qgis_detect(scene: Path, output: Path, extra: List[str]) -> dict:
     exe = shutil.which("qgis_process") or shutil.which("qgis_process.bin")
     if exe is None:
         raise SystemExit("qgis_process not found: run `make setup` (it installs QGIS from Debian)")
-    cmd = [exe, "--json", "run", "fers:detect", "--", f"INPUT={scene}", f"OUTPUT={output}", *extra]
-    print("$ qgis_process " + " ".join(cmd[1:]), flush=True)
+    args = ["--json", "run", "fers:detect", "--", f"INPUT={scene}", f"OUTPUT={output}", *extra]
+    print("$ qgis_process " + " ".join(args), flush=True)
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    proc = subprocess.run([exe] + cmd[1:], capture_output=True, text=True, env=env)
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0 or not proc.stdout.strip():
         errors = [ln for ln in proc.stderr.splitlines() if "setapi" not in ln and ln.strip()]
         raise SystemExit("qgis_process failed:\n" + "\n".join(errors[-15:]))

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, THRESHOLD_METHODS
 from .detectors import BackgroundStats, RxScorer
 from .detectors.lrx import halo_rows, local_rx_block
 from .detectors.threshold import threshold_value as _threshold_value
@@ -25,12 +26,6 @@ from .metrics import evaluate, roc_curve
 from .progress import SILENT, Reporter
 from .sources import BlockSource, EnhancedSource, SceneSource
 
-DETECTORS = ("rx", "lrx")
-ENHANCERS = ("none", "spectral", "full")
-FUSIONS = ("sum", "hadamard")
-DEVICES = ("auto", "cpu", "cuda")
-BAND_MODES = ("resample", "first")
-THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
 DEFAULT_MEMORY_MB = 1024
 
 
@@ -161,7 +156,7 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
                     rep.stage(0.0, 0.1))
     cache = options.memory_mb * 2**20 // 2
     return EnhancedSource(raw, enhancer, normaliser, options.enhancer, options.fusion,
-                          cache_bytes=cache, reporter=rep), enhancer.device
+                          cache_bytes=cache), enhancer.device
 
 
 def _fit_normaliser(raw: SceneSource, normaliser, block_rows: int, rep: Reporter) -> None:

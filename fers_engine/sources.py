@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .progress import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
     from .io import Scene
@@ -77,7 +76,7 @@ class EnhancedSource(BlockSource):
     """
 
     def __init__(self, raw: SceneSource, enhancer, normaliser, enhancer_mode: str, fusion: str,
-                 cache_bytes: int = 0, reporter: Optional[Reporter] = None):
+                 cache_bytes: int = 0):
         self.raw = raw
         self.enhancer = enhancer
         self.normaliser = normaliser
@@ -90,7 +89,6 @@ class EnhancedSource(BlockSource):
         self._cache_bytes = 0
         whole_scene = self.height * self.width * self.count * 4 * len(self.variants)
         self._cache_limit = int(cache_bytes) if whole_scene <= cache_bytes else 0
-        self.reporter = reporter or Reporter()
 
     def read(self, row0: int, row1: int) -> Tuple[Blocks, np.ndarray]:
         key = (row0, row1)

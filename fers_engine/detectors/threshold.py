@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 
-METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
+from ..choices import THRESHOLD_METHODS as METHODS
 
 #: Value of ``threshold_mask`` where the score is NaN (no data).
 MASK_NODATA = 255

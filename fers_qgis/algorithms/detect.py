@@ -16,15 +16,11 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from fers_engine.choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, THRESHOLD_METHODS
+
 from ..styling import attach_style
 from .base import FersAlgorithm, missing_torch_message, raster_path, require_torch
 
-ENHANCERS = ("none", "spectral", "full")
-DETECTORS = ("rx", "lrx")
-FUSIONS = ("sum", "hadamard")
-DEVICES = ("auto", "cpu", "cuda")
-BAND_MODES = ("resample", "first")
-THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
 DEFAULT_MODEL = "default"
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
 

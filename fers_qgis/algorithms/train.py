@@ -17,11 +17,12 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from fers_engine.choices import DEVICES
+
 from .base import FersAlgorithm, missing_torch_message, require_torch
 
 # Processing names -> the engine's stage ids (fers_engine.nets.trainer.STAGES)
 STAGES = {"pretrain": "0", "spectral": "1", "spatial": "2"}
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def model_card_path(model_path: str) -> str:

@@ -1,0 +1,12 @@
+"""The named choices the engine accepts, in one light module.
+
+The QGIS plugin builds its enum parameters from these at load time, so this module imports
+nothing heavy (no numpy, no rasterio, no torch): the plugin must load even where those fail.
+"""
+
+DETECTORS = ("rx", "lrx")
+ENHANCERS = ("none", "spectral", "full")
+FUSIONS = ("sum", "hadamard")
+DEVICES = ("auto", "cpu", "cuda")
+BAND_MODES = ("resample", "first")
+THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
