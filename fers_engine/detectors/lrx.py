@@ -328,19 +328,24 @@ def _full_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out
         in0 = int(window_starts(c0, wo, width))
         in1 = int(window_starts(c1 - 1, wo, width)) + wo
         outer_runs = _runs(cols, wo, width)
+        vertical = np.empty((in1 - in0, size, size))
         prefix = np.zeros((in1 - in0 + 1, size, size))
         flat = prefix.reshape(prefix.shape[0], -1)
         inner_cols = window_starts(cols, wi, width)
         guard = np.empty((npx, size, size))
         aug = np.empty((npx, size + 1, size + 1))
         box = aug[:, :size, :size]
+        top = None  # first row of the outer windows summed in ``vertical``
         for out_row, i in enumerate(rows):
             reporter.check()
             r_out = int(window_starts(i, ho, image_height)) - row0
             r_in = int(window_starts(i, hi, image_height)) - row0
-            # outer box: Gram of each column's window rows, then a running sum over columns
-            np.matmul(zc[in0:in1, :, r_out:r_out + ho], zr[in0:in1, r_out:r_out + ho],
-                      out=prefix[1:])
+            # outer box: each column's sum over the window rows, slid down one row at a time
+            # (a rank-2 update: the entering row in, the leaving row out), then a running sum
+            # over columns
+            _slide_vertical(vertical, zc, zr, in0, in1, top, r_out, ho)
+            top = r_out
+            prefix[1:] = vertical
             for c in range(1, flat.shape[0] - 1):
                 np.add(flat[c + 1], flat[c], out=flat[c + 1])
             for j0, j1, start, step in outer_runs:
@@ -360,6 +365,26 @@ def _full_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out
             scores = _ring_forms(aug, rcond, unwhiten)
             scores[pix[:, 0] == 0] = np.nan
             out[out_row, c0:c1] = scores
+
+
+def _slide_vertical(vertical, zc, zr, in0, in1, top, new_top, ho) -> None:
+    """Make ``vertical[c]`` the sum of ``z z^T`` over window rows [new_top, new_top + ho) of
+    column in0 + c.
+
+    A window that moved down by one row costs two outer products per column (the Gram of ho
+    rows costs ho); any other move recomputes the Gram. Rows are exact copies, so the slid sums
+    differ from recomputed ones only by float64 rounding.
+    """
+    if top is not None and new_top == top:
+        return
+    if top is None or new_top != top + 1:
+        np.matmul(zc[in0:in1, :, new_top:new_top + ho], zr[in0:in1, new_top:new_top + ho],
+                  out=vertical)
+        return
+    enter, leave = zr[in0:in1, top + ho], zr[in0:in1, top]
+    left = np.stack([enter, leave], axis=2)  # (cols, size, 2)
+    right = np.stack([enter, -leave], axis=1)  # (cols, 2, size)
+    vertical += left @ right
 
 
 # --------------------------------------------------------------------------------------------
