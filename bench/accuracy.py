@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from folds import DATA, FOLDS, SCENES, fold_of, training_files  # noqa: E402
+from fers_engine.nets.trainer import selection_summary  # noqa: E402
 
 PEER = REPO.parent / "shared" / "docs" / "peer-baseline.md"
 
@@ -274,8 +275,7 @@ def main(argv=None):
         card = json.loads(p.with_suffix(".json").read_text())
         tr = card["training"]
         cards.append(f"| fold {i + 1} | {', '.join(FOLDS[args.k][i])} | {len(tr['files'])} | {tr['time_s']:.0f} | "
-                     + "; ".join(f"stage {s}: {tr['validation_loss'][s][tr['best_epoch'][s] - 1]:.4f} (epoch {tr['best_epoch'][s]})"
-                                 for s in tr["stages"]) + " |")
+                     + "; ".join(selection_summary(tr)) + " |")
     md = [
         "# Accuracy benchmark (leave-scene-out)",
         "",
@@ -320,7 +320,7 @@ def main(argv=None):
            "ring covariance is singular here (216 ring pixels for ~200 bands).",
            ""]
     md += ["## Fold models", "",
-           "| fold | held-out groups | training files | train time (s) | best validation loss |",
+           "| fold | held-out groups | training files | train time (s) | kept epoch per stage and its selection value |",
            "|---|---|---|---|---|", *cards, "",
            f"Scoring time (all scenes, all methods): {eval_s:.0f} s."]
     if train_time:

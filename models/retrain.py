@@ -27,7 +27,7 @@ K = 4
 
 
 def write_readme(timings: dict) -> None:
-    from fers_engine.nets.trainer import DEFAULT_CONFIG
+    from fers_engine.nets.trainer import DEFAULT_CONFIG, selection_summary
     rows = []
     models = [HERE / "fers-default.safetensors"] + sorted((HERE / "folds").glob("*.safetensors"))
     total = 0.0
@@ -37,8 +37,7 @@ def write_readme(timings: dict) -> None:
         card = json.loads(p.with_suffix(".json").read_text())
         tr = card["training"]
         total += tr["time_s"]
-        best = "; ".join(f"{s}: {tr['validation_loss'][s][tr['best_epoch'][s] - 1]:.4f} (ep {tr['best_epoch'][s]}/"
-                         f"{tr['epochs'][s]})" for s in tr["stages"])
+        best = "; ".join(selection_summary(tr))
         rows.append(f"| `{p.relative_to(HERE)}` | {p.stat().st_size / 1024:.0f} KiB | {len(tr['files'])} | "
                     f"{tr['time_s']:.0f} | {best} |")
     size = sum(p.stat().st_size for p in HERE.rglob("*") if p.is_file()) / 2**20
@@ -55,7 +54,7 @@ Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, CPU ({timings.ge
 total training time {total:.0f} s ({total / 60:.1f} min; wall clock of the whole command
 {timings.get('wall_s', float('nan')):.0f} s). Folder size {size:.2f} MiB.
 
-| model | size | training files | train time (s) | best validation loss per stage (epoch) |
+| model | size | training files | train time (s) | kept epoch per stage and its selection value |
 |---|---|---|---|---|
 {chr(10).join(rows)}
 
@@ -68,9 +67,12 @@ total training time {total:.0f} s ({total / 60:.1f} min; wall clock of the whole
   version of the windows in its held-out groups ({'; '.join(f'fold {i + 1}: ' + ', '.join(g) for i, g in enumerate(FOLDS[K]))}).
 * `folds/fold<i>of{K}-randomtrunk`: the ablation: same recipe, but stage 0 is skipped and the
   frozen trunks keep their random initialisation.
-* Validation loss: fixed background patches (seeded cells of a patch grid, never used for
-  training, no test label), one value per epoch in each card (`training.validation_loss`); the
-  weights kept are those of each stage's best validation epoch.
+* Checkpoint selection: stage 0 keeps its lowest validation loss (fixed background patches,
+  seeded cells of a patch grid, never used for training). Stages 1 and 2 keep the epoch whose
+  enhanced features give the best mean RX AUC on the *training* files' own ground truth
+  (`training.validation_auc` in each card; epoch 0 is the stage's untrained starting point, so
+  a stage that does not help is not forced on the model). A fold model's training files never
+  include its held-out scenes, so no test label takes part. Both curves are in each card.
 
 Each `.safetensors` file embeds its model card (`__metadata__['fers_card']`); the `.json`
 beside it is the same card for reading. The card records the expected band grid

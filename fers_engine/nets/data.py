@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from .normalise import Normaliser, DEFAULT as NORM_DEFAULT
+from .validation import LabelledScene
 
 
 def sha256(path: str | Path) -> str:
@@ -76,6 +77,7 @@ class TrainScene:
     excluded: np.ndarray    # (H, W) bool: invalid or (dilated) anomaly pixels
     val_cells: list         # [(r, c)] top-left corners of validation patches
     allowed: np.ndarray     # (Nr, Nc) bool: training patch top-lefts that avoid validation cells
+    labelled: Optional[LabelledScene] = None  # the whole scene and its truth, for selection
 
 
 def prepare_scene(path, bands: int, exclude_path=None, dilate: int = 3, patch: int = 32,
@@ -88,6 +90,9 @@ def prepare_scene(path, bands: int, exclude_path=None, dilate: int = 3, patch: i
     norm = Normaliser(**NORM_DEFAULT)
     norm.update(cube, valid)
     cube = norm.apply(cube)
+    labelled = None
+    if truth is not None and (truth & valid).any() and (~truth & valid).any():
+        labelled = LabelledScene(Path(path).name, cube.copy(), valid.copy(), truth.copy())
     excluded = ~valid
     if exclude_path is not None:
         from ..io import read_ground_truth  # type: ignore
@@ -116,7 +121,7 @@ def prepare_scene(path, bands: int, exclude_path=None, dilate: int = 3, patch: i
     if reporter is not None:
         reporter.info(f"training scene {name}: {h}x{w}, {desc}, {int(excluded.sum())} px excluded, "
                       f"{len(val_cells)} validation cells")
-    return TrainScene(name, cube, excluded, val_cells, allowed)
+    return TrainScene(name, cube, excluded, val_cells, allowed, labelled)
 
 
 def _augment(x: np.ndarray, e: np.ndarray, rng: np.random.Generator):

@@ -6,8 +6,10 @@ selection, safetensors checkpoints, resume and clean cancellation.
 
 Every epoch is ``steps_per_epoch`` batches of randomly placed, flipped and rotated patches.
 After each epoch the validation loss (fixed background patches, never a test label) is computed
-and a checkpoint (all weights, optimiser state, history) is written atomically; the weights
-kept at the end of a stage are those of its best validation epoch. ``Reporter.check`` is called
+and a checkpoint (all weights, optimiser state, history) is written atomically. The weights kept
+at the end of a stage are those of its best epoch: for stages 1-2, by default, the best mean RX
+AUC on the training files' own labels (``validation.py``; held-out scenes are never training
+files), else the lowest validation loss. ``Reporter.check`` is called
 every step: a cancel raises ``Cancelled`` and leaves the last complete checkpoint in place,
 from which ``resume=True`` continues. Random draws are seeded per (seed, stage, epoch), so a
 resumed run repeats exactly what an uninterrupted run would have done.
@@ -47,6 +49,10 @@ DEFAULT_CONFIG = {
     "dilate": 3,
     "val_fraction": 0.15,
     "random_trunk": False,
+    # stages 1-2 keep the epoch (0 = the stage's starting point) whose features give the best
+    # mean RX AUC on the labelled training files ("detection"), or the lowest validation loss
+    # ("loss"; also the fallback when no training file carries ground truth)
+    "select": "detection",
 }
 
 
@@ -235,10 +241,20 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
     xv_np, wv_np = sampler.validation()
     reporter.info(f"{len(xv_np)} validation patches of {cfg['patch']} px (background only)")
     masker = MaskGenerator(seed)
+    from .validation import DetectionValidator
+    validator = DetectionValidator([s.labelled for s in scenes if s.labelled is not None]
+                                   if cfg["select"] == "detection" else [])
+    if cfg["select"] == "detection":
+        reporter.info(f"checkpoint selection: mean RX AUC on {len(validator.names)} labelled training file(s)"
+                      if validator else "checkpoint selection: no training file has ground truth, "
+                      "so stages keep their lowest validation loss")
+    if cfg["select"] not in ("detection", "loss"):
+        raise InputError(f"unknown checkpoint selection {cfg['select']!r}: use detection or loss")
 
     st = _State(cfg, dev)
     state = {"config": cfg, "files": files, "stages": list(stages), "seed": seed, "done": [],
-             "history": {}, "epoch": {}, "best": {}, "best_epoch": {}, "elapsed_s": 0.0}
+             "history": {}, "epoch": {}, "best": {}, "best_epoch": {}, "criterion": {},
+             "validation_auc": {}, "elapsed_s": 0.0}
     resumed_tensors = None
     if resume and ck_w.is_file() and ck_j.is_file():
         old = json.loads(ck_j.read_text())
@@ -247,7 +263,8 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
         from .model_file import load_model
         resumed_tensors, _ = load_model(ck_w, expect_format=None)
         st.load({k[4:]: v for k, v in resumed_tensors.items() if k.startswith("cur.")})
-        state.update({k: old[k] for k in ("done", "history", "epoch", "best", "best_epoch", "elapsed_s")})
+        state.update({k: old[k] for k in ("done", "history", "epoch", "best", "best_epoch", "criterion",
+                                          "validation_auc", "elapsed_s")})
         reporter.info(f"resuming from {ck_w.name}: stages done {state['done'] or 'none'}, "
                       f"epochs {state['epoch']}")
     elif resume:
@@ -290,6 +307,22 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
             best_sd = b or None
         hist = state["history"].setdefault(stage, [])
         n_ep = cfg["epochs"][stage]
+        by_auc = stage in ("1", "2") and bool(validator)
+        state["criterion"][stage] = "auc" if by_auc else "loss"
+        aucs = state["validation_auc"].setdefault(stage, [])
+
+        def detection_auc() -> float:
+            for m in _stage_modules(stage, st):
+                m.eval()
+            res = validator.score(stage, st.mods["stage1"].fen, st.mods["spatial"])
+            aucs.append(res["mean"])
+            return res["mean"]
+
+        if by_auc and state["epoch"].get(stage, 0) == 0:
+            auc0 = detection_auc()
+            reporter.info(f"stage {stage} epoch 0 (before training): validation mean RX AUC {auc0:.4f}")
+            state["best"][stage], state["best_epoch"][stage] = auc0, 0
+            best_sd = _stage_weights(st, stage)
         for ep in range(state["epoch"].get(stage, 0), n_ep):
             rng = np.random.default_rng([seed, int(stage), ep])
             torch.manual_seed(seed * 1000 + int(stage) * 100 + ep)
@@ -319,19 +352,26 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
                 vloss = sum(vals) / len(xv)
             hist.append({"epoch": ep + 1, "train": tl / cfg["steps_per_epoch"], "val": vloss,
                          "val_parts": {k: float(np.mean([p[k] for p in vparts])) for k in vparts[0]}})
+            auc_text = ""
+            if by_auc:
+                hist[-1]["val_auc"] = detection_auc()
+                auc_text = f", mean RX AUC {hist[-1]['val_auc']:.4f}"
             reporter.info(f"stage {stage} epoch {ep + 1}/{n_ep}: train {tl / cfg['steps_per_epoch']:.4f} "
-                          f"val {vloss:.4f} ({', '.join(f'{k} {v:.4f}' for k, v in hist[-1]['val_parts'].items())})")
-            if stage not in state["best"] or vloss < state["best"][stage]:
-                state["best"][stage] = vloss
+                          f"val {vloss:.4f} ({', '.join(f'{k} {v:.4f}' for k, v in hist[-1]['val_parts'].items())})"
+                          f"{auc_text}")
+            better = (hist[-1]["val_auc"] > state["best"][stage] if by_auc else
+                      stage not in state["best"] or vloss < state["best"][stage])
+            if better:
+                state["best"][stage] = hist[-1]["val_auc"] if by_auc else vloss
                 state["best_epoch"][stage] = ep + 1
-                best_sd = {k: v.detach().clone() for mm in _stage_modules(stage, st)
-                           for k, v in _prefixed(st, mm).items()}
+                best_sd = _stage_weights(st, stage)
             state["epoch"][stage] = ep + 1
             save_ckpt(stage, opt, best_sd)
         if best_sd is not None:
             st.load(best_sd)
         state["done"].append(stage)
-        reporter.info(f"stage {stage} done: best validation loss {state['best'].get(stage, float('nan')):.4f} "
+        what = "mean RX AUC" if state["criterion"][stage] == "auc" else "validation loss"
+        reporter.info(f"stage {stage} done: best {what} {state['best'].get(stage, float('nan')):.4f} "
                       f"at epoch {state['best_epoch'].get(stage)}")
         save_ckpt(stage, None, None)
 
@@ -359,7 +399,13 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
             "steps_per_epoch": cfg["steps_per_epoch"], "batch": cfg["batch"], "patch": cfg["patch"],
             "validation_loss": {s: [h["val"] for h in state["history"].get(s, [])] for s in state["done"]},
             "best_epoch": state["best_epoch"],
-            "selection": "per stage, the epoch with the lowest validation loss (background patches only)",
+            "selection": {s: ("the epoch (0 = before the stage's training) with the best mean RX AUC on the "
+                              "labelled training files" if state["criterion"].get(s) == "auc" else
+                              "the epoch with the lowest validation loss (background patches only)")
+                          for s in state["done"]},
+            "validation_auc": {s: state["validation_auc"][s] for s in state["done"]
+                               if state["criterion"].get(s) == "auc"},
+            "validation_auc_files": validator.names,
             "seed": seed,
             "device": dev,
             "time_s": round(state["elapsed_s"] + (time.time() - save_ckpt.t0), 1),
@@ -375,6 +421,24 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
     save_model(out_path, _deployed(st, with_spatial), card)
     reporter.info(f"model written: {out_path} ({card['training']['time_s']:.0f} s)")
     return out_path
+
+
+def selection_summary(training: dict) -> List[str]:
+    """One phrase per trained stage of a model card: the criterion's value at the kept epoch."""
+    out = []
+    for s in training["stages"]:
+        ep, n = training["best_epoch"][s], training["epochs"][s]
+        aucs = training.get("validation_auc", {}).get(s)
+        if aucs:
+            out.append(f"stage {s}: AUC {aucs[ep]:.4f} (epoch {ep}/{n})")
+        else:
+            out.append(f"stage {s}: loss {training['validation_loss'][s][ep - 1]:.4f} (epoch {ep}/{n})")
+    return out
+
+
+def _stage_weights(st: _State, stage: str) -> Dict:
+    """A detached copy of the weights a stage trains, to restore its best epoch."""
+    return {k: v.detach().clone() for mm in _stage_modules(stage, st) for k, v in _prefixed(st, mm).items()}
 
 
 def _prefixed(st: _State, module) -> Dict:

@@ -70,3 +70,44 @@ def test_train_end_to_end_resume_and_cancel(tmp_path):
     x = np.random.default_rng(1).normal(size=(10, 20, 24)).astype(np.float32) * 0.05
     f = enh.features(x, parts=("spectral", "spatial"))
     assert f["spectral"].shape == (10, 20, 24) and np.isfinite(f["spatial"]).all()
+
+
+def test_detection_selection_keeps_the_best_auc_epoch(tmp_path):
+    """Stages 1-2 are scored on the training files' own labels from epoch 0 on; the kept epoch
+    is the best one, and the written weights score exactly that epoch's AUC."""
+    from fers_engine.nets.enhancer import load_enhancer
+    from fers_engine.nets.trainer import selection_summary, train
+    from fers_engine.nets.validation import DetectionValidator
+    from fers_engine.nets.data import prepare_scene
+    paths = _scenes(tmp_path)
+    logs = []
+    p = train(paths, out_path=tmp_path / "d.safetensors", config=TINY, seed=1,
+              reporter=Reporter(log=logs.append))
+    tr = json.loads(p.with_suffix(".json").read_text())["training"]
+    assert tr["validation_auc_files"] == ["scene0.mat", "scene1.mat"]
+    for stage in ("1", "2"):
+        aucs = tr["validation_auc"][stage]
+        assert len(aucs) == TINY["epochs"][stage] + 1  # epoch 0 included
+        assert tr["best_epoch"][stage] == int(np.argmax(aucs))
+    assert "0" not in tr["validation_auc"]  # stage 0 keeps its loss criterion
+    assert any("epoch 0 (before training)" in m for m in logs)
+    assert selection_summary(tr)[1].startswith("stage 1: AUC ")
+    # the written model reproduces the kept epoch's stage-2 AUC
+    enh = load_enhancer(str(p), device="cpu")
+    scenes = [prepare_scene(q, TINY["bands"], patch=TINY["patch"], seed=1).labelled for q in paths]
+    again = DetectionValidator(scenes).score("2", enh.nets["spectral"], enh.nets["spatial"])
+    assert again["mean"] == pytest.approx(tr["validation_auc"]["2"][tr["best_epoch"]["2"]], abs=1e-6)
+
+
+def test_loss_selection_when_no_file_is_labelled(tmp_path):
+    from scipy.io import savemat
+    from fers_engine.nets.trainer import train
+    rng = np.random.default_rng(2)
+    path = tmp_path / "bg.mat"
+    savemat(str(path), {"data": (rng.normal(size=(40, 36, 14)) * 10 + 500).astype(np.float32)})
+    logs = []
+    p = train([str(path)], out_path=tmp_path / "b.safetensors", config=TINY, stages=("1",),
+              reporter=Reporter(log=logs.append))
+    tr = json.loads(p.with_suffix(".json").read_text())["training"]
+    assert tr["validation_auc"] == {} and tr["best_epoch"]["1"] >= 1
+    assert any("no training file has ground truth" in m for m in logs)
