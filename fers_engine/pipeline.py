@@ -24,7 +24,7 @@ from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, 
                  select_bands)
 from .metrics import evaluate, roc_curve
 from .progress import SILENT, Reporter
-from .sources import BlockSource, EnhancedSource, SceneSource
+from .sources import BlockSource, EnhancedSource, ReadAhead, SceneSource
 
 DEFAULT_MEMORY_MB = 1024
 
@@ -95,20 +95,24 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                              drop_bad_bands=options.drop_bad_bands)
         rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
         source, device = _build_source(scene, bands, options, rep)
-        if options.detector == "lrx" and device != "cpu":
-            rep.info("local RX runs on the CPU; the GPU serves the enhancers")
-        block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
-        rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
-                 f"block {block_rows} rows")
-        with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
-                          crs=info.crs, transform=info.transform, nodata=float("nan"),
-                          band_descriptions=["anomaly score"], like_input=input_path) as writer:
-            start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
-            if options.detector == "rx":
-                _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
-                               None if device == "cpu" else device)
-            else:
-                _run_local_rx(source, block_rows, options.inner, options.outer, writer, rep.stage(start, 0.97))
+        try:
+            if options.detector == "lrx" and device != "cpu":
+                rep.info("local RX runs on the CPU; the GPU serves the enhancers")
+            block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
+            rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
+                     f"block {block_rows} rows")
+            with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
+                              crs=info.crs, transform=info.transform, nodata=float("nan"),
+                              band_descriptions=["anomaly score"], like_input=input_path) as writer:
+                start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
+                if options.detector == "rx":
+                    _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
+                                   None if device == "cpu" else device)
+                else:
+                    _run_local_rx(source, block_rows, options.inner, options.outer, writer,
+                                  rep.stage(start, 0.97))
+        finally:
+            source.close()  # stops the read-ahead before the scene closes
     threshold = None
     if mask_output is not None:
         threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile",
@@ -144,22 +148,26 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
                   rep: Reporter) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised)."""
     if options.enhancer == "none":
-        return SceneSource(scene, bands), _detector_device(options.device, rep)
+        return ReadAhead(SceneSource(scene, bands)), _detector_device(options.device, rep)
     from .nets.enhancer import load_enhancer  # torch is only needed from here on
 
     enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
     sub_info = _subset_info(scene.info, bands)
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
-    raw = SceneSource(scene, bands, matrix)
+    raw = ReadAhead(SceneSource(scene, bands, matrix))
     normaliser = enhancer.new_normaliser()
-    _fit_normaliser(raw, normaliser, options.block_rows or default_block_rows(raw.width, len(bands)),
-                    rep.stage(0.0, 0.1))
+    try:
+        _fit_normaliser(raw, normaliser, options.block_rows or default_block_rows(raw.width, len(bands)),
+                        rep.stage(0.0, 0.1))
+    except BaseException:
+        raw.close()
+        raise
     cache = options.memory_mb * 2**20 // 2
     return EnhancedSource(raw, enhancer, normaliser, options.enhancer, options.fusion,
                           cache_bytes=cache), enhancer.device
 
 
-def _fit_normaliser(raw: SceneSource, normaliser, block_rows: int, rep: Reporter) -> None:
+def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter) -> None:
     """Scene-wide normalisation from a fixed subsample: every k-th pixel by its position in the
     scene, so the sample (and the transform) is the same whatever the block size."""
     cap = int(getattr(normaliser, "cap", 262144))

@@ -9,6 +9,7 @@ enhancer and fusion choice.
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -32,6 +33,9 @@ class BlockSource:
 
     def read(self, row0: int, row1: int) -> Tuple[Blocks, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the source holds beyond the scene (threads); the scene stays open."""
 
 
 class SceneSource(BlockSource):
@@ -75,7 +79,7 @@ class EnhancedSource(BlockSource):
     scenes are recomputed block by block instead, which keeps memory bounded.
     """
 
-    def __init__(self, raw: SceneSource, enhancer, normaliser, enhancer_mode: str, fusion: str,
+    def __init__(self, raw: BlockSource, enhancer, normaliser, enhancer_mode: str, fusion: str,
                  cache_bytes: int = 0):
         self.raw = raw
         self.enhancer = enhancer
@@ -126,3 +130,78 @@ class EnhancedSource(BlockSource):
             self._cache[key] = result
             self._cache_bytes += size
         return result
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class ReadAhead(BlockSource):
+    """Reads the next row window in a background thread while the caller works on this one.
+
+    Streaming passes ask for windows at a fixed stride (halo windows included), so the next
+    window is predictable from the last two; it is read while the caller runs the enhancers or
+    the detector, on the GPU or on the other CPU core. GDAL decoding and the band resampling
+    release the GIL, so the read really overlaps. One window at most is in flight, and the
+    wrapped source is never used by two threads at once: any other request first waits for it.
+    A wrong guess costs only the wasted read.
+    """
+
+    def __init__(self, inner: BlockSource):
+        self.inner = inner
+        self.height, self.width, self.count = inner.height, inner.width, inner.count
+        self.variants = inner.variants
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pending: Optional[Tuple[Tuple[int, int], Future]] = None
+        self._last: Optional[Tuple[int, int]] = None
+        self.hits = 0  # windows served from the read-ahead (for tests and benchmarks)
+
+    def read(self, row0: int, row1: int) -> Tuple[Blocks, np.ndarray]:
+        key = (row0, row1)
+        result = None
+        if self._pending is not None:
+            guess, future = self._pending
+            self._pending = None
+            if guess == key:
+                result = future.result()
+                self.hits += 1
+            else:
+                _settle(future)
+        if result is None:
+            result = self.inner.read(row0, row1)
+        nxt = self._predict(key)
+        self._last = key
+        if nxt is not None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fers-read-ahead")
+            self._pending = (nxt, self._pool.submit(self.inner.read, *nxt))
+        return result
+
+    def _predict(self, key: Tuple[int, int]) -> Optional[Tuple[int, int]]:
+        """The window one stride on; the stride is read off the window ends, which stay
+        regular where a halo window is clipped at the top of the image."""
+        if self._last is None:
+            return None
+        step = key[1] - self._last[1]
+        if step <= 0:
+            return None
+        start, end = key[0] + step, min(self.height, key[1] + step)
+        return (start, end) if start < end else None
+
+    def close(self) -> None:
+        if self._pending is not None:
+            _settle(self._pending[1])
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.inner.close()
+
+
+def _settle(future: Future) -> None:
+    """Wait for an unwanted read to finish (the source may not be shared), ignoring its error:
+    a window nobody asked for must not fail the run."""
+    if not future.cancel():
+        try:
+            future.result()
+        except Exception:  # noqa: BLE001 - the error belongs to a read nobody asked for
+            pass

@@ -1,0 +1,80 @@
+"""The read-ahead wrapper: same data as direct reads, served ahead on regular strides, never two
+reads of the wrapped source at once, and errors only for windows somebody asked for."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fers_engine.sources import BlockSource, ReadAhead
+
+
+class FakeSource(BlockSource):
+    """Rows filled with their index; records every read and whether two ever overlapped."""
+
+    def __init__(self, height=100, width=3, fail_rows=(), delay=0.0):
+        self.height, self.width, self.count, self.variants = height, width, 2, ("x",)
+        self.calls, self.fail_rows, self.delay = [], set(fail_rows), delay
+        self.busy, self.overlapped, self.closed = threading.Lock(), False, False
+
+    def read(self, row0, row1):
+        if not self.busy.acquire(blocking=False):
+            self.overlapped = True
+            self.busy.acquire()
+        try:
+            self.calls.append((row0, row1))
+            time.sleep(self.delay)
+            if row0 in self.fail_rows:
+                raise OSError(f"bad block at row {row0}")
+            rows = np.arange(row0, row1, dtype=np.float32)
+            block = np.broadcast_to(rows[None, :, None], (2, row1 - row0, self.width)).copy()
+            return {"x": block}, np.ones((row1 - row0, self.width), bool)
+        finally:
+            self.busy.release()
+
+    def close(self):
+        self.closed = True
+
+
+def _windows(height, step, halo):
+    return [(max(0, r - halo), min(height, r + step + halo)) for r in range(0, height, step)]
+
+
+@pytest.mark.parametrize("halo", [0, 4])
+def test_halo_windows_are_served_ahead_with_the_same_data(halo):
+    src = FakeSource(delay=0.002)
+    ahead = ReadAhead(src)
+    windows = _windows(100, 16, halo)
+    for _ in range(2):  # two passes, as global RX makes
+        for r0, r1 in windows:
+            data, valid = ahead.read(r0, r1)
+            assert data["x"].shape == (2, r1 - r0, 3) and valid.all()
+            assert np.array_equal(data["x"][0, :, 0], np.arange(r0, r1))
+    # every window after the second of each pass came from the read-ahead
+    assert ahead.hits == 2 * (len(windows) - 2)
+    ahead.close()
+    assert src.closed and not src.overlapped
+
+
+def test_a_failed_guess_is_silent_but_a_requested_failure_raises():
+    src = FakeSource(fail_rows={48})
+    ahead = ReadAhead(src)
+    ahead.read(0, 16)
+    ahead.read(16, 32)  # now (32, 48) is read ahead ...
+    ahead.read(32, 48)  # ... and (48, 64) is guessed: it fails in the background
+    ahead.read(0, 10)  # another window: the failed guess is dropped without an error
+    with pytest.raises(OSError, match="row 48"):
+        ahead.read(48, 64)
+    ahead.close()
+    assert not src.overlapped
+
+
+def test_close_waits_for_the_read_in_flight():
+    src = FakeSource(delay=0.05)
+    ahead = ReadAhead(src)
+    ahead.read(0, 10)
+    ahead.read(10, 20)  # (20, 30) is now in flight
+    ahead.close()
+    assert src.calls[-1] == (20, 30) and not src.busy.locked()
