@@ -255,7 +255,7 @@ def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, r
                    device: Optional[str] = None) -> None:
     """Two streamed passes: background statistics, then Mahalanobis scores per block."""
     blocks = list(iter_row_blocks(source.height, block_rows))
-    stats = {v: BackgroundStats(source.count) for v in source.variants}
+    stats = {v: BackgroundStats(source.count, device=device) for v in source.variants}
     first = rep.stage(0.0, 0.5)
     for i, (r0, r1, _, _) in enumerate(blocks):
         data, valid = source.read(r0, r1)

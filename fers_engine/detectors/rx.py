@@ -15,37 +15,14 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..errors import DependencyError, InputError
+from ..errors import InputError
 from ..io.blocks import count_blocks, default_block_rows, iter_row_blocks
 from ..progress import SILENT, Reporter
+from .device import resolve_device
 from .stats import DEFAULT_RCOND, BackgroundStats, InverseInfo, check_cube, eigen_parts, usable_pixels
 
 #: Pixels scored per matmul: large enough for BLAS, small enough to stay cache-friendly.
 _SCORE_CHUNK = 65536
-
-
-def resolve_device(device: Optional[str]):
-    """``None``/'numpy' -> None (numpy path); 'cpu'/'cuda'/'cuda:N'/'auto' -> a torch.device.
-
-    'auto' picks CUDA when available, otherwise stays on numpy, which is as fast as torch on CPU
-    and does not compete with numpy's BLAS threads.
-    """
-    if device is None or device == "numpy":
-        return None
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is an optional extra
-        if device == "auto":
-            return None
-        raise DependencyError(
-            f"device '{device}' needs torch: pip install 'fers[torch]'"
-        ) from exc
-    if device == "auto":
-        return torch.device("cuda") if torch.cuda.is_available() else None
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DependencyError(f"device '{device}' asked for, but torch sees no CUDA GPU")
-    return dev
 
 
 def whitener(inv_cov: np.ndarray) -> np.ndarray:

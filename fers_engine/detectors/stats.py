@@ -58,13 +58,18 @@ class BackgroundStats:
     in parallel (e.g. by worker processes) with the same formula.
     """
 
-    def __init__(self, bands: int) -> None:
+    def __init__(self, bands: int, device: Optional[str] = None) -> None:
         if bands < 1:
             raise InputError(f"need at least one band, got {bands}")
         self.bands = int(bands)
         self.count = 0
         self._mean = np.zeros(self.bands, dtype=np.float64)
         self._scatter = np.zeros((self.bands, self.bands), dtype=np.float64)
+        from .device import resolve_device
+
+        # On a GPU the scatter products (B^2 per pixel, the bulk of a statistics pass) run
+        # there in float64; the merge of the small per-chunk results stays here.
+        self._device = resolve_device(device)
 
     def update(self, block: np.ndarray, valid: Optional[np.ndarray] = None) -> None:
         """Add the valid, finite pixels of one (B, h, w) block."""
@@ -77,8 +82,27 @@ class BackgroundStats:
         pixels = block.reshape(self.bands, -1)
         if not mask.all():
             pixels = pixels[:, mask]
+        if self._device is not None:
+            self._add_torch(pixels)
+            return
         for start in range(0, pixels.shape[1], _CHUNK_PIXELS):
             self._add(pixels[:, start:start + _CHUNK_PIXELS])
+
+    def _add_torch(self, pixels: np.ndarray) -> None:
+        """The same chunked Chan merge, with each chunk's mean and scatter computed on the
+        torch device (one transfer per block, float64 arithmetic as on the CPU)."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self._device)
+        chunk = _CHUNK_PIXELS * 8
+        for start in range(0, x.shape[1], chunk):
+            xc = x[:, start:start + chunk].double()
+            if xc.shape[1] == 0:
+                continue
+            mean_b = xc.mean(dim=1)
+            xc -= mean_b[:, None]
+            scatter_b = xc @ xc.T
+            self._combine(xc.shape[1], mean_b.cpu().numpy(), scatter_b.cpu().numpy())
 
     def _add(self, x: np.ndarray) -> None:
         """Chan merge of one (B, n) chunk: centred in float64 before the scatter product."""

@@ -17,25 +17,33 @@ def _cube(rng, bands=6, rows=20, cols=9, offset=0.0, spread=1.0):
     return (rng.normal(size=(bands, rows, cols)) * spread + offset).astype(np.float32)
 
 
+@pytest.mark.parametrize("device", [None, "cpu"])  # "cpu": the torch path a GPU takes
 @pytest.mark.parametrize("block_rows", [1, 3, 7, 20])
-def test_blockwise_equals_numpy(block_rows):
+def test_blockwise_equals_numpy(block_rows, device):
+    if device is not None:
+        pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     cube = _cube(rng)
-    stats = BackgroundStats(6)
+    cube[:, 2, 3] = np.nan  # dropped on either path
+    stats = BackgroundStats(6, device=device)
     for r in range(0, cube.shape[1], block_rows):
         stats.update(cube[:, r:r + block_rows])
     pixels = cube.reshape(6, -1).astype(np.float64)
+    pixels = pixels[:, np.isfinite(pixels).all(axis=0)]
     assert stats.count == pixels.shape[1]
     np.testing.assert_allclose(stats.mean, pixels.mean(axis=1), rtol=1e-12)
     np.testing.assert_allclose(stats.covariance(), np.cov(pixels), rtol=1e-10)
     np.testing.assert_allclose(stats.covariance(ddof=0), np.cov(pixels, ddof=0), rtol=1e-10)
 
 
-def test_large_mean_small_spread_keeps_precision():
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_large_mean_small_spread_keeps_precision(device):
     # raw DN: mean 1e4, spread 0.5. Raw-moment sums (S2/n - m^2) lose ~all digits here.
+    if device is not None:
+        pytest.importorskip("torch")
     rng = np.random.default_rng(1)
     cube = _cube(rng, bands=4, rows=64, cols=64, offset=1e4, spread=0.5)
-    stats = BackgroundStats(4)
+    stats = BackgroundStats(4, device=device)
     for r in range(0, 64, 5):
         stats.update(cube[:, r:r + 5])
     ref = np.cov(cube.reshape(4, -1).astype(np.float64))
