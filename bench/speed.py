@@ -111,13 +111,17 @@ def bench_local_rx(size, window, repeats: int) -> Dict:
     t0 = time.perf_counter()
     theirs = spectral.rx(hwb, window=window)
     t_spy = time.perf_counter() - t0
-    ours = local_rx(cube, inner=window[0], outer=window[1])
+    cores = os.cpu_count() or 1
+    ours = local_rx(cube, inner=window[0], outer=window[1], workers=cores)
     rel = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)))
-    t_ours = median_time(lambda: local_rx(cube, inner=window[0], outer=window[1]), repeats)
-    out = {"size": f"{rows}x{cols}x{bands}", "window": f"{window[0]}/{window[1]}", "ours_s": t_ours,
-           "spy_s": t_spy, "speedup": t_spy / t_ours, "max_rel_diff": rel}
-    print(f"local RX {out['size']} window {out['window']}: ours {t_ours:.3f} s, SPy {t_spy:.1f} s, "
-          f"x{t_spy / t_ours:.0f}, max rel diff {rel:.2e}", flush=True)
+    t_one = median_time(lambda: local_rx(cube, inner=window[0], outer=window[1]), repeats)
+    t_all = median_time(lambda: local_rx(cube, inner=window[0], outer=window[1], workers=cores), repeats)
+    out = {"size": f"{rows}x{cols}x{bands}", "window": f"{window[0]}/{window[1]}", "ours_s": t_one,
+           "ours_all_cores_s": t_all, "cores": cores, "spy_s": t_spy, "speedup": t_spy / t_one,
+           "speedup_all_cores": t_spy / t_all, "max_rel_diff": rel}
+    print(f"local RX {out['size']} window {out['window']}: ours {t_one:.3f} s (1 worker), {t_all:.3f} s "
+          f"({cores} workers), SPy {t_spy:.1f} s, x{t_spy / t_one:.0f} / x{t_spy / t_all:.0f}, "
+          f"max rel diff {rel:.2e}", flush=True)
     return out
 
 
@@ -142,9 +146,19 @@ def write_scene_file(path: Path, rows: int, cols: int, bands: int, compress: boo
 
 
 def gdal_read_time(path: Path) -> float:
-    """Seconds to read every pixel of every band with GDAL, in row blocks of 256."""
-    from osgeo import gdal
+    """Seconds to read every pixel of every band with GDAL, in row blocks of 256 (through
+    osgeo.gdal, or rasterio's GDAL where the GDAL bindings are not installed)."""
+    try:
+        from osgeo import gdal
+    except ImportError:
+        import rasterio
+        from rasterio.windows import Window
 
+        t0 = time.perf_counter()
+        with rasterio.open(path) as ds:
+            for r0 in range(0, ds.height, 256):
+                ds.read(window=Window(0, r0, ds.width, min(256, ds.height - r0)))
+        return time.perf_counter() - t0
     t0 = time.perf_counter()
     ds = gdal.Open(str(path))
     for r0 in range(0, ds.RasterYSize, 256):
@@ -230,15 +244,25 @@ def to_markdown(report: Dict) -> str:
     for r in report["global_rx"]:
         lines.append(f"| {r['size']} | {r['ours_s']:.3f} | {r['spy_s']:.3f} | {r['speedup']:.2f}x | {r['max_rel_diff']:.1e} |")
     lines += ["", "## Local RX against SPy's windowed RX (`spectral.rx(window=(inner, outer))`)", "",
-              "| cube | windows inner/outer | ring pixels | ours (s) | SPy (s, one run) | SPy / ours | max relative difference |",
-              "|---|---|---|---|---|---|---|"]
+              "SPy runs as shipped (a Python loop over pixels, numpy's BLAS threads). Ours runs once with one "
+              "worker and once with one worker per core (`local_rx(..., workers=N)`).", "",
+              "| cube | windows inner/outer | ring pixels | ours, 1 worker (s) | ours, all cores (s) | SPy (s, one run) "
+              "| SPy / ours (1 worker) | SPy / ours (all cores) | max relative difference |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in report["local_rx"]:
         inner, outer = (int(v) for v in r["window"].split("/"))
+        all_s = r.get("ours_all_cores_s")
         lines.append(f"| {r['size']} | {r['window']} | {outer * outer - inner * inner} | {r['ours_s']:.3f} | "
-                     f"{r['spy_s']:.1f} | {r['speedup']:.0f}x | {r['max_rel_diff']:.1e} |")
+                     + (f"{all_s:.3f} ({r['cores']})" if all_s else "-") + f" | {r['spy_s']:.1f} | "
+                     f"{r['speedup']:.0f}x | " + (f"{r['speedup_all_cores']:.0f}x" if all_s else "-")
+                     + f" | {r['max_rel_diff']:.1e} |")
+    best = max(max(r["speedup"], r.get("speedup_all_cores", 0.0)) for r in report["local_rx"])
+    reached = [r["window"] for r in report["local_rx"]
+               if max(r["speedup"], r.get("speedup_all_cores", 0.0)) >= 50]
     lines += ["", "Each pixel needs an exact factorisation of its own (bands + 2)-square ring covariance, "
-              "so our time is bounded below by one small Cholesky per pixel whatever the window; the "
-              "50x target is not reached at any of these windows.",
+              "so our time is bounded below by one small Cholesky per pixel whatever the window. "
+              + (f"The 50x target is reached at window(s) {', '.join(reached)}." if reached else
+                 f"The 50x target is not reached at any of these windows (best {best:.0f}x)."),
               "", "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)", "",
               "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS (MiB) |",
               "|---|---|---|---|---|---|---|---|"]
