@@ -199,7 +199,7 @@ def cmd_train(args) -> int:
     try:
         path = train(args.inputs, exclude=args.exclude or None, stages=tuple(args.stages.split(",")),
                      epochs=args.epochs, device=args.device, out_path=args.output, seed=args.seed,
-                     resume=args.resume, reporter=rep)
+                     resume=args.resume, reporter=rep, config={"select": args.select})
     finally:
         bar.close()
     print(f"wrote {path}")
@@ -266,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --output")
+    tr.add_argument("--select", choices=["detection", "loss"], default="detection",
+                    help="which epoch each of stages 1-2 keeps: the best mean RX AUC on the inputs' own "
+                    "ground truth (inputs without any fall back to 'loss'), or the lowest validation loss")
     tr.set_defaults(func=cmd_train)
     return p
 
