@@ -1,12 +1,13 @@
 """Retrain every shipped model from ../shared/data and regenerate models/README.md.
 
-    .venv/bin/python models/retrain.py            # default model + 4 fold models + ablation folds
+    .venv/bin/python models/retrain.py            # default model + 4 fold models (+ their candidates)
     .venv/bin/python models/retrain.py --only default
 
-Writes models/fers-default.safetensors (+ .json card), models/folds/fold<i>of4.safetensors and
-models/folds/fold<i>of4-randomtrunk.safetensors (the leave-scene-out models of
-bench/accuracy.py), then models/README.md with the measured run times and validation losses
-read back from the model cards.
+Every model trains the candidate recipes of fers_engine/nets/candidates.py and keeps the best by
+RX AUC on its own training files' labels. Writes models/fers-default.safetensors (+ .json card),
+models/folds/fold<i>of4.safetensors and the fold candidates models/folds/fold<i>of4-<tag>.safetensors
+(the leave-scene-out models of bench/accuracy.py and its ablation), then models/README.md with
+the measured run times and validation figures read back from the model cards.
 """
 from __future__ import annotations
 
@@ -27,19 +28,22 @@ K = 4
 
 
 def write_readme(timings: dict) -> None:
+    from fers_engine.nets.candidates import CANDIDATES
     from fers_engine.nets.trainer import DEFAULT_CONFIG, selection_summary
     rows = []
-    models = [HERE / "fers-default.safetensors"] + sorted((HERE / "folds").glob("*.safetensors"))
+    models = [HERE / "fers-default.safetensors"] + sorted((HERE / "folds").glob(f"fold?of{K}.safetensors"))
     total = 0.0
     for p in models:
         if not p.is_file():
             continue
         card = json.loads(p.with_suffix(".json").read_text())
         tr = card["training"]
-        total += tr["time_s"]
-        best = "; ".join(selection_summary(tr))
+        cands = tr.get("candidates") or [{"tag": "-", "time_s": tr["time_s"], "validation_auc": None}]
+        spent = sum(c.get("time_s", 0.0) for c in cands)
+        total += spent
+        aucs = ", ".join(f"{c['tag']} {c['validation_auc']:.4f}" for c in cands if c["validation_auc"] is not None)
         rows.append(f"| `{p.relative_to(HERE)}` | {p.stat().st_size / 1024:.0f} KiB | {len(tr['files'])} | "
-                    f"{tr['time_s']:.0f} | {best} |")
+                    f"{spent:.0f} | **{tr.get('chosen', '-')}** ({aucs}) | {'; '.join(selection_summary(tr))} |")
     size = sum(p.stat().st_size for p in HERE.rglob("*") if p.is_file()) / 2**20
     cfg = DEFAULT_CONFIG
     text = f"""# Shipped enhancer models
@@ -54,8 +58,8 @@ Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, CPU ({timings.ge
 total training time {total:.0f} s ({total / 60:.1f} min; wall clock of the whole command
 {timings.get('wall_s', float('nan')):.0f} s). Folder size {size:.2f} MiB.
 
-| model | size | training files | train time (s) | kept epoch per stage and its selection value |
-|---|---|---|---|---|
+| model | size | training files | train time (s) | kept candidate | kept epoch per stage and its validation value |
+|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 * `fers-default`: the model `load_enhancer(None)` / `fers detect --enhance` uses. Trained on every
@@ -65,8 +69,11 @@ total training time {total:.0f} s ({total / 60:.1f} min; wall clock of the whole
   scenes**: the accuracy benchmark uses the fold models.
 * `folds/fold<i>of{K}`: leave-scene-out models of `bench/accuracy.py`; fold i never saw any
   version of the windows in its held-out groups ({'; '.join(f'fold {i + 1}: ' + ', '.join(g) for i, g in enumerate(FOLDS[K]))}).
-* `folds/fold<i>of{K}-randomtrunk`: the ablation: same recipe, but stage 0 is skipped and the
-  frozen trunks keep their random initialisation.
+* Candidates: every model above trains the {len(CANDIDATES)} recipes of `fers_engine/nets/candidates.py`
+  (frozen trunks pre-trained in stage 0 or left random, seeds 0 and 1) and keeps the one whose
+  weights give the best mean RX AUC on its own training files' ground truth (in brackets; train
+  time counts every candidate). The fold candidates stay beside their fold model
+  (`folds/fold<i>of{K}-<tag>`) for the accuracy benchmark's ablation.
 * Checkpoint selection: stage 0 keeps its lowest validation loss (fixed background patches,
   seeded cells of a patch grid, never used for training). Stages 1 and 2 keep the epoch whose
   enhanced features give the best mean RX AUC on the *training* files' own ground truth
@@ -86,23 +93,20 @@ and training time.
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["default", "folds", "readme"], default=None)
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(2)
-    from fers_engine.nets.trainer import train
+    from fers_engine.nets.candidates import train_best
     from fers_engine.progress import Reporter
     import accuracy
     rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     t0 = time.time()
     if args.only in (None, "default"):
-        train(all_training_files(), out_path=HERE / "fers-default.safetensors", seed=args.seed, reporter=rep,
-              name="fers-default")
-        for q in HERE.glob("fers-default.ckpt.*"):
-            q.unlink()
+        train_best(all_training_files(), HERE / "fers-default.safetensors", reporter=rep, name="fers-default")
     if args.only in (None, "folds"):
-        accuracy.train_folds(HERE / "folds", K, None, "", rep, args.seed)
-        accuracy.train_folds(HERE / "folds", K, {"random_trunk": True}, "-randomtrunk", rep, args.seed)
+        for old in (HERE / "folds").glob("*-randomtrunk.*"):  # the previous layout's ablation files
+            old.unlink()
+        accuracy.train_folds(HERE / "folds", K, None, rep)
     write_readme({"wall_s": time.time() - t0, "device": "cpu"})
     print("done in", round(time.time() - t0), "s")
 
