@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import __version__
-from .errors import Cancelled, FersError, InputError
+from .errors import BandIndexError, Cancelled, FersError, InputError
 from .progress import Reporter
 
 
@@ -83,23 +83,10 @@ def _reporter(args, label: str) -> Tuple[Reporter, _Bar]:
     return Reporter(progress=bar, log=log, warn=warn), bar
 
 
-def _check_band_numbers(path: str, bands: List[int]) -> None:
-    """Name a missing band the way the user typed it (1-based), before any work starts."""
-    from .io import open_scene
-
-    with open_scene(path) as scene:
-        count = scene.info.count
-    if max(bands) >= count:
-        raise InputError(f"band {max(bands) + 1} does not exist: {Path(path).name} has {count} bands "
-                         f"(numbered 1 to {count})")
-
-
 def cmd_detect(args) -> int:
     from .pipeline import DetectOptions, detect
 
     bands = parse_bands(args.bands) if args.bands else None
-    if bands is not None:
-        _check_band_numbers(args.input, bands)
     options = DetectOptions(
         detector=args.detector, inner=args.inner, outer=args.outer,
         bands=bands,
@@ -111,6 +98,8 @@ def cmd_detect(args) -> int:
     try:
         result = detect(args.input, args.output, options, rep, mask_output=args.mask,
                         threshold_method=args.threshold_method, threshold_value=args.threshold_value)
+    except BandIndexError as e:  # --bands counts from 1: name the band as the user typed it
+        raise e.one_based() from None
     finally:
         bar.close()
     print(f"wrote {result.output} ({result.width} x {result.height} px, device {result.device}, "

@@ -14,6 +14,20 @@ class InputError(FersError):
     """The input raster (or ground truth) cannot be used: unreadable, empty, too few bands, NaN-only..."""
 
 
+class BandIndexError(InputError):
+    """A band index beyond the scene; carries the index and the band count so that a front end
+    which numbers bands from 1 can word the message its own way."""
+
+    def __init__(self, message: str, index: int, count: int, name: str):
+        super().__init__(message)
+        self.index, self.count, self.name = index, count, name
+
+    def one_based(self) -> InputError:
+        """The same problem worded for front ends that number bands from 1 (CLI, QGIS)."""
+        return InputError(f"band {self.index + 1} does not exist: {self.name} has {self.count} bands "
+                          f"(numbered 1 to {self.count})")
+
+
 class OutputError(FersError):
     """The output cannot be written where asked (same path as the input, unwritable folder...)."""
 

@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import BandIndexError, InputError
 
 
 @dataclass
@@ -61,9 +61,11 @@ def band_index_array(bands: Optional[Sequence[int]], count: int, name: str = "th
         raise InputError(f"band indices must be integers, got {idx.dtype} for {name}")
     bad = idx[(idx < 0) | (idx >= count)]
     if bad.size:
-        raise InputError(
-            f"band index {int(bad[0])} out of range: {name} has {count} bands "
-            f"(0-based indices 0..{count - 1})"
+        worst = int(bad.max()) if (bad >= count).any() else int(bad.min())
+        raise BandIndexError(
+            f"band index {worst} out of range: {name} has {count} bands "
+            f"(0-based indices 0..{count - 1})",
+            worst, count, name,
         )
     return idx.astype(np.int64)
 

@@ -135,7 +135,7 @@ class FersAlgorithm(QgsProcessingAlgorithm):
     # -- running ------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:
-            from fers_engine.errors import Cancelled, FersError
+            from fers_engine.errors import BandIndexError, Cancelled, FersError
         except ImportError as exc:
             raise QgsProcessingException(
                 f"the FERS engine (fers_engine) cannot be imported: {exc}. Install the plugin from "
@@ -159,6 +159,8 @@ class FersAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"{self.displayName()} was cancelled by the user; no output was written."
             ) from None
+        except BandIndexError as exc:  # QGIS numbers bands from 1, and so do our parameters
+            raise QgsProcessingException(str(exc.one_based())) from None
         except FersError as exc:
             raise QgsProcessingException(str(exc)) from None
         except ImportError as exc:  # e.g. rasterio missing where the plugin came from the zip

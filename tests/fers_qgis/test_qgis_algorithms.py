@@ -152,6 +152,16 @@ def test_one_band_raster_is_a_clear_error(provider, tmp_path):
     assert not os.path.exists(tmp_path / "o.tif")
 
 
+def test_missing_band_is_named_one_based(provider, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    cube, _ = synthetic_cube(bands=5, rows=10, cols=10)
+    src = write_tif(tmp_path / "five.tif", cube)
+    with pytest.raises(QgsProcessingException, match="band 9 does not exist: .* has 5 bands"):
+        run("fers:detect", {"INPUT": src, "BANDS": [1, 9], "ENHANCER": "none", "OUTPUT": str(tmp_path / "o.tif")})
+    assert not os.path.exists(tmp_path / "o.tif")
+
+
 def test_raster_without_crs_runs_with_warning(provider, tmp_path, recording_feedback):
     cube, _ = synthetic_cube(bands=5, rows=10, cols=10)
     src = write_tif(tmp_path / "nocrs.tif", cube, crs=None)
