@@ -44,7 +44,8 @@ class DetectionValidator:
         return [s.name for s in self.scenes]
 
     def score(self, stage: str, spectral, spatial=None) -> Dict[str, float]:
-        """Per-scene AUC and their mean ('mean') for the features of ``stage``.
+        """Per-scene AUC and their mean ('mean') for the features of ``stage``; NaN where the
+        features are not finite (a diverged epoch), which no comparison selects.
 
         Stage 1 scores RX(x + spe); stage 2 the full method's sum fusion, RX(x + spe + spa).
         ``spectral`` / ``spatial`` are the torch modules in eval mode.
@@ -60,6 +61,9 @@ class DetectionValidator:
                 if stage == "2" and spatial is not None:
                     f = f + spatial(x)[0]
                 feats = f[0].float().cpu().numpy()
+                if not np.isfinite(feats[:, s.valid]).all():
+                    out[s.name] = float("nan")  # a diverged epoch: never the one kept
+                    continue
                 out[s.name] = float(roc_auc(global_rx(feats, s.valid), s.truth, valid=s.valid))
         out["mean"] = float(np.mean([out[s.name] for s in self.scenes])) if self.scenes else float("nan")
         return out

@@ -111,3 +111,27 @@ def test_loss_selection_when_no_file_is_labelled(tmp_path):
     tr = json.loads(p.with_suffix(".json").read_text())["training"]
     assert tr["validation_auc"] == {} and tr["best_epoch"]["1"] >= 1
     assert any("no training file has ground truth" in m for m in logs)
+
+
+def test_a_diverged_network_scores_nan_and_is_never_kept():
+    import torch
+    from fers_engine.nets.validation import DetectionValidator, LabelledScene
+    rng = np.random.default_rng(0)
+    cube = rng.normal(size=(4, 12, 10)).astype(np.float32)
+    truth = np.zeros((12, 10), bool)
+    truth[3, 3] = True
+    cube[:, 3, 3] += 5
+    scene = LabelledScene("s", cube, np.ones((12, 10), bool), truth)
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = torch.nn.Parameter(torch.tensor(factor))
+
+        def forward(self, x):
+            return x * self.factor
+
+    v = DetectionValidator([scene])
+    assert v.score("1", Scaled(0.5))["mean"] == pytest.approx(1.0)
+    diverged = v.score("1", Scaled(float("nan")))["mean"]
+    assert np.isnan(diverged) and not diverged > 0.5
