@@ -267,11 +267,13 @@ def main(argv=None):
         print(abl_tab)
     if args.print_only:
         return res
-    cards = []
+    cards, kept_epochs, kept_tags = [], [], []
     for i in range(args.k):
         p = fold_model_path(models_dir, args.k, i)
         card = json.loads(p.with_suffix(".json").read_text())
         tr = card["training"]
+        kept_epochs += [tr["best_epoch"][s] for s in tr["stages"] if s in ("1", "2")]
+        kept_tags.append(tr.get("chosen", ""))
         cands = ", ".join(f"{c['tag']} {fmt(c['validation_auc'])}" for c in tr.get("candidates", []))
         cards.append(f"| fold {i + 1} | {', '.join(FOLDS[args.k][i])} | {len(tr['files'])} | "
                      f"{cands or '-'} | **{tr.get('chosen', '-')}** | " + "; ".join(selection_summary(tr)) + " |")
@@ -298,6 +300,9 @@ def main(argv=None):
         "## Summary",
         "",
         *summary(res, peer, means),
+        f"- **Selection** (fold models, on their training files' labels): stages 1-2 kept their untrained "
+        f"start (epoch 0) in {kept_epochs.count(0)} of {len(kept_epochs)} stage runs; "
+        f"{sum(t.startswith('random') for t in kept_tags)} of {len(kept_tags)} folds kept random frozen trunks.",
         "",
     ]
     if abl_tab:

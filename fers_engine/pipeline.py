@@ -154,7 +154,11 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
     sub_info = _subset_info(scene.info, bands)
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
-    raw = ReadAhead(SceneSource(scene, bands, matrix))
+    raw: BlockSource = SceneSource(scene, bands, matrix)
+    if enhancer.device != "cpu":
+        # On a GPU the networks are fast and the read is what waits; on the CPU they are the
+        # bottleneck (measured: no gain), and a window in flight would only add memory.
+        raw = ReadAhead(raw)
     normaliser = enhancer.new_normaliser()
     try:
         _fit_normaliser(raw, normaliser, options.block_rows or default_block_rows(raw.width, len(bands)),
