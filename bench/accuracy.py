@@ -26,24 +26,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from folds import DATA, FOLDS, SCENES, fold_of, training_files  # noqa: E402
+from fers_engine.metrics import roc_auc  # noqa: E402
+from fers_engine.nets.data import load_scene  # noqa: E402
 from fers_engine.nets.trainer import selection_summary  # noqa: E402
+from fers_engine.pipeline import hadamard  # noqa: E402
 
 PEER = REPO.parent / "shared" / "docs" / "peer-baseline.md"
-
-
-def roc_auc(scores, truth):
-    try:
-        from fers_engine.metrics import roc_auc as f  # type: ignore
-        return float(f(scores, truth))
-    except ImportError:
-        from scipy.stats import rankdata
-        s = np.asarray(scores, np.float64).ravel()
-        t = np.asarray(truth, bool).ravel()
-        ok = np.isfinite(s)
-        s, t = s[ok], t[ok]
-        r = rankdata(s)
-        npos, nneg = t.sum(), (~t).sum()
-        return float((r[t].sum() - npos * (npos + 1) / 2) / (npos * nneg))
 
 
 def parse_peer(path=PEER):
@@ -63,14 +51,6 @@ def rx(cube, valid=None):
     return global_rx(cube, valid)
 
 
-def lrx_available():
-    try:
-        from fers_engine.detectors import lrx  # type: ignore # noqa: F401
-        return True
-    except Exception:
-        return False
-
-
 def local_rx(cube, valid, inner=3, outer=15):
     """Local RX: ring mean between a 3x3 guard and a 15x15 window, scene covariance (SPy's
     ``rx(X, window=(3, 15), cov=C)``); a full local covariance is singular here (216 ring pixels
@@ -79,12 +59,6 @@ def local_rx(cube, valid, inner=3, outer=15):
     x = cube[:, valid].astype(np.float64)
     cov = np.cov(x)
     return f(cube, valid, inner=inner, outer=outer, cov=cov)
-
-
-def mm(a):
-    a = np.asarray(a, np.float64)
-    lo, hi = np.nanmin(a), np.nanmax(a)
-    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
 
 
 def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial")):
@@ -100,14 +74,8 @@ def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial")):
     out = {"FEN + RX": rx(x + f["spectral"], valid)}
     if "spatial" in f:
         out["FERS sum"] = rx(x + f["spectral"] + f["spatial"], valid)
-        out["FERS hadamard"] = (mm(rx(x + f["spatial"], valid)) * mm(out["FEN + RX"])).astype(np.float32)
+        out["FERS hadamard"] = hadamard([rx(x + f["spatial"], valid), out["FEN + RX"]])
     return out
-
-
-def load_scene(path):
-    from fers_engine.nets.data import load_scene as ls
-    cube, valid, wl, truth = ls(path)
-    return cube, valid, wl, truth
 
 
 def fold_model_path(models_dir: Path, k: int, i: int, tag: str = "") -> Path:
@@ -155,7 +123,7 @@ def evaluate(models_dir, k, tag="", with_base=True, scenes=None, with_lrx=True, 
         r = {}
         if with_base:
             r["RX"] = roc_auc(rx(cube, valid), truth)
-            if with_lrx and lrx_available():
+            if with_lrx:
                 try:
                     r["LRX"] = roc_auc(local_rx(cube, valid), truth)
                 except Exception as e:  # noqa: BLE001
@@ -250,7 +218,7 @@ def main(argv=None):
             abl[n].update({f"untrained {m}": v for m, v in unt[n].items()})
     eval_s = time.time() - t0
     peer = parse_peer()
-    cols = ["RX"] + (["LRX"] if lrx_available() and not args.no_lrx else []) + ["FEN + RX"]
+    cols = ["RX"] + ([] if args.no_lrx else ["LRX"]) + ["FEN + RX"]
     if "FERS sum" in next(iter(res.values())):
         cols += ["FERS sum", "FERS hadamard"]
     tab, means = table(res, peer, cols)

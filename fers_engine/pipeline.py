@@ -22,7 +22,7 @@ from .errors import InputError
 from .io.gdal_scene import limit_gdal_cache
 from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
                  select_bands)
-from .metrics import evaluate, roc_curve
+from .metrics import evaluate, normalise, roc_curve
 from .progress import SILENT, Reporter
 from .sources import BlockSource, EnhancedSource, ReadAhead, SceneSource
 
@@ -246,18 +246,18 @@ class _ScoreSink:
 
     def close(self) -> None:
         if self.maps is not None:
-            fused = _hadamard(list(self.maps.values()))
+            fused = hadamard(list(self.maps.values()))
             for r0 in range(0, fused.shape[0], self.block_rows):
                 self.writer.write(r0, fused[r0:r0 + self.block_rows])
 
 
-def _hadamard(maps: List[np.ndarray]) -> np.ndarray:
-    """Product of the min-max normalised maps (method.md section 4, the 'ham' rule)."""
-    out = np.ones_like(maps[0])
+def hadamard(maps: List[np.ndarray]) -> np.ndarray:
+    """float32 product of the min-max normalised maps (method.md section 4, the 'ham' rule);
+    NaN where any map is NaN."""
+    out = np.ones(maps[0].shape)
     for m in maps:
-        lo, hi = np.nanmin(m), np.nanmax(m)
-        out *= (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
-    return out
+        out *= normalise(m)
+    return out.astype(np.float32)
 
 
 def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
