@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import __version__
+from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
+                      THRESHOLD_METHODS)
 from .errors import BandIndexError, Cancelled, FersError, InputError
 from .progress import Reporter
 
@@ -206,23 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("detect", parents=[common], help="write an anomaly score raster")
     d.add_argument("input", help="hyperspectral raster: GeoTIFF, ENVI, any GDAL format, or a .mat cube")
     d.add_argument("output", help="score GeoTIFF to write (float32, NaN where the input is invalid)")
-    d.add_argument("--detector", choices=["rx", "lrx"], default="rx", help="global RX or local (windowed) RX")
+    d.add_argument("--detector", choices=DETECTORS, default="rx", help="global RX or local (windowed) RX")
     d.add_argument("--inner", type=int, default=3, help="local RX guard window, odd (default 3)")
     d.add_argument("--outer", type=int, default=15, help="local RX outer window, odd (default 15)")
     d.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")
     d.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
     d.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")
-    d.add_argument("--enhancer", choices=["none", "spectral", "full"], default="full",
+    d.add_argument("--enhancer", choices=ENHANCERS, default="full",
                    help="full = spectral + spatial enhancers (default), spectral = FEN only, none = plain detector")
     d.add_argument("--model", help="bundled model name or a .safetensors model file")
-    d.add_argument("--band-mode", choices=["resample", "first"], default="resample",
+    d.add_argument("--band-mode", choices=BAND_MODES, default="resample",
                    help="fit the input to the model's bands by resampling (default) or by the first N bands")
-    d.add_argument("--fusion", choices=["sum", "hadamard"], default="sum", help="how the two branches combine")
-    d.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    d.add_argument("--fusion", choices=FUSIONS, default="sum", help="how the two branches combine")
+    d.add_argument("--device", choices=DEVICES, default="auto")
     d.add_argument("--block-rows", type=int, help="rows per block (default: from --memory-mb)")
     d.add_argument("--memory-mb", type=int, default=1024, help="memory budget in MiB (default 1024)")
     d.add_argument("--mask", help="also write a binary anomaly mask here")
-    d.add_argument("--threshold-method", choices=["percentile", "false_alarm_rate", "value", "otsu"],
+    d.add_argument("--threshold-method", choices=THRESHOLD_METHODS,
                    default="percentile")
     d.add_argument("--threshold-value", type=float, default=99.0)
     d.set_defaults(func=cmd_detect)
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("threshold", parents=[common], help="score raster -> binary mask")
     t.add_argument("score")
     t.add_argument("output")
-    t.add_argument("--method", choices=["percentile", "false_alarm_rate", "value", "otsu"], default="percentile")
+    t.add_argument("--method", choices=THRESHOLD_METHODS, default="percentile")
     t.add_argument("--value", type=float, default=99.0)
     t.set_defaults(func=cmd_threshold)
 
@@ -252,10 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--exclude", nargs="*", help="exclusion masks, one per input (nonzero = do not train on)")
     tr.add_argument("--stages", default="0,1,2", help="stages to run, e.g. 0,1,2 or 2")
     tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    tr.add_argument("--device", choices=DEVICES, default="auto")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --output")
-    tr.add_argument("--select", choices=["detection", "loss"], default="detection",
+    tr.add_argument("--select", choices=CHECKPOINT_SELECTIONS, default="detection",
                     help="which epoch each of stages 1-2 keeps: the best mean RX AUC on the inputs' own "
                     "ground truth (inputs without any fall back to 'loss'), or the lowest validation loss")
     tr.set_defaults(func=cmd_train)

@@ -82,7 +82,9 @@ class TrainScene:
 
 def prepare_scene(path, bands: int, exclude_path=None, dilate: int = 3, patch: int = 32,
                   val_fraction: float = 0.15, seed: int = 0, reporter=None,
-                  wavelengths=None) -> TrainScene:
+                  wavelengths=None, keep_labelled: bool = True) -> TrainScene:
+    """A training scene; with ``keep_labelled``, a scene with ground truth also keeps a whole
+    copy for detection-based selection (``validation.py``)."""
     cube, valid, wl, truth = load_scene(path)
     R, desc = band_axis_matrix(cube.shape[0], bands) if wavelengths is None else \
         __import__("fers_engine.io.bands", fromlist=["x"]).resampling_matrix(wl, cube.shape[0], wavelengths, bands)
@@ -91,7 +93,7 @@ def prepare_scene(path, bands: int, exclude_path=None, dilate: int = 3, patch: i
     norm.update(cube, valid)
     cube = norm.apply(cube)
     labelled = None
-    if truth is not None and (truth & valid).any() and (~truth & valid).any():
+    if keep_labelled and truth is not None and (truth & valid).any() and (~truth & valid).any():
         labelled = LabelledScene(Path(path).name, cube.copy(), valid.copy(), truth.copy())
     excluded = ~valid
     if exclude_path is not None:

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..choices import CHECKPOINT_SELECTIONS
 from ..errors import InputError, ModelError
 from ..progress import Reporter
 from .model_file import FORMAT, FORMAT_VERSION, require_torch, save_model
@@ -216,6 +217,9 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
         raise InputError(f"stages must be a subset of {STAGES}, got {stages}")
     if cfg["random_trunk"]:
         stages = tuple(s for s in stages if s != "0")
+    if cfg["select"] not in CHECKPOINT_SELECTIONS:
+        raise InputError(f"unknown checkpoint selection {cfg['select']!r}: choose one of "
+                         f"{', '.join(CHECKPOINT_SELECTIONS)}")
     inputs = [str(p) for p in inputs]
     if not inputs:
         raise InputError("no training input given")
@@ -236,20 +240,18 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
     for i, p in enumerate(inputs):
         reporter.check()
         scenes.append(prepare_scene(p, cfg["bands"], None if exclude is None else exclude[i], cfg["dilate"],
-                                    cfg["patch"], cfg["val_fraction"], seed, reporter))
+                                    cfg["patch"], cfg["val_fraction"], seed, reporter,
+                                    keep_labelled=cfg["select"] == "detection"))
     sampler = PatchSampler(scenes, cfg["patch"])
     xv_np, wv_np = sampler.validation()
     reporter.info(f"{len(xv_np)} validation patches of {cfg['patch']} px (background only)")
     masker = MaskGenerator(seed)
     from .validation import DetectionValidator
-    validator = DetectionValidator([s.labelled for s in scenes if s.labelled is not None]
-                                   if cfg["select"] == "detection" else [])
+    validator = DetectionValidator([s.labelled for s in scenes if s.labelled is not None])
     if cfg["select"] == "detection":
         reporter.info(f"checkpoint selection: mean RX AUC on {len(validator.names)} labelled training file(s)"
                       if validator else "checkpoint selection: no training file has ground truth, "
                       "so stages keep their lowest validation loss")
-    if cfg["select"] not in ("detection", "loss"):
-        raise InputError(f"unknown checkpoint selection {cfg['select']!r}: use detection or loss")
 
     st = _State(cfg, dev)
     state = {"config": cfg, "files": files, "stages": list(stages), "seed": seed, "done": [],
