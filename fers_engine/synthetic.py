@@ -15,6 +15,8 @@ from typing import Tuple
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from .errors import InputError
+
 UTM_11N_WKT_EPSG = "EPSG:32611"
 
 
@@ -85,8 +87,16 @@ def make_scene(rows: int = 200, cols: int = 240, bands: int = 120, seed: int = 7
     truth = np.zeros((rows, cols), bool)
     names = ["panel", "plastic"]
     margin = 6
+    if rows <= 2 * margin or cols <= 2 * margin:
+        raise InputError(f"a synthetic scene needs more than {2 * margin} rows and columns, "
+                         f"got {rows} x {cols}")
     placed = 0
+    tries = 0
     while placed < n_targets:
+        tries += 1
+        if tries > 1000 * n_targets:  # the targets keep 4 px apart: small scenes run out of room
+            raise InputError(f"a {rows} x {cols} scene has no room for {n_targets} separate targets; "
+                             "use a larger scene or fewer targets")
         r = int(rng.integers(margin, rows - margin))
         c = int(rng.integers(margin, cols - margin))
         if truth[r - 4:r + 5, c - 4:c + 5].any():
