@@ -37,18 +37,18 @@ if [ ! -f "$STAMP" ] || [ constraints.txt -nt "$STAMP" ] || [ pyproject.toml -nt
   log "installing Python packages into the venv"
   "$PY" -m pip install -q --disable-pip-version-check --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt \
-      torch==2.13.0 numpy scipy affine safetensors tqdm spectral pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
+      torch==2.13.0 numpy scipy numba affine safetensors tqdm spectral pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
   # rasterio from source against Debian's libgdal: the wheel's bundled GDAL gets mixed with the
   # system one inside qgis_process (qgis-env.md, finding 3).
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-binary rasterio rasterio 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps -e . >"$VENV/.fers-editable.log" 2>&1 || { cat "$VENV/.fers-editable.log"; exit 1; }
   "$PY" - <<'PYCHECK'
-import numpy, rasterio, torch, safetensors, spectral
+import numpy, rasterio, torch, safetensors, spectral, numba
 from osgeo import gdal
 from qgis.core import Qgis
 assert numpy.__version__.startswith("1."), numpy.__version__
 assert rasterio.__gdal_version__ == gdal.__version__, (rasterio.__gdal_version__, gdal.__version__)
-print(f"numpy {numpy.__version__}, torch {torch.__version__}, GDAL {gdal.__version__}, QGIS {Qgis.QGIS_VERSION}")
+print(f"numpy {numpy.__version__}, numba {numba.__version__}, torch {torch.__version__}, GDAL {gdal.__version__}, QGIS {Qgis.QGIS_VERSION}")
 PYCHECK
   touch "$STAMP"
 fi

@@ -55,6 +55,20 @@ def test_local_rx_streamed_equals_whole_image(tmp_path):
     np.testing.assert_allclose(_read(tmp_path / "l.tif")[0], reference, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_local_rx_log_names_the_engine_that_ran(tmp_path, monkeypatch, compiled):
+    from fers_engine.detectors import ring_kernel
+
+    if compiled and not ring_kernel.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(ring_kernel, "available", lambda: compiled)
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)
+    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx",
+                                                                  inner=3, outer=9))
+    expected = "compiled kernel (numba)" if compiled else "numpy path"
+    assert any(expected in line for line in result.messages), result.messages
+
+
 def test_band_subset(tmp_path):
     cube_path, _, scene = small_scene(tmp_path)
     detect(cube_path, tmp_path / "s.tif", DetectOptions(enhancer="none", bands=[0, 2, 4, 6, 8, 10]))

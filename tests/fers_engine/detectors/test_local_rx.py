@@ -11,6 +11,18 @@ from fers_engine.progress import Reporter
 spectral = pytest.importorskip("spectral")
 
 
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def backend(request, monkeypatch):
+    """Every test runs on both full-mode paths: the numba kernel and the numpy fallback."""
+    from fers_engine.detectors import ring_kernel
+
+    if request.param == "compiled" and not ring_kernel.available():
+        pytest.skip("numba is not installed: the compiled local-RX kernel cannot run")
+    if request.param == "numpy":
+        monkeypatch.setattr(ring_kernel, "available", lambda: False)
+    return request.param
+
+
 def spy_local(cube, inner, outer, cov=None):
     x = np.ascontiguousarray(cube.transpose(1, 2, 0)).astype(np.float64)
     return spectral.rx(x, window=(inner, outer), cov=cov)
@@ -47,9 +59,9 @@ def cube_for(rng, bands=6, rows=24, cols=20):
     return (data * 40 + 2000).reshape(bands, rows, cols).astype(np.float32)
 
 
-@pytest.mark.parametrize("inner,outer", [(3, 9), (1, 5), ((3, 5), (9, 7))])
-def test_matches_spectral_windowed_rx_including_edges(inner, outer):
-    cube = cube_for(np.random.default_rng(0))
+@pytest.mark.parametrize("inner,outer,bands", [(3, 9, 6), (1, 5, 6), ((3, 5), (9, 7), 6), (3, 11, 13)])
+def test_matches_spectral_windowed_rx_including_edges(inner, outer, bands):
+    cube = cube_for(np.random.default_rng(0), bands=bands)
     ours = local_rx(cube, inner=inner, outer=outer)
     assert ours.dtype == np.float32 and np.isfinite(ours).all()
     np.testing.assert_allclose(ours, spy_local(cube, inner, outer), rtol=1e-4)
@@ -155,7 +167,8 @@ def test_small_memory_budgets_change_nothing(monkeypatch, cov_mode):
     cov = np.cov(cube.reshape(cube.shape[0], -1).astype(np.float64)) if cov_mode else None
     whole = local_rx(cube, inner=3, outer=9, cov=cov, row_chunk=24)
     monkeypatch.setattr(lrx, "_PASS_BYTES", 1)  # one core row per pass
-    monkeypatch.setattr(lrx, "_STRIP_BYTES", 1)  # 16-column strips
+    monkeypatch.setattr(lrx, "_STRIP_BYTES", 1)  # the narrowest strips
+    monkeypatch.setattr(lrx, "_KERNEL_PIXELS", 1)  # one row per kernel call
     monkeypatch.setattr(lrx, "_GROUP_BYTES", 1)  # one row per integral image
     small = local_rx(cube, inner=3, outer=9, cov=cov, row_chunk=24)
     np.testing.assert_allclose(small, whole, rtol=1e-9)
