@@ -10,14 +10,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 speed = pytest.importorskip("speed")
 
 
-def _report(one: float, all_cores: float) -> dict:
-    row = {"size": "128x128x100", "window": "3/15", "ours_s": 1.0, "ours_all_cores_s": 0.5, "cores": 2,
-           "spy_s": 40.0, "speedup": one, "speedup_all_cores": all_cores, "max_rel_diff": 0.0}
+def _row(window: str, one: float, all_cores: float) -> dict:
+    return {"size": "128x128x100", "window": window, "ours_s": 1.0, "ours_all_cores_s": 0.5, "cores": 2,
+            "spy_s": 40.0, "speedup": one, "speedup_all_cores": all_cores, "max_rel_diff": 0.0,
+            "engine": "numba", "first_call_s": 3.0, "numpy_path_s": 2.0}
+
+
+def _report(*rows: dict) -> dict:
     return {"date": "d", "seconds": 1.0, "machine": {"cpu": "x", "gpu": "none"}, "global_rx": [],
-            "local_rx": [row], "detect": []}
+            "local_rx": list(rows), "detect": []}
 
 
 def test_the_local_rx_verdict_comes_from_the_rows():
-    assert "target is not reached at any of these windows (best 30x)" in speed.to_markdown(_report(20, 30))
-    assert "target is reached at window(s) 3/15" in speed.to_markdown(_report(20, 55))
-    assert "No GPU was available" in speed.to_markdown(_report(20, 30))
+    text = speed.to_markdown(_report(_row("3/15", 20, 30), _row("5/21", 25, 40)))
+    assert "With one worker: 50x not reached (best 25x)." in text
+    assert "With all cores: 50x not reached (best 40x)." in text
+    text = speed.to_markdown(_report(_row("3/15", 45, 60), _row("5/21", 55, 90)))
+    assert "With one worker: 50x reached at 5/21 only (lowest 45x)." in text
+    assert "With all cores: 50x reached at every window (lowest 60x)." in text
+    assert "No GPU was available" in text
+
+
+def test_reports_written_before_the_kernel_still_render():
+    old = _row("3/15", 20, 30)
+    for key in ("engine", "first_call_s", "numpy_path_s"):
+        del old[key]
+    assert "| 3/15 | 216 | 1.000 | 0.500 (2) | - | - | 40.0 | 20x | 30x |" in speed.to_markdown(_report(old))
