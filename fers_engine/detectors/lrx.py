@@ -51,7 +51,6 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import SILENT, Reporter
-from . import ring_kernel
 from .stats import DEFAULT_RCOND, BackgroundStats, check_cube, eigen_parts, usable_pixels
 
 Window = Union[int, Sequence[int]]
@@ -392,6 +391,14 @@ def _slide_vertical(vertical, zc, zr, in0, in1, top, new_top, ho) -> None:
     vertical += left @ right
 
 
+def _ring_kernel():
+    """The compiled kernel module when numba is installed, else None. Imported on first use:
+    numba adds about 100 MB and a fraction of a second to a process that never runs local RX."""
+    from . import ring_kernel
+
+    return ring_kernel if ring_kernel.available() else None
+
+
 def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out, reporter,
                      workers=1):
     """``_full_scores`` through the compiled kernel (``ring_kernel``), in groups of rows shared
@@ -410,7 +417,7 @@ def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond,
         grp = rows[g0:g0 + group]
         outer_rows = window_starts(grp, outer[0], image_height) - row0
         inner_rows = window_starts(grp, inner[0], image_height) - row0
-        scores, ok = ring_kernel.scores(z, grp - row0, outer_rows, inner_rows, outer_cols,
+        scores, ok = _ring_kernel().scores(z, grp - row0, outer_rows, inner_rows, outer_cols,
                                         inner_cols, outer, inner, rcond, _STRIP_BYTES)
         left = np.nonzero(~ok)
         if left[0].size:
@@ -429,21 +436,35 @@ def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond,
         list(pool.map(run, starts))
 
 
+#: Pixels whose ring matrices ``_ring_moments`` gathers at once (bounds its memory).
+_GATHER_PIXELS = 256
+
+
 def _ring_moments(z, pix_rows, pix_cols, outer_rows, inner_rows, outer_cols, inner_cols, inner,
                   outer):
-    """Augmented ring matrices ``[[sum z z^T, z_p], [z_p^T, BIG]]`` of a few pixels, summed
-    directly over their outer box minus their guard box."""
+    """Augmented ring matrices ``[[sum z z^T, z_p], [z_p^T, BIG]]`` of the given pixels, summed
+    directly over their outer box minus their guard box (batched Grams, a few hundred pixels at
+    a time)."""
     (hi, wi), (ho, wo) = inner, outer
     size = z.shape[2]
-    aug = np.empty((len(pix_rows), size + 1, size + 1))
-    for m in range(len(pix_rows)):
-        box = z[outer_rows[m]:outer_rows[m] + ho, outer_cols[m]:outer_cols[m] + wo].reshape(-1, size)
-        guard = z[inner_rows[m]:inner_rows[m] + hi, inner_cols[m]:inner_cols[m] + wi].reshape(-1, size)
-        aug[m, :size, :size] = box.T @ box - guard.T @ guard
-        pix = z[pix_rows[m], pix_cols[m]]
-        aug[m, size, :size] = pix
-        aug[m, :size, size] = pix
-        aug[m, size, size] = _BIG
+    count = len(pix_rows)
+    aug = np.empty((count, size + 1, size + 1))
+    for a in range(0, count, _GATHER_PIXELS):
+        b = min(count, a + _GATHER_PIXELS)
+        for starts_r, starts_c, h, w, sign in ((outer_rows, outer_cols, ho, wo, 1.0),
+                                               (inner_rows, inner_cols, hi, wi, -1.0)):
+            rr = starts_r[a:b, None, None] + np.arange(h)[None, :, None]
+            cc = starts_c[a:b, None, None] + np.arange(w)[None, None, :]
+            box = z[rr, cc].reshape(b - a, h * w, size)
+            gram = np.matmul(box.transpose(0, 2, 1), box)
+            if sign > 0:
+                aug[a:b, :size, :size] = gram
+            else:
+                aug[a:b, :size, :size] -= gram
+    pix = z[pix_rows, pix_cols]
+    aug[:, size, :size] = pix
+    aug[:, :size, size] = pix
+    aug[:, size, size] = _BIG
     return aug
 
 
@@ -559,7 +580,7 @@ def local_rx_block(
         rows = slice(h0 - need0, h1 - need0)
         z = _lift(data[:, rows], mask[rows], shift, whiten)
         target = out[a - core_row0:b - core_row0]
-        if cov is None and ring_kernel.available():
+        if cov is None and _ring_kernel() is not None:
             _compiled_scores(z, unwhiten, np.arange(a, b), h0, image_height, inner_hw, outer_hw,
                              rcond, target, reporter, workers)
         elif cov is None:

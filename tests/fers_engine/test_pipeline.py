@@ -211,3 +211,13 @@ def test_column_strips_do_not_change_the_full_method(tmp_path, monkeypatch):
     detect(cube_path, tmp_path / "strips.tif", DetectOptions(enhancer="full", fusion="hadamard", block_rows=5))
     wide, strips = _read(tmp_path / "wide.tif")[0], _read(tmp_path / "strips.tif")[0]
     np.testing.assert_allclose(strips, wide, rtol=1e-3, atol=1e-4)
+
+
+def test_numba_is_imported_only_when_local_rx_runs():
+    """numba costs ~100 MB of resident memory: global RX and the enhancers must not load it."""
+    import subprocess
+    import sys
+
+    code = "import sys, fers_engine.pipeline, fers_engine.cli; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

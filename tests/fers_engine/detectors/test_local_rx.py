@@ -107,12 +107,21 @@ def test_invalid_pixels_leave_the_rings_and_score_nan(cov_mode):
     np.testing.assert_allclose(ours, ref, rtol=1e-6, equal_nan=True)
 
 
-def test_rings_with_fewer_pixels_than_bands_are_finite():
+@pytest.mark.parametrize("gather", [256, 7])
+def test_rings_with_fewer_pixels_than_bands_are_finite(monkeypatch, gather):
+    import fers_engine.detectors.lrx as lrx
+
+    monkeypatch.setattr(lrx, "_GATHER_PIXELS", gather)  # singular rings gathered in batches
     cube = cube_for(np.random.default_rng(4), bands=12, rows=10, cols=9)
     ours = local_rx(cube, inner=1, outer=3)  # 8 ring pixels, 12 bands: singular covariance
     assert np.isfinite(ours).all()
     ref = brute_local(cube, np.ones(cube.shape[1:], bool), (1, 1), (3, 3))
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
+
+
+def test_constant_block_scores_zero():
+    cube = np.full((5, 12, 11), 7.0, dtype=np.float32)  # no variance: nothing to whiten
+    np.testing.assert_array_equal(local_rx(cube, inner=3, outer=7), np.zeros((12, 11), np.float32))
 
 
 def test_planted_local_anomaly_stands_out():
