@@ -30,9 +30,10 @@ How it is fast where SPy loops over pixels in Python (~2 ms per pixel at 100 ban
   one exact Cholesky per pixel, about 30 us per pixel at 100 bands on one core, and ``workers``
   threads share the rows. Without it each output row is batched numpy: outer boxes from a
   running sum over columns, guard boxes from a batched Gram of their pixels, and one batched
-  LAPACK Cholesky per row of ``[[n, S1^T, 1], [S1, S2, y], [1, y^T, BIG]]``: eliminating the count pivot leaves
-  the ring covariance (times n - 1) and ``y - mean``, so the last row of the factor holds
-  ``L^-1 (y - mean)`` and the score is its squared norm. That path is about 3x slower.
+  LAPACK Cholesky per row of ``[[n, S1^T, 1], [S1, S2, y], [1, y^T, BIG]]``: eliminating the
+  count pivot leaves the ring covariance (times n - 1) and ``y - mean``, so the last row of the
+  factor holds ``L^-1 (y - mean)`` and the score is its squared norm. That path is about 3x
+  slower.
 * Rings whose Cholesky fails or whose pivots spread beyond ``rcond`` (singular, e.g. fewer ring
   pixels than bands) are redone in band space with the eigen pseudo-inverse of global RX, on
   both paths.
@@ -404,6 +405,7 @@ def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond,
     """``_full_scores`` through the compiled kernel (``ring_kernel``), in groups of rows shared
     by ``workers`` threads; rings it leaves to us (singular or ill-conditioned) go through
     ``_ring_forms`` like the numpy path's."""
+    kernel = _ring_kernel()
     width = z.shape[1]
     cols = np.arange(width)
     outer_cols = window_starts(cols, outer[1], width)
@@ -417,8 +419,8 @@ def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond,
         grp = rows[g0:g0 + group]
         outer_rows = window_starts(grp, outer[0], image_height) - row0
         inner_rows = window_starts(grp, inner[0], image_height) - row0
-        scores, ok = _ring_kernel().scores(z, grp - row0, outer_rows, inner_rows, outer_cols,
-                                        inner_cols, outer, inner, rcond, _STRIP_BYTES)
+        scores, ok = kernel.scores(z, grp - row0, outer_rows, inner_rows, outer_cols, inner_cols,
+                                   outer, inner, rcond, _STRIP_BYTES)
         left = np.nonzero(~ok)
         if left[0].size:
             r, c = left
@@ -449,18 +451,17 @@ def _ring_moments(z, pix_rows, pix_cols, outer_rows, inner_rows, outer_cols, inn
     size = z.shape[2]
     count = len(pix_rows)
     aug = np.empty((count, size + 1, size + 1))
+
+    def gram(a: int, b: int, starts_r, starts_c, h: int, w: int) -> np.ndarray:
+        rr = starts_r[a:b, None, None] + np.arange(h)[None, :, None]
+        cc = starts_c[a:b, None, None] + np.arange(w)[None, None, :]
+        box = z[rr, cc].reshape(b - a, h * w, size)
+        return np.matmul(box.transpose(0, 2, 1), box)
+
     for a in range(0, count, _GATHER_PIXELS):
         b = min(count, a + _GATHER_PIXELS)
-        for starts_r, starts_c, h, w, sign in ((outer_rows, outer_cols, ho, wo, 1.0),
-                                               (inner_rows, inner_cols, hi, wi, -1.0)):
-            rr = starts_r[a:b, None, None] + np.arange(h)[None, :, None]
-            cc = starts_c[a:b, None, None] + np.arange(w)[None, None, :]
-            box = z[rr, cc].reshape(b - a, h * w, size)
-            gram = np.matmul(box.transpose(0, 2, 1), box)
-            if sign > 0:
-                aug[a:b, :size, :size] = gram
-            else:
-                aug[a:b, :size, :size] -= gram
+        aug[a:b, :size, :size] = (gram(a, b, outer_rows, outer_cols, ho, wo)
+                                  - gram(a, b, inner_rows, inner_cols, hi, wi))
     pix = z[pix_rows, pix_cols]
     aug[:, size, :size] = pix
     aug[:, :size, size] = pix
