@@ -296,7 +296,8 @@ def _local_rx_engine() -> str:
     from .detectors import ring_kernel
 
     if ring_kernel.available():
-        return f"local RX: compiled kernel (numba) on {os.cpu_count() or 1} threads"
+        return (f"local RX: compiled kernel (numba) on {os.cpu_count() or 1} threads; its first run "
+                "on a machine compiles it (a few seconds, cached after)")
     return "local RX: numpy path (python3 -m pip install numba makes it about 3x faster)"
 
 
