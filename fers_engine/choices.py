@@ -5,6 +5,8 @@ nothing heavy (no numpy, no rasterio, no torch): the plugin must load even where
 """
 
 DETECTORS = ("rx", "lrx")
+#: Local RX background covariance: per ring, the scene's, or chosen by the ring's pixel count.
+LOCAL_COVARIANCES = ("auto", "ring", "scene")
 ENHANCERS = ("none", "spectral", "full")
 FUSIONS = ("sum", "hadamard")
 DEVICES = ("auto", "cpu", "cuda")

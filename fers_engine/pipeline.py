@@ -15,9 +15,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, THRESHOLD_METHODS
+from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS
 from .detectors import BackgroundStats, RxScorer
-from .detectors.lrx import halo_rows, local_rx_block
+from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError
 from .io.gdal_scene import limit_gdal_cache
@@ -37,6 +37,7 @@ class DetectOptions:
     detector: str = "rx"
     inner: int = 3
     outer: int = 15
+    local_covariance: str = "auto"  # local RX: "ring", "scene", or chosen by the ring's size
     bands: Optional[Sequence[int]] = None  # 0-based band indices
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
@@ -53,7 +54,8 @@ class DetectOptions:
                                      ("enhancer", self.enhancer, ENHANCERS),
                                      ("fusion", self.fusion, FUSIONS),
                                      ("device", self.device, DEVICES),
-                                     ("band mode", self.band_mode, BAND_MODES)):
+                                     ("band mode", self.band_mode, BAND_MODES),
+                                     ("local RX covariance", self.local_covariance, LOCAL_COVARIANCES)):
             if value not in allowed:
                 raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
         if self.detector == "lrx":
@@ -99,8 +101,14 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
         try:
             if options.detector == "lrx" and device != "cpu":
                 rep.info("local RX runs on the CPU; the GPU serves the enhancers")
+            covariance = None
             if options.detector == "lrx":
-                rep.info(_local_rx_engine())
+                covariance, why = choose_covariance(options.local_covariance, options.inner,
+                                                    options.outer, source.count)
+                say = rep.warning if "singular" in why else rep.info
+                say(f"local RX covariance: {covariance} ({why})")
+                if covariance == "ring":
+                    rep.info(_local_rx_engine())
             block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
@@ -112,8 +120,8 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                     _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
                                    None if device == "cpu" else device)
                 else:
-                    _run_local_rx(source, block_rows, options.inner, options.outer, writer,
-                                  rep.stage(start, 0.97))
+                    _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
+                                  writer, rep.stage(start, 0.97))
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
@@ -263,22 +271,29 @@ def hadamard(maps: List[np.ndarray]) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
-                   device: Optional[str] = None) -> None:
-    """Two streamed passes: background statistics, then Mahalanobis scores per block."""
-    blocks = list(iter_row_blocks(source.height, block_rows))
+def _scene_stats(source: BlockSource, blocks, rep: Reporter,
+                 device: Optional[str] = None) -> Dict[str, BackgroundStats]:
+    """One streamed pass: each variant's scene mean and covariance (float64 accumulations)."""
     stats = {v: BackgroundStats(source.count, device=device) for v in source.variants}
-    first = rep.stage(0.0, 0.5)
     for i, (r0, r1, _, _) in enumerate(blocks):
         data, valid = source.read(r0, r1)
         for v in source.variants:
             stats[v].update(data[v], valid)
-        first.step((i + 1) / len(blocks))
-    scorers = {}
+        rep.step((i + 1) / len(blocks))
     for v in source.variants:
         if stats[v].count < 2:
             raise InputError("the raster has no valid pixel (all nodata or NaN)" if stats[v].count == 0
                              else "the raster has only one valid pixel: no background to compare with")
+    return stats
+
+
+def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
+                   device: Optional[str] = None) -> None:
+    """Two streamed passes: background statistics, then Mahalanobis scores per block."""
+    blocks = list(iter_row_blocks(source.height, block_rows))
+    stats = _scene_stats(source, blocks, rep.stage(0.0, 0.5), device)
+    scorers = {}
+    for v in source.variants:
         scorers[v], info = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), device=device)
         rep.info(info.describe())
     second = rep.stage(0.5, 1.0)
@@ -301,19 +316,25 @@ def _local_rx_engine() -> str:
     return "local RX: numpy path (python3 -m pip install numba makes it about 3x faster)"
 
 
-def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, writer: RasterWriter,
-                  rep: Reporter) -> None:
-    """One streamed pass: each row block is read with the rows its shifted windows reach; the
-    compiled kernel scores each block on every core."""
+def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
+                  writer: RasterWriter, rep: Reporter) -> None:
+    """A streamed pass in which each row block is read with the rows its shifted windows reach;
+    the scene covariance, when asked for, comes from a first pass. The compiled kernel scores
+    each block on every core."""
     blocks = list(iter_row_blocks(source.height, block_rows))
+    covs = {v: None for v in source.variants}
+    if covariance == "scene":
+        stats = _scene_stats(source, blocks, rep.stage(0.0, 0.3))
+        covs = {v: stats[v].covariance() for v in source.variants}
+        rep = rep.stage(0.3, 1.0)
     workers = os.cpu_count() or 1
     sink = _ScoreSink(source, writer, block_rows)
     for i, (r0, r1, _, _) in enumerate(blocks):
         h0, h1 = halo_rows(r0, r1, source.height, outer)
         data, valid = source.read(h0, h1)
         for v in source.variants:
-            sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner, outer=outer,
-                                             workers=workers))
+            sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner,
+                                           outer=outer, cov=covs[v], workers=workers))
         rep.step((i + 1) / len(blocks))
     sink.close()
 

@@ -4,7 +4,7 @@ Inputs are bands-first float blocks (B, rows, cols) with bool valid masks (rows,
 maps are float32 with NaN where the input was invalid. Global RX streams (stats pass, then
 score pass); local RX works on row blocks with a halo of ``outer // 2`` rows.
 """
-from .lrx import check_windows, halo_rows, local_rx, local_rx_block, window_starts
+from .lrx import check_windows, choose_covariance, halo_rows, local_rx, local_rx_block, window_starts
 from .rx import RxScorer, global_rx, resolve_device, rx_scores
 from .stats import (
     DEFAULT_RCOND,
@@ -24,6 +24,7 @@ __all__ = [
     "METHODS",
     "RxScorer",
     "check_windows",
+    "choose_covariance",
     "eigen_parts",
     "global_rx",
     "halo_rows",

@@ -50,6 +50,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..choices import LOCAL_COVARIANCES
 from ..errors import InputError
 from ..progress import SILENT, Reporter
 from .stats import DEFAULT_RCOND, BackgroundStats, check_cube, eigen_parts, usable_pixels
@@ -97,6 +98,33 @@ def check_windows(inner: Window, outer: Window) -> Tuple[Tuple[int, int], Tuple[
 def window_starts(positions, size: int, length: int):
     """First index of a ``size`` window centred on each position, shifted inside [0, length)."""
     return np.clip(np.asarray(positions) - size // 2, 0, length - size)
+
+
+def choose_covariance(mode: str, inner: Window, outer: Window, bands: int) -> Tuple[str, str]:
+    """('ring' or 'scene', why) for a local-RX covariance mode over ``bands`` bands.
+
+    'auto' follows the Reed-Mallett-Brennan rule: a covariance estimated from n samples of
+    dimension B costs under 3 dB of detection only when n >= 2B, so the ring's own covariance is
+    used when the ring holds at least twice as many pixels as bands, and the scene's (with the
+    ring's mean) otherwise. With fewer ring pixels than bands every ring covariance is singular
+    and each pixel falls back to an eigen pseudo-inverse, hundreds of times slower: 'ring' then
+    says so in ``why``.
+    """
+    if mode not in LOCAL_COVARIANCES:
+        raise InputError(f"unknown local RX covariance {mode!r}: choose one of {', '.join(LOCAL_COVARIANCES)}")
+    (hi, wi), (ho, wo) = check_windows(inner, outer)
+    ring = ho * wo - hi * wi
+    counts = f"{ring} ring pixels for {bands} bands"
+    if mode == "auto":
+        if ring >= 2 * bands:
+            return "ring", f"{counts}: at least 2 per band, so each ring's own covariance"
+        return "scene", (f"{counts}: fewer than 2 per band, so the scene covariance with each "
+                         "ring's mean (a larger outer window, or fewer bands, allows the ring's own)")
+    if mode == "ring" and ring <= bands:
+        return "ring", (f"{counts}: every ring covariance is singular, so each pixel takes the "
+                        "pseudo-inverse route (slow); a larger outer window or the scene "
+                        "covariance avoids it")
+    return mode, counts
 
 
 def halo_rows(core_row0: int, core_row1: int, image_height: int, outer: Window) -> Tuple[int, int]:

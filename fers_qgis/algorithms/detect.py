@@ -16,7 +16,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from fers_engine.choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, THRESHOLD_METHODS
+from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
+                                 THRESHOLD_METHODS)
 
 from ..styling import attach_style
 from .base import FersAlgorithm, missing_torch_message, raster_path, require_torch
@@ -66,6 +67,7 @@ class DetectAlgorithm(FersAlgorithm):
     DETECTOR = "DETECTOR"
     WINDOW_INNER = "WINDOW_INNER"
     WINDOW_OUTER = "WINDOW_OUTER"
+    LOCAL_COVARIANCE = "LOCAL_COVARIANCE"
     FUSION = "FUSION"
     BAND_MODE = "BAND_MODE"
     DEVICE = "DEVICE"
@@ -120,6 +122,12 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
                                               defaultValue=15, minValue=3),
                  "Side of the outer window whose ring is the local background (lrx only; odd, larger "
                  "than the inner window).")
+        self.enum(self.LOCAL_COVARIANCE, "Local RX covariance", LOCAL_COVARIANCES, "auto",
+                  "Background covariance of local RX (lrx only): ring = each ring's own covariance; "
+                  "scene = the scene covariance with each ring's mean; auto = ring when the ring holds "
+                  "at least 2 pixels per band (the Reed-Mallett-Brennan rule), scene otherwise. The "
+                  "log says which ran and why. With fewer ring pixels than bands every ring "
+                  "covariance is singular and ring mode becomes very slow.")
         self.enum(self.FUSION, "Fusion of enhanced detections", FUSIONS, "sum",
                   "How the detections on the spectral and spatial features are combined when "
                   "ENHANCER=full: sum of the features (default) or hadamard product of the score maps.")
@@ -179,6 +187,7 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
             detector=detector,
             inner=self.parameterAsInt(parameters, self.WINDOW_INNER, context),
             outer=self.parameterAsInt(parameters, self.WINDOW_OUTER, context),
+            local_covariance=self.enum_value(parameters, self.LOCAL_COVARIANCE, context) or "auto",
             bands=[b - 1 for b in bands] if bands else None,
             enhancer=enhancer,
             model=model,

@@ -34,6 +34,15 @@ def test_detect_evaluate_threshold_roundtrip(tmp_path, capsys):
     assert (tmp_path / "m.tif").is_file()
 
 
+def test_detect_lrx_covariance_option_reaches_the_engine(tmp_path, capsys):
+    cube, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "lrx",
+                 "--inner", "3", "--outer", "9", "--lrx-covariance", "scene", "-q", "-v"]) == 0
+    assert "local RX covariance: scene" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fers(["detect", str(cube), str(tmp_path / "t.tif"), "--lrx-covariance", "local"])
+
+
 def test_info_json(tmp_path, capsys):
     cube, _, scene = small_scene(tmp_path)
     assert fers(["info", str(cube), "--json"]) == 0

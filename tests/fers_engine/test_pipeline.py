@@ -69,6 +69,29 @@ def test_local_rx_log_names_the_engine_that_ran(tmp_path, monkeypatch, compiled)
     assert any(expected in line for line in result.messages), result.messages
 
 
+def test_local_rx_scene_covariance_equals_whole_image(tmp_path):
+    cube_path, _, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
+    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(
+        enhancer="none", detector="lrx", inner=3, outer=9, local_covariance="scene", block_rows=4))
+    cube = scene.cube.astype(np.float32)
+    cov = np.cov(cube.reshape(cube.shape[0], -1).astype(np.float64))
+    reference = local_rx(cube, inner=3, outer=9, cov=cov)
+    np.testing.assert_allclose(_read(tmp_path / "l.tif")[0], reference, rtol=1e-4, atol=1e-4)
+    assert any("local RX covariance: scene" in m for m in result.messages), result.messages
+
+
+def test_local_rx_auto_covariance_uses_the_scene_for_many_bands(tmp_path):
+    cube_path, _, scene = small_scene(tmp_path, rows=30, cols=26, bands=30)  # 48 ring px < 2 x 30
+    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx",
+                                                                  inner=1, outer=7))
+    line = next(m for m in result.messages if "local RX covariance" in m)
+    assert "scene" in line and "48 ring pixels for 30 bands" in line
+    cube = scene.cube.astype(np.float32)
+    cov = np.cov(cube.reshape(cube.shape[0], -1).astype(np.float64))
+    reference = local_rx(cube, inner=1, outer=7, cov=cov)
+    np.testing.assert_allclose(_read(tmp_path / "l.tif")[0], reference, rtol=1e-4, atol=1e-4)
+
+
 def test_band_subset(tmp_path):
     cube_path, _, scene = small_scene(tmp_path)
     detect(cube_path, tmp_path / "s.tif", DetectOptions(enhancer="none", bands=[0, 2, 4, 6, 8, 10]))

@@ -48,6 +48,17 @@ def test_detect_lrx_with_bands_and_mask(provider, small_scene, tmp_path):
     assert raster_geometry(mask)[:4] == raster_geometry(scene)[:4]
 
 
+def test_detect_lrx_scene_covariance_is_logged(provider, small_scene, tmp_path, recording_feedback):
+    scene, _, _ = small_scene
+    out = str(tmp_path / "score.tif")
+    fb = recording_feedback()
+    run("fers:detect", {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "lrx", "WINDOW_INNER": 3,
+                        "WINDOW_OUTER": 9, "LOCAL_COVARIANCE": "scene", "OUTPUT": out}, fb)
+    assert any("local RX covariance: scene" in m for m in fb.infos), fb.infos
+    scores, _ = read_band(out)
+    assert np.isfinite(scores).all()
+
+
 def test_threshold_keeps_nodata(provider, tmp_path):
     scores = np.arange(200, dtype=np.float32).reshape(10, 20)
     scores[0, :5] = np.nan

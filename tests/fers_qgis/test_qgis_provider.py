@@ -57,7 +57,7 @@ def test_detect_parameters_and_outputs(provider):
     alg = provider.algorithm("detect")
     keys = [p.name() for p in alg.parameterDefinitions()]
     for key in ("INPUT", "BANDS", "MODEL", "MODEL_FILE", "ENHANCER", "DETECTOR", "WINDOW_INNER",
-                "WINDOW_OUTER", "FUSION", "DEVICE", "BLOCK_SIZE", "OUTPUT", "OUTPUT_MASK",
+                "WINDOW_OUTER", "LOCAL_COVARIANCE", "FUSION", "DEVICE", "BLOCK_SIZE", "OUTPUT", "OUTPUT_MASK",
                 "THRESHOLD_METHOD", "THRESHOLD_VALUE"):
         assert key in keys, key
     mask = alg.parameterDefinition("OUTPUT_MASK")
@@ -67,6 +67,7 @@ def test_detect_parameters_and_outputs(provider):
     outs = {o.name() for o in alg.outputDefinitions()}
     assert {"OUTPUT", "OUTPUT_MASK", "DEVICE", "THRESHOLD"} <= outs
     assert alg.parameterDefinition("ENHANCER").defaultValue() == "full"
+    assert alg.parameterDefinition("LOCAL_COVARIANCE").defaultValue() == "auto"
     ev = provider.algorithm("evaluate")
     assert {"AUC", "AUC_PD_PF", "AUC_PD_TAU", "AUC_PF_TAU", "OUTPUT_HTML"} <= {o.name() for o in ev.outputDefinitions()}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fers_engine.detectors import halo_rows, local_rx, local_rx_block, window_starts
+from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_rx_block, window_starts
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
 
@@ -181,3 +181,21 @@ def test_small_memory_budgets_change_nothing(monkeypatch, cov_mode):
     monkeypatch.setattr(lrx, "_GROUP_BYTES", 1)  # one row per integral image
     small = local_rx(cube, inner=3, outer=9, cov=cov, row_chunk=24)
     np.testing.assert_allclose(small, whole, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode,bands,expected,word", [
+    ("auto", 100, "ring", "at least 2 per band"),     # 216 ring pixels >= 2 x 100
+    ("auto", 108, "ring", "at least 2 per band"),     # exactly 2 per band
+    ("auto", 109, "scene", "fewer than 2 per band"),
+    ("ring", 224, "ring", "singular"),                # forced, and every ring is singular
+    ("ring", 150, "ring", "216 ring pixels for 150 bands"),
+    ("scene", 10, "scene", "216 ring pixels for 10 bands"),
+])
+def test_covariance_choice_follows_the_two_pixels_per_band_rule(mode, bands, expected, word):
+    chosen, why = choose_covariance(mode, 3, 15, bands)
+    assert chosen == expected and word in why
+
+
+def test_unknown_covariance_mode_is_a_clear_error():
+    with pytest.raises(InputError, match="choose one of auto, ring, scene"):
+        choose_covariance("local", 3, 15, 10)
