@@ -313,7 +313,7 @@ def _local_rx_engine() -> str:
     if ring_kernel.available():
         return (f"local RX: compiled kernel (numba) on {os.cpu_count() or 1} threads; its first run "
                 "on a machine compiles it (a few seconds, cached after)")
-    return "local RX: numpy path (python3 -m pip install numba makes it about 3x faster)"
+    return "local RX: numpy path (python3 -m pip install numba makes it several times faster)"
 
 
 def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,

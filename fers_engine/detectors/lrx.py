@@ -32,8 +32,8 @@ How it is fast where SPy loops over pixels in Python (~2 ms per pixel at 100 ban
   running sum over columns, guard boxes from a batched Gram of their pixels, and one batched
   LAPACK Cholesky per row of ``[[n, S1^T, 1], [S1, S2, y], [1, y^T, BIG]]``: eliminating the
   count pivot leaves the ring covariance (times n - 1) and ``y - mean``, so the last row of the
-  factor holds ``L^-1 (y - mean)`` and the score is its squared norm. That path is about 3x
-  slower.
+  factor holds ``L^-1 (y - mean)`` and the score is its squared norm. That path is several
+  times slower (``bench/speed.py`` times both).
 * Rings whose Cholesky fails or whose pivots spread beyond ``rcond`` (singular, e.g. fewer ring
   pixels than bands) are redone in band space with the eigen pseudo-inverse of global RX, on
   both paths.
