@@ -27,7 +27,7 @@ def test_global_rx_matches_spy_on_raw_dn(airport):
     assert roc_auc(global_rx(cube), truth) == pytest.approx(roc_auc(ref, truth), abs=1e-4)
 
 
-def test_local_rx_matches_spy_on_a_real_crop(airport):
+def test_local_rx_matches_spy_on_a_real_crop(airport, lrx_backend):
     cube, _ = airport
     crop = cube[::5, 40:62, 30:50]  # 41 bands, 22 x 20 pixels: SPy stays fast
     ref = spectral.rx(np.ascontiguousarray(crop.transpose(1, 2, 0)).astype(np.float64),

@@ -11,16 +11,10 @@ from fers_engine.progress import Reporter
 spectral = pytest.importorskip("spectral")
 
 
-@pytest.fixture(autouse=True, params=["compiled", "numpy"])
-def backend(request, monkeypatch):
-    """Every test runs on both full-mode paths: the numba kernel and the numpy fallback."""
-    from fers_engine.detectors import ring_kernel
-
-    if request.param == "compiled" and not ring_kernel.available():
-        pytest.skip("numba is not installed: the compiled local-RX kernel cannot run")
-    if request.param == "numpy":
-        monkeypatch.setattr(ring_kernel, "available", lambda: False)
-    return request.param
+@pytest.fixture(autouse=True)
+def backend(lrx_backend):
+    """Every test here runs on both full-mode paths (``lrx_backend`` in conftest.py)."""
+    return lrx_backend
 
 
 def spy_local(cube, inner, outer, cov=None):
