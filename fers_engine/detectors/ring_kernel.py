@@ -38,12 +38,13 @@ def available() -> bool:
 
 
 def _jit(fn):
+    """Compile with the kernel's flags; without numba the plain function is kept (and unused)."""
     return numba.njit(**_FLAGS)(fn) if numba is not None else fn
 
 
 @_jit
 def _add_outer(v, e, leave):
-    """Packed ``v += e e^T`` (leave is None-like: empty) or ``v += e e^T - leave leave^T``."""
+    """Packed ``v += e e^T - leave leave^T``, or ``v += e e^T`` when ``leave`` is empty."""
     s = e.shape[0]
     p = 0
     if leave.shape[0] == 0:
