@@ -103,10 +103,11 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 rep.info("local RX runs on the CPU; the GPU serves the enhancers")
             covariance = None
             if options.detector == "lrx":
-                covariance, why = choose_covariance(options.local_covariance, options.inner,
-                                                    options.outer, source.count)
-                say = rep.warning if "singular" in why else rep.info
-                say(f"local RX covariance: {covariance} ({why})")
+                choice = choose_covariance(options.local_covariance, options.inner, options.outer,
+                                           source.count)
+                covariance = choice.mode
+                say = rep.warning if choice.singular else rep.info
+                say(f"local RX covariance: {covariance} ({choice.reason})")
                 if covariance == "ring":
                     rep.info(_local_rx_engine())
             block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)

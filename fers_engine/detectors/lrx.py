@@ -46,7 +46,7 @@ import glob
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -100,15 +100,23 @@ def window_starts(positions, size: int, length: int):
     return np.clip(np.asarray(positions) - size // 2, 0, length - size)
 
 
-def choose_covariance(mode: str, inner: Window, outer: Window, bands: int) -> Tuple[str, str]:
-    """('ring' or 'scene', why) for a local-RX covariance mode over ``bands`` bands.
+class CovarianceChoice(NamedTuple):
+    """The local-RX covariance that will run, why, and whether the caller should warn."""
+
+    mode: str  # 'ring' or 'scene'
+    reason: str
+    singular: bool  # 'ring' forced where every ring covariance is singular (slow)
+
+
+def choose_covariance(mode: str, inner: Window, outer: Window, bands: int) -> CovarianceChoice:
+    """The covariance a local-RX mode ('auto', 'ring', 'scene') means over ``bands`` bands.
 
     'auto' follows the Reed-Mallett-Brennan rule: a covariance estimated from n samples of
     dimension B costs under 3 dB of detection only when n >= 2B, so the ring's own covariance is
     used when the ring holds at least twice as many pixels as bands, and the scene's (with the
     ring's mean) otherwise. With fewer ring pixels than bands every ring covariance is singular
-    and each pixel falls back to an eigen pseudo-inverse, hundreds of times slower: 'ring' then
-    says so in ``why``.
+    and each pixel falls back to an eigen pseudo-inverse, hundreds of times slower: a forced
+    'ring' is then flagged ``singular``.
     """
     if mode not in LOCAL_COVARIANCES:
         raise InputError(f"unknown local RX covariance {mode!r}: choose one of {', '.join(LOCAL_COVARIANCES)}")
@@ -117,14 +125,16 @@ def choose_covariance(mode: str, inner: Window, outer: Window, bands: int) -> Tu
     counts = f"{ring} ring pixels for {bands} bands"
     if mode == "auto":
         if ring >= 2 * bands:
-            return "ring", f"{counts}: at least 2 per band, so each ring's own covariance"
-        return "scene", (f"{counts}: fewer than 2 per band, so the scene covariance with each "
-                         "ring's mean (a larger outer window, or fewer bands, allows the ring's own)")
+            return CovarianceChoice("ring", f"{counts}: at least 2 per band, so each ring's own "
+                                    "covariance", False)
+        return CovarianceChoice("scene", f"{counts}: fewer than 2 per band, so the scene covariance "
+                                "with each ring's mean (a larger outer window, or fewer bands, allows "
+                                "the ring's own)", False)
     if mode == "ring" and ring <= bands:
-        return "ring", (f"{counts}: every ring covariance is singular, so each pixel takes the "
-                        "pseudo-inverse route (slow); a larger outer window or the scene "
-                        "covariance avoids it")
-    return mode, counts
+        return CovarianceChoice("ring", f"{counts}: every ring covariance is singular, so each pixel "
+                                "takes the pseudo-inverse route (slow); a larger outer window or the "
+                                "scene covariance avoids it", True)
+    return CovarianceChoice(mode, counts, False)
 
 
 def halo_rows(core_row0: int, core_row1: int, image_height: int, outer: Window) -> Tuple[int, int]:

@@ -92,6 +92,14 @@ def test_local_rx_auto_covariance_uses_the_scene_for_many_bands(tmp_path):
     np.testing.assert_allclose(_read(tmp_path / "l.tif")[0], reference, rtol=1e-4, atol=1e-4)
 
 
+def test_forced_ring_covariance_on_singular_rings_is_a_warning(tmp_path):
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)  # 8 ring px for 8 bands
+    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(
+        enhancer="none", detector="lrx", inner=1, outer=3, local_covariance="ring"))
+    assert any(m.startswith("WARNING: local RX covariance: ring") and "singular" in m
+               for m in result.messages), result.messages
+
+
 def test_band_subset(tmp_path):
     cube_path, _, scene = small_scene(tmp_path)
     detect(cube_path, tmp_path / "s.tif", DetectOptions(enhancer="none", bands=[0, 2, 4, 6, 8, 10]))

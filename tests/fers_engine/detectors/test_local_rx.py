@@ -186,8 +186,9 @@ def test_small_memory_budgets_change_nothing(monkeypatch, cov_mode):
     ("scene", 10, "scene", "216 ring pixels for 10 bands"),
 ])
 def test_covariance_choice_follows_the_two_pixels_per_band_rule(mode, bands, expected, word):
-    chosen, why = choose_covariance(mode, 3, 15, bands)
-    assert chosen == expected and word in why
+    choice = choose_covariance(mode, 3, 15, bands)
+    assert choice.mode == expected and word in choice.reason
+    assert choice.singular == (word == "singular")
 
 
 def test_unknown_covariance_mode_is_a_clear_error():
