@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from folds import DATA, FOLDS, SCENES, fold_of, training_files  # noqa: E402
 from fers_engine.metrics import roc_auc  # noqa: E402
-from fers_engine.nets.data import load_scene  # noqa: E402
+from fers_engine.nets.data import read_scene as read  # noqa: E402
 from fers_engine.nets.trainer import selection_summary  # noqa: E402
 from fers_engine.pipeline import hadamard  # noqa: E402
 
@@ -62,15 +62,12 @@ def local_rx(cube, valid, inner=3, outer=15):
 
 
 def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial")):
-    class _Info:
-        count = cube.shape[0]
-        wavelengths = None
-    R, _ = enh.input_matrix(_Info(), "resample")
-    x = np.tensordot(R, cube, axes=(1, 0)).astype(np.float32)
-    norm = enh.new_normaliser()
-    norm.update(x, valid)
-    x = norm.apply(x)
-    f = enh.features(x, parts=parts)
+    """The product's enhanced scores of a cube in memory: the same input fit (dead bands, band
+    matrix, normalisation) and the same context rule (nodata fill, border) as ``fers detect``."""
+    from fers_engine.nets.context import scene_features
+    from fers_engine.nets.inputs import fit_cube
+    x = fit_cube(enh.grid, cube, valid).apply(cube)
+    f = scene_features(lambda b: enh.features(b, parts=parts), x, valid, enh.halo)
     out = {"FEN + RX": rx(x + f["spectral"], valid)}
     if "spatial" in f:
         out["FERS sum"] = rx(x + f["spectral"] + f["spatial"], valid)
@@ -119,7 +116,8 @@ def evaluate(models_dir, k, tag="", with_base=True, scenes=None, with_lrx=True, 
     for name, (f, g) in SCENES.items():
         if scenes is not None and name not in scenes:
             continue
-        cube, valid, wl, truth = load_scene(DATA / f)
+        raw = read(DATA / f)
+        cube, valid, truth = raw.cube, raw.valid, raw.truth
         r = {}
         if with_base:
             r["RX"] = roc_auc(rx(cube, valid), truth)

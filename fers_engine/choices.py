@@ -13,3 +13,7 @@ DEVICES = ("auto", "cpu", "cuda")
 BAND_MODES = ("resample", "first")
 THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
 CHECKPOINT_SELECTIONS = ("detection", "loss")
+#: Training recipes (fers_engine.nets.recipes); "default" is the recipe of the shipped default model.
+TRAINING_RECIPES = ("default", "separation", "separation-spectral", "published")
+#: Which anomaly truth training uses: what is stored in or found beside each input, or none.
+TRUTH_POLICIES = ("found", "none")

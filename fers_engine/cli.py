@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from . import __version__
 from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
-                      LOCAL_COVARIANCES, THRESHOLD_METHODS)
+                      LOCAL_COVARIANCES, THRESHOLD_METHODS, TRAINING_RECIPES, TRUTH_POLICIES)
 from .errors import BandIndexError, Cancelled, FersError, InputError
 from .progress import Reporter
 
@@ -188,12 +188,14 @@ def cmd_train(args) -> int:
 
     rep, bar = _reporter(args, "train")
     try:
-        path = train(args.inputs, exclude=args.exclude or None, stages=tuple(args.stages.split(",")),
-                     epochs=args.epochs, device=args.device, out_path=args.output, seed=args.seed,
-                     resume=args.resume, reporter=rep, config={"select": args.select})
+        res = train(args.inputs, args.output, recipe=args.recipe, exclude=args.exclude or None, truth=args.truth,
+                    stages=None if args.stages is None else tuple(args.stages.split(",")), epochs=args.epochs,
+                    steps_per_epoch=args.steps, seed=args.seed, device=args.device, resume=args.resume,
+                    keep_checkpoints=args.keep_checkpoints, reporter=rep, config={"select": args.select})
     finally:
         bar.close()
-    print(f"wrote {path}")
+    auc = "" if res.validation_auc is None else f", validation AUC {res.validation_auc:.4f}"
+    print(f"wrote {res.model} (recipe {res.recipe}, kept candidate {res.chosen}{auc}, {res.seconds:.0f} s on {res.device})")
     return 0
 
 
@@ -251,18 +253,30 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
 
-    tr = sub.add_parser("train", parents=[common], help="train the enhancers on background rasters")
+    tr = sub.add_parser("train", parents=[common], help="train the enhancers on background rasters",
+                        description="Train the enhancers. Without options this runs the recipe of the shipped "
+                        "default model (every candidate, the best kept by the inputs' own ground truth), "
+                        "so `fers train <the files in its card>` reproduces it.")
     tr.add_argument("inputs", nargs="+", help="background rasters or .mat files")
     tr.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    tr.add_argument("--recipe", choices=TRAINING_RECIPES, default="default",
+                    help="default (the shipped model's), separation, separation-spectral, or published "
+                    "(the paper's FERD / FERS objectives)")
     tr.add_argument("--exclude", nargs="*", help="exclusion masks, one per input (nonzero = do not train on)")
-    tr.add_argument("--stages", default="0,1,2", help="stages to run, e.g. 0,1,2 or 2")
-    tr.add_argument("--epochs", type=int, default=None)
+    tr.add_argument("--truth", choices=TRUTH_POLICIES, default="found",
+                    help="found (default): use the anomaly truth stored in a .mat input or found beside an "
+                    "input (e.g. SDDataGt.bmp) to leave its anomalies out and to choose epochs; every use is "
+                    "logged. none: use no label")
+    tr.add_argument("--stages", default=None, help="a subset of the recipe's stages, e.g. 1,2 (default: all)")
+    tr.add_argument("--epochs", type=int, default=None, help="epochs of every stage (default: the recipe's)")
+    tr.add_argument("--steps", type=int, default=None, help="steps per epoch (default: the recipe's)")
     tr.add_argument("--device", choices=DEVICES, default="auto")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=None, help="train this seed only instead of the recipe's candidates")
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --output")
+    tr.add_argument("--keep-checkpoints", action="store_true", help="keep the checkpoint and candidate files")
     tr.add_argument("--select", choices=CHECKPOINT_SELECTIONS, default="detection",
-                    help="which epoch each of stages 1-2 keeps: the best mean RX AUC on the inputs' own "
-                    "ground truth (inputs without any fall back to 'loss'), or the lowest validation loss")
+                    help="which epoch each stage keeps: the best mean RX AUC on the inputs' own ground truth "
+                    "(inputs without any fall back to 'loss'), or the lowest validation loss")
     tr.set_defaults(func=cmd_train)
     return p
 

@@ -172,35 +172,30 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
 
     enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
     sub_info = _subset_info(scene.info, bands)
-    matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
-    raw: BlockSource = SceneSource(scene, bands, matrix)
+    plain = SceneSource(scene, bands)
+    fitted = _fit_input(plain, enhancer, sub_info, options, rep.stage(0.0, 0.1))
+    raw: BlockSource = SceneSource(scene, bands, fitted.matrix)
     if enhancer.device != "cpu":
         raw = ReadAhead(raw)
-    normaliser = enhancer.new_normaliser()
-    try:
-        _fit_normaliser(raw, normaliser, options.block_rows or default_block_rows(raw.width, len(bands)),
-                        rep.stage(0.0, 0.1))
-    except BaseException:
-        raw.close()
-        raise
     cache = options.memory_mb * 2**20 // 2
-    return EnhancedSource(raw, enhancer, normaliser, options.enhancer, options.fusion,
+    return EnhancedSource(raw, enhancer, fitted.normaliser, options.enhancer, options.fusion,
                           cache_bytes=cache), enhancer.device
 
 
-def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter) -> None:
-    """Scene-wide normalisation from a fixed subsample: every k-th pixel by its position in the
-    scene, so the sample (and the transform) is the same whatever the block size."""
-    cap = int(getattr(normaliser, "cap", 262144))
-    stride = max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
-    blocks = list(iter_row_blocks(raw.height, block_rows))
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = raw.read(r0, r1)
-        index = np.arange(r0 * raw.width, r1 * raw.width)
-        pick = index % stride == 0
-        x = data["x"].reshape(raw.count, -1)[:, pick]
-        normaliser.update(x[:, None, :], valid.ravel()[pick][None, :])
-        rep.step((i + 1) / len(blocks))
+def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: Reporter):
+    """One pass over a fixed pixel sample (every k-th pixel by its position in the scene, so the
+    same whatever the block size): dead bands, the band matrix and the scene-wide normalisation."""
+    from .nets.inputs import fit_input, scene_sample
+
+    rows = options.block_rows or default_block_rows(plain.width, plain.count)
+    sample = scene_sample(enhancer.grid, lambda r0, r1: _plain_read(plain, r0, r1), plain.height, plain.width,
+                          plain.count, rows, rep.step)
+    return fit_input(enhancer.grid, info.count, info.wavelengths, sample, options.band_mode, rep)
+
+
+def _plain_read(source: BlockSource, row0: int, row1: int):
+    data, valid = source.read(row0, row1)
+    return data["x"], valid
 
 
 def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:

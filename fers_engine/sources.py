@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Blocks = Dict[str, np.ndarray]
 _RAW_CHUNK_BYTES = 64 * 2**20
-_STRIP_COLS = 512  # columns of features computed at once by the enhanced source  # full-band rows read at once before resampling to the model's grid
+_STRIP_COLS = 512  # columns of features computed at once by the enhanced source
 
 
 class BlockSource:
@@ -98,32 +98,31 @@ class EnhancedSource(BlockSource):
         key = (row0, row1)
         if key in self._cache:
             return self._cache[key]
-        r0 = max(0, row0 - self.halo)
-        r1 = min(self.height, row1 + self.halo)
+        from .nets.context import block_features, context_rows
+
+        # Features need context rows on each side; more when nodata must be filled in from the
+        # nearest valid pixels (nets/context.py), so read again wider only when there is nodata.
+        halo = self.halo
+        r0, r1 = max(0, row0 - halo), min(self.height, row1 + halo)
         blocks, valid = self.raw.read(r0, r1)
+        if not valid.all():
+            wide = context_rows(halo, True)
+            r0, r1 = max(0, row0 - wide), min(self.height, row1 + wide)
+            blocks, valid = self.raw.read(r0, r1)
         x = self.normaliser.apply(blocks.pop("x"))
-        # Invalid pixels carry no information; zero them so they cannot leak into neighbours'
-        # features through the convolutions (they are scored NaN anyway).
-        x[:, ~valid] = 0.0
+        feats = block_features(lambda b: self.enhancer.features(b, parts=self.parts), x, valid,
+                               r0, r1, row0, row1, halo, self.height, _STRIP_COLS)
         top, bottom = row0 - r0, row1 - r0
-        out: Blocks = {v: np.empty((self.count, row1 - row0, self.width), np.float32) for v in self.variants}
-        # Column strips (with the halo) keep the features of only one strip in memory at a time;
-        # the networks are tile-exact, so strips change nothing in the result.
-        for c0 in range(0, self.width, _STRIP_COLS):
-            c1 = min(self.width, c0 + _STRIP_COLS)
-            b0, b1 = max(0, c0 - self.halo), min(self.width, c1 + self.halo)
-            feats = self.enhancer.features(x[:, :, b0:b1], parts=self.parts)
-            core = (slice(None), slice(top, bottom), slice(c0 - b0, c1 - b0))
-            xs = x[:, top:bottom, c0:c1]
-            spe = feats["spectral"][core]
-            if self.variants == ("sum",):
-                z = out["sum"][:, :, c0:c1]
-                np.add(xs, spe, out=z)
-                if "spatial" in feats:
-                    z += feats["spatial"][core]
-            else:
-                np.add(xs, spe, out=out["spe"][:, :, c0:c1])
-                np.add(xs, feats["spatial"][core], out=out["spa"][:, :, c0:c1])
+        xs = x[:, top:bottom]
+        out: Blocks = {}
+        if self.variants == ("sum",):
+            z = np.add(xs, feats["spectral"])
+            if "spatial" in feats:
+                z += feats["spatial"]
+            out["sum"] = z
+        else:
+            out["spe"] = np.add(xs, feats["spectral"])
+            out["spa"] = np.add(xs, feats["spatial"])
         result = (out, valid[top:bottom])
         size = sum(a.nbytes for a in out.values())
         if self._cache_bytes + size <= self._cache_limit:

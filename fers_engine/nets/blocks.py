@@ -8,11 +8,13 @@ whatever padding the layers use at the tile border.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import copy
+from typing import Dict, Sequence
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 
 def conv3x3(cin: int, cout: int, dilation: int = 1, stride: int = 1, bias: bool = False) -> nn.Conv2d:
@@ -26,15 +28,68 @@ class ConvBNReLU(nn.Sequential):
         self.halo = dilation if stride == 1 else None
 
 
-class Trunk(nn.Module):
-    """A stack of stride-1 3x3 conv + BN + ReLU layers; ``halo`` = sum of the dilations."""
+class D4Kernel(nn.Module):
+    """Parametrisation of a 3x3 kernel by three numbers per (out, in) pair: centre, edge, corner.
 
-    def __init__(self, cin: int, width: int, dilations: Sequence[int]):
+    Such a kernel is unchanged by the eight 90-degree rotations and flips of the image (the
+    dihedral group D4), so a stack of these convolutions, per-pixel layers, square box means and
+    replicate padding is equivariant: rotating or flipping the input rotates or flips the
+    features, and a global RX score of them, which ignores pixel order, is exactly invariant.
+    Used in training only; a deployed model stores the expanded 3x3 kernels, which any plain
+    convolution runs.
+    """
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        c, e, k = p.unbind(-1)
+        return torch.stack([torch.stack([k, e, k], -1), torch.stack([e, c, e], -1),
+                            torch.stack([k, e, k], -1)], -2)
+
+    def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
+        centre = w[..., 1, 1]
+        edge = (w[..., 0, 1] + w[..., 1, 0] + w[..., 1, 2] + w[..., 2, 1]) / 4
+        corner = (w[..., 0, 0] + w[..., 0, 2] + w[..., 2, 0] + w[..., 2, 2]) / 4
+        return torch.stack([centre, edge, corner], -1)
+
+
+def tie_d4(conv: nn.Conv2d) -> None:
+    """Make a 3x3 convolution D4-symmetric. Its three numbers per (out, in) pair are drawn with
+    the spread of the layer's current (untied) initialisation, so the output scale matches an
+    untied layer's (averaging a random kernel's orbits would shrink it three-fold)."""
+    if tuple(conv.kernel_size) != (3, 3):
+        raise ValueError("only 3x3 kernels can be D4-tied")
+    with torch.no_grad():
+        std = float(conv.weight.std())
+        p = torch.randn(conv.out_channels, conv.in_channels, 3) * std
+        conv.weight.copy_(D4Kernel()(p))
+    parametrize.register_parametrization(conv, "weight", D4Kernel())
+
+
+def expanded_state_dict(module: nn.Module) -> Dict[str, torch.Tensor]:
+    """The module's state dict with every parametrised weight written out as a plain tensor
+    (what a deployed model file holds and a plain network loads)."""
+    plain = copy.deepcopy(module)
+    for m in plain.modules():
+        if parametrize.is_parametrized(m):
+            for name in list(m.parametrizations.keys()):
+                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
+    return plain.state_dict()
+
+
+class Trunk(nn.Module):
+    """A stack of stride-1 3x3 conv + BN + ReLU layers; ``halo`` = sum of the dilations.
+
+    ``symmetric``: D4-tied kernels (``D4Kernel``), for training; a deployed trunk loads the
+    expanded kernels into plain convolutions.
+    """
+
+    def __init__(self, cin: int, width: int, dilations: Sequence[int], symmetric: bool = False):
         super().__init__()
         layers = []
         c = cin
         for d in dilations:
             layers.append(ConvBNReLU(c, width, dilation=int(d)))
+            if symmetric:
+                tie_d4(layers[-1][0])
             c = width
         self.layers = nn.Sequential(*layers)
         self.halo = int(sum(int(d) for d in dilations))
@@ -86,6 +141,8 @@ def box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
 
 def init_weights(module: nn.Module) -> None:
     for m in module.modules():
+        if parametrize.is_parametrized(m):
+            continue  # D4-tied kernels keep the initialisation ``tie_d4`` gave them
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             if m.bias is not None:

@@ -1,23 +1,28 @@
-"""Training data: scenes -> model band grid -> normalised cubes, patch sampling with exclusion
-masks, flips / 90-degree rotations, and a validation split of background patches.
+"""Training data: scenes -> the model's band grid -> normalised cubes, exclusion of known
+anomalies, patch and crop sampling, and a validation split of background patches.
 
-No test label is used for anything but *excluding* anomaly pixels of training scenes (their
-pixels get loss weight 0 and are replaced in the input by the patch's background mean). The
-validation cells are chosen by a seeded draw over a grid of patch-sized cells, independent of
-any label, and training patches never overlap them.
+Labels are used in two places only, both on *training* files: their anomaly pixels (dilated)
+are excluded from every loss and replaced in the input, and whole labelled scenes are kept for
+choosing epochs and candidates (``validation.py``). Which file's truth is used, and where it was
+found, is decided here and logged: ``truth="found"`` takes the mask stored in a ``.mat`` scene
+or a file beside the scene named like ``<stem>Gt.bmp`` (``io.find_ground_truth``),
+``truth="none"`` uses no label at all. A truth file that exists but cannot be read is an error,
+never a silent "no labels". Each scene enters through the same band selection (ENVI bad bands
+dropped), dead-band repair, band matrix and normalisation as ``fers detect``
+(``inputs.fit_cube``), so training sees what detection sees.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
-from scipy import ndimage
 
-from ..errors import InputError
-from .normalise import Normaliser, DEFAULT as NORM_DEFAULT
+from ..choices import TRUTH_POLICIES
+from ..errors import FersError, InputError
+from .inputs import Grid, fit_cube
 from .validation import LabelledScene
 
 
@@ -29,86 +34,130 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _load_mat_fallback(path: Path):
-    from scipy.io import loadmat
-    d = {k: v for k, v in loadmat(str(path)).items() if not k.startswith("__")}
-    cubes = [(k, v) for k, v in d.items() if isinstance(v, np.ndarray) and v.ndim == 3]
-    if not cubes:
-        raise InputError(f"{path}: no 3-D cube found")
-    k, cube = max(cubes, key=lambda kv: kv[1].size)
-    h, w = cube.shape[:2]
-    truth = None
-    for kk, v in d.items():
-        if isinstance(v, np.ndarray) and v.shape == (h, w) and kk != k:
-            truth = v != 0
-    cube = np.ascontiguousarray(np.moveaxis(cube, 2, 0).astype(np.float32))
-    return cube, np.ones((h, w), bool), None, truth
+@dataclass
+class RawScene:
+    """A scene as read: bands-first float32 cube (bad bands dropped), validity, wavelengths in nm
+    (None without), and its anomaly truth with where it came from (None: no truth used)."""
+
+    path: Path
+    cube: np.ndarray
+    valid: np.ndarray
+    wavelengths: Optional[np.ndarray]
+    truth: Optional[np.ndarray] = None
+    truth_source: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
 
-def load_scene(path: str | Path):
-    """(cube float32 (B, H, W), valid bool (H, W), wavelengths nm or None, truth bool or None)."""
+def read_scene(path, truth: str = "found") -> RawScene:
+    """Read a whole scene for training or benchmarking; ``truth`` is a policy of
+    ``TRUTH_POLICIES`` or the path of a mask file for this scene."""
+    from ..io import find_ground_truth, open_scene, read_ground_truth, select_bands
     path = Path(path)
-    try:
-        from ..io import open_scene, read_ground_truth  # type: ignore
-    except Exception:  # io not available yet: a minimal .mat reader
-        return _load_mat_fallback(path)
     with open_scene(str(path)) as sc:
-        cube, valid = sc.read_all()
-        wl = sc.info.wavelengths
-    truth = None
+        bands = select_bands(sc.info, drop_bad_bands=True)
+        cube, valid = sc.read(0, sc.info.height, bands)
+        if valid.mean() < 0.5:
+            # bands that are nodata everywhere (unlisted bad bands) would invalidate every pixel
+            empty = [b for b in bands if not sc.read(0, sc.info.height, [b])[1].any()]
+            if empty and len(empty) < len(bands):
+                bands = np.array([b for b in bands if b not in set(empty)])
+                cube, valid = sc.read(0, sc.info.height, bands)
+        wl = None if sc.info.wavelengths is None else np.asarray(sc.info.wavelengths, np.float64)[bands]
+    raw = RawScene(path, cube.astype(np.float32, copy=False), valid, wl)
+    if truth == "none":
+        return raw
+    source = find_ground_truth(path) if truth == "found" else Path(truth)
+    if truth not in TRUTH_POLICIES and not source.is_file():
+        raise InputError(f"ground truth for {path.name} not found: {source}")
+    if source is None:
+        return raw
     try:
-        truth = read_ground_truth(str(path))
-    except Exception:
-        truth = None
-    if truth is not None and truth.shape != valid.shape:
-        truth = None
-    return cube.astype(np.float32, copy=False), valid, wl, truth
+        mask = read_ground_truth(source, expected_shape=valid.shape)
+    except FersError as e:
+        raise InputError(f"the ground truth of {path.name} ({Path(source).name}) cannot be used: {e}") from None
+    raw.truth = np.asarray(mask, bool)
+    raw.truth_source = "stored in the file" if Path(source) == path else Path(source).name
+    return raw
 
 
-def band_axis_matrix(count: int, bands: int):
-    from ..io.bands import resampling_matrix
-    return resampling_matrix(None, count, None, bands)
+def model_grid(scenes: Sequence[RawScene], bands: int, reporter=None) -> Grid:
+    """The band grid a new model gets: ``bands`` wavelengths evenly spread over the range every
+    training scene covers when all of them carry wavelengths; else the normalised band axis
+    (which is what the shipped models use: most benchmark scenes carry no wavelengths)."""
+    missing = [s.name for s in scenes if s.wavelengths is None]
+    if missing:
+        if reporter is not None and len(missing) < len(scenes):
+            reporter.info(f"band grid: {len(missing)} training scene(s) have no wavelengths "
+                          f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}), so the model "
+                          f"resamples every input along its band axis onto {bands} bands; the wavelengths "
+                          "of the others are not used")
+        return Grid(bands)
+    lo = max(float(s.wavelengths.min()) for s in scenes)
+    hi = min(float(s.wavelengths.max()) for s in scenes)
+    if not hi > lo:
+        if reporter is not None:
+            reporter.warning("band grid: the training scenes' wavelength ranges do not overlap, so the "
+                             "model resamples along the band axis")
+        return Grid(bands)
+    if reporter is not None:
+        reporter.info(f"band grid: {bands} bands from {lo:.1f} to {hi:.1f} nm (the range every training "
+                      "scene covers); inputs are resampled by wavelength")
+    return Grid(bands, np.linspace(lo, hi, bands))
 
 
 @dataclass
 class TrainScene:
     name: str
-    cube: np.ndarray        # (C, H, W) normalised float32
+    cube: np.ndarray        # (C, H, W) normalised float32, excluded pixels replaced (see below)
     excluded: np.ndarray    # (H, W) bool: invalid or (dilated) anomaly pixels
     val_cells: list         # [(r, c)] top-left corners of validation patches
     allowed: np.ndarray     # (Nr, Nc) bool: training patch top-lefts that avoid validation cells
     labelled: Optional[LabelledScene] = None  # the whole scene and its truth, for selection
+    variants: List[np.ndarray] = field(default_factory=list)  # the cube on other band subsets
+
+    @property
+    def pixels(self) -> int:
+        return int((~self.excluded).sum())
 
 
-def prepare_scene(path, bands: int, exclude_path=None, dilate: int = 3, patch: int = 32,
-                  val_fraction: float = 0.15, seed: int = 0, reporter=None,
-                  wavelengths=None, keep_labelled: bool = True) -> TrainScene:
-    """A training scene; with ``keep_labelled``, a scene with ground truth also keeps a whole
-    copy for detection-based selection (``validation.py``)."""
-    cube, valid, wl, truth = load_scene(path)
-    R, desc = band_axis_matrix(cube.shape[0], bands) if wavelengths is None else \
-        __import__("fers_engine.io.bands", fromlist=["x"]).resampling_matrix(wl, cube.shape[0], wavelengths, bands)
-    cube = np.tensordot(R, cube, axes=(1, 0)).astype(np.float32)
-    norm = Normaliser(**NORM_DEFAULT)
-    norm.update(cube, valid)
-    cube = norm.apply(cube)
+def prepare_scene(raw: RawScene, grid: Grid, exclude_path=None, dilate: int = 3, patch: int = 32,
+                  val_fraction: float = 0.15, seed: int = 0, reporter=None, keep_labelled: bool = True,
+                  band_variants: int = 0) -> TrainScene:
+    """A training scene on ``grid``; with ``keep_labelled``, a scene with truth also keeps a whole
+    copy for detection-based selection. ``band_variants`` extra copies are made from random band
+    subsets of the input (a wavelength range cut at the ends and scattered bands dropped), for the
+    band-grid augmentation."""
+    from scipy import ndimage
+    fitted = fit_cube(grid, raw.cube, raw.valid, raw.wavelengths)
+    cube = fitted.apply(raw.cube)
+    valid, truth = raw.valid, raw.truth
     labelled = None
     if keep_labelled and truth is not None and (truth & valid).any() and (~truth & valid).any():
-        labelled = LabelledScene(Path(path).name, cube.copy(), valid.copy(), truth.copy())
+        labelled = LabelledScene(raw.name, cube.copy(), valid.copy(), truth.copy())
     excluded = ~valid
+    how = ""
     if exclude_path is not None:
-        from ..io import read_ground_truth  # type: ignore
-        ex = read_ground_truth(str(exclude_path))
-        excluded |= ex
+        from ..io import read_ground_truth
+        try:
+            excluded = excluded | read_ground_truth(str(exclude_path), expected_shape=valid.shape)
+        except FersError as e:
+            raise InputError(f"exclusion mask {Path(exclude_path).name} for {raw.name}: {e}") from None
+        how = f"exclusion mask {Path(exclude_path).name}"
     elif truth is not None:
-        excluded |= ndimage.binary_dilation(truth, iterations=dilate) if dilate > 0 else truth
-    cube[:, excluded] = 0.0
+        excluded = excluded | (ndimage.binary_dilation(truth, iterations=dilate) if dilate > 0 else truth)
+        how = f"ground truth ({raw.truth_source}) dilated by {dilate} px"
     h, w = excluded.shape
     if h < patch or w < patch:
-        raise InputError(f"{path}: scene {h}x{w} is smaller than the {patch}-px training patch")
+        raise InputError(f"{raw.name}: scene {h}x{w} is smaller than the {patch}-px training patch")
+    rng = np.random.default_rng([seed, int(hashlib.md5(raw.name.encode()).hexdigest()[:8], 16)])
+    variants = [_band_variant(raw, grid, rng) for _ in range(band_variants)]
+    cube[:, excluded] = 0.0
+    for v in variants:
+        v[:, excluded] = 0.0
     # validation cells: a seeded draw over the grid of whole patch-sized cells
-    name = Path(path).name
-    rng = np.random.default_rng([seed, int(hashlib.md5(name.encode()).hexdigest()[:8], 16)])
     cells = [(r * patch, c * patch) for r in range(h // patch) for c in range(w // patch)]
     nval = max(1, int(round(val_fraction * len(cells)))) if len(cells) >= 4 else 0
     pick = rng.choice(len(cells), size=nval, replace=False) if nval else []
@@ -121,9 +170,27 @@ def prepare_scene(path, bands: int, exclude_path=None, dilate: int = 3, patch: i
     s = ii[patch:patch + nr, patch:patch + nc] - ii[:nr, patch:patch + nc] - ii[patch:patch + nr, :nc] + ii[:nr, :nc]
     allowed = s == 0
     if reporter is not None:
-        reporter.info(f"training scene {name}: {h}x{w}, {desc}, {int(excluded.sum())} px excluded, "
+        label = ("no ground truth" if truth is None else
+                 f"ground truth {raw.truth_source}: {int(truth.sum())} anomaly px")
+        reporter.info(f"training scene {raw.name}: {h}x{w}, {fitted.description}; {label}; "
+                      f"{int(excluded.sum())} px excluded{' (' + how + ')' if how else ''}; "
                       f"{len(val_cells)} validation cells")
-    return TrainScene(name, cube, excluded, val_cells, allowed, labelled)
+    return TrainScene(raw.name, cube, excluded, val_cells, allowed, labelled, variants)
+
+
+def _band_variant(raw: RawScene, grid: Grid, rng: np.random.Generator) -> np.ndarray:
+    """The scene through another band set: 70-100 % of its band range, 0-10 % of the remaining
+    bands dropped at random, resampled onto the same grid and normalised again."""
+    b = raw.cube.shape[0]
+    keep_n = int(round(b * rng.uniform(0.7, 1.0)))
+    start = int(rng.integers(0, b - keep_n + 1))
+    idx = np.arange(start, start + keep_n)
+    drop = rng.random(idx.size) < rng.uniform(0.0, 0.1)
+    drop[[0, -1]] = False
+    idx = idx[~drop]
+    wl = None if raw.wavelengths is None else raw.wavelengths[idx]
+    sub = np.ascontiguousarray(raw.cube[idx])
+    return fit_cube(grid, sub, raw.valid, wl).apply(sub)
 
 
 def _augment(x: np.ndarray, e: np.ndarray, rng: np.random.Generator):
@@ -147,6 +214,8 @@ def _fill_excluded(x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 class PatchSampler:
+    """Random training patches (published recipe) and per-scene crop groups (separation recipe)."""
+
     def __init__(self, scenes: Sequence[TrainScene], patch: int = 32):
         self.scenes = list(scenes)
         self.patch = patch
@@ -155,6 +224,8 @@ class PatchSampler:
         if self.weights.sum() == 0:
             raise InputError("no training patch position left outside the validation cells")
         self.weights /= self.weights.sum()
+        pix = np.array([s.pixels for s in self.scenes], np.float64)
+        self.scene_weights = pix / pix.sum()
 
     def batch(self, rng: np.random.Generator, size: int):
         p = self.patch
@@ -170,14 +241,41 @@ class PatchSampler:
             ws.append((~e)[None].astype(np.float32))
         return np.stack(xs), np.stack(ws)
 
-    def validation(self):
+    def group(self, rng: np.random.Generator, crops: int, use_variants: bool = True):
+        """``crops`` patches of one scene (chosen in proportion to its usable pixels), each rotated
+        or flipped at random, from the scene's cube or one of its band variants: (x, weight, name)."""
+        i = int(rng.choice(len(self.scenes), p=self.scene_weights))
+        s = self.scenes[i]
+        cubes = [s.cube] + (s.variants if use_variants else [])
+        cube = cubes[int(rng.integers(0, len(cubes)))]
         p = self.patch
         xs, ws = [], []
+        for _ in range(crops):
+            r, c = self.pos[i][rng.integers(0, len(self.pos[i]))] if len(self.pos[i]) else (0, 0)
+            x, e = _augment(cube[:, r:r + p, c:c + p], s.excluded[r:r + p, c:c + p], rng)
+            xs.append(_fill_excluded(np.ascontiguousarray(x), np.ascontiguousarray(e)))
+            ws.append((~e)[None].astype(np.float32))
+        return np.stack(xs), np.stack(ws), s.name
+
+    def validation(self):
+        xs, ws = [], []
+        for x, w, _ in self.validation_groups():
+            xs.append(x)
+            ws.append(w)
+        if not xs:
+            raise InputError("no validation patch: training scenes are too small for the patch size")
+        return np.concatenate(xs), np.concatenate(ws)
+
+    def validation_groups(self):
+        """The fixed validation patches, one group per scene: [(x, weight, name)]."""
+        p = self.patch
+        out = []
         for s in self.scenes:
+            xs, ws = [], []
             for r, c in s.val_cells:
                 e = s.excluded[r:r + p, c:c + p]
                 xs.append(_fill_excluded(s.cube[:, r:r + p, c:c + p], e))
                 ws.append((~e)[None].astype(np.float32))
-        if not xs:
-            raise InputError("no validation patch: training scenes are too small for the patch size")
-        return np.stack(xs), np.stack(ws)
+            if xs:
+                out.append((np.stack(xs), np.stack(ws), s.name))
+        return out

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError, ModelError
 from ..progress import Reporter
 from .model_file import FORMAT, load_model, require_torch
-from .normalise import Normaliser, DEFAULT as NORM_DEFAULT
+from .normalise import Normaliser
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = "fers-default"
@@ -64,9 +64,12 @@ def build_networks(arch: dict):
     from .spectral import SpectralFEN
     from .spatial import SpatialNet
     c = int(arch["bands"])
-    mods = {"spectral": SpectralFEN(c, **arch["spectral"])}
+    # "symmetric" says the 3x3 kernels were trained D4-tied; the file holds them expanded, so the
+    # deployed network is built with plain convolutions either way
+    plain = lambda part: {k: v for k, v in arch[part].items() if k != "symmetric"}  # noqa: E731
+    mods = {"spectral": SpectralFEN(c, **plain("spectral"))}
     if arch.get("spatial"):
-        mods["spatial"] = SpatialNet(c, **arch["spatial"])
+        mods["spatial"] = SpatialNet(c, **plain("spatial"))
     return nn.ModuleDict(mods)
 
 
@@ -87,29 +90,22 @@ class Enhancer:
         self.nets.eval()
 
     # -- spectral grid -------------------------------------------------------------------------
-    def input_matrix(self, info, band_mode: str = "resample") -> Tuple[np.ndarray, str]:
-        count = int(info.count)
-        src_wl = getattr(info, "wavelengths", None)
-        if band_mode == "first":
-            from ..io.bands import first_n
-            idx = first_n(count, self.bands)
-            R = np.zeros((self.bands, count), np.float32)
-            R[np.arange(self.bands), idx] = 1.0
-            desc = f"first {self.bands} of {count} bands (paper protocol)"
-        elif band_mode == "resample":
-            from ..io.bands import resampling_matrix
-            R, how = resampling_matrix(src_wl, count, self.wavelengths, self.bands)
-            R = np.asarray(R, np.float32)
-            desc = f"{count} input bands resampled to the model's {self.bands}: {how}"
-        else:
-            raise InputError(f"unknown band mode '{band_mode}' (use resample or first)")
+    @property
+    def grid(self):
+        """The model's input side (bands, wavelengths, normalisation) as ``inputs.Grid``."""
+        from .inputs import Grid
+        return Grid(self.bands, self.wavelengths, self.card.get("normalisation"))
+
+    def input_matrix(self, info, band_mode: str = "resample",
+                     dead: Optional[np.ndarray] = None) -> Tuple[np.ndarray, str]:
+        """(model bands x input bands) matrix onto the model's grid (``inputs.input_matrix``)."""
+        from .inputs import input_matrix
+        R, desc = input_matrix(self.grid, int(info.count), getattr(info, "wavelengths", None), band_mode, dead)
         self.reporter.info(desc)
         return R, desc
 
     def new_normaliser(self) -> Normaliser:
-        params = dict(NORM_DEFAULT)
-        params.update({k: v for k, v in (self.card.get("normalisation") or {}).items() if k in params})
-        return Normaliser(**params)
+        return self.grid.new_normaliser()
 
     # -- features ------------------------------------------------------------------------------
     def features(self, block: np.ndarray, parts: Sequence[str] = ("spectral",), tile: int = 256,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import torch
+from torch import nn
 import torch.nn.functional as F
 
 
@@ -165,44 +166,90 @@ def stage1_loss(out, x, weight=None, w_cos=1.0, w_mse=0.1, w_align=1.0):
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def separation_loss(z: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor] = None,
-                    shrink: float = 1e-2, n_bg: int = 256, tau: float = 1.0) -> torch.Tensor:
-    """Synthetic-anomaly separation under the deployed detector (an addition to stage 1).
+class SeparationLoss(nn.Module):
+    """RX separability of implanted targets from the background, as the product detects.
 
-    ``z`` (B, C, H, W) is what RX will see (x + FEN(x)) on patches with implanted targets
-    (``target`` (B, 1, H, W) = 1 on implanted pixels). Per patch, the background mean and
-    shrunk covariance (pixels off the targets) give each pixel's log Mahalanobis distance s;
-    the loss is a soft pairwise ranking mean softplus((s_bg - s_tgt) / tau) over implanted pixels
-    and a subsample of background pixels: it rewards features under which implanted foreign
-    spectra stand out from the local background for RX, and is scale-invariant in z.
+    ``z`` (n, C, h, w) is what RX sees (x + spe (+ spa)) for one group of crops from one scene.
+    The background mean and covariance are those of the group's background pixels (off targets,
+    weight > 0), shrunk by ``shrink`` times the mean variance; every pixel gets its log
+    Mahalanobis distance s. The loss is a soft ranking mean softplus((s_bg - s_tgt) / tau) of
+    every implanted pixel against the background pixels that matter for false alarms: the top
+    ``hard_fraction`` of background scores, the ``edge_fraction`` background pixels with the
+    highest spectral gradient (material boundaries must stay background), and ``n_random``
+    others. It is invariant to any affine change of z, so it cannot be lowered by scaling, and
+    it rewards exactly what the product's AUC measures.
     """
-    b, c, h, w = z.shape
-    zf = z.flatten(2).transpose(1, 2)  # (B, N, C)
-    tgt = target.flatten(1) > 0.5
-    bg = ~tgt
-    if weight is not None:
-        ok = weight.flatten(1) > 0
-        bg = bg & ok
-        tgt = tgt & ok
-    losses = []
-    for i in range(b):
-        if tgt[i].sum() < 1 or bg[i].sum() < c // 2:
-            continue
-        zb = zf[i][bg[i]]
+
+    def __init__(self, shrink: float = 1e-3, tau: float = 0.5, hard_fraction: float = 0.02,
+                 edge_fraction: float = 0.05, n_random: int = 512):
+        super().__init__()
+        self.shrink, self.tau = float(shrink), float(tau)
+        self.hard_fraction, self.edge_fraction, self.n_random = float(hard_fraction), float(edge_fraction), int(n_random)
+
+    def scores(self, z: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        """log squared Mahalanobis distance of every pixel (n*h*w,) from the background pixels'
+        statistics (``background``: bool (n*h*w,))."""
+        c = z.shape[1]
+        zf = z.permute(0, 2, 3, 1).reshape(-1, c)
+        zb = zf[background]
         mu = zb.mean(0, keepdim=True)
         d = zb - mu
         cov = d.T @ d / max(d.shape[0] - 1, 1)
-        lam = shrink * torch.diagonal(cov).mean().clamp_min(1e-12)
+        lam = self.shrink * torch.diagonal(cov).mean().clamp_min(1e-12)
         cov = cov + lam * torch.eye(c, device=z.device, dtype=z.dtype)
-        L = torch.linalg.cholesky(cov)
-        y = torch.linalg.solve_triangular(L, (zf[i] - mu).T, upper=False)
-        s = torch.log(y.pow(2).sum(0) + 1e-6)
-        s_t = s[tgt[i]]
-        s_b = s[bg[i]]
-        if s_b.numel() > n_bg:
-            idx = torch.randperm(s_b.numel(), device=z.device)[:n_bg]
-            s_b = s_b[idx]
-        losses.append(F.softplus((s_b[None, :] - s_t[:, None]) / tau).mean())
-    if not losses:
-        return z.sum() * 0.0
-    return torch.stack(losses).mean()
+        chol, info = torch.linalg.cholesky_ex(cov)
+        if int(info) != 0:  # non-finite features (a diverged network): a NaN loss says so
+            return torch.full((zf.shape[0],), float("nan"), device=z.device, dtype=z.dtype)
+        y = torch.linalg.solve_triangular(chol, (zf - mu).T, upper=False)
+        return torch.log(y.pow(2).sum(0) + 1e-6)
+
+    def forward(self, z: torch.Tensor, abundance: torch.Tensor, weight: torch.Tensor,
+                gradient: torch.Tensor) -> torch.Tensor:
+        ok = weight.reshape(-1) > 0
+        tgt = (abundance.reshape(-1) > 0) & ok
+        bg = ok & ~tgt
+        if tgt.sum() < 1 or bg.sum() < z.shape[1] + 2:
+            return z.sum() * 0.0
+        s = self.scores(z, bg)
+        s_t, s_b = s[tgt], s[bg]
+        n_bg = s_b.numel()
+        pick = torch.zeros(n_bg, dtype=torch.bool, device=z.device)
+        k_hard = max(1, int(self.hard_fraction * n_bg))
+        pick[torch.topk(s_b.detach(), k_hard).indices] = True
+        k_edge = max(1, int(self.edge_fraction * n_bg))
+        pick[torch.topk(gradient.reshape(-1)[bg], k_edge).indices] = True
+        rand = torch.randperm(n_bg, device=z.device)[: self.n_random]
+        pick[rand] = True
+        return F.softplus((s_b[pick][None, :] - s_t[:, None]) / self.tau).mean()
+
+
+class MaskedReconstructionLoss(nn.Module):
+    """Stage 0: masked MSE of the spectral auto-encoder plus that of the spatial one."""
+
+    def forward(self, x_spec: torch.Tensor, x_spat: torch.Tensor, x: torch.Tensor, weight: torch.Tensor):
+        l_spec = masked_mse(x_spec, x, weight)
+        l_spat = masked_mse(x_spat, x, weight)
+        return l_spec + l_spat, {"spec": float(l_spec.detach()), "spat": float(l_spat.detach())}
+
+
+class DistillationLoss(nn.Module):
+    """Stage 1 (FERD reverse distillation): per-pixel cosine over scales, reconstruction MSE and
+    the projection alignment that replaces SFAM (``stage1_loss``)."""
+
+    def __init__(self, w_cos: float = 1.0, w_mse: float = 0.1, w_align: float = 1.0):
+        super().__init__()
+        self.weights = {"w_cos": w_cos, "w_mse": w_mse, "w_align": w_align}
+
+    def forward(self, out, x, weight):
+        return stage1_loss(out, x, weight, **self.weights)
+
+
+class StudentLoss(nn.Module):
+    """Stage 2 (the rebellious student): ``stage2_loss`` with the recipe's weights."""
+
+    def __init__(self, **weights):
+        super().__init__()
+        self.weights = dict(DEFAULT_STAGE2_WEIGHTS, **weights)
+
+    def forward(self, x, spe, spa, x_r, weight):
+        return stage2_loss(x, spe, spa, x_r, weight, self.weights)

@@ -16,7 +16,10 @@ from typing import Optional
 
 import numpy as np
 
-DEFAULT = {"method": "global-quantile", "q_lo": 0.001, "q_hi": 0.999, "half_range": 0.1, "cap": 262144}
+#: ``cap``: values sampled for the quantiles. 2**22 takes every pixel of a scene up to ~180 x 180 px
+#: at 128 bands, so the transform of a development scene does not depend on which pixels a
+#: stride happens to pick (a rotated scene gets exactly the same transform).
+DEFAULT = {"method": "global-quantile", "q_lo": 0.001, "q_hi": 0.999, "half_range": 0.1, "cap": 4194304}
 
 
 class Normaliser:
@@ -25,7 +28,7 @@ class Normaliser:
     The sample is every k-th valid value with k doubling whenever the buffer exceeds ``cap``
     (no random numbers, so the transform depends only on the data and the block order)."""
 
-    def __init__(self, q_lo: float = 0.001, q_hi: float = 0.999, half_range: float = 0.1, cap: int = 262144,
+    def __init__(self, q_lo: float = 0.001, q_hi: float = 0.999, half_range: float = 0.1, cap: int = 4194304,
                  **_ignored):
         self.q_lo, self.q_hi, self.half_range, self.cap = float(q_lo), float(q_hi), float(half_range), int(cap)
         self._parts = []

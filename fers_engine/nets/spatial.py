@@ -33,8 +33,9 @@ class Conv2RGB(nn.Module):
         return torch.sigmoid(self.conv2(F.relu(self.conv1(x))))
 
 
-def spatial_trunk(width: int, dilations: Sequence[int] = (1, 2, 4)) -> Trunk:
-    return Trunk(3, width, dilations)
+def spatial_trunk(width: int, dilations: Sequence[int] = (1, 2, 4), symmetric: bool = False,
+                  channels: int = 3) -> Trunk:
+    return Trunk(channels, width, dilations, symmetric)
 
 
 class PoolHead(nn.Module):
@@ -57,10 +58,10 @@ class SpatialNet(nn.Module):
     """Deployed spatial enhancer: spa = head(trunk(rgb(x))); returns (spa, pseudo_rgb)."""
 
     def __init__(self, bands: int, width: int = 16, rgb_hidden: int = 32, dilations=(1, 2, 4),
-                 pools=(1, 5, 9, 17), hidden: int = 64):
+                 pools=(1, 5, 9, 17), hidden: int = 64, symmetric: bool = False):
         super().__init__()
         self.rgb = Conv2RGB(bands, rgb_hidden)
-        self.trunk = Frozen(spatial_trunk(width, dilations))
+        self.trunk = Frozen(spatial_trunk(width, dilations, symmetric))
         self.head = PoolHead(width, bands, pools, hidden)
         self.halo = self.trunk.halo + self.head.halo
 
@@ -72,9 +73,9 @@ class SpatialNet(nn.Module):
 class SpatialAE(nn.Module):
     """Stage 0 for the spatial trunk: masked pseudo-RGB -> trunk -> small decoder -> clean C-band cube."""
 
-    def __init__(self, bands: int, width: int = 16, dilations=(1, 2, 4)):
+    def __init__(self, bands: int, width: int = 16, dilations=(1, 2, 4), symmetric: bool = False):
         super().__init__()
-        self.trunk = spatial_trunk(width, dilations)
+        self.trunk = spatial_trunk(width, dilations, symmetric)
         self.decoder = nn.Sequential(conv3x3(width, width, bias=True), nn.ReLU(inplace=True),
                                      nn.Conv2d(width, bands, 1))
         init_weights(self)

@@ -47,18 +47,18 @@ class Projection(nn.Module):
         return F.relu(y) if self.out_act == "relu" else y
 
 
-def spectral_trunk(width: int, dilations: Sequence[int] = (1, 1, 1)) -> Trunk:
-    return Trunk(width, width, dilations)
+def spectral_trunk(width: int, dilations: Sequence[int] = (1, 1, 1), symmetric: bool = False) -> Trunk:
+    return Trunk(width, width, dilations, symmetric)
 
 
 class SpectralFEN(nn.Module):
     """Deployed spectral enhancer: spe = P(trunk(ConvH(x))); output has the input's C bands."""
 
     def __init__(self, bands: int, width: int = 24, hidden: int = 64, dilations=(1, 1, 1),
-                 out_act: str = "none", skip: bool = False, pools: Sequence[int] = ()):
+                 out_act: str = "none", skip: bool = False, pools: Sequence[int] = (), symmetric: bool = False):
         super().__init__()
         self.convh = ConvH(bands, width)
-        self.trunk = Frozen(spectral_trunk(width, dilations))
+        self.trunk = Frozen(spectral_trunk(width, dilations, symmetric))
         self.skip = bool(skip)
         self.pools = tuple(int(k) for k in pools)
         n_in = width * (1 + int(self.skip) + len(self.pools))
@@ -104,10 +104,10 @@ class SpectralAE(nn.Module):
     reconstruct the clean cube from a randomly masked one (method.md 3.3 recipe).
     """
 
-    def __init__(self, bands: int, width: int = 24, dilations=(1, 1, 1)):
+    def __init__(self, bands: int, width: int = 24, dilations=(1, 1, 1), symmetric: bool = False):
         super().__init__()
         self.convh = ConvH(bands, width)
-        self.layer1 = spectral_trunk(width, dilations)
+        self.layer1 = spectral_trunk(width, dilations, symmetric)
         self.layer2 = DownStage(width, 2 * width)
         self.layer3 = DownStage(2 * width, 4 * width)
         self.up3 = UpStage(4 * width, 2 * width)
@@ -163,16 +163,17 @@ class StudentDecoder(nn.Module):
 class Stage1Graph(nn.Module):
     """Reverse distillation (FERD): teacher encoder (trainable ConvH + frozen pre-trained
     layer1..3), OCBE bottleneck, student decoder, shared projection P. Training only; the
-    deployed FEN is ``self.fen`` (ConvH + layer1 + P)."""
+    deployed FEN is ``fen`` (ConvH + layer1 + P), the same module object the other stages train."""
 
-    def __init__(self, bands: int, width: int = 24, hidden: int = 64, dilations=(1, 1, 1),
-                 out_act: str = "none", skip: bool = False, pools: Sequence[int] = ()):
+    def __init__(self, fen: SpectralFEN):
         super().__init__()
-        self.fen = SpectralFEN(bands, width, hidden, dilations, out_act, skip, pools)
+        self.fen = fen
+        width = fen.convh.out_channels
+        bands = fen.convh.in_channels
         self.layer2 = Frozen(DownStage(width, 2 * width))
         self.layer3 = Frozen(DownStage(2 * width, 4 * width))
         self.ocbe = OCBE(width)
-        self.decoder = StudentDecoder(width, bands, width * (1 + int(skip) + len(tuple(pools))))
+        self.decoder = StudentDecoder(width, bands, width * (1 + int(fen.skip) + len(fen.pools)))
 
     def load_pretrained(self, ae: SpectralAE) -> None:
         self.fen.convh.load_state_dict(ae.convh.state_dict())

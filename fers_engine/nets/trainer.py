@@ -1,222 +1,108 @@
-"""Training: stage 0 (self-supervised trunk pre-training), stage 1 (reverse distillation of the
-spectral FEN), stage 2 (rebellious-student spatial branch), with validation-loss checkpoint
-selection, safetensors checkpoints, resume and clean cancellation.
+"""``train()``: one entry point that trains a recipe's candidates and writes the best model.
 
-    train(["../shared/data/abu-airport-1/abu-airport-1.mat", ...], out_path="models/x.safetensors")
+    result = train(["../shared/data/abu-airport-1/abu-airport-1.mat", ...], "models/x.safetensors")
+    result.model, result.chosen, result.stages["sep"].kept_epoch
 
-Every epoch is ``steps_per_epoch`` batches of randomly placed, flipped and rotated patches.
-After each epoch the validation loss (fixed background patches, never a test label) is computed
-and a checkpoint (all weights, optimiser state, history) is written atomically. The weights kept
-at the end of a stage are those of its best epoch: for stages 1-2, by default, the best mean RX
-AUC on the training files' own labels (``validation.py``; held-out scenes are never training
-files), else the lowest validation loss. ``Reporter.check`` is called
-every step: a cancel raises ``Cancelled`` and leaves the last complete checkpoint in place,
-from which ``resume=True`` continues. Random draws are seeded per (seed, stage, epoch), so a
-resumed run repeats exactly what an uninterrupted run would have done.
+Each candidate runs the recipe's stages (``stages.py``) the same way: every epoch is
+``steps_per_epoch`` batches; after each epoch come the validation loss (fixed background
+patches, seeded) and, when training files carry labels, the mean RX AUC of the stage's features
+on those files (``validation.py``; epoch 0, the stage's starting point, is scored too). A stage
+keeps its best epoch by that AUC, else by the loss. A diverged epoch (non-finite features) scores
+NaN and is never kept. The candidate with the best kept AUC is written to ``out_path`` with its
+model card; with no labelled file, the first candidate.
+
+While a candidate trains, a checkpoint (weights, optimiser state, progress) is written atomically
+after every epoch (``checkpoint.py`` names the files). ``Reporter.check`` is called every step: a
+cancel raises ``Cancelled`` and leaves the last complete checkpoint and any finished candidate,
+from which ``resume=True`` continues exactly (random draws are seeded per seed, stage and epoch).
+A finished run deletes every intermediate file unless ``keep_checkpoints``.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..choices import CHECKPOINT_SELECTIONS
 from ..errors import InputError, ModelError
 from ..progress import Reporter
-from .model_file import FORMAT, FORMAT_VERSION, require_torch, save_model
+from .checkpoint import candidate_path, checkpoint_paths, run_files
+from .model_file import FORMAT, FORMAT_VERSION, load_model, require_torch, save_model
 from .normalise import DEFAULT as NORM_DEFAULT
-
-STAGES = ("0", "1", "2")
-
-DEFAULT_CONFIG = {
-    "bands": 128,
-    "patch": 32,
-    "batch": 16,
-    "steps_per_epoch": 40,
-    "epochs": {"0": 6, "1": 6, "2": 4},
-    "lr": {"0": 2e-3, "1": 1e-3, "2": 1e-3},
-    "spectral": {"width": 24, "hidden": 64, "dilations": [1], "out_act": "none", "skip": True},
-    "spatial": {"width": 16, "rgb_hidden": 32, "dilations": [1, 2, 4], "pools": [1, 5, 9, 17], "hidden": 64},
-    "frn": {"width": 32, "blocks": 3},
-    "stage1_weights": {"w_cos": 1.0, "w_mse": 0.1, "w_align": 1.0},
-    "w_sep": 0.0,
-    "stage2_weights": {"cc": 1.0, "cos": 0.1, "var": 0.1, "rec": 1.0, "ssim": 0.01},
-    "mask_mode": "mix",
-    "dilate": 3,
-    "val_fraction": 0.15,
-    "random_trunk": False,
-    # stages 1-2 keep the epoch (0 = the stage's starting point) whose features give the best
-    # mean RX AUC on the labelled training files ("detection"), or the lowest validation loss
-    # ("loss"; also the fallback when no training file carries ground truth)
-    "select": "detection",
-}
+from .recipes import Recipe, get_recipe
 
 
-def merge_config(config: Optional[dict]) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for k, v in (config or {}).items():
-        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
-            cfg[k].update(v)
-        else:
-            cfg[k] = v
-    return cfg
+@dataclass(frozen=True)
+class StageResult:
+    """One trained stage of the written model: epochs run, the kept one and the curves."""
+
+    stage: str
+    epochs: int
+    kept_epoch: int
+    criterion: str  # "auc" or "loss"
+    train_loss: Tuple[float, ...]
+    validation_loss: Tuple[float, ...]
+    validation_auc: Tuple[float, ...]  # epoch 0 first; empty when judged by the loss
 
 
-def _ckpt_paths(out_path: Path):
-    return out_path.with_name(out_path.stem + ".ckpt.safetensors"), out_path.with_name(out_path.stem + ".ckpt.json")
+@dataclass(frozen=True)
+class TrainResult:
+    """What a ``train()`` call produced."""
+
+    model: Path
+    card: Path
+    recipe: str
+    device: str
+    seed: int
+    stages: Dict[str, StageResult]
+    chosen: str
+    candidates: Tuple[Dict, ...]  # tag, seed, validation_auc, time_s of every candidate
+    validation_auc: Optional[float]  # the kept candidate's, None without labelled files
+    seconds: float
+    kept_files: Tuple[Path, ...] = field(default_factory=tuple)  # checkpoints kept on request
+
+    @property
+    def validation_loss(self) -> Optional[float]:
+        """The kept epoch's validation loss of the last stage."""
+        last = list(self.stages.values())[-1] if self.stages else None
+        if last is None or not last.validation_loss:
+            return None
+        return last.validation_loss[max(last.kept_epoch, 1) - 1]
 
 
-class _State:
-    """All modules of the three stages, created lazily from the config."""
+def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", recipe: Optional[str] = None,
+          exclude: Optional[Sequence[Optional[str]]] = None, truth: str = "found",
+          stages: Optional[Sequence[str]] = None, epochs: Optional[dict | int] = None,
+          steps_per_epoch: Optional[int] = None, seed: Optional[int] = None, device: str = "auto",
+          resume: bool = False, keep_checkpoints: bool = False, reporter: Optional[Reporter] = None,
+          config: Optional[dict] = None, name: Optional[str] = None) -> TrainResult:
+    """Train ``recipe`` (None / "default": the shipped default's) on ``inputs``; write the best
+    candidate to ``out_path``.
 
-    def __init__(self, cfg, device):
-        from .spectral import SpectralAE, Stage1Graph
-        from .spatial import FeatureRestorationNet, SpatialAE, SpatialNet
-        c = cfg["bands"]
-        sp, sa = cfg["spectral"], cfg["spatial"]
-        self.mods = {
-            "ae_spec": SpectralAE(c, sp["width"], sp["dilations"]),
-            "ae_spat": SpatialAE(c, sa["width"], sa["dilations"]),
-            "stage1": Stage1Graph(c, **sp),
-            "spatial": SpatialNet(c, **sa),
-            "frn": FeatureRestorationNet(c, **cfg["frn"]),
-        }
-        for m in self.mods.values():
-            m.to(device)
-
-    def tensors(self) -> Dict:
-        out = {}
-        for name, m in self.mods.items():
-            for k, v in m.state_dict().items():
-                out[f"{name}.{k}"] = v
-        return out
-
-    def load(self, tensors: Dict) -> None:
-        for name, m in self.mods.items():
-            sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
-            if sd:
-                m.load_state_dict(sd)
-
-
-def _opt_tensors(opt, prefix: str) -> Dict:
-    out = {}
-    for i, p in enumerate(opt.param_groups[0]["params"]):
-        st = opt.state.get(p)
-        if not st:
-            continue
-        for k, v in st.items():
-            out[f"{prefix}.{i}.{k}"] = v if hasattr(v, "shape") else __import__("torch").tensor(float(v))
-    return out
-
-
-def _load_opt(opt, tensors: Dict, prefix: str) -> None:
-    import torch
-    for i, p in enumerate(opt.param_groups[0]["params"]):
-        keys = {k.split(".")[-1]: v for k, v in tensors.items() if k.startswith(f"{prefix}.{i}.")}
-        if keys:
-            st = {}
-            for k, v in keys.items():
-                st[k] = v.to(p.device) if k != "step" else v.clone().float()
-            opt.state[p] = st
-
-
-def _trainable(stage: str, st: _State):
-    m = st.mods
-    if stage == "0":
-        return list(m["ae_spec"].parameters()) + list(m["ae_spat"].parameters())
-    if stage == "1":
-        g = m["stage1"]
-        return [p for p in g.parameters() if p.requires_grad]
-    return [p for p in m["spatial"].parameters() if p.requires_grad] + list(m["frn"].parameters())
-
-
-def _stage_modules(stage: str, st: _State):
-    if stage == "0":
-        return [st.mods["ae_spec"], st.mods["ae_spat"]]
-    if stage == "1":
-        return [st.mods["stage1"]]
-    return [st.mods["spatial"], st.mods["frn"]]
-
-
-def _loss(stage, st, cfg, x, w, rng_np, masker, torch, train=True):
-    from .losses import masked_mse, stage1_loss, stage2_loss
-    from .masks import fill_masked
-    from .spatial import fixed_pseudo_rgb
-    if stage == "0":
-        m = masker(rng_np, x.shape[0], x.shape[2], x.shape[3])
-        xm = torch.from_numpy(fill_masked(x.cpu().numpy(), m, rng_np, cfg["mask_mode"])).to(x.device)
-        l_spec = masked_mse(st.mods["ae_spec"](xm), x, w)
-        l_spat = masked_mse(st.mods["ae_spat"](fixed_pseudo_rgb(xm)), x, w)
-        return l_spec + l_spat, {"spec": float(l_spec.detach()), "spat": float(l_spat.detach())}
-    if stage == "1":
-        out = st.mods["stage1"](x)
-        total, parts = stage1_loss(out, x, w, **cfg["stage1_weights"])
-        if cfg.get("w_sep", 0) > 0:
-            from .losses import separation_loss
-            xa, tgt = implant_targets(x, rng_np, masker, torch)
-            fen = st.mods["stage1"].fen
-            sep = separation_loss(xa + fen(xa), tgt, w)
-            total = total + cfg["w_sep"] * sep
-            parts["sep"] = float(sep.detach())
-        return total, parts
-    fen = st.mods["stage1"].fen
-    with torch.no_grad():
-        spe = fen(x)
-    spa, _ = st.mods["spatial"](x)
-    xr = st.mods["frn"](spa + spe)
-    return stage2_loss(x, spe, spa, xr, w, cfg["stage2_weights"])
-
-
-def implant_targets(x, rng_np, masker, torch):
-    """Implant random blobs (method.md 3.3 masks) filled with spectra of *another* patch of the
-    batch (mostly another scene), blended with a random abundance in [0.3, 1]."""
-    b, c, h, w = x.shape
-    m = torch.from_numpy(1.0 - masker(rng_np, b, h, w)).to(x.device)[:, None]  # 1 on targets
-    perm = torch.from_numpy((np.arange(b) + 1 + rng_np.integers(0, max(b - 1, 1))) % b).to(x.device)
-    src = x[perm]
-    # a random spatial shift of the donor patch so its content is not aligned with x
-    src = torch.roll(src, shifts=(int(rng_np.integers(0, h)), int(rng_np.integers(0, w))), dims=(2, 3))
-    alpha = torch.from_numpy(rng_np.uniform(0.3, 1.0, size=(b, 1, 1, 1)).astype(np.float32)).to(x.device)
-    a = alpha * m
-    return x * (1 - a) + src * a, m
-
-
-def _deployed(st: _State, with_spatial: bool) -> Dict:
-    out = {f"spectral.{k}": v for k, v in st.mods["stage1"].fen.state_dict().items()}
-    if with_spatial:
-        out.update({f"spatial.{k}": v for k, v in st.mods["spatial"].state_dict().items()})
-    return out
-
-
-def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = None,
-          stages: Sequence[str] = STAGES, epochs: Optional[dict | int] = None, device: str = "auto",
-          seed: int = 0, out_path: str | Path = "models/fers-custom.safetensors", resume: bool = False,
-          reporter: Optional[Reporter] = None, config: Optional[dict] = None, name: Optional[str] = None) -> Path:
-    """Train an enhancer on background patches of ``inputs``; returns the written model path.
-
-    ``exclude``: one mask path (or None) per input; None for an input that carries ground truth
-    excludes its anomaly pixels dilated by ``config['dilate']`` px. ``epochs``: an int for every
-    stage or a {stage: n} dict. ``stages``: a subset of ('0', '1', '2'); stages 1-2 without 0 use
-    randomly initialised frozen trunks (the ablation) unless a resumed checkpoint holds stage 0.
+    ``exclude``: one mask path (or None) per input, non-zero pixels left out of training.
+    ``truth``: "found" uses the anomaly truth stored in or beside each input (to exclude its
+    pixels and to choose epochs and candidates; every use is logged), "none" uses no label.
+    ``stages``: a subset of the recipe's stages. ``epochs``: an int for every stage or a
+    {stage: n} dict. ``seed``: train only this seed instead of the recipe's candidates.
+    ``config``: overrides of the recipe's settings (experiments).
     """
     torch = require_torch()
-    from .data import PatchSampler, prepare_scene, sha256
+    from .data import TRUTH_POLICIES, model_grid, prepare_scene, read_scene, sha256
     from .enhancer import resolve_device
-    from .masks import MaskGenerator
     reporter = reporter or Reporter()
-    cfg = merge_config(config)
+    rec = get_recipe(recipe)
+    cfg = rec.full_config(config)
     if epochs is not None:
-        cfg["epochs"] = {s: int(epochs) for s in STAGES} if isinstance(epochs, int) else {**cfg["epochs"], **{str(k): int(v) for k, v in epochs.items()}}
-    stages = tuple(sorted(str(s) for s in stages))
-    if not stages or any(s not in STAGES for s in stages):
-        raise InputError(f"stages must be a subset of {STAGES}, got {stages}")
-    if cfg["random_trunk"]:
-        stages = tuple(s for s in stages if s != "0")
+        cfg["epochs"] = ({s: int(epochs) for s in cfg["epochs"]} if isinstance(epochs, int) else
+                         {**cfg["epochs"], **{str(k): int(v) for k, v in epochs.items()}})
+    if steps_per_epoch is not None:
+        cfg["steps_per_epoch"] = int(steps_per_epoch)
+    run_stages = _check_stages(rec, stages, cfg)
     if cfg["select"] not in CHECKPOINT_SELECTIONS:
         raise InputError(f"unknown checkpoint selection {cfg['select']!r}: choose one of "
                          f"{', '.join(CHECKPOINT_SELECTIONS)}")
@@ -225,204 +111,107 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
         raise InputError("no training input given")
     if exclude is not None and len(exclude) != len(inputs):
         raise InputError(f"{len(exclude)} exclusion masks given for {len(inputs)} inputs")
+    if truth not in TRUTH_POLICIES:
+        raise InputError(f"unknown ground-truth policy {truth!r}: choose one of {', '.join(TRUTH_POLICIES)}")
     for p in inputs:
         if not Path(p).is_file():
             raise InputError(f"training input not found: {p}")
+    if any(int(n) < 1 for n in cfg["epochs"].values()) or int(cfg["steps_per_epoch"]) < 1:
+        raise InputError("epochs and steps per epoch must be at least 1")
     out_path = Path(out_path)
-    ck_w, ck_j = _ckpt_paths(out_path)
+    if out_path.suffix != ".safetensors":
+        raise InputError(f"the model file must end in .safetensors: {out_path}")
+    candidates = [c for c in rec.candidates] if seed is None else [{"tag": f"s{seed}", "seed": int(seed), "config": {}}]
     dev = resolve_device(device, reporter)
-    torch.manual_seed(seed)
-    t_start = time.time()
+    t0 = time.time()
 
-    reporter.info(f"training on {len(inputs)} file(s), stages {', '.join(stages)}, device {dev}")
-    files = [{"name": Path(p).name, "sha256": sha256(p)} for p in inputs]
-    scenes = []
+    reporter.info(f"training recipe '{rec.name}' ({rec.description}) on {len(inputs)} file(s), stages "
+                  f"{', '.join(run_stages)}, {len(candidates)} candidate(s), device {dev}")
+    raws = []
     for i, p in enumerate(inputs):
         reporter.check()
-        scenes.append(prepare_scene(p, cfg["bands"], None if exclude is None else exclude[i], cfg["dilate"],
-                                    cfg["patch"], cfg["val_fraction"], seed, reporter,
-                                    keep_labelled=cfg["select"] == "detection"))
-    sampler = PatchSampler(scenes, cfg["patch"])
-    xv_np, wv_np = sampler.validation()
-    reporter.info(f"{len(xv_np)} validation patches of {cfg['patch']} px (background only)")
-    masker = MaskGenerator(seed)
-    from .validation import DetectionValidator
-    validator = DetectionValidator([s.labelled for s in scenes if s.labelled is not None])
-    if cfg["select"] == "detection":
-        reporter.info(f"checkpoint selection: mean RX AUC on {len(validator.names)} labelled training file(s)"
-                      if validator else "checkpoint selection: no training file has ground truth, "
-                      "so stages keep their lowest validation loss")
+        raws.append(read_scene(p, truth="none" if exclude is not None and exclude[i] else truth))
+    labelled = [r for r in raws if r.truth is not None]
+    if truth == "none":
+        reporter.info("ground truth: not used (truth=none): epochs are chosen by the validation loss")
+    elif labelled:
+        reporter.info(f"ground truth used from {len(labelled)} of {len(raws)} file(s): "
+                      + ", ".join(f"{r.name} ({r.truth_source}, {int(r.truth.sum())} px)" for r in labelled)
+                      + "; their anomaly pixels are excluded from training and they choose epochs and candidates")
+    else:
+        reporter.info("ground truth: none found with the inputs: epochs are chosen by the validation loss")
+    grid = model_grid(raws, int(cfg["bands"]), reporter)
+    files = [{"name": r.name, "sha256": sha256(r.path), "truth": r.truth_source} for r in raws]
+    scenes = []
+    for i, r in enumerate(raws):
+        reporter.check()
+        scenes.append(prepare_scene(r, grid, None if exclude is None else exclude[i], cfg["dilate"],
+                                    cfg["patch"], cfg["val_fraction"], 0, reporter,
+                                    keep_labelled=cfg["select"] == "detection",
+                                    band_variants=int(cfg["band_variants"]) if "sep" in run_stages else 0))
+    del raws
+    data = _Data(scenes, files, grid, cfg["patch"])
 
-    st = _State(cfg, dev)
-    state = {"config": cfg, "files": files, "stages": list(stages), "seed": seed, "done": [],
-             "history": {}, "epoch": {}, "best": {}, "best_epoch": {}, "criterion": {},
-             "validation_auc": {}, "elapsed_s": 0.0}
-    resumed_tensors = None
-    if resume and ck_w.is_file() and ck_j.is_file():
-        old = json.loads(ck_j.read_text())
-        if old.get("config") != json.loads(json.dumps(cfg)) or old.get("files") != files or old.get("seed") != seed:
-            raise ModelError(f"cannot resume from {ck_w}: it was made with other inputs, seed or settings")
-        from .model_file import load_model
-        resumed_tensors, _ = load_model(ck_w, expect_format=None)
-        st.load({k[4:]: v for k, v in resumed_tensors.items() if k.startswith("cur.")})
-        state.update({k: old[k] for k in ("done", "history", "epoch", "best", "best_epoch", "criterion",
-                                          "validation_auc", "elapsed_s")})
-        reporter.info(f"resuming from {ck_w.name}: stages done {state['done'] or 'none'}, "
-                      f"epochs {state['epoch']}")
-    elif resume:
-        reporter.info("no checkpoint to resume from: starting from scratch")
+    done: List[Dict] = []
+    n = len(candidates)
+    for k, c in enumerate(candidates):
+        path = out_path if n == 1 else candidate_path(out_path, c["tag"])
+        ccfg = rec.full_config({**(config or {}), **c["config"]})
+        ccfg["epochs"], ccfg["steps_per_epoch"] = cfg["epochs"], cfg["steps_per_epoch"]
+        title = f"{name or out_path.stem}" + ("" if n == 1 else f" ({c['tag']})")
+        rep = reporter.stage(k / n, (k + 1) / n)
+        if n > 1:
+            reporter.info(f"candidate {c['tag']} ({k + 1} of {n})")
+        card = _train_candidate(data, rec, ccfg, run_stages, int(c["seed"]), path, dev, resume, rep, title)
+        done.append({"tag": c["tag"], "seed": int(c["seed"]), "path": path, "card": card,
+                     "validation_auc": kept_auc(card["training"]), "time_s": card["training"]["time_s"]})
+        if n > 1:
+            reporter.info(f"candidate {c['tag']}: validation mean RX AUC {_fmt(done[-1]['validation_auc'])}")
+    scored = [d for d in done if d["validation_auc"] is not None and np.isfinite(d["validation_auc"])]
+    best = max(scored, key=lambda d: d["validation_auc"]) if scored else done[0]
+    summary = tuple({k: v for k, v in d.items() if k not in ("path", "card")} for d in done)
+    if n > 1:
+        reporter.info(f"kept candidate {best['tag']}" + ("" if scored else
+                      " (no training file has ground truth: the first candidate is kept)"))
+        tensors, card = load_model(best["path"])
+        card["name"] = name or out_path.stem
+        card["training"]["chosen"] = best["tag"]
+        card["training"]["candidates"] = list(summary)
+        save_model(out_path, tensors, card)
+    else:
+        card = best["card"]
+    kept: Tuple[Path, ...] = ()
+    leftovers = [p for p in run_files(out_path, [c["tag"] for c in candidates]) if p.exists()]
+    if keep_checkpoints:
+        kept = tuple(leftovers)
+    else:
+        for p in leftovers:
+            p.unlink()
+    seconds = time.time() - t0
+    reporter.info(f"model written: {out_path} ({seconds:.0f} s)")
+    return result_from_card(out_path, card, seconds, kept)
 
-    total_steps = sum(cfg["epochs"][s] * cfg["steps_per_epoch"] for s in stages)
-    steps_before = {s: sum(cfg["epochs"][t] * cfg["steps_per_epoch"] for t in stages if t < s) for s in stages}
-    xv = torch.from_numpy(xv_np).to(dev)
-    wv = torch.from_numpy(wv_np).to(dev)
 
-    def save_ckpt(stage, opt, best_sd):
-        tens = {f"cur.{k}": v for k, v in st.tensors().items()}
-        if opt is not None:
-            tens.update(_opt_tensors(opt, f"opt.{stage}"))
-        if best_sd is not None:
-            tens.update({f"best.{k}": v for k, v in best_sd.items()})
-        state["elapsed_s"] = state["elapsed_s"] + (time.time() - save_ckpt.t0)
-        save_ckpt.t0 = time.time()
-        save_model(ck_w, tens, {"format": "fers-checkpoint"}, sidecar=False)
-        tmp = ck_j.with_name(ck_j.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, ck_j)
-    save_ckpt.t0 = time.time()
+def kept_auc(training: dict) -> Optional[float]:
+    """The validation AUC at the kept epoch of the last stage judged by detection (None without)."""
+    aucs = training.get("validation_auc") or {}
+    for stage in reversed(training.get("stages", [])):
+        if aucs.get(stage):
+            return float(aucs[stage][training["best_epoch"][stage]])
+    return None
 
-    for stage in stages:
-        if stage in state["done"]:
-            continue
-        if stage == "1" and state["epoch"].get("1", 0) == 0 and not cfg["random_trunk"] and ("0" in state["done"]):
-            st.mods["stage1"].load_pretrained(st.mods["ae_spec"])
-        if stage == "2" and state["epoch"].get("2", 0) == 0 and not cfg["random_trunk"] and ("0" in state["done"]):
-            st.mods["spatial"].trunk.module.load_state_dict(st.mods["ae_spat"].trunk.state_dict())
-        if stage in ("1", "2") and "0" not in state["done"]:
-            reporter.info(f"stage {stage}: frozen trunks are randomly initialised (no stage 0)")
-        params = _trainable(stage, st)
-        opt = torch.optim.Adam(params, lr=cfg["lr"][stage], betas=(0.5, 0.999))
-        best_sd = None
-        if resumed_tensors is not None and state["epoch"].get(stage, 0) > 0:
-            _load_opt(opt, resumed_tensors, f"opt.{stage}")
-            b = {k[5:]: v for k, v in resumed_tensors.items() if k.startswith("best.")}
-            best_sd = b or None
-        hist = state["history"].setdefault(stage, [])
-        n_ep = cfg["epochs"][stage]
-        by_auc = stage in ("1", "2") and bool(validator)
-        state["criterion"][stage] = "auc" if by_auc else "loss"
-        aucs = state["validation_auc"].setdefault(stage, [])
 
-        def detection_auc() -> float:
-            for m in _stage_modules(stage, st):
-                m.eval()
-            res = validator.score(stage, st.mods["stage1"].fen, st.mods["spatial"])
-            aucs.append(res["mean"])
-            return res["mean"]
-
-        if by_auc and state["epoch"].get(stage, 0) == 0:
-            auc0 = detection_auc()
-            reporter.info(f"stage {stage} epoch 0 (before training): validation mean RX AUC {auc0:.4f}")
-            state["best"][stage], state["best_epoch"][stage] = auc0, 0
-            best_sd = _stage_weights(st, stage)
-        for ep in range(state["epoch"].get(stage, 0), n_ep):
-            rng = np.random.default_rng([seed, int(stage), ep])
-            torch.manual_seed(seed * 1000 + int(stage) * 100 + ep)
-            for m in _stage_modules(stage, st):
-                m.train()
-            tl = 0.0
-            for it in range(cfg["steps_per_epoch"]):
-                x_np, w_np = sampler.batch(rng, cfg["batch"])
-                x = torch.from_numpy(x_np).to(dev)
-                w = torch.from_numpy(w_np).to(dev)
-                loss, parts = _loss(stage, st, cfg, x, w, rng, masker, torch)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                tl += float(loss.detach())
-                done = steps_before[stage] + ep * cfg["steps_per_epoch"] + it + 1
-                reporter.step(done / total_steps)
-            for m in _stage_modules(stage, st):
-                m.eval()
-            vrng = np.random.default_rng([seed, 999])
-            with torch.no_grad():
-                vals, vparts = [], []
-                for i in range(0, len(xv), 32):
-                    l, pp = _loss(stage, st, cfg, xv[i:i + 32], wv[i:i + 32], vrng, masker, torch, train=False)
-                    vals.append(float(l) * len(xv[i:i + 32]))
-                    vparts.append(pp)
-                vloss = sum(vals) / len(xv)
-            hist.append({"epoch": ep + 1, "train": tl / cfg["steps_per_epoch"], "val": vloss,
-                         "val_parts": {k: float(np.mean([p[k] for p in vparts])) for k in vparts[0]}})
-            auc_text = ""
-            if by_auc:
-                hist[-1]["val_auc"] = detection_auc()
-                auc_text = f", mean RX AUC {hist[-1]['val_auc']:.4f}"
-            reporter.info(f"stage {stage} epoch {ep + 1}/{n_ep}: train {tl / cfg['steps_per_epoch']:.4f} "
-                          f"val {vloss:.4f} ({', '.join(f'{k} {v:.4f}' for k, v in hist[-1]['val_parts'].items())})"
-                          f"{auc_text}")
-            better = (hist[-1]["val_auc"] > state["best"][stage] if by_auc else
-                      stage not in state["best"] or vloss < state["best"][stage])
-            if better:
-                state["best"][stage] = hist[-1]["val_auc"] if by_auc else vloss
-                state["best_epoch"][stage] = ep + 1
-                best_sd = _stage_weights(st, stage)
-            state["epoch"][stage] = ep + 1
-            save_ckpt(stage, opt, best_sd)
-        if best_sd is not None:
-            st.load(best_sd)
-        state["done"].append(stage)
-        what = "mean RX AUC" if state["criterion"][stage] == "auc" else "validation loss"
-        reporter.info(f"stage {stage} done: best {what} {state['best'].get(stage, float('nan')):.4f} "
-                      f"at epoch {state['best_epoch'].get(stage)}")
-        save_ckpt(stage, None, None)
-
-    with_spatial = "2" in state["done"]
-    if "1" not in state["done"]:
-        raise InputError("no trained spectral enhancer: stage 1 must be trained (or resumed) to write a model")
-    arch = {"bands": cfg["bands"], "spectral": cfg["spectral"], "spatial": cfg["spatial"] if with_spatial else None}
-    from .. import __version__
-    card = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "name": name or out_path.stem,
-        "arch": arch,
-        "parts": ["spectral", "spatial"] if with_spatial else ["spectral"],
-        "wavelengths": None,
-        "band_grid": f"band axis: any input is resampled along its band axis onto {cfg['bands']} bands "
-                     "(training scenes carry no wavelengths)",
-        "normalisation": dict(NORM_DEFAULT),
-        "halo": None,
-        "training": {
-            "files": files,
-            "exclusion": "explicit masks" if exclude is not None else
-            f"ground-truth anomaly pixels dilated by {cfg['dilate']} px (files with ground truth)",
-            "stages": list(state["done"]),
-            "epochs": {s: cfg["epochs"][s] for s in state["done"]},
-            "steps_per_epoch": cfg["steps_per_epoch"], "batch": cfg["batch"], "patch": cfg["patch"],
-            "validation_loss": {s: [h["val"] for h in state["history"].get(s, [])] for s in state["done"]},
-            "best_epoch": state["best_epoch"],
-            "selection": {s: ("the epoch (0 = before the stage's training) with the best mean RX AUC on the "
-                              "labelled training files" if state["criterion"].get(s) == "auc" else
-                              "the epoch with the lowest validation loss (background patches only)")
-                          for s in state["done"]},
-            "validation_auc": {s: state["validation_auc"][s] for s in state["done"]
-                               if state["criterion"].get(s) == "auc"},
-            "validation_auc_files": validator.names,
-            "seed": seed,
-            "device": dev,
-            "time_s": round(state["elapsed_s"] + (time.time() - save_ckpt.t0), 1),
-            "config": cfg,
-            "trunks": "random frozen (ablation)" if (cfg["random_trunk"] or "0" not in state["done"]) else
-            "pre-trained in stage 0 (masked auto-encoding of background patches), then frozen",
-        },
-        "code_version": __version__,
-    }
-    from .spectral import SpectralFEN
-    from .spatial import SpatialNet
-    card["halo"] = max(SpectralFEN(2, **cfg["spectral"]).halo, SpatialNet(2, **cfg["spatial"]).halo if with_spatial else 0)
-    save_model(out_path, _deployed(st, with_spatial), card)
-    reporter.info(f"model written: {out_path} ({card['training']['time_s']:.0f} s)")
-    return out_path
+def result_from_card(path: Path, card: dict, seconds: float, kept=()) -> TrainResult:
+    tr = card["training"]
+    stages = {}
+    for s in tr["stages"]:
+        stages[s] = StageResult(s, int(tr["epochs"][s]), int(tr["best_epoch"][s]),
+                                "auc" if tr.get("validation_auc", {}).get(s) else "loss",
+                                tuple(tr.get("train_loss", {}).get(s, [])), tuple(tr["validation_loss"].get(s, [])),
+                                tuple(tr.get("validation_auc", {}).get(s, [])))
+    return TrainResult(Path(path), Path(path).with_suffix(".json"), tr.get("recipe", "?"), tr["device"],
+                       int(tr["seed"]), stages, tr.get("chosen", f"s{tr['seed']}"),
+                       tuple(tr.get("candidates", [])), kept_auc(tr), float(seconds), tuple(kept))
 
 
 def selection_summary(training: dict) -> List[str]:
@@ -438,13 +227,236 @@ def selection_summary(training: dict) -> List[str]:
     return out
 
 
-def _stage_weights(st: _State, stage: str) -> Dict:
-    """A detached copy of the weights a stage trains, to restore its best epoch."""
-    return {k: v.detach().clone() for mm in _stage_modules(stage, st) for k, v in _prefixed(st, mm).items()}
+# -- internals --------------------------------------------------------------------------------
+@dataclass
+class _Data:
+    scenes: list
+    files: list
+    grid: object
+    patch: int
 
 
-def _prefixed(st: _State, module) -> Dict:
-    for name, m in st.mods.items():
-        if m is module:
-            return {f"{name}.{k}": v for k, v in m.state_dict().items()}
-    return {}
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def _check_stages(rec: Recipe, stages, cfg) -> Tuple[str, ...]:
+    if stages is None:
+        chosen = tuple(rec.stages)
+    else:
+        chosen = tuple(str(s) for s in stages)
+        bad = [s for s in chosen if s not in rec.stages]
+        if not chosen or bad:
+            raise InputError(f"recipe '{rec.name}' has the stages {', '.join(rec.stages)}; got "
+                             f"{', '.join(chosen) or 'none'}")
+        chosen = tuple(s for s in rec.stages if s in chosen)
+    if cfg.get("random_trunk"):
+        chosen = tuple(s for s in chosen if s != "0")
+    if not any(s in ("1", "sep") for s in chosen):
+        raise InputError("no stage trains the spectral enhancer: include stage 1 (published) or sep")
+    return chosen
+
+
+def _opt_tensors(opt, prefix: str) -> Dict:
+    import torch
+    out = {}
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        for k, v in (opt.state.get(p) or {}).items():
+            out[f"{prefix}.{i}.{k}"] = v if hasattr(v, "shape") else torch.tensor(float(v))
+    return out
+
+
+def _load_opt(opt, tensors: Dict, prefix: str) -> None:
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        keys = {k.split(".")[-1]: v for k, v in tensors.items() if k.startswith(f"{prefix}.{i}.")}
+        if keys:
+            opt.state[p] = {k: (v.to(p.device) if k != "step" else v.clone().float()) for k, v in keys.items()}
+
+
+def _train_candidate(data: _Data, rec: Recipe, cfg: dict, run_stages, seed: int, out_path: Path, dev: str,
+                     resume: bool, reporter: Reporter, name: str) -> dict:
+    """Train one candidate to ``out_path``; returns its model card."""
+    import torch
+    from .data import PatchSampler
+    from .networks import Networks, deployed_arch
+    from .stages import STAGE_CODES, STAGES
+    from .validation import DetectionValidator
+
+    ck_w, ck_j = checkpoint_paths(out_path)
+    fingerprint = {"recipe": rec.name, "config": json.loads(json.dumps(cfg)), "files": data.files,
+                   "seed": seed, "stages": list(run_stages)}
+    if resume and out_path.is_file() and out_path.with_suffix(".json").is_file():
+        old = json.loads(out_path.with_suffix(".json").read_text())
+        if old.get("training", {}).get("fingerprint") == fingerprint:
+            reporter.info(f"{out_path.name}: already trained, reused")
+            return old
+    torch.manual_seed(seed)
+    nets = Networks(cfg, {m for s in run_stages for m in STAGES[s].needs}).to(dev)
+    sampler = PatchSampler(data.scenes, data.patch)
+    validator = DetectionValidator([s.labelled for s in data.scenes if s.labelled is not None])
+    if cfg["select"] == "detection":
+        reporter.info(f"checkpoint selection: mean RX AUC on {len(validator.names)} labelled training file(s)"
+                      if validator else "checkpoint selection: no training file has ground truth, so stages "
+                      "keep their lowest validation loss")
+    state = {"fingerprint": fingerprint, "done": [], "history": {}, "epoch": {}, "best": {}, "best_epoch": {},
+             "criterion": {}, "validation_auc": {}, "train_loss": {}, "elapsed_s": 0.0}
+    resumed = None
+    if resume and ck_w.is_file() and ck_j.is_file():
+        old = json.loads(ck_j.read_text())
+        if old.get("fingerprint") != fingerprint:
+            raise ModelError(f"cannot resume from {ck_w}: it was made with other inputs, seed or settings")
+        resumed, _ = load_model(ck_w, expect_format=None)
+        nets.load_checkpoint_state({k[4:]: v for k, v in resumed.items() if k.startswith("cur.")})
+        state.update({k: old[k] for k in state if k in old})
+        reporter.info(f"resuming from {ck_w.name}: stages done {state['done'] or 'none'}, epochs {state['epoch']}")
+    elif resume:
+        reporter.info("no checkpoint to resume from: starting from scratch")
+
+    t_mark = time.time()
+    steps = int(cfg["steps_per_epoch"])
+    total_steps = sum(int(cfg["epochs"][s]) * steps for s in run_stages)
+    before = {s: sum(int(cfg["epochs"][t]) * steps for t in run_stages[:i]) for i, s in enumerate(run_stages)}
+
+    def save_checkpoint(opt, best_sd):
+        nonlocal t_mark
+        tensors = {f"cur.{k}": v for k, v in nets.checkpoint_state().items()}
+        if opt is not None:
+            tensors.update(_opt_tensors(opt, "opt"))
+        if best_sd is not None:
+            tensors.update({f"best.{k}": v for k, v in best_sd.items()})
+        state["elapsed_s"] += time.time() - t_mark
+        t_mark = time.time()
+        save_model(ck_w, tensors, {"format": "fers-checkpoint"}, sidecar=False)
+        tmp = ck_j.with_name(ck_j.name + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, ck_j)
+
+    for sname in run_stages:
+        if sname in state["done"]:
+            continue
+        stage = STAGES[sname](nets, cfg, sampler, seed)
+        first = state["epoch"].get(sname, 0) == 0
+        note = stage.begin(state["done"])
+        if not first:  # resumed mid-stage: the weights are the checkpoint's, whatever begin() loaded
+            note = None
+            nets.load_checkpoint_state({k[4:]: v for k, v in resumed.items() if k.startswith("cur.")})
+        if note:
+            reporter.info(note)
+        opt = stage.optimiser()
+        best_sd = None
+        if resumed is not None and not first:
+            _load_opt(opt, resumed, "opt")
+            best_sd = {k[5:]: v for k, v in resumed.items() if k.startswith("best.")} or None
+        hist = state["history"].setdefault(sname, [])
+        aucs = state["validation_auc"].setdefault(sname, [])
+        by_auc = stage.by_detection and bool(validator) and cfg["select"] == "detection"
+        state["criterion"][sname] = "auc" if by_auc else "loss"
+
+        def detection_auc() -> float:
+            for m in stage.modules():
+                m.eval()
+            spe, spa = stage.scored()
+            v = validator.score(spe, spa)["mean"]
+            aucs.append(v)
+            return v
+
+        if by_auc and first:
+            auc0 = detection_auc()
+            reporter.info(f"stage {sname} epoch 0 (before training): validation mean RX AUC {auc0:.4f}")
+            state["best"][sname], state["best_epoch"][sname] = auc0, 0
+            best_sd = _copy(nets)
+        n_ep = int(cfg["epochs"][sname])
+        for ep in range(state["epoch"].get(sname, 0), n_ep):
+            rng = np.random.default_rng([seed, STAGE_CODES[sname], ep])
+            torch.manual_seed(seed * 1000 + STAGE_CODES[sname] * 100 + ep)
+            for m in stage.modules():
+                m.train()
+            total = 0.0
+            for it in range(steps):
+                loss, _ = stage.train_loss(rng, dev)
+                if not torch.isfinite(loss):
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+                reporter.step((before[sname] + ep * steps + it + 1) / total_steps)
+            if not torch.isfinite(loss):
+                reporter.warning(f"stage {sname} diverged in epoch {ep + 1} (the training loss is not finite): "
+                                 f"the stage stops and keeps its best epoch, {state['best_epoch'].get(sname, 0)}")
+                state["diverged"] = {**state.get("diverged", {}), sname: ep + 1}
+                break
+            for m in stage.modules():
+                m.eval()
+            vloss, vparts = stage.validation_loss(dev)
+            hist.append({"epoch": ep + 1, "train": total / steps, "val": vloss, "val_parts": vparts})
+            text = ""
+            if by_auc:
+                hist[-1]["val_auc"] = detection_auc()
+                text = f", mean RX AUC {hist[-1]['val_auc']:.4f}"
+            reporter.info(f"stage {sname} epoch {ep + 1}/{n_ep}: train {total / steps:.4f} val {vloss:.4f} "
+                          f"({', '.join(f'{k} {v:.4f}' for k, v in vparts.items())}){text}")
+            value = hist[-1]["val_auc"] if by_auc else vloss
+            # NaN (a diverged epoch) is never better: every comparison with NaN is False
+            better = (value > state["best"][sname]) if by_auc else (
+                sname not in state["best"] or value < state["best"][sname])
+            if better:
+                state["best"][sname], state["best_epoch"][sname] = value, ep + 1
+                best_sd = _copy(nets)
+            state["epoch"][sname] = ep + 1
+            save_checkpoint(opt, best_sd)
+        if best_sd is not None:
+            nets.load_checkpoint_state(best_sd)
+        elif sname in state.get("diverged", {}):
+            raise ModelError(f"training diverged in stage {sname} before any usable epoch; try a lower "
+                             "learning rate or other inputs")
+        state["done"].append(sname)
+        what = "mean RX AUC" if by_auc else "validation loss"
+        reporter.info(f"stage {sname} done: best {what} {state['best'].get(sname, float('nan')):.4f} "
+                      f"at epoch {state['best_epoch'].get(sname)}")
+        save_checkpoint(None, None)
+
+    with_spatial = "2" in state["done"] or ("sep" in state["done"] and "spatial" in cfg["parts"])
+    from .. import __version__
+    tr_aucs = {s: state["validation_auc"][s] for s in state["done"] if state["criterion"].get(s) == "auc"}
+    card = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
+        "arch": deployed_arch(cfg, with_spatial),
+        "parts": ["spectral", "spatial"] if with_spatial else ["spectral"],
+        "wavelengths": None if data.grid.wavelengths is None else [float(w) for w in data.grid.wavelengths],
+        "band_grid": (f"band axis: any input is resampled along its band axis onto {cfg['bands']} bands"
+                      if data.grid.wavelengths is None else
+                      f"{cfg['bands']} bands, {data.grid.wavelengths[0]:.1f}-{data.grid.wavelengths[-1]:.1f} nm"),
+        "normalisation": {**NORM_DEFAULT, **(data.grid.normalisation or {})},
+        "halo": max(nets.fen.halo, nets.spatial.halo if with_spatial else 0),
+        "training": {
+            "recipe": rec.name, "fingerprint": fingerprint,
+            "files": data.files,
+            "stages": list(state["done"]),
+            "epochs": {s: int(cfg["epochs"][s]) for s in state["done"]},
+            "steps_per_epoch": steps, "batch": cfg["batch"], "patch": cfg["patch"],
+            "train_loss": {s: [h["train"] for h in state["history"].get(s, [])] for s in state["done"]},
+            "validation_loss": {s: [h["val"] for h in state["history"].get(s, [])] for s in state["done"]},
+            "best_epoch": state["best_epoch"],
+            "selection": {s: ("the epoch (0 = before the stage's training) with the best mean RX AUC on the "
+                              "labelled training files" if state["criterion"].get(s) == "auc" else
+                              "the epoch with the lowest validation loss (background patches only)")
+                          for s in state["done"]},
+            "validation_auc": tr_aucs,
+            "validation_auc_files": validator.names,
+            "diverged": state.get("diverged", {}),
+            "seed": seed, "device": dev,
+            "time_s": round(state["elapsed_s"] + (time.time() - t_mark), 1),
+            "config": cfg,
+            "trunks": ("trained (separation objective)" if "sep" in state["done"] else
+                       "random frozen (ablation)" if (cfg["random_trunk"] or "0" not in state["done"]) else
+                       "pre-trained in stage 0 (masked auto-encoding of background patches), then frozen"),
+        },
+        "code_version": __version__,
+    }
+    save_model(out_path, nets.deployed_tensors(with_spatial), card)
+    return card
+
+
+def _copy(nets) -> Dict:
+    return {k: v.detach().clone() for k, v in nets.checkpoint_state().items()}

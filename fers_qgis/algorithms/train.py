@@ -1,8 +1,6 @@
 """fers:train - train background-feature enhancers on background scenes (needs PyTorch)."""
 from __future__ import annotations
 
-import json
-import os
 
 from qgis.core import (
     QgsProcessing,
@@ -17,26 +15,20 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from fers_engine.choices import DEVICES
+from fers_engine.choices import DEVICES, TRAINING_RECIPES
+from fers_engine.nets.checkpoint import checkpoint_paths
 
 from .base import FersAlgorithm, missing_torch_message, require_torch
 
-# Processing names -> the engine's stage ids (fers_engine.nets.trainer.STAGES)
-STAGES = {"pretrain": "0", "spectral": "1", "spatial": "2"}
-
-
-def model_card_path(model_path: str) -> str:
-    return os.path.splitext(model_path)[0] + ".json"
-
-
-def checkpoint_path(model_path: str) -> str:
-    stem, _ = os.path.splitext(model_path)
-    return stem + ".ckpt.safetensors"
+# Processing names -> the engine's stage ids (fers_engine.nets.stages.STAGES); empty = the recipe's
+STAGES = {"pretrain": "0", "spectral": "1", "spatial": "2", "separation": "sep"}
 
 
 class TrainAlgorithm(FersAlgorithm):
     INPUTS = "INPUTS"
     EXCLUDE_MASKS = "EXCLUDE_MASKS"
+    RECIPE = "RECIPE"
+    USE_TRUTH = "USE_TRUTH"
     STAGES = "STAGES"
     EPOCHS = "EPOCHS"
     DEVICE = "DEVICE"
@@ -49,9 +41,9 @@ class TrainAlgorithm(FersAlgorithm):
     DISPLAY = "Train enhancer"
     HELP = """
 Trains the FERS background-feature enhancers on one or more hyperspectral scenes and writes a model file (.safetensors) with its model card (.json, same name) beside it. Use the model in Detect anomalies through its Model file parameter.
-Stages: pretrain (self-supervised trunk pre-training), spectral (the spectral enhancer, required for a usable model) and spatial (the spatial branch). Training learns what the background looks like, so known anomalies must be left out: give one exclusion mask per scene (non-zero = exclude), in the same order, or none; MATLAB .mat benchmark scenes that carry ground truth exclude their anomaly pixels by themselves.
-Which epoch is kept: when some scenes carry ground truth (benchmark .mat files), each of the spectral and spatial stages keeps the epoch, the untrained start included, whose features give the best mean RX AUC on those scenes; otherwise the epoch with the lowest validation loss on held-back background patches.
-Needs PyTorch and safetensors. Progress follows the training steps and the log shows the training and validation loss after every epoch. Cancel stops after the current step; the last good checkpoint (written after every completed epoch, beside the model as .ckpt.safetensors) is kept, and a run with Resume from checkpoint continues from it.
+Recipe: default is the recipe of the shipped default model, so training on the files listed in its card reproduces it. separation trains the spectral and spatial enhancers so that small targets implanted into the background stand out under RX while material boundaries stay quiet; separation-spectral does the same with the spectral enhancer only; published runs the paper's objectives (pretrain: trunk pre-training, spectral: reverse distillation, spatial: the rebellious student). Each recipe trains its candidates (seeds) and keeps the best.
+Known anomalies must be left out of training: give one exclusion mask per scene (non-zero = exclude), in the same order, or none. With Use ground truth found with the scenes, the truth stored in a MATLAB .mat scene or found beside a scene (for example SDDataGt.bmp beside SDData) excludes its anomaly pixels and chooses the epochs and candidates: the epoch (the untrained start included) and candidate whose features give the best mean RX AUC on those scenes. The log names every truth file used. Without any truth, each stage keeps the epoch with the lowest validation loss on held-back background patches.
+Needs PyTorch and safetensors. Progress follows the training steps and the log shows the losses after every epoch. Cancel stops after the current step; the last good checkpoint (written after every completed epoch, beside the model as .ckpt.safetensors) is kept, and a run with Resume from checkpoint continues from it. A finished run leaves only the model and its card.
 """
 
     def define(self, config=None):
@@ -63,16 +55,25 @@ Needs PyTorch and safetensors. Progress follows the training steps and the log s
                                                       layerType=QgsProcessing.TypeFile, optional=True),
                  "Optional masks, one per training scene in the same order: non-zero pixels (known "
                  "anomalies) are left out of training.")
-        param = QgsProcessingParameterEnum(self.STAGES, self.tr("Stages to train"), options=list(STAGES),
-                                           allowMultiple=True, defaultValue=list(STAGES),
+        self.enum(self.RECIPE, "Training recipe", TRAINING_RECIPES, "default",
+                  "default: the recipe of the shipped default model; separation, separation-spectral: "
+                  "implanted-target separation under RX (with and without the spatial enhancer); "
+                  "published: the paper's FERD / FERS objectives.")
+        self.add(QgsProcessingParameterBoolean(self.USE_TRUTH, self.tr("Use ground truth found with the scenes"),
+                                               defaultValue=True),
+                 "Use the anomaly truth stored in a .mat scene or found beside a scene (e.g. SDDataGt.bmp) "
+                 "to leave its anomalies out of training and to choose epochs and candidates; the log names "
+                 "each truth file used. Off: no label is used.")
+        param = QgsProcessingParameterEnum(self.STAGES, self.tr("Stages to train (empty = the recipe's)"),
+                                           options=list(STAGES), allowMultiple=True, optional=True,
                                            usesStaticStrings=True)
-        self.add(param, "Which training stages to run: pretrain, spectral and spatial (default: all "
-                        "three). The spectral stage is needed to write a model. Choices: "
-                        + ", ".join(STAGES) + ".")
-        self.add(QgsProcessingParameterNumber(self.EPOCHS, self.tr("Epochs per stage (0 = engine default)"),
+        self.add(param, "A subset of the recipe's stages: pretrain, spectral and spatial (published recipe) "
+                        "or separation (separation recipes). Empty trains all of the recipe's stages. "
+                        "Choices: " + ", ".join(STAGES) + ".", advanced=True)
+        self.add(QgsProcessingParameterNumber(self.EPOCHS, self.tr("Epochs per stage (0 = the recipe's)"),
                                               type=QgsProcessingParameterNumber.Integer,
                                               defaultValue=0, minValue=0, maxValue=100000),
-                 "Number of epochs for every stage; 0 keeps the engine's defaults (6, 6 and 4).")
+                 "Number of epochs for every stage; 0 keeps the recipe's.")
         self.enum(self.DEVICE, "Device", DEVICES, "auto",
                   "Where training runs: auto picks cuda when PyTorch sees a usable GPU, otherwise "
                   "cpu. A requested cuda device that cannot be used gives a warning; the device "
@@ -80,13 +81,15 @@ Needs PyTorch and safetensors. Progress follows the training steps and the log s
         self.add(QgsProcessingParameterBoolean(self.RESUME, self.tr("Resume from checkpoint"), defaultValue=False),
                  "Continue a cancelled or interrupted training from the checkpoint beside the model "
                  "file (same scenes and settings).")
-        self.add(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"),
-                                              type=QgsProcessingParameterNumber.Integer, defaultValue=0),
-                 "Seed of every random draw; the same seed and inputs give the same model.", advanced=True)
+        self.add(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed (-1 = the recipe's candidates)"),
+                                              type=QgsProcessingParameterNumber.Integer, defaultValue=-1,
+                                              minValue=-1),
+                 "-1 trains every candidate seed of the recipe and keeps the best; a seed trains only "
+                 "that one. The same seed and inputs give the same model.", advanced=True)
         self.add(QgsProcessingParameterNumber(self.STEPS_PER_EPOCH, self.tr("Steps per epoch (0 = engine default)"),
                                               type=QgsProcessingParameterNumber.Integer, defaultValue=0,
                                               minValue=0),
-                 "Number of training batches per epoch; 0 keeps the engine's default (40). Fewer "
+                 "Number of training batches per epoch; 0 keeps the recipe's (40). Fewer "
                  "steps give quicker, rougher models.", advanced=True)
         self.add(QgsProcessingParameterFileDestination(self.OUTPUT, self.tr("Model file"),
                                                        fileFilter="Model files (*.safetensors)"),
@@ -94,7 +97,9 @@ Needs PyTorch and safetensors. Progress follows the training steps and the log s
                  "it with the extension .json.")
         self.addOutput(QgsProcessingOutputFile("MODEL_CARD", self.tr("Model card (.json)")))
         self.addOutput(QgsProcessingOutputString("DEVICE", self.tr("Device that ran")))
-        self.addOutput(QgsProcessingOutputNumber("LOSS", self.tr("Best validation loss of the last stage")))
+        self.addOutput(QgsProcessingOutputNumber("LOSS", self.tr("Validation loss of the kept epoch (last stage)")))
+        self.addOutput(QgsProcessingOutputNumber("VALIDATION_AUC",
+                                                 self.tr("Mean RX AUC of the kept model on the scenes' own truth")))
 
     def process(self, parameters, context, feedback, reporter):
         require_torch("Train enhancer")
@@ -113,49 +118,31 @@ Needs PyTorch and safetensors. Progress follows the training steps and the log s
             raise QgsProcessingException(
                 f"{len(masks)} exclusion masks for {len(inputs)} training scenes: give one mask per scene, "
                 "in the same order, or none")
-        names = self.parameterAsEnumStrings(parameters, self.STAGES, context) or list(STAGES)
-        stages = [STAGES[n] for n in names]
+        names = [n for n in self.parameterAsEnumStrings(parameters, self.STAGES, context) if n]
+        stages = [STAGES[n] for n in names] or None
+        recipe = self.enum_value(parameters, self.RECIPE, context) or "default"
+        truth = "found" if self.parameterAsBool(parameters, self.USE_TRUTH, context) else "none"
         device = self.enum_value(parameters, self.DEVICE, context) or "auto"
         epochs = self.parameterAsInt(parameters, self.EPOCHS, context)
         steps = self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context)
+        seed = self.parameterAsInt(parameters, self.SEED, context)
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if not out.lower().endswith(".safetensors"):
             out += ".safetensors"
-
-        def log(message):
-            feedback.pushInfo(str(message))
-            if "epoch" in str(message):  # the current loss, next to the progress bar
-                feedback.setProgressText(str(message))
-
-        reporter.log = log
         try:
-            path = train(inputs, exclude=masks or None, stages=stages, epochs=epochs or None, device=device,
-                         seed=self.parameterAsInt(parameters, self.SEED, context), out_path=out,
-                         resume=self.parameterAsBool(parameters, self.RESUME, context), reporter=reporter,
-                         config={"steps_per_epoch": steps} if steps > 0 else None)
+            res = train(inputs, out, recipe=recipe, exclude=masks or None, truth=truth, stages=stages,
+                        epochs=epochs or None, steps_per_epoch=steps or None, seed=None if seed < 0 else seed,
+                        device=device, resume=self.parameterAsBool(parameters, self.RESUME, context),
+                        reporter=reporter)
         except Cancelled:
-            ckpt = checkpoint_path(out)
-            if os.path.exists(ckpt):
+            ckpt = checkpoint_paths(out)[0]
+            if ckpt.exists():
                 raise QgsProcessingException(
                     f"training was cancelled by the user; the last good checkpoint is kept at {ckpt} "
                     "(run again with RESUME=true to continue)") from None
             raise
-        out = str(path)
-        card_path = model_card_path(out)
-        used, loss = device, None
-        try:
-            with open(card_path, encoding="utf-8") as fh:
-                card = json.load(fh)
-            training = card.get("training", {})
-            used = str(training.get("device", device))
-            losses = training.get("validation_loss", {})
-            done = training.get("stages") or []
-            if done and losses.get(done[-1]):
-                loss = float(min(losses[done[-1]]))
-        except (OSError, ValueError):
-            card_path = None
-        feedback.pushInfo(f"Device used: {used}")
-        if device == "cuda" and not used.startswith("cuda"):
-            self.warn_once(feedback, "cuda", f"device cuda was requested but training ran on {used}")
-        return {self.OUTPUT: out, "MODEL_CARD": card_path, "DEVICE": used, "LOSS": loss}
-
+        feedback.pushInfo(f"Device used: {res.device}; kept candidate {res.chosen}")
+        if device == "cuda" and not res.device.startswith("cuda"):
+            self.warn_once(feedback, "cuda", f"device cuda was requested but training ran on {res.device}")
+        return {self.OUTPUT: str(res.model), "MODEL_CARD": str(res.card), "DEVICE": res.device,
+                "LOSS": res.validation_loss, "VALIDATION_AUC": res.validation_auc}

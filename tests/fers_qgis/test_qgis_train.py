@@ -29,18 +29,24 @@ def train_scene(tmp_path_factory):
 def trained_model(fers_plugin, train_scene, tmp_path_factory):
     scene = train_scene
     out = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
-    res = run("fers:train", {"INPUTS": [scene], "STAGES": ["spectral"], "EPOCHS": 1, "STEPS_PER_EPOCH": 2,
-                             "DEVICE": "cpu", "OUTPUT": out})
+    res = run("fers:train", {"INPUTS": [scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
+                             "STEPS_PER_EPOCH": 2, "SEED": 0, "DEVICE": "cpu", "OUTPUT": out})
     return res
 
 
 def test_train_writes_model_and_card(trained_model, recording_feedback):
     out = trained_model["OUTPUT"]
     assert os.path.isfile(out) and out.endswith(".safetensors")
+    assert sorted(os.listdir(os.path.dirname(out))) == ["tiny.json", "tiny.safetensors"]  # no checkpoint left
     card = json.load(open(trained_model["MODEL_CARD"], encoding="utf-8"))
-    assert card["training"]["stages"] == ["1"]
+    tr = card["training"]
+    assert tr["recipe"] == "published" and tr["stages"] == ["1"] and tr["seed"] == 0
     assert trained_model["DEVICE"] == "cpu"
-    assert trained_model["LOSS"] is not None
+    # no ground truth with the scene: the kept epoch is the one with the lowest validation loss
+    kept = tr["best_epoch"]["1"]
+    assert trained_model["LOSS"] == pytest.approx(tr["validation_loss"]["1"][kept - 1])
+    assert trained_model["LOSS"] == pytest.approx(min(tr["validation_loss"]["1"]))
+    assert trained_model["VALIDATION_AUC"] is None
 
 
 def test_detect_with_trained_model_file(trained_model, train_scene, tmp_path, recording_feedback):
@@ -69,8 +75,8 @@ def test_cancelled_training_keeps_last_checkpoint(fers_plugin, train_scene, tmp_
 
     fb.setProgress = set_progress
     with pytest.raises(QgsProcessingException, match="checkpoint"):
-        run("fers:train", {"INPUTS": [scene], "STAGES": ["spectral"], "EPOCHS": 2, "STEPS_PER_EPOCH": 2,
-                           "DEVICE": "cpu", "OUTPUT": str(out)}, fb)
+        run("fers:train", {"INPUTS": [scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
+                           "STEPS_PER_EPOCH": 2, "SEED": 0, "DEVICE": "cpu", "OUTPUT": str(out)}, fb)
     assert not out.exists()
     assert (tmp_path / "cancelled.ckpt.safetensors").exists()
 

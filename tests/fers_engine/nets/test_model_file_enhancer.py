@@ -131,12 +131,13 @@ def test_normaliser_robust_to_hot_pixel(tiny_model):
 def test_shipped_default_tiled_equals_whole_on_real_scene(shared_data):
     """The bundled model on a real scene: tiled features == whole-scene features, same AUC."""
     from fers_engine.detectors.rx import global_rx
-    from fers_engine.nets.data import load_scene
+    from fers_engine.nets.data import read_scene
     from fers_engine.nets.enhancer import MODELS_DIR
     if not (MODELS_DIR / "fers-default.safetensors").is_file():
         pytest.skip("no shipped default model yet")
     enh = load_enhancer(None, device="cpu")
-    cube, valid, wl, truth = load_scene(shared_data / "abu-airport-2" / "abu-airport-2.mat")
+    raw = read_scene(shared_data / "abu-airport-2" / "abu-airport-2.mat")
+    cube, valid, truth = raw.cube, raw.valid, raw.truth
 
     class Info:
         count = cube.shape[0]
