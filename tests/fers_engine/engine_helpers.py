@@ -29,3 +29,32 @@ def write_cube(path: Path, cube: np.ndarray, crs: Optional[str] = CRS, nodata=No
                       transform=transform if crs is not None else None, nodata=nodata) as w:
         w.write(0, cube)
     return path
+
+
+TINY_ARCH_CONFIG = {
+    "bands": 12,
+    "spectral": {"width": 8, "hidden": 16, "dilations": [1, 1], "out_act": "none", "skip": True},
+    "spatial": {"width": 6, "rgb_hidden": 8, "dilations": [1, 2], "pools": [1, 5, 9], "hidden": 16},
+}
+
+
+def write_tiny_model(path: Path, symmetric: bool = True, seed: int = 0) -> Path:
+    """A randomly initialised tiny enhancer model file, with D4-tied kernels when ``symmetric``
+    (what training writes) and non-trivial frozen BatchNorm statistics."""
+    import torch
+    from fers_engine.nets.model_file import FORMAT, FORMAT_VERSION, save_model
+    from fers_engine.nets.networks import Networks, deployed_arch
+    from fers_engine.nets.normalise import DEFAULT
+    from fers_engine.nets.recipes import get_recipe
+    cfg = get_recipe(None).full_config({**TINY_ARCH_CONFIG, "symmetric": symmetric})
+    torch.manual_seed(seed)
+    nets = Networks(cfg)
+    for m in nets.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+    card = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": Path(path).stem,
+            "arch": deployed_arch(cfg, True), "parts": ["spectral", "spatial"], "wavelengths": None,
+            "normalisation": dict(DEFAULT), "halo": max(nets.fen.halo, nets.spatial.halo)}
+    save_model(path, nets.deployed_tensors(True), card)
+    return Path(path)

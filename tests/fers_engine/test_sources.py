@@ -78,3 +78,51 @@ def test_close_waits_for_the_read_in_flight():
     ahead.read(10, 20)  # (20, 30) is now in flight
     ahead.close()
     assert src.calls[-1] == (20, 30) and not src.busy.locked()
+
+
+def test_fers_detect_ignores_a_nodata_collar(tmp_path):
+    """The streamed product path (EnhancedSource, small row blocks): a scene and the same scene
+    inside a nodata collar get the same full-method scores on the scene's pixels."""
+    from engine_helpers import write_cube, write_tiny_model
+    from fers_engine.io import open_scene
+    from fers_engine.pipeline import DetectOptions, detect
+    model = write_tiny_model(tmp_path / "tiny.safetensors")
+    rng = np.random.default_rng(5)
+    cube = (np.cumsum(rng.normal(size=(16, 40, 30)), axis=1) * 3 + 500).astype(np.float32)
+    w = 11
+    framed = np.full((16, 40 + 2 * w, 30 + 2 * w), -9999.0, np.float32)
+    framed[:, w:-w, w:-w] = cube
+    out = {}
+    for name, data in (("plain", cube), ("framed", framed)):
+        src = write_cube(tmp_path / f"{name}.tif", data, nodata=-9999.0)
+        detect(src, tmp_path / f"{name}-score.tif",
+               DetectOptions(enhancer="full", model=str(model), device="cpu", block_rows=7))
+        with open_scene(tmp_path / f"{name}-score.tif") as s:
+            out[name] = s.read_all()[0][0]
+    np.testing.assert_allclose(out["framed"][w:-w, w:-w], out["plain"], rtol=1e-4, atol=1e-3)
+
+
+def test_fers_detect_with_ragged_nodata_does_not_depend_on_the_block_size(tmp_path):
+    """Nodata spread over the scene: rows read around each block must reach the valid pixels the
+    fill takes its values from, so small blocks give the one-block scores."""
+    from engine_helpers import write_cube, write_tiny_model
+    from fers_engine.io import open_scene
+    from fers_engine.pipeline import DetectOptions, detect
+    model = write_tiny_model(tmp_path / "tiny.safetensors")
+    rng = np.random.default_rng(6)
+    cube = (np.cumsum(rng.normal(size=(16, 60, 30)), axis=1) * 3 + 500).astype(np.float32)
+    holes = rng.random((60, 30)) < 0.08
+    # a band of nodata as deep as the networks' halo (7 px) just above the block that starts at
+    # row 40: its upper rows must be filled from row 32, more than a halo above that block
+    holes[33:40] = True
+    cube[:, holes] = -9999.0
+    src = write_cube(tmp_path / "holes.tif", cube, nodata=-9999.0)
+    out = {}
+    for rows in (5, 1000):
+        detect(src, tmp_path / f"s{rows}.tif", DetectOptions(enhancer="full", model=str(model), device="cpu",
+                                                            block_rows=rows))
+        with open_scene(tmp_path / f"s{rows}.tif") as s:
+            scores, scored = s.read_all()
+        assert np.array_equal(scored, ~holes)  # nodata in, nodata (NaN) out
+        out[rows] = scores[0]
+    np.testing.assert_allclose(out[5][~holes], out[1000][~holes], rtol=1e-4, atol=1e-3)
