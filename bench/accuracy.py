@@ -1,20 +1,27 @@
-"""Leave-scene-out accuracy benchmark of the enhancers: writes bench/results/accuracy.md.
+"""Leave-scene-out accuracy benchmark of the enhancers: writes bench/results/accuracy.md (+ .json).
 
-    .venv/bin/python bench/accuracy.py              # score with the shipped fold models
-    .venv/bin/python bench/accuracy.py --retrain    # retrain the fold models first (~minutes)
+    .venv/bin/python bench/accuracy.py                       # score the fold models in models/folds
+    .venv/bin/python bench/accuracy.py --retrain             # retrain every recipe's fold models first
+    .venv/bin/python bench/accuracy.py --retrain --recipes published
 
-Per development scene (13 windows, one version each, as docs/peer-baseline.md) and mean pixel
-ROC AUC of: RX on the raw cube, local RX (when fers_engine.detectors has it), FEN + RX, and the
-full method (spectral + spatial) with the 'sum' and 'hadamard' fusions. Every enhanced score
-uses the model of the fold that held the scene out (bench/folds.py). Ablations: spectral only
-vs full (spatial contribution) and pre-trained vs randomly initialised frozen trunks.
-The peer-baseline figures are parsed from ../shared/docs/peer-baseline.md.
+On the 13 development windows (one version each, as docs/peer-baseline.md), in one run:
+* the classical detectors: global RX, local RX and CRD (when this checkout has
+  ``fers_engine.detectors.crd``), on the raw cube, as ``fers detect --enhancer none`` runs them;
+* every recipe's leave-scene-out fold models (``models/folds/<recipe>/fold<i>of4``; a scene is
+  scored only by the model of the fold that never saw any version of it): the default recipe
+  (ours, spectral + spatial), its spectral-only ablation and the published FERD / FERS
+  objectives; each model scored as ``fers detect`` scores (``enhanced_scores``);
+* the same architecture as the default recipe's, untrained, from ``--untrained-seeds``
+  initialisations (what training starts from), to tell what training adds from what the
+  architecture alone gives;
+* per-scene deltas against plain RX, and the boundary false-alarm share (the share of the top
+  0.5 % scores on background pixels of high spectral gradient, ``metrics.boundary_false_alarms``).
+The bars of issue 13 are checked from these numbers at the end of the report.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -26,26 +33,21 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from folds import DATA, FOLDS, SCENES, fold_of, training_files  # noqa: E402
-from fers_engine.metrics import roc_auc  # noqa: E402
+from fers_engine.metrics import boundary_false_alarms, roc_auc  # noqa: E402
 from fers_engine.nets.data import read_scene as read  # noqa: E402
+from fers_engine.nets.recipes import DEFAULT_RECIPE  # noqa: E402
 from fers_engine.nets.trainer import selection_summary  # noqa: E402
 from fers_engine.pipeline import hadamard  # noqa: E402
 
-PEER = REPO.parent / "shared" / "docs" / "peer-baseline.md"
+MODELS = REPO / "models" / "folds"
+#: The recipes compared, in table order: ours (the default), its spectral-only ablation, the paper's.
+RECIPES = (DEFAULT_RECIPE, "separation-spectral", "published")
+#: CRD: dual window 7 / 15 (the windows the issue measured), the product's one fixed lambda.
+CRD_WINDOWS = (7, 15)
+BARS = {"mean": 0.980, "below_rx": 0.005}
 
 
-def parse_peer(path=PEER):
-    out = {}
-    if not path.is_file():
-        return out
-    for line in path.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 6 and re.match(r"^0\.\d{4}$", cells[3] or ""):
-            name = cells[0].replace("*", "").strip()
-            out[name] = {"GRX": float(cells[3]), "FEN": float(cells[4])}
-    return out
-
-
+# -- scoring (the product's paths) -------------------------------------------------------------
 def rx(cube, valid=None):
     from fers_engine.detectors.rx import global_rx
     return global_rx(cube, valid)
@@ -57,8 +59,21 @@ def local_rx(cube, valid, inner=3, outer=15):
     for ~200 bands)."""
     from fers_engine.detectors.lrx import local_rx as f
     x = cube[:, valid].astype(np.float64)
-    cov = np.cov(x)
-    return f(cube, valid, inner=inner, outer=outer, cov=cov)
+    return f(cube, valid, inner=inner, outer=outer, cov=np.cov(x))
+
+
+def crd_available() -> bool:
+    try:
+        import fers_engine.detectors.crd  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def crd(cube, valid):
+    """The product's CRD (``fers detect --detector crd``), dual window 7 / 15, default lambda."""
+    from fers_engine.detectors.crd import DEFAULT_CRD_LAMBDA, crd as f
+    return f(cube, valid, inner=CRD_WINDOWS[0], outer=CRD_WINDOWS[1], lam=DEFAULT_CRD_LAMBDA, workers=2)
 
 
 def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial")):
@@ -68,247 +83,263 @@ def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial")):
     from fers_engine.nets.inputs import fit_cube
     x = fit_cube(enh.grid, cube, valid).apply(cube)
     f = scene_features(lambda b: enh.features(b, parts=parts), x, valid, enh.halo)
-    out = {"FEN + RX": rx(x + f["spectral"], valid)}
+    out = {"spectral": rx(x + f["spectral"], valid)}
     if "spatial" in f:
-        out["FERS sum"] = rx(x + f["spectral"] + f["spatial"], valid)
-        out["FERS hadamard"] = hadamard([rx(x + f["spatial"], valid), out["FEN + RX"]])
+        out["full"] = rx(x + f["spectral"] + f["spatial"], valid)
+        out["hadamard"] = hadamard([rx(x + f["spatial"], valid), out["spectral"]])
     return out
 
 
-def fold_model_path(models_dir: Path, k: int, i: int, tag: str = "") -> Path:
-    return models_dir / f"fold{i + 1}of{k}{tag}.safetensors"
+def fold_model_path(models_dir: Path, k: int, i: int, recipe: str = DEFAULT_RECIPE) -> Path:
+    return Path(models_dir) / recipe / f"fold{i + 1}of{k}.safetensors"
 
 
-#: Candidate models shown in the ablation (both seed 0): (file tag, column prefix).
-ABLATION = (("-pretrained-s0", "pretrained-trunk s0"), ("-random-s0", "random-trunk s0"))
-
-
-def train_folds(models_dir, k, config=None, reporter=None, only=None):
-    """Each fold model trains every candidate recipe (fers_engine.nets.candidates) on its own
-    training files and keeps the best by their labels; the candidates stay for the ablation."""
-    from fers_engine.nets.candidates import CANDIDATES, train_best
-    candidates = [{**c, "config": {**c["config"], **(config or {})}} for c in CANDIDATES]
+def train_folds(models_dir, k, recipe=DEFAULT_RECIPE, reporter=None, only=None, seed=None, config=None):
+    """Train a recipe's fold models (each on its fold's training files only); returns seconds."""
+    from fers_engine.nets.trainer import train
     times = []
     for i in range(k):
         if only is not None and i not in only:
             continue
         t = time.time()
-        train_best(training_files(i, k), fold_model_path(models_dir, k, i), candidates, reporter=reporter,
-                   name=f"fold {i + 1}/{k}", keep_candidates=True)
+        train(training_files(i, k), fold_model_path(models_dir, k, i, recipe), recipe=recipe, seed=seed,
+              config=config, reporter=reporter, name=f"{recipe} fold {i + 1}/{k}")
         times.append(time.time() - t)
     return times
 
 
 def untrained_enhancer(card, seed=0):
-    """Same architecture as ``card``, weights left at their random initialisation (ablation)."""
+    """The architecture of ``card`` with the weights training would start from under ``seed``."""
     import torch
-    from fers_engine.nets.enhancer import Enhancer, build_networks
+    from fers_engine.nets.enhancer import enhancer_from_tensors
+    from fers_engine.nets.networks import Networks
+    from fers_engine.nets.recipes import get_recipe
+    cfg = card.get("training", {}).get("config") or get_recipe(None).full_config()
     torch.manual_seed(seed)
-    nets = build_networks(card["arch"])
-    return Enhancer(nets, card, "cpu")
+    nets = Networks(cfg)
+    return enhancer_from_tensors(nets.deployed_tensors("spatial" in card["parts"]), card, "cpu")
 
 
-def evaluate(models_dir, k, tag="", with_base=True, scenes=None, with_lrx=True, untrained=False, seed_offset=0):
-    import torch
+# -- the run ----------------------------------------------------------------------------------
+def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lrx=True, with_crd=True,
+             scenes=None, log=print):
+    """{scene: {column: AUC}}, {scene: {column: boundary share}}, seconds per detector."""
     from fers_engine.nets.enhancer import load_enhancer
-    enh = {}
-    res = {}
-    for name, (f, g) in SCENES.items():
+    models, auc, fa, seconds = {}, {}, {}, {}
+
+    def timed(name, fn):
+        t = time.time()
+        out = fn()
+        seconds[name] = seconds.get(name, 0.0) + time.time() - t
+        return out
+
+    for name, (rel, _) in SCENES.items():
         if scenes is not None and name not in scenes:
             continue
-        raw = read(DATA / f)
+        raw = read(DATA / rel)
         cube, valid, truth = raw.cube, raw.valid, raw.truth
-        r = {}
-        if with_base:
-            r["RX"] = roc_auc(rx(cube, valid), truth)
-            if with_lrx:
-                try:
-                    r["LRX"] = roc_auc(local_rx(cube, valid), truth)
-                except Exception as e:  # noqa: BLE001
-                    print(f"local RX failed on {name}: {e}", file=sys.stderr)
+        maps = {"RX": timed("RX", lambda: rx(cube, valid))}
+        if with_lrx:
+            maps["LRX"] = timed("LRX", lambda: local_rx(cube, valid))
+        if with_crd and crd_available():
+            maps["CRD"] = timed("CRD", lambda: crd(cube, valid))
         i = fold_of(name, k)
-        if i not in enh:
-            enh[i] = load_enhancer(str(fold_model_path(models_dir, k, i, tag)), device="cpu")
-            if untrained:
-                enh[i] = untrained_enhancer(enh[i].card, seed=i + 1000 * seed_offset)
-        for m, s in enhanced_scores(enh[i], cube, valid, enh[i].parts).items():
-            r[m] = roc_auc(s, truth)
-        res[name] = r
-    return res
+        for recipe in recipes:
+            path = fold_model_path(models_dir, k, i, recipe)
+            if not path.is_file():
+                continue
+            if path not in models:
+                models[path] = load_enhancer(str(path), device="cpu")
+            enh = models[path]
+            for part, s in timed(recipe, lambda: enhanced_scores(enh, cube, valid, enh.parts)).items():
+                maps[f"{recipe} {part}"] = s
+        default = fold_model_path(models_dir, k, i, recipes[0])
+        if untrained_seeds and default.is_file():
+            card = models[default].card
+            for seed in range(untrained_seeds):
+                key = ("untrained", i, seed)
+                if key not in models:
+                    models[key] = untrained_enhancer(card, seed)
+                enh = models[key]
+                for part, s in enhanced_scores(enh, cube, valid, enh.parts).items():
+                    maps[f"untrained s{seed} {part}"] = s
+        auc[name] = {c: roc_auc(s, truth, valid=valid) for c, s in maps.items()}
+        fa[name] = {c: boundary_false_alarms(s, cube, truth, valid) for c, s in maps.items()
+                    if not c.startswith("untrained") and not c.endswith("hadamard")}
+        log(f"{name}: " + ", ".join(f"{c} {v:.4f}" for c, v in auc[name].items() if not c.startswith("untrained")))
+    return auc, fa, seconds
 
 
-def fmt(v):
-    return "—" if v is None else f"{v:.4f}"
+def default_column(auc) -> str:
+    """The product's default method: the default recipe's model with detect's default enhancer."""
+    from fers_engine.pipeline import DetectOptions
+    part = DetectOptions().enhancer
+    col = f"{DEFAULT_RECIPE} {'full' if part == 'full' else 'spectral'}"
+    return col if col in next(iter(auc.values())) else ""
 
 
-def table(res, peer, cols, peer_cols=("GRX", "FEN")):
-    names = list(res)
-    head = "| scene | " + " | ".join(cols) + " | peer GRX | peer FEN + RX (AVIRIS) |"
-    lines = [head, "|" + "---|" * (len(cols) + 3)]
+def seed_stats(auc, part: str, seeds: int):
+    """Mean, sd and standard error over untrained seeds of the 13-window mean AUC."""
+    means = [float(np.mean([auc[n][f"untrained s{s} {part}"] for n in auc])) for s in range(seeds)
+             if all(f"untrained s{s} {part}" in auc[n] for n in auc)]
+    if len(means) < 2:
+        return None
+    sd = float(np.std(means, ddof=1))
+    return {"means": means, "mean": float(np.mean(means)), "sd": sd, "se": sd / np.sqrt(len(means))}
+
+
+def fmt(v, signed=False):
+    return "—" if v is None else (f"{v:+.4f}" if signed else f"{v:.4f}")
+
+
+def table(rows, cols, labels=None, signed=()):
+    labels = labels or {}
+    names = list(rows)
+    out = ["| scene | " + " | ".join(labels.get(c, c) for c in cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for n in names:
-        p = peer.get(n, {})
-        lines.append(f"| {n} | " + " | ".join(fmt(res[n].get(c)) for c in cols) +
-                     f" | {fmt(p.get('GRX'))} | {fmt(p.get('FEN'))} |")
-    means = {c: np.mean([res[n][c] for n in names if c in res[n]]) if all(c in res[n] for n in names) else None for c in cols}
-    pm = [np.mean([peer[n][k] for n in names]) if all(n in peer for n in names) else None for k in peer_cols]
-    lines.append("| **mean of these " + str(len(names)) + "** | " + " | ".join(f"**{fmt(means[c])}**" for c in cols) +
-                 f" | **{fmt(pm[0])}** | **{fmt(pm[1])}** |")
-    return "\n".join(lines), means
+        out.append(f"| {n} | " + " | ".join(fmt(rows[n].get(c), c in signed) for c in cols) + " |")
+    means = {c: (float(np.mean([rows[n][c] for n in names])) if all(c in rows[n] for n in names) else None)
+             for c in cols}
+    out.append(f"| **mean of these {len(names)}** | " +
+               " | ".join(f"**{fmt(means[c], c in signed)}**" for c in cols) + " |")
+    return "\n".join(out), means
 
 
-def summary(res, peer, means):
-    names = list(res)
-    pm_rx = np.mean([peer[n]["GRX"] for n in names]) if all(n in peer for n in names) else None
-    pm_fen = np.mean([peer[n]["FEN"] for n in names]) if all(n in peer for n in names) else None
-    out = []
-    for c in ("FEN + RX", "FERS sum", "FERS hadamard"):
-        if means.get(c) is None:
-            continue
-        line = f"- **{c}**: mean {means[c]:.4f}, {means[c] - means['RX']:+.4f} vs our RX"
-        if pm_fen is not None:
-            line += f", {means[c] - pm_fen:+.4f} vs the authors' FEN + RX ({pm_fen:.4f})"
-        worse = [n for n in names if res[n][c] < res[n]["RX"]]
-        line += f"; below plain RX on {len(worse)} scene(s)" + (f" ({', '.join(worse)})" if worse else "")
-        pw = [n for n in names if n in peer and res[n][c] < peer[n]["FEN"]]
-        line += f"; below the authors' FEN on {len(pw)} of {len(names)}."
-        out.append(line)
-    return out
+def report(auc, fa, seconds, args, train_time) -> str:
+    first = next(iter(auc.values()))
+    default = default_column(auc)
+    base = [c for c in ("RX", "LRX", "CRD") if c in first]
+    recipe_cols = [c for r in args.recipes for c in (f"{r} full", f"{r} spectral") if c in first]
+    seeds = args.untrained_seeds
+    unt = {p: seed_stats(auc, p, seeds) for p in ("full", "spectral")}
+    rows = {n: dict(v) for n, v in auc.items()}
+    for n in rows:
+        for p in ("full", "spectral"):
+            vals = [auc[n][f"untrained s{s} {p}"] for s in range(seeds) if f"untrained s{s} {p}" in auc[n]]
+            if vals:
+                rows[n][f"untrained {p}"] = float(np.mean(vals))
+        if default:
+            rows[n]["Δ vs RX"] = auc[n][default] - auc[n]["RX"]
+            if "CRD" in auc[n]:
+                rows[n]["Δ vs CRD"] = auc[n][default] - auc[n]["CRD"]
+    main_cols = base + ([default, "Δ vs RX"] if default else []) + (["Δ vs CRD"] if default and "CRD" in first else []) \
+        + [c for c in recipe_cols if c != default] + [c for c in ("untrained full", "untrained spectral") if c in rows[next(iter(rows))]]
+    main, means = table(rows, main_cols, signed=("Δ vs RX", "Δ vs CRD"))
+    fa_cols = [c for c in base + [default] + [c for c in recipe_cols if c != default] if c and c in next(iter(fa.values()))]
+    fa_tab, fa_means = table(fa, fa_cols)
+    lines = [
+        "# Accuracy benchmark (leave-scene-out)",
+        "",
+        f"Generated by `bench/accuracy.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"fers_engine {__import__('fers_engine').__version__}; CPU float32. Pixel ROC AUC over each whole scene.",
+        "",
+        "- **RX**: global RX on the raw cube, all bands. **LRX**: local RX, 3x3 guard / 15x15 window, scene "
+        "covariance. **CRD**: collaborative representation, dual window "
+        f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda"
+        + ("" if "CRD" in first else " (**not measured**: this checkout has no `fers_engine.detectors.crd`)") + ".",
+        "- **<recipe> full**: RX(x + spe + spa), the full method with the recipe's fold models; **<recipe> "
+        "spectral**: RX(x + spe). x = the cube on the model's 128-band grid, normalised scene-wide. "
+        f"`{DEFAULT_RECIPE}` is our recipe (the default), `separation-spectral` its spectral-only ablation, "
+        "`published` the paper's FERD / FERS objectives (our implementation, epochs chosen the same way).",
+        f"- **untrained**: the default recipe's architecture with the weights training starts from, mean over "
+        f"{seeds} initialisation seeds.",
+        f"- Leave-scene-out: {args.k} folds over the 13 windows (bench/folds.py); duplicate versions and same-site "
+        "windows share a fold. Each scene is scored by the model trained without any version of it. Every "
+        "epoch and candidate was chosen on the training files' own labels.",
+        "",
+        "## Per scene (AUC)",
+        "",
+        main,
+        "",
+        "## Boundary false alarms",
+        "",
+        "Share of the top 0.5 % scores that are background pixels on a material boundary (spectral angle to a "
+        "4-neighbour in the top 10 % of the scene's background, anomaly pixels and their 8-neighbours left out); "
+        "lower is better.",
+        "",
+        fa_tab,
+        "",
+        "## Bars (issue 13)",
+        "",
+    ]
+    if default:
+        m = means[default]
+        worst = min(rows, key=lambda n: rows[n]["Δ vs RX"])
+        lines.append(f"- Default method (`{default}`) 13-window mean **{m:.4f}**: "
+                     f"{'meets' if m >= BARS['mean'] else 'misses'} >= {BARS['mean']}"
+                     + (f"; {'above' if m > means['CRD'] else 'not above'} CRD ({means['CRD']:.4f})" if "CRD" in means else
+                        "; CRD not measured in this checkout") + ".")
+        below = [n for n in rows if rows[n]["Δ vs RX"] < -BARS["below_rx"]]
+        lines.append(f"- Windows more than {BARS['below_rx']} below plain RX: {len(below)}"
+                     + (" (" + ", ".join(f"{n} {rows[n]['Δ vs RX']:+.4f}" for n in below) + ")" if below else "")
+                     + f"; the worst is {worst} ({rows[worst]['Δ vs RX']:+.4f}).")
+        part = default.split()[-1]
+        u = unt.get(part)
+        if u:
+            d = m - u["mean"]
+            lines.append(f"- Trained vs untrained ({len(u['means'])} seeds: {u['mean']:.4f} +- {u['sd']:.4f} sd, "
+                         f"standard error {u['se']:.4f}): {d:+.4f}, "
+                         f"{'more' if d > 2 * u['se'] else 'not more'} than two standard errors ({2 * u['se']:.4f}).")
+        full, spec = f"{DEFAULT_RECIPE} full", "separation-spectral spectral"
+        if full in means and spec in means and unt.get("full"):
+            d = means[full] - means[spec]
+            lines.append(f"- Full vs spectral (both trained with our objective): {means[full]:.4f} vs {means[spec]:.4f}, "
+                         f"{d:+.4f}; the seed noise of one model's mean (sd over untrained seeds) is "
+                         f"{unt['full']['sd']:.4f}: full {'beats' if d > unt['full']['sd'] else 'does not beat'} "
+                         "spectral by more than it.")
+        if default in fa_means:
+            lines.append(f"- Boundary false-alarm share, mean over the windows: {fa_means[default]:.3f} for the "
+                         f"default method, {fa_means['RX']:.3f} for plain RX "
+                         f"({'below' if fa_means[default] < fa_means['RX'] else 'not below'}).")
+    lines += ["", "## Fold models", "",
+              "| recipe | fold | held-out groups | files | candidates: validation AUC | kept | kept epoch per stage |",
+              "|---|---|---|---|---|---|---|"]
+    for recipe in args.recipes:
+        for i in range(args.k):
+            p = fold_model_path(Path(args.models_dir), args.k, i, recipe)
+            if not p.is_file():
+                continue
+            tr = json.loads(p.with_suffix(".json").read_text())["training"]
+            cands = ", ".join(f"{c['tag']} {fmt(c['validation_auc'])}" for c in tr.get("candidates", []))
+            lines.append(f"| {recipe} | {i + 1} | {', '.join(FOLDS[args.k][i])} | {len(tr['files'])} | {cands or '-'} | "
+                         f"{tr.get('chosen', '-')} | {'; '.join(selection_summary(tr))} |")
+    lines += ["", "Scoring time, all 13 windows: " + ", ".join(f"{c} {s:.0f} s" for c, s in seconds.items()) + "."]
+    if train_time:
+        lines.append("Training time this run: " + ", ".join(f"{r} {sum(t):.0f} s" for r, t in train_time.items()) + ".")
+    if unt.get("full"):
+        lines.append(f"Untrained seed means (full): {', '.join(f'{v:.4f}' for v in unt['full']['means'])}.")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--retrain", action="store_true", help="retrain the fold models (every candidate recipe)")
+    ap.add_argument("--retrain", action="store_true", help="retrain the fold models of --recipes first")
+    ap.add_argument("--recipes", nargs="+", default=list(RECIPES))
     ap.add_argument("--k", type=int, default=4, choices=sorted(FOLDS))
-    ap.add_argument("--models-dir", default=str(REPO / "models" / "folds"))
-    ap.add_argument("--config", default=None, help="JSON overrides of the training config (experiments)")
-    ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--models-dir", default=str(MODELS))
+    ap.add_argument("--untrained-seeds", type=int, default=5)
+    ap.add_argument("--no-lrx", action="store_true")
+    ap.add_argument("--no-crd", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "accuracy.md"))
-    ap.add_argument("--print-only", action="store_true")
-    ap.add_argument("--no-lrx", action="store_true", help="skip local RX (quick experiments)")
     args = ap.parse_args(argv)
-
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     from fers_engine.progress import Reporter
     rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
-    models_dir = Path(args.models_dir)
-    config = json.loads(args.config) if args.config else None
     train_time = {}
     if args.retrain:
-        train_time["folds"] = train_folds(models_dir, args.k, config, rep)
-    t0 = time.time()
-    res = evaluate(models_dir, args.k, with_lrx=not args.no_lrx)
-    abl = None
-    seed_means = []
-    if not args.no_ablation and all(fold_model_path(models_dir, args.k, 0, t).is_file() for t, _ in ABLATION):
-        abl = {n: {} for n in res}
-        for tag, label in ABLATION:
-            part = evaluate(models_dir, args.k, tag, with_base=False)
-            for n in part:
-                abl[n].update({f"{label} {m}": v for m, v in part[n].items()})
-        unt = evaluate(models_dir, args.k, with_base=False, untrained=True)
-        # Seed noise: the same untrained architecture under other initialisation seeds.
-        seed_means = [float(np.mean([unt[n]["FEN + RX"] for n in unt]))]
-        for offset in (1, 2, 3, 4):
-            other = evaluate(models_dir, args.k, with_base=False, untrained=True, seed_offset=offset)
-            seed_means.append(float(np.mean([other[n]["FEN + RX"] for n in other])))
-        for n in abl:
-            abl[n].update({f"untrained {m}": v for m, v in unt[n].items()})
-    eval_s = time.time() - t0
-    peer = parse_peer()
-    cols = ["RX"] + ([] if args.no_lrx else ["LRX"]) + ["FEN + RX"]
-    if "FERS sum" in next(iter(res.values())):
-        cols += ["FERS sum", "FERS hadamard"]
-    tab, means = table(res, peer, cols)
-    print(tab)
-    abl_tab = ""
-    if abl is not None:
-        for n in abl:
-            res[n].update(abl[n])
-        methods = ("FEN + RX", "FERS sum", "FERS hadamard")
-        ac = [c for c in [*methods, *(f"{label} {m}" for _, label in ABLATION for m in methods),
-                          *(f"untrained {m}" for m in methods)]
-              if c in next(iter(res.values()))]
-        abl_tab, _ = table(res, peer, ac)
-        print(abl_tab)
-    if args.print_only:
-        return res
-    cards, kept_epochs, kept_tags = [], [], []
-    for i in range(args.k):
-        p = fold_model_path(models_dir, args.k, i)
-        card = json.loads(p.with_suffix(".json").read_text())
-        tr = card["training"]
-        kept_epochs += [tr["best_epoch"][s] for s in tr["stages"] if s in ("1", "2")]
-        kept_tags.append(tr.get("chosen", ""))
-        cands = ", ".join(f"{c['tag']} {fmt(c['validation_auc'])}" for c in tr.get("candidates", []))
-        cards.append(f"| fold {i + 1} | {', '.join(FOLDS[args.k][i])} | {len(tr['files'])} | "
-                     f"{cands or '-'} | **{tr.get('chosen', '-')}** | " + "; ".join(selection_summary(tr)) + " |")
-    md = [
-        "# Accuracy benchmark (leave-scene-out)",
-        "",
-        f"Generated by `bench/accuracy.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-        f"fers_engine {__import__('fers_engine').__version__}; CPU float32. Pixel ROC AUC over the whole scene.",
-        "",
-        "- **RX**: global RX on the raw cube, all bands (fers_engine.detectors).",
-        "- **FEN + RX**: RX(x + spe), x = the cube resampled along the band axis to the model's 128 bands and "
-        "normalised scene-wide (robust quantiles to [-0.1, 0.1]).",
-        "- **FERS sum**: RX(x + spe + spa); **FERS hadamard**: N(RX(x + spa)) * N(RX(x + spe)), N = min-max.",
-        f"- Leave-scene-out: {args.k} folds over the 13 windows (bench/folds.py); duplicate versions and same-site "
-        "windows share a fold. Each scene is scored by the model trained without any version of it "
-        "(other folds' scenes with anomaly pixels dilated by 3 px excluded, plus the unlabelled background scenes).",
-        "- Peer columns are parsed from ../shared/docs/peer-baseline.md (authors' published AVIRIS FEN + RX, "
-        "not leave-scene-out-trained by us; plain GRX). Scene versions are the same as there.",
-        "",
-        "## Per scene",
-        "",
-        tab,
-        "",
-        "## Summary",
-        "",
-        *summary(res, peer, means),
-        f"- **Selection** (fold models, on their training files' labels): stages 1-2 kept their untrained "
-        f"start (epoch 0) in {kept_epochs.count(0)} of {len(kept_epochs)} stage runs; "
-        f"{sum(t.startswith('random') for t in kept_tags)} of {len(kept_tags)} folds kept random frozen trunks.",
-        "",
-    ]
-    if abl_tab:
-        md += ["## Ablation: pre-trained (stage 0) vs randomly initialised frozen trunks; spectral only vs full", "",
-               "The first three columns are the kept fold models (above). The next are two of the candidates "
-               "every fold trains, both seed 0: frozen trunks pre-trained in stage 0, and frozen trunks left at "
-               "their random initialisation (stage 0 skipped; ConvH, P and the spatial head still trained in "
-               "stages 1-2, with the same epoch selection). The *untrained* columns use the same architecture "
-               "with every weight left at its random initialisation (no training at all): what the "
-               "architecture alone gives.", "", abl_tab, ""]
-    md += ["## Caveats", "",
-           "- The weights are leave-scene-out; the architecture hyper-parameters (one 3x3 trunk layer plus the "
-           "per-pixel ConvH skip into P, linear last layer of P, P hidden width 64, 128-band grid) were chosen with "
-           "design-time sweeps of *untrained* networks scored on these same 13 scenes, so those choices are not "
-           "held out. No checkpoint, epoch, seed or trunk choice was selected with a test label: each fold model "
-           "chose its epochs and its candidate recipe by mean RX AUC on its own training files' labels "
-           "(fers_engine/nets/validation.py, candidates.py).",
-           (f"- Seed noise, measured in this run: the untrained FEN + RX 13-scene mean over {len(seed_means)} "
-            f"initialisation seeds is {np.mean(seed_means):.4f} +- {np.std(seed_means, ddof=1):.4f} (min "
-            f"{min(seed_means):.4f}, max {max(seed_means):.4f}); differences of that size between columns are "
-            "not significant." if seed_means else "- Seed noise: not measured (ablation skipped)."),
-           "- LRX: local RX with a 3x3 guard and 15x15 window and the scene covariance (ring mean only); a full "
-           "ring covariance is singular here (216 ring pixels for ~200 bands).",
-           ""]
-    md += ["## Fold models", "",
-           "Each fold trains four candidate recipes (stage-0 pre-trained or random frozen trunks, seeds 0 and 1) "
-           "and keeps the one with the best validation AUC: the mean RX AUC of its kept weights on the fold's "
-           "*training* files' own ground truth (the held-out scenes are never among them). Within a candidate, "
-           "stages 1 and 2 keep their best epoch by the same criterion, epoch 0 (the stage's untrained start) "
-           "included.", "",
-           "| fold | held-out groups | training files | candidates: validation AUC | kept | kept epoch per stage and its validation value |",
-           "|---|---|---|---|---|---|", *cards, "",
-           f"Scoring time (all scenes, all methods): {eval_s:.0f} s."]
-    if train_time:
-        md.append(f"Training time this run: " + ", ".join(f"{k}: {sum(v):.0f} s" for k, v in train_time.items()) + ".")
+        for recipe in args.recipes:
+            train_time[recipe] = train_folds(Path(args.models_dir), args.k, recipe, rep,
+                                             seed=0 if recipe != DEFAULT_RECIPE else None)
+    auc, fa, seconds = evaluate(Path(args.models_dir), args.k, tuple(args.recipes), args.untrained_seeds,
+                                not args.no_lrx, not args.no_crd)
+    md = report(auc, fa, seconds, args, train_time)
+    print(md)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(md) + "\n")
-    (Path(args.out).with_suffix(".json")).write_text(json.dumps(res, indent=1))
-    print("written", args.out)
-    return res
+    Path(args.out).write_text(md)
+    Path(args.out).with_suffix(".json").write_text(json.dumps({"auc": auc, "boundary_false_alarms": fa}, indent=1))
+    return auc
 
 
 if __name__ == "__main__":

@@ -189,12 +189,14 @@ class SeparationStage(Stage):
         return [self.nets.fen] + ([self.nets.spatial] if self.with_spatial else [])
 
     def begin(self, done):
-        # every weight of the deployed networks trains here, the trunks included; their
-        # BatchNorm stays in eval mode (a fixed per-channel affine map), so nothing depends on
-        # batch statistics
+        # "all": every weight of the deployed networks trains, the trunks included (their
+        # BatchNorm stays in eval mode, a fixed per-channel affine map, so nothing depends on batch
+        # statistics); "heads": only the last layers (spectral projection P, spatial pooling head)
+        # train, on top of the untrained feature extractors
+        heads = self.cfg["separation"].get("train", "all") == "heads"
         for m in self.modules():
-            for p in m.parameters():
-                p.requires_grad_(True)
+            for name, p in m.named_parameters():
+                p.requires_grad_(not heads or name.startswith(("proj.", "head.")))
         return None
 
     def _group_loss(self, x_np, w_np, name, rng, device, augment: bool):
