@@ -39,7 +39,7 @@ BASE_CONFIG: Dict = {
     "mask_mode": "mix",
     "random_trunk": False,
     "separation": {
-        "groups": 2, "crops": 8, "margin": 4, "train": "all",
+        "groups": 2, "crops": 8, "margin": 4, "train": "all", "real_fraction": 0.0,
         "loss": {"shrink": 1e-3, "tau": 0.5, "hard_fraction": 0.02, "edge_fraction": 0.05, "n_random": 512},
         "implant": {"max_targets": 3, "max_area": 12, "min_abundance": 0.1, "own_anomaly": 0.4,
                     "other_anomaly": 0.2, "host_shape": 0.3, "other_pixel": 0.1,

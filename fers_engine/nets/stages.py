@@ -184,6 +184,9 @@ class SeparationStage(Stage):
                 lab = s.labelled
                 anomalies[s.name] = lab.cube[:, lab.truth & lab.valid]
         self.donors = Donors(anomalies, pixels)
+        # share of the groups that are whole labelled training scenes with their real anomalies
+        self.real_fraction = float(sc.get("real_fraction", 0.0))
+        self.labelled = [s.labelled for s in sampler.scenes if s.labelled is not None]
 
     def modules(self):
         return [self.nets.fen] + ([self.nets.spatial] if self.with_spatial else [])
@@ -222,10 +225,28 @@ class SeparationStage(Stage):
     def train_loss(self, rng, device):
         losses = []
         for _ in range(self.groups):
+            if self.labelled and rng.random() < self.real_fraction:
+                losses.append(self._scene_loss(self.labelled[int(rng.integers(0, len(self.labelled)))], rng, device))
+                continue
             x, w, name = self.sampler.group(rng, self.crops)
             losses.append(self._group_loss(x, w, name, rng, device, augment=True))
         loss = torch.stack(losses).mean()
         return loss, {"sep": float(loss.detach())}
+
+    def _scene_loss(self, scene, rng, device):
+        """A whole labelled training scene, its own anomalies in place as the targets, scored
+        against the scene-wide statistics exactly as detection scores (rotated / flipped)."""
+        from .implant import spectral_gradient
+        k = int(rng.integers(0, 4))
+        x = np.ascontiguousarray(np.rot90(scene.cube, k, (1, 2)))[None]
+        ok = np.ascontiguousarray(np.rot90(scene.valid, k))[None, None].astype(np.float32)
+        ab = np.ascontiguousarray(np.rot90(scene.truth, k))[None, None].astype(np.float32) * ok
+        grad = torch.from_numpy(spectral_gradient(x, ok)).to(device)
+        xt = torch.from_numpy(x).to(device)
+        z = xt + self.nets.fen(xt)
+        if self.with_spatial:
+            z = z + self.nets.spatial(xt)[0]
+        return self.loss(z, torch.from_numpy(ab).to(device), torch.from_numpy(ok).to(device), grad)
 
     def validation_loss(self, device):
         rng = np.random.default_rng([self.seed, 999])
