@@ -8,7 +8,6 @@ whatever padding the layers use at the tile border.
 """
 from __future__ import annotations
 
-import copy
 from typing import Dict, Sequence
 
 import torch
@@ -66,13 +65,17 @@ def tie_d4(conv: nn.Conv2d) -> None:
 
 def expanded_state_dict(module: nn.Module) -> Dict[str, torch.Tensor]:
     """The module's state dict with every parametrised weight written out as a plain tensor
-    (what a deployed model file holds and a plain network loads)."""
-    plain = copy.deepcopy(module)
-    for m in plain.modules():
+    (what a deployed model file holds and a plain network loads). The module is not changed
+    (removing a parametrisation from a copy would change the class the original shares)."""
+    out = {}
+    for k, v in module.state_dict().items():
+        if ".parametrizations." not in k:
+            out[k] = v
+    for name, m in module.named_modules():
         if parametrize.is_parametrized(m):
-            for name in list(m.parametrizations.keys()):
-                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
-    return plain.state_dict()
+            for pname in m.parametrizations.keys():
+                out[f"{name}.{pname}" if name else pname] = getattr(m, pname).detach().clone()
+    return out
 
 
 class Trunk(nn.Module):

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from fers_engine.nets.losses import (alignment_loss, cross_covariance_loss, ssim, ssim_loss, stage2_loss,
-                                     variance_loss)
+from fers_engine.nets.losses import (SeparationLoss, alignment_loss, cross_covariance_loss, ssim, ssim_loss,
+                                     stage2_loss, variance_loss)
 from fers_engine.nets.masks import MaskGenerator, fill_masked, grow_blobs
 from fers_engine.nets.spectral import Projection
 
@@ -62,3 +63,38 @@ def test_masks_recipe():
     y = fill_masked(x, m, rng, "zero")
     assert np.allclose(y[:, :, m == 1][...], x[:, :, m == 1]) if False else np.allclose(y * m[:, None], x * m[:, None])
     assert np.allclose(y * (1 - m[:, None]), 0)
+
+
+def _implanted(contrast, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(2, 6, 16, 16)).astype(np.float32)
+    ab = np.zeros((2, 1, 16, 16), np.float32)
+    ab[0, 0, 3:5, 3:5] = 1.0
+    ab[1, 0, 10, 12] = 1.0
+    z[:, :, ab[0, 0] > 0] += contrast  # broadcast: both crops' target pixels shifted
+    z[1, :, 10, 12] += contrast
+    w = np.ones_like(ab)
+    return torch.from_numpy(z), torch.from_numpy(ab), torch.from_numpy(w), torch.from_numpy(rng.random(ab.shape).astype(np.float32))
+
+
+def test_separation_loss_falls_as_targets_stand_out_and_ignores_affine_maps():
+    loss = SeparationLoss(n_random=1000)
+    vals = []
+    for contrast in (0.0, 1.0, 3.0, 8.0):
+        z, ab, w, g = _implanted(contrast)
+        torch.manual_seed(0)
+        vals.append(float(loss(z, ab, w, g)))
+    assert all(a > b for a, b in zip(vals, vals[1:])), vals
+    z, ab, w, g = _implanted(3.0)
+    a = torch.randn(6, 6) + 3 * torch.eye(6)
+    moved = torch.einsum("ij,bjhw->bihw", a, z) + torch.randn(1, 6, 1, 1) * 5
+    torch.manual_seed(0)
+    before = float(loss(z, ab, w, g))
+    torch.manual_seed(0)
+    assert float(loss(moved, ab, w, g)) == pytest.approx(before, rel=0.02, abs=0.02)
+
+
+def test_separation_loss_says_nan_for_non_finite_features():
+    z, ab, w, g = _implanted(3.0)
+    z[0, 0, 0, 0] = float("nan")
+    assert np.isnan(float(SeparationLoss()(z, ab, w, g)))

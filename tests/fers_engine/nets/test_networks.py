@@ -24,7 +24,7 @@ def test_shapes_odd_nonsquare(h, w):
     assert SpectralAE(C, width=8)(x).shape == (3, C, h, w)
     assert SpatialAE(C, width=6, dilations=(1, 2))(fixed_pseudo_rgb(x)).shape == (3, C, h, w)
     assert FeatureRestorationNet(C, width=8, blocks=1)(x).shape == (3, C, h, w)
-    g = Stage1Graph(C, width=8, hidden=16)
+    g = Stage1Graph(SpectralFEN(C, width=8, hidden=16))
     out = g(x)
     assert out["x_hat"].shape == (3, C, h, w)
     assert out["p_t"].shape == out["p_s"].shape == (3, C, h, w)
@@ -98,3 +98,28 @@ def test_no_global_pooling_in_deployed_networks():
         a, b = net(x)[0], net(y)[0]
     r = 50 - net.halo
     assert torch.equal(a[:, :, :r, :r], b[:, :, :r, :r])
+
+
+@pytest.mark.parametrize("kind", ["spectral", "spatial"])
+def test_d4_tied_networks_are_equivariant_and_deploy_as_plain_convolutions(kind):
+    """Tied kernels: rotating or flipping the input rotates or flips the output; the expanded
+    weights load into the plain deployed network and give the same output."""
+    from fers_engine.nets.blocks import expanded_state_dict
+    torch.manual_seed(5)
+    make = (lambda sym: SpectralFEN(C, width=8, hidden=16, dilations=(1, 2), skip=True, symmetric=sym)) \
+        if kind == "spectral" else \
+        (lambda sym: SpatialNet(C, width=6, rgb_hidden=8, dilations=(1, 2), pools=(1, 5), hidden=16, symmetric=sym))
+    net = make(True).eval()
+    f = (lambda m, t: m(t)) if kind == "spectral" else (lambda m, t: m(t)[0])
+    x = torch.randn(1, C, 19, 23) * 0.05
+    with torch.no_grad():
+        y = f(net, x)
+        for k in (1, 2, 3):
+            assert torch.allclose(f(net, torch.rot90(x, k, (2, 3))), torch.rot90(y, k, (2, 3)), atol=1e-6)
+        assert torch.allclose(f(net, torch.flip(x, (3,))), torch.flip(y, (3,)), atol=1e-6)
+        plain = make(False).eval()
+        plain.load_state_dict(expanded_state_dict(net))
+        assert torch.allclose(f(plain, x), y, atol=1e-6)
+    w = expanded_state_dict(net)
+    kernels = [v for k, v in w.items() if v.ndim == 4 and v.shape[-1] == 3]
+    assert kernels and all(torch.equal(kk, torch.rot90(kk, 1, (2, 3))) and torch.equal(kk, kk.flip(3)) for kk in kernels)
