@@ -40,6 +40,7 @@ def main(argv=None):
     ap.add_argument("--tag", default="")
     ap.add_argument("--out-dir", default="/tmp/fers-screen")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--score-only", action="store_true", help="score the models a previous screen wrote")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
@@ -57,11 +58,17 @@ def main(argv=None):
         i = fold - 1
         t0 = time.time()
         path = out_dir / f"{args.recipe}{args.tag}-f{fold}of{args.k}.safetensors"
-        res = train(training_files(i, args.k), path, recipe=args.recipe, seed=args.seed, epochs=args.epochs,
-                    steps_per_epoch=args.steps, config=cfg, reporter=rep, name=path.stem)
-        seconds = time.time() - t0
+        if args.score_only:
+            from fers_engine.nets.model_file import read_card
+            from fers_engine.nets.trainer import result_from_card
+            card = read_card(path)
+            res = result_from_card(path, card, card["training"]["time_s"])
+        else:
+            res = train(training_files(i, args.k), path, recipe=args.recipe, seed=args.seed, epochs=args.epochs,
+                        steps_per_epoch=args.steps, config=cfg, reporter=rep, name=path.stem)
+        seconds = time.time() - t0 if not args.score_only else res.seconds
         enh = load_enhancer(str(path), device="cpu")
-        column = "FERS sum" if "spatial" in enh.parts else "FEN + RX"
+        column = "full" if "spatial" in enh.parts else "spectral"
         rows = {}
         for name, (rel, _) in SCENES.items():
             if fold_of(name, args.k) != i:

@@ -82,11 +82,15 @@ def _seeds(*seeds: int, config: Optional[Dict] = None) -> Tuple[Dict, ...]:
     return tuple({"tag": f"s{s}", "seed": s, "config": dict(config or {})} for s in seeds)
 
 
+#: Our recipe's settings beyond BASE_CONFIG: 6 epochs of 30 steps (each step two crop groups of 8
+#: crops of 32 x 32 px, about 16k pixels), one band-subset variant of every training scene.
+_SEPARATION = {"band_variants": 1, "steps_per_epoch": 30, "epochs": {"sep": 6}}
+
 RECIPES: Dict[str, Recipe] = {
     r.name: r for r in (
-        Recipe("separation", ("sep",), {"band_variants": 1}, _seeds(0, 1),
+        Recipe("separation", ("sep",), _SEPARATION, _seeds(0, 1),
                "implanted-target separation under RX, spectral + spatial enhancers"),
-        Recipe("separation-spectral", ("sep",), {"band_variants": 1, "parts": ["spectral"]}, _seeds(0, 1),
+        Recipe("separation-spectral", ("sep",), {**_SEPARATION, "parts": ["spectral"]}, _seeds(0, 1),
                "implanted-target separation under RX, spectral enhancer only"),
         Recipe("published", ("0", "1", "2"), {}, tuple(
             {"tag": f"{trunks}-s{seed}", "seed": seed, "config": {"random_trunk": trunks == "random"}}
