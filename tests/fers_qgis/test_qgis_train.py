@@ -94,3 +94,22 @@ def test_detect_full_with_bundled_model(provider, real_scene, tmp_path, recordin
     assert raster_geometry(res["OUTPUT"])[:4] == raster_geometry(scene)[:4]
     ev = run("fers:evaluate", {"SCORE": res["OUTPUT"], "GROUND_TRUTH": truth})
     assert ev["AUC"] > 0.8
+
+
+def test_every_training_log_line_is_shown_once(fers_plugin, train_scene, tmp_path, recording_feedback):
+    """qgis_process prints both the info log and the progress text, so a line pushed as info and
+    set as progress text appeared twice in the console; each line must reach the user once."""
+    fb = recording_feedback()
+    texts = []
+    original = fb.setProgressText
+
+    def set_progress_text(text):
+        texts.append(text)
+        original(text)
+
+    fb.setProgressText = set_progress_text
+    run("fers:train", {"INPUTS": [train_scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
+                       "STEPS_PER_EPOCH": 2, "SEED": 0, "DEVICE": "cpu", "OUTPUT": str(tmp_path / "m.safetensors")}, fb)
+    shown = fb.infos + texts
+    assert any("epoch 2/2" in m for m in fb.infos)
+    assert len(shown) == len(set(shown)), [m for m in shown if shown.count(m) > 1]
