@@ -121,3 +121,21 @@ def test_truth_hidden_by_the_mask_is_an_error():
         roc_auc(np.random.default_rng(0).random((4, 4)), truth, valid)
     with pytest.raises(InputError, match="valid mask"):
         roc_auc(np.zeros((4, 4)), truth, np.ones((2, 2), bool))
+
+
+def test_boundary_false_alarms_count_top_scores_on_material_edges_not_on_anomalies():
+    from fers_engine.metrics import boundary_false_alarms, spectral_gradient
+    rng = np.random.default_rng(0)
+    a, b = np.array([1.0, 0.2, 0.5, 0.1]), np.array([0.2, 1.0, 0.1, 0.6])
+    cube = np.where(np.arange(40)[None, None, :] < 20, a[:, None, None], b[:, None, None]) * np.ones((4, 30, 40))
+    cube = cube + rng.normal(size=cube.shape) * 0.01
+    truth = np.zeros((30, 40), bool)
+    truth[5:7, 8:10] = truth[22:24, 30:32] = True
+    cube[:, truth] = np.array([0.6, 0.6, 0.9, 0.9])[:, None]
+    grad = spectral_gradient(cube)
+    assert grad[:, 19:21].min() > 5 * np.median(grad)  # the boundary stands out
+    edge_scores = np.zeros((30, 40))
+    edge_scores[:, 19:21] = 1.0
+    target_scores = truth.astype(float)
+    assert boundary_false_alarms(edge_scores, cube, truth, top=0.05) == 1.0
+    assert boundary_false_alarms(target_scores, cube, truth, top=0.005) == 0.0
