@@ -209,7 +209,7 @@ def report(auc, fa, seconds, args, train_time) -> str:
     first = next(iter(auc.values()))
     default = default_column(auc)
     base = [c for c in ("RX", "LRX", "CRD") if c in first]
-    recipe_cols = [c for r in args.recipes for c in (f"{r} full", f"{r} spectral") if c in first]
+    recipe_cols = [c for r in args.recipes for c in (f"{r} full", f"{r} spectral", f"{r} hadamard") if c in first]
     seeds = args.untrained_seeds
     unt = {p: seed_stats(auc, p, seeds) for p in ("full", "spectral")}
     rows = {n: dict(v) for n, v in auc.items()}
@@ -237,8 +237,9 @@ def report(auc, fa, seconds, args, train_time) -> str:
         "covariance. **CRD**: collaborative representation, dual window "
         f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda"
         + ("" if "CRD" in first else " (**not measured**: this checkout has no `fers_engine.detectors.crd`)") + ".",
-        "- **<recipe> full**: RX(x + spe + spa), the full method with the recipe's fold models; **<recipe> "
-        "spectral**: RX(x + spe). x = the cube on the model's 128-band grid, normalised scene-wide. "
+        "- **<recipe> full**: RX(x + spe + spa), the full method with the recipe's fold models (sum fusion); "
+        "**<recipe> spectral**: RX(x + spe); **<recipe> hadamard**: the product of the min-max normalised "
+        "RX(x + spe) and RX(x + spa) (the other fusion `fers detect` offers). x = the cube on the model's 128-band grid, normalised scene-wide. "
         f"`{DEFAULT_RECIPE}` is our recipe (the default), `separation-spectral` its spectral-only ablation, "
         "`published` the paper's FERD / FERS objectives (our implementation, epochs chosen the same way).",
         f"- **untrained**: the default recipe's architecture with the weights training starts from, mean over "
