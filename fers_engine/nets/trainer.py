@@ -276,186 +276,223 @@ def _load_opt(opt, tensors: Dict, prefix: str) -> None:
 def _train_candidate(data: _Data, rec: Recipe, cfg: dict, run_stages, seed: int, out_path: Path, dev: str,
                      resume: bool, reporter: Reporter, name: str) -> dict:
     """Train one candidate to ``out_path``; returns its model card."""
-    import torch
-    from .data import PatchSampler
-    from .networks import Networks, deployed_arch
-    from .stages import STAGE_CODES, STAGES
-    from .validation import DetectionValidator
-
-    ck_w, ck_j = checkpoint_paths(out_path)
-    fingerprint = {"recipe": rec.name, "config": json.loads(json.dumps(cfg)), "files": data.files,
-                   "seed": seed, "stages": list(run_stages)}
-    if resume and out_path.is_file() and out_path.with_suffix(".json").is_file():
-        old = json.loads(out_path.with_suffix(".json").read_text())
-        if old.get("training", {}).get("fingerprint") == fingerprint:
+    run = _CandidateRun(data, rec, cfg, run_stages, seed, out_path, dev, reporter, name)
+    if resume:
+        finished = run.finished_card()
+        if finished is not None:
             reporter.info(f"{out_path.name}: already trained, reused")
-            return old
-    torch.manual_seed(seed)
-    nets = Networks(cfg, {m for s in run_stages for m in STAGES[s].needs}).to(dev)
-    sampler = PatchSampler(data.scenes, data.patch)
-    validator = DetectionValidator([s.labelled for s in data.scenes if s.labelled is not None])
-    if cfg["select"] == "detection":
-        reporter.info(f"checkpoint selection: mean RX AUC on {len(validator.names)} labelled training file(s)"
-                      if validator else "checkpoint selection: no training file has ground truth, so stages "
-                      "keep their lowest validation loss")
-    state = {"fingerprint": fingerprint, "done": [], "history": {}, "epoch": {}, "best": {}, "best_epoch": {},
-             "criterion": {}, "validation_auc": {}, "train_loss": {}, "elapsed_s": 0.0}
-    resumed = None
-    if resume and ck_w.is_file() and ck_j.is_file():
-        old = json.loads(ck_j.read_text())
-        if old.get("fingerprint") != fingerprint:
-            raise ModelError(f"cannot resume from {ck_w}: it was made with other inputs, seed or settings")
-        resumed, _ = load_model(ck_w, expect_format=None)
-        nets.load_checkpoint_state({k[4:]: v for k, v in resumed.items() if k.startswith("cur.")})
-        state.update({k: old[k] for k in state if k in old})
-        reporter.info(f"resuming from {ck_w.name}: stages done {state['done'] or 'none'}, epochs {state['epoch']}")
-    elif resume:
-        reporter.info("no checkpoint to resume from: starting from scratch")
+            return finished
+        run.resume()
+    for sname in run_stages:
+        if sname not in run.state["done"]:
+            run.train_stage(sname)
+    return run.write_model()
 
-    t_mark = time.time()
-    steps = int(cfg["steps_per_epoch"])
-    total_steps = sum(int(cfg["epochs"][s]) * steps for s in run_stages)
-    before = {s: sum(int(cfg["epochs"][t]) * steps for t in run_stages[:i]) for i, s in enumerate(run_stages)}
 
-    def save_checkpoint(opt, best_sd):
-        nonlocal t_mark
-        tensors = {f"cur.{k}": v for k, v in nets.checkpoint_state().items()}
+class _CandidateRun:
+    """One candidate's training: its networks, data, progress state and checkpoint files."""
+
+    def __init__(self, data: _Data, rec: Recipe, cfg: dict, run_stages, seed: int, out_path: Path, dev: str,
+                 reporter: Reporter, name: str):
+        import torch
+        from .data import PatchSampler
+        from .networks import Networks
+        from .stages import STAGES
+        from .validation import DetectionValidator
+        self.data, self.rec, self.cfg, self.run_stages, self.seed = data, rec, cfg, tuple(run_stages), seed
+        self.out_path, self.dev, self.reporter, self.name = out_path, dev, reporter, name
+        self.ck_w, self.ck_j = checkpoint_paths(out_path)
+        self.fingerprint = {"recipe": rec.name, "config": json.loads(json.dumps(cfg)), "files": data.files,
+                            "seed": seed, "stages": list(run_stages)}
+        torch.manual_seed(seed)
+        self.nets = Networks(cfg, {m for s in run_stages for m in STAGES[s].needs}).to(dev)
+        self.sampler = PatchSampler(data.scenes, data.patch)
+        self.validator = DetectionValidator([s.labelled for s in data.scenes if s.labelled is not None])
+        if cfg["select"] == "detection":
+            reporter.info(f"checkpoint selection: mean RX AUC on {len(self.validator.names)} labelled training "
+                          "file(s)" if self.validator else "checkpoint selection: no training file has ground "
+                          "truth, so stages keep their lowest validation loss")
+        self.state = {"fingerprint": self.fingerprint, "done": [], "history": {}, "epoch": {}, "best": {},
+                      "best_epoch": {}, "criterion": {}, "validation_auc": {}, "elapsed_s": 0.0}
+        self.resumed: Optional[Dict] = None
+        self.t_mark = time.time()
+        steps = int(cfg["steps_per_epoch"])
+        self.total_steps = sum(int(cfg["epochs"][s]) * steps for s in self.run_stages)
+        self.steps_before = {s: sum(int(cfg["epochs"][t]) * steps for t in self.run_stages[:i])
+                             for i, s in enumerate(self.run_stages)}
+
+    # -- resuming ------------------------------------------------------------------------------
+    def finished_card(self) -> Optional[dict]:
+        """The card of a model this very run already wrote (a resumed multi-candidate run)."""
+        card_path = self.out_path.with_suffix(".json")
+        if self.out_path.is_file() and card_path.is_file():
+            old = json.loads(card_path.read_text())
+            if old.get("training", {}).get("fingerprint") == self.fingerprint:
+                return old
+        return None
+
+    def resume(self) -> None:
+        if not (self.ck_w.is_file() and self.ck_j.is_file()):
+            self.reporter.info("no checkpoint to resume from: starting from scratch")
+            return
+        old = json.loads(self.ck_j.read_text())
+        if old.get("fingerprint") != self.fingerprint:
+            raise ModelError(f"cannot resume from {self.ck_w}: it was made with other inputs, seed or settings")
+        self.resumed, _ = load_model(self.ck_w, expect_format=None)
+        self._load_current()
+        self.state.update({k: old[k] for k in self.state if k in old})
+        self.reporter.info(f"resuming from {self.ck_w.name}: stages done {self.state['done'] or 'none'}, "
+                           f"epochs {self.state['epoch']}")
+
+    def _load_current(self) -> None:
+        self.nets.load_checkpoint_state({k[4:]: v for k, v in self.resumed.items() if k.startswith("cur.")})
+
+    def save_checkpoint(self, opt, best_sd) -> None:
+        tensors = {f"cur.{k}": v for k, v in self.nets.checkpoint_state().items()}
         if opt is not None:
             tensors.update(_opt_tensors(opt, "opt"))
         if best_sd is not None:
             tensors.update({f"best.{k}": v for k, v in best_sd.items()})
-        state["elapsed_s"] += time.time() - t_mark
-        t_mark = time.time()
-        save_model(ck_w, tensors, {"format": "fers-checkpoint"}, sidecar=False)
-        tmp = ck_j.with_name(ck_j.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, ck_j)
+        self.state["elapsed_s"] += time.time() - self.t_mark
+        self.t_mark = time.time()
+        save_model(self.ck_w, tensors, {"format": "fers-checkpoint"}, sidecar=False)
+        tmp = self.ck_j.with_name(self.ck_j.name + ".tmp")
+        tmp.write_text(json.dumps(self.state, indent=1))
+        os.replace(tmp, self.ck_j)
 
-    for sname in run_stages:
-        if sname in state["done"]:
-            continue
-        stage = STAGES[sname](nets, cfg, sampler, seed)
+    # -- one stage -----------------------------------------------------------------------------
+    def train_stage(self, sname: str) -> None:
+        """Epochs of one stage, its best epoch kept (by detection AUC when labels exist, else by the
+        validation loss), a checkpoint after each epoch; a non-finite loss stops the stage."""
+        import torch
+        from .stages import STAGE_CODES, STAGES
+        cfg, state, rep = self.cfg, self.state, self.reporter
+        stage = STAGES[sname](self.nets, cfg, self.sampler, self.seed)
         first = state["epoch"].get(sname, 0) == 0
         note = stage.begin(state["done"])
         if not first:  # resumed mid-stage: the weights are the checkpoint's, whatever begin() loaded
             note = None
-            nets.load_checkpoint_state({k[4:]: v for k, v in resumed.items() if k.startswith("cur.")})
+            self._load_current()
         if note:
-            reporter.info(note)
+            rep.info(note)
         opt = stage.optimiser()
         best_sd = None
-        if resumed is not None and not first:
-            _load_opt(opt, resumed, "opt")
-            best_sd = {k[5:]: v for k, v in resumed.items() if k.startswith("best.")} or None
+        if self.resumed is not None and not first:
+            _load_opt(opt, self.resumed, "opt")
+            best_sd = {k[5:]: v for k, v in self.resumed.items() if k.startswith("best.")} or None
         hist = state["history"].setdefault(sname, [])
         aucs = state["validation_auc"].setdefault(sname, [])
-        by_auc = stage.by_detection and bool(validator) and cfg["select"] == "detection"
+        by_auc = stage.by_detection and bool(self.validator) and cfg["select"] == "detection"
         state["criterion"][sname] = "auc" if by_auc else "loss"
 
         def detection_auc() -> float:
             for m in stage.modules():
                 m.eval()
-            spe, spa = stage.scored()
-            v = validator.score(spe, spa)["mean"]
-            aucs.append(v)
-            return v
+            value = self.validator.score(*stage.scored())["mean"]
+            aucs.append(value)
+            return value
 
         if by_auc and first:
             auc0 = detection_auc()
-            reporter.info(f"stage {sname} epoch 0 (before training): validation mean RX AUC {auc0:.4f}")
+            rep.info(f"stage {sname} epoch 0 (before training): validation mean RX AUC {auc0:.4f}")
             state["best"][sname], state["best_epoch"][sname] = auc0, 0
-            best_sd = _copy(nets)
-        n_ep = int(cfg["epochs"][sname])
+            best_sd = _copy(self.nets)
+        n_ep, steps = int(cfg["epochs"][sname]), int(cfg["steps_per_epoch"])
         for ep in range(state["epoch"].get(sname, 0), n_ep):
-            rng = np.random.default_rng([seed, STAGE_CODES[sname], ep])
-            torch.manual_seed(seed * 1000 + STAGE_CODES[sname] * 100 + ep)
+            rng = np.random.default_rng([self.seed, STAGE_CODES[sname], ep])
+            torch.manual_seed(self.seed * 1000 + STAGE_CODES[sname] * 100 + ep)
             for m in stage.modules():
                 m.train()
-            total = 0.0
+            total, finite = 0.0, True
             for it in range(steps):
-                loss, _ = stage.train_loss(rng, dev)
+                loss, _ = stage.train_loss(rng, self.dev)
                 if not torch.isfinite(loss):
+                    finite = False
                     break
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 total += float(loss.detach())
-                reporter.step((before[sname] + ep * steps + it + 1) / total_steps)
-            if not torch.isfinite(loss):
-                reporter.warning(f"stage {sname} diverged in epoch {ep + 1} (the training loss is not finite): "
-                                 f"the stage stops and keeps its best epoch, {state['best_epoch'].get(sname, 0)}")
+                rep.step((self.steps_before[sname] + ep * steps + it + 1) / self.total_steps)
+            if not finite:
+                rep.warning(f"stage {sname} diverged in epoch {ep + 1} (the training loss is not finite): "
+                            f"the stage stops and keeps its best epoch, {state['best_epoch'].get(sname, 0)}")
                 state["diverged"] = {**state.get("diverged", {}), sname: ep + 1}
                 break
             for m in stage.modules():
                 m.eval()
-            vloss, vparts = stage.validation_loss(dev)
+            vloss, vparts = stage.validation_loss(self.dev)
             hist.append({"epoch": ep + 1, "train": total / steps, "val": vloss, "val_parts": vparts})
             text = ""
             if by_auc:
                 hist[-1]["val_auc"] = detection_auc()
                 text = f", mean RX AUC {hist[-1]['val_auc']:.4f}"
-            reporter.info(f"stage {sname} epoch {ep + 1}/{n_ep}: train {total / steps:.4f} val {vloss:.4f} "
-                          f"({', '.join(f'{k} {v:.4f}' for k, v in vparts.items())}){text}")
+            rep.info(f"stage {sname} epoch {ep + 1}/{n_ep}: train {total / steps:.4f} val {vloss:.4f} "
+                     f"({', '.join(f'{k} {v:.4f}' for k, v in vparts.items())}){text}")
             value = hist[-1]["val_auc"] if by_auc else vloss
             # NaN (a diverged epoch) is never better: every comparison with NaN is False
             better = (value > state["best"][sname]) if by_auc else (
                 sname not in state["best"] or value < state["best"][sname])
             if better:
                 state["best"][sname], state["best_epoch"][sname] = value, ep + 1
-                best_sd = _copy(nets)
+                best_sd = _copy(self.nets)
             state["epoch"][sname] = ep + 1
-            save_checkpoint(opt, best_sd)
+            self.save_checkpoint(opt, best_sd)
         if best_sd is not None:
-            nets.load_checkpoint_state(best_sd)
+            self.nets.load_checkpoint_state(best_sd)
         elif sname in state.get("diverged", {}):
             raise ModelError(f"training diverged in stage {sname} before any usable epoch; try a lower "
                              "learning rate or other inputs")
         state["done"].append(sname)
         what = "mean RX AUC" if by_auc else "validation loss"
-        reporter.info(f"stage {sname} done: best {what} {state['best'].get(sname, float('nan')):.4f} "
-                      f"at epoch {state['best_epoch'].get(sname)}")
-        save_checkpoint(None, None)
+        rep.info(f"stage {sname} done: best {what} {state['best'].get(sname, float('nan')):.4f} "
+                 f"at epoch {state['best_epoch'].get(sname)}")
+        self.save_checkpoint(None, None)
 
-    with_spatial = "2" in state["done"] or ("sep" in state["done"] and "spatial" in cfg["parts"])
-    from .. import __version__
-    tr_aucs = {s: state["validation_auc"][s] for s in state["done"] if state["criterion"].get(s) == "auc"}
-    card = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
-        "arch": deployed_arch(cfg, with_spatial),
-        "parts": ["spectral", "spatial"] if with_spatial else ["spectral"],
-        "wavelengths": None if data.grid.wavelengths is None else [float(w) for w in data.grid.wavelengths],
-        "band_grid": (f"band axis: any input is resampled along its band axis onto {cfg['bands']} bands"
-                      if data.grid.wavelengths is None else
-                      f"{cfg['bands']} bands, {data.grid.wavelengths[0]:.1f}-{data.grid.wavelengths[-1]:.1f} nm"),
-        "normalisation": {**NORM_DEFAULT, **(data.grid.normalisation or {})},
-        "halo": max(nets.fen.halo, nets.spatial.halo if with_spatial else 0),
-        "training": {
-            "recipe": rec.name, "fingerprint": fingerprint,
-            "files": data.files,
-            "stages": list(state["done"]),
-            "epochs": {s: int(cfg["epochs"][s]) for s in state["done"]},
-            "steps_per_epoch": steps, "batch": cfg["batch"], "patch": cfg["patch"],
-            "train_loss": {s: [h["train"] for h in state["history"].get(s, [])] for s in state["done"]},
-            "validation_loss": {s: [h["val"] for h in state["history"].get(s, [])] for s in state["done"]},
-            "best_epoch": state["best_epoch"],
-            "selection": {s: ("the epoch (0 = before the stage's training) with the best mean RX AUC on the "
-                              "labelled training files" if state["criterion"].get(s) == "auc" else
-                              "the epoch with the lowest validation loss (background patches only)")
-                          for s in state["done"]},
-            "validation_auc": tr_aucs,
-            "validation_auc_files": validator.names,
-            "diverged": state.get("diverged", {}),
-            "seed": seed, "device": dev,
-            "time_s": round(state["elapsed_s"] + (time.time() - t_mark), 1),
-            "config": cfg,
-            "trunks": ("trained (separation objective)" if "sep" in state["done"] else
-                       "random frozen (ablation)" if (cfg["random_trunk"] or "0" not in state["done"]) else
-                       "pre-trained in stage 0 (masked auto-encoding of background patches), then frozen"),
-        },
-        "code_version": __version__,
-    }
-    save_model(out_path, nets.deployed_tensors(with_spatial), card)
-    return card
+    # -- the model file ------------------------------------------------------------------------
+    def write_model(self) -> dict:
+        from .. import __version__
+        from .networks import deployed_arch
+        cfg, state, grid = self.cfg, self.state, self.data.grid
+        with_spatial = "2" in state["done"] or ("sep" in state["done"] and "spatial" in cfg["parts"])
+        done = state["done"]
+        card = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name,
+            "arch": deployed_arch(cfg, with_spatial),
+            "parts": ["spectral", "spatial"] if with_spatial else ["spectral"],
+            "wavelengths": None if grid.wavelengths is None else [float(w) for w in grid.wavelengths],
+            "band_grid": (f"band axis: any input is resampled along its band axis onto {cfg['bands']} bands"
+                          if grid.wavelengths is None else
+                          f"{cfg['bands']} bands, {grid.wavelengths[0]:.1f}-{grid.wavelengths[-1]:.1f} nm"),
+            "normalisation": {**NORM_DEFAULT, **(grid.normalisation or {})},
+            "halo": max(self.nets.fen.halo, self.nets.spatial.halo if with_spatial else 0),
+            "training": {
+                "recipe": self.rec.name, "fingerprint": self.fingerprint,
+                "files": self.data.files,
+                "stages": list(done),
+                "epochs": {s: int(cfg["epochs"][s]) for s in done},
+                "steps_per_epoch": int(cfg["steps_per_epoch"]), "batch": cfg["batch"], "patch": cfg["patch"],
+                "train_loss": {s: [h["train"] for h in state["history"].get(s, [])] for s in done},
+                "validation_loss": {s: [h["val"] for h in state["history"].get(s, [])] for s in done},
+                "best_epoch": state["best_epoch"],
+                "selection": {s: ("the epoch (0 = before the stage's training) with the best mean RX AUC on the "
+                                  "labelled training files" if state["criterion"].get(s) == "auc" else
+                                  "the epoch with the lowest validation loss (background patches only)")
+                              for s in done},
+                "validation_auc": {s: state["validation_auc"][s] for s in done if state["criterion"].get(s) == "auc"},
+                "validation_auc_files": self.validator.names,
+                "diverged": state.get("diverged", {}),
+                "seed": self.seed, "device": self.dev,
+                "time_s": round(state["elapsed_s"] + (time.time() - self.t_mark), 1),
+                "config": cfg,
+                "trunks": ("trained (separation objective)" if "sep" in done else
+                           "random frozen (ablation)" if (cfg["random_trunk"] or "0" not in done) else
+                           "pre-trained in stage 0 (masked auto-encoding of background patches), then frozen"),
+            },
+            "code_version": __version__,
+        }
+        save_model(self.out_path, self.nets.deployed_tensors(with_spatial), card)
+        return card
 
 
 def _copy(nets) -> Dict:
