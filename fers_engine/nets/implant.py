@@ -3,11 +3,11 @@
 A group of crops from one training scene receives a few small targets: single pixels to blobs
 of up to ``max_area`` px, each filled with one foreign spectrum mixed into the background at an
 abundance from sub-pixel (``min_abundance``) to whole-pixel, with mixed (lower-abundance) blob
-edges. The spectra are real target materials (labelled anomaly pixels of the host scene itself,
-moved to another place, or of another training scene), the host's own mean spectrum with a
-smooth change of shape (a different material of similar brightness), or ordinary pixels of
-another scene. Only training scenes are donors: an evaluation scene never is (the trainer is
-never given one).
+edges. The spectra are the host's own mean spectrum with a smooth change of shape (a different
+material of similar brightness), ordinary pixels of another training scene (other materials,
+other sensors), or, when a recipe asks for them, labelled anomaly pixels of training scenes (the
+shipped recipes do not: those labels choose the epochs, which would then be chosen in-sample).
+Only training scenes are donors: an evaluation scene never is (the trainer is never given one).
 
 Augmentation, in the normalised space x = 0.1 * (2 * (raw - lo) / (hi - lo) - 1), where a
 multiplicative change of the raw signal acts on (x + 0.1): a smooth illumination field per crop,
@@ -31,10 +31,10 @@ class ImplantConfig:
     # where a target's spectrum comes from, as shares: a labelled anomaly of the host scene
     # itself (a training scene: a real target material, same sensor), a labelled anomaly of
     # another training scene, the host's mean spectrum reshaped, a pixel of another scene
-    own_anomaly: float = 0.4
-    other_anomaly: float = 0.2
-    host_shape: float = 0.3
-    other_pixel: float = 0.1
+    own_anomaly: float = 0.0
+    other_anomaly: float = 0.0
+    host_shape: float = 0.6
+    other_pixel: float = 0.4
     illumination: float = 0.25    # amplitude of the smooth per-crop illumination field
     band_gain: float = 0.15       # amplitude of the smooth per-group band gain
     noise: float = 0.003          # largest noise standard deviation (normalised units)

@@ -41,8 +41,11 @@ BASE_CONFIG: Dict = {
     "separation": {
         "groups": 2, "crops": 8, "margin": 4, "train": "all", "real_fraction": 0.0,
         "loss": {"shrink": 1e-3, "tau": 0.5, "hard_fraction": 0.02, "edge_fraction": 0.05, "n_random": 512},
-        "implant": {"max_targets": 3, "max_area": 12, "min_abundance": 0.1, "own_anomaly": 0.4,
-                    "other_anomaly": 0.2, "host_shape": 0.3, "other_pixel": 0.1,
+        # target spectra: the host's own spectrum reshaped, or pixels of other training scenes; the
+        # labelled anomalies of training scenes are not donors (own_anomaly / other_anomaly 0), since
+        # the same labels choose the epochs and candidates: the choice would be made in-sample
+        "implant": {"max_targets": 3, "max_area": 12, "min_abundance": 0.1, "own_anomaly": 0.0,
+                    "other_anomaly": 0.0, "host_shape": 0.6, "other_pixel": 0.4,
                     "illumination": 0.25, "band_gain": 0.15, "noise": 0.003},
     },
     "band_variants": 0,
