@@ -9,7 +9,7 @@ Every model is written by ``fers_engine.nets.trainer.train`` with a recipe name,
 ``fers train`` runs it: the default model is ``fers train <every training file> --recipe
 default``, and its card lists the files. Writes models/fers-default.safetensors (+ .json card),
 models/folds/<recipe>/fold<i>of4.safetensors (the leave-scene-out models of bench/accuracy.py:
-the default recipe with all its candidates, the other recipes with seed 0), then models/README.md
+every candidate of our recipes, seed 0 of the published one), then models/README.md
 with the run times and validation figures read back from the model cards.
 """
 from __future__ import annotations
@@ -85,7 +85,8 @@ Folder size {size:.2f} MiB.
   models.
 * `folds/<recipe>/fold<i>of{K}`: leave-scene-out models of `bench/accuracy.py`; fold i never saw any
   version of the windows in its held-out groups ({'; '.join(f'fold {i + 1}: ' + ', '.join(g) for i, g in enumerate(FOLDS[K]))}).
-  The default recipe's fold models train every candidate like the default model; the others seed 0.
+  Our recipes' fold models train every candidate like the default model; the published recipe's
+  seed 0 with stage-0 trunks (its four candidates would cost four times as much here).
 * Recipes (`fers_engine/nets/recipes.py`):
 {recipes}
 * Selection: each stage keeps the epoch (epoch 0 = its untrained start) whose enhanced features
@@ -120,8 +121,7 @@ def main(argv=None):
               name="fers-default")
     if args.only in (None, "folds"):
         for recipe in args.recipes or accuracy.RECIPES:
-            accuracy.train_folds(HERE / "folds", K, recipe, rep,
-                                 seed=None if recipe == accuracy.RECIPES[0] else 0)
+            accuracy.train_folds(HERE / "folds", K, recipe, rep, seed=accuracy.FOLD_SEEDS.get(recipe))
     timings = {"device": "cpu"}
     if args.only is None:
         timings["wall_s"] = time.time() - t0
