@@ -12,4 +12,7 @@ FUSIONS = ("sum", "hadamard")
 DEVICES = ("auto", "cpu", "cuda")
 BAND_MODES = ("resample", "first")
 THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
+#: Each threshold method's own value when none is given: the 99th percentile and a false-alarm
+#: rate of 0.01 both flag about the top 1 % of valid pixels; 'value' needs a number; otsu takes none.
+THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01}
 CHECKPOINT_SELECTIONS = ("detection", "loss")
