@@ -15,12 +15,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS
-from .detectors import BackgroundStats, RxScorer
+from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES
 from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
+from .detectors.rx import stream_rx
+from .detectors.stats import stream_statistics
+from .detectors.threshold import MASK_NODATA, check_threshold, threshold_mask
 from .detectors.threshold import threshold_value as _threshold_value
-from .errors import InputError
+from .errors import InputError, ModelError
+from .io.checks import PROBE_BYTES, CONSTANT_SCENE, check_band_count, check_scene, drop_empty_bands
 from .io.gdal_scene import limit_gdal_cache
+from .io.guard import Output, guard_outputs
 from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
                  select_bands)
 from .metrics import evaluate, normalise, roc_curve
@@ -28,6 +32,8 @@ from .progress import SILENT, Reporter
 from .sources import BlockSource, EnhancedSource, ReadAhead, SceneSource
 
 DEFAULT_MEMORY_MB = 1024
+#: The smallest memory budget accepted (MiB): below it even GDAL's block cache does not fit.
+MIN_MEMORY_MB = 16
 
 
 @dataclass
@@ -41,6 +47,7 @@ class DetectOptions:
     bands: Optional[Sequence[int]] = None  # 0-based band indices
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
+    drop_empty_bands: bool = True  # bands with no valid value (all NaN/nodata): drop, or refuse
     enhancer: str = "full"
     model: Optional[str] = None  # a bundled model name or a path; None = the default model
     band_mode: str = "resample"
@@ -63,6 +70,8 @@ class DetectOptions:
                 raise InputError(f"local RX windows must be odd with inner < outer, got inner={self.inner}, outer={self.outer}")
         if self.block_rows is not None and self.block_rows < 1:
             raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
+        if self.memory_mb is None or self.memory_mb < MIN_MEMORY_MB:
+            raise InputError(f"memory budget must be at least {MIN_MEMORY_MB} MiB, got {self.memory_mb}")
 
 
 @dataclass
@@ -81,21 +90,33 @@ class DetectResult:
 def detect(input_path, output_path, options: Optional[DetectOptions] = None,
            reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
            threshold_value: Optional[float] = None) -> DetectResult:
-    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``."""
+    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``.
+
+    Everything that can be checked without the scores is checked before the first pass: the
+    options, the threshold request, the outputs (``io.guard``), the model file, the scene's
+    type and bands (``io.checks``; bands with no valid value are dropped and named).
+    """
     options = options or DetectOptions()
     options.validate()
+    threshold_method = threshold_method or "percentile"
+    if mask_output is not None:
+        threshold_value = check_threshold(threshold_method, threshold_value)
     t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
     with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path) as scene:
         info = scene.info
-        if info.count < 2:
-            raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
-                             "multi-band (hyperspectral) raster")
+        check_scene(info)
+        guard_outputs([Output.raster("score raster", output_path),
+                       None if mask_output is None else Output.raster("mask", mask_output)],
+                      inputs=[scene, *_model_files(options)], reporter=rep)
         if info.crs is None:
             rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
         bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
                              drop_bad_bands=options.drop_bad_bands)
+        check_band_count(info, bands)
+        bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands,
+                                 probe_bytes=min(PROBE_BYTES, options.memory_mb * 2**20 // 8))
         rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
         source, device = _build_source(scene, bands, options, rep)
         try:
@@ -127,14 +148,30 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
     if mask_output is not None:
-        threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile",
-                                     99.0 if threshold_value is None else threshold_value,
+        threshold = threshold_raster(output_path, mask_output, threshold_method, threshold_value,
                                      rep.stage(0.97, 1.0))
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
                         threshold, seconds, info.height, info.width, source.count, messages)
+
+
+def _model_files(options: DetectOptions) -> List[Path]:
+    """The model file the run will read (and its card beside it), so no output may replace them;
+    a model path that does not resolve is refused here, before any work."""
+    if options.enhancer == "none":
+        return []
+    from .nets.enhancer import resolve_model_path
+
+    try:
+        path = resolve_model_path(options.model)
+    except ModelError:
+        if options.model and Path(options.model).expanduser().is_dir():
+            raise ModelError(f"the model path {options.model} is a folder, not a model file "
+                             "(.safetensors)") from None
+        raise
+    return [path, path.with_suffix(".json")]
 
 
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
@@ -194,13 +231,21 @@ def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter
     cap = int(getattr(normaliser, "cap", 262144))
     stride = max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
     blocks = list(iter_row_blocks(raw.height, block_rows))
+    lo = hi = None  # per-band range of the sample: a constant scene is said aloud
     for i, (r0, r1, _, _) in enumerate(blocks):
         data, valid = raw.read(r0, r1)
         index = np.arange(r0 * raw.width, r1 * raw.width)
         pick = index % stride == 0
         x = data["x"].reshape(raw.count, -1)[:, pick]
-        normaliser.update(x[:, None, :], valid.ravel()[pick][None, :])
+        ok = valid.ravel()[pick]
+        normaliser.update(x[:, None, :], ok[None, :])
+        if ok.any():
+            seen = x[:, ok]
+            lo = seen.min(axis=1) if lo is None else np.minimum(lo, seen.min(axis=1))
+            hi = seen.max(axis=1) if hi is None else np.maximum(hi, seen.max(axis=1))
         rep.step((i + 1) / len(blocks))
+    if lo is not None and np.array_equal(lo, hi):
+        rep.warning(CONSTANT_SCENE)
 
 
 def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:
@@ -272,38 +317,11 @@ def hadamard(maps: List[np.ndarray]) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _scene_stats(source: BlockSource, blocks, rep: Reporter,
-                 device: Optional[str] = None) -> Dict[str, BackgroundStats]:
-    """One streamed pass: each variant's scene mean and covariance (float64 accumulations)."""
-    stats = {v: BackgroundStats(source.count, device=device) for v in source.variants}
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = source.read(r0, r1)
-        for v in source.variants:
-            stats[v].update(data[v], valid)
-        rep.step((i + 1) / len(blocks))
-    for v in source.variants:
-        if stats[v].count < 2:
-            raise InputError("the raster has no valid pixel (all nodata or NaN)" if stats[v].count == 0
-                             else "the raster has only one valid pixel: no background to compare with")
-    return stats
-
-
 def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
                    device: Optional[str] = None) -> None:
-    """Two streamed passes: background statistics, then Mahalanobis scores per block."""
-    blocks = list(iter_row_blocks(source.height, block_rows))
-    stats = _scene_stats(source, blocks, rep.stage(0.0, 0.5), device)
-    scorers = {}
-    for v in source.variants:
-        scorers[v], info = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), device=device)
-        rep.info(info.describe())
-    second = rep.stage(0.5, 1.0)
+    """The product's one two-pass global RX (``detectors.rx.stream_rx``) over the source."""
     sink = _ScoreSink(source, writer, block_rows)
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = source.read(r0, r1)
-        for v in source.variants:
-            sink.put(v, r0, scorers[v](data[v], valid))
-        second.step((i + 1) / len(blocks))
+    stream_rx(source.read, source.height, source.count, source.variants, block_rows, sink.put, rep, device)
     sink.close()
 
 
@@ -325,7 +343,8 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
     blocks = list(iter_row_blocks(source.height, block_rows))
     covs = {v: None for v in source.variants}
     if covariance == "scene":
-        stats = _scene_stats(source, blocks, rep.stage(0.0, 0.3))
+        stats = stream_statistics(source.read, source.height, source.count, source.variants, block_rows,
+                                  rep.stage(0.0, 0.3))
         covs = {v: stats[v].covariance() for v in source.variants}
         rep = rep.stage(0.3, 1.0)
     workers = os.cpu_count() or 1
@@ -343,6 +362,8 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
 def _read_single_band(path) -> Tuple[np.ndarray, object]:
     """A whole one-band raster (score or mask: small next to the cube) and its scene info."""
     with open_scene(path) as scene:
+        if np.dtype(scene.info.dtype).kind == "c":
+            check_scene(scene.info)  # refuses complex samples with the scene's own message
         if scene.info.count != 1:
             raise InputError(f"{Path(path).name} has {scene.info.count} bands; expected a one-band score raster")
         block, valid = scene.read_all()
@@ -351,30 +372,35 @@ def _read_single_band(path) -> Tuple[np.ndarray, object]:
     return scores, scene.info
 
 
-def threshold_raster(score_path, output_path, method: str = "percentile", value: float = 99.0,
+def threshold_raster(score_path, output_path, method: str = "percentile", value: Optional[float] = None,
                      reporter: Reporter = SILENT) -> float:
-    """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata)."""
-    if method not in THRESHOLD_METHODS:
-        raise InputError(f"unknown threshold method {method!r}: choose one of {', '.join(THRESHOLD_METHODS)}")
+    """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata).
+
+    ``value`` None takes the method's own default (``choices.THRESHOLD_DEFAULTS``). The request
+    and the output are checked before the scores are read.
+    """
+    value = check_threshold(method, value)
+    guard_outputs([Output.raster("mask", output_path)], inputs=[score_path], reporter=reporter)
     scores, info = _read_single_band(score_path)
     if not np.isfinite(scores).any():
         raise InputError(f"{Path(score_path).name} has no valid score to threshold")
     threshold = float(_threshold_value(scores, method, value))
-    reporter.info(f"threshold ({method} {value:g}) = {threshold:.6g}")
-    mask = np.full(scores.shape, 255, np.uint8)
-    finite = np.isfinite(scores)
-    mask[finite] = (scores[finite] > threshold).astype(np.uint8)
-    reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(finite.sum())}")
+    reporter.info(f"threshold ({method if value is None else f'{method} {value:g}'}) = {threshold:.6g}")
+    mask = threshold_mask(scores, threshold)
+    reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(np.isfinite(scores).sum())}")
     with RasterWriter(output_path, info.height, info.width, count=1, dtype="uint8", crs=info.crs,
-                      transform=info.transform, nodata=255, band_descriptions=["anomaly mask"],
+                      transform=info.transform, nodata=MASK_NODATA, band_descriptions=["anomaly mask"],
                       like_input=score_path) as writer:
         writer.write(0, mask)
     reporter.step(1.0)
     return threshold
 
 
-def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT) -> Dict:
-    """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat."""
+def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report_path=None) -> Dict:
+    """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat;
+    with ``report_path``, also the HTML report (its path checked before anything is read)."""
+    if report_path is not None:
+        guard_outputs([Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter)
     scores, _ = _read_single_band(score_path)
     truth = read_ground_truth(truth_path)
     if truth.shape != scores.shape:
@@ -389,5 +415,11 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT) -> Dic
     result["valid_pixels"] = int(valid.sum())
     reporter.info(f"AUC {result['auc']:.4f} over {result['valid_pixels']} px "
                   f"({result['anomaly_pixels']} anomalous)")
+    if report_path is not None:
+        from .report import write_report
+
+        write_report(report_path, result, score_path=score_path, truth_path=truth_path,
+                     title=f"FERS evaluation of {Path(score_path).name}")
+        reporter.info(f"report written: {report_path}")
     reporter.step(1.0)
     return result

@@ -165,7 +165,12 @@ figcaption {{ font-size: 0.9em; color: #555; }}
 
 def write_report(path, metrics: Mapping, score_path=None, truth_path=None, title: str = "FERS evaluation",
                  extra: Optional[Mapping[str, object]] = None) -> Path:
-    """Write the report atomically (temporary file + rename) and return its path."""
+    """Write the report atomically (temporary file + rename) and return its path. A path that
+    is one of the report's inputs (``score_path``, ``truth_path``), or not a writable file path,
+    is refused first (``io.guard``): a report must never replace the raster it describes."""
+    from .io.guard import Output, guard_outputs
+
+    guard_outputs([Output.file("report", path)], inputs=[score_path, truth_path])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -258,8 +258,12 @@ def _looks_like_text(p: Path) -> bool:
 
 
 def is_gdal_name(path) -> bool:
-    """A GDAL connection string such as ``GPKG:file.gpkg:table`` or ``NETCDF:"f.nc":var``."""
+    """A GDAL connection string such as ``GPKG:file.gpkg:table`` or ``NETCDF:"f.nc":var``, or a
+    virtual file system path (``/vsizip/...``, ``/vsicurl/https://...``): passed to GDAL as a
+    string, never through ``Path``, which would fold the ``//`` of a URL."""
     text = str(path)
+    if text.startswith("/vsi"):
+        return True
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9_]+:", text)) and not Path(text).exists()
 
 

@@ -118,8 +118,12 @@ class MatScene(Scene):
 # -- content detection ------------------------------------------------------------------------
 def _find_cube(arrays: Dict[str, np.ndarray], path: Path, notes: List[str]) -> Tuple[np.ndarray, str]:
     cubes = [(k, v) for k, v in arrays.items() if v.ndim == 3 and v.dtype.kind in "iuf" and v.size]
+    if len(cubes) > 1:  # guessing (the largest?) would analyse the wrong data without a word
+        listed = ", ".join(f"'{k}' {'x'.join(map(str, v.shape))}" for k, v in cubes)
+        raise InputError(f"{path.name} holds {len(cubes)} hyperspectral cubes ({listed}) and FERS cannot "
+                         "tell which one to analyse: save that one alone in its own .mat file")
     if cubes:
-        key, cube = max(cubes, key=lambda kv: kv[1].size)
+        key, cube = cubes[0]
         return cube, key
     found = _unmixing_layout(arrays)
     if found is not None:

@@ -7,6 +7,7 @@ one-line ``InputError`` instead of a GDAL or scipy traceback.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -148,6 +149,11 @@ def _check_input(path: PathLike) -> Path:
         raise InputError(f"input not found: {p}")
     if p.is_dir():
         raise InputError(f"input is a folder, not a raster file: {p}")
+    mode = p.stat().st_mode
+    if not stat.S_ISREG(mode):  # a device reads forever (/dev/zero) or blocks (a named pipe)
+        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) \
+            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+        raise InputError(f"input {p} is {kind}, not a raster file")
     if p.stat().st_size == 0:
         raise InputError(f"input file is empty (0 bytes): {p}")
     return p
