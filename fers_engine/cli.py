@@ -1,15 +1,18 @@
 """The `fers` console script: detect, evaluate, threshold, info, train.
 
 Bad input ends with one line on stderr naming the problem (exit status 2), never a traceback;
-Ctrl-C ends with no partial output (exit status 130).
+Ctrl-C ends with no partial output (exit status 130), and so do SIGTERM (``timeout``, ``kill``,
+schedulers) and SIGHUP (a closed terminal), with the shell's status 128 + the signal's number.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+import threading
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
@@ -114,12 +117,10 @@ def cmd_detect(args) -> int:
 def cmd_evaluate(args) -> int:
     from .pipeline import evaluate_rasters
 
-    result = evaluate_rasters(args.score, args.truth)
-    roc = result.pop("roc")
+    result = evaluate_rasters(args.score, args.truth, report_path=args.html or None)
+    result.pop("roc")
     if args.html:
-        from .report import write_html_report
-
-        write_html_report(args.html, result, roc, title=f"FERS evaluation of {Path(args.score).name}")
+        print(f"wrote {args.html}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -197,6 +198,10 @@ def cmd_train(args) -> int:
     return 0
 
 
+THRESHOLD_VALUE_HELP = ("percentile: 0-100 (default 99); false_alarm_rate: the share of valid pixels "
+                        "flagged, 0-1 (default 0.01); value: the score itself (required); otsu: not used")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fers", description="Hyperspectral anomaly detection (FERS / FERD + RX).")
     p.add_argument("--version", action="version", version=f"fers {__version__}")
@@ -229,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--mask", help="also write a binary anomaly mask here")
     d.add_argument("--threshold-method", choices=THRESHOLD_METHODS,
                    default="percentile")
-    d.add_argument("--threshold-value", type=float, default=99.0)
+    d.add_argument("--threshold-value", type=float, default=None,
+                   help=THRESHOLD_VALUE_HELP)
     d.set_defaults(func=cmd_detect)
 
     e = sub.add_parser("evaluate", parents=[common], help="AUC and 3-D ROC measures against ground truth")
@@ -243,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("score")
     t.add_argument("output")
     t.add_argument("--method", choices=THRESHOLD_METHODS, default="percentile")
-    t.add_argument("--value", type=float, default=99.0)
+    t.add_argument("--value", type=float, default=None, help=THRESHOLD_VALUE_HELP)
     t.set_defaults(func=cmd_threshold)
 
     i = sub.add_parser("info", parents=[common], help="size, bands, wavelengths, CRS, nodata")
@@ -267,10 +273,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C's ``KeyboardInterrupt``: every
+    writer's ``with`` block aborts and removes its partial file on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _raise_terminated(signum, frame) -> None:
+    for sig in _TERMINATING:  # a second signal during the clean-up ends the process at once
+        signal.signal(sig, signal.SIG_DFL)
+    raise Terminated(signum)
+
+
+@contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP handled like Ctrl-C while a command runs (main thread only: Python
+    delivers signals there), previous handlers restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _TERMINATING}
+    for sig in _TERMINATING:
+        signal.signal(sig, _raise_terminated)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _terminate_like_ctrl_c():
+            return args.func(args)
+    except Terminated as exc:
+        print(f"fers: terminated by {signal.Signals(exc.signum).name}; no partial output left",
+              file=sys.stderr)
+        return 128 + exc.signum
     except Cancelled:
         print("fers: cancelled; no output written", file=sys.stderr)
         return 130

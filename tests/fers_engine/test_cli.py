@@ -76,3 +76,27 @@ def test_missing_band_is_named_one_based(tmp_path, capsys):
                  "--bands", f"1-{count + 5}"]) == 2
     assert f"band {count + 5} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_evaluate_writes_the_html_report(tmp_path, capsys):
+    cube, truth, _ = small_scene(tmp_path)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "-q"]) == 0
+    assert fers(["evaluate", str(tmp_path / "s.tif"), str(truth), "--html", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    auc = float(next(line for line in out.splitlines() if line.strip().startswith("auc:")).split(":")[1])
+    html = (tmp_path / "r.html").read_text()
+    assert f'id="auc">{auc:.6f}<' in html and "<svg" in html
+
+
+@pytest.mark.parametrize("method, flagged", [("percentile", 0.01), ("false_alarm_rate", 0.01), ("otsu", None)])
+def test_threshold_methods_have_their_own_defaults(tmp_path, capsys, method, flagged):
+    cube, _, _ = small_scene(tmp_path, rows=60, cols=50)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "-q"]) == 0
+    assert fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", method, "-q"]) == 0
+    from osgeo import gdal
+
+    mask = gdal.Open(str(tmp_path / "m.tif")).ReadAsArray()
+    if flagged is not None:
+        assert abs((mask == 1).sum() - flagged * mask.size) <= 1
+    assert fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "v.tif"), "--method", "value"]) == 2
+    assert "needs a threshold value" in capsys.readouterr().err
