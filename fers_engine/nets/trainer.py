@@ -30,6 +30,7 @@ from ..errors import InputError, ModelError
 from ..progress import Reporter
 from .model_file import FORMAT, FORMAT_VERSION, require_torch, save_model
 from .normalise import DEFAULT as NORM_DEFAULT
+from .train_request import check_train_request
 
 STAGES = ("0", "1", "2")
 
@@ -230,6 +231,7 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
             raise InputError(f"training input not found: {p}")
     out_path = Path(out_path)
     ck_w, ck_j = _ckpt_paths(out_path)
+    check_train_request(inputs, exclude, {s: cfg["epochs"][s] for s in stages}, out_path, (ck_w, ck_j), reporter)
     dev = resolve_device(device, reporter)
     torch.manual_seed(seed)
     t_start = time.time()
