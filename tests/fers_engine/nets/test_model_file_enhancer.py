@@ -81,9 +81,14 @@ def test_input_matrix_modes(tiny_model):
     enh = load_enhancer(str(path), device="cpu", reporter=Reporter(log=logs.append))
     R, desc = enh.input_matrix(_Info(30), "resample")
     assert R.shape == (12, 30) and np.allclose(R.sum(1), 1.0)
-    assert any("resampled" in m or "30" in m for m in logs)
+    # no wavelengths on either side: linear interpolation along the normalised band axis, ends kept
+    assert R[0, 0] == 1.0 and R[-1, -1] == 1.0 and np.allclose(R @ np.arange(30.0), np.linspace(0, 29, 12))
+    assert logs[-1] == desc and sum("resampled" in m for m in logs) == 1
+    assert desc.startswith("30 input bands resampled to the model's 12: resampled 30 -> 12 bands along the "
+                           "normalised band axis (no input and target wavelengths")
     R, desc = enh.input_matrix(_Info(30), "first")
-    assert R.shape == (12, 30) and np.array_equal(R[:, :12], np.eye(12)) and "first" in desc
+    assert R.shape == (12, 30) and np.array_equal(R[:, :12], np.eye(12)) and not R[:, 12:].any()
+    assert logs[-1] == desc == "first 12 of 30 bands (paper protocol)"
     from fers_engine.errors import InputError
     with pytest.raises(InputError):
         enh.input_matrix(_Info(8), "first")
