@@ -145,6 +145,32 @@ def test_1_outputs_linked_to_the_input_are_refused(scene, tmp_path, capsys):
     assert digest(scene) == before
 
 
+def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path):
+    """fers:detect OUTPUT_MASK=<the input> and fers:evaluate OUTPUT_HTML=<the score raster>."""
+    import shutil
+
+    runner = shutil.which("qgis_process")
+    if runner is None:
+        pytest.skip("qgis_process not installed")
+    runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/runtime-{os.getuid()}")
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(runtime),
+               QGIS_PLUGINPATH=str(REPO), FERS_VENV=str(REPO / ".venv"))
+    score = tmp_path / "s.tif"
+    assert fers(["detect", str(scene), str(score), "--enhancer", "none", "-q"]) == 0
+    labels = np.zeros((1, 40, 36), np.uint8)
+    labels[0, 5, 7] = labels[0, 20, 30] = 1
+    truth = write_tif(tmp_path / "t.tif", labels)
+    before = {p: digest(p) for p in (scene, score)}
+    for args, message in ((["fers:detect", "--", f"INPUT={scene}", "ENHANCER=none", f"OUTPUT={tmp_path / 'o.tif'}",
+                            f"OUTPUT_MASK={scene}"], "the mask x.tif would overwrite the input x.tif"),
+                          (["fers:evaluate", "--", f"SCORE={score}", f"GROUND_TRUTH={truth}", f"OUTPUT_HTML={score}"],
+                           "the report s.tif would overwrite the input s.tif")):
+        proc = subprocess.run([runner, "run", *args], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert {p: digest(p) for p in (scene, score)} == before and not (tmp_path / "o.tif").exists()
+
+
 # -- 2. disk full -----------------------------------------------------------------------------
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
