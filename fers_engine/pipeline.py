@@ -24,12 +24,12 @@ from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError, ModelError
 from .io.checks import PROBE_BYTES, CONSTANT_SCENE, check_band_count, check_scene, drop_empty_bands
 from .io.gdal_scene import limit_gdal_cache
-from .io.guard import Output, guard_outputs
-from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
-                 select_bands)
-from .metrics import evaluate, normalise, roc_curve
+from .io.guard import Output, guard_outputs, partial_prefix
+from .io import RasterWriter, iter_row_blocks, open_scene, read_ground_truth, select_bands
+from .memory import MemoryPlan, activation_bytes_per_pixel
+from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
-from .sources import BlockSource, EnhancedSource, ReadAhead, SceneSource
+from .sources import ENHANCER_TILE, BlockSource, EnhancedSource, ReadAhead, SceneSource
 
 DEFAULT_MEMORY_MB = 1024
 #: The smallest memory budget accepted (MiB): below it even GDAL's block cache does not fit.
@@ -104,7 +104,8 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
-    with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path) as scene:
+    budget = MemoryPlan.for_run(options.memory_mb)  # refined once the source is known (_plan)
+    with limit_gdal_cache(budget.gdal_cache), open_scene(input_path) as scene:
         info = scene.info
         check_scene(info)
         guard_outputs([Output.raster("score raster", output_path),
@@ -116,9 +117,10 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                              drop_bad_bands=options.drop_bad_bands)
         check_band_count(info, bands)
         bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands,
-                                 probe_bytes=min(PROBE_BYTES, options.memory_mb * 2**20 // 8))
+                                 probe_bytes=min(PROBE_BYTES, budget.working // 8))
         rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
         source, device = _build_source(scene, bands, options, rep)
+        plan = _plan(options, source)
         try:
             if options.detector == "lrx" and device != "cpu":
                 rep.info("local RX runs on the CPU; the GPU serves the enhancers")
@@ -131,7 +133,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 say(f"local RX covariance: {covariance} ({choice.reason})")
                 if covariance == "ring":
                     rep.info(_local_rx_engine())
-            block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
+            block_rows = options.block_rows or _block_rows(source, len(bands), plan)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
             with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
@@ -140,10 +142,10 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
                 if options.detector == "rx":
                     _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
-                                   None if device == "cpu" else device)
+                                   None if device == "cpu" else device, plan)
                 else:
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  writer, rep.stage(start, 0.97))
+                                  writer, rep.stage(start, 0.97), plan)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
@@ -210,19 +212,34 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
     sub_info = _subset_info(scene.info, bands)
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
-    raw: BlockSource = SceneSource(scene, bands, matrix)
+    info = scene.info
+    plan = MemoryPlan.for_run(options.memory_mb, _feature_bytes(options, info.height, info.width, matrix.shape[0]))
+    raw: BlockSource = SceneSource(scene, bands, matrix, chunk_bytes=plan.raw_chunk)
     if enhancer.device != "cpu":
         raw = ReadAhead(raw)
     normaliser = enhancer.new_normaliser()
     try:
-        _fit_normaliser(raw, normaliser, options.block_rows or default_block_rows(raw.width, len(bands)),
+        # the fit pass holds a resampled block and its sampled copy: 2 float32 values per band
+        _fit_normaliser(raw, normaliser, options.block_rows or plan.block_rows(raw.width, 8 * raw.count),
                         rep.stage(0.0, 0.1))
     except BaseException:
         raw.close()
         raise
-    cache = options.memory_mb * 2**20 // 2
     return EnhancedSource(raw, enhancer, normaliser, options.enhancer, options.fusion,
-                          cache_bytes=cache), enhancer.device
+                          cache_bytes=plan.feature_cache, batch_bytes=plan.enhancer_batch), enhancer.device
+
+
+def _feature_bytes(options: DetectOptions, height: int, width: int, bands: int) -> int:
+    """Bytes of the whole scene's enhanced features: one map per fusion variant."""
+    variants = 2 if options.enhancer == "full" and options.fusion == "hadamard" else 1
+    return height * width * bands * 4 * variants
+
+
+def _plan(options: DetectOptions, source: BlockSource) -> MemoryPlan:
+    """The run's memory plan, once the source (and so the feature size) is known."""
+    if not isinstance(source, EnhancedSource):
+        return MemoryPlan.for_run(options.memory_mb)
+    return MemoryPlan.for_run(options.memory_mb, _feature_bytes(options, source.height, source.width, source.count))
 
 
 def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter) -> None:
@@ -248,14 +265,24 @@ def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter
         rep.warning(CONSTANT_SCENE)
 
 
-def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:
-    """Rows per block from the memory budget; for the enhancers, at least twice their halo so that
-    the context rows read around each block do not dominate the work."""
-    budget = memory_mb * 2**20
+def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
+    """Rows per block from the memory plan's working set.
+
+    An enhanced block holds, per pixel and model band, the resampled and the normalised input,
+    the features of one column strip (both networks: up to two blocks' worth), the fused output
+    (one or two variants) and the RX temporaries: 5 + variants float32 values; and the networks'
+    activations for one tile (``ENHANCER_TILE`` + 2 halo columns wide, block + 2 halo rows high).
+    It is at least twice the enhancers' halo, so the context rows read around each block do not
+    dominate the work. A plain block holds the raw read, its float32 copy and the detectors'
+    temporaries: 6 values per pixel and band.
+    """
     if isinstance(source, EnhancedSource):
-        rows = default_block_rows(source.width, source.count, budget_bytes=budget // 8, copies=1)
+        tile_cols = min(source.width, ENHANCER_TILE) + 2 * source.halo
+        activations = tile_cols * activation_bytes_per_pixel(source.count, len(source.parts))
+        per_row = source.width * source.count * 4 * (5 + len(source.variants)) + activations
+        rows = max(1, (plan.working - 2 * source.halo * activations) // per_row)
         return max(rows, 2 * source.halo, 1)
-    return default_block_rows(source.width, max(source.count, input_bands), budget_bytes=budget // 4)
+    return plan.block_rows(source.width, max(source.count, input_bands) * 4 * 6)
 
 
 def _detector_device(requested: str, rep: Reporter) -> str:
@@ -288,12 +315,27 @@ def _subset_info(info, bands: Sequence[int]):
 
 class _ScoreSink:
     """Where per-block scores go: straight to the writer for one variant; for the Hadamard
-    fusion, into whole-scene maps (2-D, small next to the cube) combined once all are known."""
+    fusion, into whole-scene score maps combined once all are known. The maps stay in memory
+    when they fit in ``max_bytes``; larger ones go to temporary files beside the output, named
+    like the writer's partial files so that a killed run's are swept by the next one."""
 
-    def __init__(self, source: BlockSource, writer: RasterWriter, block_rows: int):
+    def __init__(self, source: BlockSource, writer: RasterWriter, block_rows: int, max_bytes: int):
         self.writer, self.block_rows = writer, block_rows
-        self.maps = None if len(source.variants) == 1 else {
-            v: np.empty((source.height, source.width), np.float32) for v in source.variants}
+        self._files: List[str] = []
+        self.maps = None
+        if len(source.variants) > 1:
+            shape = (source.height, source.width)
+            spill = len(source.variants) * shape[0] * shape[1] * 4 > max_bytes
+            self.maps = {v: self._on_disk(shape) if spill else np.empty(shape, np.float32) for v in source.variants}
+
+    def _on_disk(self, shape) -> np.ndarray:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=partial_prefix(self.writer.path), suffix=".scores",
+                                    dir=str(self.writer.path.parent))
+        os.close(fd)
+        self._files.append(name)
+        return np.memmap(name, np.float32, "w+", shape=shape)
 
     def put(self, variant: str, row0: int, scores: np.ndarray) -> None:
         if self.maps is None:
@@ -302,27 +344,43 @@ class _ScoreSink:
             self.maps[variant][row0:row0 + scores.shape[0]] = scores
 
     def close(self) -> None:
+        """Write the fused map block by block, each map normalised by its whole-scene range."""
         if self.maps is not None:
-            fused = hadamard(list(self.maps.values()))
-            for r0 in range(0, fused.shape[0], self.block_rows):
-                self.writer.write(r0, fused[r0:r0 + self.block_rows])
+            maps = list(self.maps.values())
+            bounds = [finite_range(m, self.block_rows) for m in maps]
+            for r0 in range(0, maps[0].shape[0], self.block_rows):
+                self.writer.write(r0, hadamard([m[r0:r0 + self.block_rows] for m in maps], bounds))
+
+    def __enter__(self) -> "_ScoreSink":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        self.maps = None
+        for name in self._files:
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
 
 
-def hadamard(maps: List[np.ndarray]) -> np.ndarray:
+def hadamard(maps: List[np.ndarray], bounds: Optional[List] = None) -> np.ndarray:
     """float32 product of the min-max normalised maps (method.md section 4, the 'ham' rule);
-    NaN where any map is NaN."""
+    NaN where any map is NaN. ``bounds`` (one ``metrics.finite_range`` per map) fuses row blocks
+    of larger maps exactly as the whole maps would be fused."""
     out = np.ones(maps[0].shape)
-    for m in maps:
-        out *= normalise(m)
+    for i, m in enumerate(maps):
+        out *= normalise(m) if bounds is None else normalise(m, bounds[i])
     return out.astype(np.float32)
 
 
 def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
-                   device: Optional[str] = None) -> None:
+                   device: Optional[str], plan: MemoryPlan) -> None:
     """The product's one two-pass global RX (``detectors.rx.stream_rx``) over the source."""
-    sink = _ScoreSink(source, writer, block_rows)
-    stream_rx(source.read, source.height, source.count, source.variants, block_rows, sink.put, rep, device)
-    sink.close()
+    with _ScoreSink(source, writer, block_rows, plan.working // 4) as sink:
+        stream_rx(source.read, source.height, source.count, source.variants, block_rows, sink.put, rep,
+                  device, score_chunk=plan.score_chunk(source.count))
 
 
 def _local_rx_engine() -> str:
@@ -336,7 +394,7 @@ def _local_rx_engine() -> str:
 
 
 def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
-                  writer: RasterWriter, rep: Reporter) -> None:
+                  writer: RasterWriter, rep: Reporter, plan: MemoryPlan) -> None:
     """A streamed pass in which each row block is read with the rows its shifted windows reach;
     the scene covariance, when asked for, comes from a first pass. The compiled kernel scores
     each block on every core."""
@@ -348,15 +406,14 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
         covs = {v: stats[v].covariance() for v in source.variants}
         rep = rep.stage(0.3, 1.0)
     workers = os.cpu_count() or 1
-    sink = _ScoreSink(source, writer, block_rows)
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        h0, h1 = halo_rows(r0, r1, source.height, outer)
-        data, valid = source.read(h0, h1)
-        for v in source.variants:
-            sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner,
-                                           outer=outer, cov=covs[v], workers=workers))
-        rep.step((i + 1) / len(blocks))
-    sink.close()
+    with _ScoreSink(source, writer, block_rows, plan.working // 4) as sink:
+        for i, (r0, r1, _, _) in enumerate(blocks):
+            h0, h1 = halo_rows(r0, r1, source.height, outer)
+            data, valid = source.read(h0, h1)
+            for v in source.variants:
+                sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner,
+                                               outer=outer, cov=covs[v], workers=workers))
+            rep.step((i + 1) / len(blocks))
 
 
 def _read_single_band(path) -> Tuple[np.ndarray, object]:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Blocks = Dict[str, np.ndarray]
 _RAW_CHUNK_BYTES = 64 * 2**20
+#: Side of the square tiles the enhancers run on (the memory plan counts their activations).
+ENHANCER_TILE = 256
 _STRIP_COLS = 512  # columns of features computed at once by the enhanced source  # full-band rows read at once before resampling to the model's grid
 
 
@@ -41,8 +43,10 @@ class BlockSource:
 class SceneSource(BlockSource):
     """The input raster restricted to the selected bands (optionally resampled by a matrix)."""
 
-    def __init__(self, scene: "Scene", bands: Sequence[int], matrix: Optional[np.ndarray] = None):
+    def __init__(self, scene: "Scene", bands: Sequence[int], matrix: Optional[np.ndarray] = None,
+                 chunk_bytes: int = _RAW_CHUNK_BYTES):
         self.scene = scene
+        self.chunk_bytes = int(chunk_bytes)  # full-band float32 rows read at once (memory plan)
         self.bands = [int(b) for b in bands]
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
         self.height = scene.info.height
@@ -56,7 +60,7 @@ class SceneSource(BlockSource):
             return {"x": block}, valid
         # Resample in sub-chunks so the full-band rows never sit in memory all at once.
         width = self.width
-        step = max(1, _RAW_CHUNK_BYTES // max(1, width * len(self.bands) * 4))
+        step = max(1, self.chunk_bytes // max(1, width * len(self.bands) * 4))
         out = np.empty((self.count, row1 - row0, width), np.float32)
         valid = np.empty((row1 - row0, width), bool)
         for r in range(row0, row1, step):
@@ -80,8 +84,9 @@ class EnhancedSource(BlockSource):
     """
 
     def __init__(self, raw: BlockSource, enhancer, normaliser, enhancer_mode: str, fusion: str,
-                 cache_bytes: int = 0):
+                 cache_bytes: int = 0, batch_bytes: int = 256 * 2**20):
         self.raw = raw
+        self.batch_bytes = int(batch_bytes)  # the networks' activations per batch (memory plan)
         self.enhancer = enhancer
         self.normaliser = normaliser
         self.parts = ("spectral",) if enhancer_mode == "spectral" else ("spectral", "spatial")
@@ -112,7 +117,8 @@ class EnhancedSource(BlockSource):
         for c0 in range(0, self.width, _STRIP_COLS):
             c1 = min(self.width, c0 + _STRIP_COLS)
             b0, b1 = max(0, c0 - self.halo), min(self.width, c1 + self.halo)
-            feats = self.enhancer.features(x[:, :, b0:b1], parts=self.parts)
+            feats = self.enhancer.features(x[:, :, b0:b1], parts=self.parts, tile=ENHANCER_TILE,
+                                           max_batch_bytes=self.batch_bytes)
             core = (slice(None), slice(top, bottom), slice(c0 - b0, c1 - b0))
             xs = x[:, top:bottom, c0:c1]
             spe = feats["spectral"][core]

@@ -66,8 +66,10 @@ class RxScorer:
         whiten: np.ndarray,
         device: Optional[str] = None,
         precision: str = "float32",
+        chunk_pixels: int = _SCORE_CHUNK,
     ) -> None:
         mean = np.asarray(mean, dtype=np.float64).ravel()
+        self.chunk_pixels = max(1, int(chunk_pixels))  # bounds the (B, chunk) temporaries
         whiten = np.asarray(whiten, dtype=np.float64)
         if whiten.ndim != 2 or whiten.shape[1] != mean.size:
             raise InputError(f"whitening matrix {whiten.shape} does not match {mean.size} bands")
@@ -123,8 +125,8 @@ class RxScorer:
         flat_mask = mask.ravel()
         out = np.empty(pixels.shape[1], dtype=np.float32)
         score = self._score_torch if self._device is not None else self._score_numpy
-        for start in range(0, pixels.shape[1], _SCORE_CHUNK):
-            stop = start + _SCORE_CHUNK
+        for start in range(0, pixels.shape[1], self.chunk_pixels):
+            stop = start + self.chunk_pixels
             out[start:stop] = score(pixels[:, start:stop], flat_mask[start:stop])
         out[~flat_mask] = np.nan
         return out.reshape(mask.shape)
@@ -170,14 +172,16 @@ def rx_scores(
 
 def stream_rx(read: BlockReader, height: int, bands: int, variants: Sequence[str], block_rows: int,
               put: ScoreSink, reporter: Reporter = SILENT, device: Optional[str] = None,
-              rcond: float = DEFAULT_RCOND, precision: str = "float32") -> Dict[str, InverseInfo]:
+              rcond: float = DEFAULT_RCOND, precision: str = "float32",
+              score_chunk: int = _SCORE_CHUNK) -> Dict[str, InverseInfo]:
     """Global RX over a stream of row blocks, in two passes: background statistics of every
     variant, then each block's scores handed to ``put``. The one two-pass RX of the product:
     ``global_rx`` runs it over an array, the pipeline over a scene or its enhanced features.
 
     The covariance's condition is logged, as a warning when it had to be regularised (a
     singular or near-singular covariance: duplicated or constant bands) or when the scene is
-    constant, since the scores then use fewer directions than there are bands.
+    constant, since the scores then use fewer directions than there are bands. ``score_chunk``
+    pixels are scored per matrix product (a memory plan sizes it).
     """
     rows = int(block_rows)
     if rows < 1:
@@ -186,8 +190,8 @@ def stream_rx(read: BlockReader, height: int, bands: int, variants: Sequence[str
     scorers = {}
     infos = {}
     for v in variants:
-        scorers[v], infos[v] = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), rcond,
-                                                 device=device, precision=precision)
+        scorers[v], infos[v] = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), rcond, device=device,
+                                                 precision=precision, chunk_pixels=score_chunk)
         info = infos[v]
         if info.rank == 0:
             reporter.warning(f"global RX: {CONSTANT_SCENE}")

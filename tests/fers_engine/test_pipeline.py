@@ -252,3 +252,34 @@ def test_numba_is_imported_only_when_local_rx_runs():
     code = "import sys, fers_engine.pipeline, fers_engine.cli; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("max_bytes", [0, 10**9], ids=["maps on disk", "maps in memory"])
+def test_hadamard_sink_fuses_blocks_like_the_whole_maps_and_leaves_no_file(tmp_path, max_bytes):
+    from types import SimpleNamespace
+
+    from fers_engine.pipeline import _ScoreSink, hadamard
+
+    rng = np.random.default_rng(5)
+    maps = {v: rng.chisquare(4, size=(50, 7)).astype(np.float32) for v in ("spe", "spa")}
+    maps["spa"][3, 2] = np.nan
+    written = np.full((50, 7), -1.0, np.float32)
+
+    class Writer:
+        path = tmp_path / "s.tif"
+
+        def write(self, r0, block):
+            written[r0:r0 + block.shape[0]] = block
+
+    source = SimpleNamespace(variants=("spe", "spa"), height=50, width=7)
+    with _ScoreSink(source, Writer(), 8, max_bytes) as sink:
+        for r0 in range(0, 50, 8):
+            for v, m in maps.items():
+                sink.put(v, r0, m[r0:r0 + 8])
+        assert len(list(tmp_path.iterdir())) == (2 if max_bytes == 0 else 0)
+    np.testing.assert_array_equal(written, hadamard([maps["spe"], maps["spa"]]))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with _ScoreSink(source, Writer(), 8, max_bytes) as sink:
+            raise RuntimeError("a cancelled run")
+    assert list(tmp_path.iterdir()) == []
