@@ -6,8 +6,11 @@ Every target is a ratio against a baseline measured in the same run on the same 
   3. `fers detect` (full method) throughput on 1024x1024x200, and its time over the time of
      merely reading the same file with GDAL,
   4. peak resident memory of `fers detect` on a generated 4096x4096x224 int16 GeoTIFF (~7.5 GB),
-  5. the same runs on CUDA when a GPU is present.
-Run: .venv/bin/python bench/speed.py [--quick] [--skip-big]
+  5. the same runs on CUDA when a GPU is present,
+  6. the memory budget as a limit: peak RSS of `fers detect --memory-mb M` (RX and the full
+     method, several M) against 1.2 x M plus the fixed overhead of the interpreter and libraries,
+     which is the peak RSS of the same command on a tiny scene, measured in the same run.
+Run: .venv/bin/python bench/speed.py [--quick] [--skip-big] [--only-memory]
 """
 from __future__ import annotations
 
@@ -253,6 +256,39 @@ def bench_big(work: Path, size, memory_mb: int, devices: List[str], enhancers: L
     return out
 
 
+#: The budget rule: peak RSS <= BUDGET_FACTOR x --memory-mb + the fixed overhead.
+BUDGET_FACTOR = 1.2
+
+
+def bench_memory(work: Path, size, budgets: List[int], enhancers: List[str], device: str = "cpu") -> List[Dict]:
+    """Peak RSS of `fers detect --memory-mb M` per enhancer and budget, each judged against the
+    rule ``peak <= 1.2 M + overhead``; the overhead is the peak RSS of the same command on a
+    16 x 16 scene with the same bands (interpreter, numpy, GDAL, torch when the enhancers run)."""
+    rows, cols, bands = size
+    scene = work / f"memory_{rows}x{cols}x{bands}.tif"
+    tiny = work / f"memory_tiny_{bands}.tif"
+    write_scene_file(scene, rows, cols, bands, compress=True)
+    write_scene_file(tiny, 16, 16, bands, compress=True)
+    out = []
+    for enhancer in enhancers:
+        overhead = run_fers(["detect", str(tiny), str(work / "tiny_out.tif"), "--enhancer", enhancer,
+                             "--device", device])["peak_rss_mib"]
+        for budget in budgets:
+            r = run_fers(["detect", str(scene), str(work / "memory_out.tif"), "--enhancer", enhancer,
+                          "--device", device, "--memory-mb", str(budget)])
+            limit = BUDGET_FACTOR * budget + overhead
+            out.append({"size": f"{rows}x{cols}x{bands}", "device": device, "enhancer": enhancer,
+                        "memory_budget_mib": budget, "overhead_mib": overhead, "limit_mib": limit,
+                        "peak_rss_mib": r["peak_rss_mib"], "seconds": r["seconds"],
+                        "within": r["peak_rss_mib"] <= limit})
+            print(f"memory {size} enhancer={enhancer} budget {budget} MiB: peak {r['peak_rss_mib']:.0f} MiB, "
+                  f"limit {limit:.0f} MiB (1.2 x {budget} + overhead {overhead:.0f}): "
+                  f"{'within' if out[-1]['within'] else 'OVER'}", flush=True)
+    scene.unlink()
+    tiny.unlink()
+    return out
+
+
 def to_markdown(report: Dict) -> str:
     m = report["machine"]
     lines = ["# Speed and memory", "",
@@ -263,9 +299,9 @@ def to_markdown(report: Dict) -> str:
              "## Global RX against Spectral Python (`spectral.rx`)", "",
              "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours | max relative difference to SPy (float64) |",
              "|---|---|---|---|---|"]
-    for r in report["global_rx"]:
+    for r in report.get("global_rx", []):
         lines.append(f"| {r['size']} | {r['ours_s']:.3f} | {r['spy_s']:.3f} | {r['speedup']:.2f}x | {r['max_rel_diff']:.1e} |")
-    engine = report["local_rx"][0].get("engine", "numpy")
+    engine = report["local_rx"][0].get("engine", "numpy") if report.get("local_rx") else "numpy"
     lines += ["", "## Local RX against SPy's windowed RX (`spectral.rx(window=(inner, outer))`)", "",
               "SPy runs as shipped (a Python loop over pixels, numpy's BLAS threads). Ours runs "
               + ("through the compiled kernel (numba, `fers[fast]`)" if engine == "numba" else
@@ -278,7 +314,7 @@ def to_markdown(report: Dict) -> str:
               "first call (s) | numpy path, 1 worker (s) | SPy (s, one run) "
               "| SPy / ours (1 worker) | SPy / ours (all cores) | max relative difference |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in report["local_rx"]:
+    for r in report.get("local_rx", []):
         inner, outer = (int(v) for v in r["window"].split("/"))
         all_s = r.get("ours_all_cores_s")
         first, numpy_s = r.get("first_call_s"), r.get("numpy_path_s")
@@ -290,11 +326,11 @@ def to_markdown(report: Dict) -> str:
                      + f" | {r['max_rel_diff']:.1e} |")
     lines += ["", "Each pixel needs an exact factorisation of its own (bands + 2)-square ring covariance, "
               "so our time is bounded below by one small Cholesky per pixel whatever the window. "
-              + _local_rx_verdict(report["local_rx"]),
+              + (_local_rx_verdict(report["local_rx"]) if report.get("local_rx") else ""),
               "", "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)", "",
               "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS (MiB) |",
               "|---|---|---|---|---|---|---|---|"]
-    for r in report["detect"]:
+    for r in report.get("detect", []):
         lines.append(f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['seconds']:.2f} | {r['mpx_per_s']:.3f} | "
                      f"{r['gdal_read_s']:.2f} | {r['ratio_to_read']:.1f} | {r['peak_rss_mib']:.0f} |")
     if report.get("big"):
@@ -305,6 +341,20 @@ def to_markdown(report: Dict) -> str:
             lines.append(f"| {r['size']} int16 | {r['file_gb']:.2f} GB | {r['device']} | {r['enhancer']} | "
                          f"{r['memory_budget_mib']} | {r['seconds']:.0f} | {r['mpx_per_s']:.3f} | "
                          f"{r['peak_rss_mib']:.0f} | {r['ratio_to_read']:.1f} |")
+    if report.get("memory"):
+        lines += ["", "## The memory budget as a limit", "",
+                  f"Rule: peak RSS <= {BUDGET_FACTOR} x `--memory-mb` + the fixed overhead, the peak RSS of the "
+                  "same command on a 16 x 16 scene with the same bands (the interpreter, numpy, GDAL, and "
+                  "torch when the enhancers run), measured in this run"
+                  + (f" ({report['memory_date']})" if report.get("memory_date") else "") + ". How the "
+                  "budget is shared out: `fers_engine/memory.py`.", "",
+                  "| scene (int16, DEFLATE) | device | enhancer | budget (MiB) | overhead (MiB) | limit (MiB) "
+                  "| peak RSS (MiB) | time (s) | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in report["memory"]:
+            lines.append(f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['memory_budget_mib']} | "
+                         f"{r['overhead_mib']:.0f} | {r['limit_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
+                         f"{r['seconds']:.1f} | {'within' if r['within'] else 'over'} |")
     if report["machine"].get("gpu", "none") == "none":
         lines += ["", "No GPU was available to this run, so there are no CUDA rows; on a machine with one, "
                   "the same script adds them (`--device cuda`)."]
@@ -326,6 +376,13 @@ def _local_rx_verdict(rows: List[Dict]) -> str:
     return " ".join(parts)
 
 
+def run_memory_rows(work: Path, quick: bool) -> List[Dict]:
+    """The budget rows: a 1 Mpx, 200-band scene (the issue's case) at three budgets."""
+    if quick:
+        return bench_memory(work, (256, 256, 50), [64, 256], ["none", "full"])
+    return bench_memory(work, (1024, 1024, 200), [256, 512, 1024], ["none", "full"])
+
+
 def render(json_path: Path) -> None:
     """Rewrite the Markdown table from a saved JSON report (no measurement)."""
     json_path.with_suffix(".md").write_text(to_markdown(json.loads(json_path.read_text())))
@@ -336,6 +393,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--skip-big", action="store_true", help="skip the 7.5 GB scene")
     parser.add_argument("--big-enhancers", default="none,full", help="enhancers to run on the big scene")
+    parser.add_argument("--only-memory", action="store_true",
+                        help="run only the memory-budget rows (merged into the saved report)")
     parser.add_argument("--work", default=None, help="folder for the generated files (default: a temp folder)")
     parser.add_argument("--out", default=str(RESULTS / "speed.md"))
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the saved .json")
@@ -345,6 +404,19 @@ def main() -> int:
         return 0
 
     t0 = time.perf_counter()
+    if args.only_memory:
+        out = Path(args.out)
+        saved = out.with_suffix(".json")
+        report = json.loads(saved.read_text()) if saved.is_file() else {"machine": machine()}
+        with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+            report["memory"] = run_memory_rows(Path(tmp), args.quick)
+        report["memory_date"] = time.strftime("%Y-%m-%d %H:%M")
+        report.setdefault("date", report["memory_date"])
+        report.setdefault("seconds", time.perf_counter() - t0)
+        out.write_text(to_markdown(report))
+        saved.write_text(json.dumps(report, indent=2))
+        print(f"wrote {out}")
+        return 0
     report: Dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
     try:
         import torch
@@ -365,6 +437,7 @@ def main() -> int:
         work = Path(tmp)
         report["detect"] = bench_detect(work, (128, 128, 50) if args.quick else (1024, 1024, 200), devices,
                                         1 if args.quick else 2)
+        report["memory"] = run_memory_rows(work, args.quick)
         if not args.skip_big:
             size = (512, 512, 64) if args.quick else (4096, 4096, 224)
             report["big"] = bench_big(work, size, 256 if args.quick else 1024, devices,
