@@ -21,6 +21,21 @@ UTM = "EPSG:32611"
 GEOTRANSFORM = (483000.0, 3.5, 0.0, 3620000.0, 0.0, -3.5)
 
 
+def cuda_available() -> bool:
+    """Whether this machine's torch sees a CUDA GPU (False without torch): what device tests expect."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def expected_device(requested: str = "auto") -> str:
+    """The device a detect run must report for ``requested``: a GPU when one is usable, else the CPU."""
+    if requested == "cpu":
+        return "cpu"
+    return "cuda" if cuda_available() else "cpu"
+
 
 def write_tif(path, cube, crs=UTM, geotransform=GEOTRANSFORM, nodata=None, dtype=None):
     """Write a (bands, rows, cols) array as a GeoTIFF with GDAL; crs=None writes no CRS."""
