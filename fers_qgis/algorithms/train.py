@@ -122,12 +122,8 @@ Needs PyTorch and safetensors. Progress follows the training steps and the log s
         if not out.lower().endswith(".safetensors"):
             out += ".safetensors"
 
-        def log(message):
-            feedback.pushInfo(str(message))
-            if "epoch" in str(message):  # the current loss, next to the progress bar
-                feedback.setProgressText(str(message))
-
-        reporter.log = log
+        # the engine's lines go to the log once (through the bridge): a progress text would print
+        # every epoch line a second time, since the Processing dialog logs progress texts too
         try:
             path = train(inputs, exclude=masks or None, stages=stages, epochs=epochs or None, device=device,
                          seed=self.parameterAsInt(parameters, self.SEED, context), out_path=out,

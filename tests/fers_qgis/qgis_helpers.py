@@ -116,18 +116,28 @@ class RecordingFeedback:
             def __init__(self):
                 super().__init__()
                 self.infos, self.warnings, self.errors, self.progress_values = [], [], [], []
+                # the Log panel of the Processing dialog: it shows every pushed message and every
+                # progress text (QgsProcessingAlgorithmDialogBase::setProgressText calls setInfo)
+                self.dialog_log = []
 
             def pushInfo(self, info):  # noqa: N802
                 self.infos.append(info)
+                self.dialog_log.append(info)
                 super().pushInfo(info)
 
             def pushWarning(self, warning):  # noqa: N802
                 self.warnings.append(warning)
+                self.dialog_log.append(warning)
                 super().pushWarning(warning)
 
             def reportError(self, error, fatalError=False):  # noqa: N802,N803
                 self.errors.append(error)
+                self.dialog_log.append(error)
                 super().reportError(error, fatalError)
+
+            def setProgressText(self, text):  # noqa: N802
+                self.dialog_log.append(text)
+                super().setProgressText(text)
 
             def setProgress(self, progress):  # noqa: N802
                 self.progress_values.append(progress)

@@ -57,6 +57,15 @@ def test_train_writes_model_and_card(training_run):
     assert math.isfinite(trained_model["LOSS"]) and trained_model["LOSS"] > 0
 
 
+def test_training_log_lines_appear_once(training_run):
+    """The dialog's Log panel shows each engine line once (it also prints every progress text)."""
+    _, feedback = training_run
+    lines = [line for line in feedback.dialog_log if line.strip()]
+    repeated = sorted({line for line in lines if lines.count(line) > 1})
+    assert not repeated, repeated
+    assert any(line.startswith("stage 1 epoch 2/2") for line in lines)
+
+
 def test_detect_with_trained_model_file(trained_model, train_scene, tmp_path, recording_feedback):
     scene = train_scene
     fb = recording_feedback()
