@@ -11,8 +11,10 @@ import os
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProperty,
     QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication
@@ -180,6 +182,22 @@ class FersAlgorithm(QgsProcessingAlgorithm):
         """Push ``message`` as a warning unless the engine already warned about ``needle``."""
         if not any(needle in w for w in getattr(self, "_warnings", [])):
             feedback.pushWarning("Warning: " + message)
+
+    def optional_output_layer(self, parameters, name, context):
+        """An optional raster destination's path, or None when it is not set.
+
+        ``parameterAsOutputLayer`` registers its result for loading even when it is empty, and the
+        batch dialog passes unset destinations as an output definition with an empty path; Processing
+        then reports a layer with no name as "not correctly generated". So look before asking.
+        """
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingOutputLayerDefinition):
+            sink = value.sink
+            if sink.propertyType() == QgsProperty.StaticProperty:
+                value = sink.staticValue()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return self.parameterAsOutputLayer(parameters, name, context) or None
 
     def track_output(self, path: str) -> str:
         """Remember an output this run creates, so a cancel late in the run removes it again."""

@@ -175,7 +175,7 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         model = model_file or (None if model_name == DEFAULT_MODEL else model_name)
         block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        mask = self.parameterAsOutputLayer(parameters, self.OUTPUT_MASK, context) or None
+        mask = self.optional_output_layer(parameters, self.OUTPUT_MASK, context)
         method = self.enum_value(parameters, self.THRESHOLD_METHOD, context) or "percentile"
         tv = parameters.get(self.THRESHOLD_VALUE)
         tvalue = (threshold_value_or_default(method, self.parameterAsDouble(parameters, self.THRESHOLD_VALUE, context)

@@ -102,12 +102,15 @@ def test_real_scene_detect_and_evaluate(provider, real_scene, tmp_path):
     assert ev["AUC"] > 0.8
 
 
-def test_batch_runs_reuse_one_instance_and_style_outputs(provider, tmp_path):
-    """What the batch dialog does: one instance, a new context per row, results handled per row."""
+def test_batch_runs_reuse_one_instance_and_style_outputs(provider, tmp_path, recording_feedback):
+    """What the batch dialog does: one instance, a new context per row, results handled per row.
+
+    The batch panel hands every destination over as an output definition, an unset optional one
+    (OUTPUT_MASK) with an empty path; loading the results must not report that as a failed layer.
+    """
     from processing.gui.Postprocessing import handleAlgorithmResults
     from processing.tools import dataobjects
-    from qgis.core import (QgsApplication, QgsProcessingFeedback, QgsProcessingOutputLayerDefinition,
-                           QgsProject)
+    from qgis.core import QgsApplication, QgsProcessingOutputLayerDefinition, QgsProject
 
     alg = QgsApplication.processingRegistry().createAlgorithmById("fers:detect")
     project = QgsProject.instance()
@@ -119,13 +122,16 @@ def test_batch_runs_reuse_one_instance_and_style_outputs(provider, tmp_path):
         out = str(tmp_path / f"out{i}.tif")
         params = alg.preprocessParameters({
             "INPUT": src, "ENHANCER": "none", "DETECTOR": "rx",
-            "OUTPUT": QgsProcessingOutputLayerDefinition(out, project)})
-        feedback = QgsProcessingFeedback()
+            "OUTPUT": QgsProcessingOutputLayerDefinition(out, project),
+            "OUTPUT_MASK": QgsProcessingOutputLayerDefinition("", project)})
+        feedback = recording_feedback()
         context = dataobjects.createContext(feedback)
         results, ok = alg.run(params, context, feedback)
         assert ok, f"row {i} failed"
         assert results["OUTPUT"] == out and raster_geometry(out)[:4] == raster_geometry(src)[:4]
-        handleAlgorithmResults(alg, context, feedback, False, params)
+        assert results["OUTPUT_MASK"] is None
+        assert handleAlgorithmResults(alg, context, feedback, False, params), feedback.errors
+        assert not feedback.errors, feedback.errors
         outputs.append(out)
     layers = list(project.mapLayers().values())
     assert len(layers) == 2
