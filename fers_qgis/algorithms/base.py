@@ -15,7 +15,6 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProperty,
-    QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
@@ -47,19 +46,6 @@ def require_torch(what: str) -> None:
         import torch  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install (DLL/ABI errors)
         raise QgsProcessingException(missing_torch_message(what, exc)) from None
-
-
-def raster_path(layer) -> str:
-    """The file path behind a GDAL raster layer (without ``|option`` suffixes)."""
-    if layer is None:
-        return ""
-    source = layer.source()
-    try:
-        parts = QgsProviderRegistry.instance().decodeUri(layer.providerType() or "gdal", source)
-        path = parts.get("path") or source
-    except Exception:  # pragma: no cover - defensive
-        path = source.split("|")[0]
-    return path
 
 
 class FersAlgorithm(QgsProcessingAlgorithm):

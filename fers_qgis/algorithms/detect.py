@@ -5,7 +5,6 @@ import glob
 import os
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
@@ -19,8 +18,9 @@ from qgis.core import (
 from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
                                  THRESHOLD_METHODS)
 
-from ..styling import attach_style
-from .base import FersAlgorithm, missing_torch_message, raster_path, require_torch
+from ..scene_input import SCENE_FILE_FILTER, scene_input, scene_input_problem
+from ..styling import attach_outputs
+from .base import FersAlgorithm, missing_torch_message, require_torch
 
 DEFAULT_MODEL = "default"
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
@@ -60,6 +60,7 @@ THRESHOLD_HELP = (
 
 class DetectAlgorithm(FersAlgorithm):
     INPUT = "INPUT"
+    INPUT_FILE = "INPUT_FILE"
     BANDS = "BANDS"
     MODEL = "MODEL"
     MODEL_FILE = "MODEL_FILE"
@@ -89,9 +90,17 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
 """
 
     def define(self, config=None):
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster")),
-                 "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads). "
-                 "Nodata pixels are ignored and stay nodata in the output.")
+        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster layer"), optional=True),
+                 "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads), from the "
+                 "project or a file. Nodata pixels are ignored and stay nodata in the output. Give either "
+                 "this or a scene file.")
+        self.add(QgsProcessingParameterFile(self.INPUT_FILE, self.tr("…or a scene file (.mat, sensor product)"),
+                                            behavior=QgsProcessingParameterFile.File, fileFilter=SCENE_FILE_FILTER,
+                                            optional=True),
+                 "A scene that QGIS cannot open as a layer, read by FERS itself: a MATLAB .mat cube or a "
+                 "sensor product as delivered (EMIT .nc, PRISMA or Tanager .he5, EnMAP METADATA.XML or "
+                 "its ZIP, ...). The output lies where the product lies on the map. Give either this or "
+                 "a raster layer.")
         self.add(QgsProcessingParameterBand(self.BANDS, self.tr("Bands to use (empty = all good bands)"),
                                             parentLayerParameterName=self.INPUT, optional=True,
                                             allowMultiple=True),
@@ -158,13 +167,18 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         self.addOutput(QgsProcessingOutputString("DEVICE", self.tr("Device that ran")))
         self.addOutput(QgsProcessingOutputNumber(self.THRESHOLD, self.tr("Threshold used for the mask")))
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        """Exactly one input: checked before the run, so the dialog says it instead of failing later."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok:
+            message = scene_input_problem(self, parameters, context, self.INPUT, self.INPUT_FILE)
+            ok = not message
+        return ok, message
+
     def process(self, parameters, context, feedback, reporter):
         from fers_engine.pipeline import DetectOptions, detect
 
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
-        src = raster_path(layer)
+        src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE)
         bands = self.parameterAsInts(parameters, self.BANDS, context) or []
         enhancer = self.enum_value(parameters, self.ENHANCER, context) or "full"
         detector = self.enum_value(parameters, self.DETECTOR, context) or "rx"
@@ -209,9 +223,7 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         feedback.pushInfo(f"Device used: {used}")
         if device == "cuda" and not used.startswith("cuda"):
             self.warn_once(feedback, "cuda", f"device cuda was requested but the run used {used}")
-        attach_style(context, out, "score")
-        if mask:
-            attach_style(context, mask, "mask")
+        attach_outputs(context, source_name, score=out, mask=mask or "")
         return {
             self.OUTPUT: str(result.output),
             self.OUTPUT_MASK: str(result.mask_output) if result.mask_output else None,
