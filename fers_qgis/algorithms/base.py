@@ -26,18 +26,29 @@ ICON_PATH = os.path.join(PLUGIN_DIR, "icon.svg")
 HELP_URL = "https://github.com/fers-project/fers-qgis#readme"
 
 TORCH_INSTALL_HINT = (
-    'install them into the Python that QGIS uses: python3 -m pip install "torch>=2.0" '
-    '"safetensors>=0.4" (or: python3 -m pip install "fers[torch]"), then restart QGIS'
+    "install it with Install PyTorch for FERS (Plugins > FERS menu, or fers:install_pytorch in the "
+    "Processing Toolbox, also headless: qgis_process run fers:install_pytorch), which puts it in a folder "
+    "of your QGIS profile without touching QGIS's own packages"
 )
 
 
 def missing_torch_message(what: str, error: BaseException | None = None) -> str:
     cause = f" ({error})" if error else ""
-    return (
-        f"{what} needs PyTorch (torch) and safetensors, which QGIS's Python cannot import{cause}; "
-        + TORCH_INSTALL_HINT
-        + "."
-    )
+    return f"{what} needs PyTorch (torch), which QGIS's Python cannot import{cause}; {TORCH_INSTALL_HINT}."
+
+
+def missing_package_message(package: str, error: BaseException) -> str:
+    """A package QGIS normally ships is missing: name it and say where it comes from."""
+    return (f"QGIS's Python lacks {package}, which FERS needs here ({error}); it comes with QGIS: on "
+            f"Windows add it with the OSGeo4W installer, on Debian/Ubuntu run: sudo apt install python3-{package}")
+
+
+def torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except Exception:  # ImportError, or a broken install (DLL/ABI errors)
+        return False
+    return True
 
 
 def require_torch(what: str) -> None:
@@ -123,11 +134,12 @@ class FersAlgorithm(QgsProcessingAlgorithm):
     # -- running ------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:
-            from fers_engine.errors import BandIndexError, Cancelled, FersError
+            from fers_engine.errors import BandIndexError, Cancelled, DependencyError, FersError
         except ImportError as exc:
             raise QgsProcessingException(
-                f"the FERS engine (fers_engine) cannot be imported: {exc}. Install the plugin from "
-                "its zip (it vendors the engine) or run: python3 -m pip install fers"
+                f"the FERS engine (fers_engine) cannot be imported ({exc}); the plugin zip carries it in "
+                "fers_qgis/ext: reinstall the plugin from its zip (Plugins > Manage and Install Plugins > "
+                "Install from ZIP)"
             ) from None
         reporter = reporter_for(feedback)
         self._new_outputs = []
@@ -149,16 +161,17 @@ class FersAlgorithm(QgsProcessingAlgorithm):
             ) from None
         except BandIndexError as exc:  # QGIS numbers bands from 1, and so do our parameters
             raise QgsProcessingException(str(exc.one_based())) from None
+        except DependencyError as exc:  # the engine's pip hint does not fit QGIS's Python; ours does
+            if torch_importable():
+                raise QgsProcessingException(str(exc)) from None
+            raise QgsProcessingException(missing_torch_message(self.displayName(), None)) from None
         except FersError as exc:
             raise QgsProcessingException(str(exc)) from None
-        except ImportError as exc:  # e.g. rasterio missing where the plugin came from the zip
+        except ImportError as exc:
             missing = (getattr(exc, "name", None) or "").split(".")[0]
             if missing in ("torch", "safetensors"):
                 raise QgsProcessingException(missing_torch_message(self.displayName(), exc)) from None
-            package = missing or "fers"
-            raise QgsProcessingException(
-                f"a Python package FERS needs cannot be imported ({exc}); install it into the Python "
-                f"that QGIS uses: python3 -m pip install {package}, then restart QGIS") from None
+            raise QgsProcessingException(missing_package_message(missing or "a package", exc)) from None
         except MemoryError:
             raise QgsProcessingException(
                 "out of memory: set a smaller BLOCK_SIZE (rows per block) or use fewer bands"

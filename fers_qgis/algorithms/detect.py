@@ -20,7 +20,7 @@ from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSI
 
 from ..scene_input import SCENE_FILE_FILTER, scene_input, scene_input_problem
 from ..styling import attach_outputs
-from .base import FersAlgorithm, missing_torch_message, require_torch
+from .base import FersAlgorithm, missing_torch_message
 
 DEFAULT_MODEL = "default"
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
@@ -84,7 +84,7 @@ class DetectAlgorithm(FersAlgorithm):
     HELP = """
 Finds pixels whose spectrum does not fit the background of a hyperspectral raster and writes an anomaly score raster (float32, one band, higher = more anomalous, nodata where the input is nodata). The output keeps the input's CRS, size and geotransform.
 Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then the RX detector scores every pixel against the background statistics: global RX uses the statistics of the whole scene, local RX (lrx) those of a ring window around each pixel.
-ENHANCER=none runs the classical detector alone and needs no PyTorch; spectral and full need PyTorch and a model (a bundled one or a model file).
+ENHANCER=none runs the classical detector alone; spectral and full run the enhancers of a model (the bundled one or a model file). A CUDA GPU (DEVICE=auto or cuda) needs PyTorch: see Install PyTorch for FERS.
 The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
 Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written with the chosen threshold method.
 """
@@ -107,9 +107,9 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
                  "Optional subset of bands (1-based band numbers as in QGIS). Empty uses every band "
                  "except those flagged bad in the raster's metadata.")
         self.enum(self.ENHANCER, "Enhancer", ENHANCERS, "full",
-                  "Background-feature enhancement before detection. none: classical detector only "
-                  "(no PyTorch needed); spectral: the spectral enhancer; full: spectral and spatial "
-                  "enhancers fused (the full method).")
+                  "Background-feature enhancement before detection. none: classical detector only; "
+                  "spectral: the spectral enhancer; full: spectral and spatial enhancers fused (the full "
+                  "method).")
         models = [DEFAULT_MODEL] + bundled_models()
         self.enum(self.MODEL, "Bundled model", models, DEFAULT_MODEL,
                   "Which bundled enhancer model to use when ENHANCER is not none; 'default' lets "
@@ -195,8 +195,6 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         tvalue = (threshold_value_or_default(method, self.parameterAsDouble(parameters, self.THRESHOLD_VALUE, context)
                                              if tv not in (None, "") else None) if mask else None)
 
-        if enhancer != "none":
-            require_torch(f"ENHANCER={enhancer}")
         options = DetectOptions(
             detector=detector,
             inner=self.parameterAsInt(parameters, self.WINDOW_INNER, context),
@@ -217,7 +215,7 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         try:
             result = detect(src, out, options, reporter, mask_output=mask,
                             threshold_method=method if mask else None, threshold_value=tvalue)
-        except ImportError as exc:  # torch/safetensors vanished between the check and the run
+        except ImportError as exc:  # an engine build whose enhancers still need torch, without it
             raise QgsProcessingException(missing_torch_message(f"ENHANCER={enhancer}", exc)) from None
         used = str(result.device)
         feedback.pushInfo(f"Device used: {used}")

@@ -5,7 +5,7 @@ import re
 
 from qgis_helpers import REPO
 
-EXPECTED = {"fers:detect", "fers:train", "fers:evaluate", "fers:threshold",
+EXPECTED = {"fers:detect", "fers:train", "fers:evaluate", "fers:threshold", "fers:install_pytorch",
             "fers:detect_threshold_polygonize"}
 # real HTML elements (qgis_process itself prints type markers such as <outputRaster>)
 HTML_TAG = re.compile(r"</?(p|br|b|i|u|a|em|strong|code|pre|h[1-6]|ul|ol|li|div|span|table|tr|td|th|img|"

@@ -8,6 +8,8 @@ import textwrap
 
 from qgis_helpers import REPO, qgis_env, synthetic_cube, write_tif
 
+INSTALL_HINT = "Install PyTorch for FERS"
+
 SCRIPT = textwrap.dedent(r"""
     import json, sys
     sys.modules["torch"] = None          # import torch -> ImportError, as when it is not installed
@@ -50,9 +52,12 @@ def test_plugin_works_without_torch(tmp_path):
     out = json.loads(lines[-1][len("RESULT "):])
     assert "fers:detect" in out["algs"] and "fers:train" in out["algs"]
     assert out["none"].endswith("o.tif") and (tmp_path / "o.tif").is_file()
-    for name in ("full", "spectral", "train"):
-        message = out[name]
-        assert message != "ran", name
-        assert "torch" in message and "pip install" in message, (name, message)
+    # the enhancers: run without torch where the engine has a torch-free path, else say what to do
+    for name in ("full", "spectral"):
+        assert out[name] == "ran" or INSTALL_HINT in out[name], (name, out[name])
+    assert "PyTorch" in out["train"] and INSTALL_HINT in out["train"], out["train"]
+    assert "pip install" not in out["train"]  # a bare pip into QGIS's Python fails (PEP 668, no pip on PATH)
     assert not out["torch_imported"]
-    assert not (tmp_path / "o2.tif").exists() and not (tmp_path / "m.safetensors").exists()
+    if "ran" not in (out["full"], out["spectral"]):
+        assert not (tmp_path / "o2.tif").exists()
+    assert not (tmp_path / "m.safetensors").exists()
