@@ -11,6 +11,8 @@ import os
 
 from qgis.core import QgsProviderRegistry
 
+from .parameters import given
+
 # What the file picker offers first; "All files" stays available for products named otherwise.
 SCENE_FILE_FILTER = (
     "Scenes and sensor products (*.mat *.nc *.nc4 *.he5 *.h5 *.hdf *.xml *.XML *.zip *.tif *.tiff *.img *.dat "
@@ -52,15 +54,17 @@ def scene_name(path: str) -> str:
     return stem
 
 
-def given(value) -> bool:
-    """Whether a raw parameter value was set (QGIS passes unset values as None or '')."""
-    return value is not None and not (isinstance(value, str) and not value.strip())
+def scene_file(alg, parameters, context, file_key: str) -> str:
+    """The scene file parameter's path, '' when unset."""
+    if not given(parameters.get(file_key)):
+        return ""
+    return (alg.parameterAsFile(parameters, file_key, context) or "").strip()
 
 
 def scene_input_problem(alg, parameters, context, layer_key: str, file_key: str) -> str:
     """'' when exactly one of the layer and the file parameter is set, else what is wrong."""
     has_layer = given(parameters.get(layer_key))
-    has_file = given(alg.parameterAsFile(parameters, file_key, context)) if given(parameters.get(file_key)) else False
+    has_file = bool(scene_file(alg, parameters, context, file_key))
     if has_layer and has_file:
         return (f"give either a raster layer ({layer_key}) or a scene file ({file_key}), not both")
     if not has_layer and not has_file:
@@ -76,8 +80,8 @@ def scene_input(alg, parameters, context, layer_key: str, file_key: str):
     problem = scene_input_problem(alg, parameters, context, layer_key, file_key)
     if problem:
         raise QgsProcessingException(problem)
-    if given(parameters.get(file_key)):
-        path = alg.parameterAsFile(parameters, file_key, context)
+    path = scene_file(alg, parameters, context, file_key)
+    if path:
         return path, scene_name(path)
     layer = alg.parameterAsRasterLayer(parameters, layer_key, context)
     if layer is None:

@@ -20,6 +20,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..bridge import reporter_for
+from ..parameters import given
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ICON_PATH = os.path.join(PLUGIN_DIR, "icon.svg")
@@ -194,7 +195,7 @@ class FersAlgorithm(QgsProcessingAlgorithm):
             sink = value.sink
             if sink.propertyType() == QgsProperty.StaticProperty:
                 value = sink.staticValue()
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if not given(value):
             return None
         return self.parameterAsOutputLayer(parameters, name, context) or None
 

@@ -202,9 +202,10 @@ def test_requested_gpu_never_falls_back_silently(provider, small_scene, tmp_path
         assert len(cuda_warnings) == 1, fb.log  # said once, not once by the engine and again by the plugin
 
 
-def test_detect_dialog_opens_offscreen(provider, qgis_iface, monkeypatch, small_scene):
+def test_detect_dialog_opens_offscreen(provider, qgis_iface, monkeypatch, small_scene, tmp_path):
     """The Processing dialog builds a widget for every parameter (offscreen, pytest-qgis iface)."""
     from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from processing.tools import dataobjects
     from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 
     # pytest-qgis' iface mock returns a MagicMock here; the dialog wants a real model or None
@@ -214,12 +215,19 @@ def test_detect_dialog_opens_offscreen(provider, qgis_iface, monkeypatch, small_
     try:
         alg = QgsApplication.processingRegistry().createAlgorithmById("fers:detect")
         dialog = AlgorithmDialog(alg, False, None)
+        context = dataobjects.createContext()
+        dialog.mainWidget().wrappers["INPUT"].setParameterValue(layer, context)
         dialog.show()
         wrappers = dialog.mainWidget().wrappers
         for param in alg.parameterDefinitions():
             assert param.name() in wrappers, param.name()
         params = dialog.mainWidget().createProcessingParameters()
         assert params["ENHANCER"] == "full" and params["DETECTOR"] == "rx"
+        # what the dialog hands over (the empty file widget included) runs as it is
+        params.update(ENHANCER="none", OUTPUT=str(tmp_path / "from_dialog.tif"))
+        ok, message = alg.checkParameterValues(params, context)
+        assert ok, message
+        assert run("fers:detect", params)["OUTPUT"] == str(tmp_path / "from_dialog.tif")
         dialog.close()
     finally:
         QgsProject.instance().removeAllMapLayers()

@@ -90,3 +90,12 @@ def test_scene_names(path, name):
     from fers_qgis.scene_input import scene_name
 
     assert scene_name(path) == name
+
+
+def test_dialog_values_for_an_unset_file(provider, small_scene, tmp_path):
+    """The dialog hands an empty file widget over as NULL (a null QVariant), not None: still unset."""
+    from qgis.core import NULL
+
+    res = run("fers:detect", {"INPUT": small_scene[0], "INPUT_FILE": NULL, "ENHANCER": "none",
+                              "OUTPUT": str(tmp_path / "s.tif")})
+    assert raster_geometry(res["OUTPUT"])[1:3] == raster_geometry(small_scene[0])[1:3]
