@@ -50,16 +50,18 @@ DESCRIPTION = (
     "Outputs: the anomaly score raster (SCORE), the mask (MASK: 1 anomaly, 0 background, 255 "
     "nodata) and the anomaly polygons (POLYGONS)."
 )
-# The model's inputs, in the order the dialog asks for them: (model name, step, the step's parameter)
+# The model's inputs, in the order the dialog asks for them: (model name, step, the step's parameter,
+# height in the modeler's drawing: inputs in a column on the left, beside the step they feed)
 MODEL_INPUTS = (
-    ("INPUT", "detect", "INPUT"),
-    ("INPUT_FILE", "detect", "INPUT_FILE"),
-    ("ENHANCER", "detect", "ENHANCER"),
-    ("DETECTOR", "detect", "DETECTOR"),
-    ("MODEL_FILE", "detect", "MODEL_FILE"),
-    ("THRESHOLD_METHOD", "threshold", "METHOD"),
-    ("THRESHOLD_VALUE", "threshold", "VALUE"),
+    ("INPUT", "detect", "INPUT", 60),
+    ("INPUT_FILE", "detect", "INPUT_FILE", 120),
+    ("ENHANCER", "detect", "ENHANCER", 180),
+    ("DETECTOR", "detect", "DETECTOR", 240),
+    ("MODEL_FILE", "detect", "MODEL_FILE", 300),
+    ("THRESHOLD_METHOD", "threshold", "METHOD", 420),
+    ("THRESHOLD_VALUE", "threshold", "VALUE", 480),
 )
+INPUT_X, STEP_X, OUTPUT_X = 140, 480, 760
 OUTPUTS_HELP = {
     "SCORE": "The anomaly score raster (float32 GeoTIFF, higher = more anomalous).",
     "MASK": "The binary anomaly mask (uint8: 1 anomaly, 0 background, 255 nodata).",
@@ -116,36 +118,36 @@ def build_model() -> QgsProcessingModelAlgorithm:
     model = QgsProcessingModelAlgorithm(NAME, "Hyperspectral anomaly detection")
     exposed = {"detect": {}, "threshold": {}}
     params_help = {}
-    for i, (name, step, param_name) in enumerate(MODEL_INPUTS):
+    for name, step, param_name, y in MODEL_INPUTS:
         definition = steps[step].parameterDefinition(param_name).clone()
         params_help[name] = definition.help()
-        _model_input(model, definition, name, 120 + 200 * i, 60)
+        _model_input(model, definition, name, INPUT_X, y)
         exposed[step][param_name] = name
-    model.setParameterOrder([name for name, _, _ in MODEL_INPUTS])
+    model.setParameterOrder([name for name, _, _, _ in MODEL_INPUTS])
     model.setHelpContent({"ALG_DESC": DESCRIPTION, "ALG_DISPLAY_NAME": DISPLAY_NAME, "ALG_CREATOR": "FERS developers",
                           "ALG_VERSION": "0.1.0", **params_help, **OUTPUTS_HELP})
 
     detect = QgsProcessingModelChildAlgorithm("fers:detect")
     detect.setChildId("fers_detect_1")
     detect.setDescription("Detect anomalies")
-    detect.setPosition(QPointF(320, 200))
+    detect.setPosition(QPointF(STEP_X, 180))
     _wire(detect, steps["detect"], exposed["detect"])
-    _output(detect, "SCORE", "OUTPUT", "Anomaly score", 520, 250)
+    _output(detect, "SCORE", "OUTPUT", "Anomaly score", OUTPUT_X, 230)
     model.addChildAlgorithm(detect)
 
     threshold = QgsProcessingModelChildAlgorithm("fers:threshold")
     threshold.setChildId("fers_threshold_1")
     threshold.setDescription("Threshold anomaly scores")
-    threshold.setPosition(QPointF(320, 340))
+    threshold.setPosition(QPointF(STEP_X, 450))
     threshold.addParameterSources("INPUT", [Src.fromChildOutput("fers_detect_1", "OUTPUT")])
     _wire(threshold, steps["threshold"], exposed["threshold"])
-    _output(threshold, "MASK", "OUTPUT", "Anomaly mask", 520, 390)
+    _output(threshold, "MASK", "OUTPUT", "Anomaly mask", OUTPUT_X, 500)
     model.addChildAlgorithm(threshold)
 
     polygonize = QgsProcessingModelChildAlgorithm("gdal:polygonize")
     polygonize.setChildId("gdal_polygonize_1")
     polygonize.setDescription("Polygonize (raster to vector)")
-    polygonize.setPosition(QPointF(320, 480))
+    polygonize.setPosition(QPointF(STEP_X, 600))
     polygonize.addParameterSources("INPUT", [Src.fromChildOutput("fers_threshold_1", "OUTPUT")])
     polygonize.addParameterSources("BAND", [Src.fromStaticValue(1)])
     polygonize.addParameterSources("FIELD", [Src.fromStaticValue("DN")])
@@ -156,12 +158,12 @@ def build_model() -> QgsProcessingModelAlgorithm:
     extract = QgsProcessingModelChildAlgorithm("native:extractbyattribute")
     extract.setChildId("native_extractbyattribute_1")
     extract.setDescription("Keep the anomaly polygons (DN = 1)")
-    extract.setPosition(QPointF(320, 620))
+    extract.setPosition(QPointF(STEP_X, 740))
     extract.addParameterSources("INPUT", [Src.fromChildOutput("gdal_polygonize_1", "OUTPUT")])
     extract.addParameterSources("FIELD", [Src.fromStaticValue("DN")])
     extract.addParameterSources("OPERATOR", [Src.fromStaticValue(0)])
     extract.addParameterSources("VALUE", [Src.fromStaticValue("1")])
-    _output(extract, "POLYGONS", "OUTPUT", "Anomaly polygons", 520, 670)
+    _output(extract, "POLYGONS", "OUTPUT", "Anomaly polygons", OUTPUT_X, 790)
     model.addChildAlgorithm(extract)
     return model
 

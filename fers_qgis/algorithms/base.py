@@ -39,9 +39,9 @@ def missing_torch_message(what: str, error: BaseException | None = None) -> str:
 
 
 def missing_package_message(package: str, error: BaseException) -> str:
-    """A package QGIS normally ships is missing: name it and say where it comes from."""
-    return (f"QGIS's Python lacks {package}, which FERS needs here ({error}); it comes with QGIS: on "
-            f"Windows add it with the OSGeo4W installer, on Debian/Ubuntu run: sudo apt install python3-{package}")
+    """A package other than torch is missing from QGIS's Python: name it and where such packages come from."""
+    return (f"QGIS's Python lacks {package}, which FERS needs here ({error}); install it for QGIS's Python "
+            f"(Windows: the OSGeo4W installer; Debian/Ubuntu: sudo apt install python3-{package})")
 
 
 def torch_importable() -> bool:
