@@ -20,7 +20,7 @@ from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSI
 
 from ..scene_input import SCENE_FILE_FILTER, scene_input, scene_input_problem
 from ..styling import attach_outputs
-from .base import FersAlgorithm, missing_torch_message
+from .base import FersAlgorithm
 
 DEFAULT_MODEL = "default"
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
@@ -212,11 +212,9 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         if mask:
             self.track_output(mask)
         feedback.pushInfo(f"FERS detect: {src} -> {out}")
-        try:
-            result = detect(src, out, options, reporter, mask_output=mask,
-                            threshold_method=method if mask else None, threshold_value=tvalue)
-        except ImportError as exc:  # an engine build whose enhancers still need torch, without it
-            raise QgsProcessingException(missing_torch_message(f"ENHANCER={enhancer}", exc)) from None
+        # a missing package surfaces as ImportError; the base class names it (torch or another)
+        result = detect(src, out, options, reporter, mask_output=mask,
+                        threshold_method=method if mask else None, threshold_value=tvalue)
         used = str(result.device)
         feedback.pushInfo(f"Device used: {used}")
         if device == "cuda" and not used.startswith("cuda"):
