@@ -141,15 +141,19 @@ def cmd_threshold(args) -> int:
 
 
 def crs_label(wkt: Optional[str]) -> str:
-    """'NAD27 / UTM zone 11N (EPSG:26711)' rather than a page of WKT."""
+    """'NAD27 / UTM zone 11N (EPSG:26711)' rather than a page of WKT; the EPSG code is GDAL's
+    best match when it is at least 70 % sure (the WKT of an ENVI header names no authority)."""
     if not wkt:
         return "none (not georeferenced)"
-    from rasterio.crs import CRS
+    from osgeo import osr
 
     try:
-        crs = CRS.from_wkt(wkt)
-        epsg = crs.to_epsg()
-        name = wkt.split('"')[1] if '"' in wkt else crs.to_string()
+        srs = osr.SpatialReference(wkt=wkt)
+        epsg = srs.GetAuthorityCode(None) if srs.GetAuthorityName(None) == "EPSG" else None
+        if epsg is None:
+            epsg = next((m.GetAuthorityCode(None) for m, confidence in srs.FindMatches()
+                         if confidence >= 70 and m.GetAuthorityName(None) == "EPSG"), None)
+        name = srs.GetName() or wkt.split('"')[1]
         return f"{name} (EPSG:{epsg})" if epsg else name
     except Exception:
         return wkt
