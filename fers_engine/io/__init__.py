@@ -5,12 +5,14 @@ bands-first block and a bool validity mask; ``RasterWriter`` writes every output
 """
 from .bands import first_n, resample_block, resampling_matrix, select_bands, wavelengths_to_nm
 from .blocks import count_blocks, default_block_rows, iter_row_blocks
-from .open import find_ground_truth, open_scene, read_ground_truth
+from .open import ReaderOptions, detect_product, find_ground_truth, open_scene, read_ground_truth
 from .scene import Scene, SceneInfo
 from .writer import RasterWriter, write_array
 
 __all__ = [
     "open_scene",
+    "ReaderOptions",
+    "detect_product",
     "read_ground_truth",
     "find_ground_truth",
     "SceneInfo",

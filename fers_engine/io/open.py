@@ -2,18 +2,21 @@
 
 Callers (pipeline, CLI, plugin, benchmarks) never pick a reader themselves: ``open_scene``
 checks the obvious user mistakes first (missing, empty, a folder, a text file) so each gets a
-one-line ``InputError`` instead of a GDAL or scipy traceback.
+one-line ``InputError`` instead of a GDAL or scipy traceback, then recognises sensor products
+(EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager: see ``detect_product``) by name and content
+before falling back to the plain GDAL and ``.mat`` readers.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError
-from .gdal_scene import GdalScene, is_gdal_name
+from .gdal_scene import GdalScene, envi_data_file, is_gdal_name
 from .mat_scene import MatScene, mat_ground_truth
 from .scene import Scene
 
@@ -25,8 +28,19 @@ GT_TAGS = ("gt", "groundtruth", "ground_truth", "ground-truth")
 GT_SEPARATORS = ("", "_", "-", ".", " ")
 
 
-def open_scene(path: PathLike) -> Scene:
-    """Open a scene for block reading: ``.mat`` -> ``MatScene``, anything else -> ``GdalScene``.
+@dataclass(frozen=True)
+class ReaderOptions:
+    """How a product is put on the map. ``ortho=False`` keeps EMIT's swath geometry (no map
+    georeference); ``north_up=True`` resamples a rotated AVIRIS flight line onto an axis-aligned
+    grid (nearest pixel) instead of keeping its rotated geotransform."""
+
+    ortho: bool = True
+    north_up: bool = False
+
+
+def open_scene(path: PathLike, options: Optional[ReaderOptions] = None) -> Scene:
+    """Open a scene for block reading: a recognised sensor product gets its reader (see
+    ``detect_product``), ``.mat`` -> ``MatScene``, anything else -> ``GdalScene``.
 
     An ENVI scene may be given by its data file or its ``.hdr``. The result is a context manager.
     """
@@ -35,7 +49,93 @@ def open_scene(path: PathLike) -> Scene:
     p = _check_input(path)
     if _is_mat(p):
         return MatScene(p)
+    opener = detect_product(p)
+    if opener is not None:
+        return opener(p, options or ReaderOptions())
     return GdalScene(p)
+
+
+def detect_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene]]:
+    """The reader for a sensor product, or None for a plain raster.
+
+    By name: EnMAP (``ENMAP*L2A*-METADATA.XML``, its ZIP or ``-SPECTRAL_IMAGE``), DESIS
+    (``DESIS-HSI-L2A*``), AVIRIS ENVI lines (``ang*``, ``AV3*``, ``f*t*p*r*`` or a rotated
+    ``map info``); by content: NetCDF (EMIT's ``reflectance`` + ``sensor_band_parameters``,
+    AVIRIS-3's ``reflectance`` group), HDF5-EOS (PRISMA's ``PRS_L2D_HCO`` swath, Tanager's
+    ``HYP`` swath or grid), and rasters EnMAP-Box exported from EnMAP L2A.
+    """
+    from . import aviris, desis, enmap
+
+    suffix = p.suffix.lower()
+    if enmap.is_enmap_name(p):
+        return lambda q, o: enmap.EnmapScene(q)
+    if desis.is_desis_name(p):
+        return lambda q, o: desis.DesisScene(q)
+    if suffix in (".nc", ".nc4", ".he5", ".h5", ".hdf5") and _hdf5_signature(p):
+        return _multidim_product(p)
+    header = p if suffix == ".hdr" else _envi_header(p)
+    if header is not None and (aviris.is_aviris_name(p) or aviris.has_rotated_map_info(header)):
+        data = envi_data_file(header) if suffix == ".hdr" else p
+        if data is None:
+            raise InputError(f"ENVI header {header.name} has no data file beside it")
+        return lambda q, o: aviris.open_aviris_envi(data, north_up=o.north_up)
+    if suffix in (".tif", ".tiff", ".vrt") and _is_enmap_box_export(p):
+        return lambda q, o: enmap.EnmapScene(q)
+    return None
+
+
+def _multidim_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene]]:
+    from . import aviris, emit, prisma, tanager
+    from .gdal_access import open_multidim
+
+    name = p.name.upper()
+    if name.startswith("EMIT_L2A_RFL"):  # by name first, so a broken file says what it lacks
+        return lambda q, o: emit.open_emit(q, ortho=o.ortho)
+    if name.startswith("PRS_L2D"):
+        return lambda q, o: prisma.PrismaScene(q)
+    if name.endswith("_RFL_ORT.NC"):
+        return lambda q, o: aviris.Aviris3Scene(q)
+    _, root = open_multidim(str(p), p.name, "NetCDF/HDF5")
+    if emit.looks_like_emit(root):
+        return lambda q, o: emit.open_emit(q, ortho=o.ortho)
+    if aviris.looks_like_aviris_nc(root):
+        return lambda q, o: aviris.Aviris3Scene(q)
+    if prisma.looks_like_prisma(root):
+        return lambda q, o: prisma.PrismaScene(q)
+    if tanager.looks_like_tanager(root):
+        return lambda q, o: tanager.TanagerScene(q)
+    if p.suffix.lower() == ".he5":
+        raise InputError(f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
+                         "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)")
+    return None
+
+
+def _hdf5_signature(p: Path) -> bool:
+    """NetCDF-4 and HDF5 files start with the HDF5 signature; a truncated head fails here too."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head == b"\x89HDF\r\n\x1a\n"
+
+
+def _envi_header(p: Path) -> Optional[Path]:
+    for cand in (Path(str(p) + ".hdr"), p.with_suffix(".hdr")):
+        if cand != p and cand.is_file():
+            return cand
+    return None
+
+
+def _is_enmap_box_export(p: Path) -> bool:
+    from .enmap import is_enmap_box_export
+    from .gdal_access import quiet_gdal
+
+    from osgeo import gdal
+
+    with quiet_gdal():
+        ds = gdal.OpenEx(str(p), gdal.OF_RASTER | gdal.OF_READONLY)
+    return ds is not None and is_enmap_box_export(ds)
 
 
 def find_ground_truth(scene_path: PathLike) -> Optional[Path]:
