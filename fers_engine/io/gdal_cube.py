@@ -8,8 +8,9 @@ band-level ``wavelength``/``wavelength_units``/``fwhm``/``bbl`` items that EnMAP
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -28,9 +29,13 @@ class GdalCube(Scene):
                  files: Sequence[Path] = ()) -> None:
         self.label = label
         self._ds = open_raster(source, label)
+        with self.closed_on_error():
+            self._describe(source, product, files)
+
+    def _describe(self, source: str, product: Optional[str], files: Sequence[Path]) -> None:
         ds = self._ds
         if ds.RasterCount < 1 or ds.RasterXSize < 1 or ds.RasterYSize < 1:
-            raise InputError(f"{label} has no image data ({ds.RasterXSize} x {ds.RasterYSize} px, "
+            raise InputError(f"{self.label} has no image data ({ds.RasterXSize} x {ds.RasterYSize} px, "
                              f"{ds.RasterCount} bands)")
         bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
         self._nodata = [band.GetNoDataValue() for band in bands]
@@ -81,6 +86,16 @@ class GdalCube(Scene):
 
     def close(self) -> None:
         self._ds = None
+
+    @contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Close the dataset when a product reader rejects the file after opening it, so no GDAL
+        handle lives on in the exception's traceback (GDAL < 3.8 can crash freeing it later)."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
     # -- spectral metadata --------------------------------------------------------------------
     def _apply_band_metadata(self, meta: List[Dict[str, str]], envi: Dict[str, str]) -> None:
