@@ -9,6 +9,7 @@ before falling back to the plain GDAL and ``.mat`` readers.
 from __future__ import annotations
 
 import os
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Tuple, Union
@@ -49,9 +50,15 @@ def open_scene(path: PathLike, options: Optional[ReaderOptions] = None) -> Scene
     p = _check_input(path)
     if _is_mat(p):
         return MatScene(p)
-    opener = detect_product(p)
-    if opener is not None:
-        return opener(p, options or ReaderOptions())
+    try:
+        opener = detect_product(p)
+        if opener is not None:
+            return opener(p, options or ReaderOptions())
+    except InputError as exc:
+        # The readers' frames hold GDAL objects; free them now rather than whenever the
+        # traceback goes (after QGIS has shut GDAL down, freeing them crashes the process).
+        traceback.clear_frames(exc.__traceback__)
+        raise
     return GdalScene(p)
 
 
