@@ -105,6 +105,17 @@ def read_array(array, label: str, start: Optional[Sequence[int]] = None,
     return np.asarray(data)
 
 
+def read_text(array, label: str) -> str:
+    """A scalar or 1-element string array (e.g. HDF-EOS ``StructMetadata.0``) as text."""
+    with quiet_gdal():
+        value = array.Read()
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else ""
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "replace")
+    return str(value)
+
+
 def attribute(obj, name: str) -> Any:
     """An attribute's value (scalar, tuple or string) on a group or array, or None."""
     with quiet_gdal():

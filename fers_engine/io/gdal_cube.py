@@ -106,8 +106,8 @@ class GdalCube(Scene):
             fwhm = [m.get("fwhm") for m in meta]
             bbl = [m.get("bbl") for m in meta]
             self.set_spectral([m["wavelength"] for m in meta], units,
-                              fwhm if all(v is not None for v in fwhm) else None,
-                              bbl if all(v is not None for v in bbl) else None)
+                              fwhm if None not in fwhm else envi_list(envi.get("fwhm")),
+                              bbl if None not in bbl else envi_list(envi.get("bbl")))
         elif "wavelength" in envi:
             self.set_spectral(envi_list(envi["wavelength"]), envi.get("wavelength_units"),
                               envi_list(envi.get("fwhm")), envi_list(envi.get("bbl")))
