@@ -8,8 +8,9 @@ no-data bands the processor wrote (standard deviation 0 and mean -1000000), mark
 900-1000 nm region is seen by both detectors: the VNIR bands at or above the first SWIR band
 (``specific/{vnir,swir}ProductQuality/expectedChannelsList``) are marked bad, so the overlap
 is covered by SWIR only (EnMAP-Box's default choice). Files EnMAP-Box already converted carry
-band-level ``wavelength``/``fwhm``/``bbl`` and scale/offset; their no-data bands are found by a
-sampled scan because EnMAP-Box keeps them with ``bbl = 1``.
+band-level ``wavelength``/``fwhm``/``bbl`` and scale/offset (the real Potsdam tiles flag their
+no-data bands 130-135 with ``bbl = 0``); a band that holds only nodata in a sample of rows is
+marked bad as well, for exports whose ``bbl`` does not say so.
 """
 from __future__ import annotations
 

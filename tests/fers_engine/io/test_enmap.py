@@ -119,8 +119,21 @@ def test_real_tiles_read_as_enmap_box_exports(shared_data):
         assert info.product == "EnMAP L2A (EnMAP-Box export)" and info.count == 224
         assert info.nodata == -32768 and np.allclose(info.scale, 1e-4) and info.offset is None
         assert info.wavelengths[0] == pytest.approx(418.24) and info.wavelengths[-1] == pytest.approx(2445.53, abs=0.1)
-        assert np.flatnonzero(~info.bad_bands).tolist() == list(range(129, 135))  # bands 130-135: nodata only
+        assert np.flatnonzero(~info.bad_bands).tolist() == list(range(129, 135))  # bbl = 0: bands 130-135
         assert info.transform[1] == 30.0 and info.transform[5] == -30.0
+
+
+def test_nodata_bands_an_export_does_not_flag_are_found_by_the_sampled_scan(shared_data, tmp_path):
+    copy = tmp_path / "enmap_tile_bbl_all_good.tif"
+    gdal.Translate(str(copy), str(shared_data / TILES / "enmap_potsdam_tile_96_32.tif"))
+    ds = gdal.Open(str(copy), gdal.GA_Update)
+    for b in range(ds.RasterCount):
+        ds.GetRasterBand(b + 1).SetMetadataItem("bbl", "1")
+    ds = None
+    with open_scene(copy) as scene:
+        info = scene.info
+    assert np.flatnonzero(~info.bad_bands).tolist() == list(range(129, 135))
+    assert any("hold only nodata" in n and "130-135" in n for n in info.notes)
 
 
 def test_fers_detect_on_a_real_tile_is_georeferenced_with_the_right_bands(shared_data, tmp_path):
