@@ -133,13 +133,13 @@ class EnmapScene(GdalCube):
             seen |= ok[:, pixels].any(axis=1)
         if not any_data:
             return
-        empty = np.flatnonzero(~seen)
+        good = np.ones(info.count, bool) if info.bad_bands is None else info.bad_bands.copy()
+        empty = np.flatnonzero(~seen & good)  # only what the file's own bbl did not flag
         if empty.size:
-            good = np.ones(info.count, bool) if info.bad_bands is None else info.bad_bands.copy()
             good[empty] = False
             info.bad_bands = good
-            info.notes.append(f"{empty.size} band(s) hold only nodata in {len(rows)} sampled rows and "
-                              "are marked bad: " + _band_list(empty.tolist()))
+            info.notes.append(f"{empty.size} band(s) not flagged by bbl hold only nodata in {len(rows)} "
+                              "sampled rows and are marked bad: " + _band_list(empty.tolist()))
 
 
 # -- locating the parts of a product ----------------------------------------------------------
