@@ -24,7 +24,7 @@ METADATA_SUFFIX = "-METADATA.XML"
 
 def is_desis_name(path: Path) -> bool:
     name = path.name.upper()
-    return name.startswith("DESIS-HSI-L2A") and (name.endswith(IMAGE_SUFFIX) or name.endswith(METADATA_SUFFIX))
+    return name.startswith("DESIS-HSI-L2A") and name.endswith((IMAGE_SUFFIX, METADATA_SUFFIX))
 
 
 class DesisScene(GdalCube):
@@ -33,7 +33,8 @@ class DesisScene(GdalCube):
     def __init__(self, path: Path) -> None:
         path = Path(path)
         name = path.name
-        stem = name[: len(name) - len(IMAGE_SUFFIX if name.upper().endswith(IMAGE_SUFFIX) else METADATA_SUFFIX)]
+        suffix = IMAGE_SUFFIX if name.upper().endswith(IMAGE_SUFFIX) else METADATA_SUFFIX
+        stem = name[: len(name) - len(suffix)]
         image = sibling_file(path, stem + IMAGE_SUFFIX)
         header = sibling_file(path, stem + "-SPECTRAL_IMAGE.hdr")
         if image is None:

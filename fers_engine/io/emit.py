@@ -33,7 +33,8 @@ GLT_CHECK_ROWS = 512  # GLT rows validated per read at open
 
 
 def looks_like_emit(root) -> bool:
-    return find_array(root, "/reflectance") is not None and find_group(root, "/sensor_band_parameters") is not None
+    return (find_array(root, "/reflectance") is not None
+            and find_group(root, "/sensor_band_parameters") is not None)
 
 
 def open_emit(path: Path, ortho: bool = True) -> Scene:

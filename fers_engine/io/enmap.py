@@ -95,8 +95,9 @@ class EnmapScene(GdalCube):
             raise InputError(f"{self.label}: a bandID in METADATA.XML has no wavelengthCenterOfBand")
         self.set_spectral(wl, "Nanometers", fwhm if None not in fwhm else None)
         good = np.ones(info.count, dtype=bool)
-        means = [_float(v) for v in (b.findtext("mean") for b in root.findall("product/bandStatistics/bandID"))]
-        stds = [_float(v) for v in (b.findtext("stdDeviation") for b in root.findall("product/bandStatistics/bandID"))]
+        stats = root.findall("product/bandStatistics/bandID")
+        means = [_float(b.findtext("mean")) for b in stats]
+        stds = [_float(b.findtext("stdDeviation")) for b in stats]
         if len(means) == info.count == len(stds):
             empty = [i for i in range(info.count) if stds[i] == 0.0 and means[i] == NO_DATA_MEAN]
             good[empty] = False
@@ -169,7 +170,8 @@ def _from_zip(path: Path) -> Tuple[str, object, List[Path]]:
             if meta is None:
                 raise InputError(f"{label}: the ZIP holds no *-METADATA.XML (not an EnMAP product)")
             prefix = meta[: len(meta) - len(METADATA_SUFFIX)]
-            image = next((n for s in IMAGE_SUFFIXES for n in names if n.upper() == (prefix + s).upper()), None)
+            wanted = [(prefix + s).upper() for s in IMAGE_SUFFIXES]
+            image = next((n for w in wanted for n in names if n.upper() == w), None)
             if image is None:
                 raise InputError(f"{label}: the ZIP holds no {Path(prefix).name}-SPECTRAL_IMAGE file")
             root = _parse_xml(z.read(meta), f"{label}/{meta}")

@@ -44,12 +44,11 @@ class GdalCube(Scene):
         wkt = ds.GetProjection() or None
         scale = np.array([band.GetScale() if band.GetScale() is not None else 1.0 for band in bands])
         offset = np.array([band.GetOffset() if band.GetOffset() is not None else 0.0 for band in bands])
-        from osgeo import gdal
+        from osgeo import gdal_array
 
         self.info = SceneInfo(
             path=str(source), height=ds.RasterYSize, width=ds.RasterXSize, count=ds.RasterCount,
-            dtype=np.dtype(gdal.GetDataTypeName(bands[0].DataType).lower()
-                           .replace("byte", "uint8")).name,
+            dtype=np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(bands[0].DataType)).name,
             crs=wkt, transform=None if (wkt is None and gt == IDENTITY) else gt,
             nodata=next((v for v in self._nodata if v is not None), None),
             band_names=[band.GetDescription() or f"Band {i + 1}" for i, band in enumerate(bands)],

@@ -23,7 +23,8 @@ def emit(tmp_path, shared_data):
     cube = scene.cube.copy()
     cube[0, :5, :] = -9999.0  # fill values at the swath start, as in real granules
     gx, gy = rotated_glt(ROWS, COLS, angle_deg=20.0)
-    path = write_emit(tmp_path / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc", cube, wl, fwhm, good, gx, gy)
+    name = "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc"
+    path = write_emit(tmp_path / name, cube, wl, fwhm, good, gx, gy)
     return dict(path=path, cube=cube, wl=wl, fwhm=fwhm, good=good, gx=gx, gy=gy, scene=scene)
 
 

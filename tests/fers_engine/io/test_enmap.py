@@ -103,7 +103,8 @@ def test_malformed_product_is_one_line_and_no_output(product, tmp_path, break_it
     elif break_it == "bad xml":
         meta.write_text(meta.read_text()[:500])
     else:
-        meta.write_text(metadata_xml(product["wl"][:-1], product["fwhm"][:-1], product["vnir"], product["swir"][:-1]))
+        p = product
+        meta.write_text(metadata_xml(p["wl"][:-1], p["fwhm"][:-1], p["vnir"], p["swir"][:-1]))
     with pytest.raises(InputError) as err:
         run_rx(meta, tmp_path / "out.tif")
     assert message in str(err.value) and meta.name in str(err.value) and "\n" not in str(err.value)
@@ -118,7 +119,8 @@ def test_real_tiles_read_as_enmap_box_exports(shared_data):
             info = scene.info
         assert info.product == "EnMAP L2A (EnMAP-Box export)" and info.count == 224
         assert info.nodata == -32768 and np.allclose(info.scale, 1e-4) and info.offset is None
-        assert info.wavelengths[0] == pytest.approx(418.24) and info.wavelengths[-1] == pytest.approx(2445.53, abs=0.1)
+        assert info.wavelengths[0] == pytest.approx(418.24)
+        assert info.wavelengths[-1] == pytest.approx(2445.53, abs=0.1)
         assert np.flatnonzero(~info.bad_bands).tolist() == list(range(129, 135))  # bbl = 0: bands 130-135
         assert info.transform[1] == 30.0 and info.transform[5] == -30.0
 

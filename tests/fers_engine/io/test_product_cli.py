@@ -49,13 +49,14 @@ def test_info_on_a_real_enmap_tile_names_its_bad_bands_and_scale(shared_data, ca
 
 def test_detect_flags_choose_the_output_geometry(tmp_path, shared_data, capsys):
     path, *_ = _emit(tmp_path, shared_data)
-    assert fers(["detect", str(path), str(tmp_path / "swath.tif"), "--enhancer", "none", "--no-ortho", "-q"]) == 0
+    rx = ["--enhancer", "none", "-q"]
+    assert fers(["detect", str(path), str(tmp_path / "swath.tif"), "--no-ortho", *rx]) == 0
     swath = gdal.Open(str(tmp_path / "swath.tif"))
     assert (swath.RasterYSize, swath.RasterXSize) == (40, 30)
     wl, fwhm = band_table(shared_data, "emit")
     data = write_envi(tmp_path, reflectance(30, 20, wl).cube, wl, fwhm, np.ones(wl.size, int))
-    assert fers(["detect", str(data), str(tmp_path / "north.tif"), "--enhancer", "none", "--north-up", "-q"]) == 0
+    assert fers(["detect", str(data), str(tmp_path / "north.tif"), "--north-up", *rx]) == 0
     gt = gdal.Open(str(tmp_path / "north.tif")).GetGeoTransform()
     assert gt[2] == gt[4] == 0.0 and gt[1] > 0 > gt[5]
-    assert fers(["detect", str(data), str(tmp_path / "rot.tif"), "--enhancer", "none", "-q"]) == 0
+    assert fers(["detect", str(data), str(tmp_path / "rot.tif"), *rx]) == 0
     np.testing.assert_allclose(gdal.Open(str(tmp_path / "rot.tif")).GetGeoTransform(), rotated_geotransform())

@@ -38,7 +38,7 @@ def test_reflectance_and_dn_give_the_same_auc_with_the_full_method(shared_data, 
     assert aucs[0] > 0.9 and abs(aucs[0] - aucs[1]) <= 0.002
 
 
-def test_full_method_on_a_real_enmap_tile_uses_the_good_bands_and_keeps_the_georeference(shared_data, tmp_path):
+def test_full_method_on_a_real_enmap_tile_uses_good_bands_and_keeps_georeference(shared_data, tmp_path):
     """The 218 good bands (bbl drops 130-135) are fitted to the model's grid; the shipped model has
     no wavelengths, so along the band axis, and the log says so."""
     pytest.importorskip("torch")
@@ -47,5 +47,6 @@ def test_full_method_on_a_real_enmap_tile_uses_the_good_bands_and_keeps_the_geor
     assert "using 218 bands" in " ".join(result.messages)
     assert any(m.startswith("218 input bands resampled") for m in result.messages), result.messages
     src, out = gdal.Open(str(tile)), gdal.Open(str(tmp_path / "score.tif"))
-    assert out.GetGeoTransform() == src.GetGeoTransform() and same_crs(out.GetProjection(), src.GetProjection())
+    assert out.GetGeoTransform() == src.GetGeoTransform()
+    assert same_crs(out.GetProjection(), src.GetProjection())
     assert np.isfinite(out.GetRasterBand(1).ReadAsArray()).all()

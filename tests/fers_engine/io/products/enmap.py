@@ -42,16 +42,19 @@ def metadata_xml(wavelengths: Sequence[float], fwhm: Sequence[float], vnir: Sequ
     no-data bands (bandStatistics mean -1000000, stdDeviation 0)."""
     chars = "".join(
         f'<bandID number="{i + 1}"><wavelengthCenterOfBand>{w:.3f}</wavelengthCenterOfBand>'
-        f"<FWHMOfBand>{f:.3f}</FWHMOfBand><GainOfBand>{gain}</GainOfBand><OffsetOfBand>0</OffsetOfBand></bandID>"
+        f"<FWHMOfBand>{f:.3f}</FWHMOfBand><GainOfBand>{gain}</GainOfBand>"
+        "<OffsetOfBand>0</OffsetOfBand></bandID>"
         for i, (w, f) in enumerate(zip(wavelengths, fwhm)))
     stats = "".join(
         f'<bandID number="{i + 1}"><mean>{-1000000 if i in empty else 1234.5}</mean>'
         f"<stdDeviation>{0 if i in empty else 321.0}</stdDeviation></bandID>"
         for i in range(len(wavelengths)))
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<level_X><metadata><name>{escape(NAME)}</name></metadata>'
-            f"<specific><bandCharacterisation>{chars}</bandCharacterisation>"
-            f"<vnirProductQuality><expectedChannelsList>{','.join(map(str, vnir))}</expectedChannelsList></vnirProductQuality>"
-            f"<swirProductQuality><expectedChannelsList>{','.join(map(str, swir))}</expectedChannelsList></swirProductQuality>"
+    def quality(tag: str, channels: Sequence[int]) -> str:
+        return f"<{tag}><expectedChannelsList>{','.join(map(str, channels))}</expectedChannelsList></{tag}>"
+
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<level_X><metadata><name>{escape(NAME)}</name>'
+            f"</metadata><specific><bandCharacterisation>{chars}</bandCharacterisation>"
+            + quality("vnirProductQuality", vnir) + quality("swirProductQuality", swir) +
             f"</specific><product><bandStatistics>{stats}</bandStatistics></product></level_X>\n")
 
 

@@ -41,8 +41,11 @@ def write_tanager(path: Path, reflectance: np.ndarray, wavelengths, fwhm, good, 
                     "\t\tProjection=HE5_GCTP_UTM\n\t\tZoneCode=11\nEND_GROUP=GridStructure\nEND")
         else:
             geo = f.create_group(f"{group}/Geolocation Fields")
-            geo.create_dataset("Latitude", data=35.0 - 0.0003 * np.arange(rows)[:, None] * np.ones((1, cols)))
-            geo.create_dataset("Longitude", data=-117.0 + 0.0003 * np.arange(cols)[None, :] * np.ones((rows, 1)))
-            text = "GROUP=SwathStructure\n\tGROUP=SWATH_1\n\t\tSwathName=\"HYP\"\nEND_GROUP=SwathStructure\nEND"
+            lat, lon = np.meshgrid(35.0 - 0.0003 * np.arange(rows), -117.0 + 0.0003 * np.arange(cols),
+                                   indexing="ij")
+            geo.create_dataset("Latitude", data=lat)
+            geo.create_dataset("Longitude", data=lon)
+            text = ("GROUP=SwathStructure\n\tGROUP=SWATH_1\n\t\tSwathName=\"HYP\"\n"
+                    "END_GROUP=SwathStructure\nEND")
         f.create_group("HDFEOS INFORMATION").create_dataset("StructMetadata.0", data=np.bytes_(text))
     return Path(path)
