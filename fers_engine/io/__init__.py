@@ -1,7 +1,9 @@
 """Raster input/output for the engine: one reader interface for every format, one writer.
 
-``open_scene(path)`` gives a ``Scene`` whose ``read(row0, row1, bands)`` returns a float32
-bands-first block and a bool validity mask; ``RasterWriter`` writes every output atomically.
+``open_scene(path, ReaderOptions())`` gives a ``Scene`` whose ``read(row0, row1, bands)`` returns
+a float32 bands-first block (reflectance, for products that declare a scale) and a bool validity
+mask; sensor products (EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager) are recognised by
+``detect_product``; ``RasterWriter`` writes every output atomically.
 """
 from .bands import first_n, resample_block, resampling_matrix, select_bands, wavelengths_to_nm
 from .blocks import count_blocks, default_block_rows, iter_row_blocks
