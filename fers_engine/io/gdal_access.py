@@ -52,6 +52,9 @@ def open_multidim(path: str, label: str, what: str):
     """Root group of a NetCDF/HDF5 file through GDAL's multidimensional API."""
     from osgeo import gdal
 
+    short = hdf5_truncation(path)
+    if short:  # checked first: libhdf5 prints a page of diagnostics GDAL cannot silence
+        raise InputError(f"cannot read {label} as {what}: {short}")
     with quiet_gdal():
         ds = gdal.OpenEx(str(path), gdal.OF_MULTIDIM_RASTER | gdal.OF_READONLY)
         reason = last_gdal_error()
@@ -60,6 +63,40 @@ def open_multidim(path: str, label: str, what: str):
         raise InputError(f"cannot read {label} as {what}: the file is truncated, corrupt or not "
                          f"NetCDF/HDF5" + (f" ({reason})" if reason else ""))
     return ds, root
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def hdf5_truncation(path: str) -> Optional[str]:
+    """'the file is truncated (...)' when an HDF5/NetCDF-4 file is shorter than the end-of-file
+    address its superblock records (an interrupted download), else None. Reads the superblock
+    only (versions 0-3 at offset 0; the address is relative to a base address, 0 in practice)."""
+    import os
+
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(128)
+    except OSError:
+        return None
+    if not head.startswith(HDF5_SIGNATURE) or len(head) < 16:
+        return None
+    version = head[8]
+    if version in (0, 1):  # ..., flags (20-23), [v1: 4 bytes], base, free-space, EOF addresses
+        offsets = head[13]
+        at = 24 + (4 if version == 1 else 0) + 2 * offsets
+    elif version in (2, 3):  # ..., flags (11), base, superblock-extension, EOF addresses
+        offsets = head[9]
+        at = 12 + 2 * offsets
+    else:
+        return None
+    if offsets not in (2, 4, 8) or len(head) < at + offsets:
+        return None
+    stored = int.from_bytes(head[at:at + offsets], "little")
+    if stored != (1 << (8 * offsets)) - 1 and size < stored:  # all ones = undefined address
+        return f"the file is truncated ({size} of {stored} bytes; an interrupted download?)"
+    return None
 
 
 def find_array(root, fullname: str):

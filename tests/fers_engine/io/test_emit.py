@@ -106,6 +106,6 @@ def test_truncated_file_is_an_input_error(emit, tmp_path):
     data = emit["path"].read_bytes()
     cut = tmp_path / "EMIT_L2A_RFL_cut.nc"
     cut.write_bytes(data[: len(data) // 3])
-    with pytest.raises(InputError, match="EMIT_L2A_RFL_cut.nc"):
+    with pytest.raises(InputError, match=r"EMIT_L2A_RFL_cut.nc .*the file is truncated \(\d+ of \d+ bytes"):
         run_rx(cut, tmp_path / "out.tif")
     assert not (tmp_path / "out.tif").exists()

@@ -56,6 +56,14 @@ def test_anomaly_found_on_the_utm_grid_whatever_the_blocking(prisma, tmp_path):
     np.testing.assert_allclose(blocked, scores, rtol=1e-6)
 
 
+def test_truncated_download_is_named_before_hdf5_prints_anything(prisma, tmp_path, capfd):
+    cut = tmp_path / "PRS_L2D_STD_cut.he5"
+    cut.write_bytes(prisma["path"].read_bytes()[:4096])
+    with pytest.raises(InputError, match=r"PRS_L2D_STD_cut.he5 .*truncated \(4096 of \d+ bytes"):
+        open_scene(cut)
+    assert "HDF5-DIAG" not in capfd.readouterr().err
+
+
 def test_missing_cube_or_wrong_band_list_is_one_line_and_no_output(prisma, tmp_path):
     import h5py
 
