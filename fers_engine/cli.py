@@ -147,18 +147,22 @@ def cmd_threshold(args) -> int:
 
 
 def crs_label(wkt: Optional[str]) -> str:
-    """'WGS 84 / UTM zone 33N (EPSG:32633)' rather than a page of WKT."""
+    """'NAD27 / UTM zone 11N (EPSG:26711)' rather than a page of WKT; the EPSG code is GDAL's
+    best match when it is at least 70 % sure (the WKT of an ENVI header names no authority)."""
     if not wkt:
         return "none (not georeferenced)"
     from osgeo import osr
 
-    srs = osr.SpatialReference()
-    if srs.ImportFromWkt(wkt) != 0:
+    try:
+        srs = osr.SpatialReference(wkt=wkt)
+        epsg = srs.GetAuthorityCode(None) if srs.GetAuthorityName(None) == "EPSG" else None
+        if epsg is None:
+            epsg = next((m.GetAuthorityCode(None) for m, confidence in srs.FindMatches()
+                         if confidence >= 70 and m.GetAuthorityName(None) == "EPSG"), None)
+        name = srs.GetName() or wkt.split('"')[1]
+        return f"{name} (EPSG:{epsg})" if epsg else name
+    except Exception:
         return wkt
-    name = srs.GetName() or wkt
-    srs.AutoIdentifyEPSG()
-    code = srs.GetAuthorityCode(None)
-    return f"{name} (EPSG:{code})" if code else name
 
 
 def _band_runs(mask) -> str:

@@ -20,7 +20,7 @@ from .detectors import BackgroundStats, RxScorer
 from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError
-from .io.gdal_scene import limit_gdal_cache
+from .io.gdal_runtime import limit_gdal_cache
 from .io import (RasterWriter, ReaderOptions, default_block_rows, iter_row_blocks, open_scene,
                  read_ground_truth, select_bands)
 from .metrics import evaluate, normalise, roc_curve

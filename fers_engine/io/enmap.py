@@ -177,7 +177,7 @@ def _from_zip(path: Path) -> Tuple[str, object, List[Path]]:
             root = _parse_xml(z.read(meta), f"{label}/{meta}")
     except zipfile.BadZipFile:
         raise InputError(f"{label} is not a readable ZIP file (truncated download?)") from None
-    return f"/vsizip/{path}/{image}", root, [path]
+    return f"/vsizip/{{{path.resolve()}}}/{image}", root, [path]  # braces: the path survives Path()
 
 
 def _parse_xml(data: bytes, label: str):

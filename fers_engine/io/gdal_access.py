@@ -1,67 +1,38 @@
-"""Opening sensor products through ``osgeo.gdal`` with one-line errors instead of GDAL noise.
+"""Sensor products' NetCDF/HDF5 files through GDAL's multidimensional API, with one-line errors.
 
-Every product reader opens its file here: GDAL's own error text goes to a quiet handler and
-the first line of it ends up in an ``InputError`` that names the file and what was expected,
-so a truncated HDF5 file or a missing group never surfaces as a traceback or as stderr spam.
-GDAL's process-wide exception mode is left alone (other code in the process may rely on it).
+Every multidimensional product reader (EMIT, AVIRIS-3, PRISMA, Tanager) opens its file and reads
+its arrays here. GDAL's failures are collected by ``GdalErrors`` (the engine's one way of hearing
+GDAL, in either binding mode) and end up in an ``InputError`` that names the file and what was
+expected, so a truncated HDF5 file or a missing group never surfaces as a traceback or stderr spam.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import InputError
+from .gdal_runtime import GdalErrors, import_gdal
 
 
-@contextmanager
-def quiet_gdal() -> Iterator[None]:
-    """Silence GDAL's error printing for the block; ``last_gdal_error()`` still reports it."""
-    from osgeo import gdal
-
-    gdal.ErrorReset()
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        yield
-    finally:
-        gdal.PopErrorHandler()
-
-
-def last_gdal_error() -> str:
-    """First line of GDAL's last error message ('' when there was none)."""
-    from osgeo import gdal
-
-    text = (gdal.GetLastErrorMsg() or "").strip()
-    return text.splitlines()[0] if text else ""
-
-
-def open_raster(source: str, label: str, what: str = "a raster"):
-    """``gdal.Dataset`` opened read-only as a 2-D raster, or an ``InputError`` naming ``label``."""
-    from osgeo import gdal
-
-    with quiet_gdal():
-        ds = gdal.OpenEx(str(source), gdal.OF_RASTER | gdal.OF_READONLY)
-        reason = last_gdal_error()
-    if ds is None:
-        raise InputError(f"cannot read {label} as {what}" + (f" ({reason})" if reason else ""))
-    return ds
+def gdal_call(fn: Callable[..., Any], *args, **kwargs) -> Tuple[Any, Optional[str]]:
+    """``(result or None, GDAL's first failure message or None)`` of one GDAL call."""
+    with GdalErrors() as errors:
+        result = errors.call(fn, *args, **kwargs)
+        return result, errors.take()
 
 
 def open_multidim(path: str, label: str, what: str):
-    """Root group of a NetCDF/HDF5 file through GDAL's multidimensional API."""
-    from osgeo import gdal
-
+    """``(dataset, root group)`` of a NetCDF/HDF5 file through GDAL's multidimensional API."""
+    gdal = import_gdal()
     short = hdf5_truncation(path)
     if short:  # checked first: libhdf5 prints a page of diagnostics GDAL cannot silence
         raise InputError(f"cannot read {label} as {what}: {short}")
-    with quiet_gdal():
-        ds = gdal.OpenEx(str(path), gdal.OF_MULTIDIM_RASTER | gdal.OF_READONLY)
-        reason = last_gdal_error()
-        root = ds.GetRootGroup() if ds is not None else None
+    ds, reason = gdal_call(gdal.OpenEx, str(path), gdal.OF_MULTIDIM_RASTER | gdal.OF_READONLY)
+    root = gdal_call(ds.GetRootGroup)[0] if ds is not None else None
     if root is None:
-        raise InputError(f"cannot read {label} as {what}: the file is truncated, corrupt or not "
-                         f"NetCDF/HDF5" + (f" ({reason})" if reason else ""))
+        raise InputError(f"cannot read {label} as {what}: the file is corrupt or not NetCDF/HDF5"
+                         + (f" ({reason})" if reason else ""))
     return ds, root
 
 
@@ -101,13 +72,11 @@ def hdf5_truncation(path: str) -> Optional[str]:
 
 def find_array(root, fullname: str):
     """The array at ``/group/sub/name`` or None (HDF5 and NetCDF names may contain spaces)."""
-    with quiet_gdal():
-        return root.OpenMDArrayFromFullname(fullname)
+    return gdal_call(root.OpenMDArrayFromFullname, fullname)[0]
 
 
 def find_group(root, fullname: str):
-    with quiet_gdal():
-        return root.OpenGroupFromFullname(fullname)
+    return gdal_call(root.OpenGroupFromFullname, fullname)[0]
 
 
 def require_array(root, fullname: str, label: str, ndim: Optional[int] = None):
@@ -129,14 +98,12 @@ def array_shape(array) -> List[int]:
 def read_array(array, label: str, start: Optional[Sequence[int]] = None,
                count: Optional[Sequence[int]] = None) -> np.ndarray:
     """A hyperslab of an MDArray as numpy; a failed read (truncated file) is an ``InputError``."""
-    with quiet_gdal():
-        if start is None:
-            data = array.ReadAsArray()
-        else:
-            data = array.ReadAsArray(array_start_idx=[int(v) for v in start],
-                                     count=[int(v) for v in count])
-        reason = last_gdal_error()
-    if data is None:
+    if start is None:
+        data, reason = gdal_call(array.ReadAsArray)
+    else:
+        data, reason = gdal_call(array.ReadAsArray, array_start_idx=[int(v) for v in start],
+                                 count=[int(v) for v in count])
+    if data is None or reason:
         raise InputError(f"{label}: reading {array.GetFullName()} failed (file truncated or corrupt"
                          + (f": {reason})" if reason else ")"))
     return np.asarray(data)
@@ -144,8 +111,7 @@ def read_array(array, label: str, start: Optional[Sequence[int]] = None,
 
 def read_text(array, label: str) -> str:
     """A scalar or 1-element string array (e.g. HDF-EOS ``StructMetadata.0``) as text."""
-    with quiet_gdal():
-        value = array.Read()
+    value = gdal_call(array.Read)[0]
     if isinstance(value, (list, tuple)):
         value = value[0] if value else ""
     if isinstance(value, (bytes, bytearray)):
@@ -155,9 +121,8 @@ def read_text(array, label: str) -> str:
 
 def attribute(obj, name: str) -> Any:
     """An attribute's value (scalar, tuple or string) on a group or array, or None."""
-    with quiet_gdal():
-        attr = obj.GetAttribute(name)
-        return None if attr is None else attr.Read()
+    attr = gdal_call(obj.GetAttribute, name)[0]
+    return None if attr is None else gdal_call(attr.Read)[0]
 
 
 def attribute_array(obj, name: str, label: str, where: str) -> np.ndarray:
@@ -176,8 +141,7 @@ def srs_wkt(user_input: str) -> str:
     from osgeo import osr
 
     srs = osr.SpatialReference()
-    with quiet_gdal():
-        err = srs.SetFromUserInput(str(user_input))
-    if err != 0:
+    err, reason = gdal_call(srs.SetFromUserInput, str(user_input))
+    if err != 0 or reason:
         raise InputError(f"unknown coordinate reference system {user_input!r}")
     return srs.ExportToWkt()

@@ -136,12 +136,11 @@ def _envi_header(p: Path) -> Optional[Path]:
 
 def _is_enmap_box_export(p: Path) -> bool:
     from .enmap import is_enmap_box_export
-    from .gdal_access import quiet_gdal
+    from .gdal_access import gdal_call
+    from .gdal_runtime import import_gdal
 
-    from osgeo import gdal
-
-    with quiet_gdal():
-        ds = gdal.OpenEx(str(p), gdal.OF_RASTER | gdal.OF_READONLY)
+    gdal = import_gdal()
+    ds, _ = gdal_call(gdal.OpenEx, str(p), gdal.OF_RASTER | gdal.OF_READONLY)
     return ds is not None and is_enmap_box_export(ds)
 
 
