@@ -109,3 +109,22 @@ def test_truncated_file_is_an_input_error(emit, tmp_path):
     with pytest.raises(InputError, match=r"EMIT_L2A_RFL_cut.nc .*the file is truncated \(\d+ of \d+ bytes"):
         run_rx(cut, tmp_path / "out.tif")
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_readers_behave_the_same_when_the_host_turned_gdal_exceptions_on(emit, tmp_path):
+    """QGIS or another plugin may call gdal.UseExceptions(): a broken product is still one
+    InputError line, a good one still reads (checked in a child process: the mode is global)."""
+    import subprocess
+    import sys
+
+    broken = _broken(tmp_path, emit, skip=("location",))
+    code = ("import sys; from osgeo import gdal; gdal.UseExceptions()\n"
+            "from fers_engine.errors import InputError\nfrom fers_engine.io import open_scene\n"
+            "s = open_scene(sys.argv[1]); print(s.map_view.width, s.read(0, 2)[0].shape); s.close()\n"
+            "try:\n    open_scene(sys.argv[2])\nexcept InputError as e:\n    print('InputError:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(emit["path"]), str(broken)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"{emit['gx'].shape[1]} (285, 2, {COLS})"
+    assert lines[1].startswith("InputError: EMIT_L2A_RFL_broken.nc: missing /location/glt_x")
