@@ -39,6 +39,15 @@ def open_multidim(path: str, label: str, what: str):
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
+def is_hdf5(path) -> bool:
+    """NetCDF-4 and HDF5 files (EMIT, AVIRIS-3, PRISMA, Tanager) start with the HDF5 signature."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
 def hdf5_truncation(path: str) -> Optional[str]:
     """'the file is truncated (...)' when an HDF5/NetCDF-4 file is shorter than the end-of-file
     address its superblock records (an interrupted download), else None. Reads the superblock

@@ -72,13 +72,14 @@ def detect_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene]]:
     ``HYP`` swath or grid), and rasters EnMAP-Box exported from EnMAP L2A.
     """
     from . import aviris, desis, enmap
+    from .gdal_access import is_hdf5
 
     suffix = p.suffix.lower()
     if enmap.is_enmap_name(p):
         return lambda q, o: enmap.EnmapScene(q)
     if desis.is_desis_name(p):
         return lambda q, o: desis.DesisScene(q)
-    if suffix in (".nc", ".nc4", ".he5", ".h5", ".hdf5") and _hdf5_signature(p):
+    if suffix in (".nc", ".nc4", ".he5", ".h5", ".hdf5") and is_hdf5(p):
         return _multidim_product(p)
     header = p if suffix == ".hdr" else _envi_header(p)
     if header is not None and (aviris.is_aviris_name(p) or aviris.has_rotated_map_info(header)):
@@ -115,16 +116,6 @@ def _multidim_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene
         raise InputError(f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
                          "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)")
     return None
-
-
-def _hdf5_signature(p: Path) -> bool:
-    """NetCDF-4 and HDF5 files start with the HDF5 signature; a truncated head fails here too."""
-    try:
-        with open(p, "rb") as f:
-            head = f.read(8)
-    except OSError:
-        return False
-    return head == b"\x89HDF\r\n\x1a\n"
 
 
 def _envi_header(p: Path) -> Optional[Path]:
