@@ -7,7 +7,8 @@ mask; sensor products (EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager) are recognis
 """
 from .bands import first_n, resample_block, resampling_matrix, select_bands, wavelengths_to_nm
 from .blocks import count_blocks, default_block_rows, iter_row_blocks
-from .open import ReaderOptions, detect_product, find_ground_truth, open_scene, read_ground_truth
+from .open import (PRODUCT_FILE_FILTERS, ReaderOptions, detect_product, find_ground_truth, open_scene,
+                   read_ground_truth)
 from .scene import Scene, SceneInfo
 from .writer import RasterWriter, write_array
 
@@ -15,6 +16,7 @@ __all__ = [
     "open_scene",
     "ReaderOptions",
     "detect_product",
+    "PRODUCT_FILE_FILTERS",
     "read_ground_truth",
     "find_ground_truth",
     "SceneInfo",

@@ -29,6 +29,19 @@ GT_TAGS = ("gt", "groundtruth", "ground_truth", "ground-truth")
 GT_SEPARATORS = ("", "_", "-", ".", " ")
 
 
+# What a file dialog should offer for sensor products (the QGIS file parameter, a GUI): name
+# patterns per product, in the form Qt's file filters take.
+PRODUCT_FILE_FILTERS = (
+    ("EMIT L2A RFL", "EMIT_L2A_RFL_*.nc"),
+    ("EnMAP L2A", "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip"),
+    ("PRISMA L2D", "PRS_L2D_*.he5"),
+    ("AVIRIS-NG / AVIRIS-classic ENVI", "ang* f*t*p*r* *.hdr"),
+    ("AVIRIS-3/5 RFL_ORT", "*_RFL_ORT.nc"),
+    ("DESIS L2A", "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif"),
+    ("Planet Tanager", "*.h5 *.he5"),
+)
+
+
 @dataclass(frozen=True)
 class ReaderOptions:
     """How a product is put on the map. ``ortho=False`` keeps EMIT's swath geometry (no map

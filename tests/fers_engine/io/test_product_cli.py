@@ -60,3 +60,23 @@ def test_detect_flags_choose_the_output_geometry(tmp_path, shared_data, capsys):
     assert gt[2] == gt[4] == 0.0 and gt[1] > 0 > gt[5]
     assert fers(["detect", str(data), str(tmp_path / "rot.tif"), *rx]) == 0
     np.testing.assert_allclose(gdal.Open(str(tmp_path / "rot.tif")).GetGeoTransform(), rotated_geotransform())
+
+
+def test_file_filters_offered_to_dialogs_match_the_names_the_readers_recognise(tmp_path):
+    """Every product name a dialog offers is one ``detect_product`` recognises by name."""
+    import fnmatch
+
+    from fers_engine.io import PRODUCT_FILE_FILTERS
+    from fers_engine.io.enmap import is_enmap_name
+    from fers_engine.io.desis import is_desis_name
+
+    names = {
+        "EnMAP L2A": ["ENMAP01-____L2A-DT0000001234_20220724T104526Z_001_V010303_20230101T000000Z-METADATA.XML",
+                      "ENMAP01-____L2A-DT0000001234_20220724T104526Z_001_V010303_20230101T000000Z.ZIP"],
+        "DESIS L2A": ["DESIS-HSI-L2A-DT1203190212_025-20191203T021128-V0210-METADATA.xml"],
+    }
+    filters = dict(PRODUCT_FILE_FILTERS)
+    for product, examples in names.items():
+        for name in examples:
+            assert any(fnmatch.fnmatch(name, pat) for pat in filters[product].split()), name
+            assert (is_enmap_name if product.startswith("EnMAP") else is_desis_name)(tmp_path / name)
