@@ -70,11 +70,10 @@ def test_file_filters_offered_to_dialogs_match_the_names_the_readers_recognise(t
     from fers_engine.io.enmap import is_enmap_name
     from fers_engine.io.desis import is_desis_name
 
-    names = {
-        "EnMAP L2A": ["ENMAP01-____L2A-DT0000001234_20220724T104526Z_001_V010303_20230101T000000Z-METADATA.XML",
-                      "ENMAP01-____L2A-DT0000001234_20220724T104526Z_001_V010303_20230101T000000Z.ZIP"],
-        "DESIS L2A": ["DESIS-HSI-L2A-DT1203190212_025-20191203T021128-V0210-METADATA.xml"],
-    }
+    from products.desis import NAME as DESIS
+    from products.enmap import NAME as ENMAP
+
+    names = {"EnMAP L2A": [f"{ENMAP}-METADATA.XML", f"{ENMAP}.ZIP"], "DESIS L2A": [f"{DESIS}-METADATA.xml"]}
     filters = dict(PRODUCT_FILE_FILTERS)
     for product, examples in names.items():
         for name in examples:
