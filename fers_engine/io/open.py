@@ -44,9 +44,11 @@ PRODUCT_FILE_FILTERS = (
 
 @dataclass(frozen=True)
 class ReaderOptions:
-    """How a product is put on the map. ``ortho=False`` keeps EMIT's swath geometry (no map
-    georeference); ``north_up=True`` resamples a rotated AVIRIS flight line onto an axis-aligned
-    grid (nearest pixel) instead of keeping its rotated geotransform."""
+    """Which grid a product's scores are written on. ``ortho=False`` keeps EMIT's swath geometry
+    (no map georeference) instead of its GLT's north-up grid; ``north_up=True`` writes the scores
+    of a rotated AVIRIS flight line on an axis-aligned grid (the input pixel under each map pixel
+    centre) instead of keeping its rotated geotransform. Detection always runs in the product's
+    own geometry."""
 
     ortho: bool = True
     north_up: bool = False
