@@ -23,9 +23,9 @@ from .detectors.threshold import MASK_NODATA, check_threshold, threshold_mask
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError, ModelError
 from .io.checks import PROBE_BYTES, CONSTANT_SCENE, check_band_count, check_scene, drop_empty_bands
-from .io.gdal_scene import limit_gdal_cache
+from .io.gdal_runtime import limit_gdal_cache
 from .io.guard import Output, guard_outputs, partial_prefix
-from .io import RasterWriter, iter_row_blocks, open_scene, read_ground_truth, select_bands
+from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
 from .memory import MemoryPlan, activation_bytes_per_pixel
 from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
@@ -55,6 +55,7 @@ class DetectOptions:
     device: str = "auto"
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
+    reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
 
     def validate(self) -> None:
         for name, value, allowed in (("detector", self.detector, DETECTORS),
@@ -105,17 +106,21 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     messages: List[str] = []
     rep = _collecting(reporter, messages)
     budget = MemoryPlan.for_run(options.memory_mb)  # refined once the source is known (_plan)
-    with limit_gdal_cache(budget.gdal_cache), open_scene(input_path) as scene:
+    with limit_gdal_cache(budget.gdal_cache), open_scene(input_path, options.reader) as scene:
         info = scene.info
+        view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
         check_scene(info)
         guard_outputs([Output.raster("score raster", output_path),
                        None if mask_output is None else Output.raster("mask", mask_output)],
                       inputs=[scene, *_model_files(options)], reporter=rep)
-        if info.crs is None:
+        if (info.crs if view is None else view.crs) is None:
             rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
         bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
                              drop_bad_bands=options.drop_bad_bands)
         check_band_count(info, bands)
+        if info.product:
+            rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
+                     + (f"; {view.note}" if view is not None else ""))
         bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands,
                                  probe_bytes=min(PROBE_BYTES, budget.working // 8))
         rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
@@ -136,16 +141,21 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             block_rows = options.block_rows or _block_rows(source, len(bands), plan)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
-            with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
-                              crs=info.crs, transform=info.transform, nodata=float("nan"),
-                              band_descriptions=["anomaly score"], like_input=input_path) as writer:
+            grid = (info.height, info.width, info.crs, info.transform) if view is None else (
+                view.height, view.width, view.crs, view.transform)
+            with RasterWriter(output_path, grid[0], grid[1], count=1, dtype="float32",
+                              crs=grid[2], transform=grid[3], nodata=float("nan"),
+                              band_descriptions=["anomaly score"], like_input=scene) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
+                sink = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
-                    _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
-                                   None if device == "cpu" else device, plan)
+                    _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
+                                   None if device == "cpu" else device, plan, Path(output_path))
                 else:
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  writer, rep.stage(start, 0.97), plan)
+                                  sink, rep.stage(start, 0.97), plan, Path(output_path))
+                if view is not None:
+                    view.write(sink.scores, writer, block_rows)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
@@ -155,8 +165,9 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
+    height, width = (info.height, info.width) if view is None else (view.height, view.width)
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
-                        threshold, seconds, info.height, info.width, source.count, messages)
+                        threshold, seconds, height, width, source.count, messages)
 
 
 def _model_files(options: DetectOptions) -> List[Path]:
@@ -313,14 +324,28 @@ def _subset_info(info, bands: Sequence[int]):
     return replace(info, count=len(bands), wavelengths=wl)
 
 
+class _SceneScores:
+    """Scores in the scene's own geometry, kept as one 2-D map (small next to the cube) until they
+    are moved onto the product's map grid; takes ``write(row0, block)`` like the writer."""
+
+    def __init__(self, height: int, width: int):
+        self.scores = np.full((height, width), np.nan, dtype=np.float32)
+
+    def write(self, row0: int, block: np.ndarray) -> None:
+        block = np.asarray(block)
+        block = block[0] if block.ndim == 3 else block
+        self.scores[row0:row0 + block.shape[0]] = block
+
+
 class _ScoreSink:
     """Where per-block scores go: straight to the writer for one variant; for the Hadamard
     fusion, into whole-scene score maps combined once all are known. The maps stay in memory
-    when they fit in ``max_bytes``; larger ones go to temporary files beside the output, named
-    like the writer's partial files so that a killed run's are swept by the next one."""
+    when they fit in ``max_bytes``; larger ones go to temporary files beside ``output`` (the run's
+    output path), named like the writer's partial files so that a killed run's are swept by the
+    next one. ``writer`` is anything with ``write(row0, block)``."""
 
-    def __init__(self, source: BlockSource, writer: RasterWriter, block_rows: int, max_bytes: int):
-        self.writer, self.block_rows = writer, block_rows
+    def __init__(self, source: BlockSource, writer, block_rows: int, max_bytes: int, output: Path):
+        self.writer, self.block_rows, self.output = writer, block_rows, Path(output)
         self._files: List[str] = []
         self.maps = None
         if len(source.variants) > 1:
@@ -331,8 +356,8 @@ class _ScoreSink:
     def _on_disk(self, shape) -> np.ndarray:
         import tempfile
 
-        fd, name = tempfile.mkstemp(prefix=partial_prefix(self.writer.path), suffix=".scores",
-                                    dir=str(self.writer.path.parent))
+        fd, name = tempfile.mkstemp(prefix=partial_prefix(self.output), suffix=".scores",
+                                    dir=str(self.output.parent))
         os.close(fd)
         self._files.append(name)
         return np.memmap(name, np.float32, "w+", shape=shape)
@@ -375,10 +400,10 @@ def hadamard(maps: List[np.ndarray], bounds: Optional[List] = None) -> np.ndarra
     return out.astype(np.float32)
 
 
-def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
-                   device: Optional[str], plan: MemoryPlan) -> None:
+def _run_global_rx(source: BlockSource, block_rows: int, writer, rep: Reporter,
+                   device: Optional[str], plan: MemoryPlan, output: Path) -> None:
     """The product's one two-pass global RX (``detectors.rx.stream_rx``) over the source."""
-    with _ScoreSink(source, writer, block_rows, plan.working // 4) as sink:
+    with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
         stream_rx(source.read, source.height, source.count, source.variants, block_rows, sink.put, rep,
                   device, score_chunk=plan.score_chunk(source.count))
 
@@ -394,7 +419,7 @@ def _local_rx_engine() -> str:
 
 
 def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
-                  writer: RasterWriter, rep: Reporter, plan: MemoryPlan) -> None:
+                  writer, rep: Reporter, plan: MemoryPlan, output: Path) -> None:
     """A streamed pass in which each row block is read with the rows its shifted windows reach;
     the scene covariance, when asked for, comes from a first pass. The compiled kernel scores
     each block on every core."""
@@ -406,7 +431,7 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
         covs = {v: stats[v].covariance() for v in source.variants}
         rep = rep.stage(0.3, 1.0)
     workers = os.cpu_count() or 1
-    with _ScoreSink(source, writer, block_rows, plan.working // 4) as sink:
+    with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
         for i, (r0, r1, _, _) in enumerate(blocks):
             h0, h1 = halo_rows(r0, r1, source.height, outer)
             data, valid = source.read(h0, h1)
