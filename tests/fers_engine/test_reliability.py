@@ -28,17 +28,20 @@ from fers_engine.io.checks import CONSTANT_SCENE
 REPO = Path(__file__).resolve().parents[2]
 TRANSFORM = (500000.0, 2.0, 0.0, 4100000.0, 0.0, -2.0)
 
-# `fers` with every scene read slowed down, so a signal or a truncation lands mid-run.
+# `fers` with every block read of the detection passes slowed down, so a signal or a truncation
+# lands mid-run; the first such read (the score writer is open by then) creates the file argv[2].
 SLOW_FERS = """
 import sys, time
+from pathlib import Path
 from fers_engine import sources
 read = sources.SceneSource.read
 def slow_read(self, row0, row1):
+    Path(sys.argv[2]).touch()
     time.sleep(float(sys.argv[1]))
     return read(self, row0, row1)
 sources.SceneSource.read = slow_read
 from fers_engine.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 
@@ -96,23 +99,23 @@ def child_env() -> dict:
     return env
 
 
-def start_slow(args, delay: float = 0.05) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", SLOW_FERS, str(delay), *args], cwd=REPO, env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_slow(args, marker: Path, delay: float = 0.05) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", SLOW_FERS, str(delay), str(marker), *args], cwd=REPO,
+                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_partial(folder: Path, proc: subprocess.Popen, timeout: float = 60.0) -> str:
-    """The name of the first partial file the child creates (the writer is open, work runs)."""
+def wait_for_partial(folder: Path, proc: subprocess.Popen, marker: Path, timeout: float = 60.0) -> str:
+    """The name of the partial file of a child whose detection passes have started."""
     t_end = time.monotonic() + timeout
     while time.monotonic() < t_end:
         found = [p for p in partials(folder) if not p.endswith(".probe")]
-        if found:
+        if found and marker.exists():
             return found[0]
         if proc.poll() is not None:
-            raise AssertionError(f"the run ended before writing: {proc.communicate()}")
+            raise AssertionError(f"the run ended before its passes: {proc.communicate()}")
         time.sleep(0.01)
     proc.kill()
-    raise AssertionError("no partial file appeared")
+    raise AssertionError("the run did not start its passes")
 
 
 @pytest.fixture
@@ -294,8 +297,9 @@ def test_5_detect_into_a_read_only_folder_is_one_line(scene, read_only_folder, c
 def test_6_termination_signals_clean_up_like_ctrl_c(scene, tmp_path, signum):
     score = tmp_path / "s.tif"
     score.write_bytes(b"an older score")
-    proc = start_slow(["detect", str(scene), str(score), "--enhancer", "none", "--block-rows", "1", "-q"])
-    wait_for_partial(tmp_path, proc)
+    marker = tmp_path.parent / f"{tmp_path.name}.started"
+    proc = start_slow(["detect", str(scene), str(score), "--enhancer", "none", "--block-rows", "1", "-q"], marker)
+    wait_for_partial(tmp_path, proc, marker)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signum, (out, err)
@@ -304,8 +308,10 @@ def test_6_termination_signals_clean_up_like_ctrl_c(scene, tmp_path, signum):
 
 
 def test_6_partials_of_a_killed_run_are_swept_by_the_next_run(scene, tmp_path, capsys):
-    proc = start_slow(["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--block-rows", "1"])
-    name = wait_for_partial(tmp_path, proc)
+    marker = tmp_path.parent / f"{tmp_path.name}.started"
+    proc = start_slow(["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--block-rows", "1"],
+                      marker)
+    name = wait_for_partial(tmp_path, proc, marker)
     proc.kill()
     proc.wait(timeout=30)
     assert partials(tmp_path) == [name]  # kill -9 cannot be caught: the next run cleans up
@@ -328,9 +334,10 @@ def test_7_truncated_geotiff_is_one_line(scene, tmp_path, capsys):
 def test_7_input_truncated_mid_run_is_one_line(tmp_path):
     # 22 MB: more than the 16 MiB budget lets GDAL cache, so rows past the cut are read after it
     big = write_tif(tmp_path / "big.tif", scene_cube(rows=1000, cols=700, bands=8))
+    marker = tmp_path.parent / f"{tmp_path.name}.started"
     proc = start_slow(["detect", str(big), str(tmp_path / "s.tif"), "--enhancer", "none", "--block-rows", "50",
-                       "--memory-mb", "16"])
-    wait_for_partial(tmp_path, proc)
+                       "--memory-mb", "16"], marker)
+    wait_for_partial(tmp_path, proc, marker)
     os.truncate(big, big.stat().st_size // 3)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, (out, err)
