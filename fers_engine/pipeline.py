@@ -32,8 +32,8 @@ from .progress import SILENT, Reporter
 from .sources import ENHANCER_TILE, BlockSource, EnhancedSource, ReadAhead, SceneSource
 
 DEFAULT_MEMORY_MB = 1024
-#: The smallest memory budget accepted (MiB): below it even GDAL's block cache does not fit.
-MIN_MEMORY_MB = 16
+#: The smallest memory budget accepted (MiB); the plan's floors (GDAL's cache, one block) still apply.
+MIN_MEMORY_MB = 1
 
 
 @dataclass

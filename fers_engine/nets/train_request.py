@@ -48,7 +48,6 @@ def check_train_request(inputs: Sequence[str], exclude: Optional[Sequence[Option
                    *(Output.file("training checkpoint", c) for c in checkpoints)],
                   inputs=read_files, reporter=reporter)
     for path, mask_path in zip(inputs, masks):
-        reporter.check()
         _check_input(str(path), mask_path)
 
 
