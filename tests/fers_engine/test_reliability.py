@@ -177,10 +177,10 @@ def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path):
 # -- 2. disk full -----------------------------------------------------------------------------
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
-    """A 1 MiB tmpfs, where this test may mount one (root on Linux)."""
+    """A 256 KiB tmpfs, where this test may mount one (root on Linux)."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'not root'}); the writer's "
@@ -189,16 +189,15 @@ def tiny_tmpfs(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-@pytest.mark.xfail(strict=True, reason="verified commits are built into the writer on the zip-runtime "
-                   "branch (issue 15 item 2); strict: this passes, and must be unmarked, once it lands")
 def test_2_disk_full_keeps_the_previous_output_and_fails(tiny_tmpfs, tmp_path, capsys):
     big = write_tif(tmp_path / "big.tif", np.random.default_rng(1).normal(size=(4, 400, 400)).astype(np.float32))
     old = tiny_tmpfs / "s.tif"
     old.write_bytes(b"previous good output" * 1000)
     before = digest(old)
-    status = fers(["detect", str(big), str(old), "--enhancer", "none", "-q"])
-    capsys.readouterr()
-    assert status == 2 and digest(old) == before and partials(tiny_tmpfs) == []
+    status = fers(["detect", str(big), str(old), "--enhancer", "none", "-q"])  # 400 x 400 scores: > 256 KiB
+    err = capsys.readouterr().err
+    assert status == 2 and digest(old) == before and partials(tiny_tmpfs) == [], err
+    assert "No space left on device" in err or "no space" in err.lower()
 
 
 # -- 3. outputs that would destroy what they describe, device nodes ---------------------------
