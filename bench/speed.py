@@ -274,7 +274,7 @@ def bench_memory(work: Path, size, budgets: List[int], enhancers: List[str], dev
             out.append({"size": f"{rows}x{cols}x{bands}", "device": device, "enhancer": enhancer,
                         "memory_budget_mib": budget, "overhead_mib": overhead, "limit_mib": limit,
                         "peak_rss_mib": r["peak_rss_mib"], "seconds": r["seconds"],
-                        "within": r["peak_rss_mib"] <= limit})
+                        "load_average": os.getloadavg()[0], "within": r["peak_rss_mib"] <= limit})
             print(f"memory {size} enhancer={enhancer} budget {budget} MiB: peak {r['peak_rss_mib']:.0f} MiB, "
                   f"limit {limit:.0f} MiB (1.2 x {budget} + overhead {overhead:.0f}): "
                   f"{'within' if out[-1]['within'] else 'OVER'}", flush=True)
@@ -343,12 +343,17 @@ def to_markdown(report: Dict) -> str:
                   + (f" ({report['memory_date']})" if report.get("memory_date") else "") + ". How the "
                   "budget is shared out: `fers_engine/memory.py`.", "",
                   "| scene (int16, DEFLATE) | device | enhancer | budget (MiB) | overhead (MiB) | limit (MiB) "
-                  "| peak RSS (MiB) | time (s) | verdict |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| peak RSS (MiB) | verdict | time (s) | load average after the run |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in report["memory"]:
+            load = r.get("load_average")
             lines.append(f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['memory_budget_mib']} | "
                          f"{r['overhead_mib']:.0f} | {r['limit_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
-                         f"{r['seconds']:.1f} | {'within' if r['within'] else 'over'} |")
+                         f"{'within' if r['within'] else 'over'} | {r['seconds']:.1f} | "
+                         + ("-" if load is None else f"{load:.1f}") + " |")
+        lines += ["", "Peak RSS does not depend on the machine's load; the times do (a load average above "
+                  f"the {report['machine'].get('cores', '?')} cores means other jobs shared them), so they show the cost of smaller "
+                  "blocks at small budgets only roughly."]
     if report["machine"].get("gpu", "none") == "none":
         lines += ["", "No GPU was available to this run, so there are no CUDA rows; on a machine with one, "
                   "the same script adds them (`--device cuda`)."]
