@@ -53,8 +53,9 @@ class MemoryPlan:
 
     @property
     def raw_chunk(self) -> int:
-        """Bytes of full-band float32 rows read at once before resampling to a model's grid."""
-        return max(MIB, self.working // 8)
+        """Bytes of full-band float32 rows read at once before resampling to a model's grid (the
+        read also holds the raw samples and the product: about twice this while it runs)."""
+        return max(MIB, self.working // 16)
 
     @property
     def enhancer_batch(self) -> int:
@@ -63,12 +64,12 @@ class MemoryPlan:
 
     def score_chunk(self, bands: int) -> int:
         """Pixels RX scores per matrix product (the centred block and its projection)."""
-        return max(1024, self.working // 8 // (8 * max(1, int(bands))))
+        return max(1024, self.working // 16 // (8 * max(1, int(bands))))
 
 
 def activation_bytes_per_pixel(bands: int, parts: int) -> int:
-    """Bytes the enhancers' activations take per pixel of a tile: the estimate ``Enhancer.features``
-    batches tiles by (4 bytes x bands x (2 + 4 per network)), times 1.5 for what torch's CPU
-    allocator holds beyond it (a 106 x 286 tile of the default model took 1.45 times the
-    estimate); the memory rows of ``bench/speed.py`` check the result end to end."""
-    return 4 * int(bands) * (2 + 4 * int(parts)) * 3 // 2
+    """Bytes the enhancers' activations take per pixel of a tile: twice the estimate
+    ``Enhancer.features`` batches tiles by (4 bytes x bands x (2 + 4 per network)), for what the
+    networks hold while they run and what torch's CPU allocator keeps after; the memory rows of
+    ``bench/speed.py`` check the result end to end."""
+    return 4 * int(bands) * (2 + 4 * int(parts)) * 2

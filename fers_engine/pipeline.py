@@ -139,6 +139,8 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 if covariance == "ring":
                     rep.info(_local_rx_engine())
             block_rows = options.block_rows or _block_rows(source, len(bands), plan)
+            if isinstance(source, EnhancedSource):
+                source.tile = _enhancer_tile(source, block_rows, plan)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
             grid = (info.height, info.width, info.crs, info.transform) if view is None else (
@@ -281,19 +283,33 @@ def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
 
     An enhanced block holds, per pixel and model band, the resampled and the normalised input,
     the features of one column strip (both networks: up to two blocks' worth), the fused output
-    (one or two variants) and the RX temporaries: 5 + variants float32 values; and the networks'
-    activations for one tile (``ENHANCER_TILE`` + 2 halo columns wide, block + 2 halo rows high).
-    It is at least twice the enhancers' halo, so the context rows read around each block do not
-    dominate the work. A plain block holds the raw read, its float32 copy and the detectors'
-    temporaries: 6 values per pixel and band.
+    (one or two variants), the RX temporaries and the validity tests' byte masks: 6 + variants
+    float32 values; and the networks'
+    activations for one tile (tile + 2 halo columns wide, block + 2 halo rows high). It is at
+    least twice the enhancers' halo, so the context rows read around each block do not dominate
+    the work. A plain block holds the raw read, its float32 copy and the detectors' temporaries:
+    6 values per pixel and band.
     """
     if isinstance(source, EnhancedSource):
-        tile_cols = min(source.width, ENHANCER_TILE) + 2 * source.halo
-        activations = tile_cols * activation_bytes_per_pixel(source.count, len(source.parts))
-        per_row = source.width * source.count * 4 * (5 + len(source.variants)) + activations
-        rows = max(1, (plan.working - 2 * source.halo * activations) // per_row)
-        return max(rows, 2 * source.halo, 1)
+        return max(_enhanced_rows(source, plan, ENHANCER_TILE), 2 * source.halo, 1)
     return plan.block_rows(source.width, max(source.count, input_bands) * 4 * 6)
+
+
+def _enhanced_rows(source: EnhancedSource, plan: MemoryPlan, tile: int) -> int:
+    """Rows of an enhanced block that fill the working set when the networks run on ``tile``-wide tiles."""
+    tile_cols = min(source.width, tile) + 2 * source.halo
+    activations = tile_cols * activation_bytes_per_pixel(source.count, len(source.parts))
+    per_row = source.width * source.count * 4 * (6 + len(source.variants)) + activations
+    return max(0, (plan.working - 2 * source.halo * activations) // per_row)
+
+
+def _enhancer_tile(source: EnhancedSource, block_rows: int, plan: MemoryPlan) -> int:
+    """The widest tile (256, 128 or 64 columns) whose activations still fit beside ``block_rows``
+    rows: a small budget gets narrower tiles rather than an overrun (at some cost in halo columns)."""
+    for tile in (ENHANCER_TILE, ENHANCER_TILE // 2, ENHANCER_TILE // 4):
+        if _enhanced_rows(source, plan, tile) >= block_rows:
+            return tile
+    return ENHANCER_TILE // 4
 
 
 def _detector_device(requested: str, rep: Reporter) -> str:

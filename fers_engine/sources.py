@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Blocks = Dict[str, np.ndarray]
 _RAW_CHUNK_BYTES = 64 * 2**20
-#: Side of the square tiles the enhancers run on (the memory plan counts their activations).
+#: Side of the square tiles the enhancers run on; the pipeline may lower a source's ``tile`` to fit
+#: the networks' activations in a small memory budget (``pipeline._block_rows``).
 ENHANCER_TILE = 256
 _STRIP_COLS = 512  # columns of features computed at once by the enhanced source  # full-band rows read at once before resampling to the model's grid
 
@@ -87,6 +88,7 @@ class EnhancedSource(BlockSource):
                  cache_bytes: int = 0, batch_bytes: int = 256 * 2**20):
         self.raw = raw
         self.batch_bytes = int(batch_bytes)  # the networks' activations per batch (memory plan)
+        self.tile = ENHANCER_TILE  # tile side for the networks (tile-exact: any value, same result)
         self.enhancer = enhancer
         self.normaliser = normaliser
         self.parts = ("spectral",) if enhancer_mode == "spectral" else ("spectral", "spatial")
@@ -117,7 +119,7 @@ class EnhancedSource(BlockSource):
         for c0 in range(0, self.width, _STRIP_COLS):
             c1 = min(self.width, c0 + _STRIP_COLS)
             b0, b1 = max(0, c0 - self.halo), min(self.width, c1 + self.halo)
-            feats = self.enhancer.features(x[:, :, b0:b1], parts=self.parts, tile=ENHANCER_TILE,
+            feats = self.enhancer.features(x[:, :, b0:b1], parts=self.parts, tile=self.tile,
                                            max_batch_bytes=self.batch_bytes)
             core = (slice(None), slice(top, bottom), slice(c0 - b0, c1 - b0))
             xs = x[:, top:bottom, c0:c1]

@@ -283,3 +283,19 @@ def test_hadamard_sink_fuses_blocks_like_the_whole_maps_and_leaves_no_file(tmp_p
         with _ScoreSink(source, Writer(), 8, max_bytes, tmp_path / "s.tif") as sink:
             raise RuntimeError("a cancelled run")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_small_budgets_narrow_the_enhancer_tiles_instead_of_overrunning():
+    from types import SimpleNamespace
+
+    from fers_engine.memory import MemoryPlan
+    from fers_engine.pipeline import _enhanced_rows, _enhancer_tile
+
+    source = SimpleNamespace(width=1024, count=128, halo=15, parts=("spectral", "spatial"), variants=("sum",))
+    small, large = MemoryPlan.for_run(256), MemoryPlan.for_run(4096)
+    floor = 2 * source.halo
+    assert _enhanced_rows(source, small, 256) < floor  # 256-wide tiles do not fit beside a minimal block
+    tile = _enhancer_tile(source, floor, small)
+    assert tile < 256 and _enhanced_rows(source, small, tile) >= floor
+    rows = max(_enhanced_rows(source, large, 256), floor)
+    assert _enhancer_tile(source, rows, large) == 256
