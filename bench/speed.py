@@ -113,7 +113,8 @@ def bench_local_rx(size, window, repeats: int) -> Dict:
     fallback with 1 worker) against SPy, all on one cube."""
     import spectral
 
-    from fers_engine.detectors import ring_kernel
+    from fers_engine.detectors import compiled as kernels
+    from fers_engine.detectors.parallel import available_cores
 
     rows, cols, bands = size
     cube = correlated_cube(rows, cols, bands, seed=1)
@@ -121,8 +122,8 @@ def bench_local_rx(size, window, repeats: int) -> Dict:
     t0 = time.perf_counter()
     theirs = spectral.rx(hwb, window=window)
     t_spy = time.perf_counter() - t0
-    cores = os.cpu_count() or 1
-    compiled = ring_kernel.available()
+    cores = available_cores()
+    compiled = kernels.available()
     t0 = time.perf_counter()
     ours = local_rx(cube, inner=window[0], outer=window[1], workers=cores)
     t_first = time.perf_counter() - t0  # includes compiling the kernel when numba's cache is cold
@@ -131,12 +132,12 @@ def bench_local_rx(size, window, repeats: int) -> Dict:
     t_all = median_time(lambda: local_rx(cube, inner=window[0], outer=window[1], workers=cores), repeats)
     t_numpy = None
     if compiled:
-        available = ring_kernel.available
-        ring_kernel.available = lambda: False
+        available = kernels.available
+        kernels.available = lambda: False
         try:
             t_numpy = median_time(lambda: local_rx(cube, inner=window[0], outer=window[1]), repeats)
         finally:
-            ring_kernel.available = available
+            kernels.available = available
     out = {"size": f"{rows}x{cols}x{bands}", "window": f"{window[0]}/{window[1]}", "ours_s": t_one,
            "ours_all_cores_s": t_all, "cores": cores, "spy_s": t_spy, "speedup": t_spy / t_one,
            "speedup_all_cores": t_spy / t_all, "max_rel_diff": rel, "engine": "numba" if compiled else "numpy",

@@ -95,7 +95,7 @@ def cmd_detect(args) -> int:
         wavelength_ranges=parse_ranges(args.wavelengths, integers=False) if args.wavelengths else None,
         drop_bad_bands=not args.keep_bad_bands, enhancer=args.enhancer, model=args.model,
         band_mode=args.band_mode, fusion=args.fusion, device=args.device, block_rows=args.block_rows,
-        memory_mb=args.memory_mb)
+        memory_mb=args.memory_mb, workers=args.workers)
     rep, bar = _reporter(args, "detect")
     try:
         result = detect(args.input, args.output, options, rep, mask_output=args.mask,
@@ -214,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lrx-covariance", choices=LOCAL_COVARIANCES, default="auto",
                    help="local RX background covariance: each ring's own, the scene's (with the ring's "
                         "mean), or auto (default): the ring's when it holds at least 2 pixels per band")
+    d.add_argument("--workers", type=int, default=None,
+                   help="threads for the local RX kernels (default: every core this process may use)")
     d.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")
     d.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
     d.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")

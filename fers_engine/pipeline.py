@@ -6,7 +6,6 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,9 +14,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS
+from .choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
+                      THRESHOLD_METHODS)
 from .detectors import BackgroundStats, RxScorer
-from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
+from .detectors.lrx import choose_covariance, local_rx_block
+from .detectors.parallel import resolve_workers
+from .detectors.windows import halo_rows
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError
 from .io.gdal_scene import limit_gdal_cache
@@ -48,6 +50,9 @@ class DetectOptions:
     device: str = "auto"
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
+    #: Threads for the windowed detectors' kernels; None = every core in this process's CPU
+    #: affinity mask. Front ends with their own thread setting (QGIS) pass it here.
+    workers: Optional[int] = None
 
     def validate(self) -> None:
         for name, value, allowed in (("detector", self.detector, DETECTORS),
@@ -60,7 +65,9 @@ class DetectOptions:
                 raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
         if self.detector == "lrx":
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
-                raise InputError(f"local RX windows must be odd with inner < outer, got inner={self.inner}, outer={self.outer}")
+                raise InputError(f"{self.detector} windows must be odd with inner < outer, got "
+                                 f"inner={self.inner}, outer={self.outer}")
+        resolve_workers(self.workers)
         if self.block_rows is not None and self.block_rows < 1:
             raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
 
@@ -101,6 +108,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
         try:
             if options.detector == "lrx" and device != "cpu":
                 rep.info("local RX runs on the CPU; the GPU serves the enhancers")
+            workers = resolve_workers(options.workers)
             covariance = None
             if options.detector == "lrx":
                 choice = choose_covariance(options.local_covariance, options.inner, options.outer,
@@ -109,7 +117,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 say = rep.warning if choice.singular else rep.info
                 say(f"local RX covariance: {covariance} ({choice.reason})")
                 if covariance == "ring":
-                    rep.info(_local_rx_engine())
+                    rep.info(_windowed_engine("local RX", workers))
             block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
@@ -122,7 +130,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                                    None if device == "cpu" else device)
                 else:
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  writer, rep.stage(start, 0.97))
+                                  writer, rep.stage(start, 0.97), workers)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
@@ -307,37 +315,51 @@ def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, r
     sink.close()
 
 
-def _local_rx_engine() -> str:
-    """One log line saying which local-RX path runs, so a slow run explains itself."""
-    from .detectors import ring_kernel
+def _windowed_engine(name: str, workers: int) -> str:
+    """One log line saying which kernel path runs, so a slow run explains itself."""
+    from .detectors import compiled
 
-    if ring_kernel.available():
-        return (f"local RX: compiled kernel (numba) on {os.cpu_count() or 1} threads; its first run "
-                "on a machine compiles it (a few seconds, cached after)")
-    return "local RX: numpy path (python3 -m pip install numba makes it several times faster)"
+    if compiled.available():
+        threads = f"{workers} thread" + ("s" if workers != 1 else "")
+        return (f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
+                "(a few seconds, cached after)")
+    return f"{name}: numpy path (python3 -m pip install numba makes it several times faster)"
 
 
-def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
-                  writer: RasterWriter, rep: Reporter) -> None:
-    """A streamed pass in which each row block is read with the rows its shifted windows reach;
-    the scene covariance, when asked for, comes from a first pass. The compiled kernel scores
-    each block on every core."""
+def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer: RasterWriter, rep: Reporter,
+                  score_block) -> None:
+    """A streamed pass in which each row block is read with the rows its shifted windows reach.
+
+    ``score_block(variant, block, valid, block_row0, core_row0, core_row1, reporter)`` scores
+    the core rows; its reporter covers this block's share of the progress, and the kernels check
+    it for cancel a few times a second.
+    """
     blocks = list(iter_row_blocks(source.height, block_rows))
-    covs = {v: None for v in source.variants}
-    if covariance == "scene":
-        stats = _scene_stats(source, blocks, rep.stage(0.0, 0.3))
-        covs = {v: stats[v].covariance() for v in source.variants}
-        rep = rep.stage(0.3, 1.0)
-    workers = os.cpu_count() or 1
     sink = _ScoreSink(source, writer, block_rows)
+    share = 1.0 / (len(blocks) * len(source.variants))
     for i, (r0, r1, _, _) in enumerate(blocks):
         h0, h1 = halo_rows(r0, r1, source.height, outer)
         data, valid = source.read(h0, h1)
-        for v in source.variants:
-            sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner,
-                                           outer=outer, cov=covs[v], workers=workers))
+        for j, v in enumerate(source.variants):
+            start = (i * len(source.variants) + j) * share
+            sink.put(v, r0, score_block(v, data[v], valid, h0, r0, r1, rep.stage(start, start + share)))
         rep.step((i + 1) / len(blocks))
     sink.close()
+
+
+def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
+                  writer: RasterWriter, rep: Reporter, workers: int) -> None:
+    """Local RX streamed by ``_run_windowed``; the scene covariance, when asked for, comes from a
+    first pass."""
+    covs = {v: None for v in source.variants}
+    if covariance == "scene":
+        stats = _scene_stats(source, list(iter_row_blocks(source.height, block_rows)), rep.stage(0.0, 0.3))
+        covs = {v: stats[v].covariance() for v in source.variants}
+        rep = rep.stage(0.3, 1.0)
+    _run_windowed(source, block_rows, outer, writer, rep,
+                  lambda v, blk, ok, h0, r0, r1, part: local_rx_block(
+                      blk, ok, h0, r0, r1, source.height, inner=inner, outer=outer, cov=covs[v],
+                      reporter=part, workers=workers))
 
 
 def _read_single_band(path) -> Tuple[np.ndarray, object]:

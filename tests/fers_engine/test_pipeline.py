@@ -57,11 +57,11 @@ def test_local_rx_streamed_equals_whole_image(tmp_path):
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_local_rx_log_names_the_engine_that_ran(tmp_path, monkeypatch, compiled):
-    from fers_engine.detectors import ring_kernel
+    from fers_engine.detectors import compiled as kernels
 
-    if compiled and not ring_kernel.available():
+    if compiled and not kernels.available():
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(ring_kernel, "available", lambda: compiled)
+    monkeypatch.setattr(kernels, "available", lambda: compiled)
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)
     result = detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx",
                                                                   inner=3, outer=9))
@@ -98,6 +98,35 @@ def test_forced_ring_covariance_on_singular_rings_is_a_warning(tmp_path):
         enhancer="none", detector="lrx", inner=1, outer=3, local_covariance="ring"))
     assert any(m.startswith("WARNING: local RX covariance: ring") and "singular" in m
                for m in result.messages), result.messages
+
+
+@pytest.mark.parametrize("options,match", [
+    (dict(detector="lrx", inner=4, outer=9), "lrx windows must be odd"),
+    (dict(detector="lrx", workers=0), "workers"),
+    (dict(detector="lrx", workers=-1), "workers"),
+])
+def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options, match):
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
+    with pytest.raises(InputError, match=match):
+        detect(cube_path, tmp_path / "x.tif", DetectOptions(enhancer="none", **options))
+    assert not (tmp_path / "x.tif").exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("detector", ["lrx"])
+def test_workers_option_reaches_the_kernels(tmp_path, monkeypatch, detector):
+    from fers_engine.detectors import compiled, parallel
+
+    if not compiled.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(parallel, "available_cores", lambda: 5)
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
+    default = detect(cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", detector=detector,
+                                                                   inner=3, outer=9))
+    assert any("on 5 threads;" in m for m in default.messages), default.messages
+    chosen = detect(cube_path, tmp_path / "b.tif", DetectOptions(enhancer="none", detector=detector,
+                                                                  inner=3, outer=9, workers=1))
+    assert any("on 1 thread;" in m for m in chosen.messages), chosen.messages
+    np.testing.assert_allclose(_read(tmp_path / "a.tif")[0], _read(tmp_path / "b.tif")[0], rtol=1e-6)
 
 
 def test_band_subset(tmp_path):
