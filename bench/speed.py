@@ -2,7 +2,8 @@
 
 Every target is a ratio against a baseline measured in the same run on the same machine:
   1. global RX: ours vs Spectral Python's `spectral.rx` (512x512x200, 1024x1024x200 float32),
-  2. local RX: ours vs SPy's windowed RX (128x128x100), results compared pixel by pixel,
+  2. local RX: ours vs SPy's windowed RX (128x128x100), results compared pixel by pixel, and CRD
+     against local RX on the same cube (one worker and all cores),
   3. `fers detect` (full method) throughput on 1024x1024x200, and its time over the time of
      merely reading the same file with GDAL,
   4. peak resident memory of `fers detect` on a generated 4096x4096x224 int16 GeoTIFF (~7.5 GB),
@@ -145,6 +146,48 @@ def bench_local_rx(size, window, repeats: int) -> Dict:
     print(f"local RX {out['size']} window {out['window']} ({out['engine']}): ours {t_one:.3f} s (1 worker), "
           f"{t_all:.3f} s ({cores} workers), numpy path {t_numpy if t_numpy is None else round(t_numpy, 3)} s, "
           f"SPy {t_spy:.1f} s, x{t_spy / t_one:.0f} / x{t_spy / t_all:.0f}, max rel diff {rel:.2e}", flush=True)
+    return out
+
+
+def bench_crd(size, window, repeats: int) -> Dict:
+    """CRD against local RX on one cube and window (compiled kernels when numba is there, with one
+    worker and with every core), the numpy CRD path with one worker, and the largest relative
+    difference between CRD's two paths."""
+    from fers_engine.detectors import compiled as kernels
+    from fers_engine.detectors.crd import crd
+    from fers_engine.detectors.parallel import available_cores
+
+    rows, cols, bands = size
+    inner, outer = window
+    cube = correlated_cube(rows, cols, bands, seed=1)
+    cores = available_cores()
+    crd(cube[:, :outer + 2, :outer + 2], inner=inner, outer=outer)  # compiles on a cold numba cache
+    local_rx(cube[:, :outer + 2, :outer + 2], inner=inner, outer=outer)
+    ours = crd(cube, inner=inner, outer=outer)
+    t_crd = median_time(lambda: crd(cube, inner=inner, outer=outer), repeats)
+    t_crd_all = median_time(lambda: crd(cube, inner=inner, outer=outer, workers=cores), repeats)
+    t_lrx = median_time(lambda: local_rx(cube, inner=inner, outer=outer), repeats)
+    t_lrx_all = median_time(lambda: local_rx(cube, inner=inner, outer=outer, workers=cores), repeats)
+    t_numpy, rel = None, None
+    if kernels.available():
+        available = kernels.available
+        kernels.available = lambda: False
+        try:
+            numpy_scores = crd(cube, inner=inner, outer=outer)
+            t_numpy = median_time(lambda: crd(cube, inner=inner, outer=outer), repeats)
+        finally:
+            kernels.available = available
+        rel = float(np.max(np.abs(numpy_scores - ours) / np.maximum(np.abs(ours), 1e-12)))
+    out = {"size": f"{rows}x{cols}x{bands}", "window": f"{inner}/{outer}", "cores": cores,
+           "engine": "numba" if kernels.available() else "numpy", "crd_s": t_crd,
+           "crd_all_cores_s": t_crd_all, "lrx_s": t_lrx, "lrx_all_cores_s": t_lrx_all,
+           "crd_over_lrx": t_crd / t_lrx,
+           "crd_all_over_one": t_crd / t_crd_all, "lrx_all_over_one": t_lrx / t_lrx_all,
+           "crd_numpy_s": t_numpy, "numpy_vs_compiled_rel_diff": rel}
+    print(f"CRD {out['size']} window {out['window']} ({out['engine']}): {t_crd:.3f} s (1 worker), "
+          f"{t_crd_all:.3f} s ({cores}); local RX {t_lrx:.3f} s / {t_lrx_all:.3f} s; CRD / local RX "
+          f"x{t_crd / t_lrx:.2f}; numpy path {t_numpy if t_numpy is None else round(t_numpy, 3)} s",
+          flush=True)
     return out
 
 
@@ -292,7 +335,8 @@ def to_markdown(report: Dict) -> str:
     lines += ["", "Each pixel needs an exact factorisation of its own (bands + 2)-square ring covariance, "
               "so our time is bounded below by one small Cholesky per pixel whatever the window. "
               + _local_rx_verdict(report["local_rx"]),
-              "", "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)", "",
+              ""] + _crd_lines(report.get("crd", [])) + [
+              "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)", "",
               "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS (MiB) |",
               "|---|---|---|---|---|---|---|---|"]
     for r in report["detect"]:
@@ -310,6 +354,31 @@ def to_markdown(report: Dict) -> str:
         lines += ["", "No GPU was available to this run, so there are no CUDA rows; on a machine with one, "
                   "the same script adds them (`--device cuda`)."]
     return "\n".join(lines) + "\n"
+
+
+def _crd_lines(rows: List[Dict]) -> List[str]:
+    """The CRD section: its speed against local RX on the same cube, and what more workers buy."""
+    if not rows:
+        return []
+    lines = ["## CRD against local RX, and worker threads", "",
+             "CRD (collaborative representation, `--detector crd`) and local RX on the same cube and "
+             "windows, each with one worker and with one worker per core this process may use (its CPU "
+             "affinity mask); every pixel of CRD solves its own weighted system, so it has no sliding "
+             "sums to share. CRD / local RX is the ratio of their one-worker times; the numpy path is "
+             "CRD without numba, and its largest relative difference to the compiled kernel is shown.", "",
+             "| cube | windows inner/outer | engine | CRD, 1 worker (s) | CRD, all cores (s) | local RX, 1 worker (s) "
+             "| local RX, all cores (s) | CRD / local RX | speed-up of all cores (CRD / local RX) "
+             "| CRD numpy path, 1 worker (s) | numpy vs compiled, max rel. diff |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        numpy_s, rel = r.get("crd_numpy_s"), r.get("numpy_vs_compiled_rel_diff")
+        lines.append(f"| {r['size']} | {r['window']} | {r['engine']} | {r['crd_s']:.3f} | "
+                     f"{r['crd_all_cores_s']:.3f} ({r['cores']}) | {r['lrx_s']:.3f} | "
+                     f"{r['lrx_all_cores_s']:.3f} ({r['cores']}) | {r['crd_over_lrx']:.2f}x | "
+                     f"{r['crd_all_over_one']:.2f}x / {r['lrx_all_over_one']:.2f}x | "
+                     + (f"{numpy_s:.3f}" if numpy_s is not None else "-") + " | "
+                     + (f"{rel:.1e}" if rel is not None else "-") + " |")
+    return lines + [""]
 
 
 def _local_rx_verdict(rows: List[Dict]) -> str:
@@ -357,11 +426,13 @@ def main() -> int:
     if args.quick:
         report["global_rx"] = bench_global_rx([(128, 128, 50)], 2)
         report["local_rx"] = [bench_local_rx((24, 24, 10), (3, 9), 2)]
+        report["crd"] = [bench_crd((24, 24, 10), (3, 9), 2)]
     else:
         report["global_rx"] = bench_global_rx([(512, 512, 200), (1024, 1024, 200)], 3)
         # SPy's cost grows with the ring's pixel count, ours barely does: report several windows,
         # the default (3, 15) first, rather than pick the one that flatters us.
         report["local_rx"] = [bench_local_rx((128, 128, 100), w, 3) for w in ((3, 15), (5, 21), (9, 31))]
+        report["crd"] = [bench_crd((128, 128, 100), w, 3) for w in ((3, 15), (7, 15))]
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         work = Path(tmp)
         report["detect"] = bench_detect(work, (128, 128, 50) if args.quick else (1024, 1024, 200), devices,

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import __version__
-from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
-                      LOCAL_COVARIANCES, THRESHOLD_METHODS)
+from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS,
+                      FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS)
 from .errors import BandIndexError, Cancelled, FersError, InputError
 from .progress import Reporter
 
@@ -91,7 +91,7 @@ def cmd_detect(args) -> int:
     bands = parse_bands(args.bands) if args.bands else None
     options = DetectOptions(
         detector=args.detector, inner=args.inner, outer=args.outer,
-        local_covariance=args.lrx_covariance, bands=bands,
+        local_covariance=args.lrx_covariance, crd_lambda=args.crd_lambda, bands=bands,
         wavelength_ranges=parse_ranges(args.wavelengths, integers=False) if args.wavelengths else None,
         drop_bad_bands=not args.keep_bad_bands, enhancer=args.enhancer, model=args.model,
         band_mode=args.band_mode, fusion=args.fusion, device=args.device, block_rows=args.block_rows,
@@ -208,14 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("detect", parents=[common], help="write an anomaly score raster")
     d.add_argument("input", help="hyperspectral raster: GeoTIFF, ENVI, any GDAL format, or a .mat cube")
     d.add_argument("output", help="score GeoTIFF to write (float32, NaN where the input is invalid)")
-    d.add_argument("--detector", choices=DETECTORS, default="rx", help="global RX or local (windowed) RX")
-    d.add_argument("--inner", type=int, default=3, help="local RX guard window, odd (default 3)")
-    d.add_argument("--outer", type=int, default=15, help="local RX outer window, odd (default 15)")
+    d.add_argument("--detector", choices=DETECTORS, default="rx",
+                   help="rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation "
+                        "on the same dual window")
+    d.add_argument("--inner", type=int, default=3, help="lrx/crd guard window, odd (default 3)")
+    d.add_argument("--outer", type=int, default=15, help="lrx/crd outer window, odd (default 15)")
     d.add_argument("--lrx-covariance", choices=LOCAL_COVARIANCES, default="auto",
                    help="local RX background covariance: each ring's own, the scene's (with the ring's "
                         "mean), or auto (default): the ring's when it holds at least 2 pixels per band")
+    d.add_argument("--crd-lambda", type=float, default=DEFAULT_CRD_LAMBDA,
+                   help=f"CRD's distance-weighted regularisation, > 0 (default {DEFAULT_CRD_LAMBDA:g}, one "
+                        "value for every scene: it does not depend on the data's scale)")
     d.add_argument("--workers", type=int, default=None,
-                   help="threads for the local RX kernels (default: every core this process may use)")
+                   help="threads for the lrx/crd kernels (default: every core this process may use)")
     d.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")
     d.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
     d.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")

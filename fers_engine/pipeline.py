@@ -14,9 +14,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
-                      THRESHOLD_METHODS)
+from .choices import (BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
+                      LOCAL_COVARIANCES, THRESHOLD_METHODS)
 from .detectors import BackgroundStats, RxScorer
+from .detectors.crd import check_lambda, crd_block
 from .detectors.lrx import choose_covariance, local_rx_block
 from .detectors.parallel import resolve_workers
 from .detectors.windows import halo_rows
@@ -37,9 +38,10 @@ class DetectOptions:
     """What to run. The defaults are the full method of the paper: enhancers, sum fusion, RX."""
 
     detector: str = "rx"
-    inner: int = 3
-    outer: int = 15
+    inner: int = 3  # windowed detectors (lrx, crd): guard window
+    outer: int = 15  # and outer window; the ring between them is each pixel's background
     local_covariance: str = "auto"  # local RX: "ring", "scene", or chosen by the ring's size
+    crd_lambda: float = DEFAULT_CRD_LAMBDA  # CRD's distance-weighted regularisation
     bands: Optional[Sequence[int]] = None  # 0-based band indices
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
@@ -63,10 +65,12 @@ class DetectOptions:
                                      ("local RX covariance", self.local_covariance, LOCAL_COVARIANCES)):
             if value not in allowed:
                 raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
-        if self.detector == "lrx":
+        if self.detector in ("lrx", "crd"):
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
                 raise InputError(f"{self.detector} windows must be odd with inner < outer, got "
                                  f"inner={self.inner}, outer={self.outer}")
+        if self.detector == "crd":
+            check_lambda(self.crd_lambda)
         resolve_workers(self.workers)
         if self.block_rows is not None and self.block_rows < 1:
             raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
@@ -106,8 +110,8 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
         rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
         source, device = _build_source(scene, bands, options, rep)
         try:
-            if options.detector == "lrx" and device != "cpu":
-                rep.info("local RX runs on the CPU; the GPU serves the enhancers")
+            if options.detector in ("lrx", "crd") and device != "cpu":
+                rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
             workers = resolve_workers(options.workers)
             covariance = None
             if options.detector == "lrx":
@@ -118,6 +122,9 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 say(f"local RX covariance: {covariance} ({choice.reason})")
                 if covariance == "ring":
                     rep.info(_windowed_engine("local RX", workers))
+            elif options.detector == "crd":
+                rep.info(f"CRD: windows {options.inner}/{options.outer}, lambda {options.crd_lambda:g}")
+                rep.info(_windowed_engine("CRD", workers))
             block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
@@ -128,9 +135,14 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 if options.detector == "rx":
                     _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
                                    None if device == "cpu" else device)
-                else:
+                elif options.detector == "lrx":
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
                                   writer, rep.stage(start, 0.97), workers)
+                else:
+                    _run_windowed(source, block_rows, options.outer, writer, rep.stage(start, 0.97),
+                                  lambda v, blk, ok, h0, r0, r1, part: crd_block(
+                                      blk, ok, h0, r0, r1, source.height, options.inner, options.outer,
+                                      lam=options.crd_lambda, reporter=part, workers=workers))
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None

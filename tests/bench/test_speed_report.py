@@ -36,3 +36,14 @@ def test_reports_written_before_the_kernel_still_render():
     for key in ("engine", "first_call_s", "numpy_path_s"):
         del old[key]
     assert "| 3/15 | 216 | 1.000 | 0.500 (2) | - | - | 40.0 | 20x | 30x |" in speed.to_markdown(_report(old))
+
+
+def test_the_crd_rows_show_the_ratio_to_local_rx_and_what_cores_buy():
+    crd = {"size": "128x128x100", "window": "3/15", "cores": 2, "engine": "numba", "crd_s": 6.0,
+           "crd_all_cores_s": 3.2, "lrx_s": 1.5, "lrx_all_cores_s": 1.0, "crd_over_lrx": 4.0,
+           "crd_all_over_one": 1.875, "lrx_all_over_one": 1.5, "crd_numpy_s": 20.0,
+           "numpy_vs_compiled_rel_diff": 3e-7}
+    text = speed.to_markdown(dict(_report(_row("3/15", 20, 30)), crd=[crd]))
+    assert "| 128x128x100 | 3/15 | numba | 6.000 | 3.200 (2) | 1.500 | 1.000 (2) | 4.00x | 1.88x / 1.50x " \
+           "| 20.000 | 3.0e-07 |" in text
+    assert "## CRD against local RX" not in speed.to_markdown(_report(_row("3/15", 20, 30)))  # older reports

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fers_engine.detectors.crd import crd_block
 from fers_engine.detectors.lrx import local_rx_block
 from fers_engine.errors import Cancelled
 from fers_engine.progress import Reporter
@@ -105,6 +106,41 @@ def test_local_rx_singular_rings_stop_within_a_second():
     """The issue's case: ring mode forced with fewer ring pixels than bands, so every pixel takes
     the pseudo-inverse route (gathered Grams and an eigen solve)."""
     assert_cancels_quickly(lrx(3, 9), cols=60, bands=100, outer=9)  # 72 ring px, 100 bands
+
+
+def crd_score(block, reporter, workers=1):
+    rows = block.shape[1]
+    return crd_block(block, None, 0, 0, rows, rows, inner=7, outer=15, lam=0.1, reporter=reporter,
+                     workers=workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_crd_stops_within_a_second(workers):
+    assert_cancels_quickly(lambda b, r: crd_score(b, r, workers), cols=60, bands=100, outer=15)
+
+
+@pytest.mark.parametrize("detector", ["lrx", "crd"])
+def test_a_cancel_in_detect_reaches_the_kernel(tmp_path, detector):
+    """The QGIS path: ``detect`` with one block, cancelled through its reporter mid-block."""
+    sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
+    from engine_helpers import write_cube
+    from fers_engine.pipeline import DetectOptions, detect
+
+    inner, outer, bands, cols = (3, 21, 120, 60) if detector == "lrx" else (7, 15, 100, 60)
+    options = DetectOptions(detector=detector, inner=inner, outer=outer, enhancer="none",
+                            local_covariance="ring", workers=1, block_rows=100000)
+    per_row = per_row_seconds(lrx(inner, outer) if detector == "lrx" else crd_score, cols, bands, outer)
+    rows = max(outer, math.ceil(WANT_S / per_row))
+    if rows > 4000:
+        pytest.skip("this machine is too fast to build a scene that takes seconds")
+    scene = write_cube(tmp_path / "scene.tif", cube(rows, cols, bands, seed=3))
+    stop = StopAfter(0.5)
+    stop.arm()
+    with pytest.raises(Cancelled):
+        detect(scene, tmp_path / "score.tif", options, Reporter(should_stop=stop))
+    latency = time.perf_counter() - stop.deadline
+    assert latency < BOUND_S, f"stopped {latency:.1f} s after the request (scene ~{rows * per_row:.0f} s)"
+    assert not (tmp_path / "score.tif").exists()
 
 
 def test_ctrl_c_stops_fers_detect_within_a_second(tmp_path, backend):
