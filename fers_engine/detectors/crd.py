@@ -47,8 +47,8 @@ from ..errors import InputError
 from ..progress import SILENT, Reporter
 from .batched_linalg import single_threaded_blas
 from .parallel import NUMPY_SLOWDOWN, pixel_chunks, pixels_per_chunk, run_chunks
-from .stats import check_cube, usable_pixels
-from .windows import Window, check_block, check_windows, halo_rows, score_by_row_chunks, window_starts
+from .stats import check_cube
+from .windows import Window, check_windows, halo_rows, needed_rows, score_by_row_chunks, window_starts
 
 __all__ = ["DEFAULT_CRD_LAMBDA", "MIN_RING", "WEIGHT_CAP", "check_lambda", "crd", "crd_block",
            "work_per_pixel"]
@@ -131,15 +131,12 @@ def crd_block(
         Residual norms ||y - X alpha||, NaN where the pixel is invalid or its ring holds fewer
         than ``MIN_RING`` valid pixels.
     """
-    block, valid, inner_hw, outer_hw, (need0, need1) = check_block(
-        block, valid, block_row0, core_row0, core_row1, image_height, inner, outer)
+    data, mask, need0, inner_hw, outer_hw = needed_rows(block, valid, block_row0, core_row0, core_row1,
+                                                        image_height, inner, outer)
     lam = check_lambda(lam)
     reporter = reporter or SILENT
     workers = max(1, int(workers))
-    bands, _, width = block.shape
-    sub = slice(need0 - block_row0, need1 - block_row0)
-    data = block[:, sub]
-    mask = usable_pixels(data, None if valid is None else valid[sub])
+    bands, _, width = data.shape
     out = np.full((core_row1 - core_row0, width), np.nan, dtype=np.float32)
     if not mask.any():
         return out

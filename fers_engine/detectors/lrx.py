@@ -52,8 +52,8 @@ from ..progress import SILENT, Reporter
 from . import lrx_numpy
 from .batched_linalg import single_threaded_blas
 from .parallel import pixel_chunks, pixels_per_chunk, run_chunks
-from .stats import DEFAULT_RCOND, BackgroundStats, check_cube, eigen_parts, usable_pixels
-from .windows import Window, check_block, check_windows, halo_rows, score_by_row_chunks, window_starts
+from .stats import DEFAULT_RCOND, BackgroundStats, check_cube, eigen_parts
+from .windows import Window, check_windows, halo_rows, needed_rows, score_by_row_chunks, window_starts
 
 __all__ = ["CovarianceChoice", "choose_covariance", "local_rx", "local_rx_block"]
 
@@ -233,9 +233,9 @@ def local_rx_block(
         Scores (squared Mahalanobis distances), NaN where the pixel is invalid or its ring
         holds fewer than 2 valid pixels.
     """
-    block, valid, inner_hw, outer_hw, (need0, need1) = check_block(
-        block, valid, block_row0, core_row0, core_row1, image_height, inner, outer)
-    bands, _, width = block.shape
+    data, mask, need0, inner_hw, outer_hw = needed_rows(block, valid, block_row0, core_row0, core_row1,
+                                                        image_height, inner, outer)
+    bands, _, width = data.shape
     if cov is not None:
         cov = np.asarray(cov, dtype=np.float64)
         if cov.shape != (bands, bands):
@@ -243,10 +243,6 @@ def local_rx_block(
     reporter = reporter or SILENT
     workers = max(1, int(workers))
 
-    # only the rows that matter, so the whitening is the same however the caller padded
-    sub = slice(need0 - block_row0, need1 - block_row0)
-    data = block[:, sub]
-    mask = usable_pixels(data, None if valid is None else valid[sub])
     out = np.full((core_row1 - core_row0, width), np.nan, dtype=np.float32)
     if not mask.any():
         return out

@@ -9,11 +9,12 @@ row blocks with the halo ``halo_rows`` names gives the same result as on the who
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from typing import NamedTuple, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError
+from .stats import usable_pixels
 
 Window = Union[int, Sequence[int]]
 
@@ -66,12 +67,24 @@ def halo_rows(core_row0: int, core_row1: int, image_height: int, outer: Window) 
     return int(first), int(last)
 
 
-def check_block(block: np.ndarray, valid, block_row0: int, core_row0: int, core_row1: int,
-                image_height: int, inner: Window, outer: Window):
-    """Validate a windowed detector's row-block call; returns (block, valid, inner, outer, need).
+class BlockRows(NamedTuple):
+    """The rows of a block a windowed detector needs, validated (see ``needed_rows``)."""
 
-    ``need`` = (row0, row1), the absolute rows the core rows' windows reach, which the block must
-    cover; the image must be at least as wide as the outer window (columns are always whole).
+    data: np.ndarray  # (B, rows, cols): image rows [row0, row0 + rows) of the block
+    mask: np.ndarray  # bool (rows, cols): valid and finite in every band
+    row0: int
+    inner: Tuple[int, int]
+    outer: Tuple[int, int]
+
+
+def needed_rows(block: np.ndarray, valid, block_row0: int, core_row0: int, core_row1: int,
+                image_height: int, inner: Window, outer: Window) -> BlockRows:
+    """Validate a windowed detector's row-block call and keep only the rows it needs.
+
+    The block must cover ``halo_rows(core_row0, core_row1, image_height, outer)`` and the image
+    must be at least as wide as the outer window (columns are always whole). Only those rows are
+    kept, so whatever a detector derives from the block (local RX's whitening) does not depend on
+    how far the caller padded it.
     """
     block = np.asarray(block)
     if block.ndim != 3:
@@ -80,17 +93,20 @@ def check_block(block: np.ndarray, valid, block_row0: int, core_row0: int, core_
     _, rows, width = block.shape
     if outer_hw[1] > width:
         raise InputError(f"outer window width {outer_hw[1]} exceeds image width {width}")
-    need = halo_rows(core_row0, core_row1, image_height, outer_hw)
-    if need[0] < block_row0 or need[1] > block_row0 + rows:
+    need0, need1 = halo_rows(core_row0, core_row1, image_height, outer_hw)
+    if need0 < block_row0 or need1 > block_row0 + rows:
         raise InputError(
             f"block rows [{block_row0}, {block_row0 + rows}) do not cover the rows "
-            f"[{need[0]}, {need[1]}) needed for core rows [{core_row0}, {core_row1})"
+            f"[{need0}, {need1}) needed for core rows [{core_row0}, {core_row1})"
         )
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         if valid.shape != (rows, width):
             raise InputError(f"valid mask shape {valid.shape} does not match block {(rows, width)}")
-    return block, valid, inner_hw, outer_hw, need
+    sub = slice(need0 - block_row0, need1 - block_row0)
+    data = block[:, sub]
+    return BlockRows(data, usable_pixels(data, None if valid is None else valid[sub]), need0, inner_hw,
+                     outer_hw)
 
 
 def score_by_row_chunks(cube: np.ndarray, valid, outer_hw: Tuple[int, int], row_chunk, reporter,

@@ -7,9 +7,11 @@ import pytest
 from fers_engine.detectors import crd as crd_module
 from fers_engine.detectors import parallel
 from fers_engine.detectors.crd import crd, crd_block, use_band_space
-from fers_engine.detectors.windows import halo_rows, window_starts
+from fers_engine.detectors.windows import halo_rows
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
+
+from ring_reference import per_pixel
 
 
 @pytest.fixture(autouse=True)
@@ -21,26 +23,13 @@ def backend(lrx_backend):
 def reference(cube, valid, inner, outer, lam):
     """The paper's formula solved pixel by pixel: alpha = (X^T X + lam Gamma^2)^-1 X^T y over the
     valid ring pixels (local RX's shifted windows), score = ||y - X alpha||."""
-    bands, rows, cols = cube.shape
-    (hi, wi), (ho, wo) = inner, outer
-    out = np.full((rows, cols), np.nan)
-    for i in range(rows):
-        for j in range(cols):
-            if not valid[i, j]:
-                continue
-            ring = np.zeros((rows, cols), bool)
-            r, c = window_starts(i, ho, rows), window_starts(j, wo, cols)
-            ring[r:r + ho, c:c + wo] = True
-            r, c = window_starts(i, hi, rows), window_starts(j, wi, cols)
-            ring[r:r + hi, c:c + wi] = False
-            x = cube[:, ring & valid].astype(np.float64)
-            if x.shape[1] < 2:
-                continue
-            y = cube[:, i, j].astype(np.float64)
-            gamma2 = np.diag(((x - y[:, None]) ** 2).sum(axis=0))
-            alpha = np.linalg.solve(x.T @ x + lam * gamma2, x.T @ y)
-            out[i, j] = np.linalg.norm(y - x @ alpha)
-    return out
+
+    def score(y, x):
+        gamma2 = np.diag(((x - y[:, None]) ** 2).sum(axis=0))
+        alpha = np.linalg.solve(x.T @ x + lam * gamma2, x.T @ y)
+        return np.linalg.norm(y - x @ alpha)
+
+    return per_pixel(cube, valid, inner, outer, 2, score)
 
 
 def cube_for(rng, bands=6, rows=22, cols=19):

@@ -8,6 +8,8 @@ from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
 
+from ring_reference import per_pixel
+
 spectral = pytest.importorskip("spectral")
 
 
@@ -24,27 +26,14 @@ def spy_local(cube, inner, outer, cov=None):
 
 def brute_local(cube, valid, inner, outer, rcond=1e-10, cov=None):
     """Per-pixel loop: SPy's shifted windows, valid ring pixels only, eigen pseudo-inverse."""
-    bands, rows, cols = cube.shape
-    (hi, wi), (ho, wo) = inner, outer
-    out = np.full((rows, cols), np.nan)
-    for i in range(rows):
-        for j in range(cols):
-            if not valid[i, j]:
-                continue
-            ring = np.zeros((rows, cols), bool)
-            r, c = window_starts(i, ho, rows), window_starts(j, wo, cols)
-            ring[r:r + ho, c:c + wo] = True
-            r, c = window_starts(i, hi, rows), window_starts(j, wi, cols)
-            ring[r:r + hi, c:c + wi] = False
-            x = cube[:, ring & valid].astype(np.float64)
-            if x.shape[1] < (1 if cov is not None else 2):
-                continue
-            d = cube[:, i, j] - x.mean(axis=1)
-            vals, vecs = np.linalg.eigh(np.cov(x) if cov is None else cov)
-            keep = vals > vals[-1] * rcond
-            proj = vecs[:, keep].T @ d
-            out[i, j] = np.sum(proj ** 2 / vals[keep])
-    return out
+
+    def score(y, x):
+        vals, vecs = np.linalg.eigh(np.cov(x) if cov is None else cov)
+        keep = vals > vals[-1] * rcond
+        proj = vecs[:, keep].T @ (y - x.mean(axis=1))
+        return np.sum(proj ** 2 / vals[keep])
+
+    return per_pixel(cube, valid, inner, outer, 1 if cov is not None else 2, score)
 
 
 def cube_for(rng, bands=6, rows=24, cols=20):
