@@ -72,17 +72,18 @@ def scores(x: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: Tuple[int, 
     bands = x.shape[2]
     n = outer[0] * outer[1] - inner[0] * inner[1]
     k = bands if dual else n
-    batch = max(1, BATCH_BYTES // (8 * (3 * n * bands + 2 * k * k)))
+    batch = max(1, BATCH_BYTES // (8 * (3 * n * bands + 2 * k * k + 4 * n)))
     rows = np.asarray(rows)
     pix_rows = np.repeat(rows, width)
     pix_cols = np.tile(np.arange(col0, col1), len(rows))
-    ring_rows, ring_cols = ring_indices(np.repeat(np.asarray(outer_rows), width), outer_cols[pix_cols],
-                                        np.repeat(np.asarray(inner_rows), width), inner_cols[pix_cols],
-                                        outer, inner)
+    pix_outer = np.repeat(np.asarray(outer_rows), width)
+    pix_inner = np.repeat(np.asarray(inner_rows), width)
     out = np.empty(pix_rows.size)
     with single_threaded_blas():
         for a in range(0, pix_rows.size, batch):
             b = min(pix_rows.size, a + batch)
-            out[a:b] = _batch_scores(x, valid, pix_rows[a:b], pix_cols[a:b], ring_rows[a:b],
-                                     ring_cols[a:b], lam, cap, dual, min_ring)
+            ring_rows, ring_cols = ring_indices(pix_outer[a:b], outer_cols[pix_cols[a:b]], pix_inner[a:b],
+                                                inner_cols[pix_cols[a:b]], outer, inner)
+            out[a:b] = _batch_scores(x, valid, pix_rows[a:b], pix_cols[a:b], ring_rows, ring_cols, lam,
+                                     cap, dual, min_ring)
     return out.reshape(len(rows), width)

@@ -41,7 +41,11 @@ def resolve_workers(requested: Optional[int]) -> int:
     setting), else ``available_cores()``."""
     if requested is None:
         return available_cores()
-    if isinstance(requested, bool) or int(requested) != requested or requested < 1:
+    try:
+        whole = not isinstance(requested, (bool, str)) and int(requested) == requested
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or requested < 1:
         raise InputError(f"workers must be a whole number of at least 1, got {requested!r}")
     return int(requested)
 
