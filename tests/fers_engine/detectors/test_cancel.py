@@ -28,12 +28,6 @@ BOUND_S = 3.0  # the latency a test accepts
 WANT_S = 8.0  # how long the uncancelled block should take
 
 
-@pytest.fixture(autouse=True)
-def backend(lrx_backend):
-    """Both paths: the numba kernels and the numpy fallbacks (``lrx_backend`` in conftest.py)."""
-    return lrx_backend
-
-
 def cube(rows: int, cols: int, bands: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     latent = rng.normal(size=(6, rows * cols))
@@ -98,11 +92,11 @@ def lrx(inner: int, outer: int, workers: int = 1):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_local_rx_ring_mode_stops_within_a_second(workers):
+def test_local_rx_ring_mode_stops_within_a_second(lrx_backend, workers):
     assert_cancels_quickly(lrx(3, 21, workers), cols=60, bands=120, outer=21)  # 432 ring px, 120 bands
 
 
-def test_local_rx_singular_rings_stop_within_a_second():
+def test_local_rx_singular_rings_stop_within_a_second(lrx_backend):
     """The issue's case: ring mode forced with fewer ring pixels than bands, so every pixel takes
     the pseudo-inverse route (gathered Grams and an eigen solve)."""
     assert_cancels_quickly(lrx(3, 9), cols=60, bands=100, outer=9)  # 72 ring px, 100 bands
@@ -115,12 +109,12 @@ def crd_score(block, reporter, workers=1):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_crd_stops_within_a_second(workers):
+def test_crd_stops_within_a_second(lrx_backend, workers):
     assert_cancels_quickly(lambda b, r: crd_score(b, r, workers), cols=60, bands=100, outer=15)
 
 
 @pytest.mark.parametrize("detector", ["lrx", "crd"])
-def test_a_cancel_in_detect_reaches_the_kernel(tmp_path, detector):
+def test_a_cancel_in_detect_reaches_the_kernel(tmp_path, lrx_backend, detector):
     """The QGIS path: ``detect`` with one block, cancelled through its reporter mid-block."""
     sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
     from engine_helpers import write_cube
@@ -143,11 +137,10 @@ def test_a_cancel_in_detect_reaches_the_kernel(tmp_path, detector):
     assert not (tmp_path / "score.tif").exists()
 
 
-def test_ctrl_c_stops_fers_detect_within_a_second(tmp_path, backend):
-    """End to end: SIGINT to ``fers detect --detector lrx`` while the kernel runs; it exits 130
-    with no output and no partial file, seconds before the detection would have ended."""
-    if backend == "numpy":
-        pytest.skip("the CLI runs the compiled kernel when numba is installed")
+def test_ctrl_c_stops_fers_detect_within_a_second(tmp_path):
+    """End to end: SIGINT to ``fers detect --detector lrx`` while the kernel runs (the compiled
+    one where numba is installed, as for users); it exits 130 with no output and no partial
+    file, seconds before the detection would have ended."""
     sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
     from engine_helpers import write_cube
 
