@@ -6,6 +6,7 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 """
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import time
@@ -80,8 +81,12 @@ class DetectResult:
 
 def detect(input_path, output_path, options: Optional[DetectOptions] = None,
            reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
-           threshold_value: Optional[float] = None) -> DetectResult:
-    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``."""
+           threshold_value: Optional[float] = None, enhancer=None) -> DetectResult:
+    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``.
+
+    ``enhancer``: the model ``options.model`` already loaded on ``options.device`` (a cluster
+    worker loads it once for all its scenes); None loads it here when the options need it.
+    """
     options = options or DetectOptions()
     options.validate()
     t0 = time.perf_counter()
@@ -97,7 +102,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
         bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
                              drop_bad_bands=options.drop_bad_bands)
         rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
-        source, device = _build_source(scene, bands, options, rep)
+        source, device = _build_source(scene, bands, options, rep, enhancer)
         try:
             if options.detector == "lrx" and device != "cpu":
                 rep.info("local RX runs on the CPU; the GPU serves the enhancers")
@@ -157,7 +162,7 @@ def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
 
 
 def _build_source(scene, bands: Sequence[int], options: DetectOptions,
-                  rep: Reporter) -> Tuple[BlockSource, str]:
+                  rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
     Reads go through ``ReadAhead`` only when a GPU computes: there the read is what waits. On
@@ -168,9 +173,13 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
         device = _detector_device(options.device, rep)
         plain: BlockSource = SceneSource(scene, bands)
         return (plain if device == "cpu" else ReadAhead(plain)), device
-    from .nets.enhancer import load_enhancer  # torch is only needed from here on
+    if loaded is None:
+        from .nets.enhancer import load_enhancer  # torch is only needed from here on
 
-    enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+        enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+    else:
+        enhancer = copy.copy(loaded)  # the same weights; this run's log
+        enhancer.reporter = rep
     sub_info = _subset_info(scene.info, bands)
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
     raw: BlockSource = SceneSource(scene, bands, matrix)
@@ -189,18 +198,29 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
 
 
 def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter) -> None:
-    """Scene-wide normalisation from a fixed subsample: every k-th pixel by its position in the
-    scene, so the sample (and the transform) is the same whatever the block size."""
-    cap = int(getattr(normaliser, "cap", 262144))
-    stride = max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
+    """Scene-wide normalisation from a fixed subsample (``normaliser_sample``), block by block."""
+    stride = normaliser_stride(raw, normaliser)
     blocks = list(iter_row_blocks(raw.height, block_rows))
     for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = raw.read(r0, r1)
-        index = np.arange(r0 * raw.width, r1 * raw.width)
-        pick = index % stride == 0
-        x = data["x"].reshape(raw.count, -1)[:, pick]
-        normaliser.update(x[:, None, :], valid.ravel()[pick][None, :])
+        normaliser.update(*normaliser_sample(raw, r0, r1, stride))
         rep.step((i + 1) / len(blocks))
+
+
+def normaliser_stride(raw: BlockSource, normaliser) -> int:
+    """Every how many pixels the normalisation sample takes one: as many values as the
+    normaliser keeps without thinning, so its quantiles do not depend on the block order."""
+    cap = int(getattr(normaliser, "cap", 262144))
+    return max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
+
+
+def normaliser_sample(raw: BlockSource, row0: int, row1: int, stride: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The sample rows [row0, row1) give to ``Normaliser.update``: every ``stride``-th pixel by its
+    position in the scene, so the sample (and the transform) is the same whatever the blocks."""
+    data, valid = raw.read(row0, row1)
+    index = np.arange(row0 * raw.width, row1 * raw.width)
+    pick = index % stride == 0
+    x = data["x"].reshape(raw.count, -1)[:, pick]
+    return x[:, None, :], valid.ravel()[pick][None, :]
 
 
 def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:

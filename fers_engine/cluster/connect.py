@@ -1,0 +1,102 @@
+"""Connect to a Dask cluster, or start one on this machine, with the FERS worker plugin installed.
+
+``dask`` and ``distributed`` are optional: nothing outside ``fers_engine.cluster`` imports them, and
+this module imports them only when a cluster is asked for, so the single-process path never pays
+for them and a missing install is one line naming what to install.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+from .. import __version__
+from ..errors import ClusterError, DependencyError
+
+INSTALL_HINT = 'python -m pip install "fers-hsi[cluster]" (dask==2026.8.0, distributed==2026.8.0)'
+#: Seconds to wait for a scheduler address to answer before saying it cannot be reached.
+CONNECT_TIMEOUT_S = 20
+
+
+def require_distributed():
+    """The ``distributed`` module, or a DependencyError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise DependencyError(f"running on a Dask cluster needs dask and distributed: {INSTALL_HINT}") from None
+    return distributed
+
+
+def local_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
+                   memory_limit: str = "auto") -> Iterator["object"]:
+    """A ``distributed.Client`` with the FERS worker plugin registered; closed on exit.
+
+    ``scheduler`` is the address of a running scheduler (``tcp://host:8786``); without it a
+    ``LocalCluster`` of ``workers`` processes (default: one per core) with one thread each is
+    started and shut down on exit. One thread per worker process is what the engine wants: its
+    BLAS, torch and GDAL caches are per process, and the plugin sets them for one task at a time.
+    """
+    distributed = require_distributed()
+    cluster = None
+    threads = 1
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} ({_first_line(exc)})") from None
+    else:
+        count = int(workers) if workers else local_cores()
+        if count < 1:
+            raise ClusterError(f"a local cluster needs at least 1 worker, got {count}")
+        cluster = distributed.LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                           memory_limit=memory_limit, dashboard_address=None,
+                                           silence_logs=logging.CRITICAL)
+        client = distributed.Client(cluster, set_as_default=False)
+        threads = max(1, local_cores() // count)  # fewer workers than cores: BLAS uses the rest
+    try:
+        install_plugin(client, threads)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def install_plugin(client, threads: int = 1) -> None:
+    """Register the FERS worker plugin (new workers get it too) after checking that every worker
+    runs this version of the engine: a worker with another version would write other numbers."""
+    from .worker import PLUGIN_NAME, FersWorkerPlugin
+
+    def engine_version() -> str:
+        import fers_engine
+
+        return fers_engine.__version__
+
+    try:
+        versions = client.run(engine_version)
+    except ImportError:
+        raise ClusterError("the cluster's workers cannot import fers_engine: install fers-hsi "
+                           f"{__version__} in the workers' Python environment") from None
+    if not versions:
+        raise ClusterError("the Dask cluster has no worker")
+    other = {addr: v for addr, v in versions.items() if v != __version__}
+    if other:
+        addr, version = next(iter(other.items()))
+        raise ClusterError(f"worker {addr} runs fers_engine {version}, this is {__version__}: "
+                           "install the same version everywhere")
+    client.register_plugin(FersWorkerPlugin(threads), name=PLUGIN_NAME)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
