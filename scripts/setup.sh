@@ -37,13 +37,13 @@ if [ ! -f "$STAMP" ] || [ constraints.txt -nt "$STAMP" ] || [ pyproject.toml -nt
   log "installing Python packages into the venv"
   "$PY" -m pip install -q --disable-pip-version-check --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt \
-      torch==2.13.0 numpy scipy numba affine safetensors tqdm spectral pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
+      torch==2.13.0 numpy scipy numba affine safetensors tqdm dask distributed threadpoolctl spectral pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
   # rasterio from source against Debian's libgdal: the wheel's bundled GDAL gets mixed with the
   # system one inside qgis_process (qgis-env.md, finding 3).
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-binary rasterio rasterio 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps -e . >"$VENV/.fers-editable.log" 2>&1 || { cat "$VENV/.fers-editable.log"; exit 1; }
   "$PY" - <<'PYCHECK'
-import numpy, rasterio, torch, safetensors, spectral, numba
+import numpy, rasterio, torch, safetensors, spectral, numba, dask, distributed, threadpoolctl
 from osgeo import gdal
 from qgis.core import Qgis
 assert numpy.__version__.startswith("1."), numpy.__version__
