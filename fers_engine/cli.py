@@ -131,6 +131,10 @@ def cmd_batch(args) -> int:
                            workers=args.workers, overwrite=args.overwrite, mask=args.mask,
                            threshold_method=args.threshold_method, threshold_value=args.threshold_value,
                            split=args.split, reporter=rep)
+    except (KeyboardInterrupt, Cancelled):
+        print("fers: interrupted; scenes that finished are kept, the others left no file "
+              f"(see {Path(args.out_dir) / 'fers-batch-summary.csv'})", file=sys.stderr)
+        return 130
     finally:
         bar.close()
     counts = ", ".join(f"{result.count(s)} {s}" for s in ("ok", "skipped", "failed") if result.count(s))

@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import os
+import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -229,11 +230,79 @@ def write_text_atomic(path: Path, text: str) -> None:
             tmp.unlink()
 
 
+class BatchLock:
+    """One batch at a time per output folder (``.fers-batch.lock``: pid and host of the holder).
+
+    Two batches writing the same outputs would race on them, and the sweep of temporary files at
+    the end of one would delete the other's work in progress. A lock left by a batch that was
+    killed on this host (its pid is gone) is taken over; one held from another host is reported.
+    """
+
+    NAME = ".fers-batch.lock"
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / self.NAME
+        self.held = False
+
+    def __enter__(self) -> "BatchLock":
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is None or not self._alive(holder):
+                    try:
+                        self.path.unlink()  # stale: its batch was killed
+                    except FileNotFoundError:
+                        pass
+                    continue
+                raise OutputError(f"another fers batch (pid {holder.get('pid')} on {holder.get('host')}) is "
+                                  f"writing to {self.path.parent}; wait for it, or delete {self.path} if it "
+                                  "no longer runs") from None
+            except OSError as exc:
+                raise OutputError(f"cannot write in {self.path.parent} ({exc.strerror or exc})") from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return self
+        raise OutputError(f"cannot take the batch lock {self.path}")
+
+    def __exit__(self, *exc) -> bool:
+        if self.held:
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+            self.held = False
+        return False
+
+    def _holder(self) -> Optional[Dict]:
+        try:
+            holder = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # half-written or unreadable: treated as stale
+        return holder if isinstance(holder, dict) else None
+
+    @staticmethod
+    def _alive(holder: Dict) -> bool:
+        if holder.get("host") != socket.gethostname():
+            return True  # cannot tell from here: assume it runs
+        try:
+            os.kill(int(holder.get("pid", -1)), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, ValueError, TypeError, OverflowError):
+            return True
+        return True
+
+
 def sweep_partials(jobs: Iterable[SceneJob]) -> int:
     """Delete the writer's temporary files (``.<name>.partial-*``) of these jobs' outputs.
 
-    Only safe once no task of the batch runs: then such a file can only be the leftover of a
-    worker that was killed while writing. Returns how many files were removed.
+    Only safe once no task of the batch runs, and with the folder's ``BatchLock`` held (no other
+    batch writes there): then such a file can only be the leftover of a worker that was killed
+    while writing. Returns how many files were removed.
     """
     removed = 0
     for job in jobs:
@@ -328,7 +397,19 @@ def run_batch(inputs: Sequence, out_dir, options: Optional[DetectOptions] = None
     t0 = time.perf_counter()
     options = options or DetectOptions()
     jobs = plan_jobs(inputs, out_dir, options, mask, threshold_method, threshold_value, reporter)
-    Path(out_dir).expanduser().mkdir(parents=True, exist_ok=True)
+    folder = Path(out_dir).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {folder} ({exc.strerror or exc})") from None
+    with BatchLock(folder):
+        return _run_locked(jobs, folder, client, scheduler, workers, overwrite, split, blocks_per_task,
+                           reporter, t0)
+
+
+def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, overwrite: bool, split: bool,
+                blocks_per_task: Optional[int], reporter: Reporter, t0: float) -> BatchResult:
+    """``run_batch`` once the folder is this batch's."""
     outcomes: Dict[int, SceneOutcome] = {}
     todo: List[SceneJob] = []
     for job in jobs:
@@ -359,7 +440,7 @@ def run_batch(inputs: Sequence, out_dir, options: Optional[DetectOptions] = None
     for job in jobs:  # whatever never reported back
         outcomes.setdefault(job.index, SceneOutcome(job.scene, "cancelled", error="not run: the batch was stopped"))
     ordered = [outcomes[job.index] for job in jobs]
-    csv_path, json_path = write_summary(Path(out_dir).expanduser(), ordered, workers_seen, time.perf_counter() - t0)
+    csv_path, json_path = write_summary(folder, ordered, workers_seen, time.perf_counter() - t0)
     result = BatchResult(ordered, csv_path, json_path, time.perf_counter() - t0, workers_seen)
     if interrupted is not None:
         raise interrupted

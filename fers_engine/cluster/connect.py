@@ -38,17 +38,21 @@ def local_cores() -> int:
 
 @contextmanager
 def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
-                   memory_limit: str = "auto") -> Iterator["object"]:
+                   memory_limit: str = "auto", threads: Optional[int] = None) -> Iterator["object"]:
     """A ``distributed.Client`` with the FERS worker plugin registered; closed on exit.
 
     ``scheduler`` is the address of a running scheduler (``tcp://host:8786``); without it a
     ``LocalCluster`` of ``workers`` processes (default: one per core) with one thread each is
     started and shut down on exit. One thread per worker process is what the engine wants: its
     BLAS, torch and GDAL caches are per process, and the plugin sets them for one task at a time.
+    ``threads`` is each task's BLAS/torch thread count: by default 1 on a scheduler's workers, and
+    the cores left per worker on a LocalCluster. Float32 matrix products of OpenBLAS round
+    differently with another thread count, so outputs are bit for bit those of ``fers detect``
+    run with the same count (``OPENBLAS_NUM_THREADS``).
     """
     distributed = require_distributed()
     cluster = None
-    threads = 1
+    per_task = 1
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
@@ -62,9 +66,9 @@ def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = Non
                                            memory_limit=memory_limit, dashboard_address=None,
                                            silence_logs=logging.CRITICAL)
         client = distributed.Client(cluster, set_as_default=False)
-        threads = max(1, local_cores() // count)  # fewer workers than cores: BLAS uses the rest
+        per_task = max(1, local_cores() // count)  # fewer workers than cores: BLAS uses the rest
     try:
-        install_plugin(client, threads)
+        install_plugin(client, threads or per_task, local=cluster is not None)
         yield client
     finally:
         client.close()
@@ -72,7 +76,7 @@ def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = Non
             cluster.close()
 
 
-def install_plugin(client, threads: int = 1) -> None:
+def install_plugin(client, threads: int = 1, local: bool = False) -> None:
     """Register the FERS worker plugin (new workers get it too) after checking that every worker
     runs this version of the engine: a worker with another version would write other numbers."""
     from .worker import PLUGIN_NAME, FersWorkerPlugin
@@ -94,7 +98,7 @@ def install_plugin(client, threads: int = 1) -> None:
         addr, version = next(iter(other.items()))
         raise ClusterError(f"worker {addr} runs fers_engine {version}, this is {__version__}: "
                            "install the same version everywhere")
-    client.register_plugin(FersWorkerPlugin(threads), name=PLUGIN_NAME)
+    client.register_plugin(FersWorkerPlugin(threads, local), name=PLUGIN_NAME)
 
 
 def _first_line(exc: BaseException) -> str:

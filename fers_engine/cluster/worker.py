@@ -8,6 +8,7 @@ every enhancer model it loads, so a worker reads a model file once, not once per
 """
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Dict, Optional, Tuple
 
@@ -31,8 +32,9 @@ class FersWorkerPlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, local: bool = False) -> None:
         self.threads = max(1, int(threads))  # BLAS/torch threads per task
+        self.local = bool(local)  # a worker of a LocalCluster this client started
         self.gdal_cache = GDAL_CACHE_DEFAULT
 
     def setup(self, worker) -> None:
@@ -40,6 +42,11 @@ class FersWorkerPlugin(WorkerPlugin):
         self._blas = None
         self._models: Dict[Tuple[str, str], object] = {}
         self._lock = threading.Lock()
+        if self.local and threading.current_thread() is threading.main_thread():
+            # Ctrl-C in a terminal reaches the whole process group: the client must see it alone,
+            # stop the tasks through the batch's stop flag (outputs abort cleanly) and then close
+            # the cluster. A worker killed by SIGINT mid-write would leave its temporary file.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         limit = getattr(worker, "memory_manager", None)
         limit = getattr(limit, "memory_limit", None)
         self.gdal_cache = max(GDAL_CACHE_MIN, int(limit) // GDAL_CACHE_SHARE) if limit else GDAL_CACHE_DEFAULT
