@@ -5,8 +5,12 @@ A layer on top of the pipeline: every task calls the same engine functions as ``
 ``dask`` and ``distributed`` are optional; they are imported only when a cluster is used, and the
 single-process path never imports this package.
 """
-from .batch import BatchResult, SceneJob, SceneOutcome, is_complete, plan_jobs, read_input_list, run_batch
+# ruff: noqa: E402
 from .connect import cluster_client, local_cores, require_distributed
+
+require_distributed()  # without dask: one line naming what to install, before anything else
+
+from .batch import BatchResult, SceneJob, SceneOutcome, is_complete, plan_jobs, read_input_list, run_batch
 from .split import detect_split
 
 __all__ = ["BatchResult", "SceneJob", "SceneOutcome", "cluster_client", "detect_split", "is_complete",

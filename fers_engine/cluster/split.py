@@ -42,6 +42,7 @@ from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _
                         _subset_info, normaliser_sample, normaliser_stride, threshold_raster)
 from ..progress import SILENT, Reporter
 from ..sources import BlockSource, EnhancedSource, SceneSource
+from .worker import portable_errors
 
 #: Accumulators merged per task of the tree reduction.
 SPLIT_EVERY = 8
@@ -81,6 +82,7 @@ class SplitPlan:
 
 
 # -- tasks (worker side) -------------------------------------------------------------------------
+@portable_errors
 def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
     """Open the scene on a worker (the client may have no torch) and decide what ``detect`` would:
     bands, resampling, device, variants, covariance mode, block size."""
@@ -120,6 +122,7 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
                          stride, normaliser, tuple(messages))
 
 
+@portable_errors
 def sample_task(plan: SplitPlan, blocks: Blocks):
     """The blocks' parts of the normalisation sample, in block order."""
     with open_scene(plan.input) as scene:
@@ -127,6 +130,7 @@ def sample_task(plan: SplitPlan, blocks: Blocks):
         return [normaliser_sample(raw, r0, r1, plan.stride) for r0, r1 in blocks]
 
 
+@portable_errors
 def stats_task(plan: SplitPlan, normaliser, blocks: Blocks) -> Dict[str, BackgroundStats]:
     """Each variant's (count, mean, scatter) over the blocks, accumulated as ``detect`` does."""
     stats = {v: BackgroundStats(plan.count, device=_stats_device(plan)) for v in plan.variants}
@@ -149,6 +153,7 @@ def merge_task(*parts: Dict[str, BackgroundStats]) -> Dict[str, BackgroundStats]
     return merged
 
 
+@portable_errors
 def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks) -> Dict[str, np.ndarray]:
     """Global RX scores of the blocks' rows against the scene's statistics."""
     device = _stats_device(plan)
@@ -163,6 +168,7 @@ def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks) -> Dict[str,
     return {v: np.concatenate(p) for v, p in parts.items()}
 
 
+@portable_errors
 def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks) -> Dict[str, np.ndarray]:
     """Local RX scores of the blocks' rows, each block read with the rows its windows reach."""
     from .worker import current_plugin
@@ -296,7 +302,9 @@ def _broadcast(client, value):
     """``value`` copied once to every worker (a future tasks take as an argument); None stays None."""
     if value is None:
         return None
-    return client.scatter([value], broadcast=True)[0]  # in a list: a dict would be scattered per key
+    # in a list: a dict would be scattered per key; hash=False: a key of its own, never one that an
+    # earlier identical value (a previous call on the same scene) is about to release
+    return client.scatter([value], broadcast=True, hash=False)[0]
 
 
 def _fit_normaliser(client, plan: SplitPlan, groups: List[Blocks], futures: List, rep: Reporter):

@@ -8,11 +8,15 @@ every enhancer model it loads, so a worker reads a model file once, not once per
 """
 from __future__ import annotations
 
+import copy
+import functools
 import signal
 import threading
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from distributed import WorkerPlugin, get_worker
+
+from ..errors import FersError
 
 PLUGIN_NAME = "fers"
 #: GDAL block cache of a worker: this share of its memory limit (the detect run caps it again).
@@ -92,6 +96,26 @@ def current_plugin() -> FersWorkerPlugin:
         plugin.setup(get_worker())
         get_worker().plugins[PLUGIN_NAME] = plugin
     return plugin
+
+
+def portable_errors(task: Callable) -> Callable:
+    """Raise a task's FersError to the client as the same error, without its chain.
+
+    Dask pickles a task's exception with its ``__context__`` (tblib); a GDAL or rasterio error in
+    that chain may not unpickle, and the client would get a bare ``Exception`` with a repr
+    instead of the InputError that names the problem in one line.
+    """
+
+    @functools.wraps(task)
+    def run(*args, **kwargs):
+        detached = None
+        try:
+            return task(*args, **kwargs)
+        except FersError as exc:
+            detached = copy.copy(exc)  # same class and fields, no context
+        raise detached
+
+    return run
 
 
 def _limit_torch_threads(threads: int) -> None:
