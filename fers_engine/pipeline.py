@@ -94,14 +94,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     rep = _collecting(reporter, messages)
     with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path) as scene:
         info = scene.info
-        if info.count < 2:
-            raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
-                             "multi-band (hyperspectral) raster")
-        if info.crs is None:
-            rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
-        bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
-                             drop_bad_bands=options.drop_bad_bands)
-        rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
+        bands = scene_bands(scene, input_path, options, rep)
         source, device = _build_source(scene, bands, options, rep, enhancer)
         try:
             if options.detector == "lrx" and device != "cpu":
@@ -140,6 +133,20 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     rep.info(f"done in {seconds:.2f} s")
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
                         threshold, seconds, info.height, info.width, source.count, messages)
+
+
+def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter) -> List[int]:
+    """The bands ``options`` select in an open scene, after the checks every detect run makes."""
+    info = scene.info
+    if info.count < 2:
+        raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
+                         "multi-band (hyperspectral) raster")
+    if info.crs is None:
+        rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
+    bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
+                         drop_bad_bands=options.drop_bad_bands)
+    rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
+    return bands
 
 
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:

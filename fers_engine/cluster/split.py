@@ -37,9 +37,10 @@ from ..detectors import BackgroundStats, RxScorer
 from ..detectors.lrx import choose_covariance, halo_rows, local_rx_block
 from ..detectors.rx import whitener_from_cov
 from ..errors import Cancelled, InputError
-from ..io import RasterWriter, iter_row_blocks, open_scene, select_bands
+from ..io import RasterWriter, iter_row_blocks, open_scene
 from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _detector_device, _ScoreSink,
-                        _subset_info, normaliser_sample, normaliser_stride, threshold_raster)
+                        _subset_info, normaliser_sample, normaliser_stride, scene_bands,
+                        threshold_raster)
 from ..progress import SILENT, Reporter
 from ..sources import BlockSource, EnhancedSource, SceneSource
 from .worker import portable_errors
@@ -90,14 +91,7 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
     rep = _collecting(SILENT, messages)
     with open_scene(input_path) as scene:
         info = scene.info
-        if info.count < 2:
-            raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
-                             "multi-band (hyperspectral) raster")
-        if info.crs is None:
-            rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
-        bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
-                             drop_bad_bands=options.drop_bad_bands)
-        rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
+        bands = scene_bands(scene, input_path, options, rep)
         matrix, stride, normaliser = None, 1, None
         if options.enhancer == "none":
             device = _detector_device(options.device, rep)
