@@ -56,7 +56,10 @@ def test_unreachable_scheduler_is_one_clear_error(monkeypatch):
 
 
 def test_workers_run_with_the_plugin_limits(client):
-    """One BLAS thread per task, GDAL's cache capped, SIGINT left to the client (local cluster)."""
+    """BLAS threads per task as the plugin says, GDAL's cache capped, SIGINT left to the client.
+    (Dask's nanny already starts workers with OPENBLAS_NUM_THREADS=1: the plugin must also be able
+    to raise it, for fewer workers than cores.)"""
+    from fers_engine.cluster.connect import install_plugin
 
     def limits(dask_worker):
         import signal
@@ -68,6 +71,11 @@ def test_workers_run_with_the_plugin_limits(client):
         blas = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
         return blas, gdal.GetCacheMax() <= plugin.gdal_cache, signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
+    try:
+        install_plugin(client, threads=2, local=True)
+        assert [blas for blas, _, _ in client.run(limits).values()] == [[2], [2]]
+    finally:
+        install_plugin(client, threads=1, local=True)
     for blas, capped, ignores_sigint in client.run(limits).values():
         assert blas == [1] and capped and ignores_sigint
 
