@@ -64,6 +64,7 @@ def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = Non
             raise ClusterError(f"a local cluster needs at least 1 worker, got {count}")
         cluster = distributed.LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
                                            memory_limit=memory_limit, dashboard_address=None,
+                                           scheduler_kwargs={"dashboard_address": ":0"},  # no port clash
                                            silence_logs=logging.CRITICAL)
         client = distributed.Client(cluster, set_as_default=False)
         per_task = max(1, local_cores() // count)  # fewer workers than cores: BLAS uses the rest
