@@ -29,7 +29,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -125,15 +125,31 @@ def sample_task(plan: SplitPlan, blocks: Blocks):
 
 
 @portable_errors
-def stats_task(plan: SplitPlan, normaliser, blocks: Blocks) -> Dict[str, BackgroundStats]:
-    """Each variant's (count, mean, scatter) over the blocks, accumulated as ``detect`` does."""
-    stats = {v: BackgroundStats(plan.count, device=_stats_device(plan)) for v in plan.variants}
+def read_task(plan: SplitPlan, normaliser, blocks: Blocks) -> List:
+    """The source's (variants, valid) of each block, kept in the worker's memory for both passes."""
+    with open_scene(plan.input) as scene:
+        source = _source(plan, scene, normaliser)
+        return [source.read(r0, r1) for r0, r1 in blocks]
+
+
+def _blocks_of(plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List]) -> Iterator:
+    """Each block's (variants, valid): from ``read_task``'s result when held, else read here."""
+    if held is not None:
+        yield from held
+        return
     with open_scene(plan.input) as scene:
         source = _source(plan, scene, normaliser)
         for r0, r1 in blocks:
-            data, valid = source.read(r0, r1)
-            for v in plan.variants:
-                stats[v].update(data[v], valid)
+            yield source.read(r0, r1)
+
+
+@portable_errors
+def stats_task(plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List] = None) -> Dict[str, BackgroundStats]:
+    """Each variant's (count, mean, scatter) over the blocks, accumulated as ``detect`` does."""
+    stats = {v: BackgroundStats(plan.count, device=_stats_device(plan)) for v in plan.variants}
+    for data, valid in _blocks_of(plan, normaliser, blocks, held):
+        for v in plan.variants:
+            stats[v].update(data[v], valid)
     return stats
 
 
@@ -148,22 +164,19 @@ def merge_task(*parts: Dict[str, BackgroundStats]) -> Dict[str, BackgroundStats]
 
 
 @portable_errors
-def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks) -> Dict[str, np.ndarray]:
+def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks, held: Optional[List] = None) -> Dict[str, np.ndarray]:
     """Global RX scores of the blocks' rows against the scene's statistics."""
     device = _stats_device(plan)
     scorers = {v: RxScorer(mean, whiten, device=device) for v, (mean, whiten) in whiteners.items()}
     parts: Dict[str, List[np.ndarray]] = {v: [] for v in plan.variants}
-    with open_scene(plan.input) as scene:
-        source = _source(plan, scene, normaliser)
-        for r0, r1 in blocks:
-            data, valid = source.read(r0, r1)
-            for v in plan.variants:
-                parts[v].append(scorers[v](data[v], valid))
+    for data, valid in _blocks_of(plan, normaliser, blocks, held):
+        for v in plan.variants:
+            parts[v].append(scorers[v](data[v], valid))
     return {v: np.concatenate(p) for v, p in parts.items()}
 
 
 @portable_errors
-def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks) -> Dict[str, np.ndarray]:
+def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
     """Local RX scores of the blocks' rows, each block read with the rows its windows reach."""
     from .worker import current_plugin
 
@@ -249,9 +262,17 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
                           like_input=input_path) as writer:
             sink = _ScoreSink(plan, writer, plan.block_rows)
             plan_f, norm_f = _broadcast(client, plan), _broadcast(client, normaliser)
+            held: List = [None] * len(groups)
+            if options.detector == "rx" and _fits_cluster_memory(client, plan):
+                # both passes read the same blocks: read (and enhance) each once, on the worker
+                # that then keeps it; the scheduler runs both passes' tasks where the data is
+                held = [client.submit(read_task, plan_f, norm_f, group, pure=False) for group in groups]
+                futures.extend(held)
+                rep.info("blocks kept in the workers' memory between the two passes")
             stats: Dict[str, BackgroundStats] = {}
             if options.detector == "rx" or plan.covariance == "scene":
-                stats = _reduce_stats(client, plan_f, norm_f, groups, futures, rep.stage(start, start + 0.3))
+                stats = _reduce_stats(client, plan_f, norm_f, groups, held, futures,
+                                      rep.stage(start, start + 0.3))
                 start += 0.3
             if options.detector == "rx":
                 whiteners = {}
@@ -263,7 +284,8 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
             else:
                 covs = {v: s.covariance() for v, s in stats.items()}
                 arg, task = _broadcast(client, covs), lrx_task
-            scored = [client.submit(task, plan_f, norm_f, arg, group, pure=False) for group in groups]
+            scored = [client.submit(task, plan_f, norm_f, arg, group, data, pure=False)
+                      for group, data in zip(groups, held)]
             futures.extend(scored)
             step = rep.stage(start, 0.97)
             for i, (group, future) in enumerate(zip(groups, scored)):
@@ -272,6 +294,8 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
                     for r0, r1 in group:  # block by block, as detect writes them
                         sink.put(v, r0, scores[r0 - top:r1 - top])
                 future.release()
+                if held[i] is not None:
+                    held[i].release()
                 step.step((i + 1) / len(groups))
             sink.close()
     except (Cancelled, KeyboardInterrupt):
@@ -286,6 +310,16 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
     rep.info(f"done in {seconds:.2f} s")
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), plan.device,
                         threshold, seconds, plan.height, plan.width, plan.count, messages)
+
+
+def _fits_cluster_memory(client, plan: SplitPlan) -> bool:
+    """True when the source's blocks (every variant, float32) fit in half the workers' memory
+    limits together: the same rule as ``EnhancedSource``'s cache, at the cluster's scale."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
+    if not limits or not all(limits):
+        return False  # a worker without a limit: its memory is unknown
+    need = plan.height * plan.width * (plan.count * 4 * len(plan.variants) + 1)
+    return need <= sum(limits) // 2
 
 
 def _worker_count(client) -> int:
@@ -315,10 +349,10 @@ def _fit_normaliser(client, plan: SplitPlan, groups: List[Blocks], futures: List
     return normaliser
 
 
-def _reduce_stats(client, plan_f, norm_f, groups: List[Blocks], futures: List,
+def _reduce_stats(client, plan_f, norm_f, groups: List[Blocks], held: List, futures: List,
                   rep: Reporter) -> Dict[str, BackgroundStats]:
     """Per-task statistics merged in a tree of SPLIT_EVERY-way merges; checked like ``detect``."""
-    level = [client.submit(stats_task, plan_f, norm_f, group, pure=False) for group in groups]
+    level = [client.submit(stats_task, plan_f, norm_f, group, data, pure=False) for group, data in zip(groups, held)]
     futures.extend(level)
     while len(level) > 1:
         level = [client.submit(merge_task, *level[i:i + SPLIT_EVERY], pure=False)

@@ -69,3 +69,19 @@ def test_split_reports_bad_input_in_one_line(client, tmp_path):
         detect_split(bad, tmp_path / "o.tif", DetectOptions(enhancer="none"), client)
     assert not (tmp_path / "o.tif").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.tif"]
+
+
+def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(client, shared_data, tmp_path, monkeypatch):
+    """Global RX keeps each block in a worker between the passes when the cluster's memory allows;
+    otherwise each pass reads it again: the same scores either way."""
+    from fers_engine.cluster import split
+
+    path = shared_data / "abu-beach-1/abu-beach-1.mat"
+    options = DetectOptions(enhancer="none", block_rows=11)
+    maps = {}
+    for fits in (True, False):
+        monkeypatch.setattr(split, "_fits_cluster_memory", lambda client, plan, fits=fits: fits)
+        result = detect_split(path, tmp_path / f"{fits}.tif", options, client, blocks_per_task=2)
+        assert any("kept in the workers' memory" in m for m in result.messages) == fits
+        maps[fits] = scores(tmp_path / f"{fits}.tif")
+    assert np.array_equal(maps[True], maps[False], equal_nan=True)
