@@ -135,7 +135,8 @@ def campaign(full: Dict, read_s: float, scene_mb: float) -> List[Dict]:
         compute = waves * scene
         scheduler = CAMPAIGN_LINES * one_worker["task_overhead_ms"] / 1e3
         io_gb_s = CAMPAIGN_LINES * scene_mb / 1024 / max(compute, 1e-9)
-        out.append({"workers": n, "hours": (one_worker["start_s"] + one_worker["model_load_s"] + compute) / 3600,
+        hours = (one_worker["start_s"] + one_worker["model_load_s"] + compute) / 3600
+        out.append({"workers": n, "hours": hours,
                     "scheduler_s": scheduler, "read_gb_per_s_needed": io_gb_s,
                     "read_share": read_s / scene})
     return out
@@ -148,15 +149,18 @@ def to_markdown(report: Dict) -> str:
              f"{m['cores']} cores ({m['cpu']}), load average {m['load']} at the start (a machine shared with "
              "other work: speed-ups here are lower bounds).", "",
              f"Scenes: {size['count']} generated int16 GeoTIFFs of {size['rows']} x {size['cols']} px x "
-             f"{size['bands']} bands ({size['mb']:.0f} MB each), the full method unless a row says otherwise.",
+             f"{size['bands']} bands ({size['mb']:.0f} MB each), the full method unless a row says "
+             "otherwise.",
              "", "## Batch: one task per scene", "",
-             "| workers | enhancer | batch (s) | speed-up | mean scene (s) | cluster start (s) | model load (s) | "
-             "peak RSS per worker (MiB) | scheduler overhead (ms/task) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| workers | enhancer | batch (s) | speed-up | mean scene (s) | cluster start (s) | "
+             "model load (s) | peak RSS per worker (MiB) | scheduler overhead (ms/task) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     base = {r["enhancer"]: r["batch_s"] for r in report["batch"] if r["workers"] == 1}
     for r in report["batch"]:
         lines.append(f"| {r['workers']} | {r['enhancer']} | {r['batch_s']:.1f} | "
-                     f"{base[r['enhancer']] / r['batch_s']:.2f}x | {r['scene_s_mean']:.1f} | {r['start_s']:.1f} | "
-                     f"{r['model_load_s']:.1f} | {r['peak_rss_mib_per_worker']:.0f} | {r['task_overhead_ms']:.1f} |")
+                     f"{base[r['enhancer']] / r['batch_s']:.2f}x | {r['scene_s_mean']:.1f} | "
+                     f"{r['start_s']:.1f} | {r['model_load_s']:.1f} | {r['peak_rss_mib_per_worker']:.0f} | "
+                     f"{r['task_overhead_ms']:.1f} |")
     lines += ["", f"Reading one scene with GDAL alone: {report['read_s']:.2f} s.", "",
               "## One scene split over the workers", "",
               "| enhancer | workers | single process (s) | split (s) | speed-up | max relative difference |",
@@ -175,14 +179,15 @@ def to_markdown(report: Dict) -> str:
     c = report["campaign"][0]
     full = next(r for r in report["batch"] if r["workers"] == m["cores"] and r["enhancer"] == "full")
     per_scene = full["batch_s"] * full["workers"] / full["scenes"]
-    lines += ["", f"Hours = cluster start + one model load per worker + ceil(lines / workers) x {per_scene:.1f} s, "
-              f"the full method's time per scene and core with {full['workers']} workers busy here. Lines are "
-              "independent tasks, so the time falls as 1 / workers until a shared cost shows: the scheduler "
-              f"hands out a task in {full['task_overhead_ms']:.0f} ms (in one process: the scheduler column is "
-              f"its total), a worker loads the model once ({full['model_load_s']:.1f} s), and the GDAL read is "
-              f"{100 * c['read_share']:.0f} % of a scene's time, so at scale the limit is the store the workers "
-              "read from: the last column is the read bandwidth the campaign needs, which a shared file system "
-              "must sustain (or each worker reads a local copy)."]
+    lines += ["", "Hours = cluster start + one model load per worker + ceil(lines / workers) x "
+              f"{per_scene:.1f} s, the full method's time per scene and core with {full['workers']} workers "
+              "busy here. Lines are independent tasks, so the time falls as 1 / workers until a shared cost "
+              f"shows: the scheduler hands out a task in {full['task_overhead_ms']:.0f} ms (in one process: "
+              "the scheduler column is its total), a worker loads the model once "
+              f"({full['model_load_s']:.1f} s), and the GDAL read is {100 * c['read_share']:.0f} % of a "
+              "scene's time, so at scale the limit is the store the workers read from: the last column is "
+              "the read bandwidth the campaign needs, which a shared file system must sustain (or each "
+              "worker reads a local copy)."]
     return "\n".join(lines) + "\n"
 
 
@@ -214,7 +219,8 @@ def main() -> int:
         one = next(r for r in batch if r["workers"] == cores and r["enhancer"] == "full")
         size = {"rows": rows, "cols": cols, "bands": bands, "count": count,
                 "mb": scenes[0].stat().st_size / 2**20}
-        report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine, "scene": size, "read_s": read_s,
+        report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine, "scene": size,
+                  "read_s": read_s,
                   "batch": batch, "split": split, "campaign": campaign(one, read_s, size["mb"]),
                   "seconds": time.time() - t_start}
     if args.quick:  # a smoke run: the figures of record come from full runs only

@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "none = plain detector")
     flags.add_argument("--model", help="bundled model name or a .safetensors model file")
     flags.add_argument("--band-mode", choices=BAND_MODES, default="resample",
-                       help="fit the input to the model's bands by resampling (default) or by the first N bands")
+                       help="fit the input to the model's bands by resampling (default) or by the first N "
+                            "bands")
     flags.add_argument("--fusion", choices=FUSIONS, default="sum", help="how the two branches combine")
     flags.add_argument("--device", choices=DEVICES, default="auto")
     flags.add_argument("--block-rows", type=int, help="rows per block (default: from --memory-mb)")
@@ -269,13 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("batch", parents=[common, flags],
                        help="detect on many scenes at once on a Dask cluster (local or remote)",
-                       description="One task per scene on a Dask cluster, each exactly `fers detect` with these "
-                                   "options; writes <scene>_score.tif in --out-dir and a summary table "
-                                   "(fers-batch-summary.csv/.json). A rerun skips scenes whose output is "
-                                   "complete. Exit status 1 when any scene failed.")
+                       description="One task per scene on a Dask cluster, each exactly `fers detect` with "
+                                   "these options; writes <scene>_score.tif in --out-dir and a summary "
+                                   "table (fers-batch-summary.csv/.json). A rerun skips scenes whose output "
+                                   "is complete. Exit status 1 when any scene failed.")
     b.add_argument("inputs", nargs="*", help="scenes (any input `fers detect` reads)")
     b.add_argument("--input-list", help="a text file of scene paths, one per line")
-    b.add_argument("--out-dir", required=True, help="folder for the outputs and the summary (created if missing)")
+    b.add_argument("--out-dir", required=True,
+                   help="folder for the outputs and the summary (created if missing)")
     b.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
     b.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core)")
     b.add_argument("--overwrite", action="store_true", help="redo scenes whose output is already complete")

@@ -132,8 +132,8 @@ def plan_jobs(inputs: Sequence, out_dir, options: DetectOptions, mask: bool = Fa
         stem = path.name if path.is_dir() else path.stem
         output = out / f"{stem}{SCORE_SUFFIX}"
         if output.name in seen_outputs:
-            raise InputError(f"{seen_outputs[output.name]} and {raw} would both write {output.name} in {out}: "
-                             "rename one, or run them into separate folders")
+            raise InputError(f"{seen_outputs[output.name]} and {raw} would both write {output.name} in "
+                             f"{out}: rename one, or run them into separate folders")
         seen_outputs[output.name] = str(raw)
         jobs.append(SceneJob(len(jobs), str(path), str(output),
                              str(out / f"{stem}{MASK_SUFFIX}") if mask else None, options,
@@ -183,7 +183,8 @@ def is_complete(job: SceneJob) -> bool:
     if not isinstance(record, dict) or any(record.get(k) != v for k, v in wanted.items()):
         return False
     listed = record.get("outputs")
-    if not isinstance(listed, list) or [o.get("path") for o in listed] != [os.path.basename(p) for p in job.outputs]:
+    names = [os.path.basename(p) for p in job.outputs]
+    if not isinstance(listed, list) or [o.get("path") for o in listed] != names:
         return False
     for entry, path in zip(listed, job.outputs):
         try:
@@ -419,7 +420,8 @@ def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, 
         else:
             todo.append(job)
     if outcomes:
-        reporter.info(f"{len(outcomes)} of {len(jobs)} scenes already complete: skipped (--overwrite redoes them)")
+        reporter.info(f"{len(outcomes)} of {len(jobs)} scenes already complete: skipped "
+                      "(--overwrite redoes them)")
     workers_seen = 0
     interrupted: Optional[BaseException] = None
     try:
@@ -438,7 +440,8 @@ def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, 
         if swept:
             reporter.info(f"removed {swept} temporary file(s) left by interrupted workers")
     for job in jobs:  # whatever never reported back
-        outcomes.setdefault(job.index, SceneOutcome(job.scene, "cancelled", error="not run: the batch was stopped"))
+        outcomes.setdefault(job.index, SceneOutcome(job.scene, "cancelled",
+                                                    error="not run: the batch was stopped"))
     ordered = [outcomes[job.index] for job in jobs]
     csv_path, json_path = write_summary(folder, ordered, workers_seen, time.perf_counter() - t0)
     result = BatchResult(ordered, csv_path, json_path, time.perf_counter() - t0, workers_seen)
@@ -534,8 +537,9 @@ def _run_split(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], 
         row = SceneOutcome(job.scene, "failed", worker="all")
         stage = reporter.stage(done / total, (done + 1) / total)
         try:
+            scene_reporter = Reporter(progress=stage.progress, should_stop=reporter.should_stop)
             result = detect_split(job.input, job.output, job.options, client, blocks_per_task=blocks_per_task,
-                                  reporter=Reporter(progress=stage.progress, should_stop=reporter.should_stop),
+                                  reporter=scene_reporter,
                                   mask_output=job.mask, threshold_method=job.threshold_method,
                                   threshold_value=job.threshold_value)
             row.device = result.device

@@ -24,7 +24,8 @@ def require_distributed():
     try:
         import distributed
     except ImportError:
-        raise DependencyError(f"running on a Dask cluster needs dask and distributed: {INSTALL_HINT}") from None
+        raise DependencyError(f"running on a Dask cluster needs dask and distributed: "
+                              f"{INSTALL_HINT}") from None
     return distributed
 
 
@@ -57,7 +58,8 @@ def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = Non
         try:
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} ({_first_line(exc)})") from None
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} "
+                               f"({_first_line(exc)})") from None
     else:
         count = int(workers) if workers else local_cores()
         if count < 1:

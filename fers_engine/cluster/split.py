@@ -108,12 +108,13 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
         if options.detector == "lrx":
             choice = choose_covariance(options.local_covariance, options.inner, options.outer, source.count)
             covariance = choice.mode
-            (rep.warning if choice.singular else rep.info)(f"local RX covariance: {covariance} ({choice.reason})")
+            say = rep.warning if choice.singular else rep.info
+            say(f"local RX covariance: {covariance} ({choice.reason})")
         block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
-        return SplitPlan(str(input_path), options, tuple(bands), matrix, info.height, info.width, source.count,
-                         tuple(source.variants), int(getattr(source, "halo", 0)), device, info.crs,
-                         None if info.transform is None else tuple(info.transform), block_rows, covariance,
-                         stride, normaliser, tuple(messages))
+        transform = None if info.transform is None else tuple(info.transform)
+        return SplitPlan(str(input_path), options, tuple(bands), matrix, info.height, info.width,
+                         source.count, tuple(source.variants), int(getattr(source, "halo", 0)), device,
+                         info.crs, transform, block_rows, covariance, stride, normaliser, tuple(messages))
 
 
 @portable_errors
@@ -144,7 +145,8 @@ def _blocks_of(plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List]
 
 
 @portable_errors
-def stats_task(plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List] = None) -> Dict[str, BackgroundStats]:
+def stats_task(plan: SplitPlan, normaliser, blocks: Blocks,
+               held: Optional[List] = None) -> Dict[str, BackgroundStats]:
     """Each variant's (count, mean, scatter) over the blocks, accumulated as ``detect`` does."""
     stats = {v: BackgroundStats(plan.count, device=_stats_device(plan)) for v in plan.variants}
     for data, valid in _blocks_of(plan, normaliser, blocks, held):
@@ -164,7 +166,8 @@ def merge_task(*parts: Dict[str, BackgroundStats]) -> Dict[str, BackgroundStats]
 
 
 @portable_errors
-def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks, held: Optional[List] = None) -> Dict[str, np.ndarray]:
+def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks,
+            held: Optional[List] = None) -> Dict[str, np.ndarray]:
     """Global RX scores of the blocks' rows against the scene's statistics."""
     device = _stats_device(plan)
     scorers = {v: RxScorer(mean, whiten, device=device) for v, (mean, whiten) in whiteners.items()}
@@ -252,7 +255,8 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
         per = blocks_per_task or -(-len(blocks) // (TASKS_PER_WORKER * _worker_count(client)))
         groups = [blocks[i:i + per] for i in range(0, len(blocks), per)]
         rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {plan.device}, "
-                 f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the cluster")
+                 f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the "
+                 "cluster")
         normaliser = None
         if plan.enhanced:
             normaliser = _fit_normaliser(client, plan, groups, futures, rep.stage(0.0, 0.1))
@@ -303,8 +307,9 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
         raise
     threshold = None
     if mask_output is not None:
-        threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile",
-                                     99.0 if threshold_value is None else threshold_value, rep.stage(0.97, 1.0))
+        value = 99.0 if threshold_value is None else threshold_value
+        threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile", value,
+                                     rep.stage(0.97, 1.0))
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
@@ -352,7 +357,8 @@ def _fit_normaliser(client, plan: SplitPlan, groups: List[Blocks], futures: List
 def _reduce_stats(client, plan_f, norm_f, groups: List[Blocks], held: List, futures: List,
                   rep: Reporter) -> Dict[str, BackgroundStats]:
     """Per-task statistics merged in a tree of SPLIT_EVERY-way merges; checked like ``detect``."""
-    level = [client.submit(stats_task, plan_f, norm_f, group, data, pure=False) for group, data in zip(groups, held)]
+    level = [client.submit(stats_task, plan_f, norm_f, group, data, pure=False)
+             for group, data in zip(groups, held)]
     futures.extend(level)
     while len(level) > 1:
         level = [client.submit(merge_task, *level[i:i + SPLIT_EVERY], pure=False)

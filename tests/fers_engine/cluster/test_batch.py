@@ -86,7 +86,8 @@ def test_rerun_skips_complete_outputs_and_redoes_the_rest(client, scenes, tmp_pa
     # other options: not complete for them
     other = DetectOptions(enhancer="none", bands=list(range(10)))
     assert [o.status for o in run_batch(paths, out, other, client=client).outcomes] == ["ok"] * 3
-    assert [o.status for o in run_batch(paths, out, other, client=client, overwrite=True).outcomes] == ["ok"] * 3
+    again = run_batch(paths, out, other, client=client, overwrite=True)
+    assert [o.status for o in again.outcomes] == ["ok"] * 3
 
 
 @pytest.mark.slow
@@ -164,7 +165,8 @@ def test_one_batch_per_folder(tmp_path):
         with pytest.raises(OutputError, match="another fers batch"):
             BatchLock(tmp_path).__enter__()
     # a lock left by a killed batch on this host is taken over
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True)
     (tmp_path / BatchLock.NAME).write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename}))
     with BatchLock(tmp_path) as lock:
         assert lock.held
@@ -185,8 +187,8 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
     assert code == 1
     out = capsys.readouterr()
     assert "1 skipped, 1 failed" in out.out and "bad.tif" in out.err and "Traceback" not in out.err
-    code = fers(["batch", str(paths[0]), "--out-dir", str(tmp_path / "o"), "--detector", "lrx", "--inner", "4",
-                 "--scheduler", address])
+    code = fers(["batch", str(paths[0]), "--out-dir", str(tmp_path / "o"), "--detector", "lrx",
+                 "--inner", "4", "--scheduler", address])
     assert code == 2 and "inner" in capsys.readouterr().err
 
 
@@ -196,9 +198,10 @@ def test_ctrl_c_in_a_terminal_stops_the_local_cluster_cleanly(scenes, tmp_path):
     paths = scenes(6, rows=240, cols=160, bands=60)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "fers_engine.cli", "batch", *map(str, paths), "--out-dir",
-                             str(out), "--workers", "2", "--enhancer", "none", "--detector", "lrx", "--inner", "3",
-                             "--outer", "9", "--lrx-covariance", "scene", "-q"],
+    proc = subprocess.Popen([sys.executable, "-m", "fers_engine.cli", "batch", *map(str, paths),
+                             "--out-dir", str(out), "--workers", "2", "--enhancer", "none",
+                             "--detector", "lrx", "--inner", "3", "--outer", "9", "--lrx-covariance", "scene",
+                             "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:

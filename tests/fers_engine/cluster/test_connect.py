@@ -18,9 +18,11 @@ def test_the_single_process_path_never_imports_dask(tmp_path):
             "from fers_engine.cli import main\n"
             "from fers_engine.synthetic import make_scene, write_scene\n"
             "from pathlib import Path\n"
-            f"write_scene(make_scene(rows=40, cols=40, bands=8, seed=1, n_targets=3), Path(r'{tmp_path}/c.tif'),\n"
-            f"            Path(r'{tmp_path}/t.tif'))\n"
-            f"assert main(['detect', r'{tmp_path}/c.tif', r'{tmp_path}/s.tif', '--enhancer', 'none', '-q']) == 0\n"
+            f"tmp = Path(r'{tmp_path}')\n"
+            "scene = make_scene(rows=40, cols=40, bands=8, seed=1, n_targets=3)\n"
+            "write_scene(scene, tmp / 'c.tif', tmp / 't.tif')\n"
+            "code = main(['detect', str(tmp / 'c.tif'), str(tmp / 's.tif'), '--enhancer', 'none', '-q'])\n"
+            "assert code == 0\n"
             "import fers_engine.pipeline, fers_engine.io, fers_engine.detectors\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
@@ -69,7 +71,8 @@ def test_workers_run_with_the_plugin_limits(client):
 
         plugin = dask_worker.plugins["fers"]
         blas = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
-        return blas, gdal.GetCacheMax() <= plugin.gdal_cache, signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        ignores_sigint = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        return blas, gdal.GetCacheMax() <= plugin.gdal_cache, ignores_sigint
 
     try:
         install_plugin(client, threads=2, local=True)

@@ -18,8 +18,9 @@ CASES = [  # (scene, options): every detector and enhancer path, block heights t
                                                     local_covariance="scene", block_rows=13)),
     pytest.param("san-diego-envi-90x90/SDData", DetectOptions(enhancer="full", block_rows=30),
                  marks=pytest.mark.slow),
-    pytest.param("abu-airport-2/abu-airport-2.mat", DetectOptions(enhancer="spectral", detector="lrx", inner=5,
-                                                                  outer=15, block_rows=17), marks=pytest.mark.slow),
+    pytest.param("abu-airport-2/abu-airport-2.mat",
+                 DetectOptions(enhancer="spectral", detector="lrx", inner=5, outer=15, block_rows=17),
+                 marks=pytest.mark.slow),
 ]
 
 
@@ -71,7 +72,8 @@ def test_split_reports_bad_input_in_one_line(client, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["bad.tif"]
 
 
-def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(client, shared_data, tmp_path, monkeypatch):
+def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(client, shared_data, tmp_path,
+                                                                   monkeypatch):
     """Global RX keeps each block in a worker between the passes when the cluster's memory allows;
     otherwise each pass reads it again: the same scores either way."""
     from fers_engine.cluster import split
