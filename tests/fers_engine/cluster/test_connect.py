@@ -90,3 +90,16 @@ def test_a_worker_with_another_engine_version_is_refused(client, monkeypatch):
     monkeypatch.setattr(fers_engine.cluster.connect, "__version__", "0.0.0-other")
     with pytest.raises(ClusterError, match="runs fers_engine"):
         install_plugin(client)
+
+
+def test_connecting_again_keeps_the_workers_loaded_models(client):
+    """A second client (the next `fers batch --scheduler`, the next QGIS run) with the same
+    settings leaves the plugin, and the models it loaded, in place."""
+    from fers_engine.cluster.connect import install_plugin
+
+    def plugin_id(dask_worker):
+        return id(dask_worker.plugins["fers"])
+
+    before = client.run(plugin_id)
+    install_plugin(client, threads=1, local=True)
+    assert client.run(plugin_id) == before
