@@ -101,7 +101,14 @@ def install_plugin(client, threads: int = 1, local: bool = False) -> None:
         addr, version = next(iter(other.items()))
         raise ClusterError(f"worker {addr} runs fers_engine {version}, this is {__version__}: "
                            "install the same version everywhere")
-    client.register_plugin(FersWorkerPlugin(threads, local), name=PLUGIN_NAME)
+
+    def current(dask_worker):
+        plugin = dask_worker.plugins.get(PLUGIN_NAME)
+        return None if plugin is None else (plugin.threads, plugin.local)
+
+    if set(client.run(current).values()) != {(max(1, int(threads)), bool(local))}:
+        # registering again would tear down the workers' loaded models: only when it changes
+        client.register_plugin(FersWorkerPlugin(threads, local), name=PLUGIN_NAME)
 
 
 def _first_line(exc: BaseException) -> str:
