@@ -221,3 +221,24 @@ def test_ctrl_c_in_a_terminal_stops_the_local_cluster_cleanly(scenes, tmp_path):
     rows = json.loads((out / "fers-batch-summary.json").read_text())["scenes"]
     for row in rows:
         assert (out / (Path(row["scene"]).stem + "_score.tif")).exists() == (row["status"] == "ok")
+
+
+def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_path, capsys):
+    """`--split`: scenes one after another, each one's blocks over the workers; same records,
+    same skipping, the single-process scores."""
+    import numpy as np
+
+    from fers_engine.io import open_scene
+
+    paths = scenes(2, rows=60)
+    args = ["batch", *map(str, paths), "--out-dir", str(tmp_path / "o"), "--split", "--enhancer", "none",
+            "--block-rows", "7", "--scheduler", client.scheduler.address, "-q"]
+    assert fers(args) == 0
+    assert "2 ok" in capsys.readouterr().out
+    for path in paths:
+        fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none", "--block-rows", "7"])
+        with open_scene(tmp_path / "ref.tif") as a, open_scene(tmp_path / "o" / f"{path.stem}_score.tif") as b:
+            ref, got = a.read_all()[0][0], b.read_all()[0][0]
+        assert np.nanmax(np.abs(got - ref) / np.abs(ref)) < 1e-5
+    assert fers(args) == 0
+    assert "2 skipped" in capsys.readouterr().out
