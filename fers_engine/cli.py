@@ -85,6 +85,12 @@ def _reporter(args, label: str) -> Tuple[Reporter, _Bar]:
     return Reporter(progress=bar, log=log, warn=warn), bar
 
 
+def _reader_options(args):
+    from .io import ReaderOptions
+
+    return ReaderOptions(ortho=not args.no_ortho, north_up=args.north_up)
+
+
 def detect_options(args):
     """The DetectOptions the shared detect flags ask for."""
     from .pipeline import DetectOptions
@@ -96,7 +102,7 @@ def detect_options(args):
         wavelength_ranges=parse_ranges(args.wavelengths, integers=False) if args.wavelengths else None,
         drop_bad_bands=not args.keep_bad_bands, enhancer=args.enhancer, model=args.model,
         band_mode=args.band_mode, fusion=args.fusion, device=args.device, block_rows=args.block_rows,
-        memory_mb=args.memory_mb)
+        memory_mb=args.memory_mb, reader=_reader_options(args))
 
 
 def cmd_detect(args) -> int:
@@ -173,41 +179,83 @@ def cmd_threshold(args) -> int:
 
 
 def crs_label(wkt: Optional[str]) -> str:
-    """'NAD27 / UTM zone 11N (EPSG:26711)' rather than a page of WKT."""
+    """'NAD27 / UTM zone 11N (EPSG:26711)' rather than a page of WKT; the EPSG code is GDAL's
+    best match when it is at least 70 % sure (the WKT of an ENVI header names no authority)."""
     if not wkt:
         return "none (not georeferenced)"
-    from rasterio.crs import CRS
+    from osgeo import osr
 
     try:
-        crs = CRS.from_wkt(wkt)
-        epsg = crs.to_epsg()
-        name = wkt.split('"')[1] if '"' in wkt else crs.to_string()
+        srs = osr.SpatialReference(wkt=wkt)
+        epsg = srs.GetAuthorityCode(None) if srs.GetAuthorityName(None) == "EPSG" else None
+        if epsg is None:
+            epsg = next((m.GetAuthorityCode(None) for m, confidence in srs.FindMatches()
+                         if confidence >= 70 and m.GetAuthorityName(None) == "EPSG"), None)
+        name = srs.GetName() or wkt.split('"')[1]
         return f"{name} (EPSG:{epsg})" if epsg else name
     except Exception:
         return wkt
 
 
+def _band_runs(mask) -> str:
+    """1-based runs of the True entries: '130-135, 180'."""
+    import numpy as np
+
+    idx = np.flatnonzero(mask) + 1
+    if idx.size == 0:
+        return "none"
+    runs, start = [], idx[0]
+    for prev, cur in zip(idx[:-1], idx[1:]):
+        if cur != prev + 1:
+            runs.append((start, prev))
+            start = cur
+    runs.append((start, idx[-1]))
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _scale_label(values) -> str:
+    import numpy as np
+
+    if values is None:
+        return "none"
+    values = np.asarray(values)
+    if np.all(values == values[0]):
+        return f"{values[0]:.6g} (all bands)"
+    return f"{values.min():.6g}..{values.max():.6g} (per band)"
+
+
 def cmd_info(args) -> int:
     from .io import open_scene
 
-    with open_scene(args.input) as scene:
-        info = scene.info
+    with open_scene(args.input, _reader_options(args)) as scene:
+        info, view = scene.info, scene.map_view
     wl = info.wavelengths
+    height, width, crs, transform = ((info.height, info.width, info.crs, info.transform) if view is None
+                                     else (view.height, view.width, view.crs, view.transform))
     facts = {
         "path": str(info.path),
-        "size": f"{info.width} x {info.height} px",
+        "product": info.product or "plain raster",
+        "size": f"{width} x {height} px" + ("" if view is None else
+                                            f" (map grid; read as {info.width} x {info.height} px)"),
         "bands": info.count,
         "dtype": str(info.dtype),
-        "crs": crs_label(info.crs),
-        "geotransform": list(info.transform) if info.transform is not None else None,
+        "band grid": (f"{len(wl)} bands, {float(wl.min()):.1f}-{float(wl.max()):.1f} nm"
+                      if wl is not None else "no wavelengths"),
+        "good bands": ("all (no bad-band list)" if info.bad_bands is None else
+                       f"{int(info.bad_bands.sum())} of {info.count}; bad: {_band_runs(~info.bad_bands)}"),
+        "scale": _scale_label(info.scale),
+        "offset": _scale_label(info.offset),
         "nodata": info.nodata,
-        "wavelengths": (f"{len(wl)} values, {float(wl.min()):.1f}-{float(wl.max()):.1f} nm"
-                        if wl is not None else "none"),
-        "bad bands": (int((~info.bad_bands).sum()) if info.bad_bands is not None else "none listed"),
+        "crs": crs_label(crs),
+        "geotransform": list(transform) if transform is not None else None,
+        "notes": "; ".join(info.notes + ([view.note] if view is not None else [])) or "none",
     }
     if args.json:
-        out = dict(facts, crs=info.crs)
+        out = dict(facts, crs=crs, size=[width, height])
         out["wavelengths_nm"] = None if wl is None else [float(w) for w in wl]
+        out["good_bands"] = None if info.bad_bands is None else [bool(b) for b in info.bad_bands]
+        out["scale"] = None if info.scale is None else [float(v) for v in info.scale]
+        out["offset"] = None if info.offset is None else [float(v) for v in info.offset]
         print(json.dumps(out, indent=2))
     else:
         for key, value in facts.items():
@@ -261,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument("--memory-mb", type=int, default=1024, help="memory budget in MiB (default 1024)")
     flags.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")
     flags.add_argument("--threshold-value", type=float, default=99.0)
+    _add_reader_flags(flags)
 
     d = sub.add_parser("detect", parents=[common, flags], help="write an anomaly score raster")
     d.add_argument("input", help="hyperspectral raster: GeoTIFF, ENVI, any GDAL format, or a .mat cube")
@@ -301,9 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--value", type=float, default=99.0)
     t.set_defaults(func=cmd_threshold)
 
-    i = sub.add_parser("info", parents=[common], help="size, bands, wavelengths, CRS, nodata")
+    i = sub.add_parser("info", parents=[common],
+                       help="product, size, band grid, good bands, scale, nodata, CRS, geotransform")
     i.add_argument("input")
     i.add_argument("--json", action="store_true")
+    _add_reader_flags(i)
     i.set_defaults(func=cmd_info)
 
     tr = sub.add_parser("train", parents=[common], help="train the enhancers on background rasters")
@@ -320,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "ground truth (inputs without any fall back to 'loss'), or the lowest validation loss")
     tr.set_defaults(func=cmd_train)
     return p
+
+
+def _add_reader_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-ortho", action="store_true",
+                        help="EMIT: keep the swath geometry (no map georeference) instead of the ortho grid")
+    parser.add_argument("--north-up", action="store_true",
+                        help="rotated AVIRIS lines: write a north-up grid instead of the rotated one")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -38,8 +38,8 @@ from ..detectors.lrx import choose_covariance, halo_rows, local_rx_block
 from ..detectors.rx import whitener_from_cov
 from ..errors import Cancelled, InputError
 from ..io import RasterWriter, iter_row_blocks, open_scene
-from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _detector_device, _ScoreSink,
-                        _subset_info, normaliser_sample, normaliser_stride, scene_bands,
+from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _detector_device, _SceneScores,
+                        _ScoreSink, _subset_info, normaliser_sample, normaliser_stride, scene_bands,
                         threshold_raster)
 from ..progress import SILENT, Reporter
 from ..sources import BlockSource, EnhancedSource, SceneSource
@@ -89,7 +89,7 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
     bands, resampling, device, variants, covariance mode, block size."""
     messages: List[str] = []
     rep = _collecting(SILENT, messages)
-    with open_scene(input_path) as scene:
+    with open_scene(input_path, options.reader) as scene:
         info = scene.info
         bands = scene_bands(scene, input_path, options, rep)
         matrix, stride, normaliser = None, 1, None
@@ -120,7 +120,7 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
 @portable_errors
 def sample_task(plan: SplitPlan, blocks: Blocks):
     """The blocks' parts of the normalisation sample, in block order."""
-    with open_scene(plan.input) as scene:
+    with open_scene(plan.input, plan.options.reader) as scene:
         raw = SceneSource(scene, plan.bands, plan.matrix)
         return [normaliser_sample(raw, r0, r1, plan.stride) for r0, r1 in blocks]
 
@@ -128,7 +128,7 @@ def sample_task(plan: SplitPlan, blocks: Blocks):
 @portable_errors
 def read_task(plan: SplitPlan, normaliser, blocks: Blocks) -> List:
     """The source's (variants, valid) of each block, kept in the worker's memory for both passes."""
-    with open_scene(plan.input) as scene:
+    with open_scene(plan.input, plan.options.reader) as scene:
         source = _source(plan, scene, normaliser)
         return [source.read(r0, r1) for r0, r1 in blocks]
 
@@ -138,7 +138,7 @@ def _blocks_of(plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List]
     if held is not None:
         yield from held
         return
-    with open_scene(plan.input) as scene:
+    with open_scene(plan.input, plan.options.reader) as scene:
         source = _source(plan, scene, normaliser)
         for r0, r1 in blocks:
             yield source.read(r0, r1)
@@ -186,7 +186,7 @@ def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks, held=None
     options, workers = plan.options, current_plugin().threads
     covariances = covariances or {}
     parts: Dict[str, List[np.ndarray]] = {v: [] for v in plan.variants}
-    with open_scene(plan.input) as scene:
+    with open_scene(plan.input, plan.options.reader) as scene:
         source = _source(plan, scene, normaliser)
         for r0, r1 in blocks:
             h0, h1 = halo_rows(r0, r1, plan.height, options.outer)
@@ -254,6 +254,7 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
         blocks = [(r0, r1) for r0, r1, _, _ in iter_row_blocks(plan.height, plan.block_rows)]
         per = blocks_per_task or -(-len(blocks) // (TASKS_PER_WORKER * _worker_count(client)))
         groups = [blocks[i:i + per] for i in range(0, len(blocks), per)]
+        height, width = plan.height, plan.width
         rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {plan.device}, "
                  f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the "
                  "cluster")
@@ -261,47 +262,18 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
         if plan.enhanced:
             normaliser = _fit_normaliser(client, plan, groups, futures, rep.stage(0.0, 0.1))
         start = 0.1 if plan.enhanced else 0.0
-        with RasterWriter(output_path, plan.height, plan.width, count=1, dtype="float32", crs=plan.crs,
-                          transform=plan.transform, nodata=float("nan"), band_descriptions=["anomaly score"],
-                          like_input=input_path) as writer:
-            sink = _ScoreSink(plan, writer, plan.block_rows)
-            plan_f, norm_f = _broadcast(client, plan), _broadcast(client, normaliser)
-            held: List = [None] * len(groups)
-            if options.detector == "rx" and _fits_cluster_memory(client, plan):
-                # both passes read the same blocks: read (and enhance) each once, on the worker
-                # that then keeps it; the scheduler runs both passes' tasks where the data is
-                held = [client.submit(read_task, plan_f, norm_f, group, pure=False) for group in groups]
-                futures.extend(held)
-                rep.info("blocks kept in the workers' memory between the two passes")
-            stats: Dict[str, BackgroundStats] = {}
-            if options.detector == "rx" or plan.covariance == "scene":
-                stats = _reduce_stats(client, plan_f, norm_f, groups, held, futures,
-                                      rep.stage(start, start + 0.3))
-                start += 0.3
-            if options.detector == "rx":
-                whiteners = {}
-                for v, s in stats.items():
-                    whiten, info = whitener_from_cov(s.covariance())
-                    whiteners[v] = (s.mean, whiten)
-                    rep.info(info.describe())
-                arg, task = _broadcast(client, whiteners), rx_task
-            else:
-                covs = {v: s.covariance() for v, s in stats.items()}
-                arg, task = _broadcast(client, covs), lrx_task
-            scored = [client.submit(task, plan_f, norm_f, arg, group, data, pure=False)
-                      for group, data in zip(groups, held)]
-            futures.extend(scored)
-            step = rep.stage(start, 0.97)
-            for i, (group, future) in enumerate(zip(groups, scored)):
-                top = group[0][0]
-                for v, scores in _result(future, rep).items():
-                    for r0, r1 in group:  # block by block, as detect writes them
-                        sink.put(v, r0, scores[r0 - top:r1 - top])
-                future.release()
-                if held[i] is not None:
-                    held[i].release()
-                step.step((i + 1) / len(groups))
-            sink.close()
+        # the client writes: it opens the scene for the output's grid (a product's map view) and to
+        # keep the writer off the input's files
+        with open_scene(input_path, options.reader) as scene:
+            view = scene.map_view
+            rows, cols, crs, transform = _grid(plan, view)
+            writer = RasterWriter(output_path, rows, cols, count=1, dtype="float32", crs=crs,
+                                  transform=transform, nodata=float("nan"),
+                                  band_descriptions=["anomaly score"], like_input=scene)
+            with writer:
+                _write_scores(client, plan, view, writer, normaliser, groups, futures, rep, start)
+            if view is not None:
+                height, width = view.height, view.width
     except (Cancelled, KeyboardInterrupt):
         client.cancel(futures, force=True)
         raise
@@ -314,7 +286,7 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), plan.device,
-                        threshold, seconds, plan.height, plan.width, plan.count, messages)
+                        threshold, seconds, height, width, plan.count, messages)
 
 
 def _fits_cluster_memory(client, plan: SplitPlan) -> bool:
@@ -325,6 +297,60 @@ def _fits_cluster_memory(client, plan: SplitPlan) -> bool:
         return False  # a worker without a limit: its memory is unknown
     need = plan.height * plan.width * (plan.count * 4 * len(plan.variants) + 1)
     return need <= sum(limits) // 2
+
+
+def _write_scores(client, plan: SplitPlan, view, writer, normaliser, groups: List[Blocks], futures: List,
+                  rep: Reporter, start: float) -> None:
+    """The statistics pass (when the detector has one) and the scoring pass, written in block order."""
+    options = plan.options
+    target = writer if view is None else _SceneScores(plan.height, plan.width)
+    sink = _ScoreSink(plan, target, plan.block_rows)
+    plan_f, norm_f = _broadcast(client, plan), _broadcast(client, normaliser)
+    held: List = [None] * len(groups)
+    if options.detector == "rx" and _fits_cluster_memory(client, plan):
+        # both passes read the same blocks: read (and enhance) each once, on the worker
+        # that then keeps it; the scheduler runs both passes' tasks where the data is
+        held = [client.submit(read_task, plan_f, norm_f, group, pure=False) for group in groups]
+        futures.extend(held)
+        rep.info("blocks kept in the workers' memory between the two passes")
+    stats: Dict[str, BackgroundStats] = {}
+    if options.detector == "rx" or plan.covariance == "scene":
+        stats = _reduce_stats(client, plan_f, norm_f, groups, held, futures,
+                              rep.stage(start, start + 0.3))
+        start += 0.3
+    if options.detector == "rx":
+        whiteners = {}
+        for v, s in stats.items():
+            whiten, info = whitener_from_cov(s.covariance())
+            whiteners[v] = (s.mean, whiten)
+            rep.info(info.describe())
+        arg, task = _broadcast(client, whiteners), rx_task
+    else:
+        covs = {v: s.covariance() for v, s in stats.items()}
+        arg, task = _broadcast(client, covs), lrx_task
+    scored = [client.submit(task, plan_f, norm_f, arg, group, data, pure=False)
+              for group, data in zip(groups, held)]
+    futures.extend(scored)
+    step = rep.stage(start, 0.97)
+    for i, (group, future) in enumerate(zip(groups, scored)):
+        top = group[0][0]
+        for v, scores in _result(future, rep).items():
+            for r0, r1 in group:  # block by block, as detect writes them
+                sink.put(v, r0, scores[r0 - top:r1 - top])
+        future.release()
+        if held[i] is not None:
+            held[i].release()
+        step.step((i + 1) / len(groups))
+    sink.close()
+    if view is not None:
+        view.write(target.scores, writer, plan.block_rows)
+
+
+def _grid(plan: SplitPlan, view) -> Tuple:
+    """(height, width, crs, transform) of the output: the scene's, or its product's map grid."""
+    if view is None:
+        return plan.height, plan.width, plan.crs, plan.transform
+    return view.height, view.width, view.crs, view.transform
 
 
 def _worker_count(client) -> int:
