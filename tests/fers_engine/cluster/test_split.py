@@ -87,3 +87,31 @@ def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(client, share
         assert any("kept in the workers' memory" in m for m in result.messages) == fits
         maps[fits] = scores(tmp_path / f"{fits}.tif")
     assert np.array_equal(maps[True], maps[False], equal_nan=True)
+
+
+def test_a_product_with_a_map_grid_is_split_and_written_on_that_grid(client, shared_data, tmp_path):
+    """An EMIT granule: detection in the swath, scores written on its GLT's north-up grid, as
+    ``detect`` writes them."""
+    import sys
+
+    from osgeo import gdal
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))  # the product fixture builders
+    from products.common import band_table, reflectance
+    from products.emit import rotated_glt, write_emit
+
+    wl, fwhm = band_table(shared_data, "emit")
+    good = (((wl < 1320) | (wl > 1440)) & ((wl < 1770) | (wl > 1960))).astype(np.uint8)
+    gx, gy = rotated_glt(40, 30)
+    path = write_emit(tmp_path / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
+                      reflectance(40, 30, wl).cube, wl, fwhm, good, gx, gy)
+    options = DetectOptions(enhancer="none", block_rows=7)
+    with threadpool_limits(1):
+        single = detect(path, tmp_path / "single.tif", options)
+    split = detect_split(path, tmp_path / "split.tif", options, client, blocks_per_task=2)
+    assert (split.height, split.width) == (single.height, single.width) == gx.shape
+    a, b = gdal.Open(str(tmp_path / "single.tif")), gdal.Open(str(tmp_path / "split.tif"))
+    assert b.GetGeoTransform() == a.GetGeoTransform() and b.GetProjection() == a.GetProjection()
+    x, y = a.ReadAsArray().astype(np.float64), b.ReadAsArray().astype(np.float64)
+    assert np.array_equal(np.isnan(x), np.isnan(y)) and np.isfinite(x).any()
+    assert np.nanmax(np.abs(y - x) / np.abs(x)) < 1e-5
