@@ -183,7 +183,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                  THRESHOLD_HELP)
         self.add(QgsProcessingParameterString(self.CLUSTER,
                                               self.tr("Dask scheduler address (empty = run in QGIS)"),
-                                              defaultValue="", optional=True),
+                                              optional=True),
                  "Address of a running Dask scheduler, e.g. tcp://head:8786, whose workers have the same "
                  "FERS version and see the same files as QGIS. The scene's row blocks are then read, "
                  "enhanced and scored by the workers and QGIS writes the result: the same scores within "
