@@ -1,7 +1,7 @@
 """The named choices the engine accepts, in one light module.
 
 The QGIS plugin builds its enum parameters from these at load time, so this module imports
-nothing heavy (no numpy, no rasterio, no torch): the plugin must load even where those fail.
+nothing heavy (no numpy, no GDAL, no torch): the plugin must load even where those fail.
 """
 
 #: rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation (dual window).

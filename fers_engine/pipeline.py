@@ -6,6 +6,7 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 """
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from .detectors.parallel import resolve_workers
 from .detectors.windows import halo_rows
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError
-from .io.gdal_scene import limit_gdal_cache
-from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
-                 select_bands)
+from .io.gdal_runtime import limit_gdal_cache
+from .io import (RasterWriter, ReaderOptions, default_block_rows, iter_row_blocks, open_scene,
+                 read_ground_truth, select_bands)
 from .metrics import evaluate, normalise, roc_curve
 from .progress import SILENT, Reporter
 from .sources import BlockSource, EnhancedSource, ReadAhead, SceneSource
@@ -52,6 +53,7 @@ class DetectOptions:
     device: str = "auto"
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
+    reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
     #: Threads for the windowed detectors' kernels; None = every core in this process's CPU
     #: affinity mask. Front ends with their own thread setting (QGIS) pass it here.
     workers: Optional[int] = None
@@ -91,24 +93,22 @@ class DetectResult:
 
 def detect(input_path, output_path, options: Optional[DetectOptions] = None,
            reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
-           threshold_value: Optional[float] = None) -> DetectResult:
-    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``."""
+           threshold_value: Optional[float] = None, enhancer=None) -> DetectResult:
+    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``.
+
+    ``enhancer``: the model ``options.model`` already loaded on ``options.device`` (a cluster
+    worker loads it once for all its scenes); None loads it here when the options need it.
+    """
     options = options or DetectOptions()
     options.validate()
     t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
-    with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path) as scene:
+    with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path, options.reader) as scene:
         info = scene.info
-        if info.count < 2:
-            raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
-                             "multi-band (hyperspectral) raster")
-        if info.crs is None:
-            rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
-        bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
-                             drop_bad_bands=options.drop_bad_bands)
-        rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
-        source, device = _build_source(scene, bands, options, rep)
+        view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
+        bands = scene_bands(scene, input_path, options, rep)
+        source, device = _build_source(scene, bands, options, rep, enhancer)
         try:
             if options.detector in ("lrx", "crd") and device != "cpu":
                 rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
@@ -128,21 +128,26 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
-            with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
-                              crs=info.crs, transform=info.transform, nodata=float("nan"),
-                              band_descriptions=["anomaly score"], like_input=input_path) as writer:
+            grid = (info.height, info.width, info.crs, info.transform) if view is None else (
+                view.height, view.width, view.crs, view.transform)
+            with RasterWriter(output_path, grid[0], grid[1], count=1, dtype="float32",
+                              crs=grid[2], transform=grid[3], nodata=float("nan"),
+                              band_descriptions=["anomaly score"], like_input=scene) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
+                sink = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
-                    _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
+                    _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
                                    None if device == "cpu" else device)
                 elif options.detector == "lrx":
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  writer, rep.stage(start, 0.97), workers)
+                                  sink, rep.stage(start, 0.97), workers)
                 else:
-                    _run_windowed(source, block_rows, options.outer, writer, rep.stage(start, 0.97),
+                    _run_windowed(source, block_rows, options.outer, sink, rep.stage(start, 0.97),
                                   lambda v, blk, ok, h0, r0, r1, part: crd_block(
                                       blk, ok, h0, r0, r1, source.height, options.inner, options.outer,
                                       lam=options.crd_lambda, reporter=part, workers=workers))
+                if view is not None:
+                    view.write(sink.scores, writer, block_rows)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
@@ -153,8 +158,26 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
+    height, width = (info.height, info.width) if view is None else (view.height, view.width)
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
-                        threshold, seconds, info.height, info.width, source.count, messages)
+                        threshold, seconds, height, width, source.count, messages)
+
+
+def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter) -> List[int]:
+    """The bands ``options`` select in an open scene, after the checks every detect run makes."""
+    info, view = scene.info, scene.map_view
+    if info.count < 2:
+        raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
+                         "multi-band (hyperspectral) raster")
+    if (info.crs if view is None else view.crs) is None:
+        rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
+    bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
+                         drop_bad_bands=options.drop_bad_bands)
+    if info.product:
+        rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
+                 + (f"; {view.note}" if view is not None else ""))
+    rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
+    return bands
 
 
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
@@ -177,7 +200,7 @@ def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
 
 
 def _build_source(scene, bands: Sequence[int], options: DetectOptions,
-                  rep: Reporter) -> Tuple[BlockSource, str]:
+                  rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
     Reads go through ``ReadAhead`` only when a GPU computes: there the read is what waits. On
@@ -188,9 +211,13 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
         device = _detector_device(options.device, rep)
         plain: BlockSource = SceneSource(scene, bands)
         return (plain if device == "cpu" else ReadAhead(plain)), device
-    from .nets.enhancer import load_enhancer  # torch is only needed from here on
+    if loaded is None:
+        from .nets.enhancer import load_enhancer  # torch is only needed from here on
 
-    enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+        enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+    else:
+        enhancer = copy.copy(loaded)  # the same weights; this run's log
+        enhancer.reporter = rep
     sub_info = _subset_info(scene.info, bands)
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
     raw: BlockSource = SceneSource(scene, bands, matrix)
@@ -209,18 +236,29 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
 
 
 def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter) -> None:
-    """Scene-wide normalisation from a fixed subsample: every k-th pixel by its position in the
-    scene, so the sample (and the transform) is the same whatever the block size."""
-    cap = int(getattr(normaliser, "cap", 262144))
-    stride = max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
+    """Scene-wide normalisation from a fixed subsample (``normaliser_sample``), block by block."""
+    stride = normaliser_stride(raw, normaliser)
     blocks = list(iter_row_blocks(raw.height, block_rows))
     for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = raw.read(r0, r1)
-        index = np.arange(r0 * raw.width, r1 * raw.width)
-        pick = index % stride == 0
-        x = data["x"].reshape(raw.count, -1)[:, pick]
-        normaliser.update(x[:, None, :], valid.ravel()[pick][None, :])
+        normaliser.update(*normaliser_sample(raw, r0, r1, stride))
         rep.step((i + 1) / len(blocks))
+
+
+def normaliser_stride(raw: BlockSource, normaliser) -> int:
+    """Every how many pixels the normalisation sample takes one: as many values as the
+    normaliser keeps without thinning, so its quantiles do not depend on the block order."""
+    cap = int(getattr(normaliser, "cap", 262144))
+    return max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
+
+
+def normaliser_sample(raw: BlockSource, row0: int, row1: int, stride: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The sample rows [row0, row1) give to ``Normaliser.update``: every ``stride``-th pixel by its
+    position in the scene, so the sample (and the transform) is the same whatever the blocks."""
+    data, valid = raw.read(row0, row1)
+    index = np.arange(row0 * raw.width, row1 * raw.width)
+    pick = index % stride == 0
+    x = data["x"].reshape(raw.count, -1)[:, pick]
+    return x[:, None, :], valid.ravel()[pick][None, :]
 
 
 def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:
@@ -259,6 +297,19 @@ def _subset_info(info, bands: Sequence[int]):
 
     wl = None if info.wavelengths is None else np.asarray(info.wavelengths)[list(bands)]
     return replace(info, count=len(bands), wavelengths=wl)
+
+
+class _SceneScores:
+    """Scores in the scene's own geometry, kept as one 2-D map (small next to the cube) until they
+    are moved onto the product's map grid; takes ``write(row0, block)`` like the writer."""
+
+    def __init__(self, height: int, width: int):
+        self.scores = np.full((height, width), np.nan, dtype=np.float32)
+
+    def write(self, row0: int, block: np.ndarray) -> None:
+        block = np.asarray(block)
+        block = block[0] if block.ndim == 3 else block
+        self.scores[row0:row0 + block.shape[0]] = block
 
 
 class _ScoreSink:

@@ -46,7 +46,7 @@ def test_detect_lrx_covariance_option_reaches_the_engine(tmp_path, capsys):
 def test_detect_crd_options_reach_the_engine(tmp_path, capsys):
     cube, _, _ = small_scene(tmp_path, rows=24, cols=22, bands=8)
     assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "crd",
-                 "--inner", "3", "--outer", "9", "--crd-lambda", "0.25", "--workers", "1", "-q", "-v"]) == 0
+                 "--inner", "3", "--outer", "9", "--crd-lambda", "0.25", "--threads", "1", "-q", "-v"]) == 0
     err = capsys.readouterr().err
     assert "CRD: windows 3/9, lambda 0.25" in err and "on 1 thread;" in err
     assert fers(["detect", str(cube), str(tmp_path / "t.tif"), "--enhancer", "none", "--detector", "crd",

@@ -154,7 +154,7 @@ def test_ctrl_c_stops_fers_detect_within_a_second(tmp_path):
     out.parent.mkdir()
     cmd = [sys.executable, "-m", "fers_engine.cli", "detect", str(scene), str(out), "--detector", "lrx",
            "--lrx-covariance", "ring", "--inner", str(inner), "--outer", str(outer), "--enhancer", "none",
-           "--workers", "1", "-v"]
+           "--threads", "1", "-v"]
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # the log line written just before the scoring pass
