@@ -44,6 +44,8 @@ np.save(out, scores)
 '''
 
 CASES = (("numba", 1), ("numba", 0), ("numpy", 1))  # workers 0 = every core
+if os.environ.get("AB_CASES"):  # e.g. AB_CASES=numpy:1 to time one case
+    CASES = tuple((m, int(w)) for m, w in (c.split(":") for c in os.environ["AB_CASES"].split(",")))
 
 
 def main() -> int:

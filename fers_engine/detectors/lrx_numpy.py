@@ -19,7 +19,7 @@ from typing import List, Tuple
 import numpy as np
 
 from .batched_linalg import cholesky_or_nan, pinv_forms, single_threaded_blas
-from .parallel import NUMPY_SLOWDOWN, pixel_chunks, pixels_per_chunk, run_chunks
+from .parallel import pixel_chunks, pixels_per_chunk, run_chunks
 from .windows import halo_rows, window_starts
 
 #: Budget (bytes) of the per-row matrices of one column strip. Small strips keep the working
@@ -125,7 +125,7 @@ def full_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out,
 
     Tiles of the output (column strips of at least 16 pixels whose matrices fit
     ``STRIP_BYTES``, as tall as ``parallel.WORK_PER_CHUNK`` allows) are shared by ``workers``
-    threads; within a tile rows slide. BLAS runs single-threaded throughout, entered here in the
+    threads; within a tile rows slide, with a cancel check per row. BLAS runs single-threaded throughout, entered here in the
     calling thread: every call works on stacks of small matrices.
     """
     width, size = z.shape[1], z.shape[2]
@@ -134,7 +134,10 @@ def full_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out,
     zr = np.ascontiguousarray(z.transpose(1, 0, 2))  # (cols, rows, size)
     strip = _strip_width(size, outer[1], width)
     ring = outer[0] * outer[1] - inner[0] * inner[1]
-    pixels = pixels_per_chunk(NUMPY_SLOWDOWN * work_per_pixel(size, ring))
+    # Tiles as large as the compiled kernel's, not NUMPY_SLOWDOWN times smaller: every tile
+    # restarts its window sums (a Gram of the outer window's rows), and the cancel check runs once
+    # per row inside a tile anyway.
+    pixels = pixels_per_chunk(work_per_pixel(size, ring))
 
     def run(tile: Tuple[int, int, int, int]) -> None:
         r0, r1, c0, c1 = tile

@@ -22,8 +22,9 @@ T = TypeVar("T")
 #: oversubscribed machine. Chunks are tall column strips, so the local-RX kernel's set-up per
 #: call (its first window sums) is spread over ~100 rows and costs well under 1 %.
 WORK_PER_CHUNK = 5e8
-#: How much slower the numpy paths are per multiply-add than the compiled kernels (measured
-#: 3-5x): their chunks are smaller by this factor, so that a cancel is seen as soon.
+#: How much slower a numpy path is per multiply-add than its compiled kernel (measured 3-5x):
+#: CRD's numpy chunks are smaller by this factor, so that a cancel is seen as soon (local RX's
+#: numpy path checks once per row of a tile instead).
 NUMPY_SLOWDOWN = 4.0
 
 
