@@ -8,11 +8,11 @@ truncated, not safetensors, no card, wrong format) is a ``ModelError`` naming th
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Dict, Tuple
 
 from ..errors import DependencyError, ModelError
+from ..io.atomic import AtomicFile, write_text
 
 FORMAT = "fers-enhancer"
 FORMAT_VERSION = 1
@@ -28,18 +28,6 @@ def require_torch():
     return torch
 
 
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    try:
-        os.chmod(tmp, 0o644)
-    except OSError:  # pragma: no cover
-        pass
-    os.replace(tmp, path)
-
-
 def save_model(path, tensors: Dict, card: dict, sidecar: bool = True) -> Path:
     """Write ``tensors`` (name -> torch.Tensor) and ``card`` atomically; returns the path."""
     require_torch()
@@ -47,10 +35,11 @@ def save_model(path, tensors: Dict, card: dict, sidecar: bool = True) -> Path:
     path = Path(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {"fers_card": json.dumps(card, sort_keys=True)}
-    _atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with AtomicFile(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     if sidecar:
-        text = json.dumps(card, indent=2, sort_keys=True)
-        _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(text + "\n"))
+        write_text(path.with_suffix(".json"), json.dumps(card, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..choices import CHECKPOINT_SELECTIONS
 from ..errors import InputError, ModelError
+from ..io.atomic import write_text
 from ..progress import Reporter
 from .model_file import FORMAT, FORMAT_VERSION, require_torch, save_model
 from .normalise import DEFAULT as NORM_DEFAULT
@@ -286,9 +287,7 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
         state["elapsed_s"] = state["elapsed_s"] + (time.time() - save_ckpt.t0)
         save_ckpt.t0 = time.time()
         save_model(ck_w, tens, {"format": "fers-checkpoint"}, sidecar=False)
-        tmp = ck_j.with_name(ck_j.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, ck_j)
+        write_text(ck_j, json.dumps(state, indent=1))
     save_ckpt.t0 = time.time()
 
     for stage in stages:
