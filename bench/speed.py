@@ -4,7 +4,8 @@ Every target is a ratio against a baseline measured in the same run on the same 
   1. global RX: ours vs Spectral Python's `spectral.rx` (512x512x200, 1024x1024x200 float32),
   2. local RX: ours vs SPy's windowed RX (128x128x100), results compared pixel by pixel,
   3. `fers detect` (full method) throughput on 1024x1024x200, and its time over the time of
-     merely reading the same file with GDAL,
+     merely reading the same file with GDAL; the full method on the CPU through the enhancers'
+     numpy forward pass (the product's CPU path) against the torch CPU path, runs alternated,
   4. peak resident memory of `fers detect` on a generated 4096x4096x224 int16 GeoTIFF (~7.5 GB),
   5. the same runs on CUDA when a GPU is present.
 Run: .venv/bin/python bench/speed.py [--quick] [--skip-big]
@@ -224,6 +225,45 @@ def bench_detect(work: Path, size, devices: List[str], repeats: int) -> List[Dic
     return results
 
 
+def bench_enhancer_backends(work: Path, size, repeats: int) -> List[Dict]:
+    """The full method on the CPU through each enhancer backend: numpy (``nets.numpy_forward``,
+    what the product runs on the CPU) and torch. Runs alternate numpy, torch, numpy, ... in this
+    process, so a change in the machine's load hits both alike; the scores are compared too."""
+    from osgeo import gdal
+
+    from fers_engine.pipeline import DetectOptions, detect
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("torch is not installed: no numpy-against-torch rows", flush=True)
+        return []
+    rows, cols, bands = size
+    scene = work / f"backends_{rows}x{cols}x{bands}.tif"
+    write_scene_file(scene, rows, cols, bands, compress=True)
+    drop_cache_hint(scene)
+    times: Dict[str, List[float]] = {"numpy": [], "torch": []}
+    scores: Dict[str, np.ndarray] = {}
+    for _ in range(repeats):
+        for backend in times:
+            out = work / f"backend_{backend}.tif"
+            t0 = time.perf_counter()
+            detect(scene, out, DetectOptions(enhancer="full", device="cpu", backend=backend))
+            times[backend].append(time.perf_counter() - t0)
+            ds = gdal.Open(str(out))
+            scores[backend] = ds.ReadAsArray().astype(np.float64)
+            ds = None
+    scene.unlink()
+    a, b = scores["numpy"], scores["torch"]
+    rel = float(np.nanmax(np.abs(a - b) / np.abs(b)))
+    t_numpy, t_torch = statistics.median(times["numpy"]), statistics.median(times["torch"])
+    row = {"size": f"{rows}x{cols}x{bands}", "numpy_s": t_numpy, "torch_s": t_torch,
+           "torch_over_numpy": t_torch / t_numpy, "runs": repeats, "max_rel_diff": rel}
+    print(f"full method on the CPU {row['size']}: numpy {t_numpy:.2f} s, torch {t_torch:.2f} s, "
+          f"torch / numpy {t_torch / t_numpy:.2f}, max rel diff {rel:.1e}", flush=True)
+    return [row]
+
+
 def bench_big(work: Path, size, memory_mb: int, devices: List[str], enhancers: List[str]) -> List[Dict]:
     rows, cols, bands = size
     scene = work / f"big_{rows}x{cols}x{bands}.tif"
@@ -291,6 +331,18 @@ def to_markdown(report: Dict) -> str:
     for r in report["detect"]:
         lines.append(f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['seconds']:.2f} | {r['mpx_per_s']:.3f} | "
                      f"{r['gdal_read_s']:.2f} | {r['ratio_to_read']:.1f} | {r['peak_rss_mib']:.0f} |")
+    if report.get("backends"):
+        lines += ["", "## The full method on the CPU: the numpy forward pass against torch", "",
+                  "`fers detect` runs the enhancers on the CPU through numpy (`nets/numpy_forward.py`), "
+                  "so the plugin zip needs no torch; torch serves GPUs and training. Both backends run the "
+                  "same detect on the same scene, alternated run by run; the scores differ only by float32 "
+                  "rounding (the tests bound it by the torch path's own rounding).", "",
+                  "| scene (int16) | numpy (s) | torch (s) | torch / numpy | runs each | max relative difference of scores |",
+                  "|---|---|---|---|---|---|"]
+        for r in report["backends"]:
+            lines.append(f"| {r['size']} | {r['numpy_s']:.2f} | {r['torch_s']:.2f} | {r['torch_over_numpy']:.2f} | "
+                         f"{r['runs']} | {r['max_rel_diff']:.1e} |")
+        lines += ["", _backend_verdict(report["backends"])]
     if report.get("big"):
         lines += ["", "## A scene larger than the memory budget", "",
                   "| scene | file | device | enhancer | budget (MiB) | time (s) | Mpx/s | peak RSS (MiB) | time / GDAL read |",
@@ -303,6 +355,14 @@ def to_markdown(report: Dict) -> str:
         lines += ["", "No GPU was available to this run, so there are no CUDA rows; on a machine with one, "
                   "the same script adds them (`--device cuda`)."]
     return "\n".join(lines) + "\n"
+
+
+def _backend_verdict(rows: List[Dict]) -> str:
+    """Whether the numpy path loses speed against torch on the CPU (the issue's rule: it must not)."""
+    slowest = min(r["torch_over_numpy"] for r in rows)
+    if slowest >= 1.0:
+        return f"No speed loss: the numpy path is at least as fast as torch on every scene (torch / numpy >= {slowest:.2f})."
+    return f"Speed loss: the numpy path is slower than torch on the CPU (torch / numpy down to {slowest:.2f})."
 
 
 def _local_rx_verdict(rows: List[Dict]) -> str:
@@ -359,6 +419,8 @@ def main() -> int:
         work = Path(tmp)
         report["detect"] = bench_detect(work, (128, 128, 50) if args.quick else (1024, 1024, 200), devices,
                                         1 if args.quick else 2)
+        report["backends"] = bench_enhancer_backends(work, (128, 128, 50) if args.quick else (512, 512, 200),
+                                                     2 if args.quick else 3)
         if not args.skip_big:
             size = (512, 512, 64) if args.quick else (4096, 4096, 224)
             report["big"] = bench_big(work, size, 256 if args.quick else 1024, devices,

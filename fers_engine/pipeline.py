@@ -7,7 +7,6 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS
 from .detectors import BackgroundStats, RxScorer
+from .detectors.device import choose_device
 from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError
@@ -46,6 +46,7 @@ class DetectOptions:
     band_mode: str = "resample"
     fusion: str = "sum"
     device: str = "auto"
+    backend: Optional[str] = None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
 
@@ -61,6 +62,8 @@ class DetectOptions:
         if self.detector == "lrx":
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
                 raise InputError(f"local RX windows must be odd with inner < outer, got inner={self.inner}, outer={self.outer}")
+        if self.backend not in (None, "numpy", "torch"):
+            raise InputError(f"unknown enhancer backend {self.backend!r}: choose numpy or torch")
         if self.block_rows is not None and self.block_rows < 1:
             raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
 
@@ -165,12 +168,12 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     cores it made RX 10 % slower and the full method 50 % slower, and it adds a block of memory.
     """
     if options.enhancer == "none":
-        device = _detector_device(options.device, rep)
+        device = choose_device(options.device, rep)
         plain: BlockSource = SceneSource(scene, bands)
         return (plain if device == "cpu" else ReadAhead(plain)), device
-    from .nets.enhancer import load_enhancer  # torch is only needed from here on
+    from .nets.enhancer import load_enhancer  # numpy on the CPU; torch only for a GPU
 
-    enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+    enhancer = load_enhancer(options.model, device=options.device, reporter=rep, backend=options.backend)
     sub_info = _subset_info(scene.info, bands)
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
     raw: BlockSource = SceneSource(scene, bands, matrix)
@@ -211,26 +214,6 @@ def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:
         rows = default_block_rows(source.width, source.count, budget_bytes=budget // 8, copies=1)
         return max(rows, 2 * source.halo, 1)
     return default_block_rows(source.width, max(source.count, input_bands), budget_bytes=budget // 4)
-
-
-def _detector_device(requested: str, rep: Reporter) -> str:
-    """'cuda' when a GPU can run the detector, else 'cpu'; a GPU asked for but absent is said aloud."""
-    if requested == "cpu":
-        return "cpu"
-    available = False
-    # Importing torch costs a second or two; skip it on Linux machines with no NVIDIA driver.
-    if requested == "cuda" or not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists():
-        try:
-            import torch
-
-            available = bool(torch.cuda.is_available())
-        except Exception:  # torch is optional for the classical detectors
-            available = False
-    if available:
-        return "cuda"
-    if requested == "cuda":
-        rep.warning("device cuda was requested but no CUDA GPU is available: running on the CPU")
-    return "cpu"
 
 
 def _subset_info(info, bands: Sequence[int]):

@@ -1,0 +1,178 @@
+"""Torch-free inference: the deployed networks' forward pass in numpy, beside the torch modules
+it mirrors (``spectral.SpectralFEN``, ``spatial.SpatialNet``, ``blocks``).
+
+This is the CPU path of the product, used even where torch is installed, so the plugin zip runs
+the full method in QGIS's own Python. It computes what the torch modules compute in eval mode,
+on one ``(C, H, W)`` float32 block (no batch axis), with every layer a float32 matrix product
+through numpy's BLAS:
+
+* 1x1 convolutions: ``W (out, in) @ x (in, H*W)``;
+* the frozen 3x3 trunks: eval-mode BatchNorm folded into the convolution once at load time
+  (``W * s``, ``beta - mean * s`` with ``s = gamma / sqrt(var + eps)``), replicate padding as
+  edge padding, and the nine dilated taps gathered into one ``(9 * in, H*W)`` operand so the
+  layer is a single sgemm with K = 9 * in (measured faster here than nine K = in products
+  summed through shifted views: ``bench/speed.py``);
+* ReLU in place, the sigmoid of Conv2RGB without overflow warnings;
+* box means with ``count_include_pad=False`` (separable window sums from float64 cumulative
+  sums, divided by the number of pixels inside the image).
+
+Like the torch modules, the result at a pixel depends only on inputs within ``halo`` pixels, so
+the caller may cut a scene into blocks with a ``halo`` overlap (``enhancer.Enhancer.features``).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .card import BN_EPS, Arch, SpatialArch, SpectralArch
+
+
+class FoldedConv3x3:
+    """A frozen stride-1 3x3 conv (no bias) + eval BatchNorm + ReLU, with replicate padding."""
+
+    def __init__(self, weight: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
+                 var: np.ndarray, dilation: int, dtype=np.float32):
+        scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + BN_EPS)
+        cout, cin = weight.shape[:2]
+        # (out, in, ky, kx) -> (out, ky, kx, in): the column order of the gathered operand
+        folded = weight.astype(np.float64) * scale[:, None, None, None]
+        self.weight = np.ascontiguousarray(folded.transpose(0, 2, 3, 1).reshape(cout, 9 * cin), dtype)
+        self.bias = (beta.astype(np.float64) - mean.astype(np.float64) * scale).astype(dtype)[:, None]
+        self.dilation = int(dilation)
+        self.cin, self.cout = cin, cout
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        c, h, w = x.shape
+        d = self.dilation
+        padded = np.pad(x, ((0, 0), (d, d), (d, d)), mode="edge")
+        taps = np.empty((3, 3, c, h, w), self.weight.dtype)
+        for ky in range(3):
+            for kx in range(3):
+                taps[ky, kx] = padded[:, ky * d:ky * d + h, kx * d:kx * d + w]
+        out = self.weight @ taps.reshape(9 * c, h * w)
+        out += self.bias
+        np.maximum(out, 0.0, out=out)
+        return out.reshape(self.cout, h, w)
+
+
+class Linear:
+    """A 1x1 convolution (``bias`` optional) applied to every pixel of a (C, H, W) block."""
+
+    def __init__(self, weight: np.ndarray, bias: Optional[np.ndarray] = None, dtype=np.float32):
+        self.weight = np.ascontiguousarray(weight.reshape(weight.shape[0], -1), dtype)
+        self.bias = None if bias is None else np.asarray(bias, dtype)[:, None]
+
+    def __call__(self, x: np.ndarray, relu: bool = False) -> np.ndarray:
+        c, h, w = x.shape
+        out = self.weight @ x.reshape(c, h * w)
+        if self.bias is not None:
+            out += self.bias
+        if relu:
+            np.maximum(out, 0.0, out=out)
+        return out.reshape(-1, h, w)
+
+
+def box_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Mean over the k x k window around each pixel, counting only pixels inside the image
+    (torch's ``avg_pool2d(..., count_include_pad=False)`` applied separably, as ``blocks.box_mean``)."""
+    if k <= 1:
+        return x
+    return _window_mean(_window_mean(x, k // 2, axis=1), k // 2, axis=2)
+
+
+def _window_mean(x: np.ndarray, r: int, axis: int) -> np.ndarray:
+    n = x.shape[axis]
+    sums = np.cumsum(x, axis=axis, dtype=np.float64)
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (1, 0)
+    sums = np.pad(sums, pad)  # sums[i] = x[0] + ... + x[i-1]
+    i = np.arange(n)
+    lo, hi = np.maximum(i - r, 0), np.minimum(i + r + 1, n)
+    shape = [1] * x.ndim
+    shape[axis] = n
+    window = np.take(sums, hi, axis=axis) - np.take(sums, lo, axis=axis)
+    window /= (hi - lo).reshape(shape)
+    return window.astype(x.dtype)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) in place; exp overflowing to inf gives exactly 0, as it should."""
+    np.negative(x, out=x)
+    with np.errstate(over="ignore"):
+        np.exp(x, out=x)
+    x += 1.0
+    np.reciprocal(x, out=x)
+    return x
+
+
+def _trunk(tensors: Mapping[str, np.ndarray], prefix: str, dilations: Sequence[int], dtype) -> List[FoldedConv3x3]:
+    layers = []
+    for i, d in enumerate(dilations):
+        p = f"{prefix}.{i}"
+        layers.append(FoldedConv3x3(tensors[f"{p}.0.weight"], tensors[f"{p}.1.weight"], tensors[f"{p}.1.bias"],
+                                    tensors[f"{p}.1.running_mean"], tensors[f"{p}.1.running_var"], d, dtype))
+    return layers
+
+
+class NumpySpectral:
+    """``spe = P(embed(x))``, ``embed = [trunk(ConvH(x)), ConvH(x) if skip, box means]``."""
+
+    def __init__(self, arch: SpectralArch, tensors: Mapping[str, np.ndarray], dtype=np.float32):
+        self.arch = arch
+        self.convh = Linear(tensors["spectral.convh.weight"], dtype=dtype)
+        self.trunk = _trunk(tensors, "spectral.trunk.module.layers", arch.dilations, dtype)
+        self.proj1 = Linear(tensors["spectral.proj.conv1.weight"], tensors["spectral.proj.conv1.bias"], dtype)
+        self.proj2 = Linear(tensors["spectral.proj.conv2.weight"], tensors["spectral.proj.conv2.bias"], dtype)
+        self.halo = arch.halo
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        h = self.convh(x)
+        f = h
+        for layer in self.trunk:
+            f = layer(f)
+        parts = [f] + ([h] if self.arch.skip else []) + [box_mean(f, k) for k in self.arch.pools]
+        embed = np.concatenate(parts, axis=0) if len(parts) > 1 else f
+        return self.proj2(self.proj1(embed, relu=True), relu=self.arch.out_act == "relu")
+
+
+class NumpySpatial:
+    """``spa = head(trunk(rgb(x)))`` with ``rgb = sigmoid(1x1(relu(1x1(x))))``; returns spa only."""
+
+    def __init__(self, arch: SpatialArch, tensors: Mapping[str, np.ndarray], dtype=np.float32):
+        self.arch = arch
+        self.rgb1 = Linear(tensors["spatial.rgb.conv1.weight"], tensors["spatial.rgb.conv1.bias"], dtype)
+        self.rgb2 = Linear(tensors["spatial.rgb.conv2.weight"], tensors["spatial.rgb.conv2.bias"], dtype)
+        self.trunk = _trunk(tensors, "spatial.trunk.module.layers", arch.dilations, dtype)
+        self.head1 = Linear(tensors["spatial.head.conv1.weight"], dtype=dtype)
+        self.head2 = Linear(tensors["spatial.head.conv2.weight"], dtype=dtype)
+        self.halo = arch.halo
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        f = _sigmoid(self.rgb2(self.rgb1(x, relu=True)))
+        for layer in self.trunk:
+            f = layer(f)
+        z = np.concatenate([box_mean(f, k) for k in self.arch.pools], axis=0)
+        return self.head2(self.head1(z, relu=True))
+
+
+def numpy_networks(arch: Arch, tensors: Mapping[str, np.ndarray], dtype=np.float32) -> Dict[str, object]:
+    """The deployed networks of a validated card (``card.ModelCard``) as numpy callables taking
+    and returning ``(C, H, W)`` arrays of ``dtype`` (float32 in the product; float64 lets the
+    tests compare the arithmetic with torch's below float32 rounding)."""
+    nets: Dict[str, object] = {"spectral": NumpySpectral(arch.spectral, tensors, dtype)}
+    if arch.spatial is not None:
+        nets["spatial"] = NumpySpatial(arch.spatial, tensors, dtype)
+    return nets
+
+
+def bytes_per_pixel(arch: Arch) -> int:
+    """Working memory of one forward pass per pixel (the largest layer's operands, float32)."""
+    s = arch.spectral
+    sizes: List[Tuple[int, ...]] = [(arch.bands, 9 * s.width, s.width, s.width),
+                                    (s.embed_channels, s.hidden, arch.bands)]
+    if arch.spatial is not None:
+        p = arch.spatial
+        sizes += [(arch.bands, p.rgb_hidden, 3), (9 * p.width, p.width, p.width),
+                  (p.width * len(p.pools) + 4 * p.width, p.hidden, arch.bands)]
+    return 4 * max(sum(t) for t in sizes) + 4 * arch.bands
