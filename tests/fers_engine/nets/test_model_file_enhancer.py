@@ -200,10 +200,3 @@ def test_without_torch_the_enhancer_runs_on_numpy(tiny_model, monkeypatch):
         np.testing.assert_allclose(got[p], expected[p], rtol=1e-4, atol=1e-6)
     with pytest.raises(DependencyError, match=r"torch==2\.13\.0 --index-url https://download.pytorch.org/whl/cpu"):
         load_enhancer(str(path), backend="torch")
-
-
-def test_bundled_name_resolution(tmp_path):
-    from fers_engine.nets.enhancer import MODELS_DIR, resolve_model_path
-    if (MODELS_DIR / "fers-default.safetensors").is_file():
-        assert resolve_model_path(None) == MODELS_DIR / "fers-default.safetensors"
-        assert resolve_model_path("fers-default") == MODELS_DIR / "fers-default.safetensors"
