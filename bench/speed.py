@@ -302,7 +302,7 @@ def to_markdown(report: Dict) -> str:
     engine = report["local_rx"][0].get("engine", "numpy")
     lines += ["", "## Local RX against SPy's windowed RX (`spectral.rx(window=(inner, outer))`)", "",
               "SPy runs as shipped (a Python loop over pixels, numpy's BLAS threads). Ours runs "
-              + ("through the compiled kernel (numba, `fers[fast]`)" if engine == "numba" else
+              + ("through the compiled kernel (numba, `fers-hsi[fast]`)" if engine == "numba" else
                  "through the numpy path (numba is not installed)")
               + " once with one worker and once with one worker per core (`local_rx(..., workers=N)`); "
               "the first call, which compiles the kernel when numba's cache is cold, is not in the medians"

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import hints
 from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS
 from .detectors import BackgroundStats, RxScorer
 from .detectors.device import choose_device
@@ -297,7 +298,7 @@ def _local_rx_engine() -> str:
     if ring_kernel.available():
         return (f"local RX: compiled kernel (numba) on {os.cpu_count() or 1} threads; its first run "
                 "on a machine compiles it (a few seconds, cached after)")
-    return "local RX: numpy path (python3 -m pip install numba makes it several times faster)"
+    return f"local RX: numpy path ({hints.NUMBA})"
 
 
 def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
