@@ -4,14 +4,14 @@ it mirrors (``spectral.SpectralFEN``, ``spatial.SpatialNet``, ``blocks``).
 This is the CPU path of the product, used even where torch is installed, so the plugin zip runs
 the full method in QGIS's own Python. It computes what the torch modules compute in eval mode,
 on one ``(C, H, W)`` float32 block (no batch axis), with every layer a float32 matrix product
-through numpy's BLAS:
+through the process's BLAS (``fers_engine.blas.matmul``, which also works inside QGIS):
 
 * 1x1 convolutions: ``W (out, in) @ x (in, H*W)``;
 * the frozen 3x3 trunks: eval-mode BatchNorm folded into the convolution once at load time
   (``W * s``, ``beta - mean * s`` with ``s = gamma / sqrt(var + eps)``), replicate padding as
   edge padding, and the nine dilated taps gathered into one ``(9 * in, H*W)`` operand so the
-  layer is a single sgemm with K = 9 * in (measured faster here than nine K = in products
-  summed through shifted views: ``bench/speed.py``);
+  layer is a single sgemm with K = 9 * in (faster, where measured, than nine K = in products
+  summed through shifted views);
 * ReLU in place, the sigmoid of Conv2RGB without overflow warnings;
 * box means with ``count_include_pad=False`` (separable window sums from float64 cumulative
   sums, divided by the number of pixels inside the image).
@@ -25,6 +25,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..blas import matmul
 from .card import BN_EPS, Arch, SpatialArch, SpectralArch
 
 
@@ -50,7 +51,7 @@ class FoldedConv3x3:
         for ky in range(3):
             for kx in range(3):
                 taps[ky, kx] = padded[:, ky * d:ky * d + h, kx * d:kx * d + w]
-        out = self.weight @ taps.reshape(9 * c, h * w)
+        out = matmul(self.weight, taps.reshape(9 * c, h * w))
         out += self.bias
         np.maximum(out, 0.0, out=out)
         return out.reshape(self.cout, h, w)
@@ -65,7 +66,7 @@ class Linear:
 
     def __call__(self, x: np.ndarray, relu: bool = False) -> np.ndarray:
         c, h, w = x.shape
-        out = self.weight @ x.reshape(c, h * w)
+        out = matmul(self.weight, np.ascontiguousarray(x).reshape(c, h * w))
         if self.bias is not None:
             out += self.bias
         if relu:
