@@ -20,7 +20,7 @@ from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSI
                                  THRESHOLD_METHODS)
 
 from ..styling import attach_style
-from .base import FersAlgorithm, missing_torch_message, raster_path, require_torch
+from .base import FersAlgorithm, missing_torch_message, raster_path
 
 DEFAULT_MODEL = "default"
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
@@ -181,8 +181,6 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         tvalue = (threshold_value_or_default(method, self.parameterAsDouble(parameters, self.THRESHOLD_VALUE, context)
                                              if tv not in (None, "") else None) if mask else None)
 
-        if enhancer != "none":
-            require_torch(f"ENHANCER={enhancer}")
         options = DetectOptions(
             detector=detector,
             inner=self.parameterAsInt(parameters, self.WINDOW_INNER, context),

@@ -1,4 +1,5 @@
-"""The plugin loads and ENHANCER=none runs when torch is missing; torch features say what to install."""
+"""Without torch the plugin loads and detect runs, enhancers included (they run on numpy);
+training, which needs torch, says what to install."""
 from __future__ import annotations
 
 import json
@@ -50,9 +51,9 @@ def test_plugin_works_without_torch(tmp_path):
     out = json.loads(lines[-1][len("RESULT "):])
     assert "fers:detect" in out["algs"] and "fers:train" in out["algs"]
     assert out["none"].endswith("o.tif") and (tmp_path / "o.tif").is_file()
-    for name in ("full", "spectral", "train"):
-        message = out[name]
-        assert message != "ran", name
-        assert "torch" in message and "pip install" in message, (name, message)
+    assert out["full"] == out["spectral"] == "ran", out
+    assert (tmp_path / "o2.tif").is_file()
+    message = out["train"]
+    assert message != "ran" and "torch" in message and "install" in message, message
     assert not out["torch_imported"]
-    assert not (tmp_path / "o2.tif").exists() and not (tmp_path / "m.safetensors").exists()
+    assert not (tmp_path / "m.safetensors").exists()
