@@ -14,6 +14,7 @@ import pytest
 from fers_engine.errors import OutputError
 from fers_engine.io import write_array
 from fers_engine.io.atomic import AtomicFile, user_file_mode, write_bytes, write_text
+from fers_engine.quicklook import write_png
 from fers_engine.report import write_report
 
 REPO = Path(__file__).resolve().parents[3]
@@ -26,6 +27,11 @@ def umask():
     os.umask(old)
     yield lambda mask: os.umask(mask)
     os.umask(old)
+
+
+def _png(path: Path) -> Path:
+    write_png(path, np.zeros((2, 3, 3), np.uint8))
+    return path
 
 
 def _mode(path: Path) -> int:
@@ -41,10 +47,11 @@ def test_every_writer_gives_the_users_file_mode(tmp_path, umask, mask, expected)
         write_text(tmp_path / "card.json", "{}"),
         write_bytes(tmp_path / "weights.bin", b"\0" * 8),
         write_report(tmp_path / "report.html", {"auc": 0.5}),
+        _png(tmp_path / "quicklook.png"),
     ]
     for out in outputs:
         assert _mode(Path(out)) == expected, (out, oct(_mode(Path(out))))
-    assert sorted(os.listdir(tmp_path)) == ["card.json", "report.html", "score.tif", "weights.bin"]
+    assert sorted(os.listdir(tmp_path)) == ["card.json", "quicklook.png", "report.html", "score.tif", "weights.bin"]
 
 
 def test_model_file_and_its_card_get_the_users_mode(tmp_path, umask):
