@@ -85,6 +85,12 @@ def _reporter(args, label: str) -> Tuple[Reporter, _Bar]:
     return Reporter(progress=bar, log=log, warn=warn), bar
 
 
+def _reader_options(args):
+    from .io import ReaderOptions
+
+    return ReaderOptions(ortho=not args.no_ortho, north_up=args.north_up)
+
+
 def cmd_detect(args) -> int:
     from .pipeline import DetectOptions, detect
 
@@ -95,7 +101,7 @@ def cmd_detect(args) -> int:
         wavelength_ranges=parse_ranges(args.wavelengths, integers=False) if args.wavelengths else None,
         drop_bad_bands=not args.keep_bad_bands, enhancer=args.enhancer, model=args.model,
         band_mode=args.band_mode, fusion=args.fusion, device=args.device, block_rows=args.block_rows,
-        memory_mb=args.memory_mb)
+        memory_mb=args.memory_mb, reader=_reader_options(args))
     rep, bar = _reporter(args, "detect")
     try:
         result = detect(args.input, args.output, options, rep, mask_output=args.mask,
@@ -159,27 +165,65 @@ def crs_label(wkt: Optional[str]) -> str:
         return wkt
 
 
+def _band_runs(mask) -> str:
+    """1-based runs of the True entries: '130-135, 180'."""
+    import numpy as np
+
+    idx = np.flatnonzero(mask) + 1
+    if idx.size == 0:
+        return "none"
+    runs, start = [], idx[0]
+    for prev, cur in zip(idx[:-1], idx[1:]):
+        if cur != prev + 1:
+            runs.append((start, prev))
+            start = cur
+    runs.append((start, idx[-1]))
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _scale_label(values) -> str:
+    import numpy as np
+
+    if values is None:
+        return "none"
+    values = np.asarray(values)
+    if np.all(values == values[0]):
+        return f"{values[0]:.6g} (all bands)"
+    return f"{values.min():.6g}..{values.max():.6g} (per band)"
+
+
 def cmd_info(args) -> int:
     from .io import open_scene
 
-    with open_scene(args.input) as scene:
-        info = scene.info
+    with open_scene(args.input, _reader_options(args)) as scene:
+        info, view = scene.info, scene.map_view
     wl = info.wavelengths
+    height, width, crs, transform = ((info.height, info.width, info.crs, info.transform) if view is None
+                                     else (view.height, view.width, view.crs, view.transform))
     facts = {
         "path": str(info.path),
-        "size": f"{info.width} x {info.height} px",
+        "product": info.product or "plain raster",
+        "size": f"{width} x {height} px" + ("" if view is None else
+                                            f" (map grid; read as {info.width} x {info.height} px)"),
         "bands": info.count,
         "dtype": str(info.dtype),
-        "crs": crs_label(info.crs),
-        "geotransform": list(info.transform) if info.transform is not None else None,
+        "band grid": (f"{len(wl)} bands, {float(wl.min()):.1f}-{float(wl.max()):.1f} nm"
+                      if wl is not None else "no wavelengths"),
+        "good bands": ("all (no bad-band list)" if info.bad_bands is None else
+                       f"{int(info.bad_bands.sum())} of {info.count}; bad: {_band_runs(~info.bad_bands)}"),
+        "scale": _scale_label(info.scale),
+        "offset": _scale_label(info.offset),
         "nodata": info.nodata,
-        "wavelengths": (f"{len(wl)} values, {float(wl.min()):.1f}-{float(wl.max()):.1f} nm"
-                        if wl is not None else "none"),
-        "bad bands": (int((~info.bad_bands).sum()) if info.bad_bands is not None else "none listed"),
+        "crs": crs_label(crs),
+        "geotransform": list(transform) if transform is not None else None,
+        "notes": "; ".join(info.notes + ([view.note] if view is not None else [])) or "none",
     }
     if args.json:
-        out = dict(facts, crs=info.crs)
+        out = dict(facts, crs=crs, size=[width, height])
         out["wavelengths_nm"] = None if wl is None else [float(w) for w in wl]
+        out["good_bands"] = None if info.bad_bands is None else [bool(b) for b in info.bad_bands]
+        out["scale"] = None if info.scale is None else [float(v) for v in info.scale]
+        out["offset"] = None if info.offset is None else [float(v) for v in info.offset]
         print(json.dumps(out, indent=2))
     else:
         for key, value in facts.items():
@@ -234,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threshold-method", choices=THRESHOLD_METHODS,
                    default="percentile")
     d.add_argument("--threshold-value", type=float, default=99.0)
+    _add_reader_flags(d)
     d.set_defaults(func=cmd_detect)
 
     e = sub.add_parser("evaluate", parents=[common], help="AUC and 3-D ROC measures against ground truth")
@@ -250,9 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--value", type=float, default=99.0)
     t.set_defaults(func=cmd_threshold)
 
-    i = sub.add_parser("info", parents=[common], help="size, bands, wavelengths, CRS, nodata")
+    i = sub.add_parser("info", parents=[common],
+                       help="product, size, band grid, good bands, scale, nodata, CRS, geotransform")
     i.add_argument("input")
     i.add_argument("--json", action="store_true")
+    _add_reader_flags(i)
     i.set_defaults(func=cmd_info)
 
     tr = sub.add_parser("train", parents=[common], help="train the enhancers on background rasters")
@@ -269,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "ground truth (inputs without any fall back to 'loss'), or the lowest validation loss")
     tr.set_defaults(func=cmd_train)
     return p
+
+
+def _add_reader_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-ortho", action="store_true",
+                        help="EMIT: keep the swath geometry (no map georeference) instead of the ortho grid")
+    parser.add_argument("--north-up", action="store_true",
+                        help="rotated AVIRIS lines: write a north-up grid instead of the rotated one")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,9 +15,10 @@ GDAL = ("osgeo.gdal (GDAL's Python bindings) is missing: run FERS in QGIS's Pyth
         "with the system's packages (Debian/Ubuntu: sudo apt install python3-gdal; conda: conda "
         "install -c conda-forge gdal)")
 
-TORCH = ("PyTorch is needed only for training and for GPUs: in QGIS, use the FERS plugin's PyTorch "
-         f"installer; from a shell, inside a virtual environment: python -m pip install {TORCH_PIN} "
-         f"--index-url {TORCH_CPU_INDEX} (the CPU build; pick the CUDA build for a GPU)")
+TORCH = ("PyTorch is needed only for training and for GPUs: in QGIS, use Plugins > FERS > Install "
+         "PyTorch for FERS (or fers:install_pytorch); from a shell, inside a virtual environment: "
+         f"python -m pip install {TORCH_PIN} --index-url {TORCH_CPU_INDEX} (the CPU build; pick the CUDA "
+         "build for a GPU)")
 
 NUMBA = (f"numba makes local RX several times faster: inside a virtual environment, python -m pip "
          f"install '{PYPI_NAME}[fast]'")

@@ -22,8 +22,8 @@ from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError
 from .io.gdal_runtime import limit_gdal_cache
-from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
-                 select_bands)
+from .io import (RasterWriter, ReaderOptions, default_block_rows, iter_row_blocks, open_scene,
+                 read_ground_truth, select_bands)
 from .metrics import evaluate, normalise, roc_curve
 from .progress import SILENT, Reporter
 from .sources import BlockSource, EnhancedSource, ReadAhead, SceneSource
@@ -50,6 +50,7 @@ class DetectOptions:
     backend: Optional[str] = None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
+    reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
 
     def validate(self) -> None:
         for name, value, allowed in (("detector", self.detector, DETECTORS),
@@ -91,15 +92,19 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
-    with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path) as scene:
+    with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path, options.reader) as scene:
         info = scene.info
+        view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
         if info.count < 2:
             raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
                              "multi-band (hyperspectral) raster")
-        if info.crs is None:
+        if (info.crs if view is None else view.crs) is None:
             rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
         bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
                              drop_bad_bands=options.drop_bad_bands)
+        if info.product:
+            rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
+                     + (f"; {view.note}" if view is not None else ""))
         rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
         source, device = _build_source(scene, bands, options, rep)
         try:
@@ -117,16 +122,21 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
-            with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
-                              crs=info.crs, transform=info.transform, nodata=float("nan"),
-                              band_descriptions=["anomaly score"], like_input=input_path) as writer:
+            grid = (info.height, info.width, info.crs, info.transform) if view is None else (
+                view.height, view.width, view.crs, view.transform)
+            with RasterWriter(output_path, grid[0], grid[1], count=1, dtype="float32",
+                              crs=grid[2], transform=grid[3], nodata=float("nan"),
+                              band_descriptions=["anomaly score"], like_input=scene) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
+                sink = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
-                    _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
+                    _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
                                    None if device == "cpu" else device)
                 else:
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  writer, rep.stage(start, 0.97))
+                                  sink, rep.stage(start, 0.97))
+                if view is not None:
+                    view.write(sink.scores, writer, block_rows)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
@@ -137,8 +147,9 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
+    height, width = (info.height, info.width) if view is None else (view.height, view.width)
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
-                        threshold, seconds, info.height, info.width, source.count, messages)
+                        threshold, seconds, height, width, source.count, messages)
 
 
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
@@ -223,6 +234,19 @@ def _subset_info(info, bands: Sequence[int]):
 
     wl = None if info.wavelengths is None else np.asarray(info.wavelengths)[list(bands)]
     return replace(info, count=len(bands), wavelengths=wl)
+
+
+class _SceneScores:
+    """Scores in the scene's own geometry, kept as one 2-D map (small next to the cube) until they
+    are moved onto the product's map grid; takes ``write(row0, block)`` like the writer."""
+
+    def __init__(self, height: int, width: int):
+        self.scores = np.full((height, width), np.nan, dtype=np.float32)
+
+    def write(self, row0: int, block: np.ndarray) -> None:
+        block = np.asarray(block)
+        block = block[0] if block.ndim == 3 else block
+        self.scores[row0:row0 + block.shape[0]] = block
 
 
 class _ScoreSink:

@@ -23,6 +23,10 @@ class SceneInfo:
     ``wavelengths`` and ``fwhm`` are always nanometres once here; ``wavelength_units`` keeps what
     the file said so a message can quote it. ``bad_bands`` follows ENVI ``bbl``: True = good.
     ``notes`` collects things worth telling the user (guessed units, transposed ground truth).
+    ``product`` names a recognised sensor product (``"EMIT L2A RFL"``), None for plain rasters.
+    ``scale``/``offset`` (one value per band, or None) turn stored values into reflectance:
+    ``reflectance = stored * scale + offset``; ``Scene.read`` applies them, after nodata is
+    compared in stored units, so every block a detector sees is reflectance.
     """
 
     path: str
@@ -39,6 +43,9 @@ class SceneInfo:
     bad_bands: Optional[np.ndarray] = None
     band_names: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    product: Optional[str] = None
+    scale: Optional[np.ndarray] = None
+    offset: Optional[np.ndarray] = None
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -81,6 +88,9 @@ class Scene(abc.ABC):
     """
 
     info: SceneInfo
+    # The map grid the scores go on when it differs from the scene's own geometry (EMIT's GLT,
+    # a north-up AVIRIS line): a ``glt.MapView``; None = scores keep the scene's geometry.
+    map_view = None
 
     # -- to implement -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -112,6 +122,7 @@ class Scene(abc.ABC):
             if nd is not None and not np.isnan(nd):
                 valid &= raw[k] != _cast_like(nd, raw.dtype)
         block = raw.astype(np.float32, copy=False)
+        block = self._to_reflectance(block, raw, idx)
         if raw.dtype.kind in "fc":  # integers are always finite; float64 may overflow float32
             valid &= np.isfinite(block).all(axis=0)
         extra = self._extra_valid(int(row0), int(row1))
@@ -122,6 +133,19 @@ class Scene(abc.ABC):
                 block = block.copy()
             block[:, ~valid] = 0.0
         return block, valid
+
+    def _to_reflectance(self, block: np.ndarray, raw: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """``block * scale + offset`` per band when the product declares them (never in place on
+        the raw array, which a reader may share)."""
+        scale, offset = self.info.scale, self.info.offset
+        if scale is None and offset is None:
+            return block
+        out = block.copy() if block is raw else block
+        if scale is not None:
+            out *= np.asarray(scale, dtype=np.float32)[idx][:, None, None]
+        if offset is not None:
+            out += np.asarray(offset, dtype=np.float32)[idx][:, None, None]
+        return out
 
     def read_all(self, bands: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
         """The whole scene in one block: only for small scenes (benchmarks, tests)."""

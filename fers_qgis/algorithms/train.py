@@ -51,14 +51,14 @@ class TrainAlgorithm(FersAlgorithm):
 Trains the FERS background-feature enhancers on one or more hyperspectral scenes and writes a model file (.safetensors) with its model card (.json, same name) beside it. Use the model in Detect anomalies through its Model file parameter.
 Stages: pretrain (self-supervised trunk pre-training), spectral (the spectral enhancer, required for a usable model) and spatial (the spatial branch). Training learns what the background looks like, so known anomalies must be left out: give one exclusion mask per scene (non-zero = exclude), in the same order, or none; MATLAB .mat benchmark scenes that carry ground truth exclude their anomaly pixels by themselves.
 Which epoch is kept: when some scenes carry ground truth (benchmark .mat files), each of the spectral and spatial stages keeps the epoch, the untrained start included, whose features give the best mean RX AUC on those scenes; otherwise the epoch with the lowest validation loss on held-back background patches.
-Needs PyTorch and safetensors. Progress follows the training steps and the log shows the training and validation loss after every epoch. Cancel stops after the current step; the last good checkpoint (written after every completed epoch, beside the model as .ckpt.safetensors) is kept, and a run with Resume from checkpoint continues from it.
+Needs PyTorch: if QGIS's Python lacks it, run Install PyTorch for FERS first. Progress follows the training steps and the log shows the training and validation loss after every epoch. Cancel stops after the current step; the last good checkpoint (written after every completed epoch, beside the model as .ckpt.safetensors) is kept, and a run with Resume from checkpoint continues from it.
 """
 
     def define(self, config=None):
         self.add(QgsProcessingParameterMultipleLayers(self.INPUTS, self.tr("Training scenes"),
                                                       layerType=QgsProcessing.TypeFile),
-                 "One or more hyperspectral scenes whose pixels are mostly background: any GDAL "
-                 "raster (GeoTIFF, ENVI...) or a MATLAB .mat cube.")
+                 "One or more hyperspectral scenes whose pixels are mostly background, as files: any "
+                 "GDAL raster (GeoTIFF, ENVI...), a MATLAB .mat cube or a sensor product FERS reads.")
         self.add(QgsProcessingParameterMultipleLayers(self.EXCLUDE_MASKS, self.tr("Exclusion masks (optional)"),
                                                       layerType=QgsProcessing.TypeFile, optional=True),
                  "Optional masks, one per training scene in the same order: non-zero pixels (known "
@@ -122,12 +122,8 @@ Needs PyTorch and safetensors. Progress follows the training steps and the log s
         if not out.lower().endswith(".safetensors"):
             out += ".safetensors"
 
-        def log(message):
-            feedback.pushInfo(str(message))
-            if "epoch" in str(message):  # the current loss, next to the progress bar
-                feedback.setProgressText(str(message))
-
-        reporter.log = log
+        # the engine's lines go to the log once (through the bridge): a progress text would print
+        # every epoch line a second time, since the Processing dialog logs progress texts too
         try:
             path = train(inputs, exclude=masks or None, stages=stages, epochs=epochs or None, device=device,
                          seed=self.parameterAsInt(parameters, self.SEED, context), out_path=out,

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 
 import pytest
 
-from qgis_helpers import raster_geometry, synthetic_cube, write_tif
+from qgis_helpers import RecordingFeedback, raster_geometry, synthetic_cube, write_tif
 
 pytest.importorskip("torch")
 pytest.importorskip("safetensors")
@@ -26,21 +28,42 @@ def train_scene(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_model(fers_plugin, train_scene, tmp_path_factory):
+def training_run(fers_plugin, train_scene, tmp_path_factory):
+    """One tiny training run: its results and the feedback that recorded its log."""
     scene = train_scene
     out = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
-    res = run("fers:train", {"INPUTS": [scene], "STAGES": ["spectral"], "EPOCHS": 1, "STEPS_PER_EPOCH": 2,
-                             "DEVICE": "cpu", "OUTPUT": out})
-    return res
+    feedback = RecordingFeedback.make()
+    res = run("fers:train", {"INPUTS": [scene], "STAGES": ["spectral"], "EPOCHS": 2, "STEPS_PER_EPOCH": 2,
+                             "DEVICE": "cpu", "OUTPUT": out}, feedback)
+    return res, feedback
 
 
-def test_train_writes_model_and_card(trained_model, recording_feedback):
+@pytest.fixture(scope="module")
+def trained_model(training_run):
+    return training_run[0]
+
+
+def test_train_writes_model_and_card(training_run):
+    trained_model, feedback = training_run
     out = trained_model["OUTPUT"]
     assert os.path.isfile(out) and out.endswith(".safetensors")
     card = json.load(open(trained_model["MODEL_CARD"], encoding="utf-8"))
     assert card["training"]["stages"] == ["1"]
     assert trained_model["DEVICE"] == "cpu"
-    assert trained_model["LOSS"] is not None
+    # LOSS is the kept epoch's validation loss: the lowest of the epoch losses the engine logged
+    logged = [float(m) for m in re.findall(r"stage 1 epoch \d+/2: train \S+ val (\S+)", feedback.log)]
+    assert len(logged) == 2, feedback.log
+    assert trained_model["LOSS"] == pytest.approx(min(logged), abs=1e-4)
+    assert math.isfinite(trained_model["LOSS"]) and trained_model["LOSS"] > 0
+
+
+def test_training_log_lines_appear_once(training_run):
+    """The dialog's Log panel shows each engine line once (it also prints every progress text)."""
+    _, feedback = training_run
+    lines = [line for line in feedback.dialog_log if line.strip()]
+    repeated = sorted({line for line in lines if lines.count(line) > 1})
+    assert not repeated, repeated
+    assert any(line.startswith("stage 1 epoch 2/2") for line in lines)
 
 
 def test_detect_with_trained_model_file(trained_model, train_scene, tmp_path, recording_feedback):
