@@ -114,9 +114,13 @@ class Enhancer:
         if block.ndim != 3 or block.shape[0] != self.bands:
             raise InputError(f"enhancer expects a ({self.bands}, rows, cols) block, got {block.shape}")
         c, h, w = block.shape
-        out = {p: np.empty((c, h, w), np.float32) for p in parts}
         if self.backend == "numpy":
             rows = max(1, int(max_batch_bytes // (bytes_per_pixel(self.card.arch) * w)))
+            if rows >= h:  # one chunk: the networks' outputs are the features, no copy
+                self.reporter.check()
+                x = np.ascontiguousarray(block)
+                return {p: self.nets[p](x) for p in parts}
+            out = {p: np.empty((c, h, w), np.float32) for p in parts}
             for tile_ in _tiles(h, w, rows, w, self.halo):
                 self.reporter.check()
                 r0, r1, c0, c1, a0, a1, b0, b1 = tile_
@@ -125,6 +129,7 @@ class Enhancer:
                     out[p][:, r0:r1, c0:c1] = self.nets[p](x)[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
             return out
         torch = require_torch()
+        out = {p: np.empty((c, h, w), np.float32) for p in parts}
         tile = max(int(tile), 8)
         groups: Dict[tuple, list] = {}
         for tile_ in _tiles(h, w, tile, tile, self.halo):

@@ -46,15 +46,28 @@ class FoldedConv3x3:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         c, h, w = x.shape
         d = self.dilation
-        padded = np.pad(x, ((0, 0), (d, d), (d, d)), mode="edge")
         taps = np.empty((3, 3, c, h, w), self.weight.dtype)
         for ky in range(3):
-            for kx in range(3):
-                taps[ky, kx] = padded[:, ky * d:ky * d + h, kx * d:kx * d + w]
+            for kx in range(3):  # tap (ky, kx) reads x at (i + (ky - 1) d, j + (kx - 1) d), clamped
+                for rows_to, rows_from in _clamped_shift(h, (ky - 1) * d):
+                    for cols_to, cols_from in _clamped_shift(w, (kx - 1) * d):
+                        taps[ky, kx, :, rows_to, cols_to] = x[:, rows_from, cols_from]
         out = matmul(self.weight, taps.reshape(9 * c, h * w))
         out += self.bias
         np.maximum(out, 0.0, out=out)
         return out.reshape(self.cout, h, w)
+
+
+def _clamped_shift(n: int, s: int):
+    """``(to, from)`` slice pairs such that ``y[to] = x[from]`` gives ``y[i] = x[clamp(i + s, 0, n - 1)]``:
+    a shift with replicate padding, as slice copies (a one-element ``from`` broadcasts)."""
+    if s == 0:
+        return [(slice(0, n), slice(0, n))]
+    if s > 0:
+        k = max(n - s, 0)
+        return [(slice(0, k), slice(s, s + k)), (slice(k, n), slice(n - 1, n))]
+    k = min(-s, n)
+    return [(slice(0, k), slice(0, 1)), (slice(k, n), slice(0, n - k))]
 
 
 class Linear:
@@ -79,22 +92,50 @@ def box_mean(x: np.ndarray, k: int) -> np.ndarray:
     (torch's ``avg_pool2d(..., count_include_pad=False)`` applied separably, as ``blocks.box_mean``)."""
     if k <= 1:
         return x
-    return _window_mean(_window_mean(x, k // 2, axis=1), k // 2, axis=2)
+    out = np.empty_like(x)
+    box_means_into(x, (k,), out)
+    return out
 
 
-def _window_mean(x: np.ndarray, r: int, axis: int) -> np.ndarray:
-    n = x.shape[axis]
-    sums = np.cumsum(x, axis=axis, dtype=np.float64)
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (1, 0)
-    sums = np.pad(sums, pad)  # sums[i] = x[0] + ... + x[i-1]
+def box_means_into(x: np.ndarray, kernels: Sequence[int], out: np.ndarray) -> np.ndarray:
+    """``out = [box_mean(x, k) for k in kernels]`` stacked on the channel axis, written in place;
+    the float64 running sums along the rows are computed once for every kernel."""
+    c = x.shape[0]
+    rows = _prefix_sums(x, axis=1)
+    for i, k in enumerate(kernels):
+        target = out[i * c:(i + 1) * c]
+        if k <= 1:
+            target[...] = x
+            continue
+        across = _window_from_sums(rows, k // 2, axis=1)
+        target[...] = _window_from_sums(_prefix_sums(across, axis=2), k // 2, axis=2)
+    return out
+
+
+def _prefix_sums(x: np.ndarray, axis: int) -> np.ndarray:
+    """float64 ``s`` with ``s[i] = x[0] + ... + x[i - 1]`` along ``axis`` (one longer than x)."""
+    shape = list(x.shape)
+    shape[axis] += 1
+    sums = np.empty(shape, np.float64)
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(0, 1)
+    sums[tuple(index)] = 0.0
+    index[axis] = slice(1, None)
+    np.cumsum(x, axis=axis, dtype=np.float64, out=sums[tuple(index)])
+    return sums
+
+
+def _window_from_sums(sums: np.ndarray, r: int, axis: int) -> np.ndarray:
+    """Window means of radius ``r`` along ``axis`` from prefix sums, clipped at the image edge."""
+    n = sums.shape[axis] - 1
     i = np.arange(n)
     lo, hi = np.maximum(i - r, 0), np.minimum(i + r + 1, n)
-    shape = [1] * x.ndim
+    shape = [1] * sums.ndim
     shape[axis] = n
-    window = np.take(sums, hi, axis=axis) - np.take(sums, lo, axis=axis)
+    window = np.take(sums, hi, axis=axis)
+    window -= np.take(sums, lo, axis=axis)
     window /= (hi - lo).reshape(shape)
-    return window.astype(x.dtype)
+    return window
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -132,8 +173,15 @@ class NumpySpectral:
         f = h
         for layer in self.trunk:
             f = layer(f)
-        parts = [f] + ([h] if self.arch.skip else []) + [box_mean(f, k) for k in self.arch.pools]
-        embed = np.concatenate(parts, axis=0) if len(parts) > 1 else f
+        if not self.arch.skip and not self.arch.pools:
+            embed = f
+        else:
+            c, rows, cols = f.shape
+            embed = np.empty((self.arch.embed_channels, rows, cols), f.dtype)
+            embed[:c] = f
+            if self.arch.skip:
+                embed[c:2 * c] = h
+            box_means_into(f, self.arch.pools, embed[c * (1 + int(self.arch.skip)):])
         return self.proj2(self.proj1(embed, relu=True), relu=self.arch.out_act == "relu")
 
 
@@ -153,7 +201,8 @@ class NumpySpatial:
         f = _sigmoid(self.rgb2(self.rgb1(x, relu=True)))
         for layer in self.trunk:
             f = layer(f)
-        z = np.concatenate([box_mean(f, k) for k in self.arch.pools], axis=0)
+        z = np.empty((f.shape[0] * len(self.arch.pools),) + f.shape[1:], f.dtype)
+        box_means_into(f, self.arch.pools, z)
         return self.head2(self.head1(z, relu=True))
 
 

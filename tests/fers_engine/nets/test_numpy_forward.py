@@ -164,3 +164,40 @@ def test_detect_full_method_runs_with_torch_unimportable(shared_data, tmp_path):
     child = ds.ReadAsArray()
     ds = None
     assert np.array_equal(child, here.astype(np.float32), equal_nan=True)
+
+
+@pytest.mark.parametrize("rows, cols, dilation", [(9, 7, 1), (3, 2, 4), (1, 5, 2), (6, 6, 8)])
+def test_folded_conv_equals_torch_replicate_conv_even_when_the_dilation_exceeds_the_image(rows, cols, dilation):
+    """Conv 3x3 (replicate padding, dilated) + eval BatchNorm + ReLU, BN folded, on images smaller
+    than the dilation (a chunk of a few rows in a thin strip)."""
+    from fers_engine.nets.numpy_forward import FoldedConv3x3
+
+    rng = np.random.default_rng(rows * 100 + cols)
+    x = rng.normal(size=(4, rows, cols))
+    weight = rng.normal(size=(5, 4, 3, 3))
+    gamma, beta = rng.uniform(0.5, 2, 5), rng.normal(size=5)
+    mean, var = rng.normal(size=5), rng.uniform(0.5, 2, 5)
+    ours = FoldedConv3x3(weight, gamma, beta, mean, var, dilation, dtype=np.float64)(x)
+    conv = torch.nn.Conv2d(4, 5, 3, padding=dilation, dilation=dilation, bias=False, padding_mode="replicate")
+    bn = torch.nn.BatchNorm2d(5).double().eval()
+    with torch.no_grad():
+        conv = conv.double()
+        conv.weight.copy_(torch.from_numpy(weight))
+        bn.weight.copy_(torch.from_numpy(gamma))
+        bn.bias.copy_(torch.from_numpy(beta))
+        bn.running_mean.copy_(torch.from_numpy(mean))
+        bn.running_var.copy_(torch.from_numpy(var))
+        ref = torch.relu(bn(conv(torch.from_numpy(x[None]))))[0].numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_box_means_of_several_kernels_at_once():
+    from fers_engine.nets.numpy_forward import box_means_into
+
+    x = np.random.default_rng(3).normal(size=(3, 11, 6))
+    out = np.empty((9, 11, 6))
+    box_means_into(x, (1, 5, 17), out)
+    for i, k in enumerate((1, 5, 17)):
+        ref = torch.nn.functional.avg_pool2d(torch.from_numpy(x[None]), k, stride=1, padding=k // 2,
+                                             count_include_pad=False)[0].numpy()
+        np.testing.assert_allclose(out[3 * i:3 * i + 3], ref, rtol=1e-12, atol=1e-12)
