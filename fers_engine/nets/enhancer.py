@@ -11,6 +11,8 @@ that carries ``halo`` extra rows on each side equal the whole-scene features on 
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
@@ -96,6 +98,16 @@ class Enhancer:
         """The scene-wide normaliser of the card's recipe; its sampling loop checks for cancel."""
         return Normaliser(**self.card.normalisation.kwargs(), check=self.reporter.check)
 
+    def _numpy_parts(self, x: np.ndarray, parts: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Each network on ``x``; with two networks and two CPUs, both at once. Half of a numpy
+        forward pass is single-threaded copying and summing (the taps, the box means), and
+        numpy and BLAS release the GIL, so the two networks overlap on the two cores."""
+        if len(parts) < 2 or _usable_cpus() < 2:
+            return {p: self.nets[p](x) for p in parts}
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="fers-enhancer") as pool:
+            running = {p: pool.submit(self.nets[p], x) for p in parts}
+            return {p: job.result() for p, job in running.items()}
+
     # -- features ------------------------------------------------------------------------------
     def features(self, block: np.ndarray, parts: Sequence[str] = ("spectral",), tile: int = 256,
                  max_batch_bytes: int = 256 << 20) -> Dict[str, np.ndarray]:
@@ -118,15 +130,14 @@ class Enhancer:
             rows = max(1, int(max_batch_bytes // (bytes_per_pixel(self.card.arch) * w)))
             if rows >= h:  # one chunk: the networks' outputs are the features, no copy
                 self.reporter.check()
-                x = np.ascontiguousarray(block)
-                return {p: self.nets[p](x) for p in parts}
+                return self._numpy_parts(np.ascontiguousarray(block), parts)
             out = {p: np.empty((c, h, w), np.float32) for p in parts}
             for tile_ in _tiles(h, w, rows, w, self.halo):
                 self.reporter.check()
                 r0, r1, c0, c1, a0, a1, b0, b1 = tile_
-                x = np.ascontiguousarray(block[:, a0:a1, b0:b1])
+                got = self._numpy_parts(np.ascontiguousarray(block[:, a0:a1, b0:b1]), parts)
                 for p in parts:
-                    out[p][:, r0:r1, c0:c1] = self.nets[p](x)[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+                    out[p][:, r0:r1, c0:c1] = got[p][:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
             return out
         torch = require_torch()
         out = {p: np.empty((c, h, w), np.float32) for p in parts}
@@ -153,6 +164,14 @@ class Enhancer:
                         for k, (r0, r1, c0, c1, a0, a1, b0, b1) in enumerate(chunk):
                             out[p][:, r0:r1, c0:c1] = arr[k, :, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
         return out
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _tiles(h: int, w: int, tile_h: int, tile_w: int, halo: int):

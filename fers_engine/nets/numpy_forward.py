@@ -98,44 +98,64 @@ def box_mean(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def box_means_into(x: np.ndarray, kernels: Sequence[int], out: np.ndarray) -> np.ndarray:
-    """``out = [box_mean(x, k) for k in kernels]`` stacked on the channel axis, written in place;
-    the float64 running sums along the rows are computed once for every kernel."""
+    """``out = [box_mean(x, k) for k in kernels]`` stacked on the channel axis, written in place.
+
+    Separable: window means along the rows for every kernel at once, then along the columns.
+    Window sums are built by doubling (a sum of 2m values is two sums of m) over a zero-padded
+    copy, so a k-wide sum costs about log2(k) array additions in the input's precision, each
+    value carrying about log2(k) roundings (torch's pooling adds k values one by one)."""
+    if not kernels:
+        return out
     c = x.shape[0]
-    rows = _prefix_sums(x, axis=1)
-    for i, k in enumerate(kernels):
+    across = _window_means(x, [k // 2 for k in kernels], axis=1)
+    for i, (k, rows_done) in enumerate(zip(kernels, across)):
         target = out[i * c:(i + 1) * c]
         if k <= 1:
             target[...] = x
-            continue
-        across = _window_from_sums(rows, k // 2, axis=1)
-        target[...] = _window_from_sums(_prefix_sums(across, axis=2), k // 2, axis=2)
+        else:
+            target[...] = _window_means(rows_done, [k // 2], axis=2)[0]
     return out
 
 
-def _prefix_sums(x: np.ndarray, axis: int) -> np.ndarray:
-    """float64 ``s`` with ``s[i] = x[0] + ... + x[i - 1]`` along ``axis`` (one longer than x)."""
-    shape = list(x.shape)
-    shape[axis] += 1
-    sums = np.empty(shape, np.float64)
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(0, 1)
-    sums[tuple(index)] = 0.0
-    index[axis] = slice(1, None)
-    np.cumsum(x, axis=axis, dtype=np.float64, out=sums[tuple(index)])
-    return sums
+def _window_means(x: np.ndarray, radii: Sequence[int], axis: int) -> List[np.ndarray]:
+    """For each radius r: the mean of ``x`` over ``[i - r, i + r]`` along ``axis``, counting only
+    the positions inside the array (``count_include_pad=False``)."""
+    n = x.shape[axis]
+    big = max(radii)
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (big, big)
+    padded = np.pad(x, pad)  # zeros: they add nothing to a sum
 
+    def along(a: np.ndarray, start: int, length: int) -> np.ndarray:
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(start, start + length)
+        return a[tuple(index)]
 
-def _window_from_sums(sums: np.ndarray, r: int, axis: int) -> np.ndarray:
-    """Window means of radius ``r`` along ``axis`` from prefix sums, clipped at the image edge."""
-    n = sums.shape[axis] - 1
+    sums = {1: padded}  # sums[m][j] = padded[j] + ... + padded[j + m - 1]
+    m = 1
+    while 2 * m <= 2 * big + 1:
+        prev = sums[m]
+        length = prev.shape[axis] - m
+        sums[2 * m] = along(prev, 0, length) + along(prev, m, length)
+        m *= 2
     i = np.arange(n)
-    lo, hi = np.maximum(i - r, 0), np.minimum(i + r + 1, n)
-    shape = [1] * sums.ndim
+    shape = [1] * x.ndim
     shape[axis] = n
-    window = np.take(sums, hi, axis=axis)
-    window -= np.take(sums, lo, axis=axis)
-    window /= (hi - lo).reshape(shape)
-    return window
+    means = []
+    for r in radii:
+        if r == 0:
+            means.append(x)
+            continue
+        width, start, total = 2 * r + 1, big - r, None
+        for bit in sorted(sums, reverse=True):  # the binary digits of the window width
+            if width & bit:
+                part = along(sums[bit], start, n)
+                total = part.copy() if total is None else np.add(total, part, out=total)
+                start += bit
+        counts = np.minimum(i + r + 1, n) - np.maximum(i - r, 0)
+        total /= counts.reshape(shape).astype(x.dtype)
+        means.append(total)
+    return means
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

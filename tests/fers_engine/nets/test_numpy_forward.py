@@ -191,13 +191,16 @@ def test_folded_conv_equals_torch_replicate_conv_even_when_the_dilation_exceeds_
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_box_means_of_several_kernels_at_once():
+@pytest.mark.parametrize("rows, cols", [(11, 6), (3, 2), (1, 40), (40, 1)])
+def test_box_means_of_several_kernels_at_once(rows, cols):
+    """Every kernel (1, 3, 5, 9, 17, 33), also wider than the image, against torch's pooling."""
     from fers_engine.nets.numpy_forward import box_means_into
 
-    x = np.random.default_rng(3).normal(size=(3, 11, 6))
-    out = np.empty((9, 11, 6))
-    box_means_into(x, (1, 5, 17), out)
-    for i, k in enumerate((1, 5, 17)):
+    kernels = (1, 3, 5, 9, 17, 33)
+    x = np.random.default_rng(3).normal(size=(3, rows, cols))
+    out = np.empty((3 * len(kernels), rows, cols))
+    box_means_into(x, kernels, out)
+    for i, k in enumerate(kernels):
         ref = torch.nn.functional.avg_pool2d(torch.from_numpy(x[None]), k, stride=1, padding=k // 2,
                                              count_include_pad=False)[0].numpy()
         np.testing.assert_allclose(out[3 * i:3 * i + 3], ref, rtol=1e-12, atol=1e-12)
