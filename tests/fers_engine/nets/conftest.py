@@ -34,3 +34,9 @@ def tiny_model(tmp_path):
     path = tmp_path / "tiny.safetensors"
     save_model(path, nets.state_dict(), card)
     return path, card
+
+
+@pytest.fixture
+def make_tiny_card():
+    """The card maker, as a fixture so tests need not import this conftest by name."""
+    return tiny_card

@@ -16,9 +16,6 @@ from fers_engine.nets.enhancer import load_enhancer
 from fers_engine.nets.model_file import load_model, save_model
 from fers_engine.nets.normalise import Normaliser
 
-from conftest import TINY_ARCH, tiny_card
-
-
 def _numpy_weights(card: dict) -> dict:
     """Random weights of exactly the shapes the card's architecture implies (no torch needed)."""
     rng = np.random.default_rng(0)
@@ -31,8 +28,8 @@ def _numpy_weights(card: dict) -> dict:
 
 
 @pytest.fixture
-def good(tmp_path):
-    card = tiny_card()
+def good(tmp_path, make_tiny_card):
+    card = make_tiny_card()
     tensors = _numpy_weights(card)
     path = save_model(tmp_path / "good.safetensors", tensors, card)
     return path, card, tensors
@@ -133,13 +130,13 @@ def test_a_good_card_gives_the_typed_card(good):
         typed.arch.bands = 13  # frozen
 
 
-def test_card_rules_mirror_the_torch_networks():
+def test_card_rules_mirror_the_torch_networks(make_tiny_card):
     """expected_shapes and the halo rule say exactly what the torch modules hold (the shipped
     architecture and the tiny one), BatchNorm counters aside."""
     torch = pytest.importorskip("torch")
     from fers_engine.nets.enhancer import build_networks
     shipped, shipped_card = load_model(MODELS_DIR / "fers-default.safetensors")
-    for card, tensors in ((shipped_card, shipped), (tiny_card(), None)):
+    for card, tensors in ((shipped_card, shipped), (make_tiny_card(), None)):
         nets = build_networks(card["arch"])
         state = {k: tuple(v.shape) for k, v in nets.state_dict().items() if not k.endswith("num_batches_tracked")}
         if tensors is None:
@@ -164,4 +161,3 @@ def test_normaliser_thinning_loop_hears_cancel():
     with pytest.raises(Cancelled):
         n.update(np.ones((1, 1000, 1000), np.float32))
     assert len(calls) == 3
-    assert TINY_ARCH["bands"] == 12
