@@ -66,7 +66,7 @@ def timed_lapack(mats: np.ndarray) -> float:
 
 def main() -> int:
     if not compiled.available():
-        print("numba is not installed: nothing to compare (pip install 'fers[fast]')")
+        print("numba is not installed: nothing to compare (pip install 'fers-hsi[fast]' in a virtual environment)")
         return 1
     print("| bands | kernel (us / matrix) | LAPACK batched (us / matrix) | LAPACK / kernel | max rel. diff of d^T C^-1 d |")
     print("|---|---|---|---|---|")

@@ -40,7 +40,8 @@ class ModelError(FersError):
 
 
 class DependencyError(FersError):
-    """An optional dependency (torch, safetensors) is missing; the message says what to install."""
+    """An optional dependency (torch, numba, osgeo.gdal outside QGIS) is missing; the message says
+    what to install (``hints``)."""
 
 
 class Cancelled(FersError):

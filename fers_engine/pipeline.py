@@ -7,7 +7,6 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +14,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import hints
 from .choices import (BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
                       LOCAL_COVARIANCES, THRESHOLD_METHODS)
 from .detectors import BackgroundStats, RxScorer
 from .detectors.crd import check_lambda, crd_block
+from .detectors.device import choose_device
 from .detectors.lrx import choose_covariance, local_rx_block
 from .detectors.parallel import resolve_workers
 from .detectors.windows import halo_rows
@@ -51,6 +52,7 @@ class DetectOptions:
     band_mode: str = "resample"
     fusion: str = "sum"
     device: str = "auto"
+    backend: Optional[str] = None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
     reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
@@ -74,6 +76,8 @@ class DetectOptions:
         if self.detector == "crd":
             check_lambda(self.crd_lambda)
         resolve_workers(self.workers)
+        if self.backend not in (None, "numpy", "torch"):
+            raise InputError(f"unknown enhancer backend {self.backend!r}: choose numpy or torch")
         if self.block_rows is not None and self.block_rows < 1:
             raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
 
@@ -208,13 +212,13 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     cores it made RX 10 % slower and the full method 50 % slower, and it adds a block of memory.
     """
     if options.enhancer == "none":
-        device = _detector_device(options.device, rep)
+        device = choose_device(options.device, rep)
         plain: BlockSource = SceneSource(scene, bands)
         return (plain if device == "cpu" else ReadAhead(plain)), device
     if loaded is None:
-        from .nets.enhancer import load_enhancer  # torch is only needed from here on
+        from .nets.enhancer import load_enhancer  # numpy on the CPU; torch only for a GPU
 
-        enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+        enhancer = load_enhancer(options.model, device=options.device, reporter=rep, backend=options.backend)
     else:
         enhancer = copy.copy(loaded)  # the same weights; this run's log
         enhancer.reporter = rep
@@ -269,26 +273,6 @@ def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:
         rows = default_block_rows(source.width, source.count, budget_bytes=budget // 8, copies=1)
         return max(rows, 2 * source.halo, 1)
     return default_block_rows(source.width, max(source.count, input_bands), budget_bytes=budget // 4)
-
-
-def _detector_device(requested: str, rep: Reporter) -> str:
-    """'cuda' when a GPU can run the detector, else 'cpu'; a GPU asked for but absent is said aloud."""
-    if requested == "cpu":
-        return "cpu"
-    available = False
-    # Importing torch costs a second or two; skip it on Linux machines with no NVIDIA driver.
-    if requested == "cuda" or not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists():
-        try:
-            import torch
-
-            available = bool(torch.cuda.is_available())
-        except Exception:  # torch is optional for the classical detectors
-            available = False
-    if available:
-        return "cuda"
-    if requested == "cuda":
-        rep.warning("device cuda was requested but no CUDA GPU is available: running on the CPU")
-    return "cpu"
 
 
 def _subset_info(info, bands: Sequence[int]):
@@ -386,7 +370,7 @@ def _windowed_engine(name: str, workers: int) -> str:
         threads = f"{workers} thread" + ("s" if workers != 1 else "")
         return (f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
                 "(a few seconds, cached after)")
-    return f"{name}: numpy path (python3 -m pip install numba makes it several times faster)"
+    return f"{name}: numpy path ({hints.NUMBA})"
 
 
 def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer: RasterWriter, rep: Reporter,

@@ -35,12 +35,13 @@ import numpy as np
 
 from ..detectors import BackgroundStats, RxScorer
 from ..detectors.crd import crd_block
+from ..detectors.device import choose_device
 from ..detectors.lrx import choose_covariance, local_rx_block
 from ..detectors.windows import halo_rows
 from ..detectors.rx import whitener_from_cov
 from ..errors import Cancelled, InputError
 from ..io import RasterWriter, iter_row_blocks, open_scene
-from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _detector_device, _SceneScores,
+from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _SceneScores,
                         _ScoreSink, _subset_info, normaliser_sample, normaliser_stride, scene_bands,
                         threshold_raster)
 from ..progress import SILENT, Reporter
@@ -96,7 +97,7 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
         bands = scene_bands(scene, input_path, options, rep)
         matrix, stride, normaliser = None, 1, None
         if options.enhancer == "none":
-            device = _detector_device(options.device, rep)
+            device = choose_device(options.device, rep)
             source: BlockSource = SceneSource(scene, bands)
         else:
             enhancer = _enhancer(options, rep)

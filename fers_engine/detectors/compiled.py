@@ -1,6 +1,6 @@
 """numba plumbing and the compiled small-matrix algebra shared by the detector kernels.
 
-numba is optional (``pip install 'fers[fast]'``): ``available()`` says whether it imported, and
+numba is optional (``pip install 'fers-hsi[fast]'``): ``available()`` says whether it imported, and
 every caller keeps a numpy path for when it did not. Without numba the decorated functions stay
 plain Python and are never called on real data.
 

@@ -26,7 +26,7 @@ How it is fast where SPy loops over pixels in Python (~2 ms per pixel at 100 ban
 * Ring moments slide: each column's vertical window sum moves down one row by a rank-2 update,
   and box sums move along a row by adding the entering column's sum and removing the leaving
   one's. The ring is the outer box minus the guard box.
-* With numba installed (``pip install 'fers[fast]'``) ``ring_kernel`` fuses all of this with
+* With numba installed (``pip install 'fers-hsi[fast]'``) ``ring_kernel`` fuses all of this with
   one exact Cholesky per pixel, about 30 us per pixel at 100 bands on one core. Without it
   ``lrx_numpy`` does the same in batched numpy, one row of a column strip at a time, several
   times slower (``bench/speed.py`` times both).

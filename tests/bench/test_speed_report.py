@@ -31,6 +31,20 @@ def test_the_local_rx_verdict_comes_from_the_rows():
     assert "No GPU was available" in text
 
 
+def test_the_backend_verdict_comes_from_the_rows():
+    row = {"size": "512x512x200", "numpy_s": 10.0, "torch_s": 12.0, "torch_over_numpy": 1.2, "runs": 3,
+           "enhancer_numpy_s": 2.0, "enhancer_torch_s": 5.0, "enhancer_torch_over_numpy": 2.5, "max_rel_diff": 2e-5}
+    report = dict(_report(_row("3/15", 60, 60)), backends=[row])
+    text = speed.to_markdown(report)
+    assert "| 512x512x200 | 10.00 | 12.00 | 1.20 | 2.00 | 5.00 | 2.50 | 3 | 2.0e-05 |" in text
+    assert "No speed loss" in text and "torch / numpy >= 1.20" in text
+    assert "The enhancers alone: torch / numpy 2.50 at the lowest." in text
+    slower = dict(row, numpy_s=15.0, torch_over_numpy=0.8)
+    assert "Speed loss: the numpy path is slower than torch on the CPU (torch / numpy down to 0.80)" in \
+        speed.to_markdown(dict(report, backends=[row, slower]))
+    assert "the numpy forward pass against torch" not in speed.to_markdown(_report(_row("3/15", 60, 60)))
+
+
 def test_reports_written_before_the_kernel_still_render():
     old = _row("3/15", 20, 30)
     for key in ("engine", "first_call_s", "numpy_path_s"):

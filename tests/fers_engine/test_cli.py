@@ -88,3 +88,32 @@ def test_missing_band_is_named_one_based(tmp_path, capsys):
                  "--bands", f"1-{count + 5}"]) == 2
     assert f"band {count + 5} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
+
+
+def _full_disk(limit_bytes: int):
+    """For a child process: writes past ``limit_bytes`` fail (EFBIG), as on a full disk."""
+    import resource
+    import signal
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+def test_detect_on_a_full_disk_fails_in_one_line_and_keeps_the_previous_score(tmp_path):
+    """Issue 15 item 2: GDAL's write error must not end in exit 0 and a corrupt file."""
+    cube, _, _ = small_scene(tmp_path, rows=120, cols=100)
+    score = tmp_path / "s.tif"
+    assert fers(["detect", str(cube), str(score), "--enhancer", "none", "-q"]) == 0
+    before = score.read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "fers_engine.cli", "detect", str(cube), str(score),
+                           "--enhancer", "none", "--detector", "lrx", "--inner", "3", "--outer", "7", "-q"],
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=_full_disk(len(before) // 2))
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "s.tif" in lines[0] and "File too large" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "wrote" not in proc.stdout
+    assert score.read_bytes() == before, "the previous output is kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif", "scene.tif", "truth.tif"]
