@@ -103,12 +103,14 @@ def train_folds(models_dir, k, config=None, reporter=None, only=None):
 
 
 def untrained_enhancer(card, seed=0):
-    """Same architecture as ``card``, weights left at their random initialisation (ablation)."""
+    """Same architecture as ``card`` (a typed ModelCard), weights left at their random
+    initialisation (ablation)."""
     import torch
+    from fers_engine.nets.card import ModelCard
     from fers_engine.nets.enhancer import Enhancer, build_networks
     torch.manual_seed(seed)
-    nets = build_networks(card["arch"])
-    return Enhancer(nets, card, "cpu")
+    tensors = {k: v.numpy() for k, v in build_networks(card.arch.as_dict()).state_dict().items()}
+    return Enhancer(ModelCard.validate(dict(card.raw), tensors, "untrained"), tensors, "cpu")
 
 
 def evaluate(models_dir, k, tag="", with_base=True, scenes=None, with_lrx=True, untrained=False, seed_offset=0):

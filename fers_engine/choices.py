@@ -4,7 +4,8 @@ The QGIS plugin builds its enum parameters from these at load time, so this modu
 nothing heavy (no numpy, no GDAL, no torch): the plugin must load even where those fail.
 """
 
-DETECTORS = ("rx", "lrx")
+#: rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation (dual window).
+DETECTORS = ("rx", "lrx", "crd")
 #: Local RX background covariance: per ring, the scene's, or chosen by the ring's pixel count.
 LOCAL_COVARIANCES = ("auto", "ring", "scene")
 ENHANCERS = ("none", "spectral", "full")
@@ -16,3 +17,6 @@ THRESHOLD_METHODS = ("percentile", "false_alarm_rate", "value", "otsu")
 #: rate of 0.01 both flag about the top 1 % of valid pixels; 'value' needs a number; otsu takes none.
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01}
 CHECKPOINT_SELECTIONS = ("detection", "loss")
+#: CRD's distance-weighted regularisation: one fixed value for every scene (it is scale-free),
+#: the best mean AUC on the development scenes (bench/crd_lambda.py, bench/results/crd_lambda.md).
+DEFAULT_CRD_LAMBDA = 0.1

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from . import __version__
-from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
-                      LOCAL_COVARIANCES, THRESHOLD_METHODS)
+from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS,
+                      FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS)
 from .errors import BandIndexError, Cancelled, FersError, InputError
 from .progress import Reporter
 
@@ -94,17 +94,24 @@ def _reader_options(args):
     return ReaderOptions(ortho=not args.no_ortho, north_up=args.north_up)
 
 
-def cmd_detect(args) -> int:
-    from .pipeline import DetectOptions, detect
+def detect_options(args):
+    """The DetectOptions the shared detect flags ask for."""
+    from .pipeline import DetectOptions
 
     bands = parse_bands(args.bands) if args.bands else None
-    options = DetectOptions(
+    return DetectOptions(
         detector=args.detector, inner=args.inner, outer=args.outer,
-        local_covariance=args.lrx_covariance, bands=bands,
+        local_covariance=args.lrx_covariance, crd_lambda=args.crd_lambda, bands=bands,
         wavelength_ranges=parse_ranges(args.wavelengths, integers=False) if args.wavelengths else None,
         drop_bad_bands=not args.keep_bad_bands, enhancer=args.enhancer, model=args.model,
         band_mode=args.band_mode, fusion=args.fusion, device=args.device, block_rows=args.block_rows,
-        memory_mb=args.memory_mb, reader=_reader_options(args))
+        memory_mb=args.memory_mb, workers=args.threads, reader=_reader_options(args))
+
+
+def cmd_detect(args) -> int:
+    from .pipeline import detect
+
+    options = detect_options(args)
     rep, bar = _reporter(args, "detect")
     try:
         result = detect(args.input, args.output, options, rep, mask_output=args.mask,
@@ -118,6 +125,31 @@ def cmd_detect(args) -> int:
     if result.mask_output is not None:
         print(f"wrote {result.mask_output} (threshold {result.threshold:.6g})")
     return 0
+
+
+def cmd_batch(args) -> int:
+    """Exit 0 when every scene is done (or was already complete), 1 when any failed."""
+    from .cluster import read_input_list, run_batch
+
+    inputs = list(args.inputs) + (read_input_list(args.input_list) if args.input_list else [])
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    rep, bar = _reporter(args, "batch")
+    try:
+        result = run_batch(inputs, args.out_dir, detect_options(args), scheduler=args.scheduler,
+                           workers=args.workers, overwrite=args.overwrite, mask=args.mask,
+                           threshold_method=args.threshold_method, threshold_value=args.threshold_value,
+                           split=args.split, reporter=rep)
+    except (KeyboardInterrupt, Cancelled):
+        print("fers: interrupted; scenes that finished are kept, the others left no file "
+              f"(see {Path(args.out_dir) / 'fers-batch-summary.csv'})", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    counts = ", ".join(f"{result.count(s)} {s}" for s in ("ok", "skipped", "failed") if result.count(s))
+    print(f"{len(result.outcomes)} scenes on {result.workers} workers in {result.seconds:.1f} s: {counts}")
+    print(f"summary: {result.summary_csv} and {result.summary_json.name}")
+    return 1 if result.failed else 0
 
 
 def cmd_evaluate(args) -> int:
@@ -258,34 +290,64 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="print the engine's log")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("detect", parents=[common], help="write an anomaly score raster")
+    # The options of `detect`, shared by `batch`: a batch runs exactly what `fers detect` runs.
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--detector", choices=DETECTORS, default="rx",
+                       help="rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation "
+                            "on the same dual window")
+    flags.add_argument("--inner", type=int, default=3, help="lrx/crd guard window, odd (default 3)")
+    flags.add_argument("--outer", type=int, default=15, help="lrx/crd outer window, odd (default 15)")
+    flags.add_argument("--lrx-covariance", choices=LOCAL_COVARIANCES, default="auto",
+                       help="local RX background covariance: each ring's own, the scene's (with the ring's "
+                            "mean), or auto (default): the ring's when it holds at least 2 pixels per band")
+    flags.add_argument("--crd-lambda", type=float, default=DEFAULT_CRD_LAMBDA,
+                       help=f"CRD's distance-weighted regularisation, > 0 (default {DEFAULT_CRD_LAMBDA:g}, one "
+                            "value for every scene: it does not depend on the data's scale)")
+    flags.add_argument("--threads", type=int, default=None,
+                       help="threads for the lrx/crd kernels of one scene (default: every core this process "
+                            "may use, from its CPU affinity mask)")
+    flags.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")
+    flags.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
+    flags.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")
+    flags.add_argument("--enhancer", choices=ENHANCERS, default="full",
+                       help="full = spectral + spatial enhancers (default), spectral = FEN only, "
+                            "none = plain detector")
+    flags.add_argument("--model", help="bundled model name or a .safetensors model file")
+    flags.add_argument("--band-mode", choices=BAND_MODES, default="resample",
+                       help="fit the input to the model's bands by resampling (default) or by the first N "
+                            "bands")
+    flags.add_argument("--fusion", choices=FUSIONS, default="sum", help="how the two branches combine")
+    flags.add_argument("--device", choices=DEVICES, default="auto")
+    flags.add_argument("--block-rows", type=int, help="rows per block (default: from --memory-mb)")
+    flags.add_argument("--memory-mb", type=int, default=1024, help="memory budget in MiB (default 1024)")
+    flags.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")
+    flags.add_argument("--threshold-value", type=float, default=None, help=THRESHOLD_VALUE_HELP)
+    _add_reader_flags(flags)
+
+    d = sub.add_parser("detect", parents=[common, flags], help="write an anomaly score raster")
     d.add_argument("input", help="hyperspectral raster: GeoTIFF, ENVI, any GDAL format, or a .mat cube")
     d.add_argument("output", help="score GeoTIFF to write (float32, NaN where the input is invalid)")
-    d.add_argument("--detector", choices=DETECTORS, default="rx", help="global RX or local (windowed) RX")
-    d.add_argument("--inner", type=int, default=3, help="local RX guard window, odd (default 3)")
-    d.add_argument("--outer", type=int, default=15, help="local RX outer window, odd (default 15)")
-    d.add_argument("--lrx-covariance", choices=LOCAL_COVARIANCES, default="auto",
-                   help="local RX background covariance: each ring's own, the scene's (with the ring's "
-                        "mean), or auto (default): the ring's when it holds at least 2 pixels per band")
-    d.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")
-    d.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
-    d.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")
-    d.add_argument("--enhancer", choices=ENHANCERS, default="full",
-                   help="full = spectral + spatial enhancers (default), spectral = FEN only, none = plain detector")
-    d.add_argument("--model", help="bundled model name or a .safetensors model file")
-    d.add_argument("--band-mode", choices=BAND_MODES, default="resample",
-                   help="fit the input to the model's bands by resampling (default) or by the first N bands")
-    d.add_argument("--fusion", choices=FUSIONS, default="sum", help="how the two branches combine")
-    d.add_argument("--device", choices=DEVICES, default="auto")
-    d.add_argument("--block-rows", type=int, help="rows per block (default: from --memory-mb)")
-    d.add_argument("--memory-mb", type=int, default=1024, help="memory budget in MiB (default 1024)")
     d.add_argument("--mask", help="also write a binary anomaly mask here")
-    d.add_argument("--threshold-method", choices=THRESHOLD_METHODS,
-                   default="percentile")
-    d.add_argument("--threshold-value", type=float, default=None,
-                   help=THRESHOLD_VALUE_HELP)
-    _add_reader_flags(d)
     d.set_defaults(func=cmd_detect)
+
+    b = sub.add_parser("batch", parents=[common, flags],
+                       help="detect on many scenes at once on a Dask cluster (local or remote)",
+                       description="One task per scene on a Dask cluster, each exactly `fers detect` with "
+                                   "these options; writes <scene>_score.tif in --out-dir and a summary "
+                                   "table (fers-batch-summary.csv/.json). A rerun skips scenes whose output "
+                                   "is complete. Exit status 1 when any scene failed.")
+    b.add_argument("inputs", nargs="*", help="scenes (any input `fers detect` reads)")
+    b.add_argument("--input-list", help="a text file of scene paths, one per line")
+    b.add_argument("--out-dir", required=True,
+                   help="folder for the outputs and the summary (created if missing)")
+    b.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    b.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core)")
+    b.add_argument("--overwrite", action="store_true", help="redo scenes whose output is already complete")
+    b.add_argument("--mask", action="store_true", help="also write <scene>_mask.tif (see --threshold-method)")
+    b.add_argument("--split", action="store_true",
+                   help="scenes one after another, each split in row blocks over all workers (for scenes "
+                        "too large for one worker)")
+    b.set_defaults(func=cmd_batch)
 
     e = sub.add_parser("evaluate", parents=[common], help="AUC and 3-D ROC measures against ground truth")
     e.add_argument("score")

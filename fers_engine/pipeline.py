@@ -6,8 +6,7 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 """
 from __future__ import annotations
 
-import os
-import sys
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +14,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES
-from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
+from . import hints
+from .choices import BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES
+from .detectors.crd import check_lambda, crd_block
+from .detectors.device import choose_device
+from .detectors.lrx import choose_covariance, local_rx_block
+from .detectors.parallel import resolve_workers
 from .detectors.rx import stream_rx
 from .detectors.stats import stream_statistics
 from .detectors.threshold import MASK_NODATA, check_threshold, threshold_mask
+from .detectors.windows import halo_rows
 from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError, ModelError
 from .io.checks import PROBE_BYTES, CONSTANT_SCENE, check_band_count, check_scene, drop_empty_bands
@@ -41,9 +45,10 @@ class DetectOptions:
     """What to run. The defaults are the full method of the paper: enhancers, sum fusion, RX."""
 
     detector: str = "rx"
-    inner: int = 3
-    outer: int = 15
+    inner: int = 3  # windowed detectors (lrx, crd): guard window
+    outer: int = 15  # and outer window; the ring between them is each pixel's background
     local_covariance: str = "auto"  # local RX: "ring", "scene", or chosen by the ring's size
+    crd_lambda: float = DEFAULT_CRD_LAMBDA  # CRD's distance-weighted regularisation
     bands: Optional[Sequence[int]] = None  # 0-based band indices
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
@@ -53,9 +58,13 @@ class DetectOptions:
     band_mode: str = "resample"
     fusion: str = "sum"
     device: str = "auto"
+    backend: Optional[str] = None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
     reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
+    #: Threads for the windowed detectors' kernels; None = every core in this process's CPU
+    #: affinity mask. Front ends with their own thread setting (QGIS) pass it here.
+    workers: Optional[int] = None
 
     def validate(self) -> None:
         for name, value, allowed in (("detector", self.detector, DETECTORS),
@@ -66,9 +75,15 @@ class DetectOptions:
                                      ("local RX covariance", self.local_covariance, LOCAL_COVARIANCES)):
             if value not in allowed:
                 raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
-        if self.detector == "lrx":
+        if self.detector in ("lrx", "crd"):
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
-                raise InputError(f"local RX windows must be odd with inner < outer, got inner={self.inner}, outer={self.outer}")
+                raise InputError(f"{self.detector} windows must be odd with inner < outer, got "
+                                 f"inner={self.inner}, outer={self.outer}")
+        if self.detector == "crd":
+            check_lambda(self.crd_lambda)
+        resolve_workers(self.workers)
+        if self.backend not in (None, "numpy", "torch"):
+            raise InputError(f"unknown enhancer backend {self.backend!r}: choose numpy or torch")
         if self.block_rows is not None and self.block_rows < 1:
             raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
         if self.memory_mb is None or self.memory_mb < MIN_MEMORY_MB:
@@ -90,12 +105,14 @@ class DetectResult:
 
 def detect(input_path, output_path, options: Optional[DetectOptions] = None,
            reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
-           threshold_value: Optional[float] = None) -> DetectResult:
+           threshold_value: Optional[float] = None, enhancer=None) -> DetectResult:
     """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``.
 
     Everything that can be checked without the scores is checked before the first pass: the
     options, the threshold request, the outputs (``io.guard``), the model file, the scene's
     type and bands (``io.checks``; bands with no valid value are dropped and named).
+    ``enhancer``: the model ``options.model`` already loaded on ``options.device`` (a cluster
+    worker loads it once for all its scenes); None loads it here when the options need it.
     """
     options = options or DetectOptions()
     options.validate()
@@ -109,26 +126,16 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     with limit_gdal_cache(budget.gdal_cache), open_scene(input_path, options.reader) as scene:
         info = scene.info
         view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
-        check_scene(info)
         guard_outputs([Output.raster("score raster", output_path),
                        None if mask_output is None else Output.raster("mask", mask_output)],
                       inputs=[scene, *_model_files(options)], reporter=rep)
-        if (info.crs if view is None else view.crs) is None:
-            rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
-        bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
-                             drop_bad_bands=options.drop_bad_bands)
-        check_band_count(info, bands)
-        if info.product:
-            rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
-                     + (f"; {view.note}" if view is not None else ""))
-        bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands,
-                                 probe_bytes=min(PROBE_BYTES, budget.working // 8))
-        rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
-        source, device = _build_source(scene, bands, options, rep)
+        bands = scene_bands(scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8))
+        source, device = _build_source(scene, bands, options, rep, enhancer)
         plan = _plan(options, source)
         try:
-            if options.detector == "lrx" and device != "cpu":
-                rep.info("local RX runs on the CPU; the GPU serves the enhancers")
+            if options.detector in ("lrx", "crd") and device != "cpu":
+                rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
+            workers = resolve_workers(options.workers)
             covariance = None
             if options.detector == "lrx":
                 choice = choose_covariance(options.local_covariance, options.inner, options.outer,
@@ -137,7 +144,10 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 say = rep.warning if choice.singular else rep.info
                 say(f"local RX covariance: {covariance} ({choice.reason})")
                 if covariance == "ring":
-                    rep.info(_local_rx_engine())
+                    rep.info(_windowed_engine("local RX", workers))
+            elif options.detector == "crd":
+                rep.info(f"CRD: windows {options.inner}/{options.outer}, lambda {options.crd_lambda:g}")
+                rep.info(_windowed_engine("CRD", workers))
             block_rows = options.block_rows or _block_rows(source, len(bands), plan)
             if isinstance(source, EnhancedSource):
                 source.tile = _enhancer_tile(source, block_rows, plan)
@@ -153,9 +163,15 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 if options.detector == "rx":
                     _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
                                    None if device == "cpu" else device, plan, Path(output_path))
-                else:
+                elif options.detector == "lrx":
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  sink, rep.stage(start, 0.97), plan, Path(output_path))
+                                  sink, rep.stage(start, 0.97), plan, Path(output_path), workers)
+                else:
+                    _run_windowed(source, block_rows, options.outer, sink, rep.stage(start, 0.97),
+                                  plan, Path(output_path),
+                                  lambda v, blk, ok, h0, r0, r1, part: crd_block(
+                                      blk, ok, h0, r0, r1, source.height, options.inner, options.outer,
+                                      lam=options.crd_lambda, reporter=part, workers=workers))
                 if view is not None:
                     view.write(sink.scores, writer, block_rows)
         finally:
@@ -189,6 +205,26 @@ def _model_files(options: DetectOptions) -> List[Path]:
     return [path, path.with_suffix(".json")]
 
 
+def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
+                probe_bytes: int = PROBE_BYTES) -> List[int]:
+    """The bands ``options`` select in an open scene, after the checks every detect run makes
+    (``io.checks``): the scene's type, the selection's size, and bands with no valid value
+    dropped and named (their probe reads at most ``probe_bytes`` per chunk)."""
+    info, view = scene.info, scene.map_view
+    check_scene(info)
+    if (info.crs if view is None else view.crs) is None:
+        rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
+    bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
+                         drop_bad_bands=options.drop_bad_bands)
+    check_band_count(info, bands)
+    if info.product:
+        rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
+                 + (f"; {view.note}" if view is not None else ""))
+    bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands, probe_bytes=probe_bytes)
+    rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
+    return bands
+
+
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
     """A reporter that also keeps every message, so results can carry the run's log."""
 
@@ -209,7 +245,7 @@ def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
 
 
 def _build_source(scene, bands: Sequence[int], options: DetectOptions,
-                  rep: Reporter) -> Tuple[BlockSource, str]:
+                  rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
     Reads go through ``ReadAhead`` only when a GPU computes: there the read is what waits. On
@@ -217,12 +253,16 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     cores it made RX 10 % slower and the full method 50 % slower, and it adds a block of memory.
     """
     if options.enhancer == "none":
-        device = _detector_device(options.device, rep)
+        device = choose_device(options.device, rep)
         plain: BlockSource = SceneSource(scene, bands)
         return (plain if device == "cpu" else ReadAhead(plain)), device
-    from .nets.enhancer import load_enhancer  # torch is only needed from here on
+    if loaded is None:
+        from .nets.enhancer import load_enhancer  # numpy on the CPU; torch only for a GPU
 
-    enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+        enhancer = load_enhancer(options.model, device=options.device, reporter=rep, backend=options.backend)
+    else:
+        enhancer = copy.copy(loaded)  # the same weights; this run's log
+        enhancer.reporter = rep
     sub_info = _subset_info(scene.info, bands)
     matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)  # it logs what it did
     info = scene.info
@@ -256,26 +296,37 @@ def _plan(options: DetectOptions, source: BlockSource) -> MemoryPlan:
 
 
 def _fit_normaliser(raw: BlockSource, normaliser, block_rows: int, rep: Reporter) -> None:
-    """Scene-wide normalisation from a fixed subsample: every k-th pixel by its position in the
-    scene, so the sample (and the transform) is the same whatever the block size."""
-    cap = int(getattr(normaliser, "cap", 262144))
-    stride = max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
+    """Scene-wide normalisation from a fixed subsample (``normaliser_sample``), block by block."""
+    stride = normaliser_stride(raw, normaliser)
     blocks = list(iter_row_blocks(raw.height, block_rows))
     lo = hi = None  # per-band range of the sample: a constant scene is said aloud
     for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = raw.read(r0, r1)
-        index = np.arange(r0 * raw.width, r1 * raw.width)
-        pick = index % stride == 0
-        x = data["x"].reshape(raw.count, -1)[:, pick]
-        ok = valid.ravel()[pick]
-        normaliser.update(x[:, None, :], ok[None, :])
+        x, ok = normaliser_sample(raw, r0, r1, stride)
+        normaliser.update(x, ok)
         if ok.any():
-            seen = x[:, ok]
+            seen = x[:, 0, ok[0]]
             lo = seen.min(axis=1) if lo is None else np.minimum(lo, seen.min(axis=1))
             hi = seen.max(axis=1) if hi is None else np.maximum(hi, seen.max(axis=1))
         rep.step((i + 1) / len(blocks))
     if lo is not None and np.array_equal(lo, hi):
         rep.warning(CONSTANT_SCENE)
+
+
+def normaliser_stride(raw: BlockSource, normaliser) -> int:
+    """Every how many pixels the normalisation sample takes one: as many values as the
+    normaliser keeps without thinning, so its quantiles do not depend on the block order."""
+    cap = int(getattr(normaliser, "cap", 262144))
+    return max(1, -(-raw.height * raw.width * raw.count // max(1, cap - raw.count)))
+
+
+def normaliser_sample(raw: BlockSource, row0: int, row1: int, stride: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The sample rows [row0, row1) give to ``Normaliser.update``: every ``stride``-th pixel by its
+    position in the scene, so the sample (and the transform) is the same whatever the blocks."""
+    data, valid = raw.read(row0, row1)
+    index = np.arange(row0 * raw.width, row1 * raw.width)
+    pick = index % stride == 0
+    x = data["x"].reshape(raw.count, -1)[:, pick]
+    return x[:, None, :], valid.ravel()[pick][None, :]
 
 
 def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
@@ -310,26 +361,6 @@ def _enhancer_tile(source: EnhancedSource, block_rows: int, plan: MemoryPlan) ->
         if _enhanced_rows(source, plan, tile) >= block_rows:
             return tile
     return ENHANCER_TILE // 4
-
-
-def _detector_device(requested: str, rep: Reporter) -> str:
-    """'cuda' when a GPU can run the detector, else 'cpu'; a GPU asked for but absent is said aloud."""
-    if requested == "cpu":
-        return "cpu"
-    available = False
-    # Importing torch costs a second or two; skip it on Linux machines with no NVIDIA driver.
-    if requested == "cuda" or not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists():
-        try:
-            import torch
-
-            available = bool(torch.cuda.is_available())
-        except Exception:  # torch is optional for the classical detectors
-            available = False
-    if available:
-        return "cuda"
-    if requested == "cuda":
-        rep.warning("device cuda was requested but no CUDA GPU is available: running on the CPU")
-    return "cpu"
 
 
 def _subset_info(info, bands: Sequence[int]):
@@ -424,37 +455,51 @@ def _run_global_rx(source: BlockSource, block_rows: int, writer, rep: Reporter,
                   device, score_chunk=plan.score_chunk(source.count))
 
 
-def _local_rx_engine() -> str:
-    """One log line saying which local-RX path runs, so a slow run explains itself."""
-    from .detectors import ring_kernel
+def _windowed_engine(name: str, workers: int) -> str:
+    """One log line saying which kernel path runs, so a slow run explains itself."""
+    from .detectors import compiled
 
-    if ring_kernel.available():
-        return (f"local RX: compiled kernel (numba) on {os.cpu_count() or 1} threads; its first run "
-                "on a machine compiles it (a few seconds, cached after)")
-    return "local RX: numpy path (python3 -m pip install numba makes it several times faster)"
+    if compiled.available():
+        threads = f"{workers} thread" + ("s" if workers != 1 else "")
+        return (f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
+                "(a few seconds, cached after)")
+    return f"{name}: numpy path ({hints.NUMBA})"
+
+
+def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer, rep: Reporter,
+                  plan: MemoryPlan, output: Path, score_block) -> None:
+    """A streamed pass in which each row block is read with the rows its shifted windows reach.
+
+    ``score_block(variant, block, valid, block_row0, core_row0, core_row1, reporter)`` scores
+    the core rows; its reporter covers this block's share of the progress, and the kernels check
+    it for cancel a few times a second.
+    """
+    blocks = list(iter_row_blocks(source.height, block_rows))
+    share = 1.0 / (len(blocks) * len(source.variants))
+    with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
+        for i, (r0, r1, _, _) in enumerate(blocks):
+            h0, h1 = halo_rows(r0, r1, source.height, outer)
+            data, valid = source.read(h0, h1)
+            for j, v in enumerate(source.variants):
+                start = (i * len(source.variants) + j) * share
+                sink.put(v, r0, score_block(v, data[v], valid, h0, r0, r1, rep.stage(start, start + share)))
+            rep.step((i + 1) / len(blocks))
 
 
 def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
-                  writer, rep: Reporter, plan: MemoryPlan, output: Path) -> None:
-    """A streamed pass in which each row block is read with the rows its shifted windows reach;
-    the scene covariance, when asked for, comes from a first pass. The compiled kernel scores
-    each block on every core."""
-    blocks = list(iter_row_blocks(source.height, block_rows))
+                  writer, rep: Reporter, plan: MemoryPlan, output: Path, workers: int) -> None:
+    """Local RX streamed by ``_run_windowed``; the scene covariance, when asked for, comes from a
+    first pass."""
     covs = {v: None for v in source.variants}
     if covariance == "scene":
         stats = stream_statistics(source.read, source.height, source.count, source.variants, block_rows,
                                   rep.stage(0.0, 0.3))
         covs = {v: stats[v].covariance() for v in source.variants}
         rep = rep.stage(0.3, 1.0)
-    workers = os.cpu_count() or 1
-    with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
-        for i, (r0, r1, _, _) in enumerate(blocks):
-            h0, h1 = halo_rows(r0, r1, source.height, outer)
-            data, valid = source.read(h0, h1)
-            for v in source.variants:
-                sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner,
-                                               outer=outer, cov=covs[v], workers=workers))
-            rep.step((i + 1) / len(blocks))
+    _run_windowed(source, block_rows, outer, writer, rep, plan, output,
+                  lambda v, blk, ok, h0, r0, r1, part: local_rx_block(
+                      blk, ok, h0, r0, r1, source.height, inner=inner, outer=outer, cov=covs[v],
+                      reporter=part, workers=workers))
 
 
 def _read_single_band(path) -> Tuple[np.ndarray, object]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .blas import matmul
 
 if TYPE_CHECKING:  # pragma: no cover
     from .io import Scene
@@ -68,7 +69,7 @@ class SceneSource(BlockSource):
             r_end = min(row1, r + step)
             raw, ok = self.scene.read(r, r_end, self.bands)
             b, rows, cols = raw.shape
-            out[:, r - row0:r_end - row0] = (self.matrix @ raw.reshape(b, rows * cols)).reshape(-1, rows, cols)
+            out[:, r - row0:r_end - row0] = matmul(self.matrix, raw.reshape(b, rows * cols)).reshape(-1, rows, cols)
             valid[r - row0:r_end - row0] = ok
         return {"x": out}, valid
 

@@ -37,10 +37,10 @@ if [ ! -f "$STAMP" ] || [ constraints.txt -nt "$STAMP" ] || [ pyproject.toml -nt
   log "installing Python packages into the venv"
   "$PY" -m pip install -q --disable-pip-version-check --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt \
-      torch==2.13.0 numpy scipy numba safetensors tqdm spectral h5py pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
+      torch==2.13.0 numpy scipy numba safetensors tqdm dask distributed threadpoolctl spectral h5py pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps -e . >"$VENV/.fers-editable.log" 2>&1 || { cat "$VENV/.fers-editable.log"; exit 1; }
   "$PY" - <<'PYCHECK'
-import numpy, torch, safetensors, spectral, numba, h5py
+import numpy, torch, safetensors, spectral, numba, h5py, dask, distributed, threadpoolctl
 from osgeo import gdal, gdal_array
 from qgis.core import Qgis
 assert numpy.__version__.startswith("1."), numpy.__version__

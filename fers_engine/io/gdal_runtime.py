@@ -18,11 +18,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional
 
+from .. import hints
 from ..errors import DependencyError
-
-GDAL_HINT = ("osgeo.gdal (GDAL's Python bindings) is missing: run FERS in QGIS's Python, or install "
-             "them with the system's packages (Debian/Ubuntu: sudo apt install python3-gdal; conda: "
-             "conda install -c conda-forge gdal)")
 
 
 def import_gdal():
@@ -30,7 +27,7 @@ def import_gdal():
     try:
         from osgeo import gdal
     except ImportError:
-        raise DependencyError(GDAL_HINT) from None
+        raise DependencyError(hints.GDAL) from None
     return gdal
 
 

@@ -1,21 +1,24 @@
-"""The one GeoTIFF writer every output goes through: tiled, compressed, atomic.
+"""The one GeoTIFF writer every raster output goes through: tiled, compressed, checked, atomic.
 
-Blocks are written into a hidden temporary file beside the target (``.name.partial-XXXX.tif``)
-which is renamed onto the target only when the ``with`` block ends cleanly. Any exception,
-including ``Cancelled`` and Ctrl-C, deletes the temporary file, so a failed or cancelled run
-never leaves a half-written raster that QGIS would happily load. The writer also refuses to
-write over any file of the input (the raster itself or its ENVI ``.hdr``).
+Blocks are written through osgeo.gdal into a hidden temporary file beside the target
+(``io.atomic``: ``.name.partial-XXXX.tif``) which is renamed onto the target only when the
+``with`` block ends cleanly. Every GDAL write, the final flush and the close are checked (a full
+disk shows up there, not as an exception from GDAL): a failure is an ``OutputError`` with GDAL's
+first message. Any failure or exception, ``Cancelled`` and Ctrl-C included, deletes the temporary
+file and keeps the previous output, so a failed or cancelled run never leaves a half-written
+raster that QGIS would happily load. The writer also refuses to write over any file of the input
+(the raster itself or its ENVI ``.hdr``).
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import OutputError
+from .atomic import AtomicFile, CommitOnSuccess
 from .gdal_runtime import GdalErrors, import_gdal
 from .scene import Scene, SceneInfo
 
@@ -24,7 +27,7 @@ SUPPORTED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "floa
 BLOCK = 256
 
 
-class RasterWriter:
+class RasterWriter(CommitOnSuccess):
     """Write a ``(count, height, width)`` GeoTIFF block by block; use as a context manager.
 
     ``crs`` is WKT / ``"EPSG:n"`` / an ``osr.SpatialReference`` or None (allowed: benchmark
@@ -77,12 +80,7 @@ class RasterWriter:
         self.tags = dict(tags or {})
         self.band_metadata = [dict(m or {}) for m in band_metadata] if band_metadata is not None else None
         _refuse_input_collision(self.path, like_input)
-        folder = self.path.parent
-        if self.path.is_dir():
-            raise OutputError(f"output path is a folder: {self.path}")
-        if not folder.is_dir():
-            raise OutputError(f"output folder does not exist: {folder}")
-        self._tmp: Optional[Path] = None
+        self._file = AtomicFile(self.path, suffix=".tif")
         self._ds = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -91,13 +89,7 @@ class RasterWriter:
         if self._ds is not None:
             return self
         gdal = import_gdal()
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=".tif",
-                                       dir=str(self.path.parent))
-            os.close(fd)
-        except OSError as exc:
-            raise OutputError(f"cannot write in {self.path.parent} ({exc.strerror or exc})") from None
-        self._tmp = Path(tmp)
+        tmp = self._file.open()
         is_float = np.dtype(self.dtype).kind == "f"
         options = ["TILED=YES", f"BLOCKXSIZE={BLOCK}", f"BLOCKYSIZE={BLOCK}", "COMPRESS=DEFLATE",
                    f"PREDICTOR={3 if is_float else 2}", "BIGTIFF=IF_SAFER"]
@@ -106,7 +98,7 @@ class RasterWriter:
         gdal_type, type_options = _gdal_type(gdal, self.dtype)
         with GdalErrors() as errors:
             driver = gdal.GetDriverByName("GTiff")
-            ds = errors.call(driver.Create, str(self._tmp), self.width, self.height, self.count,
+            ds = errors.call(driver.Create, str(tmp), self.width, self.height, self.count,
                              gdal_type, options + type_options)
             if ds is not None:
                 self._ds = ds
@@ -125,7 +117,9 @@ class RasterWriter:
                 for key, value in self.tags.items():
                     errors.call(ds.SetMetadataItem, str(key), str(value))
             problem = errors.take()
-        if ds is None or problem:
+            created = ds is not None
+            ds = band = None  # the writer's own reference is the only one left
+        if not created or problem:
             self.abort()
             raise OutputError(f"cannot create {self.path.name} ({problem or 'GDAL could not create it'})")
         return self
@@ -157,6 +151,7 @@ class RasterWriter:
                 errors.call(self._ds.GetRasterBand(k + 1).WriteArray, arr[k], 0, int(row0))
             problem = errors.take()
         if problem:
+            self.abort()
             raise OutputError(f"cannot write {self.path.name} ({problem})")
 
     def commit(self) -> Path:
@@ -165,19 +160,12 @@ class RasterWriter:
             raise OutputError("writer is not open")
         with GdalErrors() as errors:
             errors.call(self._ds.FlushCache)
-            self._ds = None  # closing writes the last tiles and the TIFF directory
+            _close(errors, self)  # writes the last tiles and the TIFF directory
             problem = errors.take()
         if problem:
             self.abort()
             raise OutputError(f"cannot finish {self.path.name} ({problem})")
-        try:
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self.abort()
-            raise OutputError(
-                f"cannot replace {self.path} ({exc.strerror or exc}); is it open in another program?"
-            ) from None
-        self._tmp = None
+        self._file.commit()
         stale = Path(str(self.path) + ".aux.xml")  # statistics of the file we just replaced
         if stale.is_file():
             try:
@@ -189,27 +177,26 @@ class RasterWriter:
     def abort(self) -> None:
         """Close and delete the temporary file; the target is left untouched."""
         if self._ds is not None:
-            with GdalErrors():  # the file is deleted next: its closing errors do not matter
-                self._ds = None
-        if self._tmp is not None:
-            for leftover in (self._tmp, Path(str(self._tmp) + ".aux.xml")):
-                try:
-                    leftover.unlink()
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    pass
-            self._tmp = None
+            with GdalErrors() as errors:  # the file is deleted next: its closing errors do not matter
+                _close(errors, self)
+        if self._file.tmp is not None:
+            try:
+                Path(str(self._file.tmp) + ".aux.xml").unlink()  # GDAL's sidecar, if it wrote one
+            except OSError:
+                pass
+        self._file.abort()
 
     def __enter__(self) -> "RasterWriter":
         return self.open()
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-        return False
+
+def _close(errors: GdalErrors, writer: "RasterWriter") -> None:
+    """Close the writer's dataset with its failures recorded in ``errors``: ``Close()`` where the
+    bindings have it (GDAL >= 3.8), otherwise by dropping the writer's reference, the last one."""
+    ds, writer._ds = writer._ds, None
+    if hasattr(ds, "Close"):
+        errors.call(ds.Close)
+    del ds
 
 
 def write_array(path, array: np.ndarray, **kw) -> Path:

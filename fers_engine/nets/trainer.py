@@ -27,6 +27,7 @@ import numpy as np
 
 from ..choices import CHECKPOINT_SELECTIONS
 from ..errors import InputError, ModelError
+from ..io.atomic import write_text
 from ..progress import Reporter
 from .model_file import FORMAT, FORMAT_VERSION, require_torch, save_model
 from .normalise import DEFAULT as NORM_DEFAULT
@@ -207,7 +208,7 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
     """
     torch = require_torch()
     from .data import PatchSampler, prepare_scene, sha256
-    from .enhancer import resolve_device
+    from ..detectors.device import choose_device
     from .masks import MaskGenerator
     reporter = reporter or Reporter()
     cfg = merge_config(config)
@@ -232,7 +233,7 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
     out_path = Path(out_path)
     ck_w, ck_j = _ckpt_paths(out_path)
     check_train_request(inputs, exclude, {s: cfg["epochs"][s] for s in stages}, out_path, (ck_w, ck_j), reporter)
-    dev = resolve_device(device, reporter)
+    dev = choose_device(device, reporter)
     torch.manual_seed(seed)
     t_start = time.time()
 
@@ -264,8 +265,8 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
         old = json.loads(ck_j.read_text())
         if old.get("config") != json.loads(json.dumps(cfg)) or old.get("files") != files or old.get("seed") != seed:
             raise ModelError(f"cannot resume from {ck_w}: it was made with other inputs, seed or settings")
-        from .model_file import load_model
-        resumed_tensors, _ = load_model(ck_w, expect_format=None)
+        from .model_file import load_model, torch_tensors
+        resumed_tensors = torch_tensors(load_model(ck_w, expect_format=None)[0])
         st.load({k[4:]: v for k, v in resumed_tensors.items() if k.startswith("cur.")})
         state.update({k: old[k] for k in ("done", "history", "epoch", "best", "best_epoch", "criterion",
                                           "validation_auc", "elapsed_s")})
@@ -288,9 +289,7 @@ def train(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]] = No
         state["elapsed_s"] = state["elapsed_s"] + (time.time() - save_ckpt.t0)
         save_ckpt.t0 = time.time()
         save_model(ck_w, tens, {"format": "fers-checkpoint"}, sidecar=False)
-        tmp = ck_j.with_name(ck_j.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, ck_j)
+        write_text(ck_j, json.dumps(state, indent=1))
     save_ckpt.t0 = time.time()
 
     for stage in stages:

@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
 from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
@@ -58,6 +59,20 @@ THRESHOLD_HELP = (
 )
 
 
+def detect_on_cluster(src, out, options, address, reporter, **outputs):
+    """The engine's split detect on the scheduler at ``address`` (never a local cluster: QGIS's
+    executable cannot start Python worker processes)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise QgsProcessingException(
+            "CLUSTER needs the dask and distributed packages in QGIS's Python (the versions the "
+            "cluster's workers run); leave CLUSTER empty to run in QGIS") from None
+    from fers_engine.cluster import detect_split
+
+    return detect_split(src, out, options, scheduler=address, reporter=reporter, **outputs)
+
+
 class DetectAlgorithm(FersAlgorithm):
     INPUT = "INPUT"
     INPUT_FILE = "INPUT_FILE"
@@ -78,6 +93,7 @@ class DetectAlgorithm(FersAlgorithm):
     THRESHOLD_METHOD = "THRESHOLD_METHOD"
     THRESHOLD_VALUE = "THRESHOLD_VALUE"
     THRESHOLD = "THRESHOLD"
+    CLUSTER = "CLUSTER"
 
     NAME = "detect"
     DISPLAY = "Detect anomalies"
@@ -87,6 +103,7 @@ Method: optional background-feature enhancers (a trained network, see Train enha
 ENHANCER=none runs the classical detector alone; spectral and full run the enhancers of a model (the bundled one or a model file). A CUDA GPU (DEVICE=auto or cuda) needs PyTorch: see Install PyTorch for FERS.
 The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
 Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written with the chosen threshold method.
+With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by the cluster's workers instead of in QGIS.
 """
 
     def define(self, config=None):
@@ -164,6 +181,14 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         self.add(QgsProcessingParameterNumber(self.THRESHOLD_VALUE, self.tr("Threshold value (empty = method default)"),
                                               type=QgsProcessingParameterNumber.Double, optional=True),
                  THRESHOLD_HELP)
+        self.add(QgsProcessingParameterString(self.CLUSTER,
+                                              self.tr("Dask scheduler address (empty = run in QGIS)"),
+                                              optional=True),
+                 "Address of a running Dask scheduler, e.g. tcp://head:8786, whose workers have the same "
+                 "FERS version and see the same files as QGIS. The scene's row blocks are then read, "
+                 "enhanced and scored by the workers and QGIS writes the result: the same scores within "
+                 "1e-5 relative. Empty runs everything in QGIS. Needs the dask and distributed packages "
+                 "in QGIS's Python.", advanced=True)
         self.addOutput(QgsProcessingOutputString("DEVICE", self.tr("Device that ran")))
         self.addOutput(QgsProcessingOutputNumber(self.THRESHOLD, self.tr("Threshold used for the mask")))
 
@@ -212,9 +237,15 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         if mask:
             self.track_output(mask)
         feedback.pushInfo(f"FERS detect: {src} -> {out}")
-        # a missing package surfaces as ImportError; the base class names it (torch or another)
-        result = detect(src, out, options, reporter, mask_output=mask,
-                        threshold_method=method if mask else None, threshold_value=tvalue)
+        address = (self.parameterAsString(parameters, self.CLUSTER, context) or "").strip()
+        if address:
+            feedback.pushInfo(f"Running on the Dask cluster at {address}")
+            result = detect_on_cluster(src, out, options, address, reporter, mask_output=mask,
+                                       threshold_method=method if mask else None, threshold_value=tvalue)
+        else:
+            # a missing package surfaces as ImportError; the base class names it (torch or another)
+            result = detect(src, out, options, reporter, mask_output=mask,
+                            threshold_method=method if mask else None, threshold_value=tvalue)
         used = str(result.device)
         feedback.pushInfo(f"Device used: {used}")
         if device == "cuda" and not used.startswith("cuda"):

@@ -6,6 +6,7 @@ import pytest
 from osgeo import gdal
 
 from fers_engine.detectors import global_rx
+from fers_engine.detectors.crd import crd
 from fers_engine.detectors.lrx import local_rx
 from fers_engine.errors import Cancelled, FersError, InputError, OutputError
 from fers_engine.io import open_scene
@@ -59,11 +60,11 @@ def test_local_rx_streamed_equals_whole_image(tmp_path):
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_local_rx_log_names_the_engine_that_ran(tmp_path, monkeypatch, compiled):
-    from fers_engine.detectors import ring_kernel
+    from fers_engine.detectors import compiled as kernels
 
-    if compiled and not ring_kernel.available():
+    if compiled and not kernels.available():
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(ring_kernel, "available", lambda: compiled)
+    monkeypatch.setattr(kernels, "available", lambda: compiled)
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)
     result = detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx",
                                                                   inner=3, outer=9))
@@ -100,6 +101,66 @@ def test_forced_ring_covariance_on_singular_rings_is_a_warning(tmp_path):
         enhancer="none", detector="lrx", inner=1, outer=3, local_covariance="ring"))
     assert any(m.startswith("WARNING: local RX covariance: ring") and "singular" in m
                for m in result.messages), result.messages
+
+
+def test_crd_streamed_equals_whole_image_bit_for_bit(tmp_path):
+    cube_path, truth_path, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
+    result = detect(cube_path, tmp_path / "c.tif", DetectOptions(enhancer="none", detector="crd", inner=3,
+                                                                  outer=9, crd_lambda=0.3, block_rows=4))
+    reference = crd(scene.cube.astype(np.float32), inner=3, outer=9, lam=0.3)
+    np.testing.assert_array_equal(_read(tmp_path / "c.tif")[0], reference)
+    assert any("CRD: windows 3/9, lambda 0.3" in m for m in result.messages), result.messages
+
+
+@pytest.mark.parametrize("fusion", ["sum", "hadamard"])
+def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
+    """CRD is one more detector on the enhanced source: the streamed result equals CRD on the
+    whole enhanced cube (per variant, fused as the pipeline fuses RX maps)."""
+    pytest.importorskip("torch")
+    from fers_engine.io import select_bands
+    from fers_engine.pipeline import _build_source, hadamard
+
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=24)
+    options = DetectOptions(enhancer="spectral", detector="crd", inner=3, outer=9, fusion=fusion,
+                            device="cpu", block_rows=6)
+    detect(cube_path, tmp_path / "e.tif", options)
+    with open_scene(cube_path) as scene:
+        source, _ = _build_source(scene, select_bands(scene.info), options, Reporter())
+        data, valid = source.read(0, scene.info.height)
+        source.close()
+    maps = [crd(data[v], valid, inner=3, outer=9) for v in source.variants]
+    reference = maps[0] if len(maps) == 1 else hadamard(maps)
+    np.testing.assert_allclose(_read(tmp_path / "e.tif")[0], reference, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("options,match", [
+    (dict(detector="crd", crd_lambda=0.0), "lambda"),
+    (dict(detector="crd", inner=4, outer=9), "crd windows must be odd"),
+    (dict(detector="lrx", workers=0), "workers"),
+    (dict(detector="crd", workers=-1), "workers"),
+])
+def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options, match):
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
+    with pytest.raises(InputError, match=match):
+        detect(cube_path, tmp_path / "x.tif", DetectOptions(enhancer="none", **options))
+    assert not (tmp_path / "x.tif").exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("detector", ["lrx", "crd"])
+def test_workers_option_reaches_the_kernels(tmp_path, monkeypatch, detector):
+    from fers_engine.detectors import compiled, parallel
+
+    if not compiled.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(parallel, "available_cores", lambda: 5)
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
+    default = detect(cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", detector=detector,
+                                                                   inner=3, outer=9))
+    assert any("on 5 threads;" in m for m in default.messages), default.messages
+    chosen = detect(cube_path, tmp_path / "b.tif", DetectOptions(enhancer="none", detector=detector,
+                                                                  inner=3, outer=9, workers=1))
+    assert any("on 1 thread;" in m for m in chosen.messages), chosen.messages
+    np.testing.assert_allclose(_read(tmp_path / "a.tif")[0], _read(tmp_path / "b.tif")[0], rtol=1e-6)
 
 
 def test_band_subset(tmp_path):

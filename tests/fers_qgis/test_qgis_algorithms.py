@@ -270,8 +270,6 @@ def test_shipped_model_runs_from_the_toolbox(provider, small_scene, tmp_path):
     ds = None
 
 
-@pytest.mark.xfail(strict=True, reason="engine: the atomic writer's mkstemp mode (0600) survives the rename; "
-                                       "fixed on the zip-runtime branch (fers_engine/io/writer.py)")
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
 def test_outputs_follow_the_umask(provider, small_scene, tmp_path, umask):
     """Colleagues and map servers read what FERS writes: outputs get the mode any new file of the user gets."""

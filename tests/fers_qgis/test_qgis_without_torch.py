@@ -1,4 +1,5 @@
-"""The plugin loads and ENHANCER=none runs when torch is missing; torch features say what to install."""
+"""Without torch the plugin loads and detect runs, enhancers included (they run on numpy);
+training, which needs torch, says what to install."""
 from __future__ import annotations
 
 import json
@@ -52,14 +53,12 @@ def test_plugin_works_without_torch(tmp_path):
     out = json.loads(lines[-1][len("RESULT "):])
     assert "fers:detect" in out["algs"] and "fers:train" in out["algs"]
     assert out["none"].endswith("o.tif") and (tmp_path / "o.tif").is_file()
-    # the enhancers: run without torch where the engine has a torch-free path, else say what to do
-    for name in ("full", "spectral"):
-        assert out[name] == "ran" or INSTALL_HINT in out[name], (name, out[name])
+    # the enhancers run without torch: the engine's CPU path is numpy (nets/numpy_forward.py)
+    assert out["full"] == out["spectral"] == "ran", out
+    assert (tmp_path / "o2.tif").is_file()
     assert "PyTorch" in out["train"] and INSTALL_HINT in out["train"], out["train"]
     assert "pip install" not in out["train"]  # a bare pip into QGIS's Python fails (PEP 668, no pip on PATH)
     assert not out["torch_imported"]
-    if "ran" not in (out["full"], out["spectral"]):
-        assert not (tmp_path / "o2.tif").exists()
     assert not (tmp_path / "m.safetensors").exists()
 
 

@@ -180,3 +180,54 @@ def test_band_metadata_round_trips_as_wavelengths(tmp_path):
     assert gdal.Open(str(out)).GetMetadata_Dict()["FERS_DETECTOR"] == "rx"
     with pytest.raises(OutputError, match="2 band metadata entries for 3 bands"):
         RasterWriter(tmp_path / "bad.tif", 4, 4, count=3, band_metadata=meta[:2])
+
+
+# A full disk for real: the child lowers its own file-size limit so that writes beyond it fail
+# (EFBIG, like ENOSPC), with SIGXFSZ ignored. A small GDAL cache makes GDAL write tiles during
+# write() ("during"), a large one only when the file is finished ("at commit").
+FULL_DISK_RASTER = r"""
+import resource, signal, sys
+import numpy as np
+from osgeo import gdal
+from fers_engine.errors import OutputError
+from fers_engine.io import RasterWriter
+target, when, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "exceptions":
+    gdal.UseExceptions()
+gdal.SetCacheMax(1 if when == "during" else 512 * 2**20)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+data = np.random.default_rng(0).random((2, 1024, 700), dtype=np.float32)
+stage = "open"
+try:
+    with RasterWriter(target, 1024, 700, count=2) as w:
+        stage = "write"
+        for r0 in range(0, 1024, 64):
+            w.write(r0, data[:, r0:r0 + 64])
+        stage = "commit"
+    print("no error")
+except OutputError as exc:
+    print(stage, "|", exc)
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "exceptions"])
+@pytest.mark.parametrize("when", ["during", "at commit"])
+def test_full_disk_is_an_output_error_and_keeps_the_previous_output(tmp_path, when, mode):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "score.tif"
+    write_array(out, np.full((4, 4), 3, np.float32))
+    before = out.read_bytes()
+    repo = Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK_RASTER, str(out), when.split()[0], mode],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(repo)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stage, _, message = proc.stdout.strip().partition(" | ")
+    assert stage == ("write" if when == "during" else "commit"), proc.stdout
+    assert message.startswith("cannot ") and "score.tif" in message and "File too large" in message
+    assert "\n" not in message
+    assert out.read_bytes() == before and _listing(tmp_path) == ["score.tif"]

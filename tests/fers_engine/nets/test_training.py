@@ -65,7 +65,7 @@ def test_train_end_to_end_resume_and_cancel(tmp_path):
     b, _ = load_model(out2)
     assert set(a) == set(b)
     for k in a:
-        assert np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-5), k
+        assert np.allclose(a[k], b[k], atol=1e-5), k
     enh = load_enhancer(str(out), device="cpu")
     x = np.random.default_rng(1).normal(size=(10, 20, 24)).astype(np.float32) * 0.05
     f = enh.features(x, parts=("spectral", "spatial"))
@@ -93,7 +93,7 @@ def test_detection_selection_keeps_the_best_auc_epoch(tmp_path):
     assert any("epoch 0 (before training)" in m for m in logs)
     assert selection_summary(tr)[1].startswith("stage 1: AUC ")
     # the written model reproduces the kept epoch's stage-2 AUC
-    enh = load_enhancer(str(p), device="cpu")
+    enh = load_enhancer(str(p), device="cpu", backend="torch")  # the validator runs torch modules
     scenes = [prepare_scene(q, TINY["bands"], patch=TINY["patch"], seed=1).labelled for q in paths]
     again = DetectionValidator(scenes).score("2", enh.nets["spectral"], enh.nets["spatial"])
     assert again["mean"] == pytest.approx(tr["validation_auc"]["2"][tr["best_epoch"]["2"]], abs=1e-6)
