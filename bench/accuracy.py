@@ -114,15 +114,19 @@ def train_folds(models_dir, k, recipe=DEFAULT_RECIPE, reporter=None, only=None, 
 
 
 def untrained_enhancer(card, seed=0):
-    """The architecture of ``card`` with the weights training would start from under ``seed``."""
+    """The architecture of ``card`` (a typed ``ModelCard``) with the weights training would start
+    from under ``seed`` (the untrained-start ablation)."""
     import torch
-    from fers_engine.nets.enhancer import enhancer_from_tensors
+    from fers_engine.nets.card import ModelCard
+    from fers_engine.nets.enhancer import Enhancer
     from fers_engine.nets.networks import Networks
     from fers_engine.nets.recipes import get_recipe
-    cfg = card.get("training", {}).get("config") or get_recipe(None).full_config()
+    raw = dict(card.raw)
+    cfg = raw.get("training", {}).get("config") or get_recipe(None).full_config()
     torch.manual_seed(seed)
     nets = Networks(cfg)
-    return enhancer_from_tensors(nets.deployed_tensors("spatial" in card["parts"]), card, "cpu")
+    tensors = {k: v.detach().cpu().numpy() for k, v in nets.deployed_tensors("spatial" in card.parts).items()}
+    return Enhancer(ModelCard.validate(raw, tensors, "untrained"), tensors, "cpu")
 
 
 # -- the run ----------------------------------------------------------------------------------

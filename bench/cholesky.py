@@ -1,7 +1,7 @@
 """The local-RX kernel's per-pixel Cholesky against LAPACK's, one small matrix at a time.
 
 Local RX factors one (bands x bands) ring covariance per pixel, so this factorisation bounds its
-speed. ``ring_kernel._cholesky_rows`` (numba, four rows per pass) is timed against numpy's
+speed. ``compiled.cholesky_rows`` (numba, four rows per pass) is timed against numpy's
 batched ``cholesky`` (LAPACK ``dpotrf`` per matrix, single-threaded as ``lrx.py`` runs it) on
 the same well-conditioned SPD matrices, and both give the same quadratic form. Prints a table;
 writes nothing.
@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fers_engine.detectors import ring_kernel  # noqa: E402
-from fers_engine.detectors.lrx import _single_thread_blas  # noqa: E402
+from fers_engine.detectors import compiled  # noqa: E402
+from fers_engine.detectors.batched_linalg import single_threaded_blas  # noqa: E402
 
 
 def spd_batch(count: int, k: int, seed: int = 0):
@@ -37,7 +37,7 @@ def kernel_forms(mats: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     for n in range(count):
         low[:k] = np.tril(mats[n])
         low[k] = offsets[n]
-        if not ring_kernel._cholesky_rows(low, k, 1e-12):
+        if not compiled.cholesky_rows(low, k, 1e-12):
             raise RuntimeError("a test matrix was not positive definite")
         out[n] = low[k] @ low[k]
     return out
@@ -53,20 +53,20 @@ def timed_kernel(mats: np.ndarray, offsets: np.ndarray) -> float:
     t0 = time.perf_counter()
     for n in range(count):
         work[:] = low[n]
-        ring_kernel._cholesky_rows(work, k, 1e-12)
+        compiled.cholesky_rows(work, k, 1e-12)
     return (time.perf_counter() - t0) / count
 
 
 def timed_lapack(mats: np.ndarray) -> float:
-    with _single_thread_blas():
+    with single_threaded_blas():
         t0 = time.perf_counter()
         np.linalg.cholesky(mats)
         return (time.perf_counter() - t0) / mats.shape[0]
 
 
 def main() -> int:
-    if not ring_kernel.available():
-        print("numba is not installed: nothing to compare (pip install 'fers[fast]')")
+    if not compiled.available():
+        print("numba is not installed: nothing to compare (pip install 'fers-hsi[fast]' in a virtual environment)")
         return 1
     print("| bands | kernel (us / matrix) | LAPACK batched (us / matrix) | LAPACK / kernel | max rel. diff of d^T C^-1 d |")
     print("|---|---|---|---|---|")

@@ -92,15 +92,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _default_enhancer() -> str:
-    """The full method when torch and a bundled model are there; plain RX otherwise, said aloud."""
-    try:
-        import torch  # noqa: F401
-    except Exception:  # pragma: no cover - depends on the machine
-        print("torch is not installed: running plain RX (pip install torch==2.13.0 safetensors for the enhancers)")
-        return "none"
-    models = Path(__file__).resolve().parents[1] / "models"
-    if not any(models.glob("*.safetensors")):
-        print(f"no bundled model in {models}: running plain RX")
+    """The full method when the default model is there (it runs on numpy, no torch needed);
+    plain RX otherwise, said aloud."""
+    from .nets.bundled import DEFAULT_MODEL, MODELS_DIR, bundled_models
+
+    if DEFAULT_MODEL not in bundled_models():
+        print(f"no bundled model {DEFAULT_MODEL} in {MODELS_DIR}: running plain RX")
         return "none"
     return "full"
 

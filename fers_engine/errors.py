@@ -22,6 +22,9 @@ class BandIndexError(InputError):
         super().__init__(message)
         self.index, self.count, self.name = index, count, name
 
+    def __reduce__(self):  # travels between processes (Dask workers) with its fields
+        return type(self), (str(self), self.index, self.count, self.name)
+
     def one_based(self) -> InputError:
         """The same problem worded for front ends that number bands from 1 (CLI, QGIS)."""
         return InputError(f"band {self.index + 1} does not exist: {self.name} has {self.count} bands "
@@ -37,8 +40,13 @@ class ModelError(FersError):
 
 
 class DependencyError(FersError):
-    """An optional dependency (torch, safetensors) is missing; the message says what to install."""
+    """An optional dependency (torch, numba, osgeo.gdal outside QGIS) is missing; the message says
+    what to install (``hints``)."""
 
 
 class Cancelled(FersError):
     """The caller asked to stop (QGIS cancel button, Ctrl-C); no partial output is left behind."""
+
+
+class ClusterError(FersError):
+    """A Dask cluster cannot be reached or used (wrong scheduler address, workers without FERS)."""

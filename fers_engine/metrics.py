@@ -93,13 +93,35 @@ def roc_curve(
     return pf, pd, thresholds
 
 
-def normalise(scores: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1] over the finite values (all 0 for a constant map); NaN stays NaN."""
+def finite_range(scores: np.ndarray, rows: int = 4096) -> Optional[Tuple[float, float]]:
+    """(min, max) of the finite values, or None when there is none; read ``rows`` rows at a
+    time, so a map on disk (``np.memmap``) is never loaded whole."""
+    lo = hi = None
+    for r0 in range(0, max(1, scores.shape[0]), rows):
+        part = np.asarray(scores[r0:r0 + rows], dtype=np.float64)
+        part = part[np.isfinite(part)]
+        if part.size:
+            lo = part.min() if lo is None else min(lo, part.min())
+            hi = part.max() if hi is None else max(hi, part.max())
+    return None if lo is None else (float(lo), float(hi))
+
+
+_WHOLE = object()
+
+
+def normalise(scores: np.ndarray, bounds=_WHOLE) -> np.ndarray:
+    """Min-max to [0, 1] over the finite values (all 0 for a constant map); NaN stays NaN.
+
+    ``bounds`` ((lo, hi) from ``finite_range``, None for a map without finite values) normalises
+    a part of a larger map as the whole map would be.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     finite = np.isfinite(scores)
-    if not finite.any():
+    if bounds is _WHOLE:
+        bounds = finite_range(scores)
+    if bounds is None:
         return np.full(scores.shape, np.nan)
-    lo, hi = scores[finite].min(), scores[finite].max()
+    lo, hi = bounds
     out = np.where(finite, scores - lo, np.nan)
     return out / (hi - lo) if hi > lo else np.where(finite, 0.0, np.nan)
 

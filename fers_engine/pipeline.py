@@ -6,8 +6,7 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 """
 from __future__ import annotations
 
-import os
-import sys
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,19 +14,30 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .choices import BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS
-from .detectors import BackgroundStats, RxScorer
-from .detectors.lrx import choose_covariance, halo_rows, local_rx_block
+from . import hints
+from .choices import BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES
+from .detectors.crd import check_lambda, crd_block
+from .detectors.device import choose_device
+from .detectors.lrx import choose_covariance, local_rx_block
+from .detectors.parallel import resolve_workers
+from .detectors.rx import stream_rx
+from .detectors.stats import stream_statistics
+from .detectors.threshold import MASK_NODATA, check_threshold, threshold_mask
+from .detectors.windows import halo_rows
 from .detectors.threshold import threshold_value as _threshold_value
-from .errors import InputError
-from .io.gdal_scene import limit_gdal_cache
-from .io import (RasterWriter, default_block_rows, iter_row_blocks, open_scene, read_ground_truth,
-                 select_bands)
-from .metrics import evaluate, normalise, roc_curve
+from .errors import InputError, ModelError
+from .io.checks import PROBE_BYTES, check_band_count, check_scene, drop_empty_bands
+from .io.gdal_runtime import limit_gdal_cache
+from .io.guard import Output, guard_outputs, partial_prefix
+from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
+from .memory import MemoryPlan, activation_bytes_per_pixel
+from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
-from .sources import BlockSource, EnhancedSource, ReadAhead, SceneSource
+from .sources import ENHANCER_TILE, BlockSource, EnhancedSource, ReadAhead, SceneSource
 
 DEFAULT_MEMORY_MB = 1024
+#: The smallest memory budget accepted (MiB); the plan's floors (GDAL's cache, one block) still apply.
+MIN_MEMORY_MB = 1
 
 
 @dataclass
@@ -35,19 +45,26 @@ class DetectOptions:
     """What to run. The defaults are the full method of the paper: enhancers, sum fusion, RX."""
 
     detector: str = "rx"
-    inner: int = 3
-    outer: int = 15
+    inner: int = 3  # windowed detectors (lrx, crd): guard window
+    outer: int = 15  # and outer window; the ring between them is each pixel's background
     local_covariance: str = "auto"  # local RX: "ring", "scene", or chosen by the ring's size
+    crd_lambda: float = DEFAULT_CRD_LAMBDA  # CRD's distance-weighted regularisation
     bands: Optional[Sequence[int]] = None  # 0-based band indices
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
+    drop_empty_bands: bool = True  # bands with no valid value (all NaN/nodata): drop, or refuse
     enhancer: str = "full"
     model: Optional[str] = None  # a bundled model name or a path; None = the default model
     band_mode: str = "resample"
     fusion: str = "sum"
     device: str = "auto"
+    backend: Optional[str] = None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
+    reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
+    #: Threads for the windowed detectors' kernels; None = every core in this process's CPU
+    #: affinity mask. Front ends with their own thread setting (QGIS) pass it here.
+    workers: Optional[int] = None
 
     def validate(self) -> None:
         for name, value, allowed in (("detector", self.detector, DETECTORS),
@@ -58,11 +75,19 @@ class DetectOptions:
                                      ("local RX covariance", self.local_covariance, LOCAL_COVARIANCES)):
             if value not in allowed:
                 raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
-        if self.detector == "lrx":
+        if self.detector in ("lrx", "crd"):
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
-                raise InputError(f"local RX windows must be odd with inner < outer, got inner={self.inner}, outer={self.outer}")
+                raise InputError(f"{self.detector} windows must be odd with inner < outer, got "
+                                 f"inner={self.inner}, outer={self.outer}")
+        if self.detector == "crd":
+            check_lambda(self.crd_lambda)
+        resolve_workers(self.workers)
+        if self.backend not in (None, "numpy", "torch"):
+            raise InputError(f"unknown enhancer backend {self.backend!r}: choose numpy or torch")
         if self.block_rows is not None and self.block_rows < 1:
             raise InputError(f"block size must be at least 1 row, got {self.block_rows}")
+        if self.memory_mb is None or self.memory_mb < MIN_MEMORY_MB:
+            raise InputError(f"memory budget must be at least {MIN_MEMORY_MB} MiB, got {self.memory_mb}")
 
 
 @dataclass
@@ -80,27 +105,37 @@ class DetectResult:
 
 def detect(input_path, output_path, options: Optional[DetectOptions] = None,
            reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
-           threshold_value: Optional[float] = None) -> DetectResult:
-    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``."""
+           threshold_value: Optional[float] = None, enhancer=None) -> DetectResult:
+    """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``.
+
+    Everything that can be checked without the scores is checked before the first pass: the
+    options, the threshold request, the outputs (``io.guard``), the model file, the scene's
+    type and bands (``io.checks``; bands with no valid value are dropped and named).
+    ``enhancer``: the model ``options.model`` already loaded on ``options.device`` (a cluster
+    worker loads it once for all its scenes); None loads it here when the options need it.
+    """
     options = options or DetectOptions()
     options.validate()
+    threshold_method = threshold_method or "percentile"
+    if mask_output is not None:
+        threshold_value = check_threshold(threshold_method, threshold_value)
     t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
-    with limit_gdal_cache(options.memory_mb * 2**20 // 2), open_scene(input_path) as scene:
+    budget = MemoryPlan.for_run(options.memory_mb)  # refined once the source is known (_plan)
+    with limit_gdal_cache(budget.gdal_cache), open_scene(input_path, options.reader) as scene:
         info = scene.info
-        if info.count < 2:
-            raise InputError(f"{Path(input_path).name} has {info.count} band; anomaly detection needs a "
-                             "multi-band (hyperspectral) raster")
-        if info.crs is None:
-            rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
-        bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
-                             drop_bad_bands=options.drop_bad_bands)
-        rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
-        source, device = _build_source(scene, bands, options, rep)
+        view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
+        guard_outputs([Output.raster("score raster", output_path),
+                       None if mask_output is None else Output.raster("mask", mask_output)],
+                      inputs=[scene, *_model_files(options)], reporter=rep)
+        bands = scene_bands(scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8))
+        source, device = _build_source(scene, bands, options, rep, enhancer)
+        plan = _plan(options, source)
         try:
-            if options.detector == "lrx" and device != "cpu":
-                rep.info("local RX runs on the CPU; the GPU serves the enhancers")
+            if options.detector in ("lrx", "crd") and device != "cpu":
+                rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
+            workers = resolve_workers(options.workers)
             covariance = None
             if options.detector == "lrx":
                 choice = choose_covariance(options.local_covariance, options.inner, options.outer,
@@ -109,32 +144,85 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 say = rep.warning if choice.singular else rep.info
                 say(f"local RX covariance: {covariance} ({choice.reason})")
                 if covariance == "ring":
-                    rep.info(_local_rx_engine())
-            block_rows = options.block_rows or _block_rows(source, len(bands), options.memory_mb)
+                    rep.info(_windowed_engine("local RX", workers))
+            elif options.detector == "crd":
+                rep.info(f"CRD: windows {options.inner}/{options.outer}, lambda {options.crd_lambda:g}")
+                rep.info(_windowed_engine("CRD", workers))
+            block_rows = options.block_rows or _block_rows(source, len(bands), plan)
+            if isinstance(source, EnhancedSource):
+                source.tile = _enhancer_tile(source, block_rows, plan)
             rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
                      f"block {block_rows} rows")
-            with RasterWriter(output_path, info.height, info.width, count=1, dtype="float32",
-                              crs=info.crs, transform=info.transform, nodata=float("nan"),
-                              band_descriptions=["anomaly score"], like_input=input_path) as writer:
+            grid = (info.height, info.width, info.crs, info.transform) if view is None else (
+                view.height, view.width, view.crs, view.transform)
+            with RasterWriter(output_path, grid[0], grid[1], count=1, dtype="float32",
+                              crs=grid[2], transform=grid[3], nodata=float("nan"),
+                              band_descriptions=["anomaly score"], like_input=scene) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
+                sink = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
-                    _run_global_rx(source, block_rows, writer, rep.stage(start, 0.97),
-                                   None if device == "cpu" else device)
-                else:
+                    _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
+                                   None if device == "cpu" else device, plan, Path(output_path))
+                elif options.detector == "lrx":
                     _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  writer, rep.stage(start, 0.97))
+                                  sink, rep.stage(start, 0.97), plan, Path(output_path), workers)
+                else:
+                    _run_windowed(source, block_rows, options.outer, sink, rep.stage(start, 0.97),
+                                  plan, Path(output_path),
+                                  lambda v, blk, ok, h0, r0, r1, part: crd_block(
+                                      blk, ok, h0, r0, r1, source.height, options.inner, options.outer,
+                                      lam=options.crd_lambda, reporter=part, workers=workers))
+                if view is not None:
+                    view.write(sink.scores, writer, block_rows)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
     if mask_output is not None:
-        threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile",
-                                     99.0 if threshold_value is None else threshold_value,
+        threshold = threshold_raster(output_path, mask_output, threshold_method, threshold_value,
                                      rep.stage(0.97, 1.0))
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
+    height, width = (info.height, info.width) if view is None else (view.height, view.width)
     return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
-                        threshold, seconds, info.height, info.width, source.count, messages)
+                        threshold, seconds, height, width, source.count, messages)
+
+
+def _model_files(options: DetectOptions) -> List[Path]:
+    """The model file the run will read (and its card beside it), so no output may replace them;
+    a model path that does not resolve is refused here, before any work."""
+    if options.enhancer == "none":
+        return []
+    from .nets.enhancer import resolve_model_path
+
+    try:
+        path = resolve_model_path(options.model)
+    except ModelError:
+        if options.model and Path(options.model).expanduser().is_dir():
+            raise ModelError(f"the model path {options.model} is a folder, not a model file "
+                             "(.safetensors)") from None
+        raise
+    return [path, path.with_suffix(".json")]
+
+
+def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
+                probe_bytes: int = PROBE_BYTES) -> List[int]:
+    """The bands ``options`` select in an open scene, after the checks every detect run makes
+    (``io.checks``): the scene's type, the selection's size, and bands with no valid value
+    dropped and named (their probe reads at most ``probe_bytes`` per chunk)."""
+    info, view = scene.info, scene.map_view
+    check_scene(info)
+    if (info.crs if view is None else view.crs) is None:
+        rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
+    bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
+                         drop_bad_bands=options.drop_bad_bands)
+    check_band_count(info, bands)
+    if info.product:
+        rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
+                 + (f"; {view.note}" if view is not None else ""))
+    bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands, probe_bytes=probe_bytes)
+    rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
+    return bands
 
 
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
@@ -157,7 +245,7 @@ def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
 
 
 def _build_source(scene, bands: Sequence[int], options: DetectOptions,
-                  rep: Reporter) -> Tuple[BlockSource, str]:
+                  rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
     Reads go through ``ReadAhead`` only when a GPU computes: there the read is what waits. On
@@ -165,21 +253,27 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     cores it made RX 10 % slower and the full method 50 % slower, and it adds a block of memory.
     """
     if options.enhancer == "none":
-        device = _detector_device(options.device, rep)
+        device = choose_device(options.device, rep)
         plain: BlockSource = SceneSource(scene, bands)
         return (plain if device == "cpu" else ReadAhead(plain)), device
-    from .nets.enhancer import load_enhancer  # torch is only needed from here on
+    if loaded is None:
+        from .nets.enhancer import load_enhancer  # numpy on the CPU; torch only for a GPU
 
-    enhancer = load_enhancer(options.model, device=options.device, reporter=rep)
+        enhancer = load_enhancer(options.model, device=options.device, reporter=rep, backend=options.backend)
+    else:
+        enhancer = copy.copy(loaded)  # the same weights; this run's log
+        enhancer.reporter = rep
     sub_info = _subset_info(scene.info, bands)
     plain = SceneSource(scene, bands)
     fitted = _fit_input(plain, enhancer, sub_info, options, rep.stage(0.0, 0.1))
-    raw: BlockSource = SceneSource(scene, bands, fitted.matrix)
+    info = scene.info
+    plan = MemoryPlan.for_run(options.memory_mb,
+                              _feature_bytes(options, info.height, info.width, fitted.matrix.shape[0]))
+    raw: BlockSource = SceneSource(scene, bands, fitted.matrix, chunk_bytes=plan.raw_chunk)
     if enhancer.device != "cpu":
         raw = ReadAhead(raw)
-    cache = options.memory_mb * 2**20 // 2
     return EnhancedSource(raw, enhancer, fitted.normaliser, options.enhancer, options.fusion,
-                          cache_bytes=cache), enhancer.device
+                          cache_bytes=plan.feature_cache, batch_bytes=plan.enhancer_batch), enhancer.device
 
 
 def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: Reporter):
@@ -187,7 +281,8 @@ def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: 
     same whatever the block size): dead bands, the band matrix and the scene-wide normalisation."""
     from .nets.inputs import fit_input, scene_sample
 
-    rows = options.block_rows or default_block_rows(plain.width, plain.count)
+    # the fit pass holds a raw block and its float32 copy: 2 float32 values per band
+    rows = options.block_rows or MemoryPlan.for_run(options.memory_mb).block_rows(plain.width, 8 * plain.count)
     sample = scene_sample(enhancer.grid, lambda r0, r1: _plain_read(plain, r0, r1), plain.height, plain.width,
                           plain.count, rows, rep.step)
     return fit_input(enhancer.grid, info.count, info.wavelengths, sample, options.band_mode, rep)
@@ -198,34 +293,51 @@ def _plain_read(source: BlockSource, row0: int, row1: int):
     return data["x"], valid
 
 
-def _block_rows(source: BlockSource, input_bands: int, memory_mb: int) -> int:
-    """Rows per block from the memory budget; for the enhancers, at least twice their halo so that
-    the context rows read around each block do not dominate the work."""
-    budget = memory_mb * 2**20
+def _feature_bytes(options: DetectOptions, height: int, width: int, bands: int) -> int:
+    """Bytes of the whole scene's enhanced features: one map per fusion variant."""
+    variants = 2 if options.enhancer == "full" and options.fusion == "hadamard" else 1
+    return height * width * bands * 4 * variants
+
+
+def _plan(options: DetectOptions, source: BlockSource) -> MemoryPlan:
+    """The run's memory plan, once the source (and so the feature size) is known."""
+    if not isinstance(source, EnhancedSource):
+        return MemoryPlan.for_run(options.memory_mb)
+    return MemoryPlan.for_run(options.memory_mb, _feature_bytes(options, source.height, source.width, source.count))
+
+
+def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
+    """Rows per block from the memory plan's working set.
+
+    An enhanced block holds, per pixel and model band, the resampled and the normalised input,
+    the features of one column strip (both networks: up to two blocks' worth), the fused output
+    (one or two variants), the RX temporaries and the validity tests' byte masks: 6 + variants
+    float32 values; and the networks'
+    activations for one tile (tile + 2 halo columns wide, block + 2 halo rows high). It is at
+    least twice the enhancers' halo, so the context rows read around each block do not dominate
+    the work. A plain block holds the raw read, its float32 copy and the detectors' temporaries:
+    6 values per pixel and band.
+    """
     if isinstance(source, EnhancedSource):
-        rows = default_block_rows(source.width, source.count, budget_bytes=budget // 8, copies=1)
-        return max(rows, 2 * source.halo, 1)
-    return default_block_rows(source.width, max(source.count, input_bands), budget_bytes=budget // 4)
+        return max(_enhanced_rows(source, plan, ENHANCER_TILE), 2 * source.halo, 1)
+    return plan.block_rows(source.width, max(source.count, input_bands) * 4 * 6)
 
 
-def _detector_device(requested: str, rep: Reporter) -> str:
-    """'cuda' when a GPU can run the detector, else 'cpu'; a GPU asked for but absent is said aloud."""
-    if requested == "cpu":
-        return "cpu"
-    available = False
-    # Importing torch costs a second or two; skip it on Linux machines with no NVIDIA driver.
-    if requested == "cuda" or not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists():
-        try:
-            import torch
+def _enhanced_rows(source: EnhancedSource, plan: MemoryPlan, tile: int) -> int:
+    """Rows of an enhanced block that fill the working set when the networks run on ``tile``-wide tiles."""
+    tile_cols = min(source.width, tile) + 2 * source.halo
+    activations = tile_cols * activation_bytes_per_pixel(source.count, len(source.parts))
+    per_row = source.width * source.count * 4 * (6 + len(source.variants)) + activations
+    return max(0, (plan.working - 2 * source.halo * activations) // per_row)
 
-            available = bool(torch.cuda.is_available())
-        except Exception:  # torch is optional for the classical detectors
-            available = False
-    if available:
-        return "cuda"
-    if requested == "cuda":
-        rep.warning("device cuda was requested but no CUDA GPU is available: running on the CPU")
-    return "cpu"
+
+def _enhancer_tile(source: EnhancedSource, block_rows: int, plan: MemoryPlan) -> int:
+    """The widest tile (256, 128 or 64 columns) whose activations still fit beside ``block_rows``
+    rows: a small budget gets narrower tiles rather than an overrun (at some cost in halo columns)."""
+    for tile in (ENHANCER_TILE, ENHANCER_TILE // 2, ENHANCER_TILE // 4):
+        if _enhanced_rows(source, plan, tile) >= block_rows:
+            return tile
+    return ENHANCER_TILE // 4
 
 
 def _subset_info(info, bands: Sequence[int]):
@@ -236,14 +348,43 @@ def _subset_info(info, bands: Sequence[int]):
     return replace(info, count=len(bands), wavelengths=wl)
 
 
+class _SceneScores:
+    """Scores in the scene's own geometry, kept as one 2-D map (small next to the cube) until they
+    are moved onto the product's map grid; takes ``write(row0, block)`` like the writer."""
+
+    def __init__(self, height: int, width: int):
+        self.scores = np.full((height, width), np.nan, dtype=np.float32)
+
+    def write(self, row0: int, block: np.ndarray) -> None:
+        block = np.asarray(block)
+        block = block[0] if block.ndim == 3 else block
+        self.scores[row0:row0 + block.shape[0]] = block
+
+
 class _ScoreSink:
     """Where per-block scores go: straight to the writer for one variant; for the Hadamard
-    fusion, into whole-scene maps (2-D, small next to the cube) combined once all are known."""
+    fusion, into whole-scene score maps combined once all are known. The maps stay in memory
+    when they fit in ``max_bytes``; larger ones go to temporary files beside ``output`` (the run's
+    output path), named like the writer's partial files so that a killed run's are swept by the
+    next one. ``writer`` is anything with ``write(row0, block)``."""
 
-    def __init__(self, source: BlockSource, writer: RasterWriter, block_rows: int):
-        self.writer, self.block_rows = writer, block_rows
-        self.maps = None if len(source.variants) == 1 else {
-            v: np.empty((source.height, source.width), np.float32) for v in source.variants}
+    def __init__(self, source: BlockSource, writer, block_rows: int, max_bytes: int, output: Path):
+        self.writer, self.block_rows, self.output = writer, block_rows, Path(output)
+        self._files: List[str] = []
+        self.maps = None
+        if len(source.variants) > 1:
+            shape = (source.height, source.width)
+            spill = len(source.variants) * shape[0] * shape[1] * 4 > max_bytes
+            self.maps = {v: self._on_disk(shape) if spill else np.empty(shape, np.float32) for v in source.variants}
+
+    def _on_disk(self, shape) -> np.ndarray:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=partial_prefix(self.output), suffix=".scores",
+                                    dir=str(self.output.parent))
+        os.close(fd)
+        self._files.append(name)
+        return np.memmap(name, np.float32, "w+", shape=shape)
 
     def put(self, variant: str, row0: int, scores: np.ndarray) -> None:
         if self.maps is None:
@@ -252,92 +393,97 @@ class _ScoreSink:
             self.maps[variant][row0:row0 + scores.shape[0]] = scores
 
     def close(self) -> None:
+        """Write the fused map block by block, each map normalised by its whole-scene range."""
         if self.maps is not None:
-            fused = hadamard(list(self.maps.values()))
-            for r0 in range(0, fused.shape[0], self.block_rows):
-                self.writer.write(r0, fused[r0:r0 + self.block_rows])
+            maps = list(self.maps.values())
+            bounds = [finite_range(m, self.block_rows) for m in maps]
+            for r0 in range(0, maps[0].shape[0], self.block_rows):
+                self.writer.write(r0, hadamard([m[r0:r0 + self.block_rows] for m in maps], bounds))
+
+    def __enter__(self) -> "_ScoreSink":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        self.maps = None
+        for name in self._files:
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
 
 
-def hadamard(maps: List[np.ndarray]) -> np.ndarray:
+def hadamard(maps: List[np.ndarray], bounds: Optional[List] = None) -> np.ndarray:
     """float32 product of the min-max normalised maps (method.md section 4, the 'ham' rule);
-    NaN where any map is NaN."""
+    NaN where any map is NaN. ``bounds`` (one ``metrics.finite_range`` per map) fuses row blocks
+    of larger maps exactly as the whole maps would be fused."""
     out = np.ones(maps[0].shape)
-    for m in maps:
-        out *= normalise(m)
+    for i, m in enumerate(maps):
+        out *= normalise(m) if bounds is None else normalise(m, bounds[i])
     return out.astype(np.float32)
 
 
-def _scene_stats(source: BlockSource, blocks, rep: Reporter,
-                 device: Optional[str] = None) -> Dict[str, BackgroundStats]:
-    """One streamed pass: each variant's scene mean and covariance (float64 accumulations)."""
-    stats = {v: BackgroundStats(source.count, device=device) for v in source.variants}
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = source.read(r0, r1)
-        for v in source.variants:
-            stats[v].update(data[v], valid)
-        rep.step((i + 1) / len(blocks))
-    for v in source.variants:
-        if stats[v].count < 2:
-            raise InputError("the raster has no valid pixel (all nodata or NaN)" if stats[v].count == 0
-                             else "the raster has only one valid pixel: no background to compare with")
-    return stats
+def _run_global_rx(source: BlockSource, block_rows: int, writer, rep: Reporter,
+                   device: Optional[str], plan: MemoryPlan, output: Path) -> None:
+    """The product's one two-pass global RX (``detectors.rx.stream_rx``) over the source."""
+    with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
+        stream_rx(source.read, source.height, source.count, source.variants, block_rows, sink.put, rep,
+                  device, score_chunk=plan.score_chunk(source.count))
 
 
-def _run_global_rx(source: BlockSource, block_rows: int, writer: RasterWriter, rep: Reporter,
-                   device: Optional[str] = None) -> None:
-    """Two streamed passes: background statistics, then Mahalanobis scores per block."""
+def _windowed_engine(name: str, workers: int) -> str:
+    """One log line saying which kernel path runs, so a slow run explains itself."""
+    from .detectors import compiled
+
+    if compiled.available():
+        threads = f"{workers} thread" + ("s" if workers != 1 else "")
+        return (f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
+                "(a few seconds, cached after)")
+    return f"{name}: numpy path ({hints.NUMBA})"
+
+
+def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer, rep: Reporter,
+                  plan: MemoryPlan, output: Path, score_block) -> None:
+    """A streamed pass in which each row block is read with the rows its shifted windows reach.
+
+    ``score_block(variant, block, valid, block_row0, core_row0, core_row1, reporter)`` scores
+    the core rows; its reporter covers this block's share of the progress, and the kernels check
+    it for cancel a few times a second.
+    """
     blocks = list(iter_row_blocks(source.height, block_rows))
-    stats = _scene_stats(source, blocks, rep.stage(0.0, 0.5), device)
-    scorers = {}
-    for v in source.variants:
-        scorers[v], info = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), device=device)
-        rep.info(info.describe())
-    second = rep.stage(0.5, 1.0)
-    sink = _ScoreSink(source, writer, block_rows)
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        data, valid = source.read(r0, r1)
-        for v in source.variants:
-            sink.put(v, r0, scorers[v](data[v], valid))
-        second.step((i + 1) / len(blocks))
-    sink.close()
-
-
-def _local_rx_engine() -> str:
-    """One log line saying which local-RX path runs, so a slow run explains itself."""
-    from .detectors import ring_kernel
-
-    if ring_kernel.available():
-        return (f"local RX: compiled kernel (numba) on {os.cpu_count() or 1} threads; its first run "
-                "on a machine compiles it (a few seconds, cached after)")
-    return "local RX: numpy path (python3 -m pip install numba makes it several times faster)"
+    share = 1.0 / (len(blocks) * len(source.variants))
+    with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
+        for i, (r0, r1, _, _) in enumerate(blocks):
+            h0, h1 = halo_rows(r0, r1, source.height, outer)
+            data, valid = source.read(h0, h1)
+            for j, v in enumerate(source.variants):
+                start = (i * len(source.variants) + j) * share
+                sink.put(v, r0, score_block(v, data[v], valid, h0, r0, r1, rep.stage(start, start + share)))
+            rep.step((i + 1) / len(blocks))
 
 
 def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
-                  writer: RasterWriter, rep: Reporter) -> None:
-    """A streamed pass in which each row block is read with the rows its shifted windows reach;
-    the scene covariance, when asked for, comes from a first pass. The compiled kernel scores
-    each block on every core."""
-    blocks = list(iter_row_blocks(source.height, block_rows))
+                  writer, rep: Reporter, plan: MemoryPlan, output: Path, workers: int) -> None:
+    """Local RX streamed by ``_run_windowed``; the scene covariance, when asked for, comes from a
+    first pass."""
     covs = {v: None for v in source.variants}
     if covariance == "scene":
-        stats = _scene_stats(source, blocks, rep.stage(0.0, 0.3))
+        stats = stream_statistics(source.read, source.height, source.count, source.variants, block_rows,
+                                  rep.stage(0.0, 0.3))
         covs = {v: stats[v].covariance() for v in source.variants}
         rep = rep.stage(0.3, 1.0)
-    workers = os.cpu_count() or 1
-    sink = _ScoreSink(source, writer, block_rows)
-    for i, (r0, r1, _, _) in enumerate(blocks):
-        h0, h1 = halo_rows(r0, r1, source.height, outer)
-        data, valid = source.read(h0, h1)
-        for v in source.variants:
-            sink.put(v, r0, local_rx_block(data[v], valid, h0, r0, r1, source.height, inner=inner,
-                                           outer=outer, cov=covs[v], workers=workers))
-        rep.step((i + 1) / len(blocks))
-    sink.close()
+    _run_windowed(source, block_rows, outer, writer, rep, plan, output,
+                  lambda v, blk, ok, h0, r0, r1, part: local_rx_block(
+                      blk, ok, h0, r0, r1, source.height, inner=inner, outer=outer, cov=covs[v],
+                      reporter=part, workers=workers))
 
 
 def _read_single_band(path) -> Tuple[np.ndarray, object]:
     """A whole one-band raster (score or mask: small next to the cube) and its scene info."""
     with open_scene(path) as scene:
+        if np.dtype(scene.info.dtype).kind == "c":
+            check_scene(scene.info)  # refuses complex samples with the scene's own message
         if scene.info.count != 1:
             raise InputError(f"{Path(path).name} has {scene.info.count} bands; expected a one-band score raster")
         block, valid = scene.read_all()
@@ -346,30 +492,35 @@ def _read_single_band(path) -> Tuple[np.ndarray, object]:
     return scores, scene.info
 
 
-def threshold_raster(score_path, output_path, method: str = "percentile", value: float = 99.0,
+def threshold_raster(score_path, output_path, method: str = "percentile", value: Optional[float] = None,
                      reporter: Reporter = SILENT) -> float:
-    """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata)."""
-    if method not in THRESHOLD_METHODS:
-        raise InputError(f"unknown threshold method {method!r}: choose one of {', '.join(THRESHOLD_METHODS)}")
+    """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata).
+
+    ``value`` None takes the method's own default (``choices.THRESHOLD_DEFAULTS``). The request
+    and the output are checked before the scores are read.
+    """
+    value = check_threshold(method, value)
+    guard_outputs([Output.raster("mask", output_path)], inputs=[score_path], reporter=reporter)
     scores, info = _read_single_band(score_path)
     if not np.isfinite(scores).any():
         raise InputError(f"{Path(score_path).name} has no valid score to threshold")
     threshold = float(_threshold_value(scores, method, value))
-    reporter.info(f"threshold ({method} {value:g}) = {threshold:.6g}")
-    mask = np.full(scores.shape, 255, np.uint8)
-    finite = np.isfinite(scores)
-    mask[finite] = (scores[finite] > threshold).astype(np.uint8)
-    reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(finite.sum())}")
+    reporter.info(f"threshold ({method if value is None else f'{method} {value:g}'}) = {threshold:.6g}")
+    mask = threshold_mask(scores, threshold)
+    reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(np.isfinite(scores).sum())}")
     with RasterWriter(output_path, info.height, info.width, count=1, dtype="uint8", crs=info.crs,
-                      transform=info.transform, nodata=255, band_descriptions=["anomaly mask"],
+                      transform=info.transform, nodata=MASK_NODATA, band_descriptions=["anomaly mask"],
                       like_input=score_path) as writer:
         writer.write(0, mask)
     reporter.step(1.0)
     return threshold
 
 
-def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT) -> Dict:
-    """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat."""
+def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report_path=None) -> Dict:
+    """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat;
+    with ``report_path``, also the HTML report (its path checked before anything is read)."""
+    if report_path is not None:
+        guard_outputs([Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter)
     scores, _ = _read_single_band(score_path)
     truth = read_ground_truth(truth_path)
     if truth.shape != scores.shape:
@@ -384,5 +535,11 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT) -> Dic
     result["valid_pixels"] = int(valid.sum())
     reporter.info(f"AUC {result['auc']:.4f} over {result['valid_pixels']} px "
                   f"({result['anomaly_pixels']} anomalous)")
+    if report_path is not None:
+        from .report import write_report
+
+        write_report(report_path, result, score_path=score_path, truth_path=truth_path,
+                     title=f"FERS evaluation of {Path(score_path).name}")
+        reporter.info(f"report written: {report_path}")
     reporter.step(1.0)
     return result

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .io.atomic import write_text
 
 METRIC_ROWS = (
     ("auc", "AUC (Pd, Pf)", "area under the ROC curve; 1 is perfect, 0.5 is chance"),
@@ -165,14 +166,12 @@ figcaption {{ font-size: 0.9em; color: #555; }}
 
 def write_report(path, metrics: Mapping, score_path=None, truth_path=None, title: str = "FERS evaluation",
                  extra: Optional[Mapping[str, object]] = None) -> Path:
-    """Write the report atomically (temporary file + rename) and return its path."""
+    """Write the report atomically (``io.atomic``) and return its path. A path that
+    is one of the report's inputs (``score_path``, ``truth_path``), or not a writable file path,
+    is refused first (``io.guard``): a report must never replace the raster it describes."""
+    from .io.guard import Output, guard_outputs
+
+    guard_outputs([Output.file("report", path)], inputs=[score_path, truth_path])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(render_report(metrics, score_path, truth_path, title, extra), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_text(path, render_report(metrics, score_path, truth_path, title, extra))

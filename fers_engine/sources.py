@@ -14,12 +14,16 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .blas import matmul
 
 if TYPE_CHECKING:  # pragma: no cover
     from .io import Scene
 
 Blocks = Dict[str, np.ndarray]
 _RAW_CHUNK_BYTES = 64 * 2**20
+#: Side of the square tiles the enhancers run on; the pipeline may lower a source's ``tile`` to fit
+#: the networks' activations in a small memory budget (``pipeline._block_rows``).
+ENHANCER_TILE = 256
 _STRIP_COLS = 512  # columns of features computed at once by the enhanced source
 
 
@@ -41,8 +45,10 @@ class BlockSource:
 class SceneSource(BlockSource):
     """The input raster restricted to the selected bands (optionally resampled by a matrix)."""
 
-    def __init__(self, scene: "Scene", bands: Sequence[int], matrix: Optional[np.ndarray] = None):
+    def __init__(self, scene: "Scene", bands: Sequence[int], matrix: Optional[np.ndarray] = None,
+                 chunk_bytes: int = _RAW_CHUNK_BYTES):
         self.scene = scene
+        self.chunk_bytes = int(chunk_bytes)  # full-band float32 rows read at once (memory plan)
         self.bands = [int(b) for b in bands]
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
         self.height = scene.info.height
@@ -56,14 +62,14 @@ class SceneSource(BlockSource):
             return {"x": block}, valid
         # Resample in sub-chunks so the full-band rows never sit in memory all at once.
         width = self.width
-        step = max(1, _RAW_CHUNK_BYTES // max(1, width * len(self.bands) * 4))
+        step = max(1, self.chunk_bytes // max(1, width * len(self.bands) * 4))
         out = np.empty((self.count, row1 - row0, width), np.float32)
         valid = np.empty((row1 - row0, width), bool)
         for r in range(row0, row1, step):
             r_end = min(row1, r + step)
             raw, ok = self.scene.read(r, r_end, self.bands)
             b, rows, cols = raw.shape
-            out[:, r - row0:r_end - row0] = (self.matrix @ raw.reshape(b, rows * cols)).reshape(-1, rows, cols)
+            out[:, r - row0:r_end - row0] = matmul(self.matrix, raw.reshape(b, rows * cols)).reshape(-1, rows, cols)
             valid[r - row0:r_end - row0] = ok
         return {"x": out}, valid
 
@@ -80,8 +86,10 @@ class EnhancedSource(BlockSource):
     """
 
     def __init__(self, raw: BlockSource, enhancer, normaliser, enhancer_mode: str, fusion: str,
-                 cache_bytes: int = 0):
+                 cache_bytes: int = 0, batch_bytes: int = 256 * 2**20):
         self.raw = raw
+        self.batch_bytes = int(batch_bytes)  # the networks' activations per batch (memory plan)
+        self.tile = ENHANCER_TILE  # tile side for the networks (tile-exact: any value, same result)
         self.enhancer = enhancer
         self.normaliser = normaliser
         self.parts = ("spectral",) if enhancer_mode == "spectral" else ("spectral", "spatial")
@@ -110,7 +118,8 @@ class EnhancedSource(BlockSource):
             r0, r1 = max(0, row0 - wide), min(self.height, row1 + wide)
             blocks, valid = self.raw.read(r0, r1)
         x = self.normaliser.apply(blocks.pop("x"))
-        feats = block_features(lambda b: self.enhancer.features(b, parts=self.parts), x, valid,
+        feats = block_features(lambda b: self.enhancer.features(b, parts=self.parts, tile=self.tile,
+                                                                max_batch_bytes=self.batch_bytes), x, valid,
                                r0, r1, row0, row1, halo, self.height, _STRIP_COLS)
         top, bottom = row0 - r0, row1 - r0
         xs = x[:, top:bottom]

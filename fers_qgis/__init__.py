@@ -39,7 +39,18 @@ def _ensure_engine():
             sys.path.append(ext)
 
 
-_bootstrap_venv()
+def _add_private_packages():
+    """The folder "Install PyTorch for FERS" fills (in the QGIS profile), in front of sys.path."""
+    try:
+        from . import deps
+
+        deps.activate()
+    except Exception:  # never let a broken private folder stop the plugin from loading
+        pass
+
+
+_add_private_packages()
+_bootstrap_venv()  # after: a developer's venv wins over the private folder
 _ensure_engine()
 
 

@@ -6,7 +6,9 @@ output's "load on completion" details; Processing calls it on the main thread on
 loaded (GUI runs, batch runs, models, ``processing.runAndLoadResults``).
 
 The score style is a pseudocolour ramp (``styles/score.qml``, Inferno) whose limits are reset
-to the layer's 2 %-99.5 % cumulative cut, because scores have no fixed range.
+to the layer's 2 %-99.5 % cumulative cut, because scores have no fixed range. The same hook
+names the layers after what they are and where they came from (``anomaly score - SDData``) and
+stacks a run's mask directly above its opaque score.
 """
 from __future__ import annotations
 
@@ -19,15 +21,27 @@ STYLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "styles")
 STYLES = {"score": os.path.join(STYLE_DIR, "score.qml"), "mask": os.path.join(STYLE_DIR, "mask.qml")}
 
 
+LAYER_TITLES = {"score": "anomaly score", "mask": "anomaly mask"}
+
+
+def layer_name(kind: str, source_name: str) -> str:
+    """What an output layer is called in the Layers panel: what it is, and which input it came from."""
+    return f"{LAYER_TITLES[kind]} - {source_name}" if source_name else LAYER_TITLES[kind]
+
+
 def stretch_to_data(layer, lower: float = 0.02, upper: float = 0.995) -> None:
-    """Reset a single-band pseudocolour renderer's limits to the layer's cumulative cut."""
-    renderer = layer.renderer()
-    if renderer is None or renderer.type() != "singlebandpseudocolor":
+    """Reset a single-band pseudocolour renderer's limits to the layer's cumulative cut.
+
+    The stretched renderer is set anew rather than edited in place: ``setRenderer`` is what tells
+    the Layers panel to rebuild the legend, which otherwise keeps showing the style file's 0..1.
+    """
+    current = layer.renderer()
+    if current is None or current.type() != "singlebandpseudocolor":
         return
-    provider = layer.dataProvider()
-    lo, hi = provider.cumulativeCut(1, lower, upper)
+    lo, hi = layer.dataProvider().cumulativeCut(1, lower, upper)
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return
+    renderer = current.clone()
     shader_fn = renderer.shader().rasterShaderFunction()
     shader_fn.setMinimumValue(lo)
     shader_fn.setMaximumValue(hi)
@@ -35,6 +49,7 @@ def stretch_to_data(layer, lower: float = 0.02, upper: float = 0.995) -> None:
         shader_fn.classifyColorRamp(len(shader_fn.colorRampItemList()) or 16, -1)
     renderer.setClassificationMin(lo)
     renderer.setClassificationMax(hi)
+    layer.setRenderer(renderer)
 
 
 def apply_style(layer, kind: str) -> bool:
@@ -48,6 +63,40 @@ def apply_style(layer, kind: str) -> bool:
     return bool(ok)
 
 
+class OutputStack:
+    """The layers one run loads, so that its mask ends up directly above its score.
+
+    Processing loads a run's outputs in the order of their paths, and each new layer goes on top,
+    so the opaque score could hide the mask. Whichever of the two loads second moves the mask.
+    """
+
+    def __init__(self):
+        self.layers = {}
+
+    def loaded(self, kind: str, layer) -> None:
+        self.layers[kind] = layer
+        if "score" in self.layers and "mask" in self.layers:
+            place_above(self.layers["mask"], self.layers["score"])
+
+
+def place_above(upper, lower) -> None:
+    """Move ``upper``'s layer-tree node directly above ``lower``'s when both sit in one group."""
+    project = lower.project()
+    if project is None:
+        return
+    root = project.layerTreeRoot()
+    upper_node, lower_node = root.findLayer(upper.id()), root.findLayer(lower.id())
+    if upper_node is None or lower_node is None or upper_node.parent() is not lower_node.parent():
+        return
+    group = lower_node.parent()
+    children = group.children()
+    upper_at, lower_at = children.index(upper_node), children.index(lower_node)
+    if upper_at < lower_at:
+        return  # already above
+    group.insertChildNode(lower_at, upper_node.clone())
+    group.removeChildNode(upper_node)
+
+
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
     """Applies one of the FERS styles to a layer Processing loaded on completion."""
 
@@ -56,25 +105,34 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
     # reports "wrapped C/C++ object ... has been deleted" when the wrapper is collected early)
     _alive = []
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, stack: OutputStack):
         super().__init__()
         self.kind = kind
+        self.stack = stack
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
         if apply_style(layer, self.kind) and feedback is not None:
             feedback.pushInfo(f"Applied the FERS {self.kind} style to {layer.name()}")
+        self.stack.loaded(self.kind, layer)
 
     @classmethod
-    def create(cls, kind: str) -> "StylePostProcessor":
-        instance = cls(kind)
+    def create(cls, kind: str, stack: OutputStack) -> "StylePostProcessor":
+        instance = cls(kind, stack)
         cls._alive = cls._alive[-63:] + [instance]
         return instance
 
 
-def attach_style(context, output_path: str, kind: str) -> bool:
-    """Ask Processing to style ``output_path`` when it loads it; nothing happens headless."""
-    if not output_path or not context.willLoadLayerOnCompletion(output_path):
-        return False
-    details = context.layerToLoadOnCompletionDetails(output_path)
-    details.setPostProcessor(StylePostProcessor.create(kind))
-    return True
+def attach_outputs(context, source_name: str, score: str = "", mask: str = "") -> None:
+    """Name, style and stack the outputs Processing will load; nothing happens headless.
+
+    ``source_name`` is the input the outputs came from (``anomaly score - SDData``). QGIS keeps its
+    own rule for files the user named: with "prefer file name as layer name" on, a saved output is
+    called after its file, and a temporary one gets this name.
+    """
+    stack = OutputStack()
+    for kind, path in (("score", score), ("mask", mask)):
+        if not path or not context.willLoadLayerOnCompletion(path):
+            continue
+        details = context.layerToLoadOnCompletionDetails(path)
+        details.name = layer_name(kind, source_name)
+        details.setPostProcessor(StylePostProcessor.create(kind, stack))

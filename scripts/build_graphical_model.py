@@ -7,9 +7,15 @@ The model chains fers:detect -> fers:threshold -> gdal:polygonize (QGIS's own GD
 polygonize) -> native:extractbyattribute (keep DN = 1, the anomaly polygons). The generated
 file is committed; the FERS provider loads it so it shows in the Toolbox, and it runs headless:
     qgis_process run fers_qgis/models/detect_threshold_polygonize.model3 -- INPUT=scene.tif \
-        ENHANCER=none fers_detect_1:SCORE=score.tif fers_threshold_1:MASK=mask.tif \
+        fers_detect_1:SCORE=score.tif fers_threshold_1:MASK=mask.tif \
         native_extractbyattribute_1:POLYGONS=anomalies.gpkg
 (QGIS 3.22 names a model's output parameters childId:OUTPUT.)
+
+Nothing about the detect and threshold steps is written twice: the model's inputs are clones of
+the algorithms' own parameters (type, choices, default, help), and every other input of a step
+gets that algorithm's own default as a fixed value, so the model validates in the Graphical
+Modeler and runs what fers:detect runs by default. Rebuild after changing an algorithm's
+parameters (a test compares the committed file with a fresh build).
 """
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(ROOT, "fers_qgis", "models", "detect_threshold_polygonize.model3")
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # fers_qgis and fers_engine from this checkout
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -28,32 +36,32 @@ from qgis.core import (  # noqa: E402
     QgsProcessingModelChildParameterSource as Src,
     QgsProcessingModelOutput,
     QgsProcessingModelParameter,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterDefinition,
 )
 from qgis.PyQt.QtCore import QPointF  # noqa: E402
 
 NAME = "detect_threshold_polygonize"
 DISPLAY_NAME = "Detect, threshold and polygonize anomalies"
 DESCRIPTION = (
-    "Detects anomalies in a hyperspectral raster (Detect anomalies), thresholds the anomaly scores "
-    "into a binary mask (Threshold anomaly scores) and turns the anomalous pixels into polygons "
-    "with QGIS's GDAL Polygonize, keeping only the anomaly polygons (DN = 1).\n"
+    "Detects anomalies in a hyperspectral raster or scene file (Detect anomalies, with its default "
+    "method), thresholds the anomaly scores into a binary mask (Threshold anomaly scores) and turns "
+    "the anomalous pixels into polygons with QGIS's GDAL Polygonize, keeping only the anomaly "
+    "polygons (DN = 1).\n"
     "Outputs: the anomaly score raster (SCORE), the mask (MASK: 1 anomaly, 0 background, 255 "
-    "nodata) and the anomaly polygons (POLYGONS). ENHANCER=none needs no PyTorch."
+    "nodata) and the anomaly polygons (POLYGONS)."
 )
-PARAMS_HELP = {
-    "INPUT": "The multi-band hyperspectral raster to search.",
-    "ENHANCER": "Background-feature enhancement before detection: none (classical detector only, no "
-                "PyTorch needed), spectral or full. Choices: none, spectral, full.",
-    "DETECTOR": "rx: global RX; lrx: local RX with a 3 x 3 guard window and a 15 x 15 background "
-                "window. Choices: rx, lrx.",
-    "THRESHOLD_METHOD": "How the mask threshold is chosen. Choices: percentile, false_alarm_rate, "
-                        "value, otsu.",
-    "THRESHOLD_VALUE": "Percentile (default 99), false-alarm fraction (default 0.01) or absolute "
-                       "score, depending on the method; ignored by otsu.",
-}
+# The model's inputs, in the order the dialog asks for them: (model name, step, the step's parameter,
+# height in the modeler's drawing: inputs in a column on the left, beside the step they feed)
+MODEL_INPUTS = (
+    ("INPUT", "detect", "INPUT", 60),
+    ("INPUT_FILE", "detect", "INPUT_FILE", 120),
+    ("ENHANCER", "detect", "ENHANCER", 180),
+    ("DETECTOR", "detect", "DETECTOR", 240),
+    ("MODEL_FILE", "detect", "MODEL_FILE", 300),
+    ("THRESHOLD_METHOD", "threshold", "METHOD", 420),
+    ("THRESHOLD_VALUE", "threshold", "VALUE", 480),
+)
+INPUT_X, STEP_X, OUTPUT_X = 140, 480, 760
 OUTPUTS_HELP = {
     "SCORE": "The anomaly score raster (float32 GeoTIFF, higher = more anomalous).",
     "MASK": "The binary anomaly mask (uint8: 1 anomaly, 0 background, 255 nodata).",
@@ -61,11 +69,36 @@ OUTPUTS_HELP = {
 }
 
 
-def _param(model, definition, x, y):
-    definition.setHelp(PARAMS_HELP[definition.name()])
-    mp = QgsProcessingModelParameter(definition.name())
+def fers_algorithms():
+    """Fresh, initialised instances of the steps the model wires: {'detect': ..., 'threshold': ...}."""
+    from fers_qgis.algorithms.detect import DetectAlgorithm
+    from fers_qgis.algorithms.threshold import ThresholdAlgorithm
+
+    steps = {"detect": DetectAlgorithm(), "threshold": ThresholdAlgorithm()}
+    for alg in steps.values():
+        alg.initAlgorithm()
+    return steps
+
+
+def _model_input(model, definition, name, x, y):
+    definition.setName(name)
+    mp = QgsProcessingModelParameter(name)
     mp.setPosition(QPointF(x, y))
     model.addModelParameter(definition, mp)
+
+
+def _wire(child, alg, exposed):
+    """Every non-output parameter of ``alg``: from a model input when exposed, else its own default."""
+    for param in alg.parameterDefinitions():
+        name = param.name()
+        if param.isDestination() or name in child.parameterSources():
+            continue
+        if name in exposed:
+            child.addParameterSources(name, [Src.fromModelParameter(exposed[name])])
+        elif param.defaultValue() is not None:
+            child.addParameterSources(name, [Src.fromStaticValue(param.defaultValue())])
+        elif not param.flags() & QgsProcessingParameterDefinition.FlagOptional:
+            raise SystemExit(f"{alg.id()} parameter {name} is mandatory but has no default to fix in the model")
 
 
 def _output(child, name, child_output, description, x, y):
@@ -81,45 +114,40 @@ def _output(child, name, child_output, description, x, y):
 def build_model() -> QgsProcessingModelAlgorithm:
     # name() doubles as the id (fers:detect_threshold_polygonize); the FERS provider shows
     # ALG_DISPLAY_NAME as the Toolbox title
+    steps = fers_algorithms()
     model = QgsProcessingModelAlgorithm(NAME, "Hyperspectral anomaly detection")
+    exposed = {"detect": {}, "threshold": {}}
+    params_help = {}
+    for name, step, param_name, y in MODEL_INPUTS:
+        definition = steps[step].parameterDefinition(param_name).clone()
+        params_help[name] = definition.help()
+        _model_input(model, definition, name, INPUT_X, y)
+        exposed[step][param_name] = name
+    model.setParameterOrder([name for name, _, _, _ in MODEL_INPUTS])
     model.setHelpContent({"ALG_DESC": DESCRIPTION, "ALG_DISPLAY_NAME": DISPLAY_NAME, "ALG_CREATOR": "FERS developers",
-                          "ALG_VERSION": "0.1.0", **PARAMS_HELP, **OUTPUTS_HELP})
-    _param(model, QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"), 120, 60)
-    _param(model, QgsProcessingParameterEnum("ENHANCER", "Enhancer", ["none", "spectral", "full"],
-                                             defaultValue="none", usesStaticStrings=True), 320, 60)
-    _param(model, QgsProcessingParameterEnum("DETECTOR", "Detector", ["rx", "lrx"],
-                                             defaultValue="rx", usesStaticStrings=True), 520, 60)
-    _param(model, QgsProcessingParameterEnum("THRESHOLD_METHOD", "Threshold method",
-                                             ["percentile", "false_alarm_rate", "value", "otsu"],
-                                             defaultValue="percentile", usesStaticStrings=True), 720, 60)
-    _param(model, QgsProcessingParameterNumber("THRESHOLD_VALUE", "Threshold value (empty = method default)",
-                                               type=QgsProcessingParameterNumber.Double, optional=True),
-           920, 60)
+                          "ALG_VERSION": "0.1.0", **params_help, **OUTPUTS_HELP})
 
     detect = QgsProcessingModelChildAlgorithm("fers:detect")
     detect.setChildId("fers_detect_1")
     detect.setDescription("Detect anomalies")
-    detect.setPosition(QPointF(320, 200))
-    detect.addParameterSources("INPUT", [Src.fromModelParameter("INPUT")])
-    detect.addParameterSources("ENHANCER", [Src.fromModelParameter("ENHANCER")])
-    detect.addParameterSources("DETECTOR", [Src.fromModelParameter("DETECTOR")])
-    _output(detect, "SCORE", "OUTPUT", "Anomaly score", 520, 250)
+    detect.setPosition(QPointF(STEP_X, 180))
+    _wire(detect, steps["detect"], exposed["detect"])
+    _output(detect, "SCORE", "OUTPUT", "Anomaly score", OUTPUT_X, 230)
     model.addChildAlgorithm(detect)
 
     threshold = QgsProcessingModelChildAlgorithm("fers:threshold")
     threshold.setChildId("fers_threshold_1")
     threshold.setDescription("Threshold anomaly scores")
-    threshold.setPosition(QPointF(320, 340))
+    threshold.setPosition(QPointF(STEP_X, 450))
     threshold.addParameterSources("INPUT", [Src.fromChildOutput("fers_detect_1", "OUTPUT")])
-    threshold.addParameterSources("METHOD", [Src.fromModelParameter("THRESHOLD_METHOD")])
-    threshold.addParameterSources("VALUE", [Src.fromModelParameter("THRESHOLD_VALUE")])
-    _output(threshold, "MASK", "OUTPUT", "Anomaly mask", 520, 390)
+    _wire(threshold, steps["threshold"], exposed["threshold"])
+    _output(threshold, "MASK", "OUTPUT", "Anomaly mask", OUTPUT_X, 500)
     model.addChildAlgorithm(threshold)
 
     polygonize = QgsProcessingModelChildAlgorithm("gdal:polygonize")
     polygonize.setChildId("gdal_polygonize_1")
     polygonize.setDescription("Polygonize (raster to vector)")
-    polygonize.setPosition(QPointF(320, 480))
+    polygonize.setPosition(QPointF(STEP_X, 600))
     polygonize.addParameterSources("INPUT", [Src.fromChildOutput("fers_threshold_1", "OUTPUT")])
     polygonize.addParameterSources("BAND", [Src.fromStaticValue(1)])
     polygonize.addParameterSources("FIELD", [Src.fromStaticValue("DN")])
@@ -130,14 +158,39 @@ def build_model() -> QgsProcessingModelAlgorithm:
     extract = QgsProcessingModelChildAlgorithm("native:extractbyattribute")
     extract.setChildId("native_extractbyattribute_1")
     extract.setDescription("Keep the anomaly polygons (DN = 1)")
-    extract.setPosition(QPointF(320, 620))
+    extract.setPosition(QPointF(STEP_X, 740))
     extract.addParameterSources("INPUT", [Src.fromChildOutput("gdal_polygonize_1", "OUTPUT")])
     extract.addParameterSources("FIELD", [Src.fromStaticValue("DN")])
     extract.addParameterSources("OPERATOR", [Src.fromStaticValue(0)])
     extract.addParameterSources("VALUE", [Src.fromStaticValue("1")])
-    _output(extract, "POLYGONS", "OUTPUT", "Anomaly polygons", 520, 670)
+    _output(extract, "POLYGONS", "OUTPUT", "Anomaly polygons", OUTPUT_X, 790)
     model.addChildAlgorithm(extract)
     return model
+
+
+_PLUGIN = None
+
+
+def register_steps() -> None:
+    """Processing with the FERS and GDAL providers, so the steps resolve as in the modeler.
+
+    A model saved with its steps resolved also lists their outputs as model parameters
+    (``fers_detect_1:SCORE``), exactly as the Graphical Modeler writes it.
+    """
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("gdal") is None:
+        plugins = os.path.join(QgsApplication.pkgDataPath(), "python", "plugins")
+        if plugins not in sys.path:
+            sys.path.append(plugins)
+        from processing.core.Processing import Processing
+
+        Processing.initialize()
+    if registry.providerById("fers") is None:
+        import fers_qgis
+
+        global _PLUGIN
+        _PLUGIN = fers_qgis.classFactory(None)  # kept: the registry drops a provider whose plugin is collected
+        _PLUGIN.initProcessing()
 
 
 def main(argv=None) -> int:
@@ -148,6 +201,7 @@ def main(argv=None) -> int:
     if own:
         app = QgsApplication([], False)
         app.initQgis()
+    register_steps()
     model = build_model()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if not model.toFile(out):

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Build dist/fers_qgis-<version>.zip, the archive the QGIS plugin repository accepts.
+"""Build dist/fers_qgis-<version>.zip: the plugin that runs the full method in a stock QGIS.
 
-    .venv/bin/python scripts/package.py [--dist DIR]
+    .venv/bin/python scripts/package.py [--dist DIR] [--root REPO]
 
-Layout: one top folder ``fers_qgis/`` holding the plugin, its metadata.txt and LICENSE, and the
+Layout: one top folder ``fers_qgis/`` holding the plugin, its metadata.txt and LICENSE, the
 pure-Python engine vendored as ``fers_qgis/ext/fers_engine`` (the plugin adds ``ext`` to
-sys.path only when ``import fers_engine`` fails). Left out: model weights (*.safetensors, the
-repository rejects binaries and size), __pycache__/*.pyc, hidden files, editor backups.
+sys.path only when ``import fers_engine`` fails) and the default model beside it,
+``fers_qgis/ext/models/fers-default.{safetensors,json}``: the engine looks for bundled models in
+``models`` beside its package (``fers_engine/nets/bundled.py``), in a checkout and in the zip
+alike. Only that model ships: fold models, training candidates and checkpoints stay out, as do
+any other weights, __pycache__/*.pyc, hidden files and editor backups.
 Uses only the standard library so it runs without QGIS.
 """
 from __future__ import annotations
@@ -26,6 +29,8 @@ EXCLUDED_DIRS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache", "ext", "
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".safetensors", ".pt", ".pth", ".ckpt", ".onnx", ".npy", ".npz",
                      ".orig", ".rej", ".swp", "~")
 EPOCH = (2026, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zip
+DEFAULT_MODEL = "fers-default"
+SHIPPED_MODEL_FILES = (DEFAULT_MODEL + ".safetensors", DEFAULT_MODEL + ".json")  # weights + card
 
 
 def read_metadata(path: str) -> dict:
@@ -68,8 +73,8 @@ def add_file(zf: zipfile.ZipFile, full: str, arcname: str) -> None:
         zf.writestr(info, fh.read())
 
 
-def build(dist: str) -> str:
-    plugin_dir = os.path.join(ROOT, PLUGIN)
+def build(dist: str, root: str = ROOT) -> str:
+    plugin_dir = os.path.join(root, PLUGIN)
     meta = read_metadata(os.path.join(plugin_dir, "metadata.txt"))
     check_metadata(meta)
     version = meta["version"].strip()
@@ -81,14 +86,19 @@ def build(dist: str) -> str:
         for full, rel in walk(plugin_dir):
             add_file(zf, full, f"{PLUGIN}/{rel}")
             names.add(f"{PLUGIN}/{rel}")
-        license_src = os.path.join(ROOT, "LICENSE")
+        license_src = os.path.join(root, "LICENSE")
         if f"{PLUGIN}/LICENSE" not in names:
             if not os.path.isfile(license_src):
                 raise SystemExit("no LICENSE found (fers_qgis/LICENSE or LICENSE at the repository root)")
             add_file(zf, license_src, f"{PLUGIN}/LICENSE")
-        for full, rel in walk(os.path.join(ROOT, "fers_engine")):
+        for full, rel in walk(os.path.join(root, "fers_engine")):
             if rel.endswith((".py", ".json", ".txt", ".md", ".qml", ".csv")):
                 add_file(zf, full, f"{PLUGIN}/ext/fers_engine/{rel}")
+        for name in SHIPPED_MODEL_FILES:
+            full = os.path.join(root, "models", name)
+            if not os.path.isfile(full):
+                raise SystemExit(f"the default model is missing: {full} (models/README.md says how to train it)")
+            add_file(zf, full, f"{PLUGIN}/ext/models/{name}")
     os.replace(tmp, target)
     return target
 
@@ -96,8 +106,9 @@ def build(dist: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", default=os.path.join(ROOT, "dist"), help="output folder (default dist/)")
+    parser.add_argument("--root", default=ROOT, help="the checkout to package (default: this one)")
     args = parser.parse_args(argv)
-    target = build(args.dist)
+    target = build(args.dist, args.root)
     with zipfile.ZipFile(target) as zf:
         count = len(zf.namelist())
     print(f"wrote {target} ({count} files, {os.path.getsize(target) / 1024:.0f} KiB)")

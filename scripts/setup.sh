@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything FERS needs on Debian 12: QGIS 3.22 from Debian, a venv on the
-# system Python (so qgis.core, osgeo and torch share one interpreter), rasterio built against
-# Debian's GDAL, and the plugin enabled for headless qgis_process. Safe to run again: a second
-# run takes seconds.
+# system Python (so qgis.core, osgeo.gdal and torch share one interpreter; all raster I/O goes
+# through Debian's osgeo.gdal, so there is one GDAL), and the plugin enabled for headless
+# qgis_process. Safe to run again: a second run takes seconds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"; cd "$ROOT"
 VENV="$ROOT/.venv"
@@ -10,7 +10,7 @@ STAMP="$VENV/.fers-setup-stamp"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-APT_PACKAGES="qgis python3-qgis qgis-providers gdal-bin python3-gdal libgdal-dev python3-venv python3-dev build-essential"
+APT_PACKAGES="qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -37,17 +37,13 @@ if [ ! -f "$STAMP" ] || [ constraints.txt -nt "$STAMP" ] || [ pyproject.toml -nt
   log "installing Python packages into the venv"
   "$PY" -m pip install -q --disable-pip-version-check --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt \
-      torch==2.13.0 numpy scipy numba affine safetensors tqdm spectral pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
-  # rasterio from source against Debian's libgdal: the wheel's bundled GDAL gets mixed with the
-  # system one inside qgis_process (qgis-env.md, finding 3).
-  "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-binary rasterio rasterio 2>&1 | grep -v "is ignored" || true
+      torch==2.13.0 numpy scipy numba safetensors tqdm dask distributed threadpoolctl spectral h5py pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps -e . >"$VENV/.fers-editable.log" 2>&1 || { cat "$VENV/.fers-editable.log"; exit 1; }
   "$PY" - <<'PYCHECK'
-import numpy, rasterio, torch, safetensors, spectral, numba
-from osgeo import gdal
+import numpy, torch, safetensors, spectral, numba, h5py, dask, distributed, threadpoolctl
+from osgeo import gdal, gdal_array
 from qgis.core import Qgis
 assert numpy.__version__.startswith("1."), numpy.__version__
-assert rasterio.__gdal_version__ == gdal.__version__, (rasterio.__gdal_version__, gdal.__version__)
 print(f"numpy {numpy.__version__}, numba {numba.__version__}, torch {torch.__version__}, GDAL {gdal.__version__}, QGIS {Qgis.QGIS_VERSION}")
 PYCHECK
   touch "$STAMP"

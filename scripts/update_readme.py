@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {
     "accuracy": REPO / "bench" / "results" / "accuracy.md",
     "speed": REPO / "bench" / "results" / "speed.md",
+    "cluster": REPO / "bench" / "results" / "cluster.md",
 }
 
 

@@ -11,15 +11,20 @@ remainder ``W (mean - hi)`` is a float64-computed constant per band.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import InputError
-from ..io.blocks import count_blocks, default_block_rows, iter_row_blocks
+from ..io.blocks import default_block_rows, iter_row_blocks
+from ..io.checks import CONSTANT_SCENE
 from ..progress import SILENT, Reporter
 from .device import resolve_device
-from .stats import DEFAULT_RCOND, BackgroundStats, InverseInfo, check_cube, eigen_parts, usable_pixels
+from .stats import (DEFAULT_RCOND, BlockReader, InverseInfo, check_cube, eigen_parts,
+                    stream_statistics, usable_pixels)
+
+#: Receives one block of scores: ``(variant, row0, float32 (rows, W))``.
+ScoreSink = Callable[[str, int, np.ndarray], None]
 
 #: Pixels scored per matmul: large enough for BLAS, small enough to stay cache-friendly.
 _SCORE_CHUNK = 65536
@@ -61,8 +66,10 @@ class RxScorer:
         whiten: np.ndarray,
         device: Optional[str] = None,
         precision: str = "float32",
+        chunk_pixels: int = _SCORE_CHUNK,
     ) -> None:
         mean = np.asarray(mean, dtype=np.float64).ravel()
+        self.chunk_pixels = max(1, int(chunk_pixels))  # bounds the (B, chunk) temporaries
         whiten = np.asarray(whiten, dtype=np.float64)
         if whiten.ndim != 2 or whiten.shape[1] != mean.size:
             raise InputError(f"whitening matrix {whiten.shape} does not match {mean.size} bands")
@@ -118,8 +125,8 @@ class RxScorer:
         flat_mask = mask.ravel()
         out = np.empty(pixels.shape[1], dtype=np.float32)
         score = self._score_torch if self._device is not None else self._score_numpy
-        for start in range(0, pixels.shape[1], _SCORE_CHUNK):
-            stop = start + _SCORE_CHUNK
+        for start in range(0, pixels.shape[1], self.chunk_pixels):
+            stop = start + self.chunk_pixels
             out[start:stop] = score(pixels[:, start:stop], flat_mask[start:stop])
         out[~flat_mask] = np.nan
         return out.reshape(mask.shape)
@@ -137,7 +144,8 @@ class RxScorer:
         import torch
 
         t = self._t
-        d = torch.from_numpy(np.ascontiguousarray(x)).to(self._device, t["w"].dtype)
+        # copy=True: on the CPU with a float32 block, .to() would return the caller's own array
+        d = torch.from_numpy(np.ascontiguousarray(x)).to(self._device, t["w"].dtype, copy=True)
         d -= t["shift"]
         if not mask.all():
             d[:, torch.from_numpy(~mask).to(self._device)] = 0.0
@@ -162,6 +170,44 @@ def rx_scores(
     return scorer(block, valid)
 
 
+def stream_rx(read: BlockReader, height: int, bands: int, variants: Sequence[str], block_rows: int,
+              put: ScoreSink, reporter: Reporter = SILENT, device: Optional[str] = None,
+              rcond: float = DEFAULT_RCOND, precision: str = "float32",
+              score_chunk: int = _SCORE_CHUNK) -> Dict[str, InverseInfo]:
+    """Global RX over a stream of row blocks, in two passes: background statistics of every
+    variant, then each block's scores handed to ``put``. The one two-pass RX of the product:
+    ``global_rx`` runs it over an array, the pipeline over a scene or its enhanced features.
+
+    The covariance's condition is logged, as a warning when it had to be regularised (a
+    singular or near-singular covariance: duplicated or constant bands) or when the scene is
+    constant, since the scores then use fewer directions than there are bands. ``score_chunk``
+    pixels are scored per matrix product (a memory plan sizes it).
+    """
+    rows = int(block_rows)
+    if rows < 1:
+        raise InputError(f"block_rows must be at least 1, got {block_rows}")
+    stats = stream_statistics(read, height, bands, variants, rows, reporter.stage(0.0, 0.5), device)
+    scorers = {}
+    infos = {}
+    for v in variants:
+        scorers[v], infos[v] = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), rcond, device=device,
+                                                 precision=precision, chunk_pixels=score_chunk)
+        info = infos[v]
+        if info.rank == 0:
+            reporter.warning(f"global RX: {CONSTANT_SCENE}")
+        else:
+            (reporter.warning if info.regularised else reporter.info)("global RX: " + info.describe())
+    reporter.info(f"global RX: scoring in {precision} on {scorers[variants[0]].device_name}")
+    blocks = list(iter_row_blocks(height, rows))
+    second = reporter.stage(0.5, 1.0)
+    for i, (r0, r1, _, _) in enumerate(blocks):
+        data, valid = read(r0, r1)
+        for v in variants:
+            put(v, r0, scorers[v](data[v], valid))
+        second.step((i + 1) / len(blocks))
+    return infos
+
+
 def global_rx(
     cube: np.ndarray,
     valid: Optional[np.ndarray] = None,
@@ -174,35 +220,18 @@ def global_rx(
     """float32 (H, W) global RX of a (B, H, W) cube; NaN where invalid or non-finite.
 
     Statistics come from valid pixels only. Equals ``spectral.rx`` on the (H, W, B) transpose
-    whenever the covariance is well-conditioned.
+    whenever the covariance is well-conditioned. The cube is never modified.
     """
     cube, valid = check_cube(cube, valid)
     bands, height, width = cube.shape
-    reporter = reporter or SILENT
     rows = int(block_rows) if block_rows else default_block_rows(width, bands)
-    if rows < 1:
-        raise InputError(f"block_rows must be at least 1, got {block_rows}")
-    nblocks = count_blocks(height, rows)
-
-    def blocks():
-        for r0, r1, _, _ in iter_row_blocks(height, rows):
-            block = np.asarray(cube[:, r0:r1], dtype=np.float32)
-            yield r0, r1, block, None if valid is None else valid[r0:r1]
-
-    stats = BackgroundStats(bands)
-    first = reporter.stage(0.0, 0.5)
-    for i, (_, _, block, vblock) in enumerate(blocks()):
-        stats.update(block, vblock)
-        first.step((i + 1) / nblocks)
-    scorer, info = RxScorer.from_cov(
-        stats.mean, stats.covariance(), rcond, device=device, precision=precision
-    )
-    (reporter.warning if info.regularised else reporter.info)("global RX: " + info.describe())
-    reporter.info(f"global RX: scoring in {precision} on {scorer.device_name}")
-
     out = np.empty((height, width), dtype=np.float32)
-    second = reporter.stage(0.5, 1.0)
-    for i, (r0, r1, block, vblock) in enumerate(blocks()):
-        out[r0:r1] = scorer(block, vblock)
-        second.step((i + 1) / nblocks)
+
+    def read(r0: int, r1: int):
+        return {"x": np.asarray(cube[:, r0:r1], dtype=np.float32)}, None if valid is None else valid[r0:r1]
+
+    def put(_variant: str, r0: int, scores: np.ndarray) -> None:
+        out[r0:r0 + scores.shape[0]] = scores
+
+    stream_rx(read, height, bands, ("x",), rows, put, reporter or SILENT, device, rcond, precision)
     return out

@@ -8,11 +8,13 @@ digital numbers (mean ~1e4, spread ~10), which is exactly what sensors deliver.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import InputError
+from ..io.blocks import iter_row_blocks
+from ..progress import SILENT, Reporter
 
 #: Pixels per internal chunk of an update: bounds the float64 temporary (B x chunk) while
 #: keeping each BLAS call large enough to run at full speed.
@@ -20,6 +22,10 @@ _CHUNK_PIXELS = 8192
 
 #: Relative eigenvalue cut of the regularised inverse (see ``regularised_inverse``).
 DEFAULT_RCOND = 1e-10
+
+#: Reads rows ``[row0, row1)``: ``({variant: float32 (B, rows, W)}, bool valid (rows, W) or None)``.
+#: A plain cube has one variant; the enhanced scene of the Hadamard fusion has two.
+BlockReader = Callable[[int, int], Tuple[Dict[str, np.ndarray], Optional[np.ndarray]]]
 
 
 def check_cube(cube, valid=None):
@@ -96,7 +102,8 @@ class BackgroundStats:
         x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self._device)
         chunk = _CHUNK_PIXELS * 8
         for start in range(0, x.shape[1], chunk):
-            xc = x[:, start:start + chunk].double()
+            # a copy even when x is already float64 on the CPU: x may share the caller's array
+            xc = x[:, start:start + chunk].to(torch.float64, copy=True)
             if xc.shape[1] == 0:
                 continue
             mean_b = xc.mean(dim=1)
@@ -155,6 +162,29 @@ class BackgroundStats:
                 f"only {self.count} valid pixel(s) for background statistics, need at least "
                 f"{needed}: the input is empty, all nodata, or all NaN"
             )
+
+
+def stream_statistics(read: BlockReader, height: int, bands: int, variants: Sequence[str],
+                      block_rows: int, reporter: Reporter = SILENT,
+                      device: Optional[str] = None) -> Dict[str, BackgroundStats]:
+    """One streamed pass over row blocks: each variant's mean and covariance.
+
+    Refuses, with one line, a stream with fewer than two valid pixels: there is no background
+    to compare with.
+    """
+    blocks = list(iter_row_blocks(height, block_rows))
+    stats = {v: BackgroundStats(bands, device=device) for v in variants}
+    for i, (r0, r1, _, _) in enumerate(blocks):
+        data, valid = read(r0, r1)
+        for v in variants:
+            stats[v].update(data[v], valid)
+        reporter.step((i + 1) / len(blocks))
+    for v in variants:
+        if stats[v].count < 2:
+            raise InputError("no valid pixel to compute the background from (every pixel is nodata or "
+                             "NaN)" if stats[v].count == 0 else
+                             "only one valid pixel: there is no background to compare it with")
+    return stats
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,14 @@ than the threshold, so a threshold equal to the maximum flags nothing.
 """
 from __future__ import annotations
 
+import math
+from typing import Optional
+
 import numpy as np
 
-from ..errors import InputError
-
+from ..choices import THRESHOLD_DEFAULTS
 from ..choices import THRESHOLD_METHODS as METHODS
+from ..errors import InputError
 
 #: Value of ``threshold_mask`` where the score is NaN (no data).
 MASK_NODATA = 255
@@ -23,9 +26,34 @@ def _finite(scores: np.ndarray) -> np.ndarray:
     return values
 
 
-def threshold_value(scores: np.ndarray, method: str, value: float = float("nan"),
+def check_threshold(method: str, value: Optional[float] = None) -> Optional[float]:
+    """The value ``threshold_value`` will use with ``method``: ``value`` once its range is
+    checked, or the method's own default (``THRESHOLD_DEFAULTS``) when it is None; None for
+    Otsu, which takes no value. Needs no scores, so a bad request is refused before any work."""
+    if method not in METHODS:
+        raise InputError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "otsu":
+        return None
+    if value is None:
+        if method not in THRESHOLD_DEFAULTS:
+            raise InputError(f"the '{method}' threshold method needs a threshold value")
+        return THRESHOLD_DEFAULTS[method]
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"threshold value must be a number, got {value!r}") from None
+    if method == "value" and not math.isfinite(value):
+        raise InputError(f"threshold value must be a finite number, got {value}")
+    if method == "percentile" and not 0.0 <= value <= 100.0:
+        raise InputError(f"percentile must be within [0, 100], got {value:g}")
+    if method == "false_alarm_rate" and not 0.0 <= value <= 1.0:
+        raise InputError(f"false alarm rate must be within [0, 1], got {value:g}")
+    return value
+
+
+def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = None,
                     bins: int = 256) -> float:
-    """Threshold for ``scores`` by ``method``:
+    """Threshold for ``scores`` by ``method`` (``value`` None = the method's default):
 
     * ``'percentile'``: ``value`` = p in [0, 100]; the p-th percentile (linear interpolation,
       as ``np.percentile``), so about the top (100 - p) % of valid pixels are flagged.
@@ -36,20 +64,13 @@ def threshold_value(scores: np.ndarray, method: str, value: float = float("nan")
       of the valid scores (``value`` is ignored). Heavy-tailed maps (RX is chi-square-like)
       give conservative cuts.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    value = check_threshold(method, value)
     if method == "value":
-        if not np.isfinite(value):
-            raise InputError(f"threshold value must be a finite number, got {value}")
         return float(value)
     values = _finite(scores)
     if method == "percentile":
-        if not 0.0 <= value <= 100.0:
-            raise InputError(f"percentile must be within [0, 100], got {value}")
         return float(np.percentile(values, value))
     if method == "false_alarm_rate":
-        if not 0.0 <= value <= 1.0:
-            raise InputError(f"false alarm rate must be within [0, 1], got {value}")
         flagged = int(np.floor(value * values.size + 1e-9))
         if flagged == 0:
             return float(values.max())

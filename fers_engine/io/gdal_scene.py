@@ -1,4 +1,4 @@
-"""Any raster GDAL reads (GeoTIFF, ENVI, ...), through rasterio, with its spectral metadata.
+"""Any raster GDAL reads (GeoTIFF, ENVI, ...), through osgeo.gdal, with its spectral metadata.
 
 Wavelengths are looked up in the order EnMAP-Box uses (anchors d.4): the ``IMAGERY`` domain
 (newer GDAL), band-level ``wavelength``/``wavelength_units`` (what the ENVI driver and many
@@ -7,17 +7,15 @@ GeoTIFF writers produce), then the dataset ``ENVI`` domain (``wavelength``, ``fw
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import re
-import warnings
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
 from ..errors import InputError
 from .bands import wavelengths_to_nm
+from .gdal_runtime import GdalErrors, import_gdal
 from .scene import Scene, SceneInfo
 
 # Data-file suffixes an ENVI header may sit beside ("x.hdr" for "x", "x.img", "x.dat", ...).
@@ -42,97 +40,126 @@ class GdalScene(Scene):
     """A GDAL raster opened read-only; keeps the handle for block reads until ``close()``."""
 
     def __init__(self, path) -> None:
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
         src = Path(path) if not is_gdal_name(path) else path
         if isinstance(src, Path) and src.suffix.lower() == ".hdr":
             data = envi_data_file(src)
             if data is None:
                 raise InputError(f"ENVI header {src.name} has no data file beside it")
             src = data
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self._ds = rasterio.open(src)
-        except RasterioIOError as exc:
+        with GdalErrors() as errors:
+            gdal = errors.gdal
+            flags = gdal.OF_RASTER | gdal.OF_READONLY | gdal.OF_VERBOSE_ERROR
+            self._ds = errors.call(gdal.OpenEx, str(src), flags)
+            problem = errors.take()
+        if self._ds is None:
             if isinstance(src, Path) and _looks_like_text(src):
-                raise InputError(f"{src.name} is a text file, not a raster GDAL can read") from None
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise InputError(f"{src.name} is a text file, not a raster GDAL can read")
             raise InputError(
-                f"cannot read {_name(src)} as a raster (unrecognised or corrupt format: {first})"
-            ) from None
+                f"cannot read {_name(src)} as a raster (unrecognised or corrupt format: {problem or ''})"
+            )
+        self._label = _name(src)
         try:
             self.info = self._build_info(src)
+            self._read_types = _read_types(self._ds)
+            band_nodata = [self._ds.GetRasterBand(b).GetNoDataValue() for b in range(1, self.info.count + 1)]
+            self._nodatavals = [(_float_or_none(v) if v is not None else None) for v in band_nodata]
+            if self.info.nodata is not None and all(v is None for v in self._nodatavals):
+                self._nodatavals = [self.info.nodata] * self.info.count  # from the ENVI domain
+            self._mask_band = self._dataset_mask_band()
         except BaseException:
-            self._ds.close()
+            self.close()
             raise
-        self._nodatavals = [(_float_or_none(v) if v is not None else None) for v in self._ds.nodatavals]
-        if self.info.nodata is not None and all(v is None for v in self._nodatavals):
-            self._nodatavals = [self.info.nodata] * self.info.count  # from the ENVI domain
-        self._dataset_mask = self._uses_dataset_mask()
 
     @property
     def files(self) -> List[Path]:
         """Every file of the dataset (ENVI data + header, aux files): for the writer's guard."""
-        return [Path(f) for f in (self._ds.files or [self.info.path])]
+        listed = self._ds.GetFileList() if self._ds is not None else None
+        return [Path(f) for f in (listed or [self.info.path])]
 
     # -- Scene interface ----------------------------------------------------------------------
     def _read_raw(self, row0: int, row1: int, bands: np.ndarray) -> np.ndarray:
-        from rasterio.windows import Window
-
-        if self._ds.closed:
-            raise InputError(f"{Path(self.info.path).name} is closed")
-        window = Window(0, row0, self.info.width, row1 - row0)
+        """One dataset-level read of the distinct bands (GDAL reads interleaved files fastest
+        that way), repeated bands taken from it afterwards."""
+        ds = self._open_dataset()
         uniq, inverse = np.unique(bands, return_inverse=True)
-        data = self._ds.read(indexes=[int(b) + 1 for b in uniq], window=window)
+        read_as, view_as = self._read_types
+        out = np.empty((len(uniq), row1 - row0, self.info.width), dtype=read_as)
+        numbers = [int(b) + 1 for b in uniq]
+        with GdalErrors() as errors:
+            try:
+                got = errors.call(ds.ReadAsArray, 0, row0, self.info.width, row1 - row0, buf_obj=out,
+                                  band_list=numbers)
+            except TypeError:  # bindings older than GDAL 3.5 have no band_list: band by band
+                got = out
+                for k, number in enumerate(numbers):
+                    if errors.call(ds.GetRasterBand(number).ReadAsArray, 0, row0, self.info.width,
+                                   row1 - row0, buf_obj=out[k]) is None:
+                        got = None
+            problem = errors.take()
+        if got is None or problem:
+            raise InputError(f"cannot read rows {row0}:{row1} of {self._label} "
+                             f"({problem or 'GDAL read failed'}); is the file truncated or corrupt?")
+        data = out if view_as is None else out.view(view_as)
         return data if len(uniq) == len(bands) and (uniq == bands).all() else data[inverse]
 
     def _nodata_for(self, bands: np.ndarray) -> list:
         return [self._nodatavals[int(b)] for b in bands]
 
     def _extra_valid(self, row0: int, row1: int) -> Optional[np.ndarray]:
-        if not self._dataset_mask:
+        if self._mask_band is None:
             return None
-        from rasterio.windows import Window
-
-        mask = self._ds.dataset_mask(window=Window(0, row0, self.info.width, row1 - row0))
+        ds = self._open_dataset()
+        band = ds.GetRasterBand(self._mask_band).GetMaskBand()
+        with GdalErrors() as errors:
+            mask = errors.call(band.ReadAsArray, 0, row0, self.info.width, row1 - row0)
+            problem = errors.take()
+        if mask is None or problem:
+            raise InputError(f"cannot read the validity mask of {self._label} rows {row0}:{row1} "
+                             f"({problem or 'GDAL read failed'})")
         return mask > 0
 
     def close(self) -> None:
-        if not self._ds.closed:
-            self._ds.close()
+        self._ds = None  # the bindings close the dataset when its last reference goes
+
+    def _open_dataset(self):
+        if self._ds is None:
+            raise InputError(f"{Path(self.info.path).name} is closed")
+        return self._ds
 
     # -- metadata ------------------------------------------------------------------------------
-    def _uses_dataset_mask(self) -> bool:
-        """True for an internal/external mask or alpha band (not nodata, which read() handles)."""
-        from rasterio.enums import MaskFlags
-
-        flags = self._ds.mask_flag_enums
-        return any(
-            (MaskFlags.per_dataset in f or MaskFlags.alpha in f) and MaskFlags.nodata not in f
-            for f in flags
-        )
+    def _dataset_mask_band(self) -> Optional[int]:
+        """The band whose mask is a stored per-dataset mask or alpha band (not nodata, which
+        ``read`` handles itself), or None when the file stores no such mask."""
+        gdal = import_gdal()
+        for number in range(1, self.info.count + 1):
+            flags = self._ds.GetRasterBand(number).GetMaskFlags()
+            if flags & (gdal.GMF_PER_DATASET | gdal.GMF_ALPHA) and not flags & gdal.GMF_NODATA:
+                return number
+        return None
 
     def _build_info(self, src) -> SceneInfo:
         ds = self._ds
         label = _name(src)
-        if ds.count < 1:
-            subs = list(ds.subdatasets or [])
+        count = int(ds.RasterCount)
+        if count < 1:
+            subs = _subdatasets(ds)
             if subs:
                 shown = ", ".join(subs[:3]) + (", ..." if len(subs) > 3 else "")
                 raise InputError(f"{label} has no bands: it holds {len(subs)} subdatasets "
                                  f"({shown}); open one of those")
             raise InputError(f"{label} has no bands")
-        if ds.width < 1 or ds.height < 1:
-            raise InputError(f"{label} is empty ({ds.width}x{ds.height} pixels)")
+        width, height = int(ds.RasterXSize), int(ds.RasterYSize)
+        if width < 1 or height < 1:
+            raise InputError(f"{label} is empty ({width}x{height} pixels)")
         envi = _tags(ds, ns="ENVI")
         notes: List[str] = []
-        crs = ds.crs.to_wkt() if ds.crs else None
+        crs = ds.GetProjection() or None
+        geo = ds.GetGeoTransform(can_return_null=True)
         transform = None
-        if crs is not None or not ds.transform.is_identity:
-            transform = tuple(float(v) + 0.0 for v in ds.transform.to_gdal())  # no -0.0
-        nodata = next((_float_or_none(v) for v in ds.nodatavals if v is not None), None)
+        if crs is not None or (geo is not None and tuple(geo) != IDENTITY):
+            transform = tuple(float(v) + 0.0 for v in (geo or IDENTITY))  # + 0.0: no -0.0
+        bands = [ds.GetRasterBand(b) for b in range(1, count + 1)]
+        nodata = next((_float_or_none(v) for v in (b.GetNoDataValue() for b in bands) if v is not None), None)
         if nodata is None and "data_ignore_value" in envi:
             nodata = _float_or_none(envi["data_ignore_value"])
         wl, units, fwhm, note = _spectral(ds, envi)
@@ -141,23 +168,23 @@ class GdalScene(Scene):
         bad = _envi_list(envi.get("bbl"))
         bad_bands = None
         if bad is not None:
-            if len(bad) == ds.count:
+            if len(bad) == count:
                 bad_bands = np.array([_float_or_none(v) not in (0.0, None) for v in bad], dtype=bool)
             else:
-                notes.append(f"bbl ignored: {len(bad)} values for {ds.count} bands")
+                notes.append(f"bbl ignored: {len(bad)} values for {count} bands")
         names = _envi_list(envi.get("band_names"))
-        if names is None or len(names) != ds.count:
-            names = [d if d else f"Band {i + 1}" for i, d in enumerate(ds.descriptions)]
-        if ds.driver == "ENVI":
-            for f in ds.files or []:
+        if names is None or len(names) != count:
+            names = [b.GetDescription() or f"Band {i + 1}" for i, b in enumerate(bands)]
+        if ds.GetDriver().ShortName == "ENVI":
+            for f in ds.GetFileList() or []:
                 if str(f).lower().endswith(".aux.xml"):
                     notes.append(f"{Path(f).name} beside the ENVI header may override its metadata")
         return SceneInfo(
             path=str(src),
-            height=int(ds.height),
-            width=int(ds.width),
-            count=int(ds.count),
-            dtype=str(ds.dtypes[0]),
+            height=height,
+            width=width,
+            count=count,
+            dtype=_dtype_name(bands[0]),
             crs=crs,
             transform=transform,
             nodata=nodata,
@@ -170,9 +197,57 @@ class GdalScene(Scene):
         )
 
 
+# GDAL's "no georeference" geotransform: pixel = map coordinates.
+IDENTITY = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+# GDAL data type name -> numpy dtype of the read buffer (complex integers are read as complex
+# floats: numpy has no complex integer type).
+_NUMPY_OF_GDAL = {
+    "Byte": "uint8", "Int8": "int8", "UInt16": "uint16", "Int16": "int16", "UInt32": "uint32",
+    "Int32": "int32", "UInt64": "uint64", "Int64": "int64", "Float32": "float32",
+    "Float64": "float64", "CInt16": "complex64", "CInt32": "complex128", "CFloat32": "complex64",
+    "CFloat64": "complex128",
+}
+
+
+def _signed_byte(band) -> bool:
+    """GDAL < 3.7 stores int8 as Byte with ``PIXELTYPE=SIGNEDBYTE``."""
+    return band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE"
+
+
+def _dtype_name(band) -> str:
+    """The band's data type with numpy's names (``complex_int16`` for GDAL's CInt16)."""
+    gdal = import_gdal()
+    name = gdal.GetDataTypeName(band.DataType)
+    if name == "Byte" and _signed_byte(band):
+        return "int8"
+    if name in ("CInt16", "CInt32"):
+        return "complex_int" + name[4:]
+    if name not in _NUMPY_OF_GDAL:
+        raise InputError(f"unsupported GDAL data type {name}")
+    return _NUMPY_OF_GDAL[name]
+
+
+def _read_types(ds):
+    """``(numpy dtype to read into, dtype to view it as or None)`` for the first band's type."""
+    gdal = import_gdal()
+    band = ds.GetRasterBand(1)
+    name = gdal.GetDataTypeName(band.DataType)
+    if name == "Byte" and _signed_byte(band):
+        return np.dtype("uint8"), np.dtype("int8")  # read the bytes as they are, then reinterpret
+    return np.dtype(_NUMPY_OF_GDAL[name]), None
+
+
+def _subdatasets(ds) -> List[str]:
+    meta = ds.GetMetadata_Dict("SUBDATASETS") or {}
+    names = [(int(k.split("_")[1]), v) for k, v in meta.items()
+             if k.startswith("SUBDATASET_") and k.endswith("_NAME")]
+    return [v for _, v in sorted(names)]
+
+
 def _spectral(ds, envi: dict):
     """``(wavelengths nm, units as read, fwhm nm, note)`` from the first source that has them."""
-    count = ds.count
+    count = ds.RasterCount
     # 1. IMAGERY domain (GDAL >= 3.10): always micrometres.
     imagery = [_tags(ds, bidx=b, ns="IMAGERY") for b in range(1, count + 1)]
     if all("CENTRAL_WAVELENGTH_UM" in t for t in imagery):
@@ -214,10 +289,9 @@ def _finish(wl_values, units, fwhm_values):
 
 
 def _tags(ds, bidx: int = 0, ns: Optional[str] = None) -> dict:
-    try:
-        return ds.tags(bidx, ns=ns) if ns else ds.tags(bidx)
-    except Exception:  # a missing domain is not an error
-        return {}
+    """Metadata of the dataset (``bidx`` 0) or of a band in a domain; {} when it has none."""
+    obj = ds if bidx == 0 else ds.GetRasterBand(bidx)
+    return obj.GetMetadata_Dict(ns or "") or {}
 
 
 def _envi_list(text: Optional[str]) -> Optional[List[str]]:
@@ -258,33 +332,14 @@ def _looks_like_text(p: Path) -> bool:
 
 
 def is_gdal_name(path) -> bool:
-    """A GDAL connection string such as ``GPKG:file.gpkg:table`` or ``NETCDF:"f.nc":var``."""
+    """A GDAL connection string such as ``GPKG:file.gpkg:table`` or ``NETCDF:"f.nc":var``, or a
+    virtual file system path (``/vsizip/...``, ``/vsicurl/https://...``): passed to GDAL as a
+    string, never through ``Path``, which would fold the ``//`` of a URL."""
     text = str(path)
+    if text.startswith("/vsi"):
+        return True
     return bool(re.match(r"^[A-Za-z][A-Za-z0-9_]+:", text)) and not Path(text).exists()
 
 
 def _name(src) -> str:
     return src.name if isinstance(src, Path) else str(src)
-
-
-
-@contextmanager
-def limit_gdal_cache(max_bytes: int) -> Iterator[None]:
-    """Cap GDAL's block cache while a job runs, then restore it.
-
-    GDAL's default cache is 5 % of the machine's RAM (1.2 GB on 24 GB) and counts in the
-    process's resident memory, so streaming a large raster under a memory budget must bound it
-    too. Uses osgeo.gdal when present (the same libgdal rasterio is built against here);
-    without it, the cache keeps GDAL's own setting.
-    """
-    try:
-        from osgeo import gdal
-    except ImportError:  # pragma: no cover - rasterio-only installs
-        yield
-        return
-    previous = gdal.GetCacheMax()
-    gdal.SetCacheMax(int(min(previous, max(16 * 2**20, max_bytes))))
-    try:
-        yield
-    finally:
-        gdal.SetCacheMax(previous)

@@ -119,7 +119,14 @@ class MatScene(Scene):
 def _find_cube(arrays: Dict[str, np.ndarray], path: Path, notes: List[str]) -> Tuple[np.ndarray, str]:
     cubes = [(k, v) for k, v in arrays.items() if v.ndim == 3 and v.dtype.kind in "iuf" and v.size]
     if cubes:
-        key, cube = max(cubes, key=lambda kv: kv[1].size)
+        largest = max(v.size for _, v in cubes)
+        # rivals: cubes at least half the largest (a thumbnail or an RGB preview is not one)
+        rivals = [(k, v) for k, v in cubes if 2 * v.size >= largest]
+        if len(rivals) > 1:  # taking the largest would analyse the wrong data without a word
+            listed = ", ".join(f"'{k}' {'x'.join(map(str, v.shape))}" for k, v in rivals)
+            raise InputError(f"{path.name} holds {len(rivals)} hyperspectral cubes ({listed}) and FERS "
+                             "cannot tell which one to analyse: save that one alone in its own .mat file")
+        key, cube = rivals[0]
         return cube, key
     found = _unmixing_layout(arrays)
     if found is not None:

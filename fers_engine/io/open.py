@@ -2,18 +2,23 @@
 
 Callers (pipeline, CLI, plugin, benchmarks) never pick a reader themselves: ``open_scene``
 checks the obvious user mistakes first (missing, empty, a folder, a text file) so each gets a
-one-line ``InputError`` instead of a GDAL or scipy traceback.
+one-line ``InputError`` instead of a GDAL or scipy traceback, then recognises sensor products
+(EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager: see ``detect_product``) by name and content
+before falling back to the plain GDAL and ``.mat`` readers.
 """
 from __future__ import annotations
 
 import os
+import stat
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError
-from .gdal_scene import GdalScene, is_gdal_name
+from .gdal_scene import GdalScene, envi_data_file, is_gdal_name
 from .mat_scene import MatScene, mat_ground_truth
 from .scene import Scene
 
@@ -25,8 +30,34 @@ GT_TAGS = ("gt", "groundtruth", "ground_truth", "ground-truth")
 GT_SEPARATORS = ("", "_", "-", ".", " ")
 
 
-def open_scene(path: PathLike) -> Scene:
-    """Open a scene for block reading: ``.mat`` -> ``MatScene``, anything else -> ``GdalScene``.
+# What a file dialog should offer for sensor products (the QGIS file parameter, a GUI): name
+# patterns per product, in the form Qt's file filters take.
+PRODUCT_FILE_FILTERS = (
+    ("EMIT L2A RFL", "EMIT_L2A_RFL_*.nc"),
+    ("EnMAP L2A", "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip"),
+    ("PRISMA L2D", "PRS_L2D_*.he5"),
+    ("AVIRIS-NG / AVIRIS-classic ENVI", "ang* f*t*p*r* *.hdr"),
+    ("AVIRIS-3/5 RFL_ORT", "*_RFL_ORT.nc"),
+    ("DESIS L2A", "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif"),
+    ("Planet Tanager", "*.h5 *.he5"),
+)
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Which grid a product's scores are written on. ``ortho=False`` keeps EMIT's swath geometry
+    (no map georeference) instead of its GLT's north-up grid; ``north_up=True`` writes the scores
+    of a rotated AVIRIS flight line on an axis-aligned grid (the input pixel under each map pixel
+    centre) instead of keeping its rotated geotransform. Detection always runs in the product's
+    own geometry."""
+
+    ortho: bool = True
+    north_up: bool = False
+
+
+def open_scene(path: PathLike, options: Optional[ReaderOptions] = None) -> Scene:
+    """Open a scene for block reading: a recognised sensor product gets its reader (see
+    ``detect_product``), ``.mat`` -> ``MatScene``, anything else -> ``GdalScene``.
 
     An ENVI scene may be given by its data file or its ``.hdr``. The result is a context manager.
     """
@@ -35,7 +66,89 @@ def open_scene(path: PathLike) -> Scene:
     p = _check_input(path)
     if _is_mat(p):
         return MatScene(p)
+    try:
+        opener = detect_product(p)
+        if opener is not None:
+            return opener(p, options or ReaderOptions())
+    except InputError as exc:
+        # The readers' frames hold GDAL objects; free them now rather than whenever the
+        # traceback goes (after QGIS has shut GDAL down, freeing them crashes the process).
+        traceback.clear_frames(exc.__traceback__)
+        raise
     return GdalScene(p)
+
+
+def detect_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene]]:
+    """The reader for a sensor product, or None for a plain raster.
+
+    By name: EnMAP (``ENMAP*L2A*-METADATA.XML``, its ZIP or ``-SPECTRAL_IMAGE``), DESIS
+    (``DESIS-HSI-L2A*``), AVIRIS ENVI lines (``ang*``, ``AV3*``, ``f*t*p*r*`` or a rotated
+    ``map info``); by content: NetCDF (EMIT's ``reflectance`` + ``sensor_band_parameters``,
+    AVIRIS-3's ``reflectance`` group), HDF5-EOS (PRISMA's ``PRS_L2D_HCO`` swath, Tanager's
+    ``HYP`` swath or grid), and rasters EnMAP-Box exported from EnMAP L2A.
+    """
+    from . import aviris, desis, enmap
+    from .gdal_access import is_hdf5
+
+    suffix = p.suffix.lower()
+    if enmap.is_enmap_name(p):
+        return lambda q, o: enmap.EnmapScene(q)
+    if desis.is_desis_name(p):
+        return lambda q, o: desis.DesisScene(q)
+    if suffix in (".nc", ".nc4", ".he5", ".h5", ".hdf5") and is_hdf5(p):
+        return _multidim_product(p)
+    header = p if suffix == ".hdr" else _envi_header(p)
+    if header is not None and (aviris.is_aviris_name(p) or aviris.has_rotated_map_info(header)):
+        data = envi_data_file(header) if suffix == ".hdr" else p
+        if data is None:
+            raise InputError(f"ENVI header {header.name} has no data file beside it")
+        return lambda q, o: aviris.open_aviris_envi(data, north_up=o.north_up)
+    if suffix in (".tif", ".tiff", ".vrt") and _is_enmap_box_export(p):
+        return lambda q, o: enmap.EnmapScene(q)
+    return None
+
+
+def _multidim_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene]]:
+    from . import aviris, emit, prisma, tanager
+    from .gdal_access import open_multidim
+
+    name = p.name.upper()
+    if name.startswith("EMIT_L2A_RFL"):  # by name first, so a broken file says what it lacks
+        return lambda q, o: emit.open_emit(q, ortho=o.ortho)
+    if name.startswith("PRS_L2D"):
+        return lambda q, o: prisma.PrismaScene(q)
+    if name.endswith("_RFL_ORT.NC"):
+        return lambda q, o: aviris.Aviris3Scene(q)
+    _, root = open_multidim(str(p), p.name, "NetCDF/HDF5")
+    if emit.looks_like_emit(root):
+        return lambda q, o: emit.open_emit(q, ortho=o.ortho)
+    if aviris.looks_like_aviris_nc(root):
+        return lambda q, o: aviris.Aviris3Scene(q)
+    if prisma.looks_like_prisma(root):
+        return lambda q, o: prisma.PrismaScene(q)
+    if tanager.looks_like_tanager(root):
+        return lambda q, o: tanager.TanagerScene(q)
+    if p.suffix.lower() == ".he5":
+        raise InputError(f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
+                         "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)")
+    return None
+
+
+def _envi_header(p: Path) -> Optional[Path]:
+    for cand in (Path(str(p) + ".hdr"), p.with_suffix(".hdr")):
+        if cand != p and cand.is_file():
+            return cand
+    return None
+
+
+def _is_enmap_box_export(p: Path) -> bool:
+    from .enmap import is_enmap_box_export
+    from .gdal_access import gdal_call
+    from .gdal_runtime import import_gdal
+
+    gdal = import_gdal()
+    ds, _ = gdal_call(gdal.OpenEx, str(p), gdal.OF_RASTER | gdal.OF_READONLY)
+    return ds is not None and is_enmap_box_export(ds)
 
 
 def find_ground_truth(scene_path: PathLike) -> Optional[Path]:
@@ -148,6 +261,11 @@ def _check_input(path: PathLike) -> Path:
         raise InputError(f"input not found: {p}")
     if p.is_dir():
         raise InputError(f"input is a folder, not a raster file: {p}")
+    mode = p.stat().st_mode
+    if not stat.S_ISREG(mode):  # a device reads forever (/dev/zero) or blocks (a named pipe)
+        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) \
+            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+        raise InputError(f"input {p} is {kind}, not a raster file")
     if p.stat().st_size == 0:
         raise InputError(f"input file is empty (0 bytes): {p}")
     return p

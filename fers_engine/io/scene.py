@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import BandIndexError, InputError
+from ..errors import BandIndexError, FersError, InputError
 
 
 @dataclass
@@ -23,6 +24,10 @@ class SceneInfo:
     ``wavelengths`` and ``fwhm`` are always nanometres once here; ``wavelength_units`` keeps what
     the file said so a message can quote it. ``bad_bands`` follows ENVI ``bbl``: True = good.
     ``notes`` collects things worth telling the user (guessed units, transposed ground truth).
+    ``product`` names a recognised sensor product (``"EMIT L2A RFL"``), None for plain rasters.
+    ``scale``/``offset`` (one value per band, or None) turn stored values into reflectance:
+    ``reflectance = stored * scale + offset``; ``Scene.read`` applies them, after nodata is
+    compared in stored units, so every block a detector sees is reflectance.
     """
 
     path: str
@@ -39,6 +44,9 @@ class SceneInfo:
     bad_bands: Optional[np.ndarray] = None
     band_names: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    product: Optional[str] = None
+    scale: Optional[np.ndarray] = None
+    offset: Optional[np.ndarray] = None
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -81,6 +89,9 @@ class Scene(abc.ABC):
     """
 
     info: SceneInfo
+    # The map grid the scores go on when it differs from the scene's own geometry (EMIT's GLT,
+    # a north-up AVIRIS line): a ``glt.MapView``; None = scores keep the scene's geometry.
+    map_view = None
 
     # -- to implement -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -102,16 +113,15 @@ class Scene(abc.ABC):
     def read(self, row0: int, row1: int,
              bands: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Rows ``row0:row1`` as ``(float32 (B, rows, W), bool (rows, W))``; bands are 0-based."""
-        h = self.info.height
-        if not (0 <= int(row0) < int(row1) <= h):
-            raise InputError(f"row range {row0}:{row1} outside the scene (0:{h})")
         idx = band_index_array(bands, self.info.count)
-        raw = self._read_raw(int(row0), int(row1), idx)
+        raw = self._read_checked(row0, row1, idx)
         valid = np.ones(raw.shape[1:], dtype=bool)
         for k, nd in enumerate(self._nodata_for(idx)):
             if nd is not None and not np.isnan(nd):
                 valid &= raw[k] != _cast_like(nd, raw.dtype)
-        block = raw.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: inf, then invalid
+            block = raw.astype(np.float32, copy=False)
+        block = self._to_reflectance(block, raw, idx)
         if raw.dtype.kind in "fc":  # integers are always finite; float64 may overflow float32
             valid &= np.isfinite(block).all(axis=0)
         extra = self._extra_valid(int(row0), int(row1))
@@ -122,6 +132,52 @@ class Scene(abc.ABC):
                 block = block.copy()
             block[:, ~valid] = 0.0
         return block, valid
+
+    def read_band_validity(self, row0: int, row1: int,
+                           bands: Optional[Sequence[int]] = None) -> np.ndarray:
+        """bool ``(B, rows, W)``: where each band *on its own* holds a usable value (not nodata,
+        finite in float32, inside the stored validity mask). ``read`` combines the bands, so one
+        band of NaN makes every pixel invalid; this tells which band it is."""
+        idx = band_index_array(bands, self.info.count)
+        raw = self._read_checked(row0, row1, idx)
+        ok = np.ones(raw.shape, dtype=bool)
+        for k, nd in enumerate(self._nodata_for(idx)):
+            if nd is not None and not np.isnan(nd):
+                ok[k] &= raw[k] != _cast_like(nd, raw.dtype)
+            if raw.dtype.kind in "fc":
+                with np.errstate(over="ignore"):
+                    ok[k] &= np.isfinite(raw[k].astype(np.float32, copy=False))
+        extra = self._extra_valid(int(row0), int(row1))
+        if extra is not None:
+            ok &= extra[None]
+        return ok
+
+    def _read_checked(self, row0: int, row1: int, idx: np.ndarray) -> np.ndarray:
+        """``_read_raw`` after a range check; a failed read (a truncated or damaged file, a file
+        cut short while a run reads it) becomes one ``InputError`` line naming the file."""
+        h = self.info.height
+        if not (0 <= int(row0) < int(row1) <= h):
+            raise InputError(f"row range {row0}:{row1} outside the scene (0:{h})")
+        try:
+            return self._read_raw(int(row0), int(row1), idx)
+        except (FersError, MemoryError):
+            raise
+        except Exception as exc:  # reader libraries raise their own types (RasterioIOError, RuntimeError...)
+            raise InputError(f"cannot read rows {row0}-{row1} of {Path(self.info.path).name} "
+                             f"({_deepest_message(exc)}): the file may be truncated or damaged") from None
+
+    def _to_reflectance(self, block: np.ndarray, raw: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """``block * scale + offset`` per band when the product declares them (never in place on
+        the raw array, which a reader may share)."""
+        scale, offset = self.info.scale, self.info.offset
+        if scale is None and offset is None:
+            return block
+        out = block.copy() if block is raw else block
+        if scale is not None:
+            out *= np.asarray(scale, dtype=np.float32)[idx][:, None, None]
+        if offset is not None:
+            out += np.asarray(offset, dtype=np.float32)[idx][:, None, None]
+        return out
 
     def read_all(self, bands: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
         """The whole scene in one block: only for small scenes (benchmarks, tests)."""
@@ -147,3 +203,16 @@ def _cast_like(value: float, dtype: np.dtype):
             return np.array(np.nan)  # cannot occur in this dtype: compares unequal everywhere
         return dtype.type(int(value))
     return dtype.type(value)
+
+
+def _deepest_message(exc: BaseException) -> str:
+    """First line of the innermost cause: GDAL's own words ("TIFFFillTile: Read error ..."),
+    which the outer wrappers ("Read failed. See previous exception") only point to."""
+    text = ""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = line or text
+        exc = exc.__cause__
+    return text or "read error"

@@ -1,22 +1,25 @@
-"""The one GeoTIFF writer every output goes through: tiled, compressed, atomic.
+"""The one GeoTIFF writer every raster output goes through: tiled, compressed, checked, atomic.
 
-Blocks are written into a hidden temporary file beside the target (``.name.partial-XXXX.tif``)
-which is renamed onto the target only when the ``with`` block ends cleanly. Any exception,
-including ``Cancelled`` and Ctrl-C, deletes the temporary file, so a failed or cancelled run
-never leaves a half-written raster that QGIS would happily load. The writer also refuses to
-write over any file of the input (the raster itself or its ENVI ``.hdr``).
+Blocks are written through osgeo.gdal into a hidden temporary file beside the target
+(``io.atomic``: ``.name.partial-XXXX.tif``) which is renamed onto the target only when the
+``with`` block ends cleanly. Every GDAL write, the final flush and the close are checked (a full
+disk shows up there, not as an exception from GDAL): a failure is an ``OutputError`` with GDAL's
+first message. Any failure or exception, ``Cancelled`` and Ctrl-C included, deletes the temporary
+file and keeps the previous output, so a failed or cancelled run never leaves a half-written
+raster that QGIS would happily load. The writer also refuses to write over any file of the input
+(the raster itself or its ENVI ``.hdr``).
 """
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import OutputError
+from .atomic import AtomicFile, CommitOnSuccess
+from .gdal_runtime import GdalErrors, import_gdal
 from .scene import Scene, SceneInfo
 
 _DEFAULT = object()  # "nodata not given": NaN for float outputs, none for integer outputs
@@ -24,11 +27,11 @@ SUPPORTED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "floa
 BLOCK = 256
 
 
-class RasterWriter:
+class RasterWriter(CommitOnSuccess):
     """Write a ``(count, height, width)`` GeoTIFF block by block; use as a context manager.
 
-    ``crs`` is WKT / ``"EPSG:n"`` / a rasterio CRS or None (allowed: benchmark ``.mat`` scenes
-    have none); ``transform`` a GDAL 6-tuple or an ``Affine``. ``like_input`` (a path, a
+    ``crs`` is WKT / ``"EPSG:n"`` / an ``osr.SpatialReference`` or None (allowed: benchmark
+    ``.mat`` scenes have none); ``transform`` a GDAL 6-tuple. ``like_input`` (a path, a
     ``Scene`` or a ``SceneInfo``) names the input so it can never be overwritten; a Scene or
     SceneInfo also supplies CRS and transform when those are not given. ``tags`` are dataset
     metadata; ``band_metadata`` one dict per band, e.g. ``{"wavelength": "550.0",
@@ -62,7 +65,7 @@ class RasterWriter:
             crs = info.crs if crs is None else crs
             transform = info.transform if transform is None else transform
         self.crs = _to_crs(crs)
-        self.transform = _to_affine(transform)
+        self.transform = _to_geotransform(transform)
         is_float = np.dtype(self.dtype).kind == "f"
         if nodata is _DEFAULT:
             nodata = float("nan") if is_float else None
@@ -77,61 +80,52 @@ class RasterWriter:
         self.tags = dict(tags or {})
         self.band_metadata = [dict(m or {}) for m in band_metadata] if band_metadata is not None else None
         _refuse_input_collision(self.path, like_input)
-        folder = self.path.parent
-        if self.path.is_dir():
-            raise OutputError(f"output path is a folder: {self.path}")
-        if not folder.is_dir():
-            raise OutputError(f"output folder does not exist: {folder}")
-        self._tmp: Optional[Path] = None
+        self._file = AtomicFile(self.path, suffix=".tif")
         self._ds = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> "RasterWriter":
         """Create the temporary file; ``__enter__`` calls this."""
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
-
         if self._ds is not None:
             return self
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=".tif",
-                                       dir=str(self.path.parent))
-            os.close(fd)
-        except OSError as exc:
-            raise OutputError(f"cannot write in {self.path.parent} ({exc.strerror or exc})") from None
-        self._tmp = Path(tmp)
+        gdal = import_gdal()
+        tmp = self._file.open()
         is_float = np.dtype(self.dtype).kind == "f"
-        profile = dict(
-            driver="GTiff", width=self.width, height=self.height, count=self.count,
-            dtype=self.dtype, crs=self.crs, transform=self.transform, nodata=self.nodata,
-            tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
-            predictor=3 if is_float else 2, bigtiff="IF_SAFER",
-        )
+        options = ["TILED=YES", f"BLOCKXSIZE={BLOCK}", f"BLOCKYSIZE={BLOCK}", "COMPRESS=DEFLATE",
+                   f"PREDICTOR={3 if is_float else 2}", "BIGTIFF=IF_SAFER"]
         if self.count > 1:
-            profile["interleave"] = "band"
-        if self.transform is None:
-            profile.pop("transform")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self._ds = rasterio.open(self._tmp, "w", **profile)
-            if self.band_descriptions:
-                for i, text in enumerate(self.band_descriptions, start=1):
-                    self._ds.set_band_description(i, str(text))
-            if self.tags:
-                self._ds.update_tags(**{str(k): str(v) for k, v in self.tags.items()})
-            for i, meta in enumerate(self.band_metadata or [], start=1):
-                if meta:
-                    self._ds.update_tags(i, **{str(k): str(v) for k, v in meta.items()})
-        except Exception as exc:
+            options.append("INTERLEAVE=BAND")
+        gdal_type, type_options = _gdal_type(gdal, self.dtype)
+        with GdalErrors() as errors:
+            driver = gdal.GetDriverByName("GTiff")
+            ds = errors.call(driver.Create, str(tmp), self.width, self.height, self.count,
+                             gdal_type, options + type_options)
+            if ds is not None:
+                self._ds = ds
+                if self.crs is not None:
+                    errors.call(ds.SetSpatialRef, self.crs)
+                if self.transform is not None:
+                    errors.call(ds.SetGeoTransform, self.transform)
+                for k in range(1, self.count + 1):
+                    band = ds.GetRasterBand(k)
+                    if self.nodata is not None:
+                        errors.call(band.SetNoDataValue, float(self.nodata))
+                    if self.band_descriptions:
+                        band.SetDescription(str(self.band_descriptions[k - 1]))
+                    for key, value in ((self.band_metadata or [{}] * self.count)[k - 1]).items():
+                        errors.call(band.SetMetadataItem, str(key), str(value))
+                for key, value in self.tags.items():
+                    errors.call(ds.SetMetadataItem, str(key), str(value))
+            problem = errors.take()
+            created = ds is not None
+            ds = band = None  # the writer's own reference is the only one left
+        if not created or problem:
             self.abort()
-            raise OutputError(f"cannot create {self.path.name} ({_first_line(exc)})") from None
+            raise OutputError(f"cannot create {self.path.name} ({problem or 'GDAL could not create it'})")
         return self
 
     def write(self, row0: int, array: np.ndarray) -> None:
         """Write rows ``row0:row0+rows``; ``array`` is ``(count, rows, W)`` or ``(rows, W)``."""
-        from rasterio.windows import Window
-
         if self._ds is None:
             raise OutputError("writer is not open: use it in a 'with' block")
         arr = np.asarray(array)
@@ -149,27 +143,29 @@ class RasterWriter:
         if target.kind != "f" and arr.dtype.kind == "f":
             fill = 0 if self.nodata is None else self.nodata
             arr = np.where(np.isfinite(arr), arr, fill)
-        self._ds.write(arr.astype(target, copy=False), window=Window(0, int(row0), self.width, rows))
+        arr = arr.astype(target, copy=False)
+        if target == np.int8 and not hasattr(import_gdal(), "GDT_Int8"):
+            arr = arr.view(np.uint8)  # a SIGNEDBYTE Byte band takes the bytes as they are
+        with GdalErrors() as errors:
+            for k in range(self.count):
+                errors.call(self._ds.GetRasterBand(k + 1).WriteArray, arr[k], 0, int(row0))
+            problem = errors.take()
+        if problem:
+            self.abort()
+            raise OutputError(f"cannot write {self.path.name} ({problem})")
 
     def commit(self) -> Path:
         """Close and move the finished file onto the target (replacing an older output)."""
         if self._ds is None:
             raise OutputError("writer is not open")
-        try:
-            self._ds.close()
-        except Exception as exc:
-            self._ds = None
+        with GdalErrors() as errors:
+            errors.call(self._ds.FlushCache)
+            _close(errors, self)  # writes the last tiles and the TIFF directory
+            problem = errors.take()
+        if problem:
             self.abort()
-            raise OutputError(f"cannot finish {self.path.name} ({_first_line(exc)})") from None
-        self._ds = None
-        try:
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self.abort()
-            raise OutputError(
-                f"cannot replace {self.path} ({exc.strerror or exc}); is it open in another program?"
-            ) from None
-        self._tmp = None
+            raise OutputError(f"cannot finish {self.path.name} ({problem})")
+        self._file.commit()
         stale = Path(str(self.path) + ".aux.xml")  # statistics of the file we just replaced
         if stale.is_file():
             try:
@@ -181,30 +177,26 @@ class RasterWriter:
     def abort(self) -> None:
         """Close and delete the temporary file; the target is left untouched."""
         if self._ds is not None:
+            with GdalErrors() as errors:  # the file is deleted next: its closing errors do not matter
+                _close(errors, self)
+        if self._file.tmp is not None:
             try:
-                self._ds.close()
-            except Exception:
+                Path(str(self._file.tmp) + ".aux.xml").unlink()  # GDAL's sidecar, if it wrote one
+            except OSError:
                 pass
-            self._ds = None
-        if self._tmp is not None:
-            for leftover in (self._tmp, Path(str(self._tmp) + ".aux.xml")):
-                try:
-                    leftover.unlink()
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    pass
-            self._tmp = None
+        self._file.abort()
 
     def __enter__(self) -> "RasterWriter":
         return self.open()
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-        return False
+
+def _close(errors: GdalErrors, writer: "RasterWriter") -> None:
+    """Close the writer's dataset with its failures recorded in ``errors``: ``Close()`` where the
+    bindings have it (GDAL >= 3.8), otherwise by dropping the writer's reference, the last one."""
+    ds, writer._ds = writer._ds, None
+    if hasattr(ds, "Close"):
+        errors.call(ds.Close)
+    del ds
 
 
 def write_array(path, array: np.ndarray, **kw) -> Path:
@@ -277,30 +269,45 @@ def _refuse_input_collision(out: Path, like) -> None:
 
 
 def _to_crs(crs):
+    """An ``osr.SpatialReference`` (x = easting/longitude) from WKT, ``"EPSG:n"``, PROJ text, an
+    ``osr.SpatialReference`` or any object with ``to_wkt()``; None for no CRS."""
     if crs is None or crs == "":
         return None
-    from rasterio.crs import CRS
-    from rasterio.errors import CRSError
+    from osgeo import osr
 
-    try:
-        return crs if isinstance(crs, CRS) else CRS.from_user_input(crs)
-    except (CRSError, ValueError, TypeError) as exc:
-        raise OutputError(f"invalid output CRS ({_first_line(exc)})") from None
+    if isinstance(crs, osr.SpatialReference):
+        text = crs.ExportToWkt()
+    else:
+        text = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
+    srs = osr.SpatialReference()
+    with GdalErrors() as errors:
+        code = errors.call(srs.SetFromUserInput, text)
+        problem = errors.take()
+    if code != 0 or problem:
+        raise OutputError(f"invalid output CRS ({problem or text[:60]})")
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
 
 
-def _to_affine(transform):
+def _to_geotransform(transform) -> Optional[Tuple[float, ...]]:
+    """A GDAL 6-tuple of floats from any 6-number sequence (or an object with ``to_gdal()``)."""
     if transform is None:
         return None
-    from affine import Affine
-
-    if isinstance(transform, Affine):
-        return transform
-    values: Iterable = tuple(float(v) for v in transform)
+    if hasattr(transform, "to_gdal"):
+        transform = transform.to_gdal()
+    values = tuple(float(v) for v in transform)
     if len(values) != 6:
         raise OutputError(f"a geotransform has 6 numbers, got {len(values)}")
-    return Affine.from_gdal(*values)
+    return values
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _gdal_type(gdal, dtype: str):
+    """GDAL data type code and the creation options it needs for a numpy dtype name."""
+    if dtype == "int8":
+        if hasattr(gdal, "GDT_Int8"):  # GDAL >= 3.7
+            return gdal.GDT_Int8, []
+        return gdal.GDT_Byte, ["PIXELTYPE=SIGNEDBYTE"]
+    codes = {"uint8": gdal.GDT_Byte, "uint16": gdal.GDT_UInt16, "int16": gdal.GDT_Int16,
+             "uint32": gdal.GDT_UInt32, "int32": gdal.GDT_Int32, "float32": gdal.GDT_Float32,
+             "float64": gdal.GDT_Float64}
+    return codes[dtype], []

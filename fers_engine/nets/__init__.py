@@ -1,7 +1,9 @@
-"""Neural feature enhancers (torch): networks, losses, training and tiled inference.
+"""Neural feature enhancers: networks (torch), losses, training, model files and inference.
 
-Importing this package does not import torch; the submodules that need it do, and
-``enhancer.load_enhancer`` turns a missing torch into a ``DependencyError``.
+Importing this package does not import torch, and neither does inference on the CPU: model files
+are read by ``safetensors_file`` (pure numpy), validated by ``card`` and run by ``numpy_forward``.
+Torch is imported only for training and for the torch backend (GPUs); a missing torch there is a
+``DependencyError`` that says how to install it.
 
 Layout
 ------
@@ -18,7 +20,11 @@ Layout
 * ``normalise``  scene-wide robust normalisation (the same transform for every tile)
 * ``trainer``    ``train(...)``: stages 0/1/2, validation-loss selection, checkpoints, resume
 * ``model_file`` safetensors + JSON model card (never pickle)
-* ``enhancer``   ``load_enhancer`` / ``Enhancer``: the inference API of the pipeline
+* ``safetensors_file`` the safetensors format read and written in pure numpy, every offset checked
+* ``card``       the typed model card, validated against the weights before any network is built
+* ``numpy_forward`` the deployed networks' forward pass in numpy (the CPU path, no torch)
+* ``bundled``    where bundled models live and how names resolve
+* ``enhancer``   ``load_enhancer`` / ``Enhancer``: the inference API of the pipeline (numpy or torch)
 
 Every deployed network is fully convolutional with stride 1 and a finite receptive field
 (``halo``), so tiled inference with a ``halo`` overlap equals whole-scene inference.

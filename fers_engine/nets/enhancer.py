@@ -11,54 +11,28 @@ that carries ``halo`` extra rows on each side equal the whole-scene features on 
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..detectors.device import choose_device
 from ..errors import InputError, ModelError
 from ..progress import Reporter
-from .model_file import FORMAT, load_model, require_torch
+from .bundled import DEFAULT_MODEL, MODELS_DIR, resolve_model_path  # noqa: F401  (re-exported)
+from .card import ModelCard
+from .model_file import load_enhancer_file, require_torch, torch_tensors
 from .normalise import Normaliser
+from .numpy_forward import bytes_per_pixel, numpy_networks
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_MODEL = "fers-default"
-PARTS = ("spectral", "spatial")
-
-
-def resolve_model_path(path_or_name: Optional[str]) -> Path:
-    if path_or_name is None or str(path_or_name).strip() == "":
-        path_or_name = DEFAULT_MODEL
-    s = str(path_or_name)
-    p = Path(s)
-    if p.suffix == "" and "/" not in s and "\\" not in s:
-        bundled = MODELS_DIR / f"{s}.safetensors"
-        if not bundled.is_file():
-            names = sorted(q.stem for q in MODELS_DIR.glob("*.safetensors")) if MODELS_DIR.is_dir() else []
-            raise ModelError(f"no bundled model named '{s}' in {MODELS_DIR} (available: {', '.join(names) or 'none'})")
-        return bundled
-    if not p.is_file():
-        if not p.is_absolute() and len(p.parts) == 1 and (MODELS_DIR / p.name).is_file():
-            return MODELS_DIR / p.name
-        raise ModelError(f"model file not found: {p}")
-    return p
-
-
-def resolve_device(device: Optional[str], reporter: Optional[Reporter] = None) -> str:
-    torch = require_torch()
-    d = (device or "auto").lower()
-    if d not in ("auto", "cpu", "cuda") and not d.startswith("cuda:"):
-        raise InputError(f"unknown device '{device}' (use auto, cpu or cuda)")
-    if d == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if d.startswith("cuda") and not torch.cuda.is_available():
-        (reporter or Reporter()).warning(f"device '{device}' requested but CUDA is not available: running on CPU")
-        return "cpu"
-    return d
+BACKENDS = ("numpy", "torch")
 
 
 def build_networks(arch: dict):
-    """The deployed networks from a card's ``arch``: a ModuleDict with 'spectral' (and 'spatial')."""
+    """The deployed torch networks from a card's ``arch``: a ModuleDict with 'spectral' (and
+    'spatial'). For training and the torch backend; inference on the CPU uses ``numpy_forward``."""
     require_torch()
     from torch import nn
     from .spectral import SpectralFEN
@@ -74,27 +48,41 @@ def build_networks(arch: dict):
 
 
 class Enhancer:
-    """A loaded model. Attributes: card, bands, wavelengths, halo, device, parts."""
+    """A loaded model: ``card`` (typed, validated), ``bands``, ``wavelengths``, ``halo``,
+    ``parts``, ``device`` and ``backend``.
 
-    def __init__(self, nets, card: dict, device: str, path: Optional[Path] = None, reporter=None):
-        self.nets = nets
+    Two backends compute the same features: ``numpy`` (``numpy_forward``; the CPU path, always,
+    even where torch is installed) and ``torch`` (CUDA, or the CPU when asked for explicitly, as
+    the tests and the speed benchmark do). ``nets`` holds the backend's networks.
+    """
+
+    def __init__(self, card: ModelCard, tensors: Mapping[str, np.ndarray], device: str = "cpu",
+                 backend: Optional[str] = None, path: Optional[Path] = None, reporter=None):
+        backend = backend or ("numpy" if device == "cpu" else "torch")
+        if backend not in BACKENDS:
+            raise InputError(f"unknown enhancer backend {backend!r}: choose {' or '.join(BACKENDS)}")
+        if backend == "numpy" and device != "cpu":
+            raise InputError(f"the numpy backend runs on the CPU, not on {device}")
         self.card = card
         self.path = path
         self.device = device
+        self.backend = backend
         self.reporter = reporter or Reporter()
-        self.bands = int(card["arch"]["bands"])
-        wl = card.get("wavelengths")
-        self.wavelengths = None if wl is None else np.asarray(wl, dtype=np.float64)
-        self.parts = tuple(k for k in PARTS if k in nets)
-        self.halo = int(max(int(getattr(nets[k], "halo", 0)) for k in self.parts))
-        self.nets.eval()
+        self.bands = card.arch.bands
+        self.wavelengths = None if card.wavelengths is None else np.asarray(card.wavelengths, dtype=np.float64)
+        self.parts = card.parts
+        self.halo = card.halo
+        if backend == "numpy":
+            self.nets = numpy_networks(card.arch, tensors)
+        else:
+            self.nets = _torch_networks(card, tensors, device)
 
     # -- spectral grid -------------------------------------------------------------------------
     @property
     def grid(self):
         """The model's input side (bands, wavelengths, normalisation) as ``inputs.Grid``."""
         from .inputs import Grid
-        return Grid(self.bands, self.wavelengths, self.card.get("normalisation"))
+        return Grid(self.bands, self.wavelengths, self.card.normalisation.kwargs())
 
     def input_matrix(self, info, band_mode: str = "resample",
                      dead: Optional[np.ndarray] = None) -> Tuple[np.ndarray, str]:
@@ -105,12 +93,29 @@ class Enhancer:
         return R, desc
 
     def new_normaliser(self) -> Normaliser:
-        return self.grid.new_normaliser()
+        """The scene-wide normaliser of the card's recipe; its sampling loop checks for cancel."""
+        return Normaliser(**self.card.normalisation.kwargs(), check=self.reporter.check)
+
+    def _numpy_parts(self, x: np.ndarray, parts: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Each network on ``x``; with two networks and two CPUs, both at once. Half of a numpy
+        forward pass is single-threaded copying and summing (the taps, the box means), and
+        numpy and BLAS release the GIL, so the two networks overlap on the two cores."""
+        if len(parts) < 2 or _usable_cpus() < 2:
+            return {p: self.nets[p](x) for p in parts}
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="fers-enhancer") as pool:
+            running = {p: pool.submit(self.nets[p], x) for p in parts}
+            return {p: job.result() for p, job in running.items()}
 
     # -- features ------------------------------------------------------------------------------
     def features(self, block: np.ndarray, parts: Sequence[str] = ("spectral",), tile: int = 256,
                  max_batch_bytes: int = 256 << 20) -> Dict[str, np.ndarray]:
-        torch = require_torch()
+        """Enhancer features ``{part: (C, H, W) float32}`` of a normalised block.
+
+        The block is cut into tiles that carry ``halo`` extra pixels on each side, so any tiling
+        gives the whole-block features: the numpy backend takes full-width row chunks of at most
+        ``max_batch_bytes`` working memory; the torch backend ``tile`` x ``tile`` tiles in batches.
+        Cancel is checked once per chunk.
+        """
         parts = tuple(parts)
         for p in parts:
             if p not in self.parts:
@@ -119,20 +124,31 @@ class Enhancer:
         if block.ndim != 3 or block.shape[0] != self.bands:
             raise InputError(f"enhancer expects a ({self.bands}, rows, cols) block, got {block.shape}")
         c, h, w = block.shape
+        if self.backend == "numpy":
+            rows = max(1, int(max_batch_bytes // (bytes_per_pixel(self.card.arch) * w)))
+            if rows >= h:  # one chunk: the networks' outputs are the features, no copy
+                self.reporter.check()
+                return self._numpy_parts(np.ascontiguousarray(block), parts)
+            out = {p: np.empty((c, h, w), np.float32) for p in parts}
+            for tile_ in _tiles(h, w, rows, w, self.halo):
+                self.reporter.check()
+                r0, r1, c0, c1, a0, a1, b0, b1 = tile_
+                got = self._numpy_parts(np.ascontiguousarray(block[:, a0:a1, b0:b1]), parts)
+                for p in parts:
+                    out[p][:, r0:r1, c0:c1] = got[p][:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+            return out
+        torch = require_torch()
         out = {p: np.empty((c, h, w), np.float32) for p in parts}
         tile = max(int(tile), 8)
-        halo = self.halo
         groups: Dict[tuple, list] = {}
-        for r0 in range(0, h, tile):
-            for c0 in range(0, w, tile):
-                r1, c1 = min(r0 + tile, h), min(c0 + tile, w)
-                a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
-                b0, b1 = max(0, c0 - halo), min(w, c1 + halo)
-                groups.setdefault((a1 - a0, b1 - b0), []).append((r0, r1, c0, c1, a0, a1, b0, b1))
+        for tile_ in _tiles(h, w, tile, tile, self.halo):
+            _, _, _, _, a0, a1, b0, b1 = tile_
+            groups.setdefault((a1 - a0, b1 - b0), []).append(tile_)
         with torch.inference_mode():
             for (th, tw), tiles in groups.items():
                 per = max(1, int(max_batch_bytes // (4 * c * th * tw * (2 + 4 * len(parts)))))
                 for i in range(0, len(tiles), per):
+                    self.reporter.check()
                     chunk = tiles[i:i + per]
                     x = np.stack([block[:, a0:a1, b0:b1] for (_, _, _, _, a0, a1, b0, b1) in chunk])
                     xt = torch.from_numpy(x).to(self.device)
@@ -148,36 +164,48 @@ class Enhancer:
         return out
 
 
-def enhancer_from_tensors(tensors: dict, card: dict, device: str = "cpu", path=None, reporter=None) -> Enhancer:
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
     try:
-        arch = card["arch"]
-        nets = build_networks(arch)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"{path or 'model'}: the model card's architecture is incomplete or invalid ({e})") from None
-    state = {k: v for k, v in tensors.items()}
-    try:
-        missing, unexpected = nets.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        msg = str(e).strip().splitlines()
-        raise ModelError(f"{path or 'model'}: weights do not fit the architecture in its card ({msg[-1].strip()[:200]})") from None
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _tiles(h: int, w: int, tile_h: int, tile_w: int, halo: int):
+    """``(r0, r1, c0, c1, a0, a1, b0, b1)``: each tile's core rows/cols and the window read
+    around it, ``halo`` wider on every side that has image there."""
+    for r0 in range(0, h, tile_h):
+        for c0 in range(0, w, tile_w):
+            r1, c1 = min(r0 + tile_h, h), min(c0 + tile_w, w)
+            yield (r0, r1, c0, c1, max(0, r0 - halo), min(h, r1 + halo), max(0, c0 - halo), min(w, c1 + halo))
+
+
+def _torch_networks(card: ModelCard, tensors: Mapping[str, np.ndarray], device: str):
+    """The torch modules of a validated card with its weights, in eval mode on ``device``."""
+    nets = build_networks(card.arch.as_dict())
+    missing, unexpected = nets.load_state_dict(torch_tensors(tensors), strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        what = (f"missing {missing[:3]}" if missing else "") + (f" unexpected {unexpected[:3]}" if unexpected else "")
-        raise ModelError(f"{path or 'model'}: weights do not fit the architecture in its card ({what.strip()})")
+    if missing or unexpected:  # the card's validation makes this unreachable for a checked card
+        raise ModelError(f"weights do not fit the networks (missing {missing[:3]}, unexpected {unexpected[:3]})")
     nets.to(device)
     nets.eval()
-    return Enhancer(nets, card, device, path, reporter)
+    return nets
 
 
-def load_enhancer(path_or_name: Optional[str] = None, device: str = "auto", reporter=None) -> Enhancer:
-    """Load a bundled model by name (None = 'fers-default') or a .safetensors file."""
-    require_torch()
+def load_enhancer(path_or_name: Optional[str] = None, device: str = "auto", reporter=None,
+                  backend: Optional[str] = None) -> Enhancer:
+    """Load a bundled model by name (None = 'fers-default') or a .safetensors file.
+
+    ``device`` follows the product's policy (``detectors.device.choose_device``): the CPU runs
+    the numpy backend, a GPU the torch one; ``backend="torch"`` forces torch (on the CPU too).
+    """
     reporter = reporter or Reporter()
     path = resolve_model_path(path_or_name)
-    tensors, card = load_model(path, expect_format=FORMAT)
-    dev = resolve_device(device, reporter)
-    enh = enhancer_from_tensors(tensors, card, dev, path, reporter)
+    tensors, card = load_enhancer_file(path)
+    dev = choose_device(device, reporter)
+    enh = Enhancer(card, tensors, dev, backend, path, reporter)
     grid = "wavelength grid" if enh.wavelengths is not None else "band-axis grid (no wavelengths)"
     reporter.info(f"enhancer {path.name}: {enh.bands} bands, {grid}, parts {', '.join(enh.parts)}, "
-                  f"halo {enh.halo} px, device {dev}")
+                  f"halo {enh.halo} px, device {dev} ({enh.backend})")
     return enh

@@ -19,6 +19,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..io.checks import CONSTANT_SCENE
 from .normalise import DEFAULT as NORM_DEFAULT, Normaliser
 
 #: A band is dead when its spread over the sampled pixels is below this fraction of the
@@ -76,21 +77,27 @@ def sample_stride(height: int, width: int, values_per_pixel: int, cap: int) -> i
     return max(1, -(-height * width * values_per_pixel // max(1, cap - values_per_pixel)))
 
 
+def block_sample(block: np.ndarray, valid: np.ndarray, row0: int, width: int, stride: int) -> np.ndarray:
+    """(bands, n) float32: the sample's pixels among scene rows starting at ``row0`` of a block
+    ``(B, rows, W)``, every ``stride``-th pixel in scene order that is valid."""
+    index = np.arange(row0 * width, (row0 + valid.shape[0]) * width)
+    pick = (index % stride == 0) & valid.ravel()
+    return np.asarray(block, np.float32).reshape(block.shape[0], -1)[:, pick]
+
+
 def collect_sample(read: Callable[[int, int], Tuple[np.ndarray, np.ndarray]], height: int, width: int,
                    bands: int, stride: int, block_rows: int,
                    step: Optional[Callable[[float], None]] = None) -> np.ndarray:
     """(bands, n) float32 values of every ``stride``-th valid pixel in scene order, read in row
     blocks through ``read(row0, row1) -> (block (B, rows, W), valid (rows, W))``. The sample
-    depends only on the data, never on the block size."""
+    depends only on the data, never on the block size (a cluster gathers it from its own blocks
+    with ``block_sample`` and gets the same)."""
     parts = []
     block_rows = max(1, int(block_rows))
     starts = list(range(0, height, block_rows))
     for i, r0 in enumerate(starts):
-        r1 = min(height, r0 + block_rows)
-        block, valid = read(r0, r1)
-        index = np.arange(r0 * width, r1 * width)
-        pick = (index % stride == 0) & valid.ravel()
-        parts.append(np.asarray(block, np.float32).reshape(bands, -1)[:, pick])
+        block, valid = read(r0, min(height, r0 + block_rows))
+        parts.append(block_sample(block, valid, r0, width, stride))
         if step is not None:
             step((i + 1) / len(starts))
     return np.concatenate(parts, axis=1) if parts else np.zeros((bands, 0), np.float32)
@@ -154,6 +161,10 @@ def fit_input(grid: Grid, count: int, wavelengths: Optional[np.ndarray], sample:
     if sample.shape[1] == 0:
         raise InputError("the raster has no valid pixel (all nodata or NaN)")
     dead = dead_bands(sample)
+    if dead.all():  # a constant scene: nothing to repair from; the scores will be flat
+        if reporter is not None:
+            reporter.warning(CONSTANT_SCENE)
+        dead = np.zeros_like(dead)
     matrix, desc = input_matrix(grid, count, wavelengths, band_mode, dead)
     normaliser = grid.new_normaliser()
     normaliser.update((matrix @ sample)[:, None, :])
@@ -167,10 +178,15 @@ def fit_input(grid: Grid, count: int, wavelengths: Optional[np.ndarray], sample:
     return FittedInput(matrix, normaliser, dead, desc)
 
 
+def grid_stride(grid: Grid, height: int, width: int) -> int:
+    """The sample stride of a scene ``height`` x ``width`` for a model's grid (its normaliser's cap)."""
+    return sample_stride(height, width, grid.bands, grid.new_normaliser().cap)
+
+
 def scene_sample(grid: Grid, read, height: int, width: int, count: int, block_rows: int, step=None) -> np.ndarray:
     """The raw pixel sample ``fit_input`` takes: every k-th valid pixel in scene order, k from the
     normaliser's cap, read in row blocks through ``read(row0, row1) -> (block, valid)``."""
-    stride = sample_stride(height, width, grid.bands, grid.new_normaliser().cap)
+    stride = grid_stride(grid, height, width)
     return collect_sample(read, height, width, count, stride, block_rows, step)
 
 

@@ -1,97 +1,96 @@
-"""Model files: safetensors weights + a JSON model card, never pickle.
+"""Model files: safetensors weights + a JSON model card, never pickle, no package beyond numpy.
 
 The card is embedded in the safetensors header (``__metadata__['fers_card']``) and written as a
-sidecar ``<name>.json``; the embedded copy is authoritative. Loading uses ``safetensors`` only
-(``torch.load`` is never called), so a model file cannot execute code. Every failure (missing,
-truncated, not safetensors, no card, wrong format) is a ``ModelError`` naming the file.
+sidecar ``<name>.json``; the embedded copy is authoritative. Files are read and written by the
+pure-numpy ``safetensors_file`` (neither torch nor the safetensors package is needed, so QGIS's
+own Python loads models), and a model is only used once ``card.ModelCard.validate`` has checked
+its card against its weights. Every failure (missing, truncated, not safetensors, no card, a
+card that does not fit the weights) is a ``ModelError`` naming the file.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
+import numpy as np
+
+from .. import hints
 from ..errors import DependencyError, ModelError
-
-FORMAT = "fers-enhancer"
-FORMAT_VERSION = 1
-INSTALL_HINT = "install torch==2.13.0 safetensors==0.8.0 (pip install 'fers[torch]')"
-
+from ..io.atomic import AtomicFile, write_text
+from . import safetensors_file
+from .card import FORMAT, FORMAT_VERSION, ModelCard  # noqa: F401  (FORMAT* re-exported for writers)
 
 def require_torch():
+    """The torch module, or a ``DependencyError`` that says how to get it."""
     try:
-        import torch  # noqa: F401
-        import safetensors.torch  # noqa: F401
-    except ImportError as e:  # pragma: no cover - exercised only without torch
-        raise DependencyError(f"the neural enhancer needs torch and safetensors ({e}); {INSTALL_HINT}") from None
+        import torch
+    except ImportError as e:
+        raise DependencyError(f"this needs PyTorch, which is not installed ({e}); {hints.TORCH}") from None
     return torch
 
 
-def _atomic_write(path: Path, write) -> None:
+def save_model(path, tensors: Mapping, card: dict, sidecar: bool = True) -> Path:
+    """Write ``tensors`` (name -> numpy array or torch tensor) and ``card`` atomically."""
     path = Path(path)
+    arrays = {k: _to_numpy(v) for k, v in tensors.items()}
+    data = safetensors_file.encode(arrays, {"fers_card": json.dumps(card, sort_keys=True)})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    try:
-        os.chmod(tmp, 0o644)
-    except OSError:  # pragma: no cover
-        pass
-    os.replace(tmp, path)
-
-
-def save_model(path, tensors: Dict, card: dict, sidecar: bool = True) -> Path:
-    """Write ``tensors`` (name -> torch.Tensor) and ``card`` atomically; returns the path."""
-    require_torch()
-    from safetensors.torch import save_file
-    path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {"fers_card": json.dumps(card, sort_keys=True)}
-    _atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+    out = AtomicFile(path)
+    out.write_bytes(data)
+    out.commit()
     if sidecar:
-        text = json.dumps(card, indent=2, sort_keys=True)
-        _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(text + "\n"))
+        write_text(path.with_suffix(".json"), json.dumps(card, indent=2, sort_keys=True) + "\n")
     return path
 
 
 def read_card(path) -> dict:
-    """The embedded card only (reads the header, not the weights)."""
-    require_torch()
-    from safetensors import safe_open
+    """The embedded card as stored (reads the header only, not the weights; not validated)."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as e:
-        raise ModelError(f"{path} is not a readable safetensors model file ({_short(e)})") from None
-    if "fers_card" not in meta:
-        raise ModelError(f"{path} has no FERS model card in its safetensors metadata")
-    try:
-        card = json.loads(meta["fers_card"])
-    except ValueError as e:
-        raise ModelError(f"{path}: the model card is not valid JSON ({e})") from None
-    return card
+    _, metadata, _ = safetensors_file.read_header(path)
+    return _card_of(path, metadata)
 
 
-def load_model(path, expect_format: str | None = FORMAT) -> Tuple[Dict, dict]:
-    """(tensors on CPU, card). Raises ModelError for any unreadable or foreign file."""
-    require_torch()
-    from safetensors.torch import load_file
+def load_model(path, expect_format: Optional[str] = FORMAT) -> Tuple[Dict[str, np.ndarray], dict]:
+    """(numpy tensors, card dict). With ``expect_format=FORMAT`` the card is validated against the
+    weights (``load_enhancer_file`` returns the typed card); ``None`` reads any FERS file, such as
+    a training checkpoint, as it is."""
     path = Path(path)
-    card = read_card(path)
-    if expect_format is not None and card.get("format") != expect_format:
-        raise ModelError(f"{path} is not a {expect_format} model (format {card.get('format')!r})")
-    if expect_format is not None and int(card.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(f"{path} needs a newer FERS (model format {card.get('format_version')})")
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except Exception as e:
-        raise ModelError(f"{path}: cannot read the weights ({_short(e)})") from None
+    tensors, metadata = safetensors_file.read_file(path)
+    card = _card_of(path, metadata)
+    if expect_format == FORMAT:
+        ModelCard.validate(card, tensors, source=path.name)
+    elif expect_format is not None and card.get("format") != expect_format:
+        raise ModelError(f"{path.name} is not a {expect_format} file (format {card.get('format')!r})")
     return tensors, card
 
 
-def _short(e: Exception) -> str:
-    s = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return s[:160]
+def load_enhancer_file(path) -> Tuple[Dict[str, np.ndarray], ModelCard]:
+    """(numpy tensors, validated typed card) of an enhancer model file."""
+    path = Path(path)
+    tensors, metadata = safetensors_file.read_file(path)
+    return tensors, ModelCard.validate(_card_of(path, metadata), tensors, source=path.name)
+
+
+def torch_tensors(tensors: Mapping[str, np.ndarray], device: str = "cpu") -> Dict:
+    """The same tensors as torch tensors (for ``load_state_dict``)."""
+    torch = require_torch()
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in tensors.items()}
+
+
+def _card_of(path: Path, metadata: Mapping[str, str]) -> dict:
+    if "fers_card" not in metadata:
+        raise ModelError(f"{path.name} has no FERS model card in its safetensors metadata")
+    try:
+        card = json.loads(metadata["fers_card"])
+    except ValueError as e:
+        raise ModelError(f"{path.name}: the model card is not valid JSON ({e})") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path.name}: the model card is not a JSON object")
+    return card
+
+
+def _to_numpy(value) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        return value.detach().cpu().contiguous().numpy()
+    return np.asarray(value)

@@ -12,7 +12,7 @@ Values are not clipped: an anomaly brighter than the 99.9 % quantile stays brigh
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -26,11 +26,14 @@ class Normaliser:
     """Streamed first pass: ``update(block, valid)`` per block, then ``apply(block)``.
 
     The sample is every k-th valid value with k doubling whenever the buffer exceeds ``cap``
-    (no random numbers, so the transform depends only on the data and the block order)."""
+    (no random numbers, so the transform depends only on the data and the block order).
+    ``check`` (e.g. ``Reporter.check``) is called on every pass of the thinning loop, whose
+    length depends on the model card's ``cap``, so a cancel is always heard."""
 
     def __init__(self, q_lo: float = 0.001, q_hi: float = 0.999, half_range: float = 0.1, cap: int = 4194304,
-                 **_ignored):
+                 check: Optional[Callable[[], None]] = None, **_ignored):
         self.q_lo, self.q_hi, self.half_range, self.cap = float(q_lo), float(q_hi), float(half_range), int(cap)
+        self.check = check or (lambda: None)
         self._parts = []
         self._n = 0
         self._stride = 1
@@ -53,6 +56,7 @@ class Normaliser:
         self._parts.append(take.astype(np.float32, copy=True))
         self._n += take.size
         while self._n > self.cap:
+            self.check()
             allv = np.concatenate(self._parts)[::2]
             self._parts = [allv]
             self._n = allv.size

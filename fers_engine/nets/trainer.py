@@ -30,11 +30,13 @@ import numpy as np
 
 from ..choices import CHECKPOINT_SELECTIONS
 from ..errors import InputError, ModelError
+from ..io.atomic import write_text
 from ..progress import Reporter
 from .checkpoint import candidate_path, checkpoint_paths, run_files
-from .model_file import FORMAT, FORMAT_VERSION, load_model, require_torch, save_model
+from .model_file import FORMAT, FORMAT_VERSION, load_model, require_torch, save_model, torch_tensors
 from .normalise import DEFAULT as NORM_DEFAULT
 from .recipes import Recipe, get_recipe
+from .train_request import check_train_request
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     """
     torch = require_torch()
     from .data import TRUTH_POLICIES, model_grid, prepare_scene, read_scene, sha256
-    from .enhancer import resolve_device
+    from ..detectors.device import choose_device
     reporter = reporter or Reporter()
     rec = get_recipe(recipe)
     cfg = rec.full_config(config)
@@ -122,7 +124,9 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     if out_path.suffix != ".safetensors":
         raise InputError(f"the model file must end in .safetensors: {out_path}")
     candidates = [c for c in rec.candidates] if seed is None else [{"tag": f"s{seed}", "seed": int(seed), "config": {}}]
-    dev = resolve_device(device, reporter)
+    check_train_request(inputs, exclude, {s: cfg["epochs"][s] for s in run_stages}, out_path,
+                        run_files(out_path, [c["tag"] for c in candidates]), reporter)
+    dev = choose_device(device, reporter)
     t0 = time.time()
 
     reporter.info(f"training recipe '{rec.name}' ({rec.description}) on {len(inputs)} file(s), stages "
@@ -338,7 +342,7 @@ class _CandidateRun:
         old = json.loads(self.ck_j.read_text())
         if old.get("fingerprint") != self.fingerprint:
             raise ModelError(f"cannot resume from {self.ck_w}: it was made with other inputs, seed or settings")
-        self.resumed, _ = load_model(self.ck_w, expect_format=None)
+        self.resumed = torch_tensors(load_model(self.ck_w, expect_format=None)[0])
         self._load_current()
         self.state.update({k: old[k] for k in self.state if k in old})
         self.reporter.info(f"resuming from {self.ck_w.name}: stages done {self.state['done'] or 'none'}, "
@@ -356,9 +360,7 @@ class _CandidateRun:
         self.state["elapsed_s"] += time.time() - self.t_mark
         self.t_mark = time.time()
         save_model(self.ck_w, tensors, {"format": "fers-checkpoint"}, sidecar=False)
-        tmp = self.ck_j.with_name(self.ck_j.name + ".tmp")
-        tmp.write_text(json.dumps(self.state, indent=1))
-        os.replace(tmp, self.ck_j)
+        write_text(self.ck_j, json.dumps(self.state, indent=1))
 
     # -- one stage -----------------------------------------------------------------------------
     def train_stage(self, sname: str) -> None:

@@ -11,32 +11,45 @@ import os
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
-    QgsProviderRegistry,
+    QgsProperty,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..bridge import reporter_for
+from ..parameters import given
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ICON_PATH = os.path.join(PLUGIN_DIR, "icon.svg")
 HELP_URL = "https://github.com/fers-project/fers-qgis#readme"
 
 TORCH_INSTALL_HINT = (
-    'install them into the Python that QGIS uses: python3 -m pip install "torch>=2.0" '
-    '"safetensors>=0.4" (or: python3 -m pip install "fers[torch]"), then restart QGIS'
+    "install it with Install PyTorch for FERS (Plugins > FERS menu, or fers:install_pytorch in the "
+    "Processing Toolbox, also headless: qgis_process run fers:install_pytorch), which puts it in a folder "
+    "of your QGIS profile without touching QGIS's own packages"
 )
 
 
 def missing_torch_message(what: str, error: BaseException | None = None) -> str:
     cause = f" ({error})" if error else ""
-    return (
-        f"{what} needs PyTorch (torch) and safetensors, which QGIS's Python cannot import{cause}; "
-        + TORCH_INSTALL_HINT
-        + "."
-    )
+    return f"{what} needs PyTorch (torch), which QGIS's Python cannot import{cause}; {TORCH_INSTALL_HINT}."
+
+
+def missing_package_message(package: str, error: BaseException) -> str:
+    """A package other than torch is missing from QGIS's Python: name it and where such packages come from."""
+    return (f"QGIS's Python lacks {package}, which FERS needs here ({error}); install it for QGIS's Python "
+            f"(Windows: the OSGeo4W installer; Debian/Ubuntu: sudo apt install python3-{package})")
+
+
+def torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except Exception:  # ImportError, or a broken install (DLL/ABI errors)
+        return False
+    return True
 
 
 def require_torch(what: str) -> None:
@@ -45,19 +58,6 @@ def require_torch(what: str) -> None:
         import torch  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install (DLL/ABI errors)
         raise QgsProcessingException(missing_torch_message(what, exc)) from None
-
-
-def raster_path(layer) -> str:
-    """The file path behind a GDAL raster layer (without ``|option`` suffixes)."""
-    if layer is None:
-        return ""
-    source = layer.source()
-    try:
-        parts = QgsProviderRegistry.instance().decodeUri(layer.providerType() or "gdal", source)
-        path = parts.get("path") or source
-    except Exception:  # pragma: no cover - defensive
-        path = source.split("|")[0]
-    return path
 
 
 class FersAlgorithm(QgsProcessingAlgorithm):
@@ -135,11 +135,12 @@ class FersAlgorithm(QgsProcessingAlgorithm):
     # -- running ------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:
-            from fers_engine.errors import BandIndexError, Cancelled, FersError
+            from fers_engine.errors import BandIndexError, Cancelled, DependencyError, FersError
         except ImportError as exc:
             raise QgsProcessingException(
-                f"the FERS engine (fers_engine) cannot be imported: {exc}. Install the plugin from "
-                "its zip (it vendors the engine) or run: python3 -m pip install fers"
+                f"the FERS engine (fers_engine) cannot be imported ({exc}); the plugin zip carries it in "
+                "fers_qgis/ext: reinstall the plugin from its zip (Plugins > Manage and Install Plugins > "
+                "Install from ZIP)"
             ) from None
         reporter = reporter_for(feedback)
         self._new_outputs = []
@@ -161,16 +162,17 @@ class FersAlgorithm(QgsProcessingAlgorithm):
             ) from None
         except BandIndexError as exc:  # QGIS numbers bands from 1, and so do our parameters
             raise QgsProcessingException(str(exc.one_based())) from None
+        except DependencyError as exc:  # the engine's pip hint does not fit QGIS's Python; ours does
+            if torch_importable():
+                raise QgsProcessingException(str(exc)) from None
+            raise QgsProcessingException(missing_torch_message(self.displayName(), None)) from None
         except FersError as exc:
             raise QgsProcessingException(str(exc)) from None
-        except ImportError as exc:  # e.g. rasterio missing where the plugin came from the zip
+        except ImportError as exc:
             missing = (getattr(exc, "name", None) or "").split(".")[0]
             if missing in ("torch", "safetensors"):
                 raise QgsProcessingException(missing_torch_message(self.displayName(), exc)) from None
-            package = missing or "fers"
-            raise QgsProcessingException(
-                f"a Python package FERS needs cannot be imported ({exc}); install it into the Python "
-                f"that QGIS uses: python3 -m pip install {package}, then restart QGIS") from None
+            raise QgsProcessingException(missing_package_message(missing or "a package", exc)) from None
         except MemoryError:
             raise QgsProcessingException(
                 "out of memory: set a smaller BLOCK_SIZE (rows per block) or use fewer bands"
@@ -180,6 +182,22 @@ class FersAlgorithm(QgsProcessingAlgorithm):
         """Push ``message`` as a warning unless the engine already warned about ``needle``."""
         if not any(needle in w for w in getattr(self, "_warnings", [])):
             feedback.pushWarning("Warning: " + message)
+
+    def optional_output_layer(self, parameters, name, context):
+        """An optional raster destination's path, or None when it is not set.
+
+        ``parameterAsOutputLayer`` registers its result for loading even when it is empty, and the
+        batch dialog passes unset destinations as an output definition with an empty path; Processing
+        then reports a layer with no name as "not correctly generated". So look before asking.
+        """
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingOutputLayerDefinition):
+            sink = value.sink
+            if sink.propertyType() == QgsProperty.StaticProperty:
+                value = sink.staticValue()
+        if not given(value):
+            return None
+        return self.parameterAsOutputLayer(parameters, name, context) or None
 
     def track_output(self, path: str) -> str:
         """Remember an output this run creates, so a cancel late in the run removes it again."""

@@ -5,7 +5,6 @@ import glob
 import os
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
@@ -14,13 +13,15 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
 from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
                                  THRESHOLD_METHODS)
 
-from ..styling import attach_style
-from .base import FersAlgorithm, missing_torch_message, raster_path, require_torch
+from ..scene_input import SCENE_FILE_FILTER, scene_input, scene_input_problem
+from ..styling import attach_outputs
+from .base import FersAlgorithm
 
 DEFAULT_MODEL = "default"
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
@@ -58,8 +59,23 @@ THRESHOLD_HELP = (
 )
 
 
+def detect_on_cluster(src, out, options, address, reporter, **outputs):
+    """The engine's split detect on the scheduler at ``address`` (never a local cluster: QGIS's
+    executable cannot start Python worker processes)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise QgsProcessingException(
+            "CLUSTER needs the dask and distributed packages in QGIS's Python (the versions the "
+            "cluster's workers run); leave CLUSTER empty to run in QGIS") from None
+    from fers_engine.cluster import detect_split
+
+    return detect_split(src, out, options, scheduler=address, reporter=reporter, **outputs)
+
+
 class DetectAlgorithm(FersAlgorithm):
     INPUT = "INPUT"
+    INPUT_FILE = "INPUT_FILE"
     BANDS = "BANDS"
     MODEL = "MODEL"
     MODEL_FILE = "MODEL_FILE"
@@ -77,30 +93,40 @@ class DetectAlgorithm(FersAlgorithm):
     THRESHOLD_METHOD = "THRESHOLD_METHOD"
     THRESHOLD_VALUE = "THRESHOLD_VALUE"
     THRESHOLD = "THRESHOLD"
+    CLUSTER = "CLUSTER"
 
     NAME = "detect"
     DISPLAY = "Detect anomalies"
     HELP = """
 Finds pixels whose spectrum does not fit the background of a hyperspectral raster and writes an anomaly score raster (float32, one band, higher = more anomalous, nodata where the input is nodata). The output keeps the input's CRS, size and geotransform.
 Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then the RX detector scores every pixel against the background statistics: global RX uses the statistics of the whole scene, local RX (lrx) those of a ring window around each pixel.
-ENHANCER=none runs the classical detector alone and needs no PyTorch; spectral and full need PyTorch and a model (a bundled one or a model file).
+ENHANCER=none runs the classical detector alone; spectral and full run the enhancers of a model (the bundled one or a model file). A CUDA GPU (DEVICE=auto or cuda) needs PyTorch: see Install PyTorch for FERS.
 The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
 Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written with the chosen threshold method.
+With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by the cluster's workers instead of in QGIS.
 """
 
     def define(self, config=None):
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster")),
-                 "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads). "
-                 "Nodata pixels are ignored and stay nodata in the output.")
+        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster layer"), optional=True),
+                 "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads), from the "
+                 "project or a file. Nodata pixels are ignored and stay nodata in the output. Give either "
+                 "this or a scene file.")
+        self.add(QgsProcessingParameterFile(self.INPUT_FILE, self.tr("…or a scene file (.mat, sensor product)"),
+                                            behavior=QgsProcessingParameterFile.File, fileFilter=SCENE_FILE_FILTER,
+                                            optional=True),
+                 "A scene that QGIS cannot open as a layer, read by FERS itself: a MATLAB .mat cube or a "
+                 "sensor product as delivered (EMIT .nc, PRISMA or Tanager .he5, EnMAP METADATA.XML or "
+                 "its ZIP, ...). The output lies where the product lies on the map. Give either this or "
+                 "a raster layer.")
         self.add(QgsProcessingParameterBand(self.BANDS, self.tr("Bands to use (empty = all good bands)"),
                                             parentLayerParameterName=self.INPUT, optional=True,
                                             allowMultiple=True),
                  "Optional subset of bands (1-based band numbers as in QGIS). Empty uses every band "
                  "except those flagged bad in the raster's metadata.")
         self.enum(self.ENHANCER, "Enhancer", ENHANCERS, "full",
-                  "Background-feature enhancement before detection. none: classical detector only "
-                  "(no PyTorch needed); spectral: the spectral enhancer; full: spectral and spatial "
-                  "enhancers fused (the full method).")
+                  "Background-feature enhancement before detection. none: classical detector only; "
+                  "spectral: the spectral enhancer; full: spectral and spatial enhancers fused (the full "
+                  "method).")
         models = [DEFAULT_MODEL] + bundled_models()
         self.enum(self.MODEL, "Bundled model", models, DEFAULT_MODEL,
                   "Which bundled enhancer model to use when ENHANCER is not none; 'default' lets "
@@ -155,16 +181,29 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         self.add(QgsProcessingParameterNumber(self.THRESHOLD_VALUE, self.tr("Threshold value (empty = method default)"),
                                               type=QgsProcessingParameterNumber.Double, optional=True),
                  THRESHOLD_HELP)
+        self.add(QgsProcessingParameterString(self.CLUSTER,
+                                              self.tr("Dask scheduler address (empty = run in QGIS)"),
+                                              optional=True),
+                 "Address of a running Dask scheduler, e.g. tcp://head:8786, whose workers have the same "
+                 "FERS version and see the same files as QGIS. The scene's row blocks are then read, "
+                 "enhanced and scored by the workers and QGIS writes the result: the same scores within "
+                 "1e-5 relative. Empty runs everything in QGIS. Needs the dask and distributed packages "
+                 "in QGIS's Python.", advanced=True)
         self.addOutput(QgsProcessingOutputString("DEVICE", self.tr("Device that ran")))
         self.addOutput(QgsProcessingOutputNumber(self.THRESHOLD, self.tr("Threshold used for the mask")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API)
+        """Exactly one input: checked before the run, so the dialog says it instead of failing later."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok:
+            message = scene_input_problem(self, parameters, context, self.INPUT, self.INPUT_FILE)
+            ok = not message
+        return ok, message
 
     def process(self, parameters, context, feedback, reporter):
         from fers_engine.pipeline import DetectOptions, detect
 
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
-        src = raster_path(layer)
+        src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE)
         bands = self.parameterAsInts(parameters, self.BANDS, context) or []
         enhancer = self.enum_value(parameters, self.ENHANCER, context) or "full"
         detector = self.enum_value(parameters, self.DETECTOR, context) or "rx"
@@ -175,14 +214,12 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         model = model_file or (None if model_name == DEFAULT_MODEL else model_name)
         block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        mask = self.parameterAsOutputLayer(parameters, self.OUTPUT_MASK, context) or None
+        mask = self.optional_output_layer(parameters, self.OUTPUT_MASK, context)
         method = self.enum_value(parameters, self.THRESHOLD_METHOD, context) or "percentile"
         tv = parameters.get(self.THRESHOLD_VALUE)
         tvalue = (threshold_value_or_default(method, self.parameterAsDouble(parameters, self.THRESHOLD_VALUE, context)
                                              if tv not in (None, "") else None) if mask else None)
 
-        if enhancer != "none":
-            require_torch(f"ENHANCER={enhancer}")
         options = DetectOptions(
             detector=detector,
             inner=self.parameterAsInt(parameters, self.WINDOW_INNER, context),
@@ -200,18 +237,20 @@ Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written 
         if mask:
             self.track_output(mask)
         feedback.pushInfo(f"FERS detect: {src} -> {out}")
-        try:
+        address = (self.parameterAsString(parameters, self.CLUSTER, context) or "").strip()
+        if address:
+            feedback.pushInfo(f"Running on the Dask cluster at {address}")
+            result = detect_on_cluster(src, out, options, address, reporter, mask_output=mask,
+                                       threshold_method=method if mask else None, threshold_value=tvalue)
+        else:
+            # a missing package surfaces as ImportError; the base class names it (torch or another)
             result = detect(src, out, options, reporter, mask_output=mask,
                             threshold_method=method if mask else None, threshold_value=tvalue)
-        except ImportError as exc:  # torch/safetensors vanished between the check and the run
-            raise QgsProcessingException(missing_torch_message(f"ENHANCER={enhancer}", exc)) from None
         used = str(result.device)
         feedback.pushInfo(f"Device used: {used}")
         if device == "cuda" and not used.startswith("cuda"):
             self.warn_once(feedback, "cuda", f"device cuda was requested but the run used {used}")
-        attach_style(context, out, "score")
-        if mask:
-            attach_style(context, mask, "mask")
+        attach_outputs(context, source_name, score=out, mask=mask or "")
         return {
             self.OUTPUT: str(result.output),
             self.OUTPUT_MASK: str(result.mask_output) if result.mask_output else None,

@@ -11,7 +11,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from .base import FersAlgorithm, raster_path
+from ..scene_input import raster_path
+from .base import FersAlgorithm
 
 METRICS = (("AUC", "auc", "ROC AUC (Pd vs Pf)"),
            ("AUC_PD_PF", "auc_pd_pf", "AUC of Pd vs Pf (3-D ROC)"),

@@ -9,8 +9,9 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..styling import attach_style
-from .base import FersAlgorithm, raster_path
+from ..styling import LAYER_TITLES, attach_outputs
+from ..scene_input import raster_path
+from .base import FersAlgorithm
 from .detect import THRESHOLD_HELP, THRESHOLD_METHODS, threshold_value_or_default
 
 
@@ -55,5 +56,7 @@ The mask keeps the score raster's CRS, size and geotransform. The threshold actu
         self.track_output(out)
         used = threshold_raster(raster_path(layer), out, method, value, reporter)
         feedback.pushInfo(f"Threshold used: {used:.6g}")
-        attach_style(context, out, "mask")
+        # "anomaly mask - SDData" for the scores of SDData, else after the score layer's own name
+        source_name = layer.name().replace(LAYER_TITLES["score"] + " - ", "", 1)
+        attach_outputs(context, source_name, mask=out)
         return {self.OUTPUT: out, self.THRESHOLD: float(used)}

@@ -43,14 +43,14 @@ class TrainAlgorithm(FersAlgorithm):
 Trains the FERS background-feature enhancers on one or more hyperspectral scenes and writes a model file (.safetensors) with its model card (.json, same name) beside it. Use the model in Detect anomalies through its Model file parameter.
 Recipe: default is the recipe of the shipped default model, so training on the files listed in its card reproduces it. separation trains the spectral and spatial enhancers so that small targets implanted into the background stand out under RX while material boundaries stay quiet; separation-spectral does the same with the spectral enhancer only; published runs the paper's objectives (pretrain: trunk pre-training, spectral: reverse distillation, spatial: the rebellious student). Each recipe trains its candidates (seeds) and keeps the best.
 Known anomalies must be left out of training: give one exclusion mask per scene (non-zero = exclude), in the same order, or none. With Use ground truth found with the scenes, the truth stored in a MATLAB .mat scene or found beside a scene (for example SDDataGt.bmp beside SDData) excludes its anomaly pixels and chooses the epochs and candidates: the epoch (the untrained start included) and candidate whose features give the best mean RX AUC on those scenes. The log names every truth file used. Without any truth, each stage keeps the epoch with the lowest validation loss on held-back background patches.
-Needs PyTorch and safetensors. Progress follows the training steps and the log shows the losses after every epoch. Cancel stops after the current step; the last good checkpoint (written after every completed epoch, beside the model as .ckpt.safetensors) is kept, and a run with Resume from checkpoint continues from it. A finished run leaves only the model and its card.
+Needs PyTorch: if QGIS's Python lacks it, run Install PyTorch for FERS first. Progress follows the training steps and the log shows the losses after every epoch. Cancel stops after the current step; the last good checkpoint (written after every completed epoch, beside the model as .ckpt.safetensors) is kept, and a run with Resume from checkpoint continues from it. A finished run leaves only the model and its card.
 """
 
     def define(self, config=None):
         self.add(QgsProcessingParameterMultipleLayers(self.INPUTS, self.tr("Training scenes"),
                                                       layerType=QgsProcessing.TypeFile),
-                 "One or more hyperspectral scenes whose pixels are mostly background: any GDAL "
-                 "raster (GeoTIFF, ENVI...) or a MATLAB .mat cube.")
+                 "One or more hyperspectral scenes whose pixels are mostly background, as files: any "
+                 "GDAL raster (GeoTIFF, ENVI...), a MATLAB .mat cube or a sensor product FERS reads.")
         self.add(QgsProcessingParameterMultipleLayers(self.EXCLUDE_MASKS, self.tr("Exclusion masks (optional)"),
                                                       layerType=QgsProcessing.TypeFile, optional=True),
                  "Optional masks, one per training scene in the same order: non-zero pixels (known "
@@ -129,6 +129,9 @@ Needs PyTorch and safetensors. Progress follows the training steps and the log s
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if not out.lower().endswith(".safetensors"):
             out += ".safetensors"
+
+        # the engine's lines go to the log once (through the bridge): a progress text would print
+        # every epoch line a second time, since the Processing dialog logs progress texts too
         try:
             res = train(inputs, out, recipe=recipe, exclude=masks or None, truth=truth, stages=stages,
                         epochs=epochs or None, steps_per_epoch=steps or None, seed=None if seed < 0 else seed,

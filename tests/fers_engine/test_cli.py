@@ -43,6 +43,18 @@ def test_detect_lrx_covariance_option_reaches_the_engine(tmp_path, capsys):
         fers(["detect", str(cube), str(tmp_path / "t.tif"), "--lrx-covariance", "local"])
 
 
+def test_detect_crd_options_reach_the_engine(tmp_path, capsys):
+    cube, _, _ = small_scene(tmp_path, rows=24, cols=22, bands=8)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "crd",
+                 "--inner", "3", "--outer", "9", "--crd-lambda", "0.25", "--threads", "1", "-q", "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "CRD: windows 3/9, lambda 0.25" in err and "on 1 thread;" in err
+    assert fers(["detect", str(cube), str(tmp_path / "t.tif"), "--enhancer", "none", "--detector", "crd",
+                 "--crd-lambda", "0", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lambda" in err[0] and not (tmp_path / "t.tif").exists()
+
+
 def test_info_json(tmp_path, capsys):
     cube, _, scene = small_scene(tmp_path)
     assert fers(["info", str(cube), "--json"]) == 0
@@ -76,3 +88,56 @@ def test_missing_band_is_named_one_based(tmp_path, capsys):
                  "--bands", f"1-{count + 5}"]) == 2
     assert f"band {count + 5} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_evaluate_writes_the_html_report(tmp_path, capsys):
+    cube, truth, _ = small_scene(tmp_path)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "-q"]) == 0
+    assert fers(["evaluate", str(tmp_path / "s.tif"), str(truth), "--html", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    auc = float(next(line for line in out.splitlines() if line.strip().startswith("auc:")).split(":")[1])
+    html = (tmp_path / "r.html").read_text()
+    assert f'id="auc">{auc:.6f}<' in html and "<svg" in html
+
+
+@pytest.mark.parametrize("method, flagged", [("percentile", 0.01), ("false_alarm_rate", 0.01), ("otsu", None)])
+def test_threshold_methods_have_their_own_defaults(tmp_path, capsys, method, flagged):
+    cube, _, _ = small_scene(tmp_path, rows=60, cols=50)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "-q"]) == 0
+    assert fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", method, "-q"]) == 0
+    from osgeo import gdal
+
+    mask = gdal.Open(str(tmp_path / "m.tif")).ReadAsArray()
+    if flagged is not None:
+        assert abs((mask == 1).sum() - flagged * mask.size) <= 1
+    assert fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "v.tif"), "--method", "value"]) == 2
+    assert "needs a threshold value" in capsys.readouterr().err
+
+
+def _full_disk(limit_bytes: int):
+    """For a child process: writes past ``limit_bytes`` fail (EFBIG), as on a full disk."""
+    import resource
+    import signal
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+def test_detect_on_a_full_disk_fails_in_one_line_and_keeps_the_previous_score(tmp_path):
+    """Issue 15 item 2: GDAL's write error must not end in exit 0 and a corrupt file."""
+    cube, _, _ = small_scene(tmp_path, rows=120, cols=100)
+    score = tmp_path / "s.tif"
+    assert fers(["detect", str(cube), str(score), "--enhancer", "none", "-q"]) == 0
+    before = score.read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "fers_engine.cli", "detect", str(cube), str(score),
+                           "--enhancer", "none", "--detector", "lrx", "--inner", "3", "--outer", "7", "-q"],
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=_full_disk(len(before) // 2))
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "s.tif" in lines[0] and "File too large" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "wrote" not in proc.stdout
+    assert score.read_bytes() == before, "the previous output is kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif", "scene.tif", "truth.tif"]

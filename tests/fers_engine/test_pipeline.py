@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
+from osgeo import gdal
 
 from fers_engine.detectors import global_rx
+from fers_engine.detectors.crd import crd
 from fers_engine.detectors.lrx import local_rx
 from fers_engine.errors import Cancelled, FersError, InputError, OutputError
 from fers_engine.io import open_scene
@@ -19,8 +20,10 @@ RX = DetectOptions(enhancer="none")
 
 
 def _read(path):
-    with rasterio.open(path) as src:
-        return src.read(1), src.crs, src.transform, (src.width, src.height)
+    """(first band, WKT, geotransform, (width, height)) read with osgeo.gdal, not our reader."""
+    ds = gdal.Open(str(path))
+    return (ds.GetRasterBand(1).ReadAsArray(), ds.GetProjection(), ds.GetGeoTransform(),
+            (ds.RasterXSize, ds.RasterYSize))
 
 
 def _leftovers(folder):
@@ -32,8 +35,8 @@ def test_detect_keeps_georeference_and_equals_whole_image_rx(tmp_path):
     out = tmp_path / "score.tif"
     result = detect(cube_path, out, DetectOptions(enhancer="none", block_rows=7))
     scores, crs, transform, size = _read(out)
-    with rasterio.open(cube_path) as src:
-        assert crs == src.crs and transform == src.transform and size == (src.width, src.height)
+    _, src_crs, src_transform, src_size = _read(cube_path)
+    assert crs == src_crs and transform == src_transform and size == src_size
     reference = global_rx(scene.cube.astype(np.float32))
     np.testing.assert_allclose(scores, reference, rtol=1e-5, atol=1e-5)
     assert roc_auc(scores, scene.truth) > 0.7  # subtle sub-pixel targets
@@ -57,11 +60,11 @@ def test_local_rx_streamed_equals_whole_image(tmp_path):
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_local_rx_log_names_the_engine_that_ran(tmp_path, monkeypatch, compiled):
-    from fers_engine.detectors import ring_kernel
+    from fers_engine.detectors import compiled as kernels
 
-    if compiled and not ring_kernel.available():
+    if compiled and not kernels.available():
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(ring_kernel, "available", lambda: compiled)
+    monkeypatch.setattr(kernels, "available", lambda: compiled)
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)
     result = detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx",
                                                                   inner=3, outer=9))
@@ -98,6 +101,66 @@ def test_forced_ring_covariance_on_singular_rings_is_a_warning(tmp_path):
         enhancer="none", detector="lrx", inner=1, outer=3, local_covariance="ring"))
     assert any(m.startswith("WARNING: local RX covariance: ring") and "singular" in m
                for m in result.messages), result.messages
+
+
+def test_crd_streamed_equals_whole_image_bit_for_bit(tmp_path):
+    cube_path, truth_path, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
+    result = detect(cube_path, tmp_path / "c.tif", DetectOptions(enhancer="none", detector="crd", inner=3,
+                                                                  outer=9, crd_lambda=0.3, block_rows=4))
+    reference = crd(scene.cube.astype(np.float32), inner=3, outer=9, lam=0.3)
+    np.testing.assert_array_equal(_read(tmp_path / "c.tif")[0], reference)
+    assert any("CRD: windows 3/9, lambda 0.3" in m for m in result.messages), result.messages
+
+
+@pytest.mark.parametrize("fusion", ["sum", "hadamard"])
+def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
+    """CRD is one more detector on the enhanced source: the streamed result equals CRD on the
+    whole enhanced cube (per variant, fused as the pipeline fuses RX maps)."""
+    pytest.importorskip("torch")
+    from fers_engine.io import select_bands
+    from fers_engine.pipeline import _build_source, hadamard
+
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=24)
+    options = DetectOptions(enhancer="spectral", detector="crd", inner=3, outer=9, fusion=fusion,
+                            device="cpu", block_rows=6)
+    detect(cube_path, tmp_path / "e.tif", options)
+    with open_scene(cube_path) as scene:
+        source, _ = _build_source(scene, select_bands(scene.info), options, Reporter())
+        data, valid = source.read(0, scene.info.height)
+        source.close()
+    maps = [crd(data[v], valid, inner=3, outer=9) for v in source.variants]
+    reference = maps[0] if len(maps) == 1 else hadamard(maps)
+    np.testing.assert_allclose(_read(tmp_path / "e.tif")[0], reference, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("options,match", [
+    (dict(detector="crd", crd_lambda=0.0), "lambda"),
+    (dict(detector="crd", inner=4, outer=9), "crd windows must be odd"),
+    (dict(detector="lrx", workers=0), "workers"),
+    (dict(detector="crd", workers=-1), "workers"),
+])
+def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options, match):
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
+    with pytest.raises(InputError, match=match):
+        detect(cube_path, tmp_path / "x.tif", DetectOptions(enhancer="none", **options))
+    assert not (tmp_path / "x.tif").exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("detector", ["lrx", "crd"])
+def test_workers_option_reaches_the_kernels(tmp_path, monkeypatch, detector):
+    from fers_engine.detectors import compiled, parallel
+
+    if not compiled.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(parallel, "available_cores", lambda: 5)
+    cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
+    default = detect(cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", detector=detector,
+                                                                   inner=3, outer=9))
+    assert any("on 5 threads;" in m for m in default.messages), default.messages
+    chosen = detect(cube_path, tmp_path / "b.tif", DetectOptions(enhancer="none", detector=detector,
+                                                                  inner=3, outer=9, workers=1))
+    assert any("on 1 thread;" in m for m in chosen.messages), chosen.messages
+    np.testing.assert_allclose(_read(tmp_path / "a.tif")[0], _read(tmp_path / "b.tif")[0], rtol=1e-6)
 
 
 def test_band_subset(tmp_path):
@@ -252,3 +315,48 @@ def test_numba_is_imported_only_when_local_rx_runs():
     code = "import sys, fers_engine.pipeline, fers_engine.cli; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("max_bytes", [0, 10**9], ids=["maps on disk", "maps in memory"])
+def test_hadamard_sink_fuses_blocks_like_the_whole_maps_and_leaves_no_file(tmp_path, max_bytes):
+    from types import SimpleNamespace
+
+    from fers_engine.pipeline import _ScoreSink, hadamard
+
+    rng = np.random.default_rng(5)
+    maps = {v: rng.chisquare(4, size=(50, 7)).astype(np.float32) for v in ("spe", "spa")}
+    maps["spa"][3, 2] = np.nan
+    written = np.full((50, 7), -1.0, np.float32)
+
+    class Writer:
+        def write(self, r0, block):
+            written[r0:r0 + block.shape[0]] = block
+
+    source = SimpleNamespace(variants=("spe", "spa"), height=50, width=7)
+    with _ScoreSink(source, Writer(), 8, max_bytes, tmp_path / "s.tif") as sink:
+        for r0 in range(0, 50, 8):
+            for v, m in maps.items():
+                sink.put(v, r0, m[r0:r0 + 8])
+        assert len(list(tmp_path.iterdir())) == (2 if max_bytes == 0 else 0)
+    np.testing.assert_array_equal(written, hadamard([maps["spe"], maps["spa"]]))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with _ScoreSink(source, Writer(), 8, max_bytes, tmp_path / "s.tif") as sink:
+            raise RuntimeError("a cancelled run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_small_budgets_narrow_the_enhancer_tiles_instead_of_overrunning():
+    from types import SimpleNamespace
+
+    from fers_engine.memory import MemoryPlan
+    from fers_engine.pipeline import _enhanced_rows, _enhancer_tile
+
+    source = SimpleNamespace(width=1024, count=128, halo=15, parts=("spectral", "spatial"), variants=("sum",))
+    small, large = MemoryPlan.for_run(256), MemoryPlan.for_run(4096)
+    floor = 2 * source.halo
+    assert _enhanced_rows(source, small, 256) < floor  # 256-wide tiles do not fit beside a minimal block
+    tile = _enhancer_tile(source, floor, small)
+    assert tile < 256 and _enhanced_rows(source, small, tile) >= floor
+    rows = max(_enhanced_rows(source, large, 256), floor)
+    assert _enhancer_tile(source, rows, large) == 256

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
+from osgeo import gdal
 
 from fers_engine.pipeline import DetectOptions, detect
 
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA G
 
 
 def _scores(path):
-    with rasterio.open(path) as src:
-        return src.read(1)
+    ds = gdal.Open(str(path))  # kept referenced while its band is read
+    return ds.GetRasterBand(1).ReadAsArray()
 
 
 @pytest.mark.parametrize("enhancer", ["none", "spectral", "full"])

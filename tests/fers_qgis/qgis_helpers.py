@@ -21,6 +21,21 @@ UTM = "EPSG:32611"
 GEOTRANSFORM = (483000.0, 3.5, 0.0, 3620000.0, 0.0, -3.5)
 
 
+def cuda_available() -> bool:
+    """Whether this machine's torch sees a CUDA GPU (False without torch): what device tests expect."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def expected_device(requested: str = "auto") -> str:
+    """The device a detect run must report for ``requested``: a GPU when one is usable, else the CPU."""
+    if requested == "cpu":
+        return "cpu"
+    return "cuda" if cuda_available() else "cpu"
+
 
 def write_tif(path, cube, crs=UTM, geotransform=GEOTRANSFORM, nodata=None, dtype=None):
     """Write a (bands, rows, cols) array as a GeoTIFF with GDAL; crs=None writes no CRS."""
@@ -101,18 +116,28 @@ class RecordingFeedback:
             def __init__(self):
                 super().__init__()
                 self.infos, self.warnings, self.errors, self.progress_values = [], [], [], []
+                # the Log panel of the Processing dialog: it shows every pushed message and every
+                # progress text (QgsProcessingAlgorithmDialogBase::setProgressText calls setInfo)
+                self.dialog_log = []
 
             def pushInfo(self, info):  # noqa: N802
                 self.infos.append(info)
+                self.dialog_log.append(info)
                 super().pushInfo(info)
 
             def pushWarning(self, warning):  # noqa: N802
                 self.warnings.append(warning)
+                self.dialog_log.append(warning)
                 super().pushWarning(warning)
 
             def reportError(self, error, fatalError=False):  # noqa: N802,N803
                 self.errors.append(error)
+                self.dialog_log.append(error)
                 super().reportError(error, fatalError)
+
+            def setProgressText(self, text):  # noqa: N802
+                self.dialog_log.append(text)
+                super().setProgressText(text)
 
             def setProgress(self, progress):  # noqa: N802
                 self.progress_values.append(progress)

@@ -1,14 +1,11 @@
 """The provider registers, lists its algorithms and model, and every algorithm is well-formed."""
 from __future__ import annotations
 
-import configparser
 import re
-
-import pytest
 
 from qgis_helpers import REPO
 
-EXPECTED = {"fers:detect", "fers:train", "fers:evaluate", "fers:threshold",
+EXPECTED = {"fers:detect", "fers:train", "fers:evaluate", "fers:threshold", "fers:install_pytorch",
             "fers:detect_threshold_polygonize"}
 # real HTML elements (qgis_process itself prints type markers such as <outputRaster>)
 HTML_TAG = re.compile(r"</?(p|br|b|i|u|a|em|strong|code|pre|h[1-6]|ul|ol|li|div|span|table|tr|td|th|img|"
@@ -85,24 +82,33 @@ def test_unload_removes_provider_and_reload_restores(fers_plugin):
     assert registry.algorithmById("fers:detect") is not None
 
 
-def _metadata(path):
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    parser.read(path, encoding="utf-8")
-    return dict(parser["general"])
+def test_metadata_as_qgis_reads_it():
+    """The plugin's one metadata.txt, read by QGIS's own plugin finder, is complete and in step with the engine."""
+    import tomllib
 
+    import fers_engine
+    from qgis.utils import findPlugins
 
-@pytest.mark.parametrize("where", ["fers_qgis/metadata.txt", "metadata.txt"])
-def test_metadata(where):
-    meta = _metadata(REPO / where)
-    for key in ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
-                "repository", "tracker", "homepage", "tags", "category", "hasProcessingProvider",
+    found = dict(findPlugins(str(REPO)))
+    assert list(found) == ["fers_qgis"], found
+    parser = found["fers_qgis"]
+    assert parser is not None, "QGIS cannot parse fers_qgis/metadata.txt"
+    meta = dict(parser["general"])
+    for key in ("name", "qgisminimumversion", "description", "about", "version", "author", "email",
+                "repository", "tracker", "homepage", "tags", "category", "hasprocessingprovider",
                 "experimental", "icon"):
-        assert meta.get(key, "").strip(), f"{where} lacks {key}"
-    assert meta["qgisMinimumVersion"] == "3.22"
-    assert meta["version"] == "0.1.0"
+        assert meta.get(key, "").strip(), f"metadata.txt lacks {key}"
+    assert meta["qgisminimumversion"] == "3.22"
     assert meta["category"] == "Raster"
-    assert meta["hasProcessingProvider"] == "yes"
+    assert meta["hasprocessingprovider"] == "yes"
     assert not HTML_TAG.search(meta["about"])
     assert (REPO / "fers_qgis" / meta["icon"]).is_file()
-    assert meta == _metadata(REPO / "fers_qgis" / "metadata.txt")
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert meta["version"] == fers_engine.__version__ == pyproject["project"]["version"]
+
+
+def test_one_metadata_file():
+    """fers_qgis/metadata.txt is the only copy (QGIS and scripts/package.py read it); a second one drifts."""
+    copies = sorted(str(p.relative_to(REPO)) for p in REPO.rglob("metadata.txt")
+                    if not p.relative_to(REPO).parts[0].startswith("."))
+    assert copies == ["fers_qgis/metadata.txt"]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 
 import pytest
 
-from qgis_helpers import raster_geometry, synthetic_cube, write_tif
+from qgis_helpers import RecordingFeedback, raster_geometry, synthetic_cube, write_tif
 
 pytest.importorskip("torch")
 pytest.importorskip("safetensors")
@@ -26,7 +28,8 @@ def train_scene(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_model(fers_plugin, train_scene, tmp_path_factory):
+def training_run(fers_plugin, train_scene, tmp_path_factory):
+    """One tiny training run's results."""
     scene = train_scene
     out = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
     res = run("fers:train", {"INPUTS": [scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
@@ -34,7 +37,12 @@ def trained_model(fers_plugin, train_scene, tmp_path_factory):
     return res
 
 
-def test_train_writes_model_and_card(trained_model, recording_feedback):
+@pytest.fixture(scope="module")
+def trained_model(training_run):
+    return training_run
+
+
+def test_train_writes_model_and_card(trained_model):
     out = trained_model["OUTPUT"]
     assert os.path.isfile(out) and out.endswith(".safetensors")
     assert sorted(os.listdir(os.path.dirname(out))) == ["tiny.json", "tiny.safetensors"]  # no checkpoint left

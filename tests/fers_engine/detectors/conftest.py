@@ -6,11 +6,11 @@ import pytest
 
 @pytest.fixture(params=["compiled", "numpy"])
 def lrx_backend(request, monkeypatch):
-    """Runs a local-RX test on both full-mode paths: the numba kernel and the numpy fallback."""
-    from fers_engine.detectors import ring_kernel
+    """Runs a windowed-detector test on both paths: the numba kernels and the numpy fallbacks."""
+    from fers_engine.detectors import compiled
 
-    if request.param == "compiled" and not ring_kernel.available():
-        pytest.skip("numba is not installed: the compiled local-RX kernel cannot run")
+    if request.param == "compiled" and not compiled.available():
+        pytest.skip("numba is not installed: the compiled kernels cannot run")
     if request.param == "numpy":
-        monkeypatch.setattr(ring_kernel, "available", lambda: False)
+        monkeypatch.setattr(compiled, "available", lambda: False)
     return request.param

@@ -1,4 +1,4 @@
-"""Global and local RX on a real AVIRIS scene (ABU airport-1, raw uint16 DN) against SPy."""
+"""Global RX, local RX and CRD on a real AVIRIS scene (ABU airport-1, raw uint16 DN)."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,3 +33,15 @@ def test_local_rx_matches_spy_on_a_real_crop(airport, lrx_backend):
     ref = spectral.rx(np.ascontiguousarray(crop.transpose(1, 2, 0)).astype(np.float64),
                       window=(3, 9))
     np.testing.assert_allclose(local_rx(crop, inner=3, outer=9), ref, rtol=1e-4)
+
+
+def test_crd_finds_the_airport_planes_far_above_chance(airport, lrx_backend):
+    """CRD on every 4th band (52, to stay quick) at the product's default windows and lambda:
+    AUC 0.98 here on both paths, against global RX's 0.87 on the same bands (bench/crd_lambda.py
+    has the full-band figures on every development scene)."""
+    from fers_engine.detectors.crd import crd
+
+    cube, truth = airport
+    sub = cube[::4]
+    auc = roc_auc(crd(sub, workers=2), truth)
+    assert auc > 0.97 and auc > roc_auc(global_rx(sub), truth) + 0.05

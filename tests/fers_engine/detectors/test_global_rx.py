@@ -173,12 +173,66 @@ def test_bad_input_is_a_clear_error():
         global_rx(cube, precision="float16")
 
 
-def test_torch_cpu_backend_matches_numpy():
+def test_torch_cpu_backend_matches_numpy_and_leaves_the_cube_alone():
     pytest.importorskip("torch")
     cube = scene_like_cube(np.random.default_rng(11))
+    original = cube.copy()
     valid = np.ones(cube.shape[1:], bool)
     valid[3, 4] = False
+    ref = global_rx(cube, valid)  # numpy first: the torch run must not change what it sees
     ours = global_rx(cube, valid, device="cpu")
-    ref = global_rx(cube, valid)
+    # RX is translation-invariant, so equal scores cannot show a cube centred in place: compare it
+    np.testing.assert_array_equal(cube, original)
     assert np.isnan(ours[3, 4])
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scorer_and_statistics_never_modify_the_callers_block(dtype):
+    pytest.importorskip("torch")
+    block = scene_like_cube(np.random.default_rng(12)).astype(dtype)
+    original = block.copy()
+    valid = np.ones(block.shape[1:], bool)
+    valid[0, 0] = False
+    for device in (None, "cpu"):
+        stats = BackgroundStats(block.shape[0], device=device)
+        stats.update(block)
+        stats.update(block, valid)
+        scorer, _ = RxScorer.from_cov(stats.mean, stats.covariance(), device=device)
+        scorer(block, valid)
+        np.testing.assert_array_equal(block, original, err_msg=f"device {device}")
+
+
+def test_stream_rx_scores_every_variant_of_a_stream_like_global_rx():
+    from fers_engine.detectors.rx import stream_rx
+
+    rng = np.random.default_rng(13)
+    a, b = correlated_cube(rng), correlated_cube(rng)
+    valid = rng.random(a.shape[1:]) > 0.1
+    got = {"a": np.full(a.shape[1:], -1.0, np.float32), "b": np.full(a.shape[1:], -1.0, np.float32)}
+    logs, warnings = [], []
+
+    def put(variant, r0, scores):
+        got[variant][r0:r0 + scores.shape[0]] = scores
+
+    infos = stream_rx(lambda r0, r1: ({"a": a[:, r0:r1], "b": b[:, r0:r1]}, valid[r0:r1]), a.shape[1],
+                      a.shape[0], ("a", "b"), 7, put, Reporter(log=logs.append, warn=warnings.append))
+    np.testing.assert_array_equal(got["a"], global_rx(a, valid, block_rows=7))
+    np.testing.assert_array_equal(got["b"], global_rx(b, valid, block_rows=7))
+    np.testing.assert_allclose(got["b"], global_rx(b, valid, block_rows=3), rtol=1e-5)  # any blocking
+    assert set(infos) == {"a", "b"} and not warnings
+    assert sum("covariance condition number" in m for m in logs) == 2
+
+
+def test_regularised_and_constant_covariances_are_warnings():
+    rng = np.random.default_rng(14)
+    cube = correlated_cube(rng, bands=6)
+    cube[5] = cube[4]  # a duplicated band: singular covariance
+    warnings = []
+    global_rx(cube, reporter=Reporter(warn=warnings.append))
+    assert len(warnings) == 1 and "singular or ill-conditioned" in warnings[0]
+    warnings.clear()
+    flat = global_rx(np.full((4, 6, 5), 3.0, np.float32), reporter=Reporter(warn=warnings.append))
+    assert warnings == ["global RX: the scene is constant: every valid pixel has the same spectrum, so no "
+                        "pixel can stand out and the scores carry no information"]
+    assert (flat == 0).all()

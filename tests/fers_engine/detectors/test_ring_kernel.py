@@ -1,39 +1,12 @@
-"""The compiled local-RX kernel's pieces: its Cholesky and its packed moment sums."""
+"""The compiled local-RX kernel's own pieces: packed moment sums slid down and along."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fers_engine.detectors import ring_kernel
+from fers_engine.detectors import compiled, ring_kernel
 
-pytestmark = pytest.mark.skipif(not ring_kernel.available(), reason="numba is not installed")
-
-
-def _augmented(c: np.ndarray, d: np.ndarray) -> np.ndarray:
-    k = c.shape[0]
-    low = np.zeros((k + 1, max(k, 1)))
-    low[:k, :k] = np.tril(c)
-    low[k, :k] = d
-    return low
-
-
-@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 7, 8, 9, 13])
-def test_cholesky_rows_equal_lapack_and_reduce_the_augmented_row(k):
-    rng = np.random.default_rng(k)
-    x = rng.normal(size=(3 * k + 2, k))
-    c, d = x.T @ x, rng.normal(size=k)
-    low = _augmented(c, d)
-    assert ring_kernel._cholesky_rows(low, k, 1e-12)
-    np.testing.assert_allclose(np.tril(low[:k, :k]), np.linalg.cholesky(c), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(low[k, :k] @ low[k, :k], d @ np.linalg.solve(c, d), rtol=1e-12)
-
-
-def test_cholesky_rows_refuse_indefinite_and_ill_conditioned_matrices():
-    c = np.diag([4.0, 1.0, -1.0, 2.0, 3.0])
-    assert not ring_kernel._cholesky_rows(_augmented(c, np.ones(5)), 5, 1e-10)
-    c = np.diag([1.0, 1.0, 1e-12, 1.0])  # squared pivots spread 1e12 > 1 / rcond
-    assert not ring_kernel._cholesky_rows(_augmented(c, np.ones(4)), 4, 1e-10)
-    assert ring_kernel._cholesky_rows(_augmented(c, np.ones(4)), 4, 1e-14)
+pytestmark = pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
 
 
 def test_packed_outer_products_and_box_slides():

@@ -67,3 +67,22 @@ def test_bad_arguments_are_clear_errors(method, value, match):
 def test_all_nan_map_is_a_clear_error():
     with pytest.raises(InputError, match="no valid"):
         threshold_value(np.full(4, np.nan), "percentile", 50.0)
+
+
+def test_each_method_has_its_own_default_and_range():
+    from fers_engine.choices import THRESHOLD_DEFAULTS
+    from fers_engine.detectors.threshold import check_threshold
+
+    assert check_threshold("percentile") == 99.0 == THRESHOLD_DEFAULTS["percentile"]
+    assert check_threshold("false_alarm_rate") == 0.01 == THRESHOLD_DEFAULTS["false_alarm_rate"]
+    assert check_threshold("otsu", 12.0) is None  # Otsu takes no value
+    with pytest.raises(InputError, match="'value' threshold method needs a threshold value"):
+        check_threshold("value")
+    for method, bad in (("percentile", 101.0), ("percentile", float("nan")), ("false_alarm_rate", 99.0),
+                        ("value", float("inf")), ("nonsense", 1.0)):
+        with pytest.raises(InputError):
+            check_threshold(method, bad)
+    scores = scores_with_nan(3)
+    # the default false-alarm rate flags about 1 % of the valid pixels, like the 99th percentile
+    thr = threshold_value(scores, "false_alarm_rate")
+    assert np.nansum(scores > thr) == int(np.floor(0.01 * np.isfinite(scores).sum() + 1e-9))

@@ -1,19 +1,16 @@
-"""Small synthetic rasters for the I/O tests, written with rasterio directly (not our writer),
+"""Small synthetic rasters for the I/O tests, written with osgeo.gdal directly (not our writer),
 so reader tests do not depend on the code under test in ``writer.py``.
 
 Helpers are handed out as fixtures (``make_geotiff``, ``make_envi``) rather than imported, so
 the tests work under any pytest import mode."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 import pytest
-import rasterio
-from rasterio.errors import NotGeoreferencedWarning
-from affine import Affine
+from osgeo import gdal, gdal_array, osr
 
 UTM33_TRANSFORM = (500000.0, 10.0, 0.0, 4600000.0, 0.0, -10.0)
 
@@ -31,23 +28,25 @@ def _write_geotiff(
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
-    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                   dtype=data.dtype.name, nodata=nodata)
+    gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(data.dtype)
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0],
+                                              gdal_type)
     if crs is not None:
-        profile["crs"] = crs
+        srs = osr.SpatialReference()
+        srs.SetFromUserInput(crs)
+        ds.SetSpatialRef(srs)
     if transform is not None:
-        profile["transform"] = Affine.from_gdal(*transform)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        ds = rasterio.open(path, "w", **profile)
-    with ds:
-        ds.write(data)
+        ds.SetGeoTransform(tuple(transform))
+    for b in range(data.shape[0]):
+        band = ds.GetRasterBand(b + 1)
+        if nodata is not None:
+            band.SetNoDataValue(float(nodata))
+        band.WriteArray(data[b])
         if wavelengths is not None:
-            for b, w in enumerate(wavelengths, start=1):
-                tags = {"wavelength": str(w)}
-                if wavelength_units:
-                    tags["wavelength_units"] = wavelength_units
-                ds.update_tags(b, **tags)
+            band.SetMetadataItem("wavelength", str(wavelengths[b]))
+            if wavelength_units:
+                band.SetMetadataItem("wavelength_units", wavelength_units)
+    band = ds = None  # closes the file
     return path
 
 

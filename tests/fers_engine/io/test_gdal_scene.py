@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from osgeo import osr
+from osgeo import gdal, osr
 
 from fers_engine.errors import InputError
 from fers_engine.io import open_scene
@@ -73,14 +73,18 @@ def test_nodata_and_nan_pixels_are_invalid(tmp_path, cube, make_geotiff):
 
 
 def test_internal_dataset_mask_makes_pixels_invalid(tmp_path, cube, make_geotiff):
-    import rasterio
-
     path = make_geotiff(tmp_path / "m.tif", cube)
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-        with rasterio.open(path, "r+") as ds:
-            mask = np.full((7, 5), 255, np.uint8)
-            mask[0, 0] = 0
-            ds.write_mask(mask)
+    gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES")
+    try:
+        ds = gdal.Open(str(path), gdal.GA_Update)
+        ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+        mask = np.full((7, 5), 255, np.uint8)
+        mask[0, 0] = 0
+        ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
+        ds = None  # closes the file
+    finally:
+        gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", None)
+    assert not (tmp_path / "m.tif.msk").exists(), "the mask is inside the TIFF"
     with open_scene(path) as scene:
         _, valid = scene.read_all()
     assert not valid[0, 0] and valid.sum() == 34

@@ -164,3 +164,12 @@ def test_hydice_transposed_file_is_self_consistent(shared_data):
     # SOURCE.md: transpose(LREN) equals DSC shifted by one column
     at = a.transpose(0, 2, 1)
     assert np.array_equal(at[:, :, 1:], b[:, :, :-1]) or np.array_equal(at[:, :, :-1], b[:, :, 1:])
+
+
+def test_two_cubes_of_similar_size_are_refused_by_name(tmp_path):
+    cube = _cube()
+    scipy.io.savemat(tmp_path / "two.mat", {"data": cube, "data_norm": cube[:, :, :4] / 2.0,
+                                            "thumb": np.ones((2, 2, 3))})
+    with pytest.raises(InputError, match=r"two.mat holds 2 hyperspectral cubes \('data' 6x4x5, 'data_norm' "
+                                         r"6x4x4\) and FERS cannot tell which one to analyse"):
+        open_scene(tmp_path / "two.mat")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
+from osgeo import gdal
 import scipy.io
 
 from fers_engine.errors import FersError, InputError
@@ -164,7 +164,6 @@ def test_single_band_raster_is_a_mask(tmp_path, make_geotiff):
     assert gt.dtype == bool and gt.sum() == 2 and gt[2, 2] and gt[6, 4]
 
 
-@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_ground_truth_found_beside_a_scene(tmp_path, cube, make_envi, make_geotiff):
     make_envi(tmp_path / "Scene", cube)
     assert find_ground_truth(tmp_path / "Scene") is None
@@ -172,9 +171,9 @@ def test_ground_truth_found_beside_a_scene(tmp_path, cube, make_envi, make_geoti
         read_ground_truth(tmp_path / "Scene")
     m = np.zeros((7, 5), np.uint8)
     m[3, 3] = 1
-    with rasterio.open(tmp_path / "scene_GT.bmp", "w", driver="BMP", width=5, height=7, count=1,
-                       dtype="uint8") as ds:
-        ds.write(m, 1)
+    ds = gdal.GetDriverByName("BMP").Create(str(tmp_path / "scene_GT.bmp"), 5, 7, 1, gdal.GDT_Byte)
+    ds.GetRasterBand(1).WriteArray(m)
+    ds = None  # closes the file
     assert find_ground_truth(tmp_path / "Scene.hdr") == tmp_path / "scene_GT.bmp"
     gt = read_ground_truth(tmp_path / "Scene", expected_shape=(7, 5))
     assert gt.sum() == 1 and gt[3, 3]

@@ -5,19 +5,24 @@ import os
 
 import numpy as np
 import pytest
-import rasterio
 from osgeo import gdal, osr
 
 from fers_engine.errors import Cancelled, OutputError
 from fers_engine.io import RasterWriter, open_scene, write_array
-
-pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 GT = (600000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)
 
 
 def _listing(folder):
     return sorted(os.listdir(folder))
+
+
+def _epsg(ds) -> str:
+    return osr.SpatialReference(wkt=ds.GetProjection()).GetAuthorityCode(None)
+
+
+def _structure(ds) -> dict:
+    return ds.GetMetadata_Dict("IMAGE_STRUCTURE")
 
 
 def test_round_trip_keeps_crs_transform_size(tmp_path):
@@ -28,23 +33,20 @@ def test_round_trip_keeps_crs_transform_size(tmp_path):
         for r0 in range(0, 300, 128):  # blocks do not align with the 256 tiles on purpose
             w.write(r0, data[:, r0:r0 + 128])
     assert _listing(tmp_path) == ["score.tif"], "no temporary file left behind"
-    with rasterio.open(out) as ds:
-        assert (ds.count, ds.height, ds.width) == (3, 300, 270)
-        assert ds.crs.to_epsg() == 32611
-        assert ds.transform.to_gdal() == GT
-        assert ds.block_shapes[0] == (256, 256), "tiled 256 x 256"
-        assert ds.compression.name.lower() == "deflate"
-        assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "3"
-        assert ds.interleaving.name.lower() == "band"
-        assert np.isnan(ds.nodata)
-        assert ds.descriptions == ("a", "b", "c")
-        np.testing.assert_array_equal(ds.read(), data)
     g = gdal.Open(str(out))
     assert (g.RasterXSize, g.RasterYSize, g.RasterCount) == (270, 300, 3)
     assert g.GetGeoTransform() == GT
     srs = osr.SpatialReference(wkt=g.GetProjection())
     assert srs.GetUTMZone() == 11 and srs.GetAuthorityCode(None) == "32611"
-    g = None
+    bands = [g.GetRasterBand(b) for b in (1, 2, 3)]
+    assert all(b.GetBlockSize() == [256, 256] for b in bands), "tiled 256 x 256"
+    assert _structure(g).get("COMPRESSION") == "DEFLATE"
+    assert _structure(g).get("PREDICTOR") == "3"
+    assert _structure(g).get("INTERLEAVE") == "BAND"
+    assert all(np.isnan(b.GetNoDataValue()) for b in bands)
+    assert [b.GetDescription() for b in bands] == ["a", "b", "c"]
+    np.testing.assert_array_equal(g.ReadAsArray(), data)
+    bands = g = None
 
 
 def test_read_back_through_our_reader(tmp_path):
@@ -62,10 +64,11 @@ def test_uint8_output_and_no_crs(tmp_path):
     mask = np.zeros((20, 30), bool)
     mask[5, 6] = True
     out = write_array(tmp_path / "mask.tif", mask)
-    with rasterio.open(out) as ds:
-        assert ds.dtypes[0] == "uint8" and ds.nodata is None and ds.crs is None
-        assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "2"
-        assert ds.read(1).sum() == 1 and ds.read(1)[5, 6] == 1
+    ds = gdal.Open(str(out))
+    band = ds.GetRasterBand(1)
+    assert band.DataType == gdal.GDT_Byte and band.GetNoDataValue() is None and ds.GetProjection() == ""
+    assert _structure(ds).get("PREDICTOR") == "2"
+    assert band.ReadAsArray().sum() == 1 and band.ReadAsArray()[5, 6] == 1
 
 
 def test_like_input_supplies_georeference(tmp_path, cube, make_geotiff, utm33):
@@ -73,16 +76,15 @@ def test_like_input_supplies_georeference(tmp_path, cube, make_geotiff, utm33):
     with open_scene(src) as scene:
         with RasterWriter(tmp_path / "out.tif", 7, 5, like_input=scene) as w:
             w.write(0, np.zeros((7, 5), np.float32))
-    with rasterio.open(tmp_path / "out.tif") as ds:
-        assert ds.crs.to_epsg() == 32633 and ds.transform.to_gdal() == pytest.approx(utm33)
+    ds = gdal.Open(str(tmp_path / "out.tif"))
+    assert _epsg(ds) == "32633" and ds.GetGeoTransform() == pytest.approx(utm33)
 
 
 def test_replaces_an_older_output(tmp_path):
     out = tmp_path / "r.tif"
     write_array(out, np.zeros((4, 4), np.float32))
     write_array(out, np.full((4, 4), 7, np.float32))
-    with rasterio.open(out) as ds:
-        assert (ds.read(1) == 7).all()
+    assert (gdal.Open(str(out)).ReadAsArray() == 7).all()
     assert _listing(tmp_path) == ["r.tif"]
 
 
@@ -104,8 +106,7 @@ def test_failed_rewrite_keeps_the_previous_output(tmp_path):
         with RasterWriter(out, 4, 4) as w:
             w.write(0, np.zeros((4, 5), np.float32))
     assert _listing(tmp_path) == ["keep.tif"]
-    with rasterio.open(out) as ds:
-        assert (ds.read(1) == 3).all()
+    assert (gdal.Open(str(out)).ReadAsArray() == 3).all()
 
 
 def test_output_equal_to_input_is_refused(tmp_path, cube, make_geotiff, make_envi):
@@ -176,7 +177,57 @@ def test_band_metadata_round_trips_as_wavelengths(tmp_path):
     with open_scene(out) as scene:
         np.testing.assert_allclose(scene.info.wavelengths, [450, 550, 650])
         assert scene.info.nodata is None
-    with rasterio.open(out) as ds:
-        assert ds.tags()["FERS_DETECTOR"] == "rx"
+    assert gdal.Open(str(out)).GetMetadata_Dict()["FERS_DETECTOR"] == "rx"
     with pytest.raises(OutputError, match="2 band metadata entries for 3 bands"):
         RasterWriter(tmp_path / "bad.tif", 4, 4, count=3, band_metadata=meta[:2])
+
+
+# A full disk for real: the child lowers its own file-size limit so that writes beyond it fail
+# (EFBIG, like ENOSPC), with SIGXFSZ ignored. A small GDAL cache makes GDAL write tiles during
+# write() ("during"), a large one only when the file is finished ("at commit").
+FULL_DISK_RASTER = r"""
+import resource, signal, sys
+import numpy as np
+from osgeo import gdal
+from fers_engine.errors import OutputError
+from fers_engine.io import RasterWriter
+target, when, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "exceptions":
+    gdal.UseExceptions()
+gdal.SetCacheMax(1 if when == "during" else 512 * 2**20)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+data = np.random.default_rng(0).random((2, 1024, 700), dtype=np.float32)
+stage = "open"
+try:
+    with RasterWriter(target, 1024, 700, count=2) as w:
+        stage = "write"
+        for r0 in range(0, 1024, 64):
+            w.write(r0, data[:, r0:r0 + 64])
+        stage = "commit"
+    print("no error")
+except OutputError as exc:
+    print(stage, "|", exc)
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "exceptions"])
+@pytest.mark.parametrize("when", ["during", "at commit"])
+def test_full_disk_is_an_output_error_and_keeps_the_previous_output(tmp_path, when, mode):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "score.tif"
+    write_array(out, np.full((4, 4), 3, np.float32))
+    before = out.read_bytes()
+    repo = Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK_RASTER, str(out), when.split()[0], mode],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(repo)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stage, _, message = proc.stdout.strip().partition(" | ")
+    assert stage == ("write" if when == "during" else "commit"), proc.stdout
+    assert message.startswith("cannot ") and "score.tif" in message and "File too large" in message
+    assert "\n" not in message
+    assert out.read_bytes() == before and _listing(tmp_path) == ["score.tif"]

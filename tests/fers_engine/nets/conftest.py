@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("safetensors")
 
 TINY_ARCH = {
     "bands": 12,
@@ -35,3 +34,9 @@ def tiny_model(tmp_path):
     path = tmp_path / "tiny.safetensors"
     save_model(path, nets.state_dict(), card)
     return path, card
+
+
+@pytest.fixture
+def make_tiny_card():
+    """The card maker, as a fixture so tests need not import this conftest by name."""
+    return tiny_card

@@ -61,7 +61,7 @@ def test_the_best_candidate_is_written_and_the_rest_removed(tmp_path, fake_candi
     torch.manual_seed(1)
     expected = Networks(get_recipe(None).full_config(TINY)).deployed_tensors(True)
     written, _ = load_model(res.model)
-    assert all(np.array_equal(written[k].numpy(), expected[k].numpy()) for k in expected)
+    assert all(np.array_equal(written[k], expected[k].numpy()) for k in expected)
 
 
 def test_a_nan_candidate_is_never_chosen(tmp_path, fake_candidates):

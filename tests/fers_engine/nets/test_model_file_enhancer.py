@@ -21,14 +21,17 @@ class _Info:
 def test_round_trip(tiny_model):
     path, card = tiny_model
     tensors, card2 = load_model(path)
-    assert card2 == card
+    assert card2 == card and all(isinstance(v, np.ndarray) for v in tensors.values())
     assert json.loads(path.with_suffix(".json").read_text()) == card
     enh = load_enhancer(str(path), device="cpu")
+    assert enh.backend == "numpy", "the CPU runs the numpy forward pass even with torch installed"
     assert enh.bands == 12 and enh.wavelengths is None and enh.device == "cpu"
     assert enh.halo == max(enh.nets["spectral"].halo, enh.nets["spatial"].halo) > 0
-    sd = enh.nets.state_dict()
+    on_torch = load_enhancer(str(path), device="cpu", backend="torch")
+    assert on_torch.halo == max(on_torch.nets["spectral"].halo, on_torch.nets["spatial"].halo) == enh.halo
+    sd = on_torch.nets.state_dict()
     for k, v in tensors.items():
-        assert torch.equal(sd[k].cpu(), v), k
+        assert torch.equal(sd[k].cpu(), torch.from_numpy(v)), k
 
 
 def test_corrupt_files_raise_model_error(tiny_model, tmp_path):
@@ -50,9 +53,9 @@ def test_corrupt_files_raise_model_error(tiny_model, tmp_path):
     with pytest.raises(ModelError, match="no bundled model"):
         load_enhancer("no-such-model-name")
     # a valid safetensors file without a card
-    from safetensors.torch import save_file
+    from fers_engine.nets.safetensors_file import encode
     p = tmp_path / "nocard.safetensors"
-    save_file({"a": torch.zeros(2)}, str(p))
+    p.write_bytes(encode({"a": np.zeros(2, np.float32)}))
     with pytest.raises(ModelError, match="no FERS model card"):
         load_enhancer(str(p))
     # architecture mismatch: the card says 13 bands, the weights have 12
@@ -81,21 +84,29 @@ def test_input_matrix_modes(tiny_model):
     enh = load_enhancer(str(path), device="cpu", reporter=Reporter(log=logs.append))
     R, desc = enh.input_matrix(_Info(30), "resample")
     assert R.shape == (12, 30) and np.allclose(R.sum(1), 1.0)
-    assert any("resampled" in m or "30" in m for m in logs)
+    # no wavelengths on either side: linear interpolation along the normalised band axis, ends kept
+    assert R[0, 0] == 1.0 and R[-1, -1] == 1.0 and np.allclose(R @ np.arange(30.0), np.linspace(0, 29, 12))
+    assert logs[-1] == desc and sum("resampled" in m for m in logs) == 1
+    assert desc.startswith("30 input bands resampled to the model's 12: resampled 30 -> 12 bands along the "
+                           "normalised band axis (no input and target wavelengths")
     R, desc = enh.input_matrix(_Info(30), "first")
-    assert R.shape == (12, 30) and np.array_equal(R[:, :12], np.eye(12)) and "first" in desc
+    assert R.shape == (12, 30) and np.array_equal(R[:, :12], np.eye(12)) and not R[:, 12:].any()
+    assert logs[-1] == desc == "first 12 of 30 bands (paper protocol)"
     from fers_engine.errors import InputError
     with pytest.raises(InputError):
         enh.input_matrix(_Info(8), "first")
 
 
-def test_features_tiling_exact_and_block_halo(tiny_model):
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_features_tiling_exact_and_block_halo(tiny_model, backend):
     path, _ = tiny_model
-    enh = load_enhancer(str(path), device="cpu")
+    enh = load_enhancer(str(path), device="cpu", backend=backend)
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(12, 71, 53)) * 0.03).astype(np.float32)
     whole = enh.features(x, parts=("spectral", "spatial"), tile=4096)
-    tiled = enh.features(x, parts=("spectral", "spatial"), tile=16)
+    # torch: 16 x 16 tiles; numpy: row chunks of a few rows (a tiny working-memory budget)
+    budget = 53 * 4 * 4000 if backend == "numpy" else 256 << 20
+    tiled = enh.features(x, parts=("spectral", "spatial"), tile=16, max_batch_bytes=budget)
     for k in whole:
         assert whole[k].shape == (12, 71, 53)
         np.testing.assert_allclose(tiled[k], whole[k], atol=2e-6)
@@ -106,7 +117,7 @@ def test_features_tiling_exact_and_block_halo(tiny_model):
     for k in whole:
         np.testing.assert_allclose(part[k][:, h:h + (r1 - r0)], whole[k][:, r0:r1], atol=2e-6)
     # deterministic
-    again = enh.features(x, parts=("spectral",), tile=16)
+    again = enh.features(x, parts=("spectral",), tile=16, max_batch_bytes=budget)
     assert np.array_equal(again["spectral"], tiled["spectral"])
 
 
@@ -179,17 +190,19 @@ def test_shipped_default_tiled_equals_whole_on_real_scene(shared_data):
     assert auc(s_whole) > 0.9
 
 
-def test_missing_torch_is_a_dependency_error(tiny_model, monkeypatch):
+def test_without_torch_the_enhancer_runs_on_numpy(tiny_model, monkeypatch):
+    """No torch (QGIS's Python): the model loads and computes on numpy; only torch asked for by
+    name is a DependencyError, whose hint names the pinned CPU build and never a bare pip."""
     import sys
     from fers_engine.errors import DependencyError
     path, _ = tiny_model
+    x = (np.random.default_rng(2).normal(size=(12, 20, 18)) * 0.03).astype(np.float32)
+    expected = load_enhancer(str(path), device="cpu", backend="torch").features(x, parts=("spectral", "spatial"))
     monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now raises ImportError
-    with pytest.raises(DependencyError, match="install torch"):
-        load_enhancer(str(path))
-
-
-def test_bundled_name_resolution(tmp_path):
-    from fers_engine.nets.enhancer import MODELS_DIR, resolve_model_path
-    if (MODELS_DIR / "fers-default.safetensors").is_file():
-        assert resolve_model_path(None) == MODELS_DIR / "fers-default.safetensors"
-        assert resolve_model_path("fers-default") == MODELS_DIR / "fers-default.safetensors"
+    enh = load_enhancer(str(path))
+    assert enh.backend == "numpy" and enh.device == "cpu"
+    got = enh.features(x, parts=("spectral", "spatial"))
+    for p in got:
+        np.testing.assert_allclose(got[p], expected[p], rtol=1e-4, atol=1e-6)
+    with pytest.raises(DependencyError, match=r"torch==2\.13\.0 --index-url https://download.pytorch.org/whl/cpu"):
+        load_enhancer(str(path), backend="torch")

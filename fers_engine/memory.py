@@ -1,0 +1,75 @@
+"""How one run spends its memory budget (``--memory-mb``), so that the budget is a limit.
+
+A run's peak resident memory is a fixed overhead (the interpreter and its libraries: numpy,
+GDAL, and torch with the model when the enhancers run; ``bench/speed.py`` measures it as the
+peak of the same command on a tiny scene) plus what the run holds for the scene. ``MemoryPlan``
+gives every holder of the second part its share of the budget M, so that together they stay
+within it; the bench checks ``peak <= 1.2 M + overhead``, the 0.2 M being allocator slack and
+the small buffers numpy, GDAL and torch keep beyond the arrays sized here:
+
+* GDAL's block cache: M / 16 (at least 8 MiB). GDAL counts it in the process, and its default
+  (5 % of the machine's RAM, 1.2 GB on 24 GB) alone exceeds most budgets;
+* the enhanced-feature cache, which spares the networks a second pass over the scene: up to
+  M / 2, and only when the features of the whole scene fit in it;
+* the working set, everything else: rows per block, raw rows resampled at once, the enhancers'
+  tile batches and the RX scoring chunk are all sized from it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 2**20
+#: GDAL's cache never goes below this: the writer needs a few of its 256 x 256 tiles.
+MIN_GDAL_CACHE = 8 * MIB
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The shares of one run's budget (bytes); build it with ``for_run``."""
+
+    budget: int
+    feature_cache: int = 0  #: bytes of enhanced blocks kept between passes (0 = none kept)
+
+    @classmethod
+    def for_run(cls, memory_mb: int, feature_bytes: int = 0) -> "MemoryPlan":
+        """The plan for a ``memory_mb`` budget; ``feature_bytes`` is the size of the whole
+        scene's enhanced features (0 without enhancers), cached only when it fits in M / 2."""
+        budget = int(memory_mb) * MIB
+        cache = budget // 2 if 0 < feature_bytes <= budget // 2 else 0
+        return cls(budget, cache)
+
+    @property
+    def gdal_cache(self) -> int:
+        return max(MIN_GDAL_CACHE, self.budget // 16)
+
+    @property
+    def working(self) -> int:
+        """Bytes for one block and its temporaries (never below a quarter of the budget)."""
+        return max(self.budget // 4, self.budget - self.gdal_cache - self.feature_cache)
+
+    def block_rows(self, width: int, bytes_per_pixel: int) -> int:
+        """Rows whose working arrays, ``bytes_per_pixel`` per pixel in all, fill the working set."""
+        return max(1, self.working // max(1, int(width) * int(bytes_per_pixel)))
+
+    @property
+    def raw_chunk(self) -> int:
+        """Bytes of full-band float32 rows read at once before resampling to a model's grid (the
+        read also holds the raw samples and the product: about twice this while it runs)."""
+        return max(MIB, self.working // 16)
+
+    @property
+    def enhancer_batch(self) -> int:
+        """Bytes the enhancers' activations may take for one batch of tiles."""
+        return max(4 * MIB, self.working // 4)
+
+    def score_chunk(self, bands: int) -> int:
+        """Pixels RX scores per matrix product (the centred block and its projection)."""
+        return max(1024, self.working // 16 // (8 * max(1, int(bands))))
+
+
+def activation_bytes_per_pixel(bands: int, parts: int) -> int:
+    """Bytes the enhancers' activations take per pixel of a tile: twice the estimate
+    ``Enhancer.features`` batches tiles by (4 bytes x bands x (2 + 4 per network)), for what the
+    networks hold while they run and what torch's CPU allocator keeps after; the memory rows of
+    ``bench/speed.py`` check the result end to end."""
+    return 4 * int(bands) * (2 + 4 * int(parts)) * 2

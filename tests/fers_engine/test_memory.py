@@ -1,0 +1,37 @@
+"""The memory plan: every share of a run's budget, and blocks sized from it."""
+from __future__ import annotations
+
+import pytest
+
+from fers_engine.memory import MIB, MIN_GDAL_CACHE, MemoryPlan
+
+
+@pytest.mark.parametrize("mb", [16, 64, 256, 1024, 8192])
+def test_shares_stay_within_the_budget(mb):
+    for feature_bytes in (0, mb * MIB // 3, mb * MIB):
+        plan = MemoryPlan.for_run(mb, feature_bytes)
+        total = plan.gdal_cache + plan.feature_cache + plan.working
+        # below 64 MiB GDAL's floor and the working set's floor may add a few MiB
+        assert total <= plan.budget or (mb < 64 and total <= plan.budget + MIN_GDAL_CACHE)
+        assert plan.raw_chunk <= max(MIB, plan.working) and plan.enhancer_batch <= max(4 * MIB, plan.working)
+        assert plan.score_chunk(200) * 200 * 8 <= max(1024 * 200 * 8, plan.working // 8)
+
+
+def test_features_are_cached_only_when_the_whole_scene_fits_in_half():
+    assert MemoryPlan.for_run(1024, 512 * MIB).feature_cache == 512 * MIB
+    assert MemoryPlan.for_run(1024, 512 * MIB + 1).feature_cache == 0
+    assert MemoryPlan.for_run(1024, 0).feature_cache == 0
+    cached, uncached = MemoryPlan.for_run(1024, 100 * MIB), MemoryPlan.for_run(1024)
+    assert cached.working == uncached.working - 512 * MIB  # the cache comes out of the working set
+
+
+def test_gdal_cache_is_a_sixteenth_with_a_floor():
+    assert MemoryPlan.for_run(1024).gdal_cache == 64 * MIB
+    assert MemoryPlan.for_run(16).gdal_cache == MIN_GDAL_CACHE
+
+
+def test_block_rows_fill_the_working_set():
+    plan = MemoryPlan.for_run(256)
+    rows = plan.block_rows(1000, 200 * 4 * 6)
+    assert rows * 1000 * 200 * 4 * 6 <= plan.working < (rows + 1) * 1000 * 200 * 4 * 6
+    assert plan.block_rows(10**9, 10**6) == 1  # a huge row still gives one row per block
