@@ -7,6 +7,7 @@ the one atomic writer, so an error or a cancel never leaves a partial output.
 from __future__ import annotations
 
 import copy
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

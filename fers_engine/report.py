@@ -10,7 +10,7 @@ import datetime as _dt
 import html
 import math
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 

@@ -182,7 +182,7 @@ def missing_pip_message(python: str, platform: str = sys.platform, os_release: O
         if "osgeo4w" in python.lower():
             return (head + "run the OSGeo4W Network Installer, choose Advanced Install and add the package "
                     "python3-pip" + tail)
-        return head + f'open the OSGeo4W Shell of your QGIS and run: python -m ensurepip' + tail
+        return head + 'open the OSGeo4W Shell of your QGIS and run: python -m ensurepip' + tail
     if platform == "darwin":
         return head + f'run in Terminal: "{python}" -m ensurepip' + tail
     release = _os_release() if os_release is None else os_release

@@ -13,11 +13,9 @@ OpenBLAS kernels) the float32 rounding differs; that difference is reported, and
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .blocks import ConvBNReLU, Frozen, Trunk, box_mean, conv3x3, init_weights, pad_to_multiple
+from .blocks import ConvBNReLU, Frozen, Trunk, box_mean, init_weights, pad_to_multiple
 
 
 class ConvH(nn.Conv2d):

@@ -20,7 +20,6 @@ A finished run deletes every intermediate file unless ``keep_checkpoints``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +92,7 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     {stage: n} dict. ``seed``: train only this seed instead of the recipe's candidates.
     ``config``: overrides of the recipe's settings (experiments).
     """
-    torch = require_torch()
+    require_torch()
     from .data import TRUTH_POLICIES, model_grid, prepare_scene, read_scene, sha256
     from ..detectors.device import choose_device
     reporter = reporter or Reporter()
@@ -109,23 +108,17 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
         raise InputError(f"unknown checkpoint selection {cfg['select']!r}: choose one of "
                          f"{', '.join(CHECKPOINT_SELECTIONS)}")
     inputs = [str(p) for p in inputs]
-    if not inputs:
-        raise InputError("no training input given")
-    if exclude is not None and len(exclude) != len(inputs):
-        raise InputError(f"{len(exclude)} exclusion masks given for {len(inputs)} inputs")
-    if truth not in TRUTH_POLICIES:
-        raise InputError(f"unknown ground-truth policy {truth!r}: choose one of {', '.join(TRUTH_POLICIES)}")
-    for p in inputs:
-        if not Path(p).is_file():
-            raise InputError(f"training input not found: {p}")
-    if any(int(n) < 1 for n in cfg["epochs"].values()) or int(cfg["steps_per_epoch"]) < 1:
-        raise InputError("epochs and steps per epoch must be at least 1")
     out_path = Path(out_path)
-    if out_path.suffix != ".safetensors":
-        raise InputError(f"the model file must end in .safetensors: {out_path}")
     candidates = [c for c in rec.candidates] if seed is None else [{"tag": f"s{seed}", "seed": int(seed), "config": {}}]
+    # inputs, exclusion masks, epochs and every file the run writes, before any work
     check_train_request(inputs, exclude, {s: cfg["epochs"][s] for s in run_stages}, out_path,
                         run_files(out_path, [c["tag"] for c in candidates]), reporter)
+    if truth not in TRUTH_POLICIES:
+        raise InputError(f"unknown ground-truth policy {truth!r}: choose one of {', '.join(TRUTH_POLICIES)}")
+    if int(cfg["steps_per_epoch"]) < 1:
+        raise InputError("steps per epoch must be at least 1")
+    if out_path.suffix != ".safetensors":
+        raise InputError(f"the model file must end in .safetensors: {out_path}")
     dev = choose_device(device, reporter)
     t0 = time.time()
 

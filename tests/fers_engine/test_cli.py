@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,7 +43,7 @@ def test_detect_lrx_covariance_option_reaches_the_engine(tmp_path, capsys):
 
 
 def test_detect_crd_options_reach_the_engine(tmp_path, capsys):
-    cube, _, _ = small_scene(tmp_path, rows=24, cols=22, bands=8)
+    cube, _, _ = small_scene(tmp_path, rows=40, cols=36, bands=8)
     assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "crd",
                  "--inner", "3", "--outer", "9", "--crd-lambda", "0.25", "--threads", "1", "-q", "-v"]) == 0
     err = capsys.readouterr().err

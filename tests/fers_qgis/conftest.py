@@ -1,7 +1,6 @@
 """Fixtures for the plugin tests: the registered FERS provider, small rasters, headless env."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qgis_helpers import (  # noqa: E402
-    REPO, RecordingFeedback, qgis_env, qgis_process_cmd, synthetic_cube, write_tif)
+    RecordingFeedback, qgis_env, qgis_process_cmd, synthetic_cube, write_tif)
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 
 import pytest
 
-from qgis_helpers import RecordingFeedback, raster_geometry, synthetic_cube, write_tif
+from qgis_helpers import raster_geometry, synthetic_cube, write_tif
 
 pytest.importorskip("torch")
 pytest.importorskip("safetensors")

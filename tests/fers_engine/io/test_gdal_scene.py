@@ -140,7 +140,7 @@ def test_envi_header_metadata(tmp_path, cube, via_header, make_envi):
 
 @pytest.mark.parametrize("interleave", ["bil", "bip"])
 def test_envi_interleaves_read_the_same(tmp_path, cube, interleave, make_envi):
-    path = make_envi(tmp_path / f"cube.img", cube, "", interleave=interleave)
+    path = make_envi(tmp_path / "cube.img", cube, "", interleave=interleave)
     with open_scene(path) as scene:
         block, _ = scene.read_all()
         assert scene.info.crs is None and scene.info.transform is None

@@ -8,7 +8,7 @@ import torch
 
 from fers_engine.errors import ModelError
 from fers_engine.nets.enhancer import load_enhancer
-from fers_engine.nets.model_file import load_model, read_card, save_model
+from fers_engine.nets.model_file import load_model, save_model
 from fers_engine.progress import Reporter
 
 

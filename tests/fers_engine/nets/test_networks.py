@@ -1,7 +1,6 @@
 """Network shapes, batch independence, halo (tiled == whole), frozen BatchNorm."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
