@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..errors import OutputError
 from ..progress import SILENT, Reporter
@@ -86,20 +86,29 @@ def guard_outputs(outputs: Sequence[Optional[Output]], inputs: Iterable = (),
     wanted = [o for o in outputs if o is not None]
     for out in wanted:
         _check_output_path(out)
-    input_files = _input_files(inputs)
+    # Files are matched by identity keys in dictionaries, not pair by pair: a batch guards
+    # thousands of outputs against thousands of inputs before it starts.
+    by_key: Dict[Tuple, Tuple[Path, Path]] = {}
+    for main, inp in _input_files(inputs):
+        for key in _file_keys(inp):
+            by_key.setdefault(key, (main, inp))
     for out in wanted:
         for written in out.files():
-            for main, inp in input_files:
-                if _same_file(written, inp):
-                    raise OutputError(_collision_message(out, written, main, inp))
-    for i, a in enumerate(wanted):
-        for b in wanted[i + 1:]:
-            for fa in a.files():
-                for fb in b.files():
-                    if _same_file(fa, fb):
-                        shown = fa.name if fa.name == fb.name else f"{fa.name} and {fb.name}"
-                        raise OutputError(f"the {a.role} and the {b.role} are the same file ({shown}): "
-                                          "choose two different paths")
+            for key in _file_keys(written):
+                if key in by_key:
+                    raise OutputError(_collision_message(out, written, *by_key[key]))
+    written_by: Dict[Tuple, Tuple[Output, Path]] = {}
+    for b in wanted:
+        for fb in b.files():
+            keys = _file_keys(fb)
+            for key in keys:
+                a, fa = written_by.get(key, (b, fb))
+                if a is not b:
+                    shown = fa.name if fa.name == fb.name else f"{fa.name} and {fb.name}"
+                    raise OutputError(f"the {a.role} and the {b.role} are the same file ({shown}): "
+                                      "choose two different paths")
+            for key in keys:
+                written_by.setdefault(key, (b, fb))
     for folder in dict.fromkeys(out.path.parent for out in wanted):
         _probe_writable(folder)
         removed = sweep_stale_partials(folder)
@@ -266,6 +275,18 @@ def _with_partners(p: Path) -> List[Path]:
     else:
         partners.extend([Path(str(p) + ".hdr"), p.with_suffix(".hdr"), p.with_suffix(".HDR")])
     return [p] + [f for f in partners if f != p and f.exists()]
+
+
+def _file_keys(p: Path) -> Tuple[Tuple, ...]:
+    """What makes two paths one file, as dictionary keys: the path once links are resolved,
+    and the device and inode of an existing file (a hard link). Two paths share a key exactly
+    when ``_same_file`` says they are one file."""
+    keys: Tuple[Tuple, ...] = (("path", os.path.normcase(os.path.realpath(p))),)
+    try:
+        st = os.stat(p)
+    except OSError:  # does not exist (yet)
+        return keys
+    return keys + (("inode", st.st_dev, st.st_ino),)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -72,6 +72,25 @@ def test_two_outputs_of_one_run_may_not_be_one_file(tmp_path):
                        Output.file("training checkpoint", tmp_path / "m.json")])
 
 
+def test_a_batch_of_outputs_is_guarded_in_linear_time(tmp_path, monkeypatch):
+    """A campaign guards thousands of outputs against thousands of inputs before it starts: each
+    file is resolved a bounded number of times, not once per pair (200 scenes took 27 s pair by
+    pair). A hard link between the last output and the first input is still found."""
+    import fers_engine.io.guard as guard
+
+    inputs = [_touch(tmp_path / f"in{i}.tif") for i in range(200)]
+    outputs = [Output.raster(f"score raster {i}", tmp_path / f"s{i}.tif") for i in range(200)]
+    calls = []
+    real = os.path.realpath
+    monkeypatch.setattr(guard.os.path, "realpath", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    guard_outputs(outputs, inputs=inputs)
+    files = len(inputs) * 3 + len(outputs) * 2  # an input, its .aux.xml and .hdr probes; a raster, its .aux.xml
+    assert len(calls) <= 2 * files, len(calls)
+    os.link(inputs[0], tmp_path / "s199.tif")
+    with pytest.raises(OutputError, match="the score raster 199 s199.tif would overwrite the input in0.tif"):
+        guard_outputs(outputs, inputs=inputs)
+
+
 @pytest.mark.parametrize("kind", ["folder", "fifo", "char device"])
 def test_outputs_that_are_not_regular_files_are_refused(tmp_path, kind):
     target = tmp_path / "out.tif"
