@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "value for every scene: it does not depend on the data's scale)")
     flags.add_argument("--threads", type=int, default=None,
                        help="threads for the lrx/crd kernels of one scene (default: every core this process "
-                            "may use, from its CPU affinity mask)")
+                            "may use, from its CPU affinity mask; in batch, each worker's share of the cores)")
     flags.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")
     flags.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
     flags.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")

@@ -127,9 +127,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     with limit_gdal_cache(budget.gdal_cache), open_scene(input_path, options.reader) as scene:
         info = scene.info
         view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
-        guard_outputs([Output.raster("score raster", output_path),
-                       None if mask_output is None else Output.raster("mask", mask_output)],
-                      inputs=[scene, *_model_files(options)], reporter=rep)
+        guard_detect_outputs(scene, output_path, mask_output, options, rep)
         bands = scene_bands(scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8))
         source, device = _build_source(scene, bands, options, rep, enhancer)
         plan = _plan(options, source)
@@ -189,7 +187,16 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                         threshold, seconds, height, width, source.count, messages)
 
 
-def _model_files(options: DetectOptions) -> List[Path]:
+def guard_detect_outputs(scene, output_path, mask_output, options: DetectOptions, rep: Reporter) -> None:
+    """The output guard of a detect run (``io.guard``), before any work: the score raster and the
+    mask against the open scene's files, the model's, and each other. ``detect`` and the
+    cluster's ``detect_split`` both run exactly this."""
+    guard_outputs([Output.raster("score raster", output_path),
+                   None if mask_output is None else Output.raster("mask", mask_output)],
+                  inputs=[scene, *model_files(options)], reporter=rep)
+
+
+def model_files(options: DetectOptions) -> List[Path]:
     """The model file the run will read (and its card beside it), so no output may replace them;
     a model path that does not resolve is refused here, before any work."""
     if options.enhancer == "none":

@@ -45,10 +45,11 @@ def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = Non
     ``LocalCluster`` of ``workers`` processes (default: one per core) with one thread each is
     started and shut down on exit. One thread per worker process is what the engine wants: its
     BLAS, torch and GDAL caches are per process, and the plugin sets them for one task at a time.
-    ``threads`` is each task's BLAS/torch thread count: by default 1 on a scheduler's workers, and
-    the cores left per worker on a LocalCluster. Float32 matrix products of OpenBLAS round
+    ``threads`` is each task's BLAS/torch thread count, and its windowed kernels' (through
+    ``DetectOptions.workers``, ``worker.task_options``): by default 1 on a scheduler's workers,
+    and the cores left per worker on a LocalCluster. Float32 matrix products of OpenBLAS round
     differently with another thread count, so outputs are bit for bit those of ``fers detect``
-    run with the same count (``OPENBLAS_NUM_THREADS``).
+    run with the same count (``--threads N`` and ``OPENBLAS_NUM_THREADS=N``).
     """
     distributed = require_distributed()
     cluster = None
@@ -58,7 +59,7 @@ def cluster_client(scheduler: Optional[str] = None, workers: Optional[int] = Non
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} "
-                               f"({_first_line(exc)})") from None
+                               f"({first_line(exc)})") from None
     else:
         count = int(workers) if workers else local_cores()
         if count < 1:
@@ -110,6 +111,7 @@ def install_plugin(client, threads: int = 1, local: bool = False) -> None:
         client.register_plugin(FersWorkerPlugin(threads, local), name=PLUGIN_NAME)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An error's first line (a summary row, a one-line message), or its type when it has none."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

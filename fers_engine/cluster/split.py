@@ -44,12 +44,12 @@ from ..errors import Cancelled, InputError
 from ..io import RasterWriter, iter_row_blocks, open_scene
 from ..memory import MemoryPlan
 from ..nets.inputs import block_sample, fit_input, grid_stride
-from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _plan, _SceneScores,
-                        _ScoreSink, _subset_info, scene_bands,
-                        threshold_raster)
+from ..detectors.threshold import check_threshold
+from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _plan, _SceneScores, _ScoreSink,
+                        _subset_info, guard_detect_outputs, scene_bands, threshold_raster)
 from ..progress import SILENT, Reporter
 from ..sources import BlockSource, EnhancedSource, SceneSource
-from .worker import portable_errors
+from .worker import portable_errors, task_options
 
 #: Accumulators merged per task of the tree reduction.
 SPLIT_EVERY = 8
@@ -195,9 +195,8 @@ def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks,
 @portable_errors
 def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
     """Local RX scores of the blocks' rows, each block read with the rows its windows reach."""
-    from .worker import current_plugin
-
-    options, workers = plan.options, current_plugin().threads
+    options = task_options(plan.options)
+    workers = options.workers
     covariances = covariances or {}
     return _windowed_scores(plan, normaliser, blocks, lambda v, data, valid, h0, r0, r1: local_rx_block(
         data, valid, h0, r0, r1, plan.height, inner=options.inner, outer=options.outer,
@@ -207,9 +206,8 @@ def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks, held=None
 @portable_errors
 def crd_task(plan: SplitPlan, normaliser, _unused, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
     """CRD scores of the blocks' rows (no statistics pass: every pixel is scored from its ring)."""
-    from .worker import current_plugin
-
-    options, workers = plan.options, current_plugin().threads
+    options = task_options(plan.options)
+    workers = options.workers
     return _windowed_scores(plan, normaliser, blocks, lambda v, data, valid, h0, r0, r1: crd_block(
         data, valid, h0, r0, r1, plan.height, inner=options.inner, outer=options.outer,
         lam=options.crd_lambda, workers=workers))
@@ -263,21 +261,37 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
     Uses ``client`` when given, else connects to ``scheduler`` or starts a LocalCluster of
     ``workers`` processes for this call. The block height is the pipeline's:
     ``options.block_rows``, or what ``options.memory_mb`` allows, which bounds each worker's memory.
+    Before any work (and before a cluster is started) it checks what ``detect`` checks: the
+    options, the threshold request and the outputs (``pipeline.guard_detect_outputs``).
     """
     options = options or DetectOptions()
     options.validate()
+    threshold_method = threshold_method or "percentile"
+    if mask_output is not None:
+        threshold_value = check_threshold(threshold_method, threshold_value)
     if blocks_per_task is not None and blocks_per_task < 1:
         raise InputError(f"a task needs at least 1 block, got {blocks_per_task}")
-    if client is None:
-        from .connect import cluster_client
-
-        with cluster_client(scheduler, workers) as own:
-            return detect_split(input_path, output_path, options, own, blocks_per_task=blocks_per_task,
-                                reporter=reporter, mask_output=mask_output, threshold_method=threshold_method,
-                                threshold_value=threshold_value)
-    t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
+    # the client writes: it opens the scene for the output guard, the output's grid (a product's
+    # map view) and the writer's copy of the input's metadata
+    with open_scene(input_path, options.reader) as scene:
+        guard_detect_outputs(scene, output_path, mask_output, options, rep)
+        if client is not None:
+            return _split_on(client, scene, input_path, output_path, options, blocks_per_task, rep, messages,
+                             mask_output, threshold_method, threshold_value)
+        from .connect import cluster_client
+
+        with cluster_client(scheduler, workers, threads=options.workers) as own:
+            return _split_on(own, scene, input_path, output_path, options, blocks_per_task, rep, messages,
+                             mask_output, threshold_method, threshold_value)
+
+
+def _split_on(client, scene, input_path, output_path, options: DetectOptions, blocks_per_task: Optional[int],
+              rep: Reporter, messages: List[str], mask_output, threshold_method: str,
+              threshold_value: Optional[float]) -> DetectResult:
+    """``detect_split`` once the outputs are guarded, on ``client``."""
+    t0 = time.perf_counter()
     futures: List = []
     try:
         plan: SplitPlan = _result(client.submit(plan_task, str(input_path), options, pure=False), rep)
@@ -286,7 +300,6 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
         blocks = [(r0, r1) for r0, r1, _, _ in iter_row_blocks(plan.height, plan.block_rows)]
         per = blocks_per_task or -(-len(blocks) // (TASKS_PER_WORKER * _worker_count(client)))
         groups = [blocks[i:i + per] for i in range(0, len(blocks), per)]
-        height, width = plan.height, plan.width
         rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {plan.device}, "
                  f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the "
                  "cluster")
@@ -294,25 +307,18 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
         if plan.enhanced:
             plan, normaliser = _fit_input(client, plan, groups, futures, rep.stage(0.0, 0.1))
         start = 0.1 if plan.enhanced else 0.0
-        # the client writes: it opens the scene for the output's grid (a product's map view) and to
-        # keep the writer off the input's files
-        with open_scene(input_path, options.reader) as scene:
-            view = scene.map_view
-            rows, cols, crs, transform = _grid(plan, view)
-            writer = RasterWriter(output_path, rows, cols, count=1, dtype="float32", crs=crs,
-                                  transform=transform, nodata=float("nan"),
-                                  band_descriptions=["anomaly score"], like_input=scene)
-            with writer:
-                _write_scores(client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path))
-            if view is not None:
-                height, width = view.height, view.width
+        view = scene.map_view
+        height, width, crs, transform = _grid(plan, view)
+        with RasterWriter(output_path, height, width, count=1, dtype="float32", crs=crs,
+                          transform=transform, nodata=float("nan"), band_descriptions=["anomaly score"],
+                          like_input=scene) as writer:
+            _write_scores(client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path))
     except (Cancelled, KeyboardInterrupt):
         client.cancel(futures, force=True)
         raise
     threshold = None
     if mask_output is not None:
-        value = 99.0 if threshold_value is None else threshold_value
-        threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile", value,
+        threshold = threshold_raster(output_path, mask_output, threshold_method, threshold_value,
                                      rep.stage(0.97, 1.0))
     rep.step(1.0)
     seconds = time.perf_counter() - t0

@@ -9,6 +9,7 @@ every enhancer model it loads, so a worker reads a model file once, not once per
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import signal
 import threading
@@ -96,6 +97,16 @@ def current_plugin() -> FersWorkerPlugin:
         plugin.setup(get_worker())
         get_worker().plugins[PLUGIN_NAME] = plugin
     return plugin
+
+
+def task_options(options):
+    """``options`` as a task on this worker runs them (a ``DetectOptions``): the windowed
+    kernels get the plugin's thread count, the one BLAS and torch run with, unless the options
+    name their own. Left at None, every task would start one kernel thread per core of the
+    machine: N workers on N cores would run N^2 threads."""
+    if options.workers is not None:
+        return options
+    return dataclasses.replace(options, workers=current_plugin().threads)
 
 
 def portable_errors(task: Callable) -> Callable:

@@ -25,10 +25,10 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def fers_detect_one_thread(args):
-    """`fers detect` with BLAS at one thread, as each batch task runs: OpenBLAS's float32
-    products round differently with another thread count."""
+    """`fers detect` with BLAS and the kernels at one thread, as each batch task runs on the test
+    cluster: OpenBLAS's float32 products round differently with another thread count."""
     with threadpool_limits(1):
-        assert fers(["detect", *map(str, args), "-q"]) == 0
+        assert fers(["detect", *map(str, args), "--threads", "1", "-q"]) == 0
 
 
 def partials(folder: Path):
@@ -37,8 +37,7 @@ def partials(folder: Path):
 
 @pytest.mark.parametrize("enhancer", ["none", "full"])
 def test_batch_outputs_equal_fers_detect_byte_for_byte(client, scenes, tmp_path, enhancer):
-    if enhancer != "none":
-        pytest.importorskip("torch")
+    """The enhancers run through the numpy forward pass on the workers, as in `fers detect`."""
     paths = scenes(3)
     out = tmp_path / "out"
     result = run_batch(paths, out, DetectOptions(enhancer=enhancer), client=client, mask=True)
@@ -48,7 +47,59 @@ def test_batch_outputs_equal_fers_detect_byte_for_byte(client, scenes, tmp_path,
         fers_detect_one_thread([path, ref_score, "--enhancer", enhancer, "--mask", ref_mask])
         assert filecmp.cmp(ref_score, out / f"{path.stem}_score.tif", shallow=False)
         assert filecmp.cmp(ref_mask, out / f"{path.stem}_mask.tif", shallow=False)
+        record = json.loads((out / f"{path.stem}_score.tif.fers.json").read_text())
+        assert record["threads"] == 1 and record["device"] == "cpu"
     assert partials(out) == []
+
+
+def test_tasks_pass_the_workers_thread_count_to_the_kernels(client):
+    """Each task's windowed kernels run on the plugin's thread count (one here), not on every
+    core of the machine in every worker process; a count the options name is kept."""
+    from fers_engine.cluster.worker import task_options
+
+    def threads(workers):
+        return task_options(DetectOptions(workers=workers)).workers
+
+    assert client.submit(threads, None, pure=False).result() == 1
+    assert client.submit(threads, 3, pure=False).result() == 3
+
+
+def test_an_output_onto_an_input_refuses_the_whole_batch_before_any_work(client, scenes, tmp_path):
+    """x.tif writes x_score.tif, which is another scene of the same batch: refused by the output
+    guard before any scene runs; nothing is written."""
+    paths = scenes(2)
+    victim = paths[1].rename(tmp_path / "scene0_score.tif")
+    before = victim.read_bytes()
+    with pytest.raises(OutputError, match="score raster of scene0.tif scene0_score.tif would overwrite the input "
+                                          "scene0_score.tif"):
+        run_batch([paths[0], victim], tmp_path, DetectOptions(enhancer="none"), client=client)
+    assert victim.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("truth")) == [
+        "scene0.tif", "scene0_score.tif"]
+
+
+def test_partials_of_dead_writers_are_swept_and_live_ones_kept(client, scenes, tmp_path):
+    """The guard's sweep, not a blanket one: a partial left by a process that died is removed, one
+    of a process that still runs (another batch's writer, a detect run) is left alone."""
+    from fers_engine.io.guard import partial_prefix
+
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        stale = out / partial_prefix(out / "scene0_score.tif").replace(f"-{os.getpid()}-",
+                                                                       f"-{int(dead.stdout)}-")
+        running = out / partial_prefix(out / "scene1_score.tif").replace(f"-{os.getpid()}-", f"-{live.pid}-")
+        for p in (stale, running):
+            (p.parent / (p.name + "abcd1234.tif")).write_bytes(b"half")
+        result = run_batch(scenes(2), out, DetectOptions(enhancer="none"), client=client)
+        assert [o.status for o in result.outcomes] == ["ok", "ok"]
+        assert partials(out) == [running.name + "abcd1234.tif"]
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_bad_files_are_reported_and_the_rest_complete(client, scenes, tmp_path):

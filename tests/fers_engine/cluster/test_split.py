@@ -74,6 +74,22 @@ def test_split_reports_bad_input_in_one_line(client, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["bad.tif"]
 
 
+def test_split_runs_the_detect_guard_before_any_work(client, scenes, tmp_path):
+    """The same checks as ``detect`` before the first task: a mask onto the input scene, or a
+    threshold request out of range, is one line and nothing is written or replaced."""
+    from fers_engine.errors import OutputError
+
+    path = scenes(1)[0]
+    before = path.read_bytes()
+    with pytest.raises(OutputError, match="the mask scene0.tif would overwrite the input scene0.tif"):
+        detect_split(path, tmp_path / "s.tif", DetectOptions(enhancer="none"), client, mask_output=path)
+    with pytest.raises(InputError, match="percentile"):
+        detect_split(path, tmp_path / "s.tif", DetectOptions(enhancer="none"), client,
+                     mask_output=tmp_path / "m.tif", threshold_value=150)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "s.tif").exists() and not (tmp_path / "m.tif").exists()
+
+
 def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(client, shared_data, tmp_path,
                                                                    monkeypatch):
     """Global RX keeps each block in a worker between the passes when the cluster's memory allows;
