@@ -232,6 +232,9 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
                  "--scheduler", address, "--enhancer", "none", "-q"])
     assert code == 0
     assert "2 ok" in capsys.readouterr().out
+    for path in paths:  # the scheduler's workers run one thread per task: `fers detect` at one thread
+        fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none"])
+        assert filecmp.cmp(tmp_path / "ref.tif", tmp_path / "o" / f"{path.stem}_score.tif", shallow=False)
     (tmp_path / "bad.tif").write_text("x")
     code = fers(["batch", str(paths[0]), str(tmp_path / "bad.tif"), "--out-dir", str(tmp_path / "o"),
                  "--scheduler", address, "--enhancer", "none", "-q"])
@@ -241,6 +244,40 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
     code = fers(["batch", str(paths[0]), "--out-dir", str(tmp_path / "o"), "--detector", "lrx",
                  "--inner", "4", "--scheduler", address])
     assert code == 2 and "inner" in capsys.readouterr().err
+
+
+def test_cli_batch_on_its_own_local_cluster_equals_fers_detect(scenes, tmp_path, capsys):
+    """`fers batch --workers 1 --threads 1` starts a LocalCluster whose task runs BLAS and the
+    local-RX kernel at one thread: the bytes of `fers detect --threads 1` at one BLAS thread."""
+    paths = scenes(2)
+    flags = ["--detector", "lrx", "--inner", "3", "--outer", "7", "--enhancer", "spectral"]
+    assert fers(["batch", *map(str, paths), "--out-dir", str(tmp_path / "o"), "--workers", "1",
+                 "--threads", "1", *flags, "-q"]) == 0
+    assert "2 scenes on 1 workers" in capsys.readouterr().out
+    for path in paths:
+        fers_detect_one_thread([path, tmp_path / "ref.tif", *flags])
+        assert filecmp.cmp(tmp_path / "ref.tif", tmp_path / "o" / f"{path.stem}_score.tif", shallow=False)
+
+
+@pytest.mark.parametrize("threads", [None, 3])
+def test_the_cluster_a_batch_starts_gets_the_options_thread_count(scenes, tmp_path, monkeypatch, threads):
+    """BLAS on the workers runs with the thread count the kernels get (`--threads`), or the
+    cluster's own default share of the cores when none is given."""
+    from fers_engine.cluster import connect
+
+    asked = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_cluster_client(scheduler=None, workers=None, memory_limit="auto", threads=None):
+        asked.update(scheduler=scheduler, workers=workers, threads=threads)
+        raise Stop
+
+    monkeypatch.setattr(connect, "cluster_client", fake_cluster_client)
+    with pytest.raises(Stop):
+        run_batch(scenes(1), tmp_path / "o", DetectOptions(enhancer="none", workers=threads), workers=2)
+    assert asked == {"scheduler": None, "workers": 2, "threads": threads}
 
 
 @pytest.mark.slow
