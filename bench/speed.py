@@ -365,7 +365,7 @@ BUDGET_FACTOR = 1.2
 def bench_memory(work: Path, size, budgets: List[int], enhancers: List[str], device: str = "cpu") -> List[Dict]:
     """Peak RSS of `fers detect --memory-mb M` per enhancer and budget, each judged against the
     rule ``peak <= 1.2 M + overhead``; the overhead is the peak RSS of the same command on a
-    16 x 16 scene with the same bands (interpreter, numpy, GDAL, torch when the enhancers run)."""
+    16 x 16 scene with the same bands (interpreter, numpy, GDAL, the model and its forward pass when the enhancers run)."""
     rows, cols, bands = size
     scene = work / f"memory_{rows}x{cols}x{bands}.tif"
     tiny = work / f"memory_tiny_{bands}.tif"
@@ -467,7 +467,7 @@ def to_markdown(report: Dict) -> str:
         lines += ["", "## The memory budget as a limit", "",
                   f"Rule: peak RSS <= {BUDGET_FACTOR} x `--memory-mb` + the fixed overhead, the peak RSS of the "
                   "same command on a 16 x 16 scene with the same bands (the interpreter, numpy, GDAL, and "
-                  "torch when the enhancers run), measured in this run. How the "
+                  "the model and its forward pass when the enhancers run), measured in this run. How the "
                   "budget is shared out: `fers_engine/memory.py`. " + _memory_verdict(report["memory"]), "",
                   "| scene (int16, DEFLATE) | device | enhancer | budget (MiB) | overhead (MiB) | limit (MiB) "
                   "| peak RSS (MiB) | verdict | time (s) | load average after the run |",
