@@ -365,7 +365,8 @@ BUDGET_FACTOR = 1.2
 def bench_memory(work: Path, size, budgets: List[int], enhancers: List[str], device: str = "cpu") -> List[Dict]:
     """Peak RSS of `fers detect --memory-mb M` per enhancer and budget, each judged against the
     rule ``peak <= 1.2 M + overhead``; the overhead is the peak RSS of the same command on a
-    16 x 16 scene with the same bands (interpreter, numpy, GDAL, the model and its forward pass when the enhancers run)."""
+    16 x 16 scene with the same bands (interpreter, numpy, GDAL, the model and its forward pass when
+    the enhancers run)."""
     rows, cols, bands = size
     scene = work / f"memory_{rows}x{cols}x{bands}.tif"
     tiny = work / f"memory_tiny_{bands}.tif"
