@@ -37,8 +37,7 @@ def scores(path: Path) -> np.ndarray:
 @pytest.mark.parametrize("name,options", CASES, ids=["beach1-rx", "hydice-lrx-scene", "hydice-crd",
                                                      "sandiego-full-rx", "airport2-spectral-lrx"])
 def test_split_equals_the_single_process_path_at_two_groupings(client, shared_data, tmp_path, name, options):
-    if options.enhancer != "none":
-        pytest.importorskip("torch")
+    """The enhancers run through the numpy forward pass on the workers and in ``detect``: no torch."""
     path = shared_data / name
     with threadpool_limits(1):  # the workers' BLAS thread count (see cluster_client)
         detect(path, tmp_path / "single.tif", options)
@@ -55,7 +54,6 @@ def test_split_equals_the_single_process_path_at_two_groupings(client, shared_da
 @pytest.mark.slow
 def test_hadamard_fusion_is_split_too(client, shared_data, tmp_path):
     """Fused maps are products of min-max normalised maps: compared against their range."""
-    pytest.importorskip("torch")
     path = shared_data / "san-diego-envi-90x90/SDData"
     options = DetectOptions(enhancer="full", fusion="hadamard", block_rows=20)
     with threadpool_limits(1):
