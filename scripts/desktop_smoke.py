@@ -8,7 +8,8 @@ profile, enables it in that profile's QGIS3.ini, starts Xvfb and Debian's ``qgis
 profile, from an environment with nothing of this checkout (no venv, no PYTHONPATH, no plugin
 path, a new HOME), and lets ``scripts/desktop_smoke_steps.py`` click through the Processing
 Toolbox, the Detect anomalies dialog on a real scene (default: ../shared/data's San Diego ENVI
-scene, the full method), the loaded layers, and the shipped graphical model. Screenshots,
+scene, the full method), the loaded layers, the shipped graphical model, a batch run, and a .mat
+cube through the scene-file parameter. Screenshots,
 ``report.json`` and QGIS's own output land in DIR (default ``desktop-smoke/``); the script prints
 the problems found and exits 1 when there are any. ``--docs`` also writes the README's small
 screenshots to ``docs/img/``.
@@ -30,12 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ROOT / "scripts" / "desktop_smoke_steps.py"
 DEFAULT_SCENE = ROOT.parent / "shared" / "data" / "san-diego-envi-90x90" / "SDData"
+DEFAULT_MAT = ROOT.parent / "shared" / "data" / "abu-beach-1" / "abu-beach-1.mat"
 SCREEN = "1366x768x24"
 # screenshot -> (README image, crop WxH+X+Y of the screen or None, width it is scaled to)
 DOC_IMAGES = {
-    "detect_dialog": ("detect-dialog.png", None, 900),
-    "result": ("score-layer.png", None, 900),
-    "modeler": ("graphical-model.png", None, 900),
+    "detect_dialog": ("detect-dialog.png", "690x520+328+88", 690),
+    "result": ("score-layer.png", "752x668+0+100", 752),
+    "modeler": ("graphical-model.png", "740x700+270+60", 640),
 }
 DOC_IMAGE_LIMIT = 200 * 1024
 
@@ -79,10 +81,10 @@ def install_zip(work: Path) -> Path:
     return work / "profiles"
 
 
-def run_qgis(profiles: Path, home: Path, display: int, out: Path, scene: Path, timeout: float) -> int:
+def run_qgis(profiles: Path, home: Path, display: int, out: Path, scene: Path, mat: Path, timeout: float) -> int:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "DISPLAY": f":{display}",
            "XDG_RUNTIME_DIR": str(home / "run"), "FERS_SMOKE_OUT": str(out), "FERS_SMOKE_SCENE": str(scene),
-           "FERS_SMOKE_TIMEOUT": str(int(timeout))}
+           "FERS_SMOKE_MAT": str(mat) if mat.exists() else "", "FERS_SMOKE_TIMEOUT": str(int(timeout))}
     (home / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
     cmd = ["/usr/bin/qgis", "--profiles-path", str(profiles), "--nologo", "--noversioncheck", "--code", str(STEPS)]
     with open(out / "qgis-output.txt", "w") as log:
@@ -112,6 +114,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "desktop-smoke", help="screenshots and report")
     parser.add_argument("--scene", type=Path, default=DEFAULT_SCENE, help="the scene to run detect on")
+    parser.add_argument("--mat", type=Path, default=DEFAULT_MAT,
+                        help="a .mat cube to run through the scene-file parameter (skipped when absent)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds the detect run may take")
     parser.add_argument("--docs", action="store_true", help="also write the README's screenshots to docs/img")
     args = parser.parse_args(argv)
@@ -127,7 +131,8 @@ def main(argv=None) -> int:
         xvfb = start_xvfb(display)
         try:
             started = time.time()
-            code = run_qgis(profiles, work / "home", display, out, args.scene.resolve(), args.timeout)
+            code = run_qgis(profiles, work / "home", display, out, args.scene.resolve(), args.mat.resolve(),
+                            args.timeout)
             print(f"qgis exited with {code} after {time.time() - started:.0f} s")
         finally:
             xvfb.terminate()

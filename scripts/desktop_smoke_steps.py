@@ -23,6 +23,7 @@ from qgis.utils import iface
 
 OUT = os.environ["FERS_SMOKE_OUT"]
 SCENE = os.environ["FERS_SMOKE_SCENE"]
+MAT_SCENE = os.environ.get("FERS_SMOKE_MAT", "")  # a .mat cube for the scene-file parameter, optional
 RUN_TIMEOUT = float(os.environ.get("FERS_SMOKE_TIMEOUT", "600"))
 LEVELS = {Qgis.Info: "info", Qgis.Warning: "warning", Qgis.Critical: "critical", Qgis.Success: "success"}
 
@@ -42,7 +43,7 @@ class Smoke:
         QgsApplication.messageLog().messageReceived.connect(self.on_message)
         self.queue = [self.wait_for_plugin, self.toolbox, self.detect_dialog, self.run_detect,
                       self.wait_for_layers, self.show_result, self.map_shot, self.graphical_model, self.model_dialog,
-                      self.batch, self.finish]
+                      self.batch, self.scene_file_run, self.wait_for_scene_file_layer, self.finish]
 
     # -- plumbing -----------------------------------------------------------------------------
     def on_message(self, message, tag, level):
@@ -93,7 +94,7 @@ class Smoke:
 
         box = utils.plugins["processing"].toolbox
         box.setVisible(True)
-        iface.mainWindow().resizeDocks([box], [380], Qt.Horizontal)
+        iface.mainWindow().resizeDocks([box], [440], Qt.Horizontal)
         tree = box.algorithmTree
         tree.collapseAll()
         model = tree.model()
@@ -113,6 +114,7 @@ class Smoke:
                     if alg.icon().isNull():
                         self.problem(f"{alg.id()} has no icon in the toolbox")
                 stack += [model.index(r, 0, index) for r in range(model.rowCount(index))]
+            tree.scrollTo(provider, tree.PositionAtTop)
         self.report["toolbox"] = sorted(ids)
         missing = {"fers:detect", "fers:threshold", "fers:evaluate", "fers:train", "fers:install_pytorch",
                    "fers:detect_threshold_polygonize"} - set(ids)
@@ -195,6 +197,7 @@ class Smoke:
     def map_shot(self):
         if iface.mapCanvas().isDrawing():
             return True
+        iface.messageBar().clearWidgets()  # QGIS's own notices (e.g. a datum grid it lacks), not FERS's
         self.shot("result")
 
     def graphical_model(self):
@@ -255,6 +258,33 @@ class Smoke:
         if not os.path.exists(os.path.join(OUT, "batch_score.tif")):
             self.problem("the batch run wrote no score file")
         dialog.hide()
+
+    def scene_file_run(self):
+        """Detect on a .mat cube through the scene-file parameter, as a user who browses to the file."""
+        import processing
+
+        if not MAT_SCENE:
+            return False
+        self.file_dialog = processing.createAlgorithmDialog(
+            "fers:detect", {"INPUT_FILE": MAT_SCENE, "OUTPUT": "TEMPORARY_OUTPUT"})
+        self.file_dialog.show()
+        self.started = time.time()
+        self.file_dialog.runButton().click()
+
+    def wait_for_scene_file_layer(self):
+        if not MAT_SCENE:
+            return False
+        expected = "anomaly score - " + os.path.splitext(os.path.basename(MAT_SCENE))[0]
+        names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
+        if expected not in names:
+            if time.time() - self.started > RUN_TIMEOUT:
+                raise RuntimeError(f"no layer {expected!r} after {RUN_TIMEOUT:.0f} s; layers: {names}")
+            return True
+        self.report["scene_file_log"] = dialog_log(self.file_dialog)
+        self.shot("scene_file_run")
+        if "Error" in self.report["scene_file_log"] or "Traceback" in self.report["scene_file_log"]:
+            self.problem(f"the .mat run's log shows an error: {self.report['scene_file_log'][-1500:]}")
+        self.file_dialog.close()
 
     def finish(self):
         self.report["python_errors"] = [m for m in self.report["messages"]
