@@ -181,6 +181,21 @@ def test_north_up_writes_an_axis_aligned_grid(provider, shared_data, tmp_path):
     assert gt[2] == gt[4] == 0.0 and gt[1] > 0 > gt[5]
 
 
+def test_crd_lambda_through_qgis_process(qgis_process, small_scene, tmp_path):
+    """CRD_LAMBDA typed on the command line gives the engine's scores for that lambda."""
+    from fers_engine.pipeline import DetectOptions, detect
+
+    scene = small_scene[0]
+    base = {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "crd", "WINDOW_INNER": 3, "WINDOW_OUTER": 7}
+    ref = tmp_path / "engine.tif"
+    detect(scene, ref, DetectOptions(detector="crd", inner=3, outer=7, crd_lambda=2.5, enhancer="none"))
+    out = tmp_path / "cli.tif"
+    proc = qgis_process("run", "fers:detect", "--", *(f"{k}={v}" for k, v in base.items()), "CRD_LAMBDA=2.5",
+                        f"OUTPUT={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    np.testing.assert_array_equal(read_band(out)[0], read_band(ref)[0])
+
+
 def test_reader_options_through_qgis_process(qgis_process, emit_product, tmp_path):
     path, _ = emit_product
     out = tmp_path / "swath.tif"
