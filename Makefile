@@ -16,8 +16,9 @@ demo: setup
 test: setup
 	@$(QGIS_ENV) && $(PY) -m pytest -q tests
 
-package: setup
-	@$(PY) scripts/package.py
+# The plugin zip needs only the standard library, so no setup: `make package DIST=dir` writes elsewhere
+package:
+	@python3 scripts/package.py $(if $(DIST),--dist "$(DIST)")
 
 bench-speed: setup
 	@$(PY) bench/speed.py

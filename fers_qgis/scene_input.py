@@ -13,11 +13,31 @@ from qgis.core import QgsProviderRegistry
 
 from .parameters import given
 
-# What the file picker offers first; "All files" stays available for products named otherwise.
-SCENE_FILE_FILTER = (
-    "Scenes and sensor products (*.mat *.nc *.nc4 *.he5 *.h5 *.hdf *.xml *.XML *.zip *.tif *.tiff *.img *.dat "
-    "*.bsq *.bil *.bip *.hdr);;All files (*)"
+# What the file picker offers: first every file FERS may read, by extension (products are also
+# recognised by content, so a renamed product still shows); then each sensor product by its
+# delivered file names (the engine's list, ``fers_engine.io.open.PRODUCT_FILE_FILTERS``); then the
+# plain formats; then "All files" (ENVI data files often have no extension, e.g. SDData beside
+# SDData.hdr). Both cases are listed because EnMAP and DESIS deliver ``.TIF``/``.XML`` and GTK's
+# file dialog matches case.
+SCENE_EXTENSIONS = ("*.nc *.nc4 *.he5 *.h5 *.hdf5 *.xml *.XML *.zip *.ZIP *.tif *.tiff *.TIF *.TIFF "
+                    "*.hdr *.img *.dat *.bsq *.bil *.bip *.mat")
+FORMAT_FILE_FILTERS = (
+    ("ENVI (header or data file)", "*.hdr *.img *.dat *.bsq *.bil *.bip"),
+    ("GeoTIFF", "*.tif *.tiff *.TIF *.TIFF"),
+    ("MATLAB cube", "*.mat"),
 )
+
+
+def scene_file_filter() -> str:
+    """The Qt file filter of a scene file parameter (built when the algorithm defines its parameters)."""
+    try:
+        from fers_engine.io.open import PRODUCT_FILE_FILTERS
+    except ImportError:  # the engine cannot load here; the algorithm says so when it runs
+        PRODUCT_FILE_FILTERS = ()
+    groups = [("Scenes and sensor products", SCENE_EXTENSIONS), *PRODUCT_FILE_FILTERS, *FORMAT_FILE_FILTERS]
+    return ";;".join([f"{label} ({patterns})" for label, patterns in groups] + ["All files (*)"])
+
+
 # Product file suffixes that name a part of a product, not the scene (EnMAP, DESIS)
 PART_SUFFIXES = ("-METADATA", "_METADATA", "-SPECTRAL_IMAGE", "_SPECTRAL_IMAGE")
 

@@ -77,6 +77,8 @@ class OutputStack:
         self.layers[kind] = layer
         if "score" in self.layers and "mask" in self.layers:
             place_above(self.layers["mask"], self.layers["score"])
+        for each in self.layers.values():
+            show_legend_state(each)
 
 
 def place_above(upper, lower) -> None:
@@ -95,6 +97,23 @@ def place_above(upper, lower) -> None:
         return  # already above
     group.insertChildNode(lower_at, upper_node.clone())
     group.removeChildNode(upper_node)
+
+
+def show_legend_state(layer) -> None:
+    """Make the Layers panel show ``layer``'s legend open or closed as its layer-tree node says.
+
+    The stretch replaces the score's renderer, which rebuilds its legend; QGIS's Layers panel
+    (a tree view) then showed the score collapsed, its colour ramp and range hidden, although the
+    node still said expanded. The view follows a node only when the node's state changes, so
+    change it and change it back.
+    """
+    project = layer.project()
+    node = project.layerTreeRoot().findLayer(layer.id()) if project is not None else None
+    if node is None:
+        return
+    expanded = node.isExpanded()
+    node.setExpanded(not expanded)
+    node.setExpanded(expanded)
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):

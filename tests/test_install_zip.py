@@ -1,7 +1,8 @@
 """A real install (issue 10 item 4): the plugin zip alone runs the full method in a stock QGIS.
 
-The zip from ``scripts/package.py`` is unpacked into an empty plugin folder, enabled in a fresh
-HOME / QGIS profile, and ``/usr/bin/qgis_process`` runs ``fers:detect`` with its defaults (the
+``make package`` builds the zip; it is unpacked where *Install from ZIP* puts it, the empty
+``python/plugins`` folder of a fresh QGIS profile (a new HOME, no QGIS_PLUGINPATH), enabled there,
+and ``/usr/bin/qgis_process`` runs ``fers:detect`` with its defaults (the
 full method) on a real scene from an environment with no venv, no PYTHONPATH and no FERS_VENV:
 QGIS's own Python, where torch, rasterio and safetensors cannot be imported (checked inside
 QGIS by a Processing script that runs the same detect and reports what was importable and
@@ -63,10 +64,13 @@ CHECK_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _clean_env(home: Path, plugins: Path) -> dict:
-    """What a desktop user's QGIS sees: no venv, no PYTHONPATH, nothing of this checkout."""
+PROFILE = Path(".local/share/QGIS/QGIS3/profiles/default")  # QGIS's default profile, under HOME
+
+
+def _clean_env(home: Path) -> dict:
+    """What a desktop user's QGIS sees: no venv, no PYTHONPATH, no plugin path, nothing of this checkout."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "QT_QPA_PLATFORM": "offscreen", "LANG": "C.UTF-8",
-           "XDG_RUNTIME_DIR": str(home / "run"), "QGIS_PLUGINPATH": str(plugins)}
+           "XDG_RUNTIME_DIR": str(home / "run")}
     (home / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
     return env
 
@@ -92,14 +96,17 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
                     reason="needs Debian's QGIS (/usr/bin/qgis_process) and its Python")
 def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     scene = shared_data / "san-diego-envi-90x90" / "SDData"
-    dist, plugins, home = tmp_path / "dist", tmp_path / "plugins", tmp_path / "home"
-    plugins.mkdir()
-    built = subprocess.run([str(SYSTEM_PYTHON), str(REPO / "scripts" / "package.py"), "--dist", str(dist)],
+    dist, home = tmp_path / "dist", tmp_path / "home"
+    plugins = home / PROFILE / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    env = _clean_env(home)
+    built = subprocess.run(["make", "-s", "-C", str(REPO), "package", f"DIST={dist}"], env=env,
                            capture_output=True, text=True, timeout=120)
-    assert built.returncode == 0, built.stderr
-    with zipfile.ZipFile(next(dist.glob("fers_qgis-*.zip"))) as zf:
+    assert built.returncode == 0, built.stdout + built.stderr
+    (package,) = dist.glob("fers_qgis-*.zip")
+    with zipfile.ZipFile(package) as zf:
         zf.extractall(plugins)
-    env = _clean_env(home, plugins)
+    assert [p.name for p in plugins.iterdir()] == ["fers_qgis"]
     enabled = _qgis(env, "plugins", "enable", "fers_qgis")
     assert enabled.returncode == 0, enabled.stdout[-2000:] + enabled.stderr[-2000:]
 
@@ -111,7 +118,7 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     assert "enhancer full" in run.stdout and "device cpu" in run.stdout
 
     # 2. inside QGIS's Python: nothing of torch, rasterio or safetensors, the zip's own engine
-    scripts = home / ".local/share/QGIS/QGIS3/profiles/default/processing/scripts"
+    scripts = home / PROFILE / "processing" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
     (scripts / "fers_zip_check.py").write_text(CHECK_SCRIPT)
     checked = _qgis(env, "--json", "run", "script:fers_zip_check", "--", f"INPUT={scene}",

@@ -34,11 +34,13 @@ GT_SEPARATORS = ("", "_", "-", ".", " ")
 # patterns per product, in the form Qt's file filters take.
 PRODUCT_FILE_FILTERS = (
     ("EMIT L2A RFL", "EMIT_L2A_RFL_*.nc"),
-    ("EnMAP L2A", "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip"),
+    ("EnMAP L2A", "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip "
+                  "ENMAP*L2A*-SPECTRAL_IMAGE*.TIF ENMAP*L2A*-SPECTRAL_IMAGE*.tif"),
     ("PRISMA L2D", "PRS_L2D_*.he5"),
     ("AVIRIS-NG / AVIRIS-classic ENVI", "ang* f*t*p*r* *.hdr"),
     ("AVIRIS-3/5 RFL_ORT", "*_RFL_ORT.nc"),
-    ("DESIS L2A", "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif"),
+    ("DESIS L2A", "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-METADATA.XML DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif "
+                  "DESIS-HSI-L2A*-SPECTRAL_IMAGE.TIF"),
     ("Planet Tanager", "*.h5 *.he5"),
 )
 

@@ -6,6 +6,7 @@ import os
 
 from qgis.core import (
     QgsProcessingException,
+    QgsProcessingParameterBoolean,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
@@ -16,11 +17,12 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
-                                 THRESHOLD_METHODS)
+from fers_engine.choices import (BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
+                                 LOCAL_COVARIANCES, THRESHOLD_METHODS)
 
-from ..scene_input import SCENE_FILE_FILTER, scene_input, scene_input_problem
+from ..scene_input import scene_file_filter, scene_input, scene_input_problem
 from ..styling import attach_outputs
+from ..threads import workers_for
 from .base import FersAlgorithm
 
 DEFAULT_MODEL = "default"
@@ -84,6 +86,10 @@ class DetectAlgorithm(FersAlgorithm):
     WINDOW_INNER = "WINDOW_INNER"
     WINDOW_OUTER = "WINDOW_OUTER"
     LOCAL_COVARIANCE = "LOCAL_COVARIANCE"
+    CRD_LAMBDA = "CRD_LAMBDA"
+    THREADS = "THREADS"
+    NO_ORTHO = "NO_ORTHO"
+    NORTH_UP = "NORTH_UP"
     FUSION = "FUSION"
     BAND_MODE = "BAND_MODE"
     DEVICE = "DEVICE"
@@ -99,7 +105,8 @@ class DetectAlgorithm(FersAlgorithm):
     DISPLAY = "Detect anomalies"
     HELP = """
 Finds pixels whose spectrum does not fit the background of a hyperspectral raster and writes an anomaly score raster (float32, one band, higher = more anomalous, nodata where the input is nodata). The output keeps the input's CRS, size and geotransform.
-Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then the RX detector scores every pixel against the background statistics: global RX uses the statistics of the whole scene, local RX (lrx) those of a ring window around each pixel.
+Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then a detector scores every pixel against its background: global RX uses the statistics of the whole scene, local RX (lrx) those of a ring window around each pixel, and CRD (crd) represents each pixel by the pixels of the same ring (its regularisation is CRD_LAMBDA, advanced). The windowed detectors use as many threads as QGIS's Processing setting allows (THREADS, advanced).
+Sensor products given as a scene file are read with their wavelengths, good bands, scale and georeference; EMIT is written on its north-up map grid unless NO_ORTHO is set, and rotated AVIRIS lines keep their rotated grid unless NORTH_UP is set (both advanced).
 ENHANCER=none runs the classical detector alone; spectral and full run the enhancers of a model (the bundled one or a model file). A CUDA GPU (DEVICE=auto or cuda) needs PyTorch: see Install PyTorch for FERS.
 The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
 Optionally a binary mask (1 = anomaly, 0 = background, 255 = nodata) is written with the chosen threshold method.
@@ -112,7 +119,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                  "project or a file. Nodata pixels are ignored and stay nodata in the output. Give either "
                  "this or a scene file.")
         self.add(QgsProcessingParameterFile(self.INPUT_FILE, self.tr("…or a scene file (.mat, sensor product)"),
-                                            behavior=QgsProcessingParameterFile.File, fileFilter=SCENE_FILE_FILTER,
+                                            behavior=QgsProcessingParameterFile.File, fileFilter=scene_file_filter(),
                                             optional=True),
                  "A scene that QGIS cannot open as a layer, read by FERS itself: a MATLAB .mat cube or a "
                  "sensor product as delivered (EMIT .nc, PRISMA or Tanager .he5, EnMAP METADATA.XML or "
@@ -138,15 +145,16 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                  "model card beside it).")
         self.enum(self.DETECTOR, "Detector", DETECTORS, "rx",
                   "rx: global RX (Mahalanobis distance to the scene's background); lrx: local RX "
-                  "with an inner guard window and an outer background window.")
+                  "with an inner guard window and an outer background window; crd: collaborative "
+                  "representation, each pixel against the pixels of the same ring window.")
         self.add(QgsProcessingParameterNumber(self.WINDOW_INNER, self.tr("Local RX inner window (pixels, odd)"),
                                               type=QgsProcessingParameterNumber.Integer,
                                               defaultValue=3, minValue=1),
-                 "Side of the inner guard window excluded from the local background (lrx only; odd).")
+                 "Side of the inner guard window excluded from the local background (lrx and crd; odd).")
         self.add(QgsProcessingParameterNumber(self.WINDOW_OUTER, self.tr("Local RX outer window (pixels, odd)"),
                                               type=QgsProcessingParameterNumber.Integer,
                                               defaultValue=15, minValue=3),
-                 "Side of the outer window whose ring is the local background (lrx only; odd, larger "
+                 "Side of the outer window whose ring is the local background (lrx and crd; odd, larger "
                  "than the inner window).")
         self.enum(self.LOCAL_COVARIANCE, "Local RX covariance", LOCAL_COVARIANCES, "auto",
                   "Background covariance of local RX (lrx only): ring = each ring's own covariance; "
@@ -154,6 +162,13 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                   "at least 2 pixels per band (the Reed-Mallett-Brennan rule), scene otherwise. The "
                   "log says which ran and why. With fewer ring pixels than bands every ring "
                   "covariance is singular and ring mode becomes very slow.")
+        self.add(QgsProcessingParameterNumber(self.CRD_LAMBDA, self.tr("CRD regularisation (lambda)"),
+                                              type=QgsProcessingParameterNumber.Double,
+                                              defaultValue=DEFAULT_CRD_LAMBDA, minValue=0.0),
+                 "The distance-weighted regularisation of the crd detector (crd only; above 0). The "
+                 f"default {DEFAULT_CRD_LAMBDA:g} is one value for every scene (it does not depend on the data's "
+                 "scale), the best mean AUC on the development scenes.",
+                 advanced=True)
         self.enum(self.FUSION, "Fusion of enhanced detections", FUSIONS, "sum",
                   "How the detections on the spectral and spatial features are combined when "
                   "ENHANCER=full: sum of the features (default) or hadamard product of the score maps.")
@@ -170,6 +185,23 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                                               defaultValue=0, minValue=0),
                  "Number of raster rows read per block; 0 sizes blocks from a memory budget. "
                  "Smaller blocks use less memory and react faster to Cancel.", advanced=True)
+        self.add(QgsProcessingParameterNumber(self.THREADS, self.tr("Threads (0 = QGIS's Processing setting)"),
+                                              type=QgsProcessingParameterNumber.Integer,
+                                              defaultValue=0, minValue=0),
+                 "Threads of the windowed detectors (lrx, crd) for this scene. 0 follows QGIS: the Max "
+                 "Threads setting of Processing (Settings > Options > Processing > General), and where "
+                 "that is unset or -1, every core QGIS may use.", advanced=True)
+        self.add(QgsProcessingParameterBoolean(self.NO_ORTHO, self.tr("Keep the swath geometry (EMIT)"),
+                                               defaultValue=False),
+                 "EMIT products: write the scores in the swath's own rows and columns (no map "
+                 "georeference) instead of on the product's north-up map grid (its GLT). Other inputs "
+                 "ignore it.", advanced=True)
+        self.add(QgsProcessingParameterBoolean(self.NORTH_UP, self.tr("Write north-up (rotated AVIRIS lines)"),
+                                               defaultValue=False),
+                 "AVIRIS flight lines with a rotated map grid: write the scores on a north-up grid (the "
+                 "input pixel under each map pixel centre) instead of the line's rotated geotransform, "
+                 "for software that cannot show rotated rasters. Detection runs in the line's own "
+                 "geometry either way. Other inputs ignore it.", advanced=True)
         self.add(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Anomaly score")),
                  "The anomaly score raster to write (float32 GeoTIFF, nodata where the input is nodata).")
         self.add(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Anomaly mask"),
@@ -201,6 +233,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         return ok, message
 
     def process(self, parameters, context, feedback, reporter):
+        from fers_engine.io.open import ReaderOptions
         from fers_engine.pipeline import DetectOptions, detect
 
         src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE)
@@ -225,6 +258,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             inner=self.parameterAsInt(parameters, self.WINDOW_INNER, context),
             outer=self.parameterAsInt(parameters, self.WINDOW_OUTER, context),
             local_covariance=self.enum_value(parameters, self.LOCAL_COVARIANCE, context) or "auto",
+            crd_lambda=self.parameterAsDouble(parameters, self.CRD_LAMBDA, context),
             bands=[b - 1 for b in bands] if bands else None,
             enhancer=enhancer,
             model=model,
@@ -232,6 +266,9 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             band_mode=self.enum_value(parameters, self.BAND_MODE, context) or "resample",
             device=device,
             block_rows=block if block > 0 else None,
+            workers=workers_for(self.parameterAsInt(parameters, self.THREADS, context)),
+            reader=ReaderOptions(ortho=not self.parameterAsBoolean(parameters, self.NO_ORTHO, context),
+                                 north_up=self.parameterAsBoolean(parameters, self.NORTH_UP, context)),
         )
         self.track_output(out)
         if mask:

@@ -110,3 +110,35 @@ def test_legend_shows_the_stretched_range(provider, project, tmp_path, recording
     assert (shader.minimumValue(), shader.maximumValue()) != (0.0, 1.0)
     fresh = QgsLayerTreeModel(project.layerTreeRoot())
     assert legend_ramp_image(panel, layer) == legend_ramp_image(fresh, layer)
+
+
+@pytest.mark.parametrize("score_name, mask_name", [("a_score.tif", "b_mask.tif"), ("b_score.tif", "a_mask.tif")])
+def test_layers_panel_keeps_both_legends_open(provider, project, tmp_path, recording_feedback, score_name,
+                                              mask_name):
+    """The Layers panel (a QgsLayerTreeView) shows the score's legend open, as its node says.
+
+    Found in QGIS desktop (scripts/desktop_smoke.py): the score layer showed collapsed, its colour
+    ramp and stretched range hidden, while its node said expanded (the stretch replaces the
+    renderer, which rebuilds the legend under the view).
+    """
+    from qgis.core import QgsLayerTreeModel, QgsRasterLayer
+    from qgis.gui import QgsLayerTreeView
+
+    model = QgsLayerTreeModel(project.layerTreeRoot())
+    view = QgsLayerTreeView()
+    view.setModel(model)
+    view.show()
+    try:
+        cube, _ = synthetic_cube(bands=6, rows=20, cols=20, seed=5)
+        src = write_tif(tmp_path / "scene.tif", cube)
+        project.addMapLayer(QgsRasterLayer(src, "SDData"))
+        load_results("fers:detect", {"INPUT": src, "ENHANCER": "none",
+                                     "OUTPUT": out(tmp_path / score_name, project),
+                                     "OUTPUT_MASK": out(tmp_path / mask_name, project)}, recording_feedback())
+        shown = {node.name(): (node.isExpanded(), view.isExpanded(view.node2index(node)))
+                 for node in project.layerTreeRoot().findLayers()}
+    finally:
+        view.hide()
+        del view
+        del model
+    assert all(state == (True, True) for state in shown.values()), shown

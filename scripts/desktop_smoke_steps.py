@@ -1,0 +1,306 @@
+"""What a desktop user does with FERS, run inside QGIS by ``scripts/desktop_smoke.py`` (``qgis --code``).
+
+Not an importable module: QGIS executes this file on its main thread once the window is up. It
+walks through the Processing Toolbox (the FERS group), the Detect anomalies dialog on a real
+scene (Run clicked as a user clicks it), the loaded score and mask layers with their legend, the
+shipped graphical model in the Graphical Modeler, and its run dialog; it grabs the screen after
+each step and writes ``report.json`` with what it saw: every message of the Log Messages panel,
+the layers and their legends, the model's validation, and the problems found. Each step waits on
+a timer, so QGIS keeps painting and the background task of the run can finish.
+
+Environment: FERS_SMOKE_OUT (folder for the screenshots and report.json), FERS_SMOKE_SCENE (the
+scene to open), FERS_SMOKE_TIMEOUT (seconds the detect run may take).
+"""
+import json
+import os
+import time
+import traceback
+
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtWidgets import QApplication, QTextEdit
+from qgis.utils import iface
+
+OUT = os.environ["FERS_SMOKE_OUT"]
+SCENE = os.environ["FERS_SMOKE_SCENE"]
+MAT_SCENE = os.environ.get("FERS_SMOKE_MAT", "")  # a .mat cube for the scene-file parameter, optional
+RUN_TIMEOUT = float(os.environ.get("FERS_SMOKE_TIMEOUT", "600"))
+LEVELS = {Qgis.Info: "info", Qgis.Warning: "warning", Qgis.Critical: "critical", Qgis.Success: "success"}
+
+
+def dialog_log(dialog) -> str:
+    """The text of a Processing dialog's Log tab (a QTextEdit inside the dialog)."""
+    texts = [w.toPlainText() for w in dialog.findChildren(QTextEdit)]
+    return max(texts, key=len) if texts else ""
+
+
+class Smoke:
+    def __init__(self):
+        self.report = {"steps": [], "messages": [], "problems": [], "layers": [], "screenshots": []}
+        self.dialog = None
+        self.modeler = None
+        self.started = 0.0
+        QgsApplication.messageLog().messageReceived.connect(self.on_message)
+        self.queue = [self.wait_for_plugin, self.toolbox, self.detect_dialog, self.run_detect,
+                      self.wait_for_layers, self.show_result, self.map_shot, self.graphical_model, self.model_dialog,
+                      self.batch, self.scene_file_run, self.wait_for_scene_file_layer, self.finish]
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def on_message(self, message, tag, level):
+        self.report["messages"].append({"tag": tag, "level": LEVELS.get(level, str(level)), "text": message})
+
+    def problem(self, text):
+        self.report["problems"].append(text)
+
+    def shot(self, name):
+        QApplication.processEvents()
+        path = os.path.join(OUT, name + ".png")
+        QApplication.primaryScreen().grabWindow(0).save(path)
+        self.report["screenshots"].append(path)
+
+    def next(self, delay_ms=1500):
+        QTimer.singleShot(delay_ms, self.step)
+
+    def step(self):
+        step = self.queue[0]
+        try:
+            again = step()
+        except Exception:
+            self.problem(f"{step.__name__}: {traceback.format_exc()}")
+            again = False
+        if again:  # the step waits for something: call it again later
+            self.next(1000)
+            return
+        self.report["steps"].append(step.__name__)
+        self.queue.pop(0)
+        if self.queue:
+            self.next()
+
+    # -- the user's steps ---------------------------------------------------------------------
+    def wait_for_plugin(self):
+        from qgis import utils
+
+        if "fers_qgis" in utils.active_plugins and QgsApplication.processingRegistry().providerById("fers"):
+            # no window manager on a virtual screen: give the main window the whole screen by hand
+            iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
+            return False
+        if time.time() - self.started > 60:
+            raise RuntimeError(f"the FERS plugin is not active after 60 s: {utils.active_plugins}")
+        return True
+
+    def toolbox(self):
+        """The Processing Toolbox with the FERS provider opened, every other provider closed."""
+        from qgis import utils
+
+        box = utils.plugins["processing"].toolbox
+        box.setVisible(True)
+        iface.mainWindow().resizeDocks([box], [440], Qt.Horizontal)
+        tree = box.algorithmTree
+        tree.collapseAll()
+        model = tree.model()
+        ids = []
+        for row in range(model.rowCount()):
+            provider = model.index(row, 0)
+            if provider.data() != "FERS":
+                continue
+            tree.expand(provider)
+            stack = [model.index(r, 0, provider) for r in range(model.rowCount(provider))]
+            while stack:
+                index = stack.pop()
+                tree.expand(index)
+                alg = tree.algorithmForIndex(index)
+                if alg is not None:
+                    ids.append(alg.id())
+                    if alg.icon().isNull():
+                        self.problem(f"{alg.id()} has no icon in the toolbox")
+                stack += [model.index(r, 0, index) for r in range(model.rowCount(index))]
+            tree.scrollTo(provider, tree.PositionAtTop)
+        self.report["toolbox"] = sorted(ids)
+        missing = {"fers:detect", "fers:threshold", "fers:evaluate", "fers:train", "fers:install_pytorch",
+                   "fers:detect_threshold_polygonize"} - set(ids)
+        if missing:
+            self.problem(f"the toolbox's FERS group does not list {sorted(missing)}")
+        self.shot("toolbox")
+
+    def detect_dialog(self):
+        import processing
+
+        layer = QgsRasterLayer(SCENE, os.path.basename(SCENE))
+        if not layer.isValid():
+            raise RuntimeError(f"QGIS cannot open {SCENE}")
+        QgsProject.instance().addMapLayer(layer)
+        self.scene_layer = layer
+        params = {"INPUT": layer.id(), "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_MASK": "TEMPORARY_OUTPUT"}
+        self.dialog = processing.createAlgorithmDialog("fers:detect", params)
+        self.dialog.show()
+        values = self.dialog.mainWidget().createProcessingParameters()
+        self.report["dialog_parameters"] = {k: str(v) for k, v in values.items()}
+        for key in ("CRD_LAMBDA", "THREADS", "NO_ORTHO", "NORTH_UP", "ENHANCER"):
+            if key not in values:
+                self.problem(f"the detect dialog has no value for {key}")
+        from processing.tools.dataobjects import createContext
+
+        ok, message = self.dialog.algorithm().checkParameterValues(values, createContext())
+        if not ok:
+            self.problem(f"the detect dialog's values do not validate: {message}")
+        self.shot("detect_dialog")
+
+    def run_detect(self):
+        self.started = time.time()
+        self.dialog.runButton().click()
+
+    def wait_for_layers(self):
+        names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
+        if any(name.startswith("anomaly score") for name in names) and any(n.startswith("anomaly mask") for n in names):
+            self.report["run_seconds"] = round(time.time() - self.started, 1)
+            return False
+        if time.time() - self.started > RUN_TIMEOUT:
+            raise RuntimeError(f"no score and mask layers after {RUN_TIMEOUT:.0f} s; layers: {names}")
+        return True
+
+    def show_result(self):
+        self.shot("detect_log")
+        self.report["dialog_log"] = dialog_log(self.dialog)
+        if "Error" in self.report["dialog_log"] or "Traceback" in self.report["dialog_log"]:
+            self.problem(f"the detect dialog's log shows an error: {self.report['dialog_log'][-1500:]}")
+        self.dialog.close()
+        root = QgsProject.instance().layerTreeRoot()
+        view = iface.layerTreeView()
+        order = [node.layer().name() for node in root.findLayers()]
+        self.report["layer_order"] = order
+        for node in root.findLayers():
+            layer = node.layer()
+            legend = [n.data(0) for n in view.layerTreeModel().layerLegendNodes(node)]
+            index = view.node2index(node)
+            entry = {"name": layer.name(), "legend": [str(t) for t in legend if t is not None],
+                     "expanded_node": node.isExpanded(), "expanded_view": view.isExpanded(index)}
+            renderer = layer.renderer() if hasattr(layer, "renderer") else None
+            if renderer is not None and renderer.type() == "singlebandpseudocolor":
+                entry["stretch"] = [renderer.classificationMin(), renderer.classificationMax()]
+            self.report["layers"].append(entry)
+            if entry["expanded_node"] != entry["expanded_view"]:
+                self.problem(f"the Layers panel shows {layer.name()} {'collapsed' if entry['expanded_node'] else 'open'}"
+                             " although its node says otherwise")
+        expected = os.path.splitext(os.path.basename(SCENE))[0]
+        if f"anomaly score - {expected}" not in order or f"anomaly mask - {expected}" not in order:
+            self.problem(f"the output layers are not named after what they are and their input: {order}")
+        elif order.index(f"anomaly mask - {expected}") > order.index(f"anomaly score - {expected}"):
+            self.problem(f"the mask loaded under its score: {order}")
+        score = next((e for e in self.report["layers"] if e["name"].startswith("anomaly score")), None)
+        if score is not None and score.get("stretch") in (None, [0.0, 1.0]):
+            self.problem(f"the score layer is not stretched to its data: {score}")
+        iface.setActiveLayer(self.scene_layer)
+        iface.mapCanvas().setExtent(self.scene_layer.extent())
+        iface.mapCanvas().refresh()
+        return False
+
+    def map_shot(self):
+        if iface.mapCanvas().isDrawing():
+            return True
+        iface.messageBar().clearWidgets()  # QGIS's own notices (e.g. a datum grid it lacks), not FERS's
+        self.shot("result")
+
+    def graphical_model(self):
+        from processing.modeler.ModelerDialog import ModelerDialog
+
+        if self.modeler is None:
+            alg = QgsApplication.processingRegistry().createAlgorithmById("fers:detect_threshold_polygonize")
+            ok, errors = alg.validate()
+            self.report["model_validate"] = [ok, list(errors)]
+            if not ok:
+                self.problem(f"the graphical model does not validate: {errors}")
+            self.modeler = ModelerDialog.create(alg)
+            self.modeler.setGeometry(QApplication.primaryScreen().availableGeometry())
+            self.modeler.show()
+            return True  # paint it before the screenshot
+        if not getattr(self, "modeler_fitted", False):
+            view = self.modeler.view()
+            view.fitInView(view.scene().itemsBoundingRect(), Qt.KeepAspectRatio)
+            self.modeler_fitted = True
+            return True
+        self.shot("modeler")
+        self.modeler.hide()  # closing may ask whether to save it, a modal question nobody answers
+
+    def model_dialog(self):
+        import processing
+
+        if getattr(self, "model_run_dialog", None) is None:
+            self.model_run_dialog = processing.createAlgorithmDialog("fers:detect_threshold_polygonize", {})
+            self.model_run_dialog.show()
+            return True
+        self.shot("model_dialog")
+        self.model_run_dialog.close()
+
+    def batch(self):
+        """Run as Batch Process with one row: the scene in, a score file out, the mask left unset, the
+        results loaded (Load layers on completion)."""
+        from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+        from processing.tools.dataobjects import createContext
+
+        alg = QgsApplication.processingRegistry().createAlgorithmById("fers:detect")
+        dialog = BatchAlgorithmDialog(alg, iface.mainWindow())
+        dialog.setGeometry(QApplication.primaryScreen().availableGeometry())
+        dialog.show()
+        panel = dialog.mainWidget()
+        if panel.batchRowCount() == 0:
+            panel.addRow()
+        panel.checkLoadLayersOnCompletion.setChecked(True)
+        panel.wrappers[0][panel.parameter_to_column["INPUT"]].setParameterValue(SCENE, createContext())
+        panel.tblParameters.cellWidget(1, panel.parameter_to_column["OUTPUT"]).setValue(
+            os.path.join(OUT, "batch_score.tif"))
+        dialog.runAlgorithm()  # runs the rows in the main thread, as the Run button does
+        QApplication.processEvents()
+        self.report["batch_log"] = dialog_log(dialog)
+        self.report["batch_layers"] = [node.layer().name() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+        self.shot("batch")
+        if "not correctly generated" in self.report["batch_log"] or "failed" in self.report["batch_log"]:
+            self.problem(f"batch run: {self.report['batch_log'][-1500:]}")
+        if not os.path.exists(os.path.join(OUT, "batch_score.tif")):
+            self.problem("the batch run wrote no score file")
+        dialog.hide()
+
+    def scene_file_run(self):
+        """Detect on a .mat cube through the scene-file parameter, as a user who browses to the file."""
+        import processing
+
+        if not MAT_SCENE:
+            return False
+        self.file_dialog = processing.createAlgorithmDialog(
+            "fers:detect", {"INPUT_FILE": MAT_SCENE, "OUTPUT": "TEMPORARY_OUTPUT"})
+        self.file_dialog.show()
+        self.started = time.time()
+        self.file_dialog.runButton().click()
+
+    def wait_for_scene_file_layer(self):
+        if not MAT_SCENE:
+            return False
+        expected = "anomaly score - " + os.path.splitext(os.path.basename(MAT_SCENE))[0]
+        names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
+        if expected not in names:
+            if time.time() - self.started > RUN_TIMEOUT:
+                raise RuntimeError(f"no layer {expected!r} after {RUN_TIMEOUT:.0f} s; layers: {names}")
+            return True
+        self.report["scene_file_log"] = dialog_log(self.file_dialog)
+        self.shot("scene_file_run")
+        if "Error" in self.report["scene_file_log"] or "Traceback" in self.report["scene_file_log"]:
+            self.problem(f"the .mat run's log shows an error: {self.report['scene_file_log'][-1500:]}")
+        self.file_dialog.close()
+
+    def finish(self):
+        self.report["python_errors"] = [m for m in self.report["messages"]
+                                        if m["tag"] == "Python error" or "Traceback" in m["text"]]
+        for m in self.report["python_errors"]:
+            self.problem(f"Python error in the log panel: {m['text'][:500]}")
+        with open(os.path.join(OUT, "report.json"), "w", encoding="utf-8") as fh:
+            json.dump(self.report, fh, indent=1, default=str)
+        QgsProject.instance().clear()
+        QgsProject.instance().setDirty(False)
+        QTimer.singleShot(500, QApplication.instance().quit)
+
+
+_smoke = Smoke()
+_smoke.started = time.time()
+import qgis.utils as _utils  # noqa: E402
+
+_utils._fers_desktop_smoke = _smoke  # keep the object (and its timers' slots) alive
+_smoke.next(3000)
