@@ -118,6 +118,7 @@ def train_folds(models_dir, k, recipe=DEFAULT_RECIPE, reporter=None, only=None, 
         if only is not None and i not in only:
             continue
         t = time.time()
+        fold_model_path(models_dir, k, i, recipe).parent.mkdir(parents=True, exist_ok=True)
         train(training_files(i, k), fold_model_path(models_dir, k, i, recipe), recipe=recipe, seed=seed,
               config=config, reporter=reporter, name=f"{recipe} fold {i + 1}/{k}")
         times.append(time.time() - t)
