@@ -5,12 +5,15 @@
     .venv/bin/python bench/accuracy.py --retrain --recipes published
 
 On the 13 development windows (one version each, as docs/peer-baseline.md), in one run:
-* the classical detectors: global RX, local RX and CRD (when this checkout has
-  ``fers_engine.detectors.crd``), on the raw cube, as ``fers detect --enhancer none`` runs them;
+* the classical detectors: global RX, local RX and CRD (dual window 3 / 15, the product's one
+  fixed lambda ``choices.DEFAULT_CRD_LAMBDA``), on the raw cube, as ``fers detect --enhancer none``
+  runs them;
 * every recipe's leave-scene-out fold models (``models/folds/<recipe>/fold<i>of4``; a scene is
   scored only by the model of the fold that never saw any version of it): the default recipe
   (ours, spectral + spatial), its spectral-only ablation and the published FERD / FERS
-  objectives; each model scored as ``fers detect`` scores (``enhanced_scores``);
+  objectives; each model scored as ``fers detect`` scores (``enhanced_scores``); the default
+  recipe's models also with CRD on the enhanced cube (``fers detect --detector crd`` with
+  ``--enhancer full`` and ``--enhancer spectral``), to tell whether the enhancers help CRD;
 * the same architecture as the default recipe's, untrained, from ``--untrained-seeds``
   initialisations (what training starts from), to tell what training adds from what the
   architecture alone gives;
@@ -33,6 +36,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from folds import DATA, FOLDS, SCENES, fold_of, training_files  # noqa: E402
+from fers_engine.choices import DEFAULT_CRD_LAMBDA  # noqa: E402
 from fers_engine.metrics import boundary_false_alarms, roc_auc  # noqa: E402
 from fers_engine.nets.data import read_scene as read  # noqa: E402
 from fers_engine.nets.recipes import DEFAULT_RECIPE  # noqa: E402
@@ -42,8 +46,11 @@ from fers_engine.pipeline import hadamard  # noqa: E402
 MODELS = REPO / "models" / "folds"
 #: The recipes compared, in table order: ours (the default), its spectral-only ablation, the paper's.
 RECIPES = (DEFAULT_RECIPE, "separation-spectral", "published")
-#: CRD: dual window 7 / 15 (the windows the issue measured), the product's one fixed lambda.
-CRD_WINDOWS = (7, 15)
+#: CRD: dual window 3 / 15 (the product's default windows, the best mean of bench/crd_lambda.py),
+#: the product's one fixed lambda.
+CRD_WINDOWS = (3, 15)
+#: Threads of the CRD kernel (the machine's two cores).
+CRD_WORKERS = 2
 BARS = {"mean": 0.980, "below_rx": 0.005}
 #: Fold models train every candidate of their recipe (None), like the shipped default, except the
 #: published recipe's four (stage-0 or random trunks x two seeds), of which seed 0 with stage 0
@@ -67,31 +74,35 @@ def local_rx(cube, valid, inner=3, outer=15):
     return f(cube, valid, inner=inner, outer=outer, cov=np.cov(x))
 
 
-def crd_available() -> bool:
-    try:
-        import fers_engine.detectors.crd  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def crd(cube, valid):
-    """The product's CRD (``fers detect --detector crd``), dual window 7 / 15, default lambda."""
-    from fers_engine.detectors.crd import DEFAULT_CRD_LAMBDA, crd as f
-    return f(cube, valid, inner=CRD_WINDOWS[0], outer=CRD_WINDOWS[1], lam=DEFAULT_CRD_LAMBDA, workers=2)
+    """The product's CRD (``fers detect --detector crd``): its default windows and lambda."""
+    from fers_engine.detectors.crd import crd as f
+    return f(cube, valid, inner=CRD_WINDOWS[0], outer=CRD_WINDOWS[1], lam=DEFAULT_CRD_LAMBDA,
+             workers=CRD_WORKERS)
 
 
-def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial")):
+def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial"), with_crd=False):
     """The product's enhanced scores of a cube in memory: the same input fit (dead bands, band
-    matrix, normalisation) and the same context rule (nodata fill, border) as ``fers detect``."""
+    matrix, normalisation) and the same context rule (nodata fill, border) as ``fers detect``.
+
+    Keys: ``spectral`` (RX(x + spe)), ``full`` (RX(x + spe + spa)), ``hadamard``; with
+    ``with_crd`` also ``spectral+CRD`` and ``full+CRD``, CRD on the same enhanced cubes (what
+    ``fers detect --detector crd`` scores with ``--enhancer spectral`` / ``full``).
+    """
     from fers_engine.nets.context import scene_features
     from fers_engine.nets.inputs import fit_cube
     x = fit_cube(enh.grid, cube, valid).apply(cube)
     f = scene_features(lambda b: enh.features(b, parts=parts), x, valid, enh.halo)
-    out = {"spectral": rx(x + f["spectral"], valid)}
+    spe = x + f["spectral"]
+    out = {"spectral": rx(spe, valid)}
+    if with_crd:
+        out["spectral+CRD"] = crd(spe, valid)
     if "spatial" in f:
-        out["full"] = rx(x + f["spectral"] + f["spatial"], valid)
+        full = spe + f["spatial"]
+        out["full"] = rx(full, valid)
         out["hadamard"] = hadamard([rx(x + f["spatial"], valid), out["spectral"]])
+        if with_crd:
+            out["full+CRD"] = crd(full, valid)
     return out
 
 
@@ -107,6 +118,7 @@ def train_folds(models_dir, k, recipe=DEFAULT_RECIPE, reporter=None, only=None, 
         if only is not None and i not in only:
             continue
         t = time.time()
+        fold_model_path(models_dir, k, i, recipe).parent.mkdir(parents=True, exist_ok=True)
         train(training_files(i, k), fold_model_path(models_dir, k, i, recipe), recipe=recipe, seed=seed,
               config=config, reporter=reporter, name=f"{recipe} fold {i + 1}/{k}")
         times.append(time.time() - t)
@@ -131,8 +143,11 @@ def untrained_enhancer(card, seed=0):
 
 # -- the run ----------------------------------------------------------------------------------
 def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lrx=True, with_crd=True,
-             scenes=None, log=print):
-    """{scene: {column: AUC}}, {scene: {column: boundary share}}, seconds per detector."""
+             scenes=None, log=print, crd_recipes=(DEFAULT_RECIPE,)):
+    """{scene: {column: AUC}}, {scene: {column: boundary share}}, seconds per detector.
+
+    ``crd_recipes``: the recipes whose models are also scored with CRD on the enhanced cube.
+    """
     from fers_engine.nets.enhancer import load_enhancer
     models, auc, fa, seconds = {}, {}, {}, {}
 
@@ -150,7 +165,7 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
         maps = {"RX": timed("RX", lambda: rx(cube, valid))}
         if with_lrx:
             maps["LRX"] = timed("LRX", lambda: local_rx(cube, valid))
-        if with_crd and crd_available():
+        if with_crd:
             maps["CRD"] = timed("CRD", lambda: crd(cube, valid))
         i = fold_of(name, k)
         for recipe in recipes:
@@ -160,7 +175,9 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
             if path not in models:
                 models[path] = load_enhancer(str(path), device="cpu")
             enh = models[path]
-            for part, s in timed(recipe, lambda: enhanced_scores(enh, cube, valid, enh.parts)).items():
+            plus_crd = with_crd and recipe in crd_recipes
+            for part, s in timed(recipe + (" (with CRD)" if plus_crd else ""),
+                                 lambda: enhanced_scores(enh, cube, valid, enh.parts, plus_crd)).items():
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
         if untrained_seeds and default.is_file():
@@ -218,7 +235,9 @@ def report(auc, fa, seconds, args, train_time) -> str:
     first = next(iter(auc.values()))
     default = default_column(auc)
     base = [c for c in ("RX", "LRX", "CRD") if c in first]
-    recipe_cols = [c for r in args.recipes for c in (f"{r} full", f"{r} spectral", f"{r} hadamard") if c in first]
+    recipe_cols = [c for r in args.recipes
+                   for c in (f"{r} full", f"{r} spectral", f"{r} hadamard", f"{r} full+CRD", f"{r} spectral+CRD")
+                   if c in first]
     seeds = args.untrained_seeds
     unt = {p: seed_stats(auc, p, seeds) for p in ("full", "spectral")}
     rows = {n: dict(v) for n, v in auc.items()}
@@ -244,11 +263,15 @@ def report(auc, fa, seconds, args, train_time) -> str:
         "",
         "- **RX**: global RX on the raw cube, all bands. **LRX**: local RX, 3x3 guard / 15x15 window, scene "
         "covariance. **CRD**: collaborative representation, dual window "
-        f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda"
-        + ("" if "CRD" in first else " (**not measured**: this checkout has no `fers_engine.detectors.crd`)") + ".",
+        f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda {DEFAULT_CRD_LAMBDA:g} (chosen on these "
+        "13 windows' labels by bench/crd_lambda.py, so optimistic for CRD)"
+        + ("" if "CRD" in first else " (**not measured**: run without --no-crd)") + ".",
         "- **<recipe> full**: RX(x + spe + spa), the full method with the recipe's fold models (sum fusion); "
         "**<recipe> spectral**: RX(x + spe); **<recipe> hadamard**: the product of the min-max normalised "
-        "RX(x + spe) and RX(x + spa) (the other fusion `fers detect` offers). x = the cube on the model's 128-band grid, normalised scene-wide. "
+        "RX(x + spe) and RX(x + spa) (the other fusion `fers detect` offers); **<recipe> full+CRD** / "
+        "**spectral+CRD**: CRD (same windows and lambda) on x + spe + spa / x + spe, as `fers detect "
+        "--detector crd --enhancer full|spectral` scores. x = the cube on the model's 128-band grid, normalised "
+        "scene-wide. "
         f"`{DEFAULT_RECIPE}` is our recipe (the default), `separation-spectral` its spectral-only ablation, "
         "`published` the paper's FERD / FERS objectives (our implementation, epochs chosen the same way).",
         f"- **untrained**: the default recipe's architecture with the weights training starts from, mean over "
@@ -297,6 +320,12 @@ def report(auc, fa, seconds, args, train_time) -> str:
                          f"{d:+.4f}; the seed noise of one model's mean (sd over untrained seeds) is "
                          f"{unt['full']['sd']:.4f}: full {'beats' if d > unt['full']['sd'] else 'does not beat'} "
                          "spectral by more than it.")
+        for col in (f"{DEFAULT_RECIPE} full+CRD", f"{DEFAULT_RECIPE} spectral+CRD"):
+            if col in means and "CRD" in means:
+                d = [rows[n][col] - rows[n]["CRD"] for n in rows]
+                lines.append(f"- Enhancers with CRD (`{col}`): {means[col]:.4f} vs plain CRD {means['CRD']:.4f}, "
+                             f"{means[col] - means['CRD']:+.4f}; better on {sum(v > 0 for v in d)} of {len(d)} windows, "
+                             f"worst {min(d):+.4f}.")
         if default in fa_means:
             lines.append(f"- Boundary false-alarm share, mean over the windows: {fa_means[default]:.3f} for the "
                          f"default method, {fa_means['RX']:.3f} for plain RX "

@@ -69,11 +69,30 @@ def test_nothing_left_to_train_on_is_refused(scene, tmp_path):
 
 def test_an_input_without_valid_pixels_names_its_empty_bands(tmp_path):
     cube = np.random.default_rng(2).normal(100, 5, size=(4, 12, 12)).astype(np.float32)
+    cube[1:] = np.nan
+    src = write_cube(tmp_path / "nan.tif", cube)
+    with pytest.raises(InputError, match="the training input nan.tif has 1 band\\(s\\) with a valid value; these "
+                                         "bands hold no valid value: band 2, band 3, band 4; training needs at least 2"):
+        check_train_request([str(src)], None, {"1": 1}, tmp_path / "m.safetensors")
+    cube = np.random.default_rng(2).normal(100, 5, size=(4, 12, 12)).astype(np.float32)
+    cube[:, 5, 5] = np.nan  # one pixel invalid in every band; the other pixels miss one band each
+    cube[0, :5], cube[1, 5:], cube[2, 5, :5], cube[3, 5, 6:] = np.nan, np.nan, np.nan, np.nan
+    src = write_cube(tmp_path / "holes.tif", cube)
+    with pytest.raises(InputError, match="every pixel of the training input holes.tif is nodata or NaN$"):
+        check_train_request([str(src)], None, {"1": 1}, tmp_path / "m.safetensors")
+
+
+def test_bands_without_any_valid_value_are_dropped_as_training_drops_them(tmp_path):
+    """An EnMAP L2A tile's water-vapour bands are nodata everywhere: training reads the other
+    bands (nets.data.read_scene), so the request is sound."""
+    from fers_engine.nets.data import read_scene
+
+    cube = np.random.default_rng(2).normal(100, 5, size=(4, 12, 12)).astype(np.float32)
     cube[2] = np.nan
     src = write_cube(tmp_path / "nan.tif", cube)
-    with pytest.raises(InputError, match="every pixel of the training input nan.tif is nodata or NaN; these bands "
-                                         "hold no valid value: band 3"):
-        check_train_request([str(src)], None, {"1": 1}, tmp_path / "m.safetensors")
+    check_train_request([str(src)], None, {"1": 1}, tmp_path / "m.safetensors")
+    raw = read_scene(src, truth="none")
+    assert raw.cube.shape == (3, 12, 12) and raw.valid.all()
 
 
 def test_outputs_may_not_replace_inputs(scene, tmp_path):
