@@ -34,6 +34,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 from .. import __version__
 from ..errors import BandIndexError, Cancelled, FersError, InputError, OutputError
+from ..io.atomic import write_text
 from ..pipeline import DetectOptions
 from ..progress import SILENT, Reporter
 
@@ -170,7 +171,7 @@ def write_record(job: SceneJob, device: str, seconds: float) -> None:
         outputs.append({"path": os.path.basename(name), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                         "raster": size})
     record = dict(_signature(job), outputs=outputs, device=device, seconds=round(seconds, 3))
-    write_text_atomic(job.record, json.dumps(record, indent=2) + "\n")
+    write_text(job.record, json.dumps(record, indent=2) + "\n")
 
 
 def is_complete(job: SceneJob) -> bool:
@@ -214,21 +215,6 @@ def _raster_size(path: str) -> Optional[List[int]]:
     size = [ds.RasterCount, ds.RasterYSize, ds.RasterXSize]
     ds = None  # closes the dataset
     return size
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file through a temporary file and a rename.
-    (To move onto the shared atomic-write primitive of ``fers_engine.io`` once it exists.)"""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class BatchLock:
@@ -581,6 +567,6 @@ def write_summary(out_dir: Path, outcomes: List[SceneOutcome], workers: int, sec
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "skipped", "failed", "cancelled")}
     doc = {"fers": __version__, "workers": workers, "seconds": round(seconds, 3), "counts": counts,
            "scenes": [asdict(o) for o in outcomes]}
-    write_text_atomic(csv_path, buf.getvalue())
-    write_text_atomic(json_path, json.dumps(doc, indent=2) + "\n")
+    write_text(csv_path, buf.getvalue())
+    write_text(json_path, json.dumps(doc, indent=2) + "\n")
     return csv_path, json_path
