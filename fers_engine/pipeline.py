@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import hints
-from .choices import BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES
+from .choices import DEFAULT_CRD_LAMBDA, BandMode, Detector, Device, EnhancerMode, Fusion, LocalCovariance
 from .detectors.crd import check_lambda, crd_block
 from .detectors.device import choose_device
 from .detectors.lrx import choose_covariance, local_rx_block
@@ -68,14 +68,12 @@ class DetectOptions:
     workers: Optional[int] = None
 
     def validate(self) -> None:
-        for name, value, allowed in (("detector", self.detector, DETECTORS),
-                                     ("enhancer", self.enhancer, ENHANCERS),
-                                     ("fusion", self.fusion, FUSIONS),
-                                     ("device", self.device, DEVICES),
-                                     ("band mode", self.band_mode, BAND_MODES),
-                                     ("local RX covariance", self.local_covariance, LOCAL_COVARIANCES)):
-            if value not in allowed:
-                raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+        Detector.parse(self.detector, "detector")
+        EnhancerMode.parse(self.enhancer, "enhancer")
+        Fusion.parse(self.fusion, "fusion")
+        Device.parse(self.device, "device")
+        BandMode.parse(self.band_mode, "band mode")
+        LocalCovariance.parse(self.local_covariance, "local RX covariance")
         if self.detector in ("lrx", "crd"):
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
                 raise InputError(f"{self.detector} windows must be odd with inner < outer, got "

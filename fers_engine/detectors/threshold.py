@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from ..choices import THRESHOLD_DEFAULTS
-from ..choices import THRESHOLD_METHODS as METHODS
+from ..choices import ThresholdMethod
 from ..errors import InputError
 
 #: Value of ``threshold_mask`` where the score is NaN (no data).
@@ -30,8 +30,7 @@ def check_threshold(method: str, value: Optional[float] = None) -> Optional[floa
     """The value ``threshold_value`` will use with ``method``: ``value`` once its range is
     checked, or the method's own default (``THRESHOLD_DEFAULTS``) when it is None; None for
     Otsu, which takes no value. Needs no scores, so a bad request is refused before any work."""
-    if method not in METHODS:
-        raise InputError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    ThresholdMethod.parse(method, "threshold method")
     if method == "otsu":
         return None
     if value is None:

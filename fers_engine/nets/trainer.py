@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..choices import CHECKPOINT_SELECTIONS
+from ..choices import CheckpointSelection, TruthPolicy
 from ..errors import InputError, ModelError
 from ..io.atomic import write_text
 from ..progress import Reporter
@@ -93,7 +93,7 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     ``config``: overrides of the recipe's settings (experiments).
     """
     require_torch()
-    from .data import TRUTH_POLICIES, model_grid, prepare_scene, read_scene, sha256
+    from .data import model_grid, prepare_scene, read_scene, sha256
     from ..detectors.device import choose_device
     reporter = reporter or Reporter()
     rec = get_recipe(recipe)
@@ -104,17 +104,14 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     if steps_per_epoch is not None:
         cfg["steps_per_epoch"] = int(steps_per_epoch)
     run_stages = _check_stages(rec, stages, cfg)
-    if cfg["select"] not in CHECKPOINT_SELECTIONS:
-        raise InputError(f"unknown checkpoint selection {cfg['select']!r}: choose one of "
-                         f"{', '.join(CHECKPOINT_SELECTIONS)}")
+    CheckpointSelection.parse(cfg["select"], "checkpoint selection")
     inputs = [str(p) for p in inputs]
     out_path = Path(out_path)
     candidates = [c for c in rec.candidates] if seed is None else [{"tag": f"s{seed}", "seed": int(seed), "config": {}}]
     # inputs, exclusion masks, epochs and every file the run writes, before any work
     check_train_request(inputs, exclude, {s: cfg["epochs"][s] for s in run_stages}, out_path,
                         run_files(out_path, [c["tag"] for c in candidates]), reporter)
-    if truth not in TRUTH_POLICIES:
-        raise InputError(f"unknown ground-truth policy {truth!r}: choose one of {', '.join(TRUTH_POLICIES)}")
+    TruthPolicy.parse(truth, "ground-truth policy")
     if int(cfg["steps_per_epoch"]) < 1:
         raise InputError("steps per epoch must be at least 1")
     if out_path.suffix != ".safetensors":

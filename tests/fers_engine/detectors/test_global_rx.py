@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fers_engine.detectors import RxScorer, global_rx, regularised_inverse, rx_scores
-from fers_engine.detectors.stats import BackgroundStats
+from fers_engine.detectors import RxScorer, global_rx, rx_scores
+from fers_engine.detectors.stats import BackgroundStats, regularised_inverse
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
 

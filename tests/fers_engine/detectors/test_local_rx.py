@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_rx_block, window_starts
+from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_rx_block
+from fers_engine.detectors.windows import window_starts
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
 
