@@ -48,13 +48,10 @@ C = TypeVar("C", bound="Choice")
 
 class Choice(str, Enum):
     """Base of every choice: a ``str`` whose ``str()`` and ``format()`` are its value (Python 3.11
-    changed what a ``(str, Enum)`` member formats as; this pins it on every version)."""
+    made a ``(str, Enum)`` member print as ``Detector.LRX``; f-strings follow ``__str__``)."""
 
     def __str__(self) -> str:
         return str(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self.value), spec)
 
     @classmethod
     def values(cls) -> Tuple[str, ...]:

@@ -20,6 +20,16 @@ import numpy as np
 
 from .errors import InputError
 
+__all__ = [
+    "boundary_false_alarms",
+    "evaluate",
+    "finite_range",
+    "normalise",
+    "roc_auc",
+    "roc_curve",
+    "spectral_gradient",
+]
+
 
 def _prepare(
     scores: np.ndarray, truth: np.ndarray, valid: Optional[np.ndarray]

@@ -36,6 +36,16 @@ from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
 from .sources import ENHANCER_TILE, BlockSource, EnhancedSource, ReadAhead, SceneSource
 
+__all__ = [
+    "DetectOptions",
+    "DetectResult",
+    "detect",
+    "evaluate_rasters",
+    "hadamard",
+    "scene_bands",
+    "threshold_raster",
+]
+
 DEFAULT_MEMORY_MB = 1024
 #: The smallest memory budget accepted (MiB); the plan's floors (GDAL's cache, one block) still apply.
 MIN_MEMORY_MB = 1
@@ -91,6 +101,8 @@ class DetectOptions:
 
 @dataclass
 class DetectResult:
+    """What a ``detect`` call wrote and found."""
+
     output: Path
     mask_output: Optional[Path]
     device: str
@@ -112,6 +124,24 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     type and bands (``io.checks``; bands with no valid value are dropped and named).
     ``enhancer``: the model ``options.model`` already loaded on ``options.device`` (a cluster
     worker loads it once for all its scenes); None loads it here when the options need it.
+
+    Args:
+        input_path: the scene: any GDAL raster, an ENVI file or its ``.hdr``, a ``.mat`` cube or
+            a sensor product (``io.open.open_scene``).
+        output_path: the float32 GeoTIFF of scores to write (NaN where the input is invalid).
+        options: detector, enhancer, device, memory budget...; None takes ``DetectOptions()``.
+        reporter: progress, messages and cancel (``progress.Reporter``).
+        mask_output: also write a uint8 anomaly mask here (1 anomaly, 0 background, 255 nodata).
+        threshold_method: the mask's rule (``choices.ThresholdMethod``; None = percentile).
+        threshold_value: the rule's value; None takes the method's own default.
+        enhancer: an already loaded ``nets.enhancer.Enhancer`` for ``options.model``, or None.
+
+    Returns:
+        A ``DetectResult``: the paths written, the device used, the mask's threshold, the
+        scene's size, the bands used and the messages the run reported.
+
+    Raises:
+        FersError: a subclass naming the problem (bad input, output or model, cancelled).
     """
     options = options or DetectOptions()
     options.validate()
@@ -192,7 +222,7 @@ def _model_files(options: DetectOptions) -> List[Path]:
     a model path that does not resolve is refused here, before any work."""
     if options.enhancer == "none":
         return []
-    from .nets.enhancer import resolve_model_path
+    from .nets.bundled import resolve_model_path
 
     try:
         path = resolve_model_path(options.model)
@@ -497,6 +527,16 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
 
     ``value`` None takes the method's own default (``choices.THRESHOLD_DEFAULTS``). The request
     and the output are checked before the scores are read.
+
+    Args:
+        score_path: a one-band score raster (``detect``'s output, or any float raster).
+        output_path: the uint8 GeoTIFF mask to write.
+        method: the rule (``choices.ThresholdMethod``).
+        value: the rule's value (percentile, false-alarm rate or score); None = its default.
+        reporter: progress, messages and cancel.
+
+    Returns:
+        The score threshold applied: pixels scoring strictly above it are anomalies.
     """
     value = check_threshold(method, value)
     guard_outputs([Output.raster("mask", output_path)], inputs=[score_path], reporter=reporter)
@@ -517,7 +557,19 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
 
 def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report_path=None) -> Dict:
     """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat;
-    with ``report_path``, also the HTML report (its path checked before anything is read)."""
+    with ``report_path``, also the HTML report (its path checked before anything is read).
+
+    Args:
+        score_path: a one-band score raster.
+        truth_path: the anomaly truth (a mask raster, a ``.mat``, or a scene whose truth is found
+            beside it), the same size as the scores.
+        reporter: progress, messages and cancel.
+        report_path: where to write the HTML report, or None.
+
+    Returns:
+        A dict: ``auc`` (and the other measures of ``metrics.evaluate``), ``roc`` (false-alarm
+        and detection rates), ``anomaly_pixels`` and ``valid_pixels``.
+    """
     if report_path is not None:
         guard_outputs([Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter)
     scores, _ = _read_single_band(score_path)

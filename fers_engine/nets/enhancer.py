@@ -21,13 +21,20 @@ from ..detectors.device import choose_device
 from ..detectors.parallel import available_cores
 from ..errors import InputError, ModelError
 from ..progress import Reporter
-from .bundled import DEFAULT_MODEL, MODELS_DIR, resolve_model_path  # noqa: F401  (re-exported)
+from .bundled import resolve_model_path
 from .card import ModelCard
 from .model_file import load_enhancer_file, require_torch, torch_tensors
 from .normalise import Normaliser
 from .numpy_forward import bytes_per_pixel, numpy_networks
 
 BACKENDS = ("numpy", "torch")
+
+__all__ = [
+    "BACKENDS",
+    "Enhancer",
+    "build_networks",
+    "load_enhancer",
+]
 
 
 def build_networks(arch: dict):
@@ -191,6 +198,18 @@ def load_enhancer(path_or_name: Optional[str] = None, device: str = "auto", repo
 
     ``device`` follows the product's policy (``detectors.device.choose_device``): the CPU runs
     the numpy backend, a GPU the torch one; ``backend="torch"`` forces torch (on the CPU too).
+
+    Args:
+        path_or_name: a bundled model's name (``nets.bundled``), a ``.safetensors`` path, or None.
+        device: ``choices.Device``.
+        reporter: where the loading messages go (``progress.Reporter``), or None.
+        backend: "numpy" or "torch" to override the device policy's choice; None follows it.
+
+    Returns:
+        The ``Enhancer``, its card validated against its weights.
+
+    Raises:
+        ModelError: the file is missing, corrupt or its card does not match its weights.
     """
     reporter = reporter or Reporter()
     path = resolve_model_path(path_or_name)

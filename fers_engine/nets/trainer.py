@@ -37,6 +37,12 @@ from .normalise import DEFAULT as NORM_DEFAULT
 from .recipes import Recipe, get_recipe
 from .train_request import check_train_request
 
+__all__ = [
+    "StageResult",
+    "TrainResult",
+    "train",
+]
+
 
 @dataclass(frozen=True)
 class StageResult:
@@ -91,6 +97,25 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     ``stages``: a subset of the recipe's stages. ``epochs``: an int for every stage or a
     {stage: n} dict. ``seed``: train only this seed instead of the recipe's candidates.
     ``config``: overrides of the recipe's settings (experiments).
+
+    Args:
+        inputs: background scenes (any format ``open_scene`` reads).
+        out_path: the ``.safetensors`` model to write; its card is written beside it as JSON.
+        recipe: a ``choices.TrainingRecipe``; None is "default", the shipped model's recipe.
+        exclude, truth, stages, epochs, seed, config: as above.
+        steps_per_epoch: optimiser steps per epoch (the recipe's when None).
+        device: ``choices.Device``; training needs torch (``hints`` names how to install it).
+        resume: continue from the checkpoints a stopped run left beside ``out_path``.
+        keep_checkpoints: keep those checkpoints after a successful run.
+        reporter: progress, messages and cancel.
+        name: the model's name in its card (the file's stem when None).
+
+    Returns:
+        A ``TrainResult``: the model and card written, the kept candidate and epochs, the
+        validation curves, the device and the time taken.
+
+    Raises:
+        FersError: a bad request (checked before any work), no torch, or cancelled.
     """
     require_torch()
     from .data import model_grid, prepare_scene, read_scene, sha256

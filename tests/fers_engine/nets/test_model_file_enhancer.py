@@ -143,7 +143,7 @@ def test_shipped_default_tiled_equals_whole_on_real_scene(shared_data):
     """The bundled model on a real scene: tiled features == whole-scene features, same AUC."""
     from fers_engine.detectors.rx import global_rx
     from fers_engine.nets.data import read_scene
-    from fers_engine.nets.enhancer import MODELS_DIR
+    from fers_engine.nets.bundled import MODELS_DIR
     if not (MODELS_DIR / "fers-default.safetensors").is_file():
         pytest.skip("no shipped default model yet")
     enh = load_enhancer(None, device="cpu")
