@@ -7,6 +7,7 @@ from osgeo import gdal
 
 from fers_engine.detectors import global_rx
 from fers_engine.detectors.crd import crd
+from fers_engine.detectors.device import choose_device
 from fers_engine.detectors.lrx import local_rx
 from fers_engine.errors import Cancelled, FersError, InputError, OutputError
 from fers_engine.io import open_scene
@@ -40,7 +41,8 @@ def test_detect_keeps_georeference_and_equals_whole_image_rx(tmp_path):
     reference = global_rx(scene.cube.astype(np.float32))
     np.testing.assert_allclose(scores, reference, rtol=1e-5, atol=1e-5)
     assert roc_auc(scores, scene.truth) > 0.7  # subtle sub-pixel targets
-    assert result.device == "cpu" and result.bands_used == scene.cube.shape[0]
+    # the default device is "auto": the GPU where torch sees one (device-neutral: ask the policy)
+    assert result.device == choose_device("auto") and result.bands_used == scene.cube.shape[0]
 
 
 def test_block_size_does_not_change_scores(tmp_path):
