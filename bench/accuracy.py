@@ -336,7 +336,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     from fers_engine.progress import Reporter
-    rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+    rep = Reporter(on_info=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     train_time = {}
     if args.retrain:
         for recipe in args.recipes:

@@ -257,20 +257,15 @@ def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
     """A reporter that also keeps every message, so results can carry the run's log."""
 
-    def log(msg: str) -> None:
+    def info(msg: str) -> None:
         messages.append(msg)
-        if reporter.log is not None:
-            reporter.log(msg)
+        reporter.info(msg)
 
-    def warn(msg: str) -> None:
+    def warning(msg: str) -> None:
         messages.append("WARNING: " + msg)
-        if reporter.warn is not None:
-            reporter.warn(msg)
-        elif reporter.log is not None:
-            reporter.log("WARNING: " + msg)
+        reporter.warning(msg)
 
-    return Reporter(progress=reporter.progress, log=log, should_stop=reporter.should_stop, warn=warn,
-                    _start=reporter._start, _span=reporter._span)
+    return reporter.replace(on_info=info, on_warning=warning)
 
 
 def _build_source(scene, bands: Sequence[int], options: DetectOptions,

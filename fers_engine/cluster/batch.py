@@ -523,7 +523,7 @@ def _run_split(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], 
         row = SceneOutcome(job.scene, "failed", worker="all")
         stage = reporter.stage(done / total, (done + 1) / total)
         try:
-            scene_reporter = Reporter(progress=stage.progress, should_stop=reporter.should_stop)
+            scene_reporter = stage.replace(on_info=None, on_warning=None)  # its progress range, no messages
             result = detect_split(job.input, job.output, job.options, client, blocks_per_task=blocks_per_task,
                                   reporter=scene_reporter,
                                   mask_output=job.mask, threshold_method=job.threshold_method,

@@ -191,7 +191,7 @@ def test_raster_without_crs_runs_with_a_warning(tmp_path):
     cube = np.random.default_rng(1).normal(size=(5, 12, 12)).astype(np.float32)
     path = write_cube(tmp_path / "nocrs.tif", cube, crs=None)
     warnings = []
-    result = detect(path, tmp_path / "o.tif", RX, Reporter(warn=warnings.append))
+    result = detect(path, tmp_path / "o.tif", RX, Reporter(on_warning=warnings.append))
     assert any("no CRS" in w for w in warnings)
     assert any("no CRS" in m for m in result.messages)
     assert (tmp_path / "o.tif").is_file()
@@ -246,7 +246,7 @@ def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     cube_path, _, _ = small_scene(tmp_path)
     seen = []
     detect(cube_path, tmp_path / "p.tif", DetectOptions(enhancer="none", block_rows=6),
-           Reporter(progress=seen.append))
+           Reporter(on_progress=seen.append))
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
 
 
@@ -293,7 +293,7 @@ def test_full_method_progress_is_monotonic(tmp_path):
     cube_path, _, _ = small_scene(tmp_path)
     seen = []
     detect(cube_path, tmp_path / "f.tif", DetectOptions(enhancer="full", block_rows=8),
-           Reporter(progress=seen.append))
+           Reporter(on_progress=seen.append))
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
 
 
