@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -147,11 +148,11 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
             continue
         raw = read(DATA / rel)
         cube, valid, truth = raw.cube, raw.valid, raw.truth
-        maps = {"RX": timed("RX", lambda: rx(cube, valid))}
+        maps = {"RX": timed("RX", partial(rx, cube, valid))}
         if with_lrx:
-            maps["LRX"] = timed("LRX", lambda: local_rx(cube, valid))
+            maps["LRX"] = timed("LRX", partial(local_rx, cube, valid))
         if with_crd and crd_available():
-            maps["CRD"] = timed("CRD", lambda: crd(cube, valid))
+            maps["CRD"] = timed("CRD", partial(crd, cube, valid))
         i = fold_of(name, k)
         for recipe in recipes:
             path = fold_model_path(models_dir, k, i, recipe)
@@ -160,7 +161,7 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
             if path not in models:
                 models[path] = load_enhancer(str(path), device="cpu")
             enh = models[path]
-            for part, s in timed(recipe, lambda: enhanced_scores(enh, cube, valid, enh.parts)).items():
+            for part, s in timed(recipe, partial(enhanced_scores, enh, cube, valid, enh.parts)).items():
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
         if untrained_seeds and default.is_file():

@@ -416,7 +416,7 @@ def _fit_input(client, plan: SplitPlan, groups: List[Blocks], futures: List,
         rep.step((i + 1) / len(groups))
     joined = np.concatenate(sample, axis=1) if sample else np.zeros((len(plan.bands), 0), np.float32)
     fitted = fit_input(plan.grid, len(plan.bands), plan.wavelengths, joined, plan.options.band_mode, rep)
-    fitted.normaliser.params  # fits lo/hi here, once, instead of on every worker
+    _ = fitted.normaliser.params  # fits lo/hi here, once, instead of on every worker
     return replace(plan, matrix=fitted.matrix), fitted.normaliser
 
 

@@ -255,7 +255,7 @@ def mat_ground_truth(path, shape: Optional[Tuple[int, int]] = None) -> Optional[
     has_cube = any(v.ndim == 3 for v in arrays.values()) or _unmixing_layout(arrays) is not None
     if has_cube:
         return MatScene(path, arrays).ground_truth
-    for key, arr in arrays.items():
+    for arr in arrays.values():
         if arr.ndim != 2 or min(arr.shape) < 2:
             continue
         if shape is not None and arr.shape != tuple(shape):

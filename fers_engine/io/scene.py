@@ -106,7 +106,7 @@ class Scene(abc.ABC):
         """Nodata value per requested band (None = no nodata); per band for GDAL sources."""
         return [self.info.nodata] * len(bands)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: a scene that holds no handle keeps this)
         """Release the file handle; reading after close is an error."""
 
     # -- shared behaviour ---------------------------------------------------------------------

@@ -166,7 +166,7 @@ class Enhancer:
                         res["spatial"] = self.nets["spatial"](xt)[0]
                     for p, t in res.items():
                         arr = t.float().cpu().numpy()
-                        for k, (r0, r1, c0, c1, a0, a1, b0, b1) in enumerate(chunk):
+                        for k, (r0, r1, c0, c1, a0, _a1, b0, _b1) in enumerate(chunk):
                             out[p][:, r0:r1, c0:c1] = arr[k, :, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
         return out
 
