@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from .errors import InputError, ModelError
 from .io.checks import PROBE_BYTES, check_band_count, check_scene, drop_empty_bands
 from .io.gdal_runtime import limit_gdal_cache
 from .io.guard import Output, guard_outputs, partial_prefix
+from .io.scene import BandIndices
 from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
 from .memory import MemoryPlan, activation_bytes_per_pixel
 from .metrics import evaluate, finite_range, normalise, roc_curve
@@ -165,7 +166,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             if options.detector in ("lrx", "crd") and device != "cpu":
                 rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
             workers = resolve_workers(options.workers)
-            covariance = None
+            covariance = "auto"  # local RX only: decided just below
             if options.detector == "lrx":
                 choice = choose_covariance(options.local_covariance, options.inner, options.outer,
                                            source.count)
@@ -188,7 +189,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                               crs=grid[2], transform=grid[3], nodata=float("nan"),
                               band_descriptions=["anomaly score"], like_input=scene) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
-                sink = writer if view is None else _SceneScores(info.height, info.width)
+                sink: Any = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
                     _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
                                    None if device == "cpu" else device, plan, Path(output_path))
@@ -235,7 +236,7 @@ def _model_files(options: DetectOptions) -> List[Path]:
 
 
 def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
-                probe_bytes: int = PROBE_BYTES) -> List[int]:
+                probe_bytes: int = PROBE_BYTES) -> np.ndarray:
     """The bands ``options`` select in an open scene, after the checks every detect run makes
     (``io.checks``): the scene's type, the selection's size, and bands with no valid value
     dropped and named (their probe reads at most ``probe_bytes`` per chunk)."""
@@ -268,7 +269,7 @@ def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
     return reporter.replace(on_info=info, on_warning=warning)
 
 
-def _build_source(scene, bands: Sequence[int], options: DetectOptions,
+def _build_source(scene, bands: BandIndices, options: DetectOptions,
                   rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
@@ -364,7 +365,7 @@ def _enhancer_tile(source: EnhancedSource, block_rows: int, plan: MemoryPlan) ->
     return ENHANCER_TILE // 4
 
 
-def _subset_info(info, bands: Sequence[int]):
+def _subset_info(info, bands: BandIndices):
     """The scene's spectral description restricted to the selected bands."""
     from dataclasses import replace
 
@@ -392,7 +393,7 @@ class _ScoreSink:
     output path), named like the writer's partial files so that a killed run's are swept by the
     next one. ``writer`` is anything with ``write(row0, block)``."""
 
-    def __init__(self, source: BlockSource, writer, block_rows: int, max_bytes: int, output: Path):
+    def __init__(self, source: Any, writer, block_rows: int, max_bytes: int, output: Path):
         self.writer, self.block_rows, self.output = writer, block_rows, Path(output)
         self._files: List[str] = []
         self.maps = None
@@ -491,7 +492,7 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
                   writer, rep: Reporter, plan: MemoryPlan, output: Path, workers: int) -> None:
     """Local RX streamed by ``_run_windowed``; the scene covariance, when asked for, comes from a
     first pass."""
-    covs = {v: None for v in source.variants}
+    covs: Dict[str, Optional[np.ndarray]] = {v: None for v in source.variants}
     if covariance == "scene":
         stats = stream_statistics(source.read, source.height, source.count, source.variants, block_rows,
                                   rep.stage(0.0, 0.3))
@@ -503,7 +504,7 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
                       reporter=part, workers=workers))
 
 
-def _read_single_band(path) -> Tuple[np.ndarray, object]:
+def _read_single_band(path) -> Tuple[np.ndarray, Any]:
     """A whole one-band raster (score or mask: small next to the cube) and its scene info."""
     with open_scene(path) as scene:
         if np.dtype(scene.info.dtype).kind == "c":
@@ -574,7 +575,7 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report
                          f"{scores.shape[1]} x {scores.shape[0]} px")
     valid = np.isfinite(scores)
     measures = evaluate(scores, truth, valid=valid)
-    result = {"auc": measures["auc_pd_pf"], **measures}
+    result: Dict[str, Any] = {"auc": measures["auc_pd_pf"], **measures}
     pf, pd, _ = roc_curve(scores[valid], truth[valid])
     result["roc"] = (pf, pd)
     result["anomaly_pixels"] = int(truth[valid].sum())

@@ -30,7 +30,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Literal, Optional, Sequence
 
 from .. import __version__
 from ..errors import BandIndexError, Cancelled, FersError, InputError, OutputError
@@ -255,7 +255,7 @@ class BatchLock:
             return self
         raise OutputError(f"cannot take the batch lock {self.path}")
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         if self.held:
             try:
                 self.path.unlink()
@@ -349,14 +349,15 @@ def _stop_flag(name: Optional[str]):
     from distributed import Event
 
     event = Event(name)
-    state = {"at": -1e9, "stop": False}
+    polled = {"at": -1e9}
+    stopped = {"stop": False}
 
     def should_stop() -> bool:
         now = time.monotonic()
-        if not state["stop"] and now - state["at"] >= STOP_POLL_S:
-            state["at"] = now
-            state["stop"] = bool(event.is_set())
-        return state["stop"]
+        if not stopped["stop"] and now - polled["at"] >= STOP_POLL_S:
+            polled["at"] = now
+            stopped["stop"] = bool(event.is_set())
+        return stopped["stop"]
 
     return should_stop
 

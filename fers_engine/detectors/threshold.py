@@ -63,20 +63,20 @@ def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = No
       of the valid scores (``value`` is ignored). Heavy-tailed maps (RX is chi-square-like)
       give conservative cuts.
     """
-    value = check_threshold(method, value)
-    if method == "value":
-        return float(value)
+    checked = check_threshold(method, value)  # None only for otsu, which takes no value
+    if method == "value" and checked is not None:
+        return checked
     values = _finite(scores)
+    if checked is None:
+        return _otsu(values, bins)
     if method == "percentile":
-        return float(np.percentile(values, value))
-    if method == "false_alarm_rate":
-        flagged = int(np.floor(value * values.size + 1e-9))
-        if flagged == 0:
-            return float(values.max())
-        if flagged >= values.size:
-            return float("-inf")
-        return float(np.partition(values, values.size - flagged - 1)[values.size - flagged - 1])
-    return _otsu(values, bins)
+        return float(np.percentile(values, checked))
+    flagged = int(np.floor(checked * values.size + 1e-9))  # false_alarm_rate
+    if flagged == 0:
+        return float(values.max())
+    if flagged >= values.size:
+        return float("-inf")
+    return float(np.partition(values, values.size - flagged - 1)[values.size - flagged - 1])
 
 
 def _otsu(values: np.ndarray, bins: int) -> float:

@@ -189,7 +189,7 @@ def find_ground_truth(scene_path: PathLike) -> Optional[Path]:
     return _sibling_ground_truth(p)
 
 
-def read_ground_truth(path: PathLike, expected_shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+def read_ground_truth(path: PathLike, expected_shape: Optional[Tuple[int, ...]] = None) -> np.ndarray:
     """Anomaly mask ``bool (rows, cols)`` (True = anomaly) for a scene or a mask file.
 
     ``path`` may be the mask itself (a 1-bit BMP, any single-band raster: nonzero = anomaly; a

@@ -23,7 +23,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -155,7 +155,8 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
         reporter.info("ground truth: not used (truth=none): epochs are chosen by the validation loss")
     elif labelled:
         reporter.info(f"ground truth used from {len(labelled)} of {len(raws)} file(s): "
-                      + ", ".join(f"{r.name} ({r.truth_source}, {int(r.truth.sum())} px)" for r in labelled)
+                      + ", ".join(f"{r.name} ({r.truth_source}, {int(r.truth.sum()) if r.truth is not None else 0} px)"
+                                 for r in labelled)
                       + "; their anomaly pixels are excluded from training and they choose epochs and candidates")
     else:
         reporter.info("ground truth: none found with the inputs: epochs are chosen by the validation loss")
@@ -204,8 +205,8 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     if keep_checkpoints:
         kept = tuple(leftovers)
     else:
-        for p in leftovers:
-            p.unlink()
+        for leftover in leftovers:
+            leftover.unlink()
     seconds = time.time() - t0
     reporter.info(f"model written: {out_path} ({seconds:.0f} s)")
     return result_from_card(out_path, card, seconds, kept)
@@ -251,7 +252,7 @@ def selection_summary(training: dict) -> List[str]:
 class _Data:
     scenes: list
     files: list
-    grid: object
+    grid: Any  # nets.inputs.Grid
     patch: int
 
 
@@ -331,7 +332,7 @@ class _CandidateRun:
             reporter.info(f"checkpoint selection: mean RX AUC on {len(self.validator.names)} labelled training "
                           "file(s)" if self.validator else "checkpoint selection: no training file has ground "
                           "truth, so stages keep their lowest validation loss")
-        self.state = {"fingerprint": self.fingerprint, "done": [], "history": {}, "epoch": {}, "best": {},
+        self.state: Dict[str, Any] = {"fingerprint": self.fingerprint, "done": [], "history": {}, "epoch": {}, "best": {},
                       "best_epoch": {}, "criterion": {}, "validation_auc": {}, "elapsed_s": 0.0}
         self.resumed: Optional[Dict] = None
         self.t_mark = time.time()
@@ -364,6 +365,7 @@ class _CandidateRun:
                            f"epochs {self.state['epoch']}")
 
     def _load_current(self) -> None:
+        assert self.resumed is not None, "called after a checkpoint was loaded"
         self.nets.load_checkpoint_state({k[4:]: v for k, v in self.resumed.items() if k.startswith("cur.")})
 
     def save_checkpoint(self, opt, best_sd) -> None:
@@ -473,7 +475,7 @@ class _CandidateRun:
         cfg, state, grid = self.cfg, self.state, self.data.grid
         with_spatial = "2" in state["done"] or ("sep" in state["done"] and "spatial" in cfg["parts"])
         done = state["done"]
-        card = {
+        card: Dict[str, Any] = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name,
             "arch": deployed_arch(cfg, with_spatial),
             "parts": ["spectral", "spatial"] if with_spatial else ["spectral"],
