@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -162,11 +163,11 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
             continue
         raw = read(DATA / rel)
         cube, valid, truth = raw.cube, raw.valid, raw.truth
-        maps = {"RX": timed("RX", lambda: rx(cube, valid))}
+        maps = {"RX": timed("RX", partial(rx, cube, valid))}
         if with_lrx:
-            maps["LRX"] = timed("LRX", lambda: local_rx(cube, valid))
+            maps["LRX"] = timed("LRX", partial(local_rx, cube, valid))
         if with_crd:
-            maps["CRD"] = timed("CRD", lambda: crd(cube, valid))
+            maps["CRD"] = timed("CRD", partial(crd, cube, valid))
         i = fold_of(name, k)
         for recipe in recipes:
             path = fold_model_path(models_dir, k, i, recipe)
@@ -177,7 +178,7 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
             enh = models[path]
             plus_crd = with_crd and recipe in crd_recipes
             for part, s in timed(recipe + (" (with CRD)" if plus_crd else ""),
-                                 lambda: enhanced_scores(enh, cube, valid, enh.parts, plus_crd)).items():
+                                 partial(enhanced_scores, enh, cube, valid, enh.parts, plus_crd)).items():
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
         if untrained_seeds and default.is_file():
@@ -365,7 +366,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     from fers_engine.progress import Reporter
-    rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+    rep = Reporter(on_info=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     train_time = {}
     if args.retrain:
         for recipe in args.recipes:

@@ -125,8 +125,8 @@ def measure(enhancer: str = "full", models_dir: Path = REPO / "models" / "folds"
         raw = accuracy.read(DATA / rel)
         cube, valid, truth = raw.cube, raw.valid, raw.truth
 
-        def auc(c, v, t):
-            return roc_auc(accuracy.enhanced_scores(models[i], c, v, parts, with_crd=detector == "crd")[column], t,
+        def auc(c, v, t, enh=models[i]):
+            return roc_auc(accuracy.enhanced_scores(enh, c, v, parts, with_crd=detector == "crd")[column], t,
                            valid=v)
 
         base = auc(cube, valid, truth)

@@ -50,7 +50,7 @@ def main(argv=None):
     from fers_engine.nets.trainer import train
     from fers_engine.progress import Reporter
 
-    rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+    rep = Reporter(on_info=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     cfg = json.loads(args.config) if args.config else None
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+from functools import partial
 import subprocess
 import sys
 import tempfile
@@ -104,8 +105,8 @@ def bench_global_rx(sizes, repeats: int) -> List[Dict]:
         theirs = spectral.rx(hwb.astype(np.float64))
         rel = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)))
         del theirs
-        t_ours = median_time(lambda c=cube: global_rx(c), repeats)
-        t_spy = median_time(lambda c=hwb: spectral.rx(c), repeats)
+        t_ours = median_time(partial(global_rx, cube), repeats)
+        t_spy = median_time(partial(spectral.rx, hwb), repeats)
         rows_out.append({"size": f"{rows}x{cols}x{bands}", "ours_s": t_ours, "spy_s": t_spy,
                          "speedup": t_spy / t_ours, "max_rel_diff": rel})
         print(f"global RX {rows}x{cols}x{bands}: ours {t_ours:.3f} s, SPy {t_spy:.3f} s, "

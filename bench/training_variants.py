@@ -61,7 +61,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     from fers_engine.progress import Reporter
-    rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+    rep = Reporter(on_info=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     for name in args.variants:  # training first: the reference run may still be writing its results
         _, seed, config = VARIANTS[name]
         if args.train is not None and name not in args.train:

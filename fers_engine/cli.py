@@ -79,14 +79,14 @@ class _Bar:
 def _reporter(args, label: str) -> Tuple[Reporter, _Bar]:
     bar = _Bar(label, enabled=not args.quiet and sys.stderr.isatty())
 
-    def log(msg: str) -> None:
+    def info(msg: str) -> None:
         if args.verbose:
             (bar.bar.write if bar.bar is not None else print)(msg, file=sys.stderr)
 
-    def warn(msg: str) -> None:
+    def warning(msg: str) -> None:
         (bar.bar.write if bar.bar is not None else print)("warning: " + msg, file=sys.stderr)
 
-    return Reporter(progress=bar, log=log, warn=warn), bar
+    return Reporter(on_progress=bar, on_info=info, on_warning=warning), bar
 
 
 def _reader_options(args):

@@ -5,6 +5,17 @@ Every problem a user can cause (a bad file, a wrong band count, a corrupt model)
 show it as is instead of a traceback from deep inside numpy or GDAL.
 """
 
+__all__ = [
+    "BandIndexError",
+    "Cancelled",
+    "ClusterError",
+    "DependencyError",
+    "FersError",
+    "InputError",
+    "ModelError",
+    "OutputError",
+]
+
 
 class FersError(Exception):
     """Base class: a problem with clear, user-facing wording."""

@@ -20,6 +20,16 @@ import numpy as np
 
 from .errors import InputError
 
+__all__ = [
+    "boundary_false_alarms",
+    "evaluate",
+    "finite_range",
+    "normalise",
+    "roc_auc",
+    "roc_curve",
+    "spectral_gradient",
+]
+
 
 def _prepare(
     scores: np.ndarray, truth: np.ndarray, valid: Optional[np.ndarray]
@@ -96,14 +106,15 @@ def roc_curve(
 def finite_range(scores: np.ndarray, rows: int = 4096) -> Optional[Tuple[float, float]]:
     """(min, max) of the finite values, or None when there is none; read ``rows`` rows at a
     time, so a map on disk (``np.memmap``) is never loaded whole."""
-    lo = hi = None
+    lo: Optional[float] = None
+    hi: Optional[float] = None
     for r0 in range(0, max(1, scores.shape[0]), rows):
         part = np.asarray(scores[r0:r0 + rows], dtype=np.float64)
         part = part[np.isfinite(part)]
         if part.size:
-            lo = part.min() if lo is None else min(lo, part.min())
-            hi = part.max() if hi is None else max(hi, part.max())
-    return None if lo is None else (float(lo), float(hi))
+            lo = float(part.min()) if lo is None else min(lo, float(part.min()))
+            hi = float(part.max()) if hi is None else max(hi, float(part.max()))
+    return None if lo is None or hi is None else (lo, hi)
 
 
 _WHOLE = object()

@@ -11,12 +11,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import hints
-from .choices import BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES
+from .choices import DEFAULT_CRD_LAMBDA, BandMode, Detector, Device, EnhancerMode, Fusion, LocalCovariance
 from .detectors.crd import check_lambda, crd_block
 from .detectors.device import choose_device
 from .detectors.lrx import choose_covariance, local_rx_block
@@ -30,11 +30,22 @@ from .errors import InputError, ModelError
 from .io.checks import PROBE_BYTES, check_band_count, check_scene, drop_empty_bands
 from .io.gdal_runtime import limit_gdal_cache
 from .io.guard import Output, guard_outputs, partial_prefix
+from .io.scene import BandIndices
 from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
 from .memory import MemoryPlan, activation_bytes_per_pixel
 from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
 from .sources import ENHANCER_TILE, BlockSource, EnhancedSource, ReadAhead, SceneSource
+
+__all__ = [
+    "DetectOptions",
+    "DetectResult",
+    "detect",
+    "evaluate_rasters",
+    "hadamard",
+    "scene_bands",
+    "threshold_raster",
+]
 
 DEFAULT_MEMORY_MB = 1024
 #: The smallest memory budget accepted (MiB); the plan's floors (GDAL's cache, one block) still apply.
@@ -68,14 +79,12 @@ class DetectOptions:
     workers: Optional[int] = None
 
     def validate(self) -> None:
-        for name, value, allowed in (("detector", self.detector, DETECTORS),
-                                     ("enhancer", self.enhancer, ENHANCERS),
-                                     ("fusion", self.fusion, FUSIONS),
-                                     ("device", self.device, DEVICES),
-                                     ("band mode", self.band_mode, BAND_MODES),
-                                     ("local RX covariance", self.local_covariance, LOCAL_COVARIANCES)):
-            if value not in allowed:
-                raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+        Detector.parse(self.detector, "detector")
+        EnhancerMode.parse(self.enhancer, "enhancer")
+        Fusion.parse(self.fusion, "fusion")
+        Device.parse(self.device, "device")
+        BandMode.parse(self.band_mode, "band mode")
+        LocalCovariance.parse(self.local_covariance, "local RX covariance")
         if self.detector in ("lrx", "crd"):
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
                 raise InputError(f"{self.detector} windows must be odd with inner < outer, got "
@@ -93,6 +102,8 @@ class DetectOptions:
 
 @dataclass
 class DetectResult:
+    """What a ``detect`` call wrote and found."""
+
     output: Path
     mask_output: Optional[Path]
     device: str
@@ -114,6 +125,24 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     type and bands (``io.checks``; bands with no valid value are dropped and named).
     ``enhancer``: the model ``options.model`` already loaded on ``options.device`` (a cluster
     worker loads it once for all its scenes); None loads it here when the options need it.
+
+    Args:
+        input_path: the scene: any GDAL raster, an ENVI file or its ``.hdr``, a ``.mat`` cube or
+            a sensor product (``io.open.open_scene``).
+        output_path: the float32 GeoTIFF of scores to write (NaN where the input is invalid).
+        options: detector, enhancer, device, memory budget...; None takes ``DetectOptions()``.
+        reporter: progress, messages and cancel (``progress.Reporter``).
+        mask_output: also write a uint8 anomaly mask here (1 anomaly, 0 background, 255 nodata).
+        threshold_method: the mask's rule (``choices.ThresholdMethod``; None = percentile).
+        threshold_value: the rule's value; None takes the method's own default.
+        enhancer: an already loaded ``nets.enhancer.Enhancer`` for ``options.model``, or None.
+
+    Returns:
+        A ``DetectResult``: the paths written, the device used, the mask's threshold, the
+        scene's size, the bands used and the messages the run reported.
+
+    Raises:
+        FersError: a subclass naming the problem (bad input, output or model, cancelled).
     """
     options = options or DetectOptions()
     options.validate()
@@ -135,7 +164,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             if options.detector in ("lrx", "crd") and device != "cpu":
                 rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
             workers = resolve_workers(options.workers)
-            covariance = None
+            covariance = "auto"  # local RX only: decided just below
             if options.detector == "lrx":
                 choice = choose_covariance(options.local_covariance, options.inner, options.outer,
                                            source.count)
@@ -158,7 +187,7 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                               crs=grid[2], transform=grid[3], nodata=float("nan"),
                               band_descriptions=["anomaly score"], like_input=scene) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
-                sink = writer if view is None else _SceneScores(info.height, info.width)
+                sink: Any = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
                     _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
                                    None if device == "cpu" else device, plan, Path(output_path))
@@ -201,7 +230,7 @@ def model_files(options: DetectOptions) -> List[Path]:
     a model path that does not resolve is refused here, before any work."""
     if options.enhancer == "none":
         return []
-    from .nets.enhancer import resolve_model_path
+    from .nets.bundled import resolve_model_path
 
     try:
         path = resolve_model_path(options.model)
@@ -214,7 +243,7 @@ def model_files(options: DetectOptions) -> List[Path]:
 
 
 def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
-                probe_bytes: int = PROBE_BYTES) -> List[int]:
+                probe_bytes: int = PROBE_BYTES) -> np.ndarray:
     """The bands ``options`` select in an open scene, after the checks every detect run makes
     (``io.checks``): the scene's type, the selection's size, and bands with no valid value
     dropped and named (their probe reads at most ``probe_bytes`` per chunk)."""
@@ -236,23 +265,18 @@ def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
     """A reporter that also keeps every message, so results can carry the run's log."""
 
-    def log(msg: str) -> None:
+    def info(msg: str) -> None:
         messages.append(msg)
-        if reporter.log is not None:
-            reporter.log(msg)
+        reporter.info(msg)
 
-    def warn(msg: str) -> None:
+    def warning(msg: str) -> None:
         messages.append("WARNING: " + msg)
-        if reporter.warn is not None:
-            reporter.warn(msg)
-        elif reporter.log is not None:
-            reporter.log("WARNING: " + msg)
+        reporter.warning(msg)
 
-    return Reporter(progress=reporter.progress, log=log, should_stop=reporter.should_stop, warn=warn,
-                    _start=reporter._start, _span=reporter._span)
+    return reporter.replace(on_info=info, on_warning=warning)
 
 
-def _build_source(scene, bands: Sequence[int], options: DetectOptions,
+def _build_source(scene, bands: BandIndices, options: DetectOptions,
                   rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
@@ -348,7 +372,7 @@ def _enhancer_tile(source: EnhancedSource, block_rows: int, plan: MemoryPlan) ->
     return ENHANCER_TILE // 4
 
 
-def _subset_info(info, bands: Sequence[int]):
+def _subset_info(info, bands: BandIndices):
     """The scene's spectral description restricted to the selected bands."""
     from dataclasses import replace
 
@@ -376,7 +400,7 @@ class _ScoreSink:
     output path), named like the writer's partial files so that a killed run's are swept by the
     next one. ``writer`` is anything with ``write(row0, block)``."""
 
-    def __init__(self, source: BlockSource, writer, block_rows: int, max_bytes: int, output: Path):
+    def __init__(self, source: Any, writer, block_rows: int, max_bytes: int, output: Path):
         self.writer, self.block_rows, self.output = writer, block_rows, Path(output)
         self._files: List[str] = []
         self.maps = None
@@ -475,7 +499,7 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
                   writer, rep: Reporter, plan: MemoryPlan, output: Path, workers: int) -> None:
     """Local RX streamed by ``_run_windowed``; the scene covariance, when asked for, comes from a
     first pass."""
-    covs = {v: None for v in source.variants}
+    covs: Dict[str, Optional[np.ndarray]] = {v: None for v in source.variants}
     if covariance == "scene":
         stats = stream_statistics(source.read, source.height, source.count, source.variants, block_rows,
                                   rep.stage(0.0, 0.3))
@@ -487,7 +511,7 @@ def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, 
                       reporter=part, workers=workers))
 
 
-def _read_single_band(path) -> Tuple[np.ndarray, object]:
+def _read_single_band(path) -> Tuple[np.ndarray, Any]:
     """A whole one-band raster (score or mask: small next to the cube) and its scene info."""
     with open_scene(path) as scene:
         if np.dtype(scene.info.dtype).kind == "c":
@@ -506,6 +530,16 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
 
     ``value`` None takes the method's own default (``choices.THRESHOLD_DEFAULTS``). The request
     and the output are checked before the scores are read.
+
+    Args:
+        score_path: a one-band score raster (``detect``'s output, or any float raster).
+        output_path: the uint8 GeoTIFF mask to write.
+        method: the rule (``choices.ThresholdMethod``).
+        value: the rule's value (percentile, false-alarm rate or score); None = its default.
+        reporter: progress, messages and cancel.
+
+    Returns:
+        The score threshold applied: pixels scoring strictly above it are anomalies.
     """
     value = check_threshold(method, value)
     guard_outputs([Output.raster("mask", output_path)], inputs=[score_path], reporter=reporter)
@@ -526,7 +560,19 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
 
 def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report_path=None) -> Dict:
     """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat;
-    with ``report_path``, also the HTML report (its path checked before anything is read)."""
+    with ``report_path``, also the HTML report (its path checked before anything is read).
+
+    Args:
+        score_path: a one-band score raster.
+        truth_path: the anomaly truth (a mask raster, a ``.mat``, or a scene whose truth is found
+            beside it), the same size as the scores.
+        reporter: progress, messages and cancel.
+        report_path: where to write the HTML report, or None.
+
+    Returns:
+        A dict: ``auc`` (and the other measures of ``metrics.evaluate``), ``roc`` (false-alarm
+        and detection rates), ``anomaly_pixels`` and ``valid_pixels``.
+    """
     if report_path is not None:
         guard_outputs([Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter)
     scores, _ = _read_single_band(score_path)
@@ -536,7 +582,7 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report
                          f"{scores.shape[1]} x {scores.shape[0]} px")
     valid = np.isfinite(scores)
     measures = evaluate(scores, truth, valid=valid)
-    result = {"auc": measures["auc_pd_pf"], **measures}
+    result: Dict[str, Any] = {"auc": measures["auc_pd_pf"], **measures}
     pf, pd, _ = roc_curve(scores[valid], truth[valid])
     result["roc"] = (pf, pd)
     result["anomaly_pixels"] = int(truth[valid].sum())

@@ -49,22 +49,22 @@ def _log_x(pf: np.ndarray, floor: float) -> np.ndarray:
 def roc_svg(pf: Sequence[float], pd: Sequence[float], auc: Optional[float] = None,
             log_pf: bool = False, title: str = "ROC curve") -> str:
     """The ROC curve (Pd over Pf) as a standalone ``<svg>`` element."""
-    pf = np.asarray(pf, dtype=float).ravel()
-    pd = np.asarray(pd, dtype=float).ravel()
-    if pf.shape != pd.shape or pf.size == 0:
+    pf_all = np.asarray(pf, dtype=float).ravel()
+    pd_all = np.asarray(pd, dtype=float).ravel()
+    if pf_all.shape != pd_all.shape or pf_all.size == 0:
         raise ValueError("the ROC curve needs two arrays of the same, non-zero length")
-    ok = np.isfinite(pf) & np.isfinite(pd)
-    pf, pd = np.clip(pf[ok], 0, 1), np.clip(pd[ok], 0, 1)
+    ok = np.isfinite(pf_all) & np.isfinite(pd_all)
+    false_alarm, detection = np.clip(pf_all[ok], 0, 1), np.clip(pd_all[ok], 0, 1)
     pw, ph = _W - _L - _R, _H - _T - _B
     floor = 1e-4
     if log_pf:
-        positive = pf[pf > 0]
+        positive = false_alarm[false_alarm > 0]
         if positive.size:
             floor = max(min(1e-4, float(positive.min())), 1e-8)
-        xs = _log_x(pf, floor)
+        xs = _log_x(false_alarm, floor)
     else:
-        xs = pf
-    xs, ys = _simplify(xs, pd)
+        xs = false_alarm
+    xs, ys = _simplify(xs, detection)
     pts = " ".join(f"{_L + pw * a:.2f},{_T + ph * (1 - b):.2f}" for a, b in zip(xs, ys))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
            f'viewBox="0 0 {_W} {_H}" role="img" aria-label="{html.escape(title)}" '

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import numpy as np
 
 from .blas import matmul
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .io import Scene
+    from .io.scene import BandIndices, Scene
 
 Blocks = Dict[str, np.ndarray]
 _RAW_CHUNK_BYTES = 64 * 2**20
@@ -45,7 +45,7 @@ class BlockSource:
 class SceneSource(BlockSource):
     """The input raster restricted to the selected bands (optionally resampled by a matrix)."""
 
-    def __init__(self, scene: "Scene", bands: Sequence[int], matrix: Optional[np.ndarray] = None,
+    def __init__(self, scene: Scene, bands: BandIndices, matrix: Optional[np.ndarray] = None,
                  chunk_bytes: int = _RAW_CHUNK_BYTES):
         self.scene = scene
         self.chunk_bytes = int(chunk_bytes)  # full-band float32 rows read at once (memory plan)

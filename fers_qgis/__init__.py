@@ -20,7 +20,7 @@ def _bootstrap_venv():
     venv = os.environ.get("FERS_VENV") or os.environ.get("VIRTUAL_ENV")
     if not venv:
         return
-    sp = os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
+    sp = os.path.join(venv, "lib", "python{}.{}".format(*sys.version_info[:2]), "site-packages")
     if not os.path.isdir(sp):
         return
     before = list(sys.path)

@@ -114,7 +114,7 @@ def main(argv=None):
     from fers_engine.nets.trainer import train
     from fers_engine.progress import Reporter
     import accuracy
-    rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+    rep = Reporter(on_info=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     t0 = time.time()
     if args.only in (None, "default"):
         train(all_training_files(), HERE / "fers-default.safetensors", recipe="default", reporter=rep,

@@ -39,7 +39,8 @@ def main() -> int:
         if not pattern.search(text):
             print(f"skip {name}: no markers in README.md")
             continue
-        text = pattern.sub(lambda m: m.group(1) + body(path) + m.group(2), text)
+        table = body(path)
+        text = pattern.sub(lambda m, table=table: m.group(1) + table + m.group(2), text)
         print(f"updated {name} from {path.relative_to(REPO)}")
     readme.write_text(text)
     return 0

@@ -111,7 +111,7 @@ def test_plugin_uses_vendored_engine_from_zip(package, tmp_path):
             "print(MODELS_DIR); print(resolve_model_path(None)); print(bundled_models())")
     # the system interpreter has no editable install of fers_engine (the venv has)
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    proc = subprocess.run([python, "-I", "-c", "import sys; sys.path.insert(0, %r); " % str(tmp_path / "plugins") + code],
+    proc = subprocess.run([python, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path / 'plugins')!r}); " + code],
                           env=env, capture_output=True, text=True, cwd=str(tmp_path), timeout=60)
     assert proc.returncode == 0, proc.stderr
     path, _, models, default, names = proc.stdout.splitlines()[:5]

@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Literal, Optional, Sequence
 
 from .. import __version__
 from ..errors import BandIndexError, Cancelled, FersError, InputError, OutputError
@@ -269,7 +269,7 @@ class BatchLock:
             return self
         raise OutputError(f"cannot take the batch lock {self.path}")
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         if self.held:
             try:
                 self.path.unlink()
@@ -353,14 +353,15 @@ def _stop_flag(name: Optional[str]):
     from distributed import Event
 
     event = Event(name)
-    state = {"at": -1e9, "stop": False}
+    polled = {"at": -1e9}
+    stopped = {"stop": False}
 
     def should_stop() -> bool:
         now = time.monotonic()
-        if not state["stop"] and now - state["at"] >= STOP_POLL_S:
-            state["at"] = now
-            state["stop"] = bool(event.is_set())
-        return state["stop"]
+        if not stopped["stop"] and now - polled["at"] >= STOP_POLL_S:
+            polled["at"] = now
+            stopped["stop"] = bool(event.is_set())
+        return stopped["stop"]
 
     return should_stop
 
@@ -524,7 +525,7 @@ def _run_split(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], 
         row = SceneOutcome(job.scene, "failed", worker="all")
         stage = reporter.stage(done / total, (done + 1) / total)
         try:
-            scene_reporter = Reporter(progress=stage.progress, should_stop=reporter.should_stop)
+            scene_reporter = stage.replace(on_info=None, on_warning=None)  # its progress range, no messages
             result = detect_split(job.input, job.output, job.options, client, blocks_per_task=blocks_per_task,
                                   reporter=scene_reporter,
                                   mask_output=job.mask, threshold_method=job.threshold_method,

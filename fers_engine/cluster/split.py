@@ -30,7 +30,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class SplitPlan:
     block_rows: int  # the single-process block size under the memory budget
     covariance: Optional[str]  # local RX: 'ring' or 'scene'
     stride: int  # input sample stride (every stride-th pixel in scene order)
-    grid: Optional[object]  # the model's input side (nets.inputs.Grid); None without enhancer
+    grid: Optional[Any]  # the model's input side (nets.inputs.Grid); None without enhancer
     wavelengths: Optional[np.ndarray] = None  # of the selected bands, for the band matrix
     messages: Tuple[str, ...] = field(default=())
 
@@ -421,8 +421,9 @@ def _fit_input(client, plan: SplitPlan, groups: List[Blocks], futures: List,
         future.release()
         rep.step((i + 1) / len(groups))
     joined = np.concatenate(sample, axis=1) if sample else np.zeros((len(plan.bands), 0), np.float32)
+    assert plan.grid is not None, "the input is fitted only for an enhancer"
     fitted = fit_input(plan.grid, len(plan.bands), plan.wavelengths, joined, plan.options.band_mode, rep)
-    fitted.normaliser.params  # fits lo/hi here, once, instead of on every worker
+    _ = fitted.normaliser.params  # fits lo/hi here, once, instead of on every worker
     return replace(plan, matrix=fitted.matrix), fitted.normaliser
 
 

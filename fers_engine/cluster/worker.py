@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import signal
 import threading
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from distributed import WorkerPlugin, get_worker
 
@@ -91,7 +91,7 @@ class FersWorkerPlugin(WorkerPlugin):
 
 def current_plugin() -> FersWorkerPlugin:
     """The plugin of the worker running the calling task (registered by ``cluster_client``)."""
-    plugin = get_worker().plugins.get(PLUGIN_NAME)
+    plugin: Any = get_worker().plugins.get(PLUGIN_NAME)
     if plugin is None:  # a client that did not go through cluster_client: set up here, once
         plugin = FersWorkerPlugin()
         plugin.setup(get_worker())

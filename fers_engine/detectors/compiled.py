@@ -17,7 +17,7 @@ import numpy as np
 try:  # optional accelerator
     import numba
 except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 #: Reassociation lets dot products vectorise; no 'nnan'/'ninf', so NaN tests keep working.
 _FLAGS = dict(nogil=True, cache=True, error_model="numpy",

@@ -46,7 +46,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..choices import LOCAL_COVARIANCES
+from ..choices import LocalCovariance
 from ..errors import InputError
 from ..progress import SILENT, Reporter
 from . import lrx_numpy
@@ -79,9 +79,7 @@ def choose_covariance(mode: str, inner: Window, outer: Window, bands: int) -> Co
     and each pixel falls back to an eigen pseudo-inverse, hundreds of times slower: a forced
     'ring' is then flagged ``singular``.
     """
-    if mode not in LOCAL_COVARIANCES:
-        raise InputError(f"unknown local RX covariance {mode!r}: choose one of "
-                         f"{', '.join(LOCAL_COVARIANCES)}")
+    LocalCovariance.parse(mode, "local RX covariance")
     (hi, wi), (ho, wo) = check_windows(inner, outer)
     ring = ho * wo - hi * wi
     counts = f"{ring} ring pixels for {bands} bands"

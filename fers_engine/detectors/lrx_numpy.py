@@ -257,7 +257,7 @@ def _prefix_inplace(a: np.ndarray, axis: int) -> None:
 def mean_scores(z, rows, row0, image_height, inner, outer, out, reporter):
     """Euclidean distance (whitened by the fixed covariance) to the ring mean."""
     height, width, size = z.shape
-    (hi, wi), (ho, wo) = inner, outer
+    ho = outer[0]
     per_row = 8 * (width + 1) * size
     group = max(1, GROUP_BYTES // per_row - ho)
     rows = np.asarray(rows)

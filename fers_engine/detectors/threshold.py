@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from ..choices import THRESHOLD_DEFAULTS
-from ..choices import THRESHOLD_METHODS as METHODS
+from ..choices import ThresholdMethod
 from ..errors import InputError
 
 #: Value of ``threshold_mask`` where the score is NaN (no data).
@@ -30,8 +30,7 @@ def check_threshold(method: str, value: Optional[float] = None) -> Optional[floa
     """The value ``threshold_value`` will use with ``method``: ``value`` once its range is
     checked, or the method's own default (``THRESHOLD_DEFAULTS``) when it is None; None for
     Otsu, which takes no value. Needs no scores, so a bad request is refused before any work."""
-    if method not in METHODS:
-        raise InputError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    ThresholdMethod.parse(method, "threshold method")
     if method == "otsu":
         return None
     if value is None:
@@ -64,20 +63,20 @@ def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = No
       of the valid scores (``value`` is ignored). Heavy-tailed maps (RX is chi-square-like)
       give conservative cuts.
     """
-    value = check_threshold(method, value)
-    if method == "value":
-        return float(value)
+    checked = check_threshold(method, value)  # None only for otsu, which takes no value
+    if method == "value" and checked is not None:
+        return checked
     values = _finite(scores)
+    if checked is None:
+        return _otsu(values, bins)
     if method == "percentile":
-        return float(np.percentile(values, value))
-    if method == "false_alarm_rate":
-        flagged = int(np.floor(value * values.size + 1e-9))
-        if flagged == 0:
-            return float(values.max())
-        if flagged >= values.size:
-            return float("-inf")
-        return float(np.partition(values, values.size - flagged - 1)[values.size - flagged - 1])
-    return _otsu(values, bins)
+        return float(np.percentile(values, checked))
+    flagged = int(np.floor(checked * values.size + 1e-9))  # false_alarm_rate
+    if flagged == 0:
+        return float(values.max())
+    if flagged >= values.size:
+        return float("-inf")
+    return float(np.partition(values, values.size - flagged - 1)[values.size - flagged - 1])
 
 
 def _otsu(values: np.ndarray, bins: int) -> float:

@@ -24,12 +24,13 @@ def window_shape(window: Window, name: str) -> Tuple[int, int]:
     if isinstance(window, (int, np.integer)):
         pair = (int(window), int(window))
     else:
-        pair = tuple(int(v) for v in window)
-        if len(pair) != 2:
+        given = tuple(int(v) for v in window)
+        if len(given) != 2:
             raise InputError(f"{name} window must be an int or (height, width), got {window!r}")
+        pair = (given[0], given[1])
     if min(pair) < 1 or pair[0] % 2 == 0 or pair[1] % 2 == 0:
         raise InputError(f"{name} window sizes must be odd and positive, got {pair}")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def check_windows(inner: Window, outer: Window) -> Tuple[Tuple[int, int], Tuple[int, int]]:

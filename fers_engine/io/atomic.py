@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 from ..errors import OutputError
 from .guard import partial_prefix
@@ -54,7 +54,7 @@ class CommitOnSuccess:
     def abort(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc_type is None:
             self.commit()
         else:

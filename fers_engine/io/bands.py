@@ -91,7 +91,7 @@ def select_bands(
             try:
                 lo, hi = (float(v) for v in pair)
             except (TypeError, ValueError):
-                raise InputError(f"wavelength range {pair!r} is not a (low, high) pair in nm")
+                raise InputError(f"wavelength range {pair!r} is not a (low, high) pair in nm") from None
             if not lo <= hi:
                 raise InputError(f"wavelength range {lo:g}-{hi:g} nm has low > high")
             inside |= (wl >= lo) & (wl <= hi)

@@ -11,12 +11,11 @@ and drops them, naming them in the log.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
-
 import numpy as np
 
 from ..errors import InputError
 from ..progress import SILENT, Reporter
+from .scene import BandIndices
 
 #: Bytes of one probe read in ``find_empty_bands`` (raw values plus a bool per value).
 PROBE_BYTES = 64 * 2**20
@@ -37,7 +36,7 @@ def check_scene(info) -> None:
                          "(hyperspectral) raster")
 
 
-def check_band_count(info, bands: Sequence[int]) -> None:
+def check_band_count(info, bands: BandIndices) -> None:
     """Refuse a band selection that leaves fewer than two bands (RX on one band is a z-score)."""
     if len(bands) < 2:
         kept = f"only {band_labels(info, bands)}" if len(bands) else "no band"
@@ -45,7 +44,7 @@ def check_band_count(info, bands: Sequence[int]) -> None:
                          "anomaly detection needs at least 2 bands")
 
 
-def find_empty_bands(scene, bands: Sequence[int], probe_bytes: int = PROBE_BYTES) -> np.ndarray:
+def find_empty_bands(scene, bands: BandIndices, probe_bytes: int = PROBE_BYTES) -> np.ndarray:
     """The bands of ``bands`` that hold no usable value anywhere in the scene.
 
     Reads row chunks from the top and stops as soon as every band has shown one usable value,
@@ -66,7 +65,7 @@ def find_empty_bands(scene, bands: Sequence[int], probe_bytes: int = PROBE_BYTES
     return idx[~seen]
 
 
-def drop_empty_bands(scene, bands: Sequence[int], reporter: Reporter = SILENT, drop: bool = True,
+def drop_empty_bands(scene, bands: BandIndices, reporter: Reporter = SILENT, drop: bool = True,
                      probe_bytes: int = PROBE_BYTES) -> np.ndarray:
     """``bands`` without the empty ones, each dropped band named in one warning line; with
     ``drop=False`` an empty band is an error naming it instead."""
@@ -87,7 +86,7 @@ def drop_empty_bands(scene, bands: Sequence[int], reporter: Reporter = SILENT, d
     return kept
 
 
-def band_labels(info, bands: Sequence[int], limit: int = 10) -> str:
+def band_labels(info, bands: BandIndices, limit: int = 10) -> str:
     """'band 3 (1400.0 nm), band 7 (...)': GDAL's 1-based band numbers, as QGIS shows them, with
     the wavelength, or the band's own name, when the file gives one."""
     names = list(getattr(info, "band_names", None) or [])

@@ -110,8 +110,8 @@ class EnmapScene(GdalCube):
             info.notes.append(f"VNIR/SWIR overlap: {len(overlap)} VNIR band(s) at or above the first "
                               "SWIR band marked bad (SWIR only in the overlap)")
         info.bad_bands = good
-        if None not in gain:
-            g = np.array([float(v) for v in gain])
+        if all(v is not None for v in gain):
+            g = np.array([float(v) for v in gain if v is not None])
             o = np.array([float(v) if v is not None else 0.0 for v in offset])
             info.scale, info.offset = g, (None if np.all(o == 0.0) else o)
 

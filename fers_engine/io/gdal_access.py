@@ -107,7 +107,7 @@ def array_shape(array) -> List[int]:
 def read_array(array, label: str, start: Optional[Sequence[int]] = None,
                count: Optional[Sequence[int]] = None) -> np.ndarray:
     """A hyperslab of an MDArray as numpy; a failed read (truncated file) is an ``InputError``."""
-    if start is None:
+    if start is None or count is None:
         data, reason = gdal_call(array.ReadAsArray)
     else:
         data, reason = gdal_call(array.ReadAsArray, array_start_idx=[int(v) for v in start],

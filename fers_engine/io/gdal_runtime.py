@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Literal, Optional
 
 from .. import hints
 from ..errors import DependencyError
@@ -57,7 +57,7 @@ class GdalErrors:
         self.gdal.PushErrorHandler(self._handler)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         self.gdal.PopErrorHandler()
         return False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -251,20 +251,20 @@ def _spectral(ds, envi: dict):
     # 1. IMAGERY domain (GDAL >= 3.10): always micrometres.
     imagery = [_tags(ds, bidx=b, ns="IMAGERY") for b in range(1, count + 1)]
     if all("CENTRAL_WAVELENGTH_UM" in t for t in imagery):
-        wl = [t["CENTRAL_WAVELENGTH_UM"] for t in imagery]
-        fw = [t.get("FWHM_UM") for t in imagery]
-        return _finish(wl, "Micrometers", fw if all(v is not None for v in fw) else None)
+        fw_um = [t.get("FWHM_UM") for t in imagery]
+        return _finish([t["CENTRAL_WAVELENGTH_UM"] for t in imagery], "Micrometers",
+                       fw_um if all(v is not None for v in fw_um) else None)
     # 2. band-level wavelength (+ units per band or for the dataset).
     band_tags = [_tags(ds, bidx=b) for b in range(1, count + 1)]
     if all("wavelength" in t for t in band_tags):
         units = band_tags[0].get("wavelength_units") or _tags(ds).get("wavelength_units") \
             or envi.get("wavelength_units")
-        fw = [t.get("fwhm") for t in band_tags]
-        if not all(v is not None for v in fw):
+        fw: Optional[List[Any]] = [t.get("fwhm") for t in band_tags]
+        if fw is not None and not all(v is not None for v in fw):
             fw = _envi_list(envi.get("fwhm"))
         return _finish([t["wavelength"] for t in band_tags], units, fw)
     # 3. dataset ENVI domain.
-    wl = _envi_list(envi.get("wavelength"))
+    wl: Optional[List[str]] = _envi_list(envi.get("wavelength"))
     if wl is not None:
         return _finish(wl, envi.get("wavelength_units"), _envi_list(envi.get("fwhm")))
     return None, None, None, None

@@ -71,7 +71,7 @@ class MatScene(Scene):
         notes: List[str] = []
         cube, cube_key = _find_cube(arrays, self.path, notes)
         rows, cols, count = cube.shape
-        self._cube = cube
+        self._cube: Optional[np.ndarray] = cube
         gt, valid, gt_key = _find_masks(arrays, (rows, cols), cube_key, notes)
         self._gt = gt
         self.ground_truth_key = gt_key
@@ -184,7 +184,8 @@ def _is_cols(name: str) -> bool:
 
 def _find_masks(arrays, shape: Tuple[int, int], cube_key: str, notes: List[str]):
     """``(ground truth, validity mask, gt key)`` among the two-valued image-sized arrays."""
-    gts, valids = [], []
+    gts: List[Tuple[str, np.ndarray, bool]] = []
+    valids: List[Tuple[str, np.ndarray, bool]] = []
     for key, arr in arrays.items():
         if key == cube_key or arr.ndim != 2:
             continue
@@ -255,7 +256,7 @@ def mat_ground_truth(path, shape: Optional[Tuple[int, int]] = None) -> Optional[
     has_cube = any(v.ndim == 3 for v in arrays.values()) or _unmixing_layout(arrays) is not None
     if has_cube:
         return MatScene(path, arrays).ground_truth
-    for key, arr in arrays.items():
+    for arr in arrays.values():
         if arr.ndim != 2 or min(arr.shape) < 2:
             continue
         if shape is not None and arr.shape != tuple(shape):

@@ -24,6 +24,15 @@ from .scene import Scene
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+__all__ = [
+    "PRODUCT_FILE_FILTERS",
+    "ReaderOptions",
+    "detect_product",
+    "find_ground_truth",
+    "open_scene",
+    "read_ground_truth",
+]
+
 # Files that can hold a mask beside a scene; "" is an ENVI data file (its .hdr must exist).
 GT_SUFFIXES = (".bmp", ".tif", ".tiff", ".png", ".mat", ".img", ".dat", ".gif", ".pgm", ".pbm", "")
 GT_TAGS = ("gt", "groundtruth", "ground_truth", "ground-truth")
@@ -62,6 +71,16 @@ def open_scene(path: PathLike, options: Optional[ReaderOptions] = None) -> Scene
     ``detect_product``), ``.mat`` -> ``MatScene``, anything else -> ``GdalScene``.
 
     An ENVI scene may be given by its data file or its ``.hdr``. The result is a context manager.
+
+    Args:
+        path: a file, an ENVI ``.hdr``, a product folder's file, or a GDAL subdataset name.
+        options: the grid scores go on for products with a map view; None = ``ReaderOptions()``.
+
+    Returns:
+        A ``Scene``: ``info`` (a ``SceneInfo``) and ``read(row0, row1, bands)`` -> ``(block, valid)``.
+
+    Raises:
+        InputError: the file is missing, unreadable, or not a scene.
     """
     if is_gdal_name(path):  # a subdataset, e.g. GPKG:file.gpkg:table
         return GdalScene(str(path))
@@ -172,12 +191,22 @@ def find_ground_truth(scene_path: PathLike) -> Optional[Path]:
     return _sibling_ground_truth(p)
 
 
-def read_ground_truth(path: PathLike, expected_shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+def read_ground_truth(path: PathLike, expected_shape: Optional[Tuple[int, ...]] = None) -> np.ndarray:
     """Anomaly mask ``bool (rows, cols)`` (True = anomaly) for a scene or a mask file.
 
     ``path`` may be the mask itself (a 1-bit BMP, any single-band raster: nonzero = anomaly; a
     ``.mat`` with a mask) or a scene whose mask is found by ``find_ground_truth``. With
     ``expected_shape`` a mask of another size is refused rather than silently misaligned.
+
+    Args:
+        path: a mask file or a scene with its truth beside it.
+        expected_shape: ``(rows, cols)`` the mask must have, or None.
+
+    Returns:
+        ``bool (rows, cols)``, True where there is an anomaly.
+
+    Raises:
+        InputError: no mask found, unreadable, or of another size.
     """
     p = _check_input(path)
     gt = _read_gt(p)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -193,7 +193,8 @@ class RasterWriter(CommitOnSuccess):
 def _close(errors: GdalErrors, writer: "RasterWriter") -> None:
     """Close the writer's dataset with its failures recorded in ``errors``: ``Close()`` where the
     bindings have it (GDAL >= 3.8), otherwise by dropping the writer's reference, the last one."""
-    ds, writer._ds = writer._ds, None
+    ds: Any = writer._ds
+    writer._ds = None
     if hasattr(ds, "Close"):
         errors.call(ds.Close)
     del ds

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, NoReturn, Optional, Tuple
 
 import numpy as np
 
@@ -255,7 +255,7 @@ def _wavelengths(check: "_Checker", values, bands: int) -> Optional[Tuple[float,
 
 
 def _normalisation(check: "_Checker", section) -> Normalisation:
-    values = dict(NORM_DEFAULT)
+    values: Dict[str, Any] = dict(NORM_DEFAULT)
     if section is not None:
         if not isinstance(section, dict):
             check.fail("card field 'normalisation' must be an object")
@@ -302,7 +302,7 @@ class _Checker:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise ModelError(f"{self.source}: {message}")
 
     def section(self, parent: dict, key: str, where: str = "") -> dict:
@@ -333,7 +333,7 @@ class _Checker:
         return value
 
     def fraction(self, section: dict, key: str) -> float:
-        value = section.get(key)
+        value: Any = section.get(key)
         if not (_is_number(value) and 0.0 <= value <= 1.0):
             self.fail(f"card field 'normalisation.{key}' must be a number from 0 to 1, not {value!r}")
         return float(value)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -70,7 +70,7 @@ def read_scene(path, truth: str = "found") -> RawScene:
     if truth == "none":
         return raw
     source = find_ground_truth(path) if truth == "found" else Path(truth)
-    if truth not in TRUTH_POLICIES and not source.is_file():
+    if truth not in TRUTH_POLICIES and (source is None or not source.is_file()):
         raise InputError(f"ground truth for {path.name} not found: {source}")
     if source is None:
         return raw
@@ -95,8 +95,9 @@ def model_grid(scenes: Sequence[RawScene], bands: int, reporter=None) -> Grid:
                           f"resamples every input along its band axis onto {bands} bands; the wavelengths "
                           "of the others are not used")
         return Grid(bands)
-    lo = max(float(s.wavelengths.min()) for s in scenes)
-    hi = min(float(s.wavelengths.max()) for s in scenes)
+    grids = [s.wavelengths for s in scenes if s.wavelengths is not None]  # every scene's, here
+    lo = max(float(w.min()) for w in grids)
+    hi = min(float(w.max()) for w in grids)
     if not hi > lo:
         if reporter is not None:
             reporter.warning("band grid: the training scenes' wavelength ranges do not overlap, so the "
@@ -160,7 +161,7 @@ def prepare_scene(raw: RawScene, grid: Grid, exclude_path=None, dilate: int = 3,
     # validation cells: a seeded draw over the grid of whole patch-sized cells
     cells = [(r * patch, c * patch) for r in range(h // patch) for c in range(w // patch)]
     nval = max(1, int(round(val_fraction * len(cells)))) if len(cells) >= 4 else 0
-    pick = rng.choice(len(cells), size=nval, replace=False) if nval else []
+    pick: Any = rng.choice(len(cells), size=nval, replace=False) if nval else []
     val_cells = [cells[i] for i in sorted(pick)]
     forbid = np.zeros((h, w), np.int32)
     for r, c in val_cells:

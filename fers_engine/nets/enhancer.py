@@ -11,7 +11,6 @@ that carries ``halo`` extra rows on each side equal the whole-scene features on 
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -19,15 +18,23 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..detectors.device import choose_device
+from ..detectors.parallel import available_cores
 from ..errors import InputError, ModelError
 from ..progress import Reporter
-from .bundled import DEFAULT_MODEL, MODELS_DIR, resolve_model_path  # noqa: F401  (re-exported)
+from .bundled import resolve_model_path
 from .card import ModelCard
 from .model_file import load_enhancer_file, require_torch, torch_tensors
 from .normalise import Normaliser
 from .numpy_forward import bytes_per_pixel, numpy_networks
 
 BACKENDS = ("numpy", "torch")
+
+__all__ = [
+    "BACKENDS",
+    "Enhancer",
+    "build_networks",
+    "load_enhancer",
+]
 
 
 def build_networks(arch: dict):
@@ -100,7 +107,7 @@ class Enhancer:
         """Each network on ``x``; with two networks and two CPUs, both at once. Half of a numpy
         forward pass is single-threaded copying and summing (the taps, the box means), and
         numpy and BLAS release the GIL, so the two networks overlap on the two cores."""
-        if len(parts) < 2 or _usable_cpus() < 2:
+        if len(parts) < 2 or available_cores() < 2:
             return {p: self.nets[p](x) for p in parts}
         with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="fers-enhancer") as pool:
             running = {p: pool.submit(self.nets[p], x) for p in parts}
@@ -159,17 +166,9 @@ class Enhancer:
                         res["spatial"] = self.nets["spatial"](xt)[0]
                     for p, t in res.items():
                         arr = t.float().cpu().numpy()
-                        for k, (r0, r1, c0, c1, a0, a1, b0, b1) in enumerate(chunk):
+                        for k, (r0, r1, c0, c1, a0, _a1, b0, _b1) in enumerate(chunk):
                             out[p][:, r0:r1, c0:c1] = arr[k, :, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
         return out
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _tiles(h: int, w: int, tile_h: int, tile_w: int, halo: int):
@@ -199,6 +198,18 @@ def load_enhancer(path_or_name: Optional[str] = None, device: str = "auto", repo
 
     ``device`` follows the product's policy (``detectors.device.choose_device``): the CPU runs
     the numpy backend, a GPU the torch one; ``backend="torch"`` forces torch (on the CPU too).
+
+    Args:
+        path_or_name: a bundled model's name (``nets.bundled``), a ``.safetensors`` path, or None.
+        device: ``choices.Device``.
+        reporter: where the loading messages go (``progress.Reporter``), or None.
+        backend: "numpy" or "torch" to override the device policy's choice; None follows it.
+
+    Returns:
+        The ``Enhancer``, its card validated against its weights.
+
+    Raises:
+        ModelError: the file is missing, corrupt or its card does not match its weights.
     """
     reporter = reporter or Reporter()
     path = resolve_model_path(path_or_name)

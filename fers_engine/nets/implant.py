@@ -16,6 +16,8 @@ a smooth per-band gain per group (reflectance vs radiance vs DN), and sensor noi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
 from .masks import grow_blobs
@@ -133,6 +135,7 @@ class Donors:
         others_p = [k for k in self.pixels if k != host]
         avail = shares * np.array([own is not None, bool(others_a), True, bool(others_p)], np.float64)
         kind = int(rng.choice(4, p=avail / avail.sum()))
+        pool: Optional[np.ndarray]
         if kind == 0:
             pool = own
         elif kind == 1:
@@ -141,6 +144,7 @@ class Donors:
             pool = self.pixels[others_p[int(rng.integers(0, len(others_p)))]]
         else:
             return None
+        assert pool is not None  # kind 0 is drawn only where the host has anomalies (its share is 0 otherwise)
         spec = pool[:, int(rng.integers(0, pool.shape[1]))]
         return ((spec + OFFSET) * rng.uniform(0.8, 1.25) - OFFSET) if kind != 0 else spec
 

@@ -21,7 +21,7 @@ the caller may cut a scene into blocks with a ``halo`` overlap (``enhancer.Enhan
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -226,7 +226,7 @@ class NumpySpatial:
         return self.head2(self.head1(z, relu=True))
 
 
-def numpy_networks(arch: Arch, tensors: Mapping[str, np.ndarray], dtype=np.float32) -> Dict[str, object]:
+def numpy_networks(arch: Arch, tensors: Mapping[str, np.ndarray], dtype=np.float32) -> Dict[str, Any]:
     """The deployed networks of a validated card (``card.ModelCard``) as numpy callables taking
     and returning ``(C, H, W)`` arrays of ``dtype`` (float32 in the product; float64 lets the
     tests compare the arithmetic with torch's below float32 rounding)."""

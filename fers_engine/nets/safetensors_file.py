@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ModelError
 
 #: safetensors dtype name -> little-endian numpy dtype (bfloat16 has no numpy type: refused).
-DTYPES = {
+DTYPES: Dict[str, np.dtype] = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
     "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
     "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),

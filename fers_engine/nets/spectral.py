@@ -113,8 +113,8 @@ class SpectralAE(nn.Module):
         self.up3 = UpStage(4 * width, 2 * width)
         self.up2 = UpStage(2 * width, width)
         self.head = nn.Conv2d(2 * width, bands, 1)
-        init_weights(self.layer1), init_weights(self.layer2), init_weights(self.layer3)
-        init_weights(self.up3), init_weights(self.up2)
+        for module in (self.layer1, self.layer2, self.layer3, self.up3, self.up2):
+            init_weights(module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, 4)

@@ -16,7 +16,7 @@ CLI, the QGIS algorithm and Python callers all get the same checks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def check_train_request(inputs: Sequence[str], exclude: Optional[Sequence[Option
         raise InputError(f"{len(exclude)} exclusion masks given for {len(inputs)} inputs")
     masks = list(exclude) if exclude is not None else [None] * len(inputs)
     out_path = Path(out_path)
-    read_files = [*inputs, *(m for m in masks if m)]
+    read_files: List[object] = [*inputs, *(m for m in masks if m)]
     read_files += [gt for gt in (find_ground_truth(p) for p in inputs) if gt is not None]
     guard_outputs([Output.file("model", out_path, out_path.with_suffix(".json")),
                    *(Output.file("training checkpoint", c) for c in checkpoints)],
@@ -59,7 +59,7 @@ def _check_input(path: str, mask_path: Optional[str]) -> None:
         info = scene.info
         check_scene(info)
         name = Path(path).name
-        excluded = None
+        excluded: Optional[np.ndarray] = None
         if mask_path:
             excluded = read_ground_truth(str(mask_path))
             if excluded.shape != (info.height, info.width):
@@ -85,7 +85,7 @@ def _check_input(path: str, mask_path: Optional[str]) -> None:
         if excluded is None or not excluded.any():
             raise InputError(f"every pixel of the training input {name} is nodata or NaN{why}")
         raise InputError(f"every valid pixel of the training input {name} is excluded by "
-                         f"{Path(mask_path).name}: nothing is left to train on")
+                         f"{Path(str(mask_path)).name}: nothing is left to train on")
 
 
 def _has_usable_pixel(scene, excluded: Optional[np.ndarray], bands: np.ndarray) -> bool:

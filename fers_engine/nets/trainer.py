@@ -23,11 +23,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..choices import CHECKPOINT_SELECTIONS
+from ..choices import CheckpointSelection, TruthPolicy
 from ..errors import InputError, ModelError
 from ..io.atomic import write_text
 from ..progress import Reporter
@@ -36,6 +36,12 @@ from .model_file import FORMAT, FORMAT_VERSION, load_model, require_torch, save_
 from .normalise import DEFAULT as NORM_DEFAULT
 from .recipes import Recipe, get_recipe
 from .train_request import check_train_request
+
+__all__ = [
+    "StageResult",
+    "TrainResult",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,28 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     ``stages``: a subset of the recipe's stages. ``epochs``: an int for every stage or a
     {stage: n} dict. ``seed``: train only this seed instead of the recipe's candidates.
     ``config``: overrides of the recipe's settings (experiments).
+
+    Args:
+        inputs: background scenes (any format ``open_scene`` reads).
+        out_path: the ``.safetensors`` model to write; its card is written beside it as JSON.
+        recipe: a ``choices.TrainingRecipe``; None is "default", the shipped model's recipe.
+        exclude, truth, stages, epochs, seed, config: as above.
+        steps_per_epoch: optimiser steps per epoch (the recipe's when None).
+        device: ``choices.Device``; training needs torch (``hints`` names how to install it).
+        resume: continue from the checkpoints a stopped run left beside ``out_path``.
+        keep_checkpoints: keep those checkpoints after a successful run.
+        reporter: progress, messages and cancel.
+        name: the model's name in its card (the file's stem when None).
+
+    Returns:
+        A ``TrainResult``: the model and card written, the kept candidate and epochs, the
+        validation curves, the device and the time taken.
+
+    Raises:
+        FersError: a bad request (checked before any work), no torch, or cancelled.
     """
     require_torch()
-    from .data import TRUTH_POLICIES, model_grid, prepare_scene, read_scene, sha256
+    from .data import model_grid, prepare_scene, read_scene, sha256
     from ..detectors.device import choose_device
     reporter = reporter or Reporter()
     rec = get_recipe(recipe)
@@ -104,17 +129,14 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     if steps_per_epoch is not None:
         cfg["steps_per_epoch"] = int(steps_per_epoch)
     run_stages = _check_stages(rec, stages, cfg)
-    if cfg["select"] not in CHECKPOINT_SELECTIONS:
-        raise InputError(f"unknown checkpoint selection {cfg['select']!r}: choose one of "
-                         f"{', '.join(CHECKPOINT_SELECTIONS)}")
+    CheckpointSelection.parse(cfg["select"], "checkpoint selection")
     inputs = [str(p) for p in inputs]
     out_path = Path(out_path)
     candidates = [c for c in rec.candidates] if seed is None else [{"tag": f"s{seed}", "seed": int(seed), "config": {}}]
     # inputs, exclusion masks, epochs and every file the run writes, before any work
     check_train_request(inputs, exclude, {s: cfg["epochs"][s] for s in run_stages}, out_path,
                         run_files(out_path, [c["tag"] for c in candidates]), reporter)
-    if truth not in TRUTH_POLICIES:
-        raise InputError(f"unknown ground-truth policy {truth!r}: choose one of {', '.join(TRUTH_POLICIES)}")
+    TruthPolicy.parse(truth, "ground-truth policy")
     if int(cfg["steps_per_epoch"]) < 1:
         raise InputError("steps per epoch must be at least 1")
     if out_path.suffix != ".safetensors":
@@ -133,7 +155,8 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
         reporter.info("ground truth: not used (truth=none): epochs are chosen by the validation loss")
     elif labelled:
         reporter.info(f"ground truth used from {len(labelled)} of {len(raws)} file(s): "
-                      + ", ".join(f"{r.name} ({r.truth_source}, {int(r.truth.sum())} px)" for r in labelled)
+                      + ", ".join(f"{r.name} ({r.truth_source}, {int(r.truth.sum()) if r.truth is not None else 0} px)"
+                                 for r in labelled)
                       + "; their anomaly pixels are excluded from training and they choose epochs and candidates")
     else:
         reporter.info("ground truth: none found with the inputs: epochs are chosen by the validation loss")
@@ -182,8 +205,8 @@ def train(inputs: Sequence[str], out_path="models/fers-custom.safetensors", reci
     if keep_checkpoints:
         kept = tuple(leftovers)
     else:
-        for p in leftovers:
-            p.unlink()
+        for leftover in leftovers:
+            leftover.unlink()
     seconds = time.time() - t0
     reporter.info(f"model written: {out_path} ({seconds:.0f} s)")
     return result_from_card(out_path, card, seconds, kept)
@@ -229,7 +252,7 @@ def selection_summary(training: dict) -> List[str]:
 class _Data:
     scenes: list
     files: list
-    grid: object
+    grid: Any  # nets.inputs.Grid
     patch: int
 
 
@@ -309,7 +332,7 @@ class _CandidateRun:
             reporter.info(f"checkpoint selection: mean RX AUC on {len(self.validator.names)} labelled training "
                           "file(s)" if self.validator else "checkpoint selection: no training file has ground "
                           "truth, so stages keep their lowest validation loss")
-        self.state = {"fingerprint": self.fingerprint, "done": [], "history": {}, "epoch": {}, "best": {},
+        self.state: Dict[str, Any] = {"fingerprint": self.fingerprint, "done": [], "history": {}, "epoch": {}, "best": {},
                       "best_epoch": {}, "criterion": {}, "validation_auc": {}, "elapsed_s": 0.0}
         self.resumed: Optional[Dict] = None
         self.t_mark = time.time()
@@ -342,6 +365,7 @@ class _CandidateRun:
                            f"epochs {self.state['epoch']}")
 
     def _load_current(self) -> None:
+        assert self.resumed is not None, "called after a checkpoint was loaded"
         self.nets.load_checkpoint_state({k[4:]: v for k, v in self.resumed.items() if k.startswith("cur.")})
 
     def save_checkpoint(self, opt, best_sd) -> None:
@@ -451,7 +475,7 @@ class _CandidateRun:
         cfg, state, grid = self.cfg, self.state, self.data.grid
         with_spatial = "2" in state["done"] or ("sep" in state["done"] and "spatial" in cfg["parts"])
         done = state["done"]
-        card = {
+        card: Dict[str, Any] = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name,
             "arch": deployed_arch(cfg, with_spatial),
             "parts": ["spectral", "spatial"] if with_spatial else ["spectral"],

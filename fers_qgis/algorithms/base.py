@@ -142,17 +142,15 @@ class FersAlgorithm(QgsProcessingAlgorithm):
                 "fers_qgis/ext: reinstall the plugin from its zip (Plugins > Manage and Install Plugins > "
                 "Install from ZIP)"
             ) from None
-        reporter = reporter_for(feedback)
+        to_feedback = reporter_for(feedback)
         self._new_outputs = []
         self._warnings = []
-        push_warning = reporter.warn
 
-        def warn(message):
+        def warning(message):
             self._warnings.append(str(message))
-            if push_warning is not None:
-                push_warning(message)
+            to_feedback.warning(message)
 
-        reporter.warn = warn
+        reporter = to_feedback.replace(on_warning=warning)
         try:
             return self.process(parameters, context, feedback, reporter)
         except Cancelled:

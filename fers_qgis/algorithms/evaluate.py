@@ -63,7 +63,7 @@ Nodata pixels of the score raster are left out. The ground truth may be a raster
         outputs = {}
         if "auc" not in result and "auc_pd_pf" in result:
             result["auc"] = result["auc_pd_pf"]  # the usual ROC AUC is AUC(Pd, Pf)
-        for key, name, label in METRICS:
+        for key, name, _label in METRICS:
             value = result.get(name)
             outputs[key] = None if value is None else float(value)
             feedback.pushInfo(f"{key} = {outputs[key]:.6f}" if value is not None else f"{key}: n/a")

@@ -7,6 +7,7 @@ from osgeo import gdal
 
 from fers_engine.detectors import global_rx
 from fers_engine.detectors.crd import crd
+from fers_engine.detectors.device import choose_device
 from fers_engine.detectors.lrx import local_rx
 from fers_engine.errors import Cancelled, FersError, InputError, OutputError
 from fers_engine.io import open_scene
@@ -40,7 +41,8 @@ def test_detect_keeps_georeference_and_equals_whole_image_rx(tmp_path):
     reference = global_rx(scene.cube.astype(np.float32))
     np.testing.assert_allclose(scores, reference, rtol=1e-5, atol=1e-5)
     assert roc_auc(scores, scene.truth) > 0.7  # subtle sub-pixel targets
-    assert result.device == "cpu" and result.bands_used == scene.cube.shape[0]
+    # the default device is "auto": the GPU where torch sees one (device-neutral: ask the policy)
+    assert result.device == choose_device("auto") and result.bands_used == scene.cube.shape[0]
 
 
 def test_block_size_does_not_change_scores(tmp_path):
@@ -189,7 +191,7 @@ def test_raster_without_crs_runs_with_a_warning(tmp_path):
     cube = np.random.default_rng(1).normal(size=(5, 12, 12)).astype(np.float32)
     path = write_cube(tmp_path / "nocrs.tif", cube, crs=None)
     warnings = []
-    result = detect(path, tmp_path / "o.tif", RX, Reporter(warn=warnings.append))
+    result = detect(path, tmp_path / "o.tif", RX, Reporter(on_warning=warnings.append))
     assert any("no CRS" in w for w in warnings)
     assert any("no CRS" in m for m in result.messages)
     assert (tmp_path / "o.tif").is_file()
@@ -244,7 +246,7 @@ def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     cube_path, _, _ = small_scene(tmp_path)
     seen = []
     detect(cube_path, tmp_path / "p.tif", DetectOptions(enhancer="none", block_rows=6),
-           Reporter(progress=seen.append))
+           Reporter(on_progress=seen.append))
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
 
 
@@ -291,7 +293,7 @@ def test_full_method_progress_is_monotonic(tmp_path):
     cube_path, _, _ = small_scene(tmp_path)
     seen = []
     detect(cube_path, tmp_path / "f.tif", DetectOptions(enhancer="full", block_rows=8),
-           Reporter(progress=seen.append))
+           Reporter(on_progress=seen.append))
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
 
 

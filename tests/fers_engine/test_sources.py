@@ -126,3 +126,34 @@ def test_fers_detect_with_ragged_nodata_does_not_depend_on_the_block_size(tmp_pa
         assert np.array_equal(scored, ~holes)  # nodata in, nodata (NaN) out
         out[rows] = scores[0]
     np.testing.assert_allclose(out[5][~holes], out[1000][~holes], rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("resample", [False, True])
+def test_read_ahead_over_a_gdal_raster_serves_what_direct_reads_give(tmp_path, resample):
+    """Over a real tiled, compressed GeoTIFF with a nodata value (GDAL decodes in the worker
+    thread, the dataset is used from two threads in turn): every window of two halo passes,
+    band selection and resampling included, equals a direct read of a second handle."""
+    from engine_helpers import write_cube
+    from fers_engine.io import open_scene
+    from fers_engine.sources import SceneSource
+
+    rng = np.random.default_rng(8)
+    cube = (rng.normal(size=(9, 301, 37)) * 40 + 500).astype(np.float32)
+    cube[:, 17:40, 5:9] = -9999.0  # a nodata patch, across a window edge
+    path = write_cube(tmp_path / "scene.tif", cube, nodata=-9999.0)
+    bands = [0, 2, 3, 5, 8]
+    matrix = rng.random((3, len(bands))).astype(np.float32) if resample else None
+    windows = _windows(301, 32, 6)
+    with open_scene(path) as direct_scene, open_scene(path) as scene:
+        direct = SceneSource(direct_scene, bands, matrix, chunk_bytes=37 * 5 * 4 * 7)
+        ahead = ReadAhead(SceneSource(scene, bands, matrix, chunk_bytes=37 * 5 * 4 * 7))
+        for _ in range(2):
+            for r0, r1 in windows:
+                got, got_valid = ahead.read(r0, r1)
+                want, want_valid = direct.read(r0, r1)
+                np.testing.assert_array_equal(got_valid, want_valid)
+                np.testing.assert_array_equal(got["x"], want["x"])
+                if r0 == 0:  # the nodata patch is read as invalid, the rest as data
+                    assert not got_valid[17:r1, 5:9].any() and got_valid[:17].all()
+        assert ahead.hits == 2 * (len(windows) - 2)
+        ahead.close()

@@ -119,3 +119,25 @@ def test_every_training_log_line_is_shown_once(fers_plugin, train_scene, tmp_pat
     shown = fb.infos + texts
     assert any("epoch 2/2" in m for m in fb.infos)
     assert len(shown) == len(set(shown)), [m for m in shown if shown.count(m) > 1]
+
+
+def test_loss_output_is_the_kept_epochs_even_when_a_later_epoch_ran(fers_plugin, train_scene, tmp_path,
+                                                                    monkeypatch):
+    """LOSS is the kept epoch's validation loss: here the second epoch's loss is made worse, so the
+    first is kept and LOSS must be its value, not the last epoch's."""
+    from fers_engine.nets import stages
+    original = stages.Stage.validation_loss
+    calls = {"n": 0}
+
+    def worse_second_epoch(self, device):
+        calls["n"] += 1
+        loss, parts = original(self, device)
+        return (loss + 10.0 if calls["n"] == 2 else loss), parts
+
+    monkeypatch.setattr(stages.Stage, "validation_loss", worse_second_epoch)
+    out = str(tmp_path / "kept.safetensors")
+    res = run("fers:train", {"INPUTS": [train_scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
+                             "STEPS_PER_EPOCH": 2, "SEED": 0, "DEVICE": "cpu", "OUTPUT": out})
+    curve = json.load(open(res["MODEL_CARD"], encoding="utf-8"))["training"]["validation_loss"]["1"]
+    assert calls["n"] == 2 and curve[1] == pytest.approx(curve[0] + 10.0, abs=1.0)
+    assert res["LOSS"] == pytest.approx(curve[0])

@@ -48,7 +48,7 @@ def test_plugin_works_without_torch(tmp_path):
                            dst2=str(tmp_path / "o2.tif"), model=str(tmp_path / "m.safetensors"))
     proc = subprocess.run([sys.executable, "-c", script], env=qgis_env(), capture_output=True, text=True,
                           timeout=120)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT "):])
     assert "fers:detect" in out["algs"] and "fers:train" in out["algs"]

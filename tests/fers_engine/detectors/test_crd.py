@@ -139,7 +139,7 @@ def test_all_invalid_block_scores_nan():
 def test_reporter_progress_and_cancel():
     cube = cube_for(np.random.default_rng(9))
     steps = []
-    crd(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(progress=steps.append))
+    crd(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(on_progress=steps.append))
     assert steps == sorted(steps) and steps[-1] == pytest.approx(1.0)
     with pytest.raises(Cancelled):
         crd(cube, inner=3, outer=9, reporter=Reporter(should_stop=lambda: True))

@@ -90,12 +90,12 @@ def test_usable_pixels_checks_shapes():
 def test_too_few_pixels_is_a_clear_error():
     stats = BackgroundStats(3)
     with pytest.raises(InputError, match="valid pixel"):
-        stats.mean
+        _ = stats.mean
     stats.update(np.full((3, 2, 2), np.nan, np.float32))  # all NaN
     with pytest.raises(InputError, match="all NaN"):
         stats.covariance()
     stats.update(np.ones((3, 1, 1), np.float32))
-    stats.mean  # one pixel: a mean but no covariance
+    assert stats.mean.shape == (3,)  # one pixel: a mean but no covariance
     with pytest.raises(InputError, match="at least 2"):
         stats.covariance()
     with pytest.raises(InputError, match="bands"):

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[3]
 def test_choices_follow_the_policy_with_and_without_a_gpu(monkeypatch, gpu):
     monkeypatch.setattr(device_module, "cuda_available", lambda: gpu)
     warnings = []
-    rep = Reporter(warn=warnings.append)
+    rep = Reporter(on_warning=warnings.append)
     assert choose_device("cpu", rep) == "cpu"
     assert choose_device("auto", rep) == ("cuda" if gpu else "cpu")
     assert choose_device(None, rep) == ("cuda" if gpu else "cpu")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_rx_block, window_starts
+from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_rx_block
+from fers_engine.detectors.windows import window_starts
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
 
@@ -117,7 +118,7 @@ def test_planted_local_anomaly_stands_out():
 def test_reporter_steps_per_chunk_and_cancel():
     cube = cube_for(np.random.default_rng(6))
     steps = []
-    local_rx(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(progress=steps.append))
+    local_rx(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(on_progress=steps.append))
     assert len(steps) >= 4 and steps[-1] == pytest.approx(1.0)
     assert steps == sorted(steps)  # chunks report inside each row chunk, never backwards
     with pytest.raises(Cancelled):

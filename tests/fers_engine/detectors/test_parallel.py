@@ -71,7 +71,7 @@ def test_every_chunk_runs_and_progress_comes_from_the_calling_thread(workers):
         steps.append(fraction)
         callers.add(threading.get_ident())
 
-    parallel.run_chunks(done.append, list(range(10)), workers, Reporter(progress=progress))
+    parallel.run_chunks(done.append, list(range(10)), workers, Reporter(on_progress=progress))
     assert sorted(done) == list(range(10))
     assert steps == sorted(steps) and steps[-1] == pytest.approx(1.0)
     assert callers == {threading.get_ident()}
@@ -121,6 +121,6 @@ def test_an_interrupt_in_the_calling_thread_stops_the_workers_within_a_chunk():
 
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        parallel.run_chunks(work, list(range(100)), 2, Reporter(progress=progress))
+        parallel.run_chunks(work, list(range(100)), 2, Reporter(on_progress=progress))
     assert time.perf_counter() - t0 < 1.0  # 100 chunks x 50 ms would be 2.5 s on 2 workers
     assert len(started) <= 4

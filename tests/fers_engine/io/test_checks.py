@@ -75,7 +75,7 @@ def test_empty_bands_are_dropped_with_a_warning_naming_them_or_refused():
     cube[[1, 3]] = np.nan
     scene = ArrayScene(cube, wavelengths=np.array([400.0, 500.0, 600.0, 700.0, 800.0]))
     warnings = []
-    kept = drop_empty_bands(scene, np.arange(5), Reporter(warn=warnings.append))
+    kept = drop_empty_bands(scene, np.arange(5), Reporter(on_warning=warnings.append))
     assert kept.tolist() == [0, 2, 4]
     assert warnings == ["dropped 2 band(s) of cube.tif hold no valid value (all NaN or nodata): "
                         "band 2 (500.0 nm), band 4 (700.0 nm)"]

@@ -194,6 +194,6 @@ def test_sweep_leaves_other_users_partials(tmp_path):
 def test_guard_sweeps_output_folders_and_says_so(tmp_path):
     stale = _partial(tmp_path, "s.tif", _dead_pid())
     logs = []
-    guard_outputs([Output.raster("score raster", tmp_path / "s.tif")], reporter=Reporter(log=logs.append))
+    guard_outputs([Output.raster("score raster", tmp_path / "s.tif")], reporter=Reporter(on_info=logs.append))
     assert not stale.exists()
     assert logs == [f"removed 1 partial file(s) left in {tmp_path} by an interrupted run: {stale.name}"]

@@ -76,6 +76,6 @@ def test_without_labels_the_first_candidate_is_kept(tmp_path, fake_candidates):
     fake_candidates.update({0: None, 1: None})
     logs = []
     from fers_engine.progress import Reporter
-    res = train(_scenes(tmp_path), tmp_path / "m.safetensors", config=TINY, reporter=Reporter(log=logs.append))
+    res = train(_scenes(tmp_path), tmp_path / "m.safetensors", config=TINY, reporter=Reporter(on_info=logs.append))
     assert res.chosen == "s0" and res.validation_auc is None
     assert any("the first candidate is kept" in m for m in logs)

@@ -71,7 +71,7 @@ def test_corrupt_files_raise_model_error(tiny_model, tmp_path):
 def test_cuda_fallback_warns(tiny_model):
     path, _ = tiny_model
     warnings = []
-    enh = load_enhancer(str(path), device="cuda", reporter=Reporter(warn=warnings.append))
+    enh = load_enhancer(str(path), device="cuda", reporter=Reporter(on_warning=warnings.append))
     if torch.cuda.is_available():
         assert enh.device.startswith("cuda")
     else:
@@ -81,7 +81,7 @@ def test_cuda_fallback_warns(tiny_model):
 def test_input_matrix_modes(tiny_model):
     path, _ = tiny_model
     logs = []
-    enh = load_enhancer(str(path), device="cpu", reporter=Reporter(log=logs.append))
+    enh = load_enhancer(str(path), device="cpu", reporter=Reporter(on_info=logs.append))
     R, desc = enh.input_matrix(_Info(30), "resample")
     assert R.shape == (12, 30) and np.allclose(R.sum(1), 1.0)
     # no wavelengths on either side: linear interpolation along the normalised band axis, ends kept
@@ -143,7 +143,7 @@ def test_shipped_default_tiled_equals_whole_on_real_scene(shared_data):
     """The bundled model on a real scene: tiled features == whole-scene features, same AUC."""
     from fers_engine.detectors.rx import global_rx
     from fers_engine.nets.data import read_scene
-    from fers_engine.nets.enhancer import MODELS_DIR
+    from fers_engine.nets.bundled import MODELS_DIR
     if not (MODELS_DIR / "fers-default.safetensors").is_file():
         pytest.skip("no shipped default model yet")
     enh = load_enhancer(None, device="cpu")

@@ -59,7 +59,7 @@ def test_train_resume_after_cancel_equals_an_uninterrupted_run(tmp_path, recipe)
     assert not out.exists() and ck_w.exists() and ck_j.exists()
     assert sum(json.loads(ck_j.read_text())["epoch"].values()) >= 1
     logs = []
-    res = train(paths, out, recipe=recipe, seed=3, config=TINY, resume=True, reporter=Reporter(log=logs.append))
+    res = train(paths, out, recipe=recipe, seed=3, config=TINY, resume=True, reporter=Reporter(on_info=logs.append))
     assert any("resuming" in m for m in logs)
     assert res.model == out and res.card.is_file() and res.recipe == recipe
     assert list(res.stages) == (["sep"] if recipe == "separation" else ["0", "1", "2"])
@@ -97,7 +97,7 @@ def test_detection_selection_keeps_the_best_auc_epoch_and_the_model_scores_it(tm
     paths = _scenes(tmp_path)
     logs = []
     res = train(paths, tmp_path / "d.safetensors", seed=1, config={**TINY, "epochs": {"sep": 3}},
-                reporter=Reporter(log=logs.append))
+                reporter=Reporter(on_info=logs.append))
     st = res.stages["sep"]
     assert st.criterion == "auc" and len(st.validation_auc) == 3 + 1
     assert st.kept_epoch == int(np.argmax(st.validation_auc))
@@ -119,7 +119,7 @@ def test_loss_selection_when_no_file_is_labelled(tmp_path):
     paths = _scenes(tmp_path, n=1, labelled=False)
     logs = []
     res = train(paths, tmp_path / "b.safetensors", recipe="published", stages=("1",), seed=0, config=TINY,
-                reporter=Reporter(log=logs.append))
+                reporter=Reporter(on_info=logs.append))
     assert res.stages["1"].criterion == "loss" and res.stages["1"].kept_epoch >= 1
     assert res.validation_auc is None
     assert any("none found with the inputs" in m for m in logs)
@@ -130,7 +130,7 @@ def test_truth_none_uses_no_label(tmp_path):
     paths = _scenes(tmp_path)
     logs = []
     res = train(paths, tmp_path / "n.safetensors", truth="none", seed=0, config=TINY,
-                reporter=Reporter(log=logs.append))
+                reporter=Reporter(on_info=logs.append))
     card = json.loads(res.card.read_text())
     assert res.validation_auc is None and all(f["truth"] is None for f in card["training"]["files"])
     assert any("not used (truth=none)" in m for m in logs)
@@ -158,7 +158,7 @@ def test_truth_found_beside_an_envi_scene_is_logged_and_its_wavelengths_make_the
     mem.GetRasterBand(1).WriteArray(gt)
     gdal.GetDriverByName("BMP").CreateCopy(str(tmp_path / "sceneGt.bmp"), mem)
     logs = []
-    res = train([str(path)], tmp_path / "w.safetensors", seed=0, config=TINY, reporter=Reporter(log=logs.append))
+    res = train([str(path)], tmp_path / "w.safetensors", seed=0, config=TINY, reporter=Reporter(on_info=logs.append))
     card = json.loads(res.card.read_text())
     assert card["wavelengths"] is not None and len(card["wavelengths"]) == TINY["bands"]
     assert card["wavelengths"][0] == pytest.approx(450.0) and card["wavelengths"][-1] == pytest.approx(900.0)
@@ -212,7 +212,7 @@ def test_a_diverging_stage_stops_and_keeps_its_best_epoch(tmp_path, monkeypatch)
     monkeypatch.setattr(stages.SeparationStage, "train_loss", poisoned)
     warnings = []
     res = train(_scenes(tmp_path), tmp_path / "nan.safetensors", seed=0, config=TINY,
-                reporter=Reporter(warn=warnings.append))
+                reporter=Reporter(on_warning=warnings.append))
     assert res.stages["sep"].kept_epoch == 0 and len(res.stages["sep"].validation_auc) == 1
     assert any("diverged in epoch 1" in w for w in warnings)
     assert all(np.isfinite(t).all() for t in _weights(res.model).values())

@@ -37,7 +37,7 @@ def write_prisma(path: Path, reflectance: np.ndarray, wavelengths: np.ndarray, f
 
     rows, cols, _ = reflectance.shape
     tables = split_detectors(wavelengths, fwhm)
-    kept_wl, kept_refl = [], []
+    kept_wl = []
     with h5py.File(path, "w") as f:
         fields = f.create_group(FIELDS)
         for name in ("Vnir", "Swir"):
