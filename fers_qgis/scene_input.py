@@ -5,6 +5,7 @@ EnMAP ``METADATA.XML`` or its ZIP) are not GDAL layers, or not usable ones, so t
 them as a file parameter beside the layer parameter and hand the path to the engine's
 ``open_scene``, which reads the product and its georeference. The plugin only picks the path.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,10 +67,12 @@ def scene_input_problem(alg, parameters, context, layer_key: str, file_key: str)
     has_layer = given(parameters.get(layer_key))
     has_file = bool(scene_file(alg, parameters, context, file_key))
     if has_layer and has_file:
-        return (f"give either a raster layer ({layer_key}) or a scene file ({file_key}), not both")
+        return f"give either a raster layer ({layer_key}) or a scene file ({file_key}), not both"
     if not has_layer and not has_file:
-        return (f"give the scene to search: a raster layer ({layer_key}) or a scene file such as a .mat "
-                f"cube or a sensor product ({file_key})")
+        return (
+            f"give the scene to search: a raster layer ({layer_key}) or a scene file such as a .mat "
+            f"cube or a sensor product ({file_key})"
+        )
     return ""
 
 
@@ -87,5 +90,6 @@ def scene_input(alg, parameters, context, layer_key: str, file_key: str):
     if layer is None:
         raise QgsProcessingException(
             f"{alg.invalidRasterError(parameters, layer_key)}; a scene that QGIS cannot open as a layer (a .mat "
-            f"cube, a sensor product) goes in {file_key}")
+            f"cube, a sensor product) goes in {file_key}"
+        )
     return raster_path(layer), layer.name()

@@ -11,6 +11,7 @@ The finished file gets the mode any file the user creates gets (0666 minus the u
 0600 of the temporary file: colleagues and servers that may read the user's files can read
 these too.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,8 +84,9 @@ class AtomicFile(CommitOnSuccess):
         """Create the temporary file (once) and return its path."""
         if self.tmp is None:
             try:
-                fd, name = tempfile.mkstemp(prefix=partial_prefix(self.target), suffix=self.suffix,
-                                            dir=str(self.target.parent))
+                fd, name = tempfile.mkstemp(
+                    prefix=partial_prefix(self.target), suffix=self.suffix, dir=str(self.target.parent)
+                )
                 os.close(fd)
             except OSError as exc:
                 raise OutputError(f"cannot write in {self.target.parent} ({exc.strerror or exc})") from None

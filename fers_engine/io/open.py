@@ -6,6 +6,7 @@ one-line ``InputError`` instead of a GDAL or scipy traceback, then recognises se
 (EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager: see ``detect_product``) by name and content
 before falling back to the plain GDAL and ``.mat`` readers.
 """
+
 from __future__ import annotations
 
 import os
@@ -148,8 +149,10 @@ def _multidim_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene
     if tanager.looks_like_tanager(root):
         return lambda q, o: tanager.TanagerScene(q)
     if p.suffix.lower() == ".he5":
-        raise InputError(f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
-                         "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)")
+        raise InputError(
+            f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
+            "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)"
+        )
     return None
 
 
@@ -292,8 +295,17 @@ def _check_input(path: PathLike) -> Path:
         raise InputError(f"input is a folder, not a raster file: {p}")
     mode = p.stat().st_mode
     if not stat.S_ISREG(mode):  # a device reads forever (/dev/zero) or blocks (a named pipe)
-        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) \
-            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+        kind = (
+            "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a named pipe"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a file"
+        )
         raise InputError(f"input {p} is {kind}, not a raster file")
     if p.stat().st_size == 0:
         raise InputError(f"input file is empty (0 bytes): {p}")

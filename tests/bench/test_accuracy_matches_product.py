@@ -1,4 +1,5 @@
 """The accuracy benchmark scores in memory; `fers detect` streams from the file. Same numbers?"""
+
 from __future__ import annotations
 
 import sys
@@ -16,6 +17,7 @@ def test_benchmark_scores_equal_fers_detect_scores(shared_data, tmp_path, scene)
     sys.path.insert(0, str(REPO / "bench"))
     import accuracy
     from folds import SCENES, fold_of
+
     from fers_engine.io import open_scene
     from fers_engine.metrics import roc_auc
     from fers_engine.nets.enhancer import load_enhancer
@@ -30,8 +32,11 @@ def test_benchmark_scores_equal_fers_detect_scores(shared_data, tmp_path, scene)
     bench = accuracy.enhanced_scores(load_enhancer(str(model), device="cpu"), raw.cube, raw.valid)
     for fusion, column in (("sum", "full"), ("hadamard", "hadamard")):
         out = tmp_path / f"{fusion}.tif"
-        detect(path, out, DetectOptions(enhancer="full", model=str(model), fusion=fusion, device="cpu",
-                                        block_rows=17))
+        detect(
+            path,
+            out,
+            DetectOptions(enhancer="full", model=str(model), fusion=fusion, device="cpu", block_rows=17),
+        )
         with open_scene(out) as s:
             scores, scored = s.read_all()
         product = np.where(scored, scores[0], np.nan)
