@@ -68,11 +68,13 @@ def timed_lapack(mats: np.ndarray) -> float:
 def main() -> int:
     if not compiled.available():
         print(
-            "numba is not installed: nothing to compare (pip install 'fers-hsi[fast]' in a virtual environment)"
+            "numba is not installed: nothing to compare (pip install 'fers-hsi[fast]' in a virtual "
+            "environment)"
         )
         return 1
     print(
-        "| bands | kernel (us / matrix) | LAPACK batched (us / matrix) | LAPACK / kernel | max rel. diff of d^T C^-1 d |"
+        "| bands | kernel (us / matrix) | LAPACK batched (us / matrix) | LAPACK / kernel | max rel. diff of "
+        "d^T C^-1 d |"
     )
     print("|---|---|---|---|---|")
     for k in (50, 100, 200):

@@ -395,7 +395,8 @@ def bench_enhancer_backends(work: Path, size, repeats: int) -> List[Dict]:
     }
     print(
         f"full method on the CPU {row['size']}: numpy {t_numpy:.2f} s, torch {t_torch:.2f} s, "
-        f"torch / numpy {t_torch / t_numpy:.2f}; enhancers alone numpy {e_numpy:.2f} s, torch {e_torch:.2f} s, "
+        f"torch / numpy {t_torch / t_numpy:.2f}; enhancers alone numpy {e_numpy:.2f} s, torch {e_torch:.2f} "
+        "s, "
         f"torch / numpy {e_torch / e_numpy:.2f}; max rel diff {rel:.1e}",
         flush=True,
     )
@@ -521,12 +522,14 @@ def to_markdown(report: Dict) -> str:
         "",
         "## Global RX against Spectral Python (`spectral.rx`)",
         "",
-        "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours | max relative difference to SPy (float64) |",
+        "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours | max relative difference "
+        "to SPy (float64) |",
         "|---|---|---|---|---|",
     ]
     for r in report.get("global_rx", []):
         lines.append(
-            f"| {r['size']} | {r['ours_s']:.3f} | {r['spy_s']:.3f} | {r['speedup']:.2f}x | {r['max_rel_diff']:.1e} |"
+            f"| {r['size']} | {r['ours_s']:.3f} | {r['spy_s']:.3f} | {r['speedup']:.2f}x | "
+            f"{r['max_rel_diff']:.1e} |"
         )
     engine = report["local_rx"][0].get("engine", "numpy") if report.get("local_rx") else "numpy"
     lines += [
@@ -580,7 +583,8 @@ def to_markdown(report: Dict) -> str:
         + [
             "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)",
             "",
-            "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS (MiB) |",
+            "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS "
+            "(MiB) |",
             "|---|---|---|---|---|---|---|---|",
         ]
     )
@@ -599,13 +603,15 @@ def to_markdown(report: Dict) -> str:
             "same detect on the same scene, alternated run by run; the scores differ only by float32 "
             "rounding (the tests bound it by the torch path's own rounding).",
             "",
-            "| scene (int16) | detect, numpy (s) | detect, torch (s) | torch / numpy | enhancers alone, numpy (s) "
+            "| scene (int16) | detect, numpy (s) | detect, torch (s) | torch / numpy | enhancers alone, "
+            "numpy (s) "
             "| enhancers alone, torch (s) | torch / numpy | runs each | max relative difference of scores |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in report["backends"]:
             alone = (
-                f"{r['enhancer_numpy_s']:.2f} | {r['enhancer_torch_s']:.2f} | {r['enhancer_torch_over_numpy']:.2f}"
+                f"{r['enhancer_numpy_s']:.2f} | {r['enhancer_torch_s']:.2f} | "
+                f"{r['enhancer_torch_over_numpy']:.2f}"
                 if "enhancer_numpy_s" in r
                 else "- | - | -"
             )
@@ -619,7 +625,8 @@ def to_markdown(report: Dict) -> str:
             "",
             "## A scene larger than the memory budget",
             "",
-            "| scene | file | device | enhancer | budget (MiB) | time (s) | Mpx/s | peak RSS (MiB) | time / GDAL read |",
+            "| scene | file | device | enhancer | budget (MiB) | time (s) | Mpx/s | peak RSS (MiB) | time / "
+            "GDAL read |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in report["big"]:
@@ -656,7 +663,8 @@ def to_markdown(report: Dict) -> str:
         lines += [
             "",
             "Peak RSS does not depend on the machine's load; the times do (a load average above "
-            f"the {report['machine'].get('cores', '?')} cores means other jobs shared them), so they show the cost of smaller "
+            f"the {report['machine'].get('cores', '?')} cores means other jobs shared them), so they show "
+            "the cost of smaller "
             "blocks at small budgets only roughly.",
         ]
     if report["machine"].get("gpu", "none") == "none":
@@ -681,7 +689,8 @@ def _crd_lines(rows: List[Dict]) -> List[str]:
         "sums to share. CRD / local RX is the ratio of their one-worker times; the numpy path is "
         "CRD without numba, and its largest relative difference to the compiled kernel is shown.",
         "",
-        "| cube | windows inner/outer | engine | CRD, 1 worker (s) | CRD, all cores (s) | local RX, 1 worker (s) "
+        "| cube | windows inner/outer | engine | CRD, 1 worker (s) | CRD, all cores (s) | local RX, 1 "
+        "worker (s) "
         "| local RX, all cores (s) | CRD / local RX | speed-up of all cores (CRD / local RX) "
         "| CRD numpy path, 1 worker (s) | numpy vs compiled, max rel. diff |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

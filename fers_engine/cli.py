@@ -355,7 +355,8 @@ def cmd_train(args) -> int:
         bar.close()
     auc = "" if res.validation_auc is None else f", validation AUC {res.validation_auc:.4f}"
     print(
-        f"wrote {res.model} (recipe {res.recipe}, kept candidate {res.chosen}{auc}, {res.seconds:.0f} s on {res.device})"
+        f"wrote {res.model} (recipe {res.recipe}, kept candidate {res.chosen}{auc}, {res.seconds:.0f} s on "
+        f"{res.device})"
     )
     return 0
 

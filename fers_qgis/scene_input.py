@@ -16,7 +16,8 @@ from .parameters import given
 
 # What the file picker offers first; "All files" stays available for products named otherwise.
 SCENE_FILE_FILTER = (
-    "Scenes and sensor products (*.mat *.nc *.nc4 *.he5 *.h5 *.hdf *.xml *.XML *.zip *.tif *.tiff *.img *.dat "
+    "Scenes and sensor products (*.mat *.nc *.nc4 *.he5 *.h5 *.hdf *.xml *.XML *.zip *.tif *.tiff *.img "
+    "*.dat "
     "*.bsq *.bil *.bip *.hdr);;All files (*)"
 )
 # Product file suffixes that name a part of a product, not the scene (EnMAP, DESIS)
@@ -89,7 +90,8 @@ def scene_input(alg, parameters, context, layer_key: str, file_key: str):
     layer = alg.parameterAsRasterLayer(parameters, layer_key, context)
     if layer is None:
         raise QgsProcessingException(
-            f"{alg.invalidRasterError(parameters, layer_key)}; a scene that QGIS cannot open as a layer (a .mat "
+            f"{alg.invalidRasterError(parameters, layer_key)}; a scene that QGIS cannot open as a layer (a "
+            ".mat "
             f"cube, a sensor product) goes in {file_key}"
         )
     return raster_path(layer), layer.name()

@@ -459,7 +459,8 @@ try:
     out["file"] = mod.__file__
     if sys.argv[2] == "torch":
         out["cuda"] = bool(mod.cuda.is_available())
-        out["cuda_devices"] = [mod.cuda.get_device_name(i) for i in range(mod.cuda.device_count())] if out["cuda"] else []
+        devices = range(mod.cuda.device_count()) if out["cuda"] else range(0)
+        out["cuda_devices"] = [mod.cuda.get_device_name(i) for i in devices]
         out["cuda_build"] = mod.version.cuda
 except Exception as exc:
     out["error"] = "%s: %s" % (type(exc).__name__, exc)

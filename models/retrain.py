@@ -73,6 +73,11 @@ def write_readme(timings: dict) -> None:
         f"  * `{r.name}`: {r.description}; candidates {', '.join(c['tag'] for c in r.candidates)}"
         for r in RECIPES.values()
     )
+    header = (
+        "| model | recipe | size | what it saw | train time (s) | kept candidate (validation AUC) "
+        "| kept epoch per stage and its validation value |"
+    )
+    held_out = "; ".join(f"fold {i + 1}: " + ", ".join(g) for i, g in enumerate(FOLDS[K]))
     text = f"""# Shipped enhancer models
 
 All weights here were trained by us from scratch on the development data in `../shared/data`
@@ -85,8 +90,8 @@ Last written: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, CPU (one thr
 2-core machine), total training time {total:.0f} s ({total / 60:.1f} min, every candidate counted{wall}).
 Folder size {size:.2f} MiB.
 
-| model | recipe | size | what it saw | train time (s) | kept candidate (validation AUC) | kept epoch per stage and its validation value |
-|---|---|---|---|---|---|---|
+{header}
+|------|---|---|---|---|---|
 {chr(10).join(rows)}
 
 * `fers-default`: the model `fers detect` uses by default, recipe `{DEFAULT_RECIPE}`. It is exactly
@@ -95,7 +100,7 @@ Folder size {size:.2f} MiB.
   every benchmark scene, so **never score it on those scenes**: the accuracy benchmark uses the fold
   models.
 * `folds/<recipe>/fold<i>of{K}`: leave-scene-out models of `bench/accuracy.py`; fold i never saw any
-  version of the windows in its held-out groups ({"; ".join(f"fold {i + 1}: " + ", ".join(g) for i, g in enumerate(FOLDS[K]))}).
+  version of the windows in its held-out groups ({held_out}).
   Our recipes' fold models train every candidate like the default model; the published recipe's
   seed 0 with stage-0 trunks (its four candidates would cost four times as much here).
 * Recipes (`fers_engine/nets/recipes.py`):

@@ -126,8 +126,8 @@ def full_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out,
 
     Tiles of the output (column strips of at least 16 pixels whose matrices fit
     ``STRIP_BYTES``, as tall as ``parallel.WORK_PER_CHUNK`` allows) are shared by ``workers``
-    threads; within a tile rows slide, with a cancel check per row. BLAS runs single-threaded throughout, entered here in the
-    calling thread: every call works on stacks of small matrices.
+    threads; within a tile rows slide, with a cancel check per row. BLAS runs single-threaded
+    throughout, entered here in the calling thread: every call works on stacks of small matrices.
     """
     width, size = z.shape[1], z.shape[2]
     rows = np.asarray(rows)

@@ -328,7 +328,7 @@ def test_shipped_model_runs_from_the_toolbox(provider, small_scene, tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
 def test_outputs_follow_the_umask(provider, small_scene, tmp_path, umask):
-    """Colleagues and map servers read what FERS writes: outputs get the mode any new file of the user gets."""
+    """Colleagues and map servers read what FERS writes: outputs get any new file's mode."""
     import stat
 
     scene, _, _ = small_scene

@@ -111,7 +111,8 @@ def test_unload_removes_provider_and_reload_restores(fers_plugin):
 
 
 def test_metadata_as_qgis_reads_it():
-    """The plugin's one metadata.txt, read by QGIS's own plugin finder, is complete and in step with the engine."""
+    """The plugin's one metadata.txt, read by QGIS's own plugin finder, is complete and in step
+    with the engine."""
     import tomllib
     from qgis.utils import findPlugins
 

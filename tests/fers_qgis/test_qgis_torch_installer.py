@@ -67,7 +67,9 @@ def wheels(tmp_path):
         "2.13.0",
         {
             "torch/__init__.py": "__version__ = '2.13.0'\nfrom . import cuda, version\n",
-            "torch/cuda/__init__.py": "def is_available():\n    return False\n\ndef device_count():\n    return 0\n",
+            "torch/cuda/__init__.py": (
+                "def is_available():\n    return False\n\ndef device_count():\n    return 0\n"
+            ),
             "torch/version.py": "cuda = None\n",
         },
     )
