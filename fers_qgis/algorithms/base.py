@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from qgis.core import (
+    QgsApplication,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputLayerDefinition,
@@ -61,6 +62,14 @@ def require_torch(what: str) -> None:
         import torch  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install (DLL/ABI errors)
         raise QgsProcessingException(missing_torch_message(what, exc)) from None
+
+
+def qgis_threads(context) -> int | None:
+    """The threads QGIS lets an algorithm use (Settings > Options > Rendering, "Max cores to
+    use"; the Processing context's own setting where QGIS has one, 3.28 and later), or None when
+    QGIS sets no limit, so the engine takes every core in the process's CPU affinity mask."""
+    count = context.maxThreads() if hasattr(context, "maxThreads") else QgsApplication.maxThreads()
+    return int(count) if count and count > 0 else None
 
 
 class FersAlgorithm(QgsProcessingAlgorithm):

@@ -29,7 +29,7 @@ from fers_engine.choices import (
 
 from ..scene_input import SCENE_FILE_FILTER, scene_input, scene_input_problem
 from ..styling import attach_outputs
-from .base import FersAlgorithm
+from .base import FersAlgorithm, qgis_threads
 
 DEFAULT_MODEL = "default"
 THRESHOLD_DEFAULTS = {"percentile": 99.0, "false_alarm_rate": 0.01, "otsu": 0.0}
@@ -347,6 +347,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             band_mode=self.enum_value(parameters, self.BAND_MODE, context) or "resample",
             device=device,
             block_rows=block if block > 0 else None,
+            workers=qgis_threads(context),
         )
         self.track_output(out)
         if mask:

@@ -89,6 +89,32 @@ def test_detect_lrx_scene_covariance_is_logged(provider, small_scene, tmp_path, 
     assert np.isfinite(scores).all()
 
 
+@pytest.mark.parametrize("max_threads", [1, -1])
+def test_windowed_detectors_use_qgis_thread_setting(
+    provider, small_scene, tmp_path, recording_feedback, max_threads
+):
+    """QGIS's "Max cores to use" bounds the CRD / local RX kernels' threads; without a limit they
+    use every core the process may run on."""
+    from fers_engine.detectors import compiled
+    from fers_engine.detectors.parallel import available_cores
+    from qgis.core import QgsApplication
+
+    if not compiled.available():
+        pytest.skip("the thread count is logged by the compiled (numba) kernels")
+    scene, _, _ = small_scene
+    before = QgsApplication.maxThreads()
+    QgsApplication.setMaxThreads(max_threads)
+    try:
+        fb = recording_feedback()
+        params = {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "crd", "WINDOW_INNER": 3, "WINDOW_OUTER": 9}
+        run("fers:detect", {**params, "OUTPUT": str(tmp_path / "score.tif")}, fb)
+    finally:
+        QgsApplication.setMaxThreads(before)
+    threads = 1 if max_threads == 1 else available_cores()
+    expected = f"on {threads} thread" + ("s" if threads != 1 else "") + ";"
+    assert any(m.startswith("CRD: compiled kernel") and expected in m for m in fb.infos), fb.infos
+
+
 def test_threshold_keeps_nodata(provider, tmp_path):
     scores = np.arange(200, dtype=np.float32).reshape(10, 20)
     scores[0, :5] = np.nan
