@@ -95,9 +95,10 @@ def test_windowed_detectors_use_qgis_thread_setting(
 ):
     """QGIS's "Max cores to use" bounds the CRD / local RX kernels' threads; without a limit they
     use every core the process may run on."""
+    from qgis.core import QgsApplication
+
     from fers_engine.detectors import compiled
     from fers_engine.detectors.parallel import available_cores
-    from qgis.core import QgsApplication
 
     if not compiled.available():
         pytest.skip("the thread count is logged by the compiled (numba) kernels")
