@@ -17,6 +17,7 @@ epochs and candidates are chosen (``nets/validation.py``): by the mean AUC on th
 * Product: the shipped default model (``models/fers-default``) picks on all of its labelled
   training files; that is the default this rule gives ``fers detect``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,17 +34,27 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import accuracy  # noqa: E402
 from folds import FOLDS, SCENES, all_training_files, fold_of, training_files  # noqa: E402
+
 from fers_engine.metrics import roc_auc  # noqa: E402
 from fers_engine.nets.recipes import DEFAULT_RECIPE  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DEFAULT_MODEL = REPO / "models" / "fers-default.safetensors"
 #: (label, the enhanced_scores key or a plain detector); ``fers detect`` options in brackets
-PAIRINGS = (("none + RX", "RX"), ("none + CRD", "CRD"), ("spectral + RX", "spectral"),
-            ("spectral + CRD", "spectral+CRD"), ("full + RX", "full"), ("full + CRD", "full+CRD"))
+PAIRINGS = (
+    ("none + RX", "RX"),
+    ("none + CRD", "CRD"),
+    ("spectral + RX", "spectral"),
+    ("spectral + CRD", "spectral+CRD"),
+    ("full + RX", "full"),
+    ("full + CRD", "full+CRD"),
+)
 #: the column of bench/results/accuracy.json that holds each pairing's leave-scene-out AUC
-ACCURACY_COLUMN = {"RX": "RX", "CRD": "CRD", **{k: f"{DEFAULT_RECIPE} {k}" for k in
-                                                ("spectral", "spectral+CRD", "full", "full+CRD")}}
+ACCURACY_COLUMN = {
+    "RX": "RX",
+    "CRD": "CRD",
+    **{k: f"{DEFAULT_RECIPE} {k}" for k in ("spectral", "spectral+CRD", "full", "full+CRD")},
+}
 
 
 def labelled(path: str):
@@ -59,6 +70,7 @@ def pairing_aucs(model_path: Path, files, cache, log=print):
     """{file: {pairing key: AUC}} of one model on its labelled training files; plain RX / CRD
     scores do not depend on the model and are cached in ``cache`` across models."""
     from fers_engine.nets.enhancer import load_enhancer
+
     enh = load_enhancer(str(model_path), device="cpu")
     out = {}
     for f in files:
@@ -68,15 +80,21 @@ def pairing_aucs(model_path: Path, files, cache, log=print):
             if raw is None:
                 cache[name] = None
                 continue
-            cache[name] = {"raw": raw, "RX": roc_auc(accuracy.rx(raw.cube, raw.valid), raw.truth, valid=raw.valid),
-                           "CRD": roc_auc(accuracy.crd(raw.cube, raw.valid), raw.truth, valid=raw.valid)}
+            cache[name] = {
+                "raw": raw,
+                "RX": roc_auc(accuracy.rx(raw.cube, raw.valid), raw.truth, valid=raw.valid),
+                "CRD": roc_auc(accuracy.crd(raw.cube, raw.valid), raw.truth, valid=raw.valid),
+            }
         entry = cache[name]
         if entry is None:
             continue
         raw = entry["raw"]
         enhanced = accuracy.enhanced_scores(enh, raw.cube, raw.valid, enh.parts, with_crd=True)
-        out[name] = {"RX": entry["RX"], "CRD": entry["CRD"],
-                     **{k: roc_auc(s, raw.truth, valid=raw.valid) for k, s in enhanced.items() if k != "hadamard"}}
+        out[name] = {
+            "RX": entry["RX"],
+            "CRD": entry["CRD"],
+            **{k: roc_auc(s, raw.truth, valid=raw.valid) for k, s in enhanced.items() if k != "hadamard"},
+        }
         log(f"  {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in out[name].items()))
     return out
 
@@ -100,8 +118,16 @@ def main(argv=None):
         print(f"fold {i + 1}/{args.k}: {model.relative_to(REPO)}", flush=True)
         aucs = pairing_aucs(model, training_files(i, args.k), cache)
         chosen, means = choose(aucs)
-        folds.append({"fold": i + 1, "held_out": FOLDS[args.k][i], "files": sorted(aucs), "means": means,
-                      "chosen": chosen, "aucs": aucs})
+        folds.append(
+            {
+                "fold": i + 1,
+                "held_out": FOLDS[args.k][i],
+                "files": sorted(aucs),
+                "means": means,
+                "chosen": chosen,
+                "aucs": aucs,
+            }
+        )
     print(f"default model: {DEFAULT_MODEL.relative_to(REPO)}", flush=True)
     product_aucs = pairing_aucs(DEFAULT_MODEL, all_training_files(), cache)
     product, product_means = choose(product_aucs)
@@ -114,8 +140,11 @@ def main(argv=None):
         if scene not in test:
             continue
         chosen = folds[fold_of(scene, args.k)]["chosen"]
-        rows[scene] = {label: test[scene][ACCURACY_COLUMN[k]] for label, k in PAIRINGS
-                       if ACCURACY_COLUMN[k] in test[scene]}
+        rows[scene] = {
+            label: test[scene][ACCURACY_COLUMN[k]]
+            for label, k in PAIRINGS
+            if ACCURACY_COLUMN[k] in test[scene]
+        }
         rows[scene]["chosen per fold"] = test[scene][ACCURACY_COLUMN[key[chosen]]]
         rows[scene]["(pairing)"] = chosen
     cols = [label for label, _ in PAIRINGS] + ["chosen per fold"]
@@ -131,31 +160,61 @@ def main(argv=None):
         "",
         "## Choice per fold model (mean AUC on its labelled training files)",
         "",
-        "| fold | held-out groups | labelled files | " + " | ".join(label for label, _ in PAIRINGS) + " | chosen |",
+        "| fold | held-out groups | labelled files | "
+        + " | ".join(label for label, _ in PAIRINGS)
+        + " | chosen |",
         "|---|---|---|" + "---|" * len(PAIRINGS) + "---|",
     ]
     for f in folds:
-        lines.append(f"| {f['fold']} | {', '.join(f['held_out'])} | {len(f['files'])} | "
-                     + " | ".join(f"{f['means'][label]:.4f}" for label, _ in PAIRINGS) + f" | **{f['chosen']}** |")
-    lines.append(f"| default model | (none) | {len(product_aucs)} | "
-                 + " | ".join(f"{product_means[label]:.4f}" for label, _ in PAIRINGS) + f" | **{product}** |")
-    lines += ["", "## Leave-scene-out AUC of each pairing and of the per-fold choice (bench/results/accuracy.json)",
-              "", "| scene | " + " | ".join(cols) + " | pairing chosen |", "|---|" + "---|" * (len(cols) + 1)]
+        lines.append(
+            f"| {f['fold']} | {', '.join(f['held_out'])} | {len(f['files'])} | "
+            + " | ".join(f"{f['means'][label]:.4f}" for label, _ in PAIRINGS)
+            + f" | **{f['chosen']}** |"
+        )
+    lines.append(
+        f"| default model | (none) | {len(product_aucs)} | "
+        + " | ".join(f"{product_means[label]:.4f}" for label, _ in PAIRINGS)
+        + f" | **{product}** |"
+    )
+    lines += [
+        "",
+        "## Leave-scene-out AUC of each pairing and of the per-fold choice (bench/results/accuracy.json)",
+        "",
+        "| scene | " + " | ".join(cols) + " | pairing chosen |",
+        "|---|" + "---|" * (len(cols) + 1),
+    ]
     for scene, r in rows.items():
-        lines.append(f"| {scene} | " + " | ".join(f"{r[c]:.4f}" if c in r else "—" for c in cols)
-                     + f" | {r['(pairing)']} |")
-    means = {c: float(np.mean([r[c] for r in rows.values()])) for c in cols if all(c in r for r in rows.values())}
-    lines.append(f"| **mean of these {len(rows)}** | " + " | ".join(f"**{means[c]:.4f}**" if c in means else "—"
-                                                                      for c in cols) + " | |")
-    lines += ["", f"The rule picks **{product}** for the shipped default model; on held-out scenes the per-fold "
-              f"choice scores {means['chosen per fold']:.4f} (13-window mean)."]
+        lines.append(
+            f"| {scene} | "
+            + " | ".join(f"{r[c]:.4f}" if c in r else "—" for c in cols)
+            + f" | {r['(pairing)']} |"
+        )
+    means = {
+        c: float(np.mean([r[c] for r in rows.values()])) for c in cols if all(c in r for r in rows.values())
+    }
+    lines.append(
+        f"| **mean of these {len(rows)}** | "
+        + " | ".join(f"**{means[c]:.4f}**" if c in means else "—" for c in cols)
+        + " | |"
+    )
+    lines += [
+        "",
+        f"The rule picks **{product}** for the shipped default model; on held-out scenes the per-fold "
+        f"choice scores {means['chosen per fold']:.4f} (13-window mean).",
+    ]
     md = "\n".join(lines) + "\n"
     print(md)
     Path(args.out).write_text(md)
-    Path(args.out).with_suffix(".json").write_text(json.dumps(
-        {"folds": folds, "default_model": {"means": product_means, "chosen": product,
-                                           "aucs": product_aucs},
-         "held_out": rows}, indent=1))
+    Path(args.out).with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "folds": folds,
+                "default_model": {"means": product_means, "chosen": product, "aucs": product_aucs},
+                "held_out": rows,
+            },
+            indent=1,
+        )
+    )
     return product
 
 

@@ -20,6 +20,7 @@ exactly the same AUC):
 * ``5 dead bands``: five bands spread over the spectrum set to 0 (a dead detector column);
 * ``dead block``: ten contiguous bands set to 0 in the middle of the spectrum.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,11 +43,11 @@ BAR = 0.002
 def collar(cube, valid, truth, width=12):
     c, h, w = cube.shape
     out = np.zeros((c, h + 2 * width, w + 2 * width), cube.dtype)
-    out[:, width:width + h, width:width + w] = cube
+    out[:, width : width + h, width : width + w] = cube
     v = np.zeros(out.shape[1:], bool)
-    v[width:width + h, width:width + w] = valid
+    v[width : width + h, width : width + w] = valid
     t = np.zeros(out.shape[1:], bool)
-    t[width:width + h, width:width + w] = truth
+    t[width : width + h, width : width + w] = truth
     return out, v, t
 
 
@@ -57,20 +58,20 @@ def ragged_collar(cube, valid, truth, lo=3, hi=15, period=8, seed=0):
     rng = np.random.default_rng(seed)
     big_h, big_w = v.shape
     keep = np.zeros_like(v)  # the part of the frame that exists at all (inside the ragged edge)
-    keep[hi:big_h - hi, hi:big_w - hi] = True
+    keep[hi : big_h - hi, hi : big_w - hi] = True
     for side in range(4):
         n = big_w if side < 2 else big_h
         for s in range(0, n, period):
             d = int(rng.integers(lo, hi + 1))
             sl = slice(s, s + period)
             if side == 0:
-                keep[hi - d:hi, sl] = True
+                keep[hi - d : hi, sl] = True
             elif side == 1:
-                keep[big_h - hi:big_h - hi + d, sl] = True
+                keep[big_h - hi : big_h - hi + d, sl] = True
             elif side == 2:
-                keep[sl, hi - d:hi] = True
+                keep[sl, hi - d : hi] = True
             else:
-                keep[sl, big_w - hi:big_w - hi + d] = True
+                keep[sl, big_w - hi : big_w - hi + d] = True
     rows = np.flatnonzero(keep.any(1))
     cols = np.flatnonzero(keep.any(0))
     crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
@@ -78,8 +79,11 @@ def ragged_collar(cube, valid, truth, lo=3, hi=15, period=8, seed=0):
 
 
 def spatial(fn):
-    return lambda cube, valid, truth: (np.ascontiguousarray(fn(cube, (1, 2))), np.ascontiguousarray(fn(valid, (0, 1))),
-                                       np.ascontiguousarray(fn(truth, (0, 1))))
+    return lambda cube, valid, truth: (
+        np.ascontiguousarray(fn(cube, (1, 2))),
+        np.ascontiguousarray(fn(valid, (0, 1))),
+        np.ascontiguousarray(fn(truth, (0, 1))),
+    )
 
 
 def dead_bands(idx_fn):
@@ -87,6 +91,7 @@ def dead_bands(idx_fn):
         out = cube.copy()
         out[idx_fn(cube.shape[0])] = 0
         return out, valid, truth
+
     return apply
 
 
@@ -104,13 +109,21 @@ PERTURBATIONS = {
 }
 
 
-def measure(enhancer: str = "full", models_dir: Path = REPO / "models" / "folds", k: int = 4, scenes=None,
-            recipe: str | None = None, detector: str = "rx"):
+def measure(
+    enhancer: str = "full",
+    models_dir: Path = REPO / "models" / "folds",
+    k: int = 4,
+    scenes=None,
+    recipe: str | None = None,
+    detector: str = "rx",
+):
     """{scene: {"base": auc, perturbation: auc - base}} for the enhanced method with global RX or
     (``detector="crd"``) CRD, as ``accuracy.enhanced_scores`` scores them."""
     import accuracy
+
     from fers_engine.metrics import roc_auc
     from fers_engine.nets.enhancer import load_enhancer
+
     column = enhancer + ("+CRD" if detector == "crd" else "")
     parts = ("spectral", "spatial") if enhancer == "full" else ("spectral",)
     models = {}
@@ -120,14 +133,16 @@ def measure(enhancer: str = "full", models_dir: Path = REPO / "models" / "folds"
             continue
         i = fold_of(name, k)
         if i not in models:
-            models[i] = load_enhancer(str(accuracy.fold_model_path(models_dir, k, i, recipe or accuracy.RECIPES[0])),
-                                      device="cpu")
+            models[i] = load_enhancer(
+                str(accuracy.fold_model_path(models_dir, k, i, recipe or accuracy.RECIPES[0])), device="cpu"
+            )
         raw = accuracy.read(DATA / rel)
         cube, valid, truth = raw.cube, raw.valid, raw.truth
 
         def auc(c, v, t, enh=models[i]):
-            return roc_auc(accuracy.enhanced_scores(enh, c, v, parts, with_crd=detector == "crd")[column], t,
-                           valid=v)
+            return roc_auc(
+                accuracy.enhanced_scores(enh, c, v, parts, with_crd=detector == "crd")[column], t, valid=v
+            )
 
         base = auc(cube, valid, truth)
         row = {"base": base}
@@ -147,26 +162,32 @@ def report(res, enhancer: str, seconds: float, detector: str = "rx") -> str:
     worst = {k: max(abs(r[k]) for r in res.values()) for k in labels}
     lines.append("| **largest change** | | " + " | ".join(f"**{worst[k]:.4f}**" for k in labels) + " |")
     failing = [k for k in labels if worst[k] > BAR]
-    return "\n".join([
-        "# Invariance benchmark",
-        "",
-        f"Generated by `bench/invariance.py --enhancer {enhancer}"
-        + ("" if detector == "rx" else f" --detector {detector}") + "` on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; the default recipe's fold models "
-        "(models/folds/<recipe>/, bench/folds.py), "
-        f"{'full method (sum fusion)' if enhancer == 'full' else 'spectral enhancer'} + "
-        f"{'global RX' if detector == 'rx' else 'CRD (accuracy.CRD_WINDOWS, the default lambda)'}, CPU float32. "
-        "Each cell is the AUC of the perturbed scene minus the AUC of the scene as it is; plain RX "
-        f"changes by 0 on all of them. Bar: |change| <= {BAR} (**x** marks a cell over it).",
-        "",
-        *lines,
-        "",
-        ("All perturbations stay within the bar." if not failing else
-         "Over the bar: " + ", ".join(failing) + "."),
-        "",
-        f"Scoring time: {seconds:.0f} s.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Invariance benchmark",
+            "",
+            f"Generated by `bench/invariance.py --enhancer {enhancer}"
+            + ("" if detector == "rx" else f" --detector {detector}")
+            + "` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; the default recipe's fold models "
+            "(models/folds/<recipe>/, bench/folds.py), "
+            f"{'full method (sum fusion)' if enhancer == 'full' else 'spectral enhancer'} + "
+            f"{'global RX' if detector == 'rx' else 'CRD (accuracy.CRD_WINDOWS, the default lambda)'}, CPU float32. "
+            "Each cell is the AUC of the perturbed scene minus the AUC of the scene as it is; plain RX "
+            f"changes by 0 on all of them. Bar: |change| <= {BAR} (**x** marks a cell over it).",
+            "",
+            *lines,
+            "",
+            (
+                "All perturbations stay within the bar."
+                if not failing
+                else "Over the bar: " + ", ".join(failing) + "."
+            ),
+            "",
+            f"Scoring time: {seconds:.0f} s.",
+            "",
+        ]
+    )
 
 
 def main(argv=None):
@@ -174,17 +195,25 @@ def main(argv=None):
     ap.add_argument("--enhancer", choices=["full", "spectral"], default="full")
     ap.add_argument("--detector", choices=["rx", "crd"], default="rx")
     ap.add_argument("--models-dir", default=str(REPO / "models" / "folds"))
-    ap.add_argument("--out", default=None, help="default: bench/results/invariance.md, invariance-crd.md for CRD")
+    ap.add_argument(
+        "--out", default=None, help="default: bench/results/invariance.md, invariance-crd.md for CRD"
+    )
     ap.add_argument("--scenes", nargs="*", default=None)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     import torch
+
     torch.set_num_threads(args.threads)
     t0 = time.time()
     res = measure(args.enhancer, Path(args.models_dir), scenes=args.scenes, detector=args.detector)
     md = report(res, args.enhancer, time.time() - t0, args.detector)
-    out = Path(args.out or REPO / "bench" / "results" / ("invariance.md" if args.detector == "rx" else
-                                                          f"invariance-{args.detector}.md"))
+    out = Path(
+        args.out
+        or REPO
+        / "bench"
+        / "results"
+        / ("invariance.md" if args.detector == "rx" else f"invariance-{args.detector}.md")
+    )
     print(md)
     if args.scenes is None:
         out.write_text(md)

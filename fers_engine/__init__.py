@@ -11,6 +11,7 @@ numba or torch: the QGIS plugin imports the package while it registers its algor
 CLI's ``--help`` stays instant. Only the error classes and the choices (both pure Python) load
 with the package. Everything not listed in ``__all__`` is internal and may change.
 """
+
 from __future__ import annotations
 
 import importlib

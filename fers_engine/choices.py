@@ -10,6 +10,7 @@ nothing heavy (no numpy, no GDAL, no torch): the plugin must load even where tho
 The tuples below the enums (``DETECTORS``, ...) are the same values for code that only needs
 the strings (argparse, membership tests); they are derived, never written twice.
 """
+
 from __future__ import annotations
 
 from enum import Enum
@@ -170,8 +171,10 @@ TRUTH_POLICIES = TruthPolicy.values()
 
 #: Each threshold method's own value when none is given: the 99th percentile and a false-alarm
 #: rate of 0.01 both flag about the top 1 % of valid pixels; 'value' needs a number; otsu takes none.
-THRESHOLD_DEFAULTS: Dict[str, float] = {ThresholdMethod.PERCENTILE.value: 99.0,
-                                        ThresholdMethod.FALSE_ALARM_RATE.value: 0.01}
+THRESHOLD_DEFAULTS: Dict[str, float] = {
+    ThresholdMethod.PERCENTILE.value: 99.0,
+    ThresholdMethod.FALSE_ALARM_RATE.value: 0.01,
+}
 #: CRD's distance-weighted regularisation: one fixed value for every scene (it is scale-free),
 #: the best mean AUC on the development scenes (bench/crd_lambda.py, bench/results/crd_lambda.md).
 DEFAULT_CRD_LAMBDA = 0.1

@@ -6,6 +6,7 @@ shadows with hard boundaries and small vehicle-sized targets. The demo prints th
 targets for the method run and for plain RX, and for both the boundary false-alarm share (how
 much of the top of the score map falls on edges between materials), and writes a PNG quick-look.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,12 @@ def run_qgis_detect(scene: Path, output: Path, extra: List[str]) -> dict:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fers_engine.demo", description=__doc__)
     parser.add_argument("--out", default="demo-output", help="folder for the sample, the map and the PNG")
-    parser.add_argument("--enhancer", default=None, choices=["none", "spectral", "full"],
-                        help="default: full when a bundled model and torch are available, else none")
+    parser.add_argument(
+        "--enhancer",
+        default=None,
+        choices=["none", "spectral", "full"],
+        help="default: full when a bundled model and torch are available, else none",
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -56,8 +61,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     scene = make_scene()
     write_scene(scene, scene_path, truth_path)
     bands, rows, cols = scene.cube.shape
-    print(f"sample scene: {scene_path} ({cols} x {rows} px, {bands} bands, UTM 11N, "
-          f"{int(scene.truth.sum())} target pixels implanted)")
+    print(
+        f"sample scene: {scene_path} ({cols} x {rows} px, {bands} bands, UTM 11N, "
+        f"{int(scene.truth.sum())} target pixels implanted)"
+    )
 
     enhancer = args.enhancer or _default_enhancer()
     answer = run_qgis_detect(scene_path, score_path, [f"ENHANCER={enhancer}"])
@@ -78,8 +85,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open_scene(path) as s:
             scores, scored = s.read_all()
         shares[name] = boundary_false_alarms(np.where(scored, scores[0], np.nan), scene.cube, scene.truth)
-    print("boundary false alarms (share of the top 0.5 % scores on material boundaries, lower is better): "
-          + "   ".join(f"{k} {v:.3f}" for k, v in shares.items()))
+    print(
+        "boundary false alarms (share of the top 0.5 % scores on material boundaries, lower is better): "
+        + "   ".join(f"{k} {v:.3f}" for k, v in shares.items())
+    )
 
     with open_scene(score_path) as s:
         check = s.info

@@ -38,8 +38,10 @@ class BandIndexError(InputError):
 
     def one_based(self) -> InputError:
         """The same problem worded for front ends that number bands from 1 (CLI, QGIS)."""
-        return InputError(f"band {self.index + 1} does not exist: {self.name} has {self.count} bands "
-                          f"(numbered 1 to {self.count})")
+        return InputError(
+            f"band {self.index + 1} does not exist: {self.name} has {self.count} bands "
+            f"(numbered 1 to {self.count})"
+        )
 
 
 class OutputError(FersError):

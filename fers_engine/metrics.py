@@ -12,6 +12,7 @@ Everything is exact, with no sampled thresholds:
 
 Pixels that are invalid, or whose score is NaN/inf, are left out of every measure.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
@@ -38,9 +39,7 @@ def _prepare(
     scores = np.asarray(scores)
     truth = np.asarray(truth)
     if scores.shape != truth.shape:
-        raise InputError(
-            f"score map shape {scores.shape} does not match ground truth {truth.shape}"
-        )
+        raise InputError(f"score map shape {scores.shape} does not match ground truth {truth.shape}")
     keep = np.isfinite(scores)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
@@ -109,7 +108,7 @@ def finite_range(scores: np.ndarray, rows: int = 4096) -> Optional[Tuple[float, 
     lo: Optional[float] = None
     hi: Optional[float] = None
     for r0 in range(0, max(1, scores.shape[0]), rows):
-        part = np.asarray(scores[r0:r0 + rows], dtype=np.float64)
+        part = np.asarray(scores[r0 : r0 + rows], dtype=np.float64)
         part = part[np.isfinite(part)]
         if part.size:
             lo = float(part.min()) if lo is None else min(lo, float(part.min()))
@@ -137,9 +136,7 @@ def normalise(scores: np.ndarray, bounds=_WHOLE) -> np.ndarray:
     return out / (hi - lo) if hi > lo else np.where(finite, 0.0, np.nan)
 
 
-def evaluate(
-    scores: np.ndarray, truth: np.ndarray, valid: Optional[np.ndarray] = None
-) -> Dict[str, float]:
+def evaluate(scores: np.ndarray, truth: np.ndarray, valid: Optional[np.ndarray] = None) -> Dict[str, float]:
     """The 2-D AUC and the 3-D ROC measures, keyed by name.
 
     auc_pd_pf  AUC(Pd, Pf), the usual ROC AUC
@@ -197,9 +194,14 @@ def spectral_gradient(cube: np.ndarray, valid: Optional[np.ndarray] = None) -> n
     return grad
 
 
-def boundary_false_alarms(scores: np.ndarray, cube: np.ndarray, truth: np.ndarray,
-                          valid: Optional[np.ndarray] = None, top: float = 0.005,
-                          quantile: float = 0.9) -> float:
+def boundary_false_alarms(
+    scores: np.ndarray,
+    cube: np.ndarray,
+    truth: np.ndarray,
+    valid: Optional[np.ndarray] = None,
+    top: float = 0.005,
+    quantile: float = 0.9,
+) -> float:
     """Share of the ``top`` highest-scoring pixels that are background on a material boundary.
 
     Boundary pixels: the valid background pixels whose ``spectral_gradient`` is in the highest

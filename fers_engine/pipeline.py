@@ -4,6 +4,7 @@ Every entry point takes paths and a ``Reporter`` and returns a small result obje
 the QGIS algorithms and plain Python callers share one implementation. Scores are written through
 the one atomic writer, so an error or a cancel never leaves a partial output.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,15 +24,19 @@ from .detectors.lrx import choose_covariance, local_rx_block
 from .detectors.parallel import resolve_workers
 from .detectors.rx import stream_rx
 from .detectors.stats import stream_statistics
-from .detectors.threshold import MASK_NODATA, check_threshold, threshold_mask
+from .detectors.threshold import (
+    MASK_NODATA,
+    check_threshold,
+    threshold_mask,
+    threshold_value as _threshold_value,
+)
 from .detectors.windows import halo_rows
-from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError, ModelError
+from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
 from .io.checks import PROBE_BYTES, check_band_count, check_scene, drop_empty_bands
 from .io.gdal_runtime import limit_gdal_cache
 from .io.guard import Output, guard_outputs, partial_prefix
 from .io.scene import BandIndices
-from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
 from .memory import MemoryPlan, activation_bytes_per_pixel
 from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
@@ -70,7 +75,9 @@ class DetectOptions:
     band_mode: str = "resample"
     fusion: str = "sum"
     device: str = "auto"
-    backend: Optional[str] = None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
+    backend: Optional[str] = (
+        None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
+    )
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
     reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
@@ -87,8 +94,10 @@ class DetectOptions:
         LocalCovariance.parse(self.local_covariance, "local RX covariance")
         if self.detector in ("lrx", "crd"):
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
-                raise InputError(f"{self.detector} windows must be odd with inner < outer, got "
-                                 f"inner={self.inner}, outer={self.outer}")
+                raise InputError(
+                    f"{self.detector} windows must be odd with inner < outer, got "
+                    f"inner={self.inner}, outer={self.outer}"
+                )
         if self.detector == "crd":
             check_lambda(self.crd_lambda)
         resolve_workers(self.workers)
@@ -115,9 +124,16 @@ class DetectResult:
     messages: List[str] = field(default_factory=list)
 
 
-def detect(input_path, output_path, options: Optional[DetectOptions] = None,
-           reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
-           threshold_value: Optional[float] = None, enhancer=None) -> DetectResult:
+def detect(
+    input_path,
+    output_path,
+    options: Optional[DetectOptions] = None,
+    reporter: Reporter = SILENT,
+    mask_output=None,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    enhancer=None,
+) -> DetectResult:
     """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``.
 
     Everything that can be checked without the scores is checked before the first pass: the
@@ -157,7 +173,9 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
         info = scene.info
         view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
         guard_detect_outputs(scene, output_path, mask_output, options, rep)
-        bands = scene_bands(scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8))
+        bands = scene_bands(
+            scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8)
+        )
         source, device = _build_source(scene, bands, options, rep, enhancer)
         plan = _plan(options, source)
         try:
@@ -166,8 +184,9 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             workers = resolve_workers(options.workers)
             covariance = "auto"  # local RX only: decided just below
             if options.detector == "lrx":
-                choice = choose_covariance(options.local_covariance, options.inner, options.outer,
-                                           source.count)
+                choice = choose_covariance(
+                    options.local_covariance, options.inner, options.outer, source.count
+                )
                 covariance = choice.mode
                 say = rep.warning if choice.singular else rep.info
                 say(f"local RX covariance: {covariance} ({choice.reason})")
@@ -179,50 +198,113 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             block_rows = options.block_rows or _block_rows(source, len(bands), plan)
             if isinstance(source, EnhancedSource):
                 source.tile = _enhancer_tile(source, block_rows, plan)
-            rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
-                     f"block {block_rows} rows")
-            grid = (info.height, info.width, info.crs, info.transform) if view is None else (
-                view.height, view.width, view.crs, view.transform)
-            with RasterWriter(output_path, grid[0], grid[1], count=1, dtype="float32",
-                              crs=grid[2], transform=grid[3], nodata=float("nan"),
-                              band_descriptions=["anomaly score"], like_input=scene) as writer:
+            rep.info(
+                f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
+                f"block {block_rows} rows"
+            )
+            grid = (
+                (info.height, info.width, info.crs, info.transform)
+                if view is None
+                else (view.height, view.width, view.crs, view.transform)
+            )
+            with RasterWriter(
+                output_path,
+                grid[0],
+                grid[1],
+                count=1,
+                dtype="float32",
+                crs=grid[2],
+                transform=grid[3],
+                nodata=float("nan"),
+                band_descriptions=["anomaly score"],
+                like_input=scene,
+            ) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
                 sink: Any = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
-                    _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
-                                   None if device == "cpu" else device, plan, Path(output_path))
+                    _run_global_rx(
+                        source,
+                        block_rows,
+                        sink,
+                        rep.stage(start, 0.97),
+                        None if device == "cpu" else device,
+                        plan,
+                        Path(output_path),
+                    )
                 elif options.detector == "lrx":
-                    _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  sink, rep.stage(start, 0.97), plan, Path(output_path), workers)
+                    _run_local_rx(
+                        source,
+                        block_rows,
+                        options.inner,
+                        options.outer,
+                        covariance,
+                        sink,
+                        rep.stage(start, 0.97),
+                        plan,
+                        Path(output_path),
+                        workers,
+                    )
                 else:
-                    _run_windowed(source, block_rows, options.outer, sink, rep.stage(start, 0.97),
-                                  plan, Path(output_path),
-                                  lambda v, blk, ok, h0, r0, r1, part: crd_block(
-                                      blk, ok, h0, r0, r1, source.height, options.inner, options.outer,
-                                      lam=options.crd_lambda, reporter=part, workers=workers))
+                    _run_windowed(
+                        source,
+                        block_rows,
+                        options.outer,
+                        sink,
+                        rep.stage(start, 0.97),
+                        plan,
+                        Path(output_path),
+                        lambda v, blk, ok, h0, r0, r1, part: crd_block(
+                            blk,
+                            ok,
+                            h0,
+                            r0,
+                            r1,
+                            source.height,
+                            options.inner,
+                            options.outer,
+                            lam=options.crd_lambda,
+                            reporter=part,
+                            workers=workers,
+                        ),
+                    )
                 if view is not None:
                     view.write(sink.scores, writer, block_rows)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
     if mask_output is not None:
-        threshold = threshold_raster(output_path, mask_output, threshold_method, threshold_value,
-                                     rep.stage(0.97, 1.0))
+        threshold = threshold_raster(
+            output_path, mask_output, threshold_method, threshold_value, rep.stage(0.97, 1.0)
+        )
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
     height, width = (info.height, info.width) if view is None else (view.height, view.width)
-    return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
-                        threshold, seconds, height, width, source.count, messages)
+    return DetectResult(
+        Path(output_path),
+        None if mask_output is None else Path(mask_output),
+        device,
+        threshold,
+        seconds,
+        height,
+        width,
+        source.count,
+        messages,
+    )
 
 
 def guard_detect_outputs(scene, output_path, mask_output, options: DetectOptions, rep: Reporter) -> None:
     """The output guard of a detect run (``io.guard``), before any work: the score raster and the
     mask against the open scene's files, the model's, and each other. ``detect`` and the
     cluster's ``detect_split`` both run exactly this."""
-    guard_outputs([Output.raster("score raster", output_path),
-                   None if mask_output is None else Output.raster("mask", mask_output)],
-                  inputs=[scene, *model_files(options)], reporter=rep)
+    guard_outputs(
+        [
+            Output.raster("score raster", output_path),
+            None if mask_output is None else Output.raster("mask", mask_output),
+        ],
+        inputs=[scene, *model_files(options)],
+        reporter=rep,
+    )
 
 
 def model_files(options: DetectOptions) -> List[Path]:
@@ -236,14 +318,16 @@ def model_files(options: DetectOptions) -> List[Path]:
         path = resolve_model_path(options.model)
     except ModelError:
         if options.model and Path(options.model).expanduser().is_dir():
-            raise ModelError(f"the model path {options.model} is a folder, not a model file "
-                             "(.safetensors)") from None
+            raise ModelError(
+                f"the model path {options.model} is a folder, not a model file (.safetensors)"
+            ) from None
         raise
     return [path, path.with_suffix(".json")]
 
 
-def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
-                probe_bytes: int = PROBE_BYTES) -> np.ndarray:
+def scene_bands(
+    scene, input_path, options: DetectOptions, rep: Reporter, probe_bytes: int = PROBE_BYTES
+) -> np.ndarray:
     """The bands ``options`` select in an open scene, after the checks every detect run makes
     (``io.checks``): the scene's type, the selection's size, and bands with no valid value
     dropped and named (their probe reads at most ``probe_bytes`` per chunk)."""
@@ -251,12 +335,19 @@ def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
     check_scene(info)
     if (info.crs if view is None else view.crs) is None:
         rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
-    bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
-                         drop_bad_bands=options.drop_bad_bands)
+    bands = select_bands(
+        info,
+        indices=options.bands,
+        wavelength_ranges=options.wavelength_ranges,
+        drop_bad_bands=options.drop_bad_bands,
+    )
     check_band_count(info, bands)
     if info.product:
-        rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
-                 + (f"; {view.note}" if view is not None else ""))
+        rep.info(
+            f"product: {info.product}"
+            + "".join(f"; {n}" for n in info.notes)
+            + (f"; {view.note}" if view is not None else "")
+        )
     bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands, probe_bytes=probe_bytes)
     rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
     return bands
@@ -276,8 +367,9 @@ def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
     return reporter.replace(on_info=info, on_warning=warning)
 
 
-def _build_source(scene, bands: BandIndices, options: DetectOptions,
-                  rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
+def _build_source(
+    scene, bands: BandIndices, options: DetectOptions, rep: Reporter, loaded=None
+) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
     Reads go through ``ReadAhead`` only when a GPU computes: there the read is what waits. On
@@ -299,13 +391,21 @@ def _build_source(scene, bands: BandIndices, options: DetectOptions,
     plain = SceneSource(scene, bands)
     fitted = _fit_input(plain, enhancer, sub_info, options, rep.stage(0.0, 0.1))
     info = scene.info
-    plan = MemoryPlan.for_run(options.memory_mb,
-                              _feature_bytes(options, info.height, info.width, fitted.matrix.shape[0]))
+    plan = MemoryPlan.for_run(
+        options.memory_mb, _feature_bytes(options, info.height, info.width, fitted.matrix.shape[0])
+    )
     raw: BlockSource = SceneSource(scene, bands, fitted.matrix, chunk_bytes=plan.raw_chunk)
     if enhancer.device != "cpu":
         raw = ReadAhead(raw)
-    return EnhancedSource(raw, enhancer, fitted.normaliser, options.enhancer, options.fusion,
-                          cache_bytes=plan.feature_cache, batch_bytes=plan.enhancer_batch), enhancer.device
+    return EnhancedSource(
+        raw,
+        enhancer,
+        fitted.normaliser,
+        options.enhancer,
+        options.fusion,
+        cache_bytes=plan.feature_cache,
+        batch_bytes=plan.enhancer_batch,
+    ), enhancer.device
 
 
 def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: Reporter):
@@ -314,9 +414,18 @@ def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: 
     from .nets.inputs import fit_input, scene_sample
 
     # the fit pass holds a raw block and its float32 copy: 2 float32 values per band
-    rows = options.block_rows or MemoryPlan.for_run(options.memory_mb).block_rows(plain.width, 8 * plain.count)
-    sample = scene_sample(enhancer.grid, lambda r0, r1: _plain_read(plain, r0, r1), plain.height, plain.width,
-                          plain.count, rows, rep.step)
+    rows = options.block_rows or MemoryPlan.for_run(options.memory_mb).block_rows(
+        plain.width, 8 * plain.count
+    )
+    sample = scene_sample(
+        enhancer.grid,
+        lambda r0, r1: _plain_read(plain, r0, r1),
+        plain.height,
+        plain.width,
+        plain.count,
+        rows,
+        rep.step,
+    )
     return fit_input(enhancer.grid, info.count, info.wavelengths, sample, options.band_mode, rep)
 
 
@@ -335,7 +444,9 @@ def _plan(options: DetectOptions, source: BlockSource) -> MemoryPlan:
     """The run's memory plan, once the source (and so the feature size) is known."""
     if not isinstance(source, EnhancedSource):
         return MemoryPlan.for_run(options.memory_mb)
-    return MemoryPlan.for_run(options.memory_mb, _feature_bytes(options, source.height, source.width, source.count))
+    return MemoryPlan.for_run(
+        options.memory_mb, _feature_bytes(options, source.height, source.width, source.count)
+    )
 
 
 def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
@@ -390,7 +501,7 @@ class _SceneScores:
     def write(self, row0: int, block: np.ndarray) -> None:
         block = np.asarray(block)
         block = block[0] if block.ndim == 3 else block
-        self.scores[row0:row0 + block.shape[0]] = block
+        self.scores[row0 : row0 + block.shape[0]] = block
 
 
 class _ScoreSink:
@@ -407,13 +518,16 @@ class _ScoreSink:
         if len(source.variants) > 1:
             shape = (source.height, source.width)
             spill = len(source.variants) * shape[0] * shape[1] * 4 > max_bytes
-            self.maps = {v: self._on_disk(shape) if spill else np.empty(shape, np.float32) for v in source.variants}
+            self.maps = {
+                v: self._on_disk(shape) if spill else np.empty(shape, np.float32) for v in source.variants
+            }
 
     def _on_disk(self, shape) -> np.ndarray:
         import tempfile
 
-        fd, name = tempfile.mkstemp(prefix=partial_prefix(self.output), suffix=".scores",
-                                    dir=str(self.output.parent))
+        fd, name = tempfile.mkstemp(
+            prefix=partial_prefix(self.output), suffix=".scores", dir=str(self.output.parent)
+        )
         os.close(fd)
         self._files.append(name)
         return np.memmap(name, np.float32, "w+", shape=shape)
@@ -422,7 +536,7 @@ class _ScoreSink:
         if self.maps is None:
             self.writer.write(row0, scores)
         else:
-            self.maps[variant][row0:row0 + scores.shape[0]] = scores
+            self.maps[variant][row0 : row0 + scores.shape[0]] = scores
 
     def close(self) -> None:
         """Write the fused map block by block, each map normalised by its whole-scene range."""
@@ -430,9 +544,9 @@ class _ScoreSink:
             maps = list(self.maps.values())
             bounds = [finite_range(m, self.block_rows) for m in maps]
             for r0 in range(0, maps[0].shape[0], self.block_rows):
-                self.writer.write(r0, hadamard([m[r0:r0 + self.block_rows] for m in maps], bounds))
+                self.writer.write(r0, hadamard([m[r0 : r0 + self.block_rows] for m in maps], bounds))
 
-    def __enter__(self) -> "_ScoreSink":
+    def __enter__(self) -> _ScoreSink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -456,12 +570,28 @@ def hadamard(maps: List[np.ndarray], bounds: Optional[List] = None) -> np.ndarra
     return out.astype(np.float32)
 
 
-def _run_global_rx(source: BlockSource, block_rows: int, writer, rep: Reporter,
-                   device: Optional[str], plan: MemoryPlan, output: Path) -> None:
+def _run_global_rx(
+    source: BlockSource,
+    block_rows: int,
+    writer,
+    rep: Reporter,
+    device: Optional[str],
+    plan: MemoryPlan,
+    output: Path,
+) -> None:
     """The product's one two-pass global RX (``detectors.rx.stream_rx``) over the source."""
     with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
-        stream_rx(source.read, source.height, source.count, source.variants, block_rows, sink.put, rep,
-                  device, score_chunk=plan.score_chunk(source.count))
+        stream_rx(
+            source.read,
+            source.height,
+            source.count,
+            source.variants,
+            block_rows,
+            sink.put,
+            rep,
+            device,
+            score_chunk=plan.score_chunk(source.count),
+        )
 
 
 def _windowed_engine(name: str, workers: int) -> str:
@@ -470,13 +600,23 @@ def _windowed_engine(name: str, workers: int) -> str:
 
     if compiled.available():
         threads = f"{workers} thread" + ("s" if workers != 1 else "")
-        return (f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
-                "(a few seconds, cached after)")
+        return (
+            f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
+            "(a few seconds, cached after)"
+        )
     return f"{name}: numpy path ({hints.NUMBA})"
 
 
-def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer, rep: Reporter,
-                  plan: MemoryPlan, output: Path, score_block) -> None:
+def _run_windowed(
+    source: BlockSource,
+    block_rows: int,
+    outer: int,
+    writer,
+    rep: Reporter,
+    plan: MemoryPlan,
+    output: Path,
+    score_block,
+) -> None:
     """A streamed pass in which each row block is read with the rows its shifted windows reach.
 
     ``score_block(variant, block, valid, block_row0, core_row0, core_row1, reporter)`` scores
@@ -495,20 +635,49 @@ def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer, rep:
             rep.step((i + 1) / len(blocks))
 
 
-def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
-                  writer, rep: Reporter, plan: MemoryPlan, output: Path, workers: int) -> None:
+def _run_local_rx(
+    source: BlockSource,
+    block_rows: int,
+    inner: int,
+    outer: int,
+    covariance: str,
+    writer,
+    rep: Reporter,
+    plan: MemoryPlan,
+    output: Path,
+    workers: int,
+) -> None:
     """Local RX streamed by ``_run_windowed``; the scene covariance, when asked for, comes from a
     first pass."""
     covs: Dict[str, Optional[np.ndarray]] = {v: None for v in source.variants}
     if covariance == "scene":
-        stats = stream_statistics(source.read, source.height, source.count, source.variants, block_rows,
-                                  rep.stage(0.0, 0.3))
+        stats = stream_statistics(
+            source.read, source.height, source.count, source.variants, block_rows, rep.stage(0.0, 0.3)
+        )
         covs = {v: stats[v].covariance() for v in source.variants}
         rep = rep.stage(0.3, 1.0)
-    _run_windowed(source, block_rows, outer, writer, rep, plan, output,
-                  lambda v, blk, ok, h0, r0, r1, part: local_rx_block(
-                      blk, ok, h0, r0, r1, source.height, inner=inner, outer=outer, cov=covs[v],
-                      reporter=part, workers=workers))
+    _run_windowed(
+        source,
+        block_rows,
+        outer,
+        writer,
+        rep,
+        plan,
+        output,
+        lambda v, blk, ok, h0, r0, r1, part: local_rx_block(
+            blk,
+            ok,
+            h0,
+            r0,
+            r1,
+            source.height,
+            inner=inner,
+            outer=outer,
+            cov=covs[v],
+            reporter=part,
+            workers=workers,
+        ),
+    )
 
 
 def _read_single_band(path) -> Tuple[np.ndarray, Any]:
@@ -517,15 +686,22 @@ def _read_single_band(path) -> Tuple[np.ndarray, Any]:
         if np.dtype(scene.info.dtype).kind == "c":
             check_scene(scene.info)  # refuses complex samples with the scene's own message
         if scene.info.count != 1:
-            raise InputError(f"{Path(path).name} has {scene.info.count} bands; expected a one-band score raster")
+            raise InputError(
+                f"{Path(path).name} has {scene.info.count} bands; expected a one-band score raster"
+            )
         block, valid = scene.read_all()
     scores = block[0].astype(np.float32, copy=True)
     scores[~valid] = np.nan
     return scores, scene.info
 
 
-def threshold_raster(score_path, output_path, method: str = "percentile", value: Optional[float] = None,
-                     reporter: Reporter = SILENT) -> float:
+def threshold_raster(
+    score_path,
+    output_path,
+    method: str = "percentile",
+    value: Optional[float] = None,
+    reporter: Reporter = SILENT,
+) -> float:
     """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata).
 
     ``value`` None takes the method's own default (``choices.THRESHOLD_DEFAULTS``). The request
@@ -550,9 +726,18 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
     reporter.info(f"threshold ({method if value is None else f'{method} {value:g}'}) = {threshold:.6g}")
     mask = threshold_mask(scores, threshold)
     reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(np.isfinite(scores).sum())}")
-    with RasterWriter(output_path, info.height, info.width, count=1, dtype="uint8", crs=info.crs,
-                      transform=info.transform, nodata=MASK_NODATA, band_descriptions=["anomaly mask"],
-                      like_input=score_path) as writer:
+    with RasterWriter(
+        output_path,
+        info.height,
+        info.width,
+        count=1,
+        dtype="uint8",
+        crs=info.crs,
+        transform=info.transform,
+        nodata=MASK_NODATA,
+        band_descriptions=["anomaly mask"],
+        like_input=score_path,
+    ) as writer:
         writer.write(0, mask)
     reporter.step(1.0)
     return threshold
@@ -574,12 +759,16 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report
         and detection rates), ``anomaly_pixels`` and ``valid_pixels``.
     """
     if report_path is not None:
-        guard_outputs([Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter)
+        guard_outputs(
+            [Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter
+        )
     scores, _ = _read_single_band(score_path)
     truth = read_ground_truth(truth_path)
     if truth.shape != scores.shape:
-        raise InputError(f"ground truth is {truth.shape[1]} x {truth.shape[0]} px but the score raster is "
-                         f"{scores.shape[1]} x {scores.shape[0]} px")
+        raise InputError(
+            f"ground truth is {truth.shape[1]} x {truth.shape[0]} px but the score raster is "
+            f"{scores.shape[1]} x {scores.shape[0]} px"
+        )
     valid = np.isfinite(scores)
     measures = evaluate(scores, truth, valid=valid)
     result: Dict[str, Any] = {"auc": measures["auc_pd_pf"], **measures}
@@ -587,13 +776,19 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report
     result["roc"] = (pf, pd)
     result["anomaly_pixels"] = int(truth[valid].sum())
     result["valid_pixels"] = int(valid.sum())
-    reporter.info(f"AUC {result['auc']:.4f} over {result['valid_pixels']} px "
-                  f"({result['anomaly_pixels']} anomalous)")
+    reporter.info(
+        f"AUC {result['auc']:.4f} over {result['valid_pixels']} px ({result['anomaly_pixels']} anomalous)"
+    )
     if report_path is not None:
         from .report import write_report
 
-        write_report(report_path, result, score_path=score_path, truth_path=truth_path,
-                     title=f"FERS evaluation of {Path(score_path).name}")
+        write_report(
+            report_path,
+            result,
+            score_path=score_path,
+            truth_path=truth_path,
+            title=f"FERS evaluation of {Path(score_path).name}",
+        )
         reporter.info(f"report written: {report_path}")
     reporter.step(1.0)
     return result

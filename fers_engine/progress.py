@@ -11,6 +11,7 @@ A ``Reporter`` is immutable: one name per callback (``on_progress``, ``on_info``
 keeps the warnings, a batch that silences a scene's messages) and keeps the progress range.
 So a reporter handed to a worker thread or a stage can never be changed under it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,8 +89,9 @@ class Reporter:
         Returns:
             The derived reporter, with the same callbacks.
         """
-        return dataclasses.replace(self, _start=self._start + self._span * start,
-                                   _span=self._span * (end - start))
+        return dataclasses.replace(
+            self, _start=self._start + self._span * start, _span=self._span * (end - start)
+        )
 
     def replace(self, **callbacks: Any) -> Reporter:
         """This reporter with some callbacks swapped (``on_info=None`` silences messages); the

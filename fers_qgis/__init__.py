@@ -4,6 +4,7 @@ QGIS imports this package and calls ``classFactory(iface)``; ``iface`` is ``None
 ``qgis_process``. Importing must stay cheap and must not need torch: every heavy import happens
 inside the algorithms' ``processAlgorithm``.
 """
+
 import os
 import site
 import sys

@@ -6,6 +6,7 @@ a non-fatal message shown in orange in the dialog and on stderr in qgis_process)
 should_stop (isCanceled). The engine calls ``reporter.step()`` once per block, which raises
 ``Cancelled`` as soon as the user pressed Cancel.
 """
+
 from __future__ import annotations
 
 

@@ -10,6 +10,7 @@ to the layer's 2 %-99.5 % cumulative cut, because scores have no fixed range. Th
 names the layers after what they are and where they came from (``anomaly score - SDData``) and
 stacks a run's mask directly above its opaque score.
 """
+
 from __future__ import annotations
 
 import math
@@ -135,7 +136,7 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
         self.stack.loaded(self.kind, layer)
 
     @classmethod
-    def create(cls, kind: str, stack: OutputStack) -> "StylePostProcessor":
+    def create(cls, kind: str, stack: OutputStack) -> StylePostProcessor:
         instance = cls(kind, stack)
         cls._alive = cls._alive[-63:] + [instance]
         return instance

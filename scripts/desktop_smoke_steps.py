@@ -11,6 +11,7 @@ a timer, so QGIS keeps painting and the background task of the run can finish.
 Environment: FERS_SMOKE_OUT (folder for the screenshots and report.json), FERS_SMOKE_SCENE (the
 scene to open), FERS_SMOKE_TIMEOUT (seconds the detect run may take).
 """
+
 import json
 import os
 import time
@@ -41,9 +42,21 @@ class Smoke:
         self.modeler = None
         self.started = 0.0
         QgsApplication.messageLog().messageReceived.connect(self.on_message)
-        self.queue = [self.wait_for_plugin, self.toolbox, self.detect_dialog, self.run_detect,
-                      self.wait_for_layers, self.show_result, self.map_shot, self.graphical_model, self.model_dialog,
-                      self.batch, self.scene_file_run, self.wait_for_scene_file_layer, self.finish]
+        self.queue = [
+            self.wait_for_plugin,
+            self.toolbox,
+            self.detect_dialog,
+            self.run_detect,
+            self.wait_for_layers,
+            self.show_result,
+            self.map_shot,
+            self.graphical_model,
+            self.model_dialog,
+            self.batch,
+            self.scene_file_run,
+            self.wait_for_scene_file_layer,
+            self.finish,
+        ]
 
     # -- plumbing -----------------------------------------------------------------------------
     def on_message(self, message, tag, level):
@@ -116,8 +129,14 @@ class Smoke:
                 stack += [model.index(r, 0, index) for r in range(model.rowCount(index))]
             tree.scrollTo(provider, tree.PositionAtTop)
         self.report["toolbox"] = sorted(ids)
-        missing = {"fers:detect", "fers:threshold", "fers:evaluate", "fers:train", "fers:install_pytorch",
-                   "fers:detect_threshold_polygonize"} - set(ids)
+        missing = {
+            "fers:detect",
+            "fers:threshold",
+            "fers:evaluate",
+            "fers:train",
+            "fers:install_pytorch",
+            "fers:detect_threshold_polygonize",
+        } - set(ids)
         if missing:
             self.problem(f"the toolbox's FERS group does not list {sorted(missing)}")
         self.shot("toolbox")
@@ -151,7 +170,9 @@ class Smoke:
 
     def wait_for_layers(self):
         names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
-        if any(name.startswith("anomaly score") for name in names) and any(n.startswith("anomaly mask") for n in names):
+        if any(name.startswith("anomaly score") for name in names) and any(
+            n.startswith("anomaly mask") for n in names
+        ):
             self.report["run_seconds"] = round(time.time() - self.started, 1)
             return False
         if time.time() - self.started > RUN_TIMEOUT:
@@ -172,15 +193,21 @@ class Smoke:
             layer = node.layer()
             legend = [n.data(0) for n in view.layerTreeModel().layerLegendNodes(node)]
             index = view.node2index(node)
-            entry = {"name": layer.name(), "legend": [str(t) for t in legend if t is not None],
-                     "expanded_node": node.isExpanded(), "expanded_view": view.isExpanded(index)}
+            entry = {
+                "name": layer.name(),
+                "legend": [str(t) for t in legend if t is not None],
+                "expanded_node": node.isExpanded(),
+                "expanded_view": view.isExpanded(index),
+            }
             renderer = layer.renderer() if hasattr(layer, "renderer") else None
             if renderer is not None and renderer.type() == "singlebandpseudocolor":
                 entry["stretch"] = [renderer.classificationMin(), renderer.classificationMax()]
             self.report["layers"].append(entry)
             if entry["expanded_node"] != entry["expanded_view"]:
-                self.problem(f"the Layers panel shows {layer.name()} {'collapsed' if entry['expanded_node'] else 'open'}"
-                             " although its node says otherwise")
+                self.problem(
+                    f"the Layers panel shows {layer.name()} {'collapsed' if entry['expanded_node'] else 'open'}"
+                    " although its node says otherwise"
+                )
         expected = os.path.splitext(os.path.basename(SCENE))[0]
         if f"anomaly score - {expected}" not in order or f"anomaly mask - {expected}" not in order:
             self.problem(f"the output layers are not named after what they are and their input: {order}")
@@ -247,11 +274,14 @@ class Smoke:
         panel.checkLoadLayersOnCompletion.setChecked(True)
         panel.wrappers[0][panel.parameter_to_column["INPUT"]].setParameterValue(SCENE, createContext())
         panel.tblParameters.cellWidget(1, panel.parameter_to_column["OUTPUT"]).setValue(
-            os.path.join(OUT, "batch_score.tif"))
+            os.path.join(OUT, "batch_score.tif")
+        )
         dialog.runAlgorithm()  # runs the rows in the main thread, as the Run button does
         QApplication.processEvents()
         self.report["batch_log"] = dialog_log(dialog)
-        self.report["batch_layers"] = [node.layer().name() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+        self.report["batch_layers"] = [
+            node.layer().name() for node in QgsProject.instance().layerTreeRoot().findLayers()
+        ]
         self.shot("batch")
         if "not correctly generated" in self.report["batch_log"] or "failed" in self.report["batch_log"]:
             self.problem(f"batch run: {self.report['batch_log'][-1500:]}")
@@ -266,7 +296,8 @@ class Smoke:
         if not MAT_SCENE:
             return False
         self.file_dialog = processing.createAlgorithmDialog(
-            "fers:detect", {"INPUT_FILE": MAT_SCENE, "OUTPUT": "TEMPORARY_OUTPUT"})
+            "fers:detect", {"INPUT_FILE": MAT_SCENE, "OUTPUT": "TEMPORARY_OUTPUT"}
+        )
         self.file_dialog.show()
         self.started = time.time()
         self.file_dialog.runButton().click()
@@ -287,8 +318,9 @@ class Smoke:
         self.file_dialog.close()
 
     def finish(self):
-        self.report["python_errors"] = [m for m in self.report["messages"]
-                                        if m["tag"] == "Python error" or "Traceback" in m["text"]]
+        self.report["python_errors"] = [
+            m for m in self.report["messages"] if m["tag"] == "Python error" or "Traceback" in m["text"]
+        ]
         for m in self.report["python_errors"]:
             self.problem(f"Python error in the log panel: {m['text'][:500]}")
         with open(os.path.join(OUT, "report.json"), "w", encoding="utf-8") as fh:

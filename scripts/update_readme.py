@@ -5,6 +5,7 @@ output, never typed by hand. `bench/accuracy.py` and `bench/speed.py` write thei
 bench/results/; this script pastes the summary sections of those files into the README between
 `<!-- NAME:start -->` and `<!-- NAME:end -->`.
 """
+
 from __future__ import annotations
 
 import re

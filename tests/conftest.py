@@ -10,6 +10,7 @@ zip install), ``real_data`` for every test that takes ``shared_data``; ``slow`` 
 ``pytest -m "not qgis"`` runs the engine's tests alone; where QGIS cannot be imported at all,
 the plugin's test files are not even collected (their imports would fail), and the header says so.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -23,6 +23,7 @@ What a campaign needs beyond a loop:
   no task of the batch runs any more, and by the next run's guard otherwise;
 * a summary table (scene, status, seconds, device, output, error, worker) as CSV and JSON.
 """
+
 from __future__ import annotations
 
 import csv
@@ -84,9 +85,11 @@ class SceneJob:
     def guarded(self) -> List[Optional[Output]]:
         """What this scene writes, as the output guard names it."""
         name = Path(self.input).name
-        return [Output.raster(f"score raster of {name}", self.output),
-                None if self.mask is None else Output.raster(f"mask of {name}", self.mask),
-                Output.file(f"record of {name}", self.record)]
+        return [
+            Output.raster(f"score raster of {name}", self.output),
+            None if self.mask is None else Output.raster(f"mask of {name}", self.mask),
+            Output.file(f"record of {name}", self.record),
+        ]
 
 
 @dataclass
@@ -122,9 +125,15 @@ class BatchResult:
 
 
 # -- planning (client side, before any work) ----------------------------------------------------
-def plan_jobs(inputs: Sequence, out_dir, options: DetectOptions, mask: bool = False,
-              threshold_method: Optional[str] = None, threshold_value: Optional[float] = None,
-              reporter: Reporter = SILENT) -> List[SceneJob]:
+def plan_jobs(
+    inputs: Sequence,
+    out_dir,
+    options: DetectOptions,
+    mask: bool = False,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    reporter: Reporter = SILENT,
+) -> List[SceneJob]:
     """One job per distinct input, outputs named ``<scene>_score.tif`` in ``out_dir``; refuses
     (before any work) two scenes that would write the same output."""
     options.validate()
@@ -146,12 +155,22 @@ def plan_jobs(inputs: Sequence, out_dir, options: DetectOptions, mask: bool = Fa
         stem = path.name if path.is_dir() else path.stem
         output = out / f"{stem}{SCORE_SUFFIX}"
         if output.name in seen_outputs:
-            raise InputError(f"{seen_outputs[output.name]} and {raw} would both write {output.name} in "
-                             f"{out}: rename one, or run them into separate folders")
+            raise InputError(
+                f"{seen_outputs[output.name]} and {raw} would both write {output.name} in "
+                f"{out}: rename one, or run them into separate folders"
+            )
         seen_outputs[output.name] = str(raw)
-        jobs.append(SceneJob(len(jobs), str(path), str(output),
-                             str(out / f"{stem}{MASK_SUFFIX}") if mask else None, options,
-                             threshold_method, threshold_value))
+        jobs.append(
+            SceneJob(
+                len(jobs),
+                str(path),
+                str(output),
+                str(out / f"{stem}{MASK_SUFFIX}") if mask else None,
+                options,
+                threshold_method,
+                threshold_value,
+            )
+        )
     return jobs
 
 
@@ -169,10 +188,16 @@ def _signature(job: SceneJob) -> Dict:
     """What a complete output must have been made from."""
     st = os.stat(job.input)
     options = json.loads(json.dumps(asdict(job.options)))
-    return {"fers": __version__, "input": os.path.realpath(job.input), "input_size": st.st_size,
-            "input_mtime_ns": st.st_mtime_ns, "options": options,
-            "mask": job.mask is not None, "threshold_method": job.threshold_method,
-            "threshold_value": job.threshold_value}
+    return {
+        "fers": __version__,
+        "input": os.path.realpath(job.input),
+        "input_size": st.st_size,
+        "input_mtime_ns": st.st_mtime_ns,
+        "options": options,
+        "mask": job.mask is not None,
+        "threshold_method": job.threshold_method,
+        "threshold_value": job.threshold_value,
+    }
 
 
 def write_record(job: SceneJob, device: str, seconds: float, threads: Optional[int] = None) -> None:
@@ -182,8 +207,9 @@ def write_record(job: SceneJob, device: str, seconds: float, threads: Optional[i
     for name in job.outputs:
         st = os.stat(name)
         size = _raster_size(name)
-        outputs.append({"path": os.path.basename(name), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                        "raster": size})
+        outputs.append(
+            {"path": os.path.basename(name), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "raster": size}
+        )
     record = dict(_signature(job), outputs=outputs, device=device, threads=threads, seconds=round(seconds, 3))
     write_text(job.record, json.dumps(record, indent=2) + "\n")
 
@@ -245,7 +271,7 @@ class BatchLock:
         self.path = Path(folder) / self.NAME
         self.held = False
 
-    def __enter__(self) -> "BatchLock":
+    def __enter__(self) -> BatchLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         for _ in range(2):
             try:
@@ -258,9 +284,11 @@ class BatchLock:
                     except FileNotFoundError:
                         pass
                     continue
-                raise OutputError(f"another fers batch (pid {holder.get('pid')} on {holder.get('host')}) is "
-                                  f"writing to {self.path.parent}; wait for it, or delete {self.path} if it "
-                                  "no longer runs") from None
+                raise OutputError(
+                    f"another fers batch (pid {holder.get('pid')} on {holder.get('host')}) is "
+                    f"writing to {self.path.parent}; wait for it, or delete {self.path} if it "
+                    "no longer runs"
+                ) from None
             except OSError as exc:
                 raise OutputError(f"cannot write in {self.path.parent} ({exc.strerror or exc})") from None
             with os.fdopen(fd, "w") as f:
@@ -301,8 +329,10 @@ def guard_batch(jobs: Sequence[SceneJob], folder: Path, reporter: Reporter = SIL
     record, and the summary files, against every input (scenes and the model file) and each
     other; then the sweep of partial files that dead writers left in the folder."""
     outputs: List[Optional[Output]] = [o for job in jobs for o in job.guarded()]
-    outputs += [Output.file("batch summary table", folder / f"{SUMMARY_NAME}.csv"),
-                Output.file("batch summary", folder / f"{SUMMARY_NAME}.json")]
+    outputs += [
+        Output.file("batch summary table", folder / f"{SUMMARY_NAME}.csv"),
+        Output.file("batch summary", folder / f"{SUMMARY_NAME}.json"),
+    ]
     inputs = [job.input for job in jobs] + (model_files(jobs[0].options) if jobs else [])
     guard_outputs(outputs, inputs=inputs, reporter=reporter)
 
@@ -326,9 +356,16 @@ def detect_task(job: SceneJob, stop_name: Optional[str]) -> Dict:
         enhancer = None
         if options.enhancer != "none":
             enhancer = plugin.enhancer(options.model, options.device)
-        result = detect(job.input, job.output, options, reporter, mask_output=job.mask,
-                        threshold_method=job.threshold_method, threshold_value=job.threshold_value,
-                        enhancer=enhancer)
+        result = detect(
+            job.input,
+            job.output,
+            options,
+            reporter,
+            mask_output=job.mask,
+            threshold_method=job.threshold_method,
+            threshold_value=job.threshold_value,
+            enhancer=enhancer,
+        )
         row.device = result.device
         write_record(job, result.device, time.perf_counter() - t0, options.workers)
         row.status, row.output = "ok", job.output
@@ -367,11 +404,22 @@ def _stop_flag(name: Optional[str]):
 
 
 # -- the batch (client side) ---------------------------------------------------------------------
-def run_batch(inputs: Sequence, out_dir, options: Optional[DetectOptions] = None, *,
-              scheduler: Optional[str] = None, workers: Optional[int] = None, client=None,
-              overwrite: bool = False, mask: bool = False, threshold_method: Optional[str] = None,
-              threshold_value: Optional[float] = None, split: bool = False,
-              blocks_per_task: Optional[int] = None, reporter: Reporter = SILENT) -> BatchResult:
+def run_batch(
+    inputs: Sequence,
+    out_dir,
+    options: Optional[DetectOptions] = None,
+    *,
+    scheduler: Optional[str] = None,
+    workers: Optional[int] = None,
+    client=None,
+    overwrite: bool = False,
+    mask: bool = False,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    split: bool = False,
+    blocks_per_task: Optional[int] = None,
+    reporter: Reporter = SILENT,
+) -> BatchResult:
     """Detect anomalies in every scene of ``inputs``, writing ``<scene>_score.tif`` to ``out_dir``.
 
     Runs on ``client`` when given, else on the scheduler at ``scheduler``, else on a LocalCluster
@@ -391,24 +439,37 @@ def run_batch(inputs: Sequence, out_dir, options: Optional[DetectOptions] = None
         raise OutputError(f"cannot create the output folder {folder} ({exc.strerror or exc})") from None
     with BatchLock(folder):
         guard_batch(jobs, folder, reporter)
-        return _run_locked(jobs, folder, client, scheduler, workers, overwrite, split, blocks_per_task,
-                           reporter, t0)
+        return _run_locked(
+            jobs, folder, client, scheduler, workers, overwrite, split, blocks_per_task, reporter, t0
+        )
 
 
-def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, overwrite: bool, split: bool,
-                blocks_per_task: Optional[int], reporter: Reporter, t0: float) -> BatchResult:
+def _run_locked(
+    jobs: List[SceneJob],
+    folder: Path,
+    client,
+    scheduler,
+    workers,
+    overwrite: bool,
+    split: bool,
+    blocks_per_task: Optional[int],
+    reporter: Reporter,
+    t0: float,
+) -> BatchResult:
     """``run_batch`` once the folder is this batch's."""
     outcomes: Dict[int, SceneOutcome] = {}
     todo: List[SceneJob] = []
     for job in jobs:
         if not overwrite and is_complete(job):
-            outcomes[job.index] = SceneOutcome(job.scene, "skipped", output=job.output,
-                                               error="output complete from an earlier run")
+            outcomes[job.index] = SceneOutcome(
+                job.scene, "skipped", output=job.output, error="output complete from an earlier run"
+            )
         else:
             todo.append(job)
     if outcomes:
-        reporter.info(f"{len(outcomes)} of {len(jobs)} scenes already complete: skipped "
-                      "(--overwrite redoes them)")
+        reporter.info(
+            f"{len(outcomes)} of {len(jobs)} scenes already complete: skipped (--overwrite redoes them)"
+        )
     workers_seen = 0
     interrupted: Optional[BaseException] = None
     try:
@@ -428,8 +489,9 @@ def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, 
         if swept:
             reporter.info(f"removed {len(swept)} partial file(s) left by interrupted workers")
     for job in jobs:  # whatever never reported back
-        outcomes.setdefault(job.index, SceneOutcome(job.scene, "cancelled",
-                                                    error="not run: the batch was stopped"))
+        outcomes.setdefault(
+            job.index, SceneOutcome(job.scene, "cancelled", error="not run: the batch was stopped")
+        )
     ordered = [outcomes[job.index] for job in jobs]
     csv_path, json_path = write_summary(folder, ordered, workers_seen, time.perf_counter() - t0)
     result = BatchResult(ordered, csv_path, json_path, time.perf_counter() - t0, workers_seen)
@@ -438,8 +500,15 @@ def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, 
     return result
 
 
-def _run_on(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int, split: bool,
-            blocks_per_task: Optional[int], reporter: Reporter) -> int:
+def _run_on(
+    client,
+    todo: List[SceneJob],
+    outcomes: Dict[int, SceneOutcome],
+    total: int,
+    split: bool,
+    blocks_per_task: Optional[int],
+    reporter: Reporter,
+) -> int:
     """Run ``todo`` on ``client``, filling ``outcomes``; returns the number of workers."""
     workers = len(client.scheduler_info().get("workers", {}))
     reporter.info(f"{len(todo)} scene(s) on {workers} Dask worker(s)")
@@ -450,15 +519,20 @@ def _run_on(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], tot
     return workers
 
 
-def _run_tasks(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int,
-               reporter: Reporter) -> None:
+def _run_tasks(
+    client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int, reporter: Reporter
+) -> None:
     """One task per scene; results in completion order; a stop flag for cancel."""
     from distributed import Event, wait
 
     stop_name = f"fers-batch-stop-{uuid.uuid4().hex}"
     stop = Event(stop_name, client=client)
-    futures = {client.submit(detect_task, job, stop_name, key=f"fers-detect-{job.index}-{stop_name[-8:]}",
-                             pure=False): job for job in todo}
+    futures = {
+        client.submit(
+            detect_task, job, stop_name, key=f"fers-detect-{job.index}-{stop_name[-8:]}", pure=False
+        ): job
+        for job in todo
+    }
     pending = set(futures)
     try:
         while pending:
@@ -507,15 +581,23 @@ def _outcome(future, job: SceneJob) -> SceneOutcome:
     from distributed.scheduler import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        text = ("its worker process died on every try (killed, or out of memory); "
-                "lower --memory-mb or give workers more memory")
+        text = (
+            "its worker process died on every try (killed, or out of memory); "
+            "lower --memory-mb or give workers more memory"
+        )
     else:
         text = f"{type(exc).__name__}: {first_line(exc)}"
     return SceneOutcome(job.scene, "failed", error=text)
 
 
-def _run_split(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int,
-               blocks_per_task: Optional[int], reporter: Reporter) -> None:
+def _run_split(
+    client,
+    todo: List[SceneJob],
+    outcomes: Dict[int, SceneOutcome],
+    total: int,
+    blocks_per_task: Optional[int],
+    reporter: Reporter,
+) -> None:
     """Scenes one after another, each split in row blocks over every worker."""
     from .split import detect_split
 
@@ -526,10 +608,17 @@ def _run_split(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], 
         stage = reporter.stage(done / total, (done + 1) / total)
         try:
             scene_reporter = stage.replace(on_info=None, on_warning=None)  # its progress range, no messages
-            result = detect_split(job.input, job.output, job.options, client, blocks_per_task=blocks_per_task,
-                                  reporter=scene_reporter,
-                                  mask_output=job.mask, threshold_method=job.threshold_method,
-                                  threshold_value=job.threshold_value)
+            result = detect_split(
+                job.input,
+                job.output,
+                job.options,
+                client,
+                blocks_per_task=blocks_per_task,
+                reporter=scene_reporter,
+                mask_output=job.mask,
+                threshold_method=job.threshold_method,
+                threshold_value=job.threshold_value,
+            )
             row.device = result.device
             write_record(job, result.device, time.perf_counter() - t0)
             row.status, row.output = "ok", job.output
@@ -567,8 +656,13 @@ def write_summary(out_dir: Path, outcomes: List[SceneOutcome], workers: int, sec
     csv_path = out_dir / f"{SUMMARY_NAME}.csv"
     json_path = out_dir / f"{SUMMARY_NAME}.json"
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "skipped", "failed", "cancelled")}
-    doc = {"fers": __version__, "workers": workers, "seconds": round(seconds, 3), "counts": counts,
-           "scenes": [asdict(o) for o in outcomes]}
+    doc = {
+        "fers": __version__,
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "counts": counts,
+        "scenes": [asdict(o) for o in outcomes],
+    }
     write_text(csv_path, buf.getvalue())
     write_text(json_path, json.dumps(doc, indent=2) + "\n")
     return csv_path, json_path

@@ -24,6 +24,7 @@ another height would change the enhancers' float32 tiles, which the ill-conditio
 real scenes turns into relative differences of up to ~1e-4 on a few pixels (the pipeline shows the
 same between two block sizes). Columns are never split: local RX scores full-width rows.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,15 +39,26 @@ from ..detectors import BackgroundStats, RxScorer
 from ..detectors.crd import crd_block
 from ..detectors.device import choose_device
 from ..detectors.lrx import choose_covariance, local_rx_block
-from ..detectors.windows import halo_rows
 from ..detectors.rx import whitener_from_cov
+from ..detectors.threshold import check_threshold
+from ..detectors.windows import halo_rows
 from ..errors import Cancelled, InputError
 from ..io import RasterWriter, iter_row_blocks, open_scene
 from ..memory import MemoryPlan
 from ..nets.inputs import block_sample, fit_input, grid_stride
-from ..detectors.threshold import check_threshold
-from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _plan, _SceneScores, _ScoreSink,
-                        _subset_info, guard_detect_outputs, scene_bands, threshold_raster)
+from ..pipeline import (
+    DetectOptions,
+    DetectResult,
+    _block_rows,
+    _collecting,
+    _plan,
+    _SceneScores,
+    _ScoreSink,
+    _subset_info,
+    guard_detect_outputs,
+    scene_bands,
+    threshold_raster,
+)
 from ..progress import SILENT, Reporter
 from ..sources import BlockSource, EnhancedSource, SceneSource
 from .worker import portable_errors, task_options
@@ -68,7 +80,9 @@ class SplitPlan:
     input: str
     options: DetectOptions
     bands: Tuple[int, ...]
-    matrix: Optional[np.ndarray]  # onto the model's bands (dead bands repaired once fitted); None without enhancer
+    matrix: Optional[
+        np.ndarray
+    ]  # onto the model's bands (dead bands repaired once fitted); None without enhancer
     height: int
     width: int
     count: int
@@ -110,8 +124,13 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
             # the provisional matrix sizes the plan; the client's fit repairs dead bands in it
             matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)
             stride = grid_stride(grid, info.height, info.width)
-            source = EnhancedSource(SceneSource(scene, bands, matrix), enhancer, grid.new_normaliser(),
-                                    options.enhancer, options.fusion)
+            source = EnhancedSource(
+                SceneSource(scene, bands, matrix),
+                enhancer,
+                grid.new_normaliser(),
+                options.enhancer,
+                options.fusion,
+            )
             device = enhancer.device
         covariance = None
         if options.detector == "lrx":
@@ -121,10 +140,26 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
             say(f"local RX covariance: {covariance} ({choice.reason})")
         block_rows = options.block_rows or _block_rows(source, len(bands), _plan(options, source))
         transform = None if info.transform is None else tuple(info.transform)
-        return SplitPlan(str(input_path), options, tuple(bands), matrix, info.height, info.width,
-                         source.count, tuple(source.variants), int(getattr(source, "halo", 0)), device,
-                         info.crs, transform, block_rows, covariance, stride, grid, sub_info.wavelengths,
-                         tuple(messages))
+        return SplitPlan(
+            str(input_path),
+            options,
+            tuple(bands),
+            matrix,
+            info.height,
+            info.width,
+            source.count,
+            tuple(source.variants),
+            int(getattr(source, "halo", 0)),
+            device,
+            info.crs,
+            transform,
+            block_rows,
+            covariance,
+            stride,
+            grid,
+            sub_info.wavelengths,
+            tuple(messages),
+        )
 
 
 @portable_errors
@@ -159,8 +194,9 @@ def _blocks_of(plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List]
 
 
 @portable_errors
-def stats_task(plan: SplitPlan, normaliser, blocks: Blocks,
-               held: Optional[List] = None) -> Dict[str, BackgroundStats]:
+def stats_task(
+    plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List] = None
+) -> Dict[str, BackgroundStats]:
     """Each variant's (count, mean, scatter) over the blocks, accumulated as ``detect`` does."""
     stats = {v: BackgroundStats(plan.count, device=_stats_device(plan)) for v in plan.variants}
     for data, valid in _blocks_of(plan, normaliser, blocks, held):
@@ -180,8 +216,9 @@ def merge_task(*parts: Dict[str, BackgroundStats]) -> Dict[str, BackgroundStats]
 
 
 @portable_errors
-def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks,
-            held: Optional[List] = None) -> Dict[str, np.ndarray]:
+def rx_task(
+    plan: SplitPlan, normaliser, whiteners, blocks: Blocks, held: Optional[List] = None
+) -> Dict[str, np.ndarray]:
     """Global RX scores of the blocks' rows against the scene's statistics."""
     device = _stats_device(plan)
     scorers = {v: RxScorer(mean, whiten, device=device) for v, (mean, whiten) in whiteners.items()}
@@ -198,9 +235,23 @@ def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks, held=None
     options = task_options(plan.options)
     workers = options.workers
     covariances = covariances or {}
-    return _windowed_scores(plan, normaliser, blocks, lambda v, data, valid, h0, r0, r1: local_rx_block(
-        data, valid, h0, r0, r1, plan.height, inner=options.inner, outer=options.outer,
-        cov=covariances.get(v), workers=workers))
+    return _windowed_scores(
+        plan,
+        normaliser,
+        blocks,
+        lambda v, data, valid, h0, r0, r1: local_rx_block(
+            data,
+            valid,
+            h0,
+            r0,
+            r1,
+            plan.height,
+            inner=options.inner,
+            outer=options.outer,
+            cov=covariances.get(v),
+            workers=workers,
+        ),
+    )
 
 
 @portable_errors
@@ -208,9 +259,23 @@ def crd_task(plan: SplitPlan, normaliser, _unused, blocks: Blocks, held=None) ->
     """CRD scores of the blocks' rows (no statistics pass: every pixel is scored from its ring)."""
     options = task_options(plan.options)
     workers = options.workers
-    return _windowed_scores(plan, normaliser, blocks, lambda v, data, valid, h0, r0, r1: crd_block(
-        data, valid, h0, r0, r1, plan.height, inner=options.inner, outer=options.outer,
-        lam=options.crd_lambda, workers=workers))
+    return _windowed_scores(
+        plan,
+        normaliser,
+        blocks,
+        lambda v, data, valid, h0, r0, r1: crd_block(
+            data,
+            valid,
+            h0,
+            r0,
+            r1,
+            plan.height,
+            inner=options.inner,
+            outer=options.outer,
+            lam=options.crd_lambda,
+            workers=workers,
+        ),
+    )
 
 
 def _windowed_scores(plan: SplitPlan, normaliser, blocks: Blocks, score) -> Dict[str, np.ndarray]:
@@ -233,8 +298,13 @@ def _source(plan: SplitPlan, scene, normaliser) -> BlockSource:
     if not plan.enhanced:
         return SceneSource(scene, plan.bands)
     enhancer = _enhancer(plan.options, SILENT)
-    return EnhancedSource(SceneSource(scene, plan.bands, plan.matrix), enhancer, normaliser,
-                          plan.options.enhancer, plan.options.fusion)
+    return EnhancedSource(
+        SceneSource(scene, plan.bands, plan.matrix),
+        enhancer,
+        normaliser,
+        plan.options.enhancer,
+        plan.options.fusion,
+    )
 
 
 def _enhancer(options: DetectOptions, rep: Reporter):
@@ -251,10 +321,20 @@ def _stats_device(plan: SplitPlan) -> Optional[str]:
 
 
 # -- the client side -----------------------------------------------------------------------------
-def detect_split(input_path, output_path, options: Optional[DetectOptions] = None, client=None, *,
-                 blocks_per_task: Optional[int] = None, reporter: Reporter = SILENT, mask_output=None,
-                 threshold_method: Optional[str] = None, threshold_value: Optional[float] = None,
-                 scheduler: Optional[str] = None, workers: Optional[int] = None) -> DetectResult:
+def detect_split(
+    input_path,
+    output_path,
+    options: Optional[DetectOptions] = None,
+    client=None,
+    *,
+    blocks_per_task: Optional[int] = None,
+    reporter: Reporter = SILENT,
+    mask_output=None,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    scheduler: Optional[str] = None,
+    workers: Optional[int] = None,
+) -> DetectResult:
     """``pipeline.detect`` with the scene's row blocks spread over a cluster, ``blocks_per_task``
     consecutive blocks per task (default: about TASKS_PER_WORKER tasks per worker).
 
@@ -278,18 +358,50 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
     with open_scene(input_path, options.reader) as scene:
         guard_detect_outputs(scene, output_path, mask_output, options, rep)
         if client is not None:
-            return _split_on(client, scene, input_path, output_path, options, blocks_per_task, rep, messages,
-                             mask_output, threshold_method, threshold_value)
+            return _split_on(
+                client,
+                scene,
+                input_path,
+                output_path,
+                options,
+                blocks_per_task,
+                rep,
+                messages,
+                mask_output,
+                threshold_method,
+                threshold_value,
+            )
         from .connect import cluster_client
 
         with cluster_client(scheduler, workers, threads=options.workers) as own:
-            return _split_on(own, scene, input_path, output_path, options, blocks_per_task, rep, messages,
-                             mask_output, threshold_method, threshold_value)
+            return _split_on(
+                own,
+                scene,
+                input_path,
+                output_path,
+                options,
+                blocks_per_task,
+                rep,
+                messages,
+                mask_output,
+                threshold_method,
+                threshold_value,
+            )
 
 
-def _split_on(client, scene, input_path, output_path, options: DetectOptions, blocks_per_task: Optional[int],
-              rep: Reporter, messages: List[str], mask_output, threshold_method: str,
-              threshold_value: Optional[float]) -> DetectResult:
+def _split_on(
+    client,
+    scene,
+    input_path,
+    output_path,
+    options: DetectOptions,
+    blocks_per_task: Optional[int],
+    rep: Reporter,
+    messages: List[str],
+    mask_output,
+    threshold_method: str,
+    threshold_value: Optional[float],
+) -> DetectResult:
     """``detect_split`` once the outputs are guarded, on ``client``."""
     t0 = time.perf_counter()
     futures: List = []
@@ -299,32 +411,55 @@ def _split_on(client, scene, input_path, output_path, options: DetectOptions, bl
             (rep.warning if line.startswith("WARNING: ") else rep.info)(line.removeprefix("WARNING: "))
         blocks = [(r0, r1) for r0, r1, _, _ in iter_row_blocks(plan.height, plan.block_rows)]
         per = blocks_per_task or -(-len(blocks) // (TASKS_PER_WORKER * _worker_count(client)))
-        groups = [blocks[i:i + per] for i in range(0, len(blocks), per)]
-        rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {plan.device}, "
-                 f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the "
-                 "cluster")
+        groups = [blocks[i : i + per] for i in range(0, len(blocks), per)]
+        rep.info(
+            f"detector {options.detector}, enhancer {options.enhancer}, device {plan.device}, "
+            f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the "
+            "cluster"
+        )
         normaliser = None
         if plan.enhanced:
             plan, normaliser = _fit_input(client, plan, groups, futures, rep.stage(0.0, 0.1))
         start = 0.1 if plan.enhanced else 0.0
         view = scene.map_view
         height, width, crs, transform = _grid(plan, view)
-        with RasterWriter(output_path, height, width, count=1, dtype="float32", crs=crs,
-                          transform=transform, nodata=float("nan"), band_descriptions=["anomaly score"],
-                          like_input=scene) as writer:
-            _write_scores(client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path))
+        with RasterWriter(
+            output_path,
+            height,
+            width,
+            count=1,
+            dtype="float32",
+            crs=crs,
+            transform=transform,
+            nodata=float("nan"),
+            band_descriptions=["anomaly score"],
+            like_input=scene,
+        ) as writer:
+            _write_scores(
+                client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path)
+            )
     except (Cancelled, KeyboardInterrupt):
         client.cancel(futures, force=True)
         raise
     threshold = None
     if mask_output is not None:
-        threshold = threshold_raster(output_path, mask_output, threshold_method, threshold_value,
-                                     rep.stage(0.97, 1.0))
+        threshold = threshold_raster(
+            output_path, mask_output, threshold_method, threshold_value, rep.stage(0.97, 1.0)
+        )
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
-    return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), plan.device,
-                        threshold, seconds, height, width, plan.count, messages)
+    return DetectResult(
+        Path(output_path),
+        None if mask_output is None else Path(mask_output),
+        plan.device,
+        threshold,
+        seconds,
+        height,
+        width,
+        plan.count,
+        messages,
+    )
 
 
 def _fits_cluster_memory(client, plan: SplitPlan) -> bool:
@@ -337,13 +472,24 @@ def _fits_cluster_memory(client, plan: SplitPlan) -> bool:
     return need <= sum(limits) // 2
 
 
-def _write_scores(client, plan: SplitPlan, view, writer, normaliser, groups: List[Blocks], futures: List,
-                  rep: Reporter, start: float, output: Path) -> None:
+def _write_scores(
+    client,
+    plan: SplitPlan,
+    view,
+    writer,
+    normaliser,
+    groups: List[Blocks],
+    futures: List,
+    rep: Reporter,
+    start: float,
+    output: Path,
+) -> None:
     """The statistics pass (when the detector has one) and the scoring pass, written in block order."""
     options = plan.options
     target = writer if view is None else _SceneScores(plan.height, plan.width)
-    with _ScoreSink(plan, target, plan.block_rows, MemoryPlan.for_run(options.memory_mb).working // 4,
-                    output) as sink:
+    with _ScoreSink(
+        plan, target, plan.block_rows, MemoryPlan.for_run(options.memory_mb).working // 4, output
+    ) as sink:
         plan_f, norm_f = _broadcast(client, plan), _broadcast(client, normaliser)
         held: List = [None] * len(groups)
         if options.detector == "rx" and _fits_cluster_memory(client, plan):
@@ -354,8 +500,9 @@ def _write_scores(client, plan: SplitPlan, view, writer, normaliser, groups: Lis
             rep.info("blocks kept in the workers' memory between the two passes")
         stats: Dict[str, BackgroundStats] = {}
         if options.detector == "rx" or plan.covariance == "scene":
-            stats = _reduce_stats(client, plan_f, norm_f, groups, held, futures,
-                                  rep.stage(start, start + 0.3))
+            stats = _reduce_stats(
+                client, plan_f, norm_f, groups, held, futures, rep.stage(start, start + 0.3)
+            )
             start += 0.3
         if options.detector == "rx":
             whiteners = {}
@@ -369,15 +516,17 @@ def _write_scores(client, plan: SplitPlan, view, writer, normaliser, groups: Lis
         else:
             covs = {v: s.covariance() for v, s in stats.items()}
             arg, task = _broadcast(client, covs), lrx_task
-        scored = [client.submit(task, plan_f, norm_f, arg, group, data, pure=False)
-                  for group, data in zip(groups, held)]
+        scored = [
+            client.submit(task, plan_f, norm_f, arg, group, data, pure=False)
+            for group, data in zip(groups, held)
+        ]
         futures.extend(scored)
         step = rep.stage(start, 0.97)
         for i, (group, future) in enumerate(zip(groups, scored)):
             top = group[0][0]
             for v, scores in _result(future, rep).items():
                 for r0, r1 in group:  # block by block, as detect writes them
-                    sink.put(v, r0, scores[r0 - top:r1 - top])
+                    sink.put(v, r0, scores[r0 - top : r1 - top])
             future.release()
             if held[i] is not None:
                 held[i].release()
@@ -406,12 +555,12 @@ def _broadcast(client, value):
     return client.scatter([value], broadcast=True, hash=False)[0]
 
 
-def _fit_input(client, plan: SplitPlan, groups: List[Blocks], futures: List,
-               rep: Reporter) -> Tuple[SplitPlan, object]:
+def _fit_input(
+    client, plan: SplitPlan, groups: List[Blocks], futures: List, rep: Reporter
+) -> Tuple[SplitPlan, object]:
     """Dead bands, the band matrix and the fitted normaliser from every block's part of the
     sample, gathered in block order as ``detect`` reads them; the plan comes back with the matrix."""
     from dataclasses import replace
-
 
     parts = [client.submit(sample_task, plan, group, pure=False) for group in groups]
     futures.extend(parts)
@@ -427,22 +576,30 @@ def _fit_input(client, plan: SplitPlan, groups: List[Blocks], futures: List,
     return replace(plan, matrix=fitted.matrix), fitted.normaliser
 
 
-def _reduce_stats(client, plan_f, norm_f, groups: List[Blocks], held: List, futures: List,
-                  rep: Reporter) -> Dict[str, BackgroundStats]:
+def _reduce_stats(
+    client, plan_f, norm_f, groups: List[Blocks], held: List, futures: List, rep: Reporter
+) -> Dict[str, BackgroundStats]:
     """Per-task statistics merged in a tree of SPLIT_EVERY-way merges; checked like ``detect``."""
-    level = [client.submit(stats_task, plan_f, norm_f, group, data, pure=False)
-             for group, data in zip(groups, held)]
+    level = [
+        client.submit(stats_task, plan_f, norm_f, group, data, pure=False)
+        for group, data in zip(groups, held)
+    ]
     futures.extend(level)
     while len(level) > 1:
-        level = [client.submit(merge_task, *level[i:i + SPLIT_EVERY], pure=False)
-                 for i in range(0, len(level), SPLIT_EVERY)]
+        level = [
+            client.submit(merge_task, *level[i : i + SPLIT_EVERY], pure=False)
+            for i in range(0, len(level), SPLIT_EVERY)
+        ]
         futures.extend(level)
     stats = _result(level[0], rep)
     rep.step(1.0)
     for s in stats.values():
         if s.count < 2:
-            raise InputError("the raster has no valid pixel (all nodata or NaN)" if s.count == 0
-                             else "the raster has only one valid pixel: no background to compare with")
+            raise InputError(
+                "the raster has no valid pixel (all nodata or NaN)"
+                if s.count == 0
+                else "the raster has only one valid pixel: no background to compare with"
+            )
     return stats
 
 
@@ -458,4 +615,3 @@ def _result(future, rep: Reporter):
         except TimeoutError:
             rep.check()
     return future.result()
-

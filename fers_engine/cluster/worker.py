@@ -6,6 +6,7 @@ so N workers on N cores would run N^2 threads and hold N caches. The plugin caps
 one thread per task thread and GDAL's cache at a share of the worker's memory limit, and keeps
 every enhancer model it loads, so a worker reads a model file once, not once per scene.
 """
+
 from __future__ import annotations
 
 import copy

@@ -9,6 +9,7 @@ This package exports the detectors and thresholds only; kernels, statistics help
 device policy stay in their modules (``detectors.stats``, ``detectors.device``, ...), which
 callers inside the engine import by name.
 """
+
 from .crd import crd_block
 from .lrx import CovarianceChoice, choose_covariance, local_rx, local_rx_block
 from .rx import RxScorer, global_rx, rx_scores, stream_rx

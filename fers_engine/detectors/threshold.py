@@ -3,6 +3,7 @@
 All rules ignore NaN/inf scores (nodata) and flag a pixel when its score is strictly greater
 than the threshold, so a threshold equal to the maximum flags nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..choices import THRESHOLD_DEFAULTS
-from ..choices import ThresholdMethod
+from ..choices import THRESHOLD_DEFAULTS, ThresholdMethod
 from ..errors import InputError
 
 #: Value of ``threshold_mask`` where the score is NaN (no data).
@@ -50,8 +50,7 @@ def check_threshold(method: str, value: Optional[float] = None) -> Optional[floa
     return value
 
 
-def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = None,
-                    bins: int = 256) -> float:
+def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = None, bins: int = 256) -> float:
     """Threshold for ``scores`` by ``method`` (``value`` None = the method's default):
 
     * ``'percentile'``: ``value`` = p in [0, 100]; the p-th percentile (linear interpolation,

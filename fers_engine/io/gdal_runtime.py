@@ -12,6 +12,7 @@ engine never changes them behind their back:
 * the block cache size (``gdal.SetCacheMax``): ``limit_gdal_cache`` changes it only when called
   from the main thread, and restores it only if nobody changed it meanwhile.
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,7 +54,7 @@ class GdalErrors:
         elif err_class == self.gdal.CE_Warning:
             self.warnings.append(text)
 
-    def __enter__(self) -> "GdalErrors":
+    def __enter__(self) -> GdalErrors:
         self.gdal.PushErrorHandler(self._handler)
         return self
 

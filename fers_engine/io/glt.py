@@ -10,6 +10,7 @@ NaN where the lookup has no source. Each map pixel is one swath pixel, so the re
 depend on the blocking, and the cube itself is never resampled or held whole (every known EMIT
 reader loads the 1.8 GB swath first).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

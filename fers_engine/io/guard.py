@@ -24,6 +24,7 @@ lock file, and is safe on folders shared between machines (another host's partia
 touched). Partials named before the pid was carried (``.NAME.partial-XXXXXXXX.EXT``) have no
 owner to ask, so they are removed only when older than ``LEGACY_PARTIAL_AGE_S``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,10 @@ LEGACY_PARTIAL_AGE_S = 24 * 3600
 # Data-file suffixes an ENVI header may describe (the same list the GDAL reader tries).
 _ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".bin", ".envi")
 # mkstemp's random part: 8 characters of [a-z0-9_].
-_PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial-(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-)?"
-                      r"(?P<rand>[a-z0-9_]{8})(?P<ext>(?:\.[A-Za-z0-9]+)*)$")
+_PARTIAL = re.compile(
+    r"^\.(?P<name>.+)\.partial-(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-)?"
+    r"(?P<rand>[a-z0-9_]{8})(?P<ext>(?:\.[A-Za-z0-9]+)*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -62,20 +65,21 @@ class Output:
     companions: Tuple[Path, ...] = ()
 
     @classmethod
-    def raster(cls, role: str, path: PathLike) -> "Output":
+    def raster(cls, role: str, path: PathLike) -> Output:
         p = Path(path).expanduser()
         return cls(role, p, (Path(str(p) + ".aux.xml"),))
 
     @classmethod
-    def file(cls, role: str, path: PathLike, *companions: PathLike) -> "Output":
+    def file(cls, role: str, path: PathLike, *companions: PathLike) -> Output:
         return cls(role, Path(path).expanduser(), tuple(Path(c).expanduser() for c in companions))
 
     def files(self) -> Tuple[Path, ...]:
         return (self.path,) + self.companions
 
 
-def guard_outputs(outputs: Sequence[Optional[Output]], inputs: Iterable = (),
-                  reporter: Reporter = SILENT) -> None:
+def guard_outputs(
+    outputs: Sequence[Optional[Output]], inputs: Iterable = (), reporter: Reporter = SILENT
+) -> None:
     """Refuse outputs that would destroy an input, collide, or cannot be written (see the
     module docstring), then sweep stale partial files from the output folders.
 
@@ -105,16 +109,20 @@ def guard_outputs(outputs: Sequence[Optional[Output]], inputs: Iterable = (),
                 a, fa = written_by.get(key, (b, fb))
                 if a is not b:
                     shown = fa.name if fa.name == fb.name else f"{fa.name} and {fb.name}"
-                    raise OutputError(f"the {a.role} and the {b.role} are the same file ({shown}): "
-                                      "choose two different paths")
+                    raise OutputError(
+                        f"the {a.role} and the {b.role} are the same file ({shown}): "
+                        "choose two different paths"
+                    )
             for key in keys:
                 written_by.setdefault(key, (b, fb))
     for folder in dict.fromkeys(out.path.parent for out in wanted):
         _probe_writable(folder)
         removed = sweep_stale_partials(folder)
         if removed:
-            reporter.info(f"removed {len(removed)} partial file(s) left in {folder} by an interrupted "
-                          f"run: {', '.join(removed)}")
+            reporter.info(
+                f"removed {len(removed)} partial file(s) left in {folder} by an interrupted "
+                f"run: {', '.join(removed)}"
+            )
 
 
 def partial_prefix(target: PathLike) -> str:
@@ -204,8 +212,13 @@ def _host_tag() -> str:
     return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _check_output_path(out: Output) -> None:
@@ -227,15 +240,19 @@ def _check_output_path(out: Output) -> None:
         raise OutputError(f"the {out.role} {written} is {kind}, not a file: choose a file path")
     folder = out.path.parent
     if not folder.is_dir():
-        raise OutputError(f"output folder does not exist: {folder}" if not folder.exists() else
-                          f"output folder {folder} is not a folder")
+        raise OutputError(
+            f"output folder does not exist: {folder}"
+            if not folder.exists()
+            else f"output folder {folder} is not a folder"
+        )
 
 
 def _probe_writable(folder: Path) -> None:
     """Create and remove a file named like a partial, so a crash in between is swept later."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=partial_prefix(folder / "write-test"), suffix=".probe",
-                                     dir=str(folder))
+        fd, probe = tempfile.mkstemp(
+            prefix=partial_prefix(folder / "write-test"), suffix=".probe", dir=str(folder)
+        )
     except OSError as exc:
         raise OutputError(f"cannot write in {folder} ({exc.strerror or exc})") from None
     os.close(fd)
@@ -271,7 +288,9 @@ def _with_partners(p: Path) -> List[Path]:
     partners = [Path(str(p) + ".aux.xml")]
     if p.suffix.lower() == ".hdr":
         stem = str(p.with_suffix(""))
-        partners.extend(Path(stem + s) for s in _ENVI_DATA_SUFFIXES + tuple(s.upper() for s in _ENVI_DATA_SUFFIXES[1:]))
+        partners.extend(
+            Path(stem + s) for s in _ENVI_DATA_SUFFIXES + tuple(s.upper() for s in _ENVI_DATA_SUFFIXES[1:])
+        )
     else:
         partners.extend([Path(str(p) + ".hdr"), p.with_suffix(".hdr"), p.with_suffix(".HDR")])
     return [p] + [f for f in partners if f != p and f.exists()]
@@ -303,7 +322,9 @@ def _collision_message(out: Output, written: Path, main: Path, inp: Path) -> str
     what = f"the {out.role} {written.name}"
     if written != out.path:
         what += f" (written with {out.path.name})"
-    target = f"the input {main.name}" if _same_file(inp, main) else f"{inp.name}, a file of the input {main.name}"
+    target = (
+        f"the input {main.name}" if _same_file(inp, main) else f"{inp.name}, a file of the input {main.name}"
+    )
     if os.path.abspath(written) != os.path.abspath(inp):
         target += " (through a link)"
     return f"{what} would overwrite {target}; choose another path"

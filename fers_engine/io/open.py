@@ -6,6 +6,7 @@ one-line ``InputError`` instead of a GDAL or scipy traceback, then recognises se
 (EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager: see ``detect_product``) by name and content
 before falling back to the plain GDAL and ``.mat`` readers.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,13 +44,19 @@ GT_SEPARATORS = ("", "_", "-", ".", " ")
 # patterns per product, in the form Qt's file filters take.
 PRODUCT_FILE_FILTERS = (
     ("EMIT L2A RFL", "EMIT_L2A_RFL_*.nc"),
-    ("EnMAP L2A", "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip "
-                  "ENMAP*L2A*-SPECTRAL_IMAGE*.TIF ENMAP*L2A*-SPECTRAL_IMAGE*.tif"),
+    (
+        "EnMAP L2A",
+        "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip "
+        "ENMAP*L2A*-SPECTRAL_IMAGE*.TIF ENMAP*L2A*-SPECTRAL_IMAGE*.tif",
+    ),
     ("PRISMA L2D", "PRS_L2D_*.he5"),
     ("AVIRIS-NG / AVIRIS-classic ENVI", "ang* f*t*p*r* *.hdr"),
     ("AVIRIS-3/5 RFL_ORT", "*_RFL_ORT.nc"),
-    ("DESIS L2A", "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-METADATA.XML DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif "
-                  "DESIS-HSI-L2A*-SPECTRAL_IMAGE.TIF"),
+    (
+        "DESIS L2A",
+        "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-METADATA.XML DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif "
+        "DESIS-HSI-L2A*-SPECTRAL_IMAGE.TIF",
+    ),
     ("Planet Tanager", "*.h5 *.he5"),
 )
 
@@ -150,8 +157,10 @@ def _multidim_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene
     if tanager.looks_like_tanager(root):
         return lambda q, o: tanager.TanagerScene(q)
     if p.suffix.lower() == ".he5":
-        raise InputError(f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
-                         "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)")
+        raise InputError(
+            f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
+            "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)"
+        )
     return None
 
 
@@ -294,8 +303,17 @@ def _check_input(path: PathLike) -> Path:
         raise InputError(f"input is a folder, not a raster file: {p}")
     mode = p.stat().st_mode
     if not stat.S_ISREG(mode):  # a device reads forever (/dev/zero) or blocks (a named pipe)
-        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) \
-            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+        kind = (
+            "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a named pipe"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a file"
+        )
         raise InputError(f"input {p} is {kind}, not a raster file")
     if p.stat().st_size == 0:
         raise InputError(f"input file is empty (0 bytes): {p}")

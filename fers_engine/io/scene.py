@@ -3,6 +3,7 @@
 Detectors, enhancers and the writer only ever see this interface, so a scene from a GeoTIFF, an
 ENVI cube or a MATLAB benchmark file is handled by exactly the same streamed code path.
 """
+
 from __future__ import annotations
 
 import abc
@@ -77,9 +78,10 @@ def band_index_array(bands: Optional[BandIndices], count: int, name: str = "the 
     if bad.size:
         worst = int(bad.max()) if (bad >= count).any() else int(bad.min())
         raise BandIndexError(
-            f"band index {worst} out of range: {name} has {count} bands "
-            f"(0-based indices 0..{count - 1})",
-            worst, count, name,
+            f"band index {worst} out of range: {name} has {count} bands (0-based indices 0..{count - 1})",
+            worst,
+            count,
+            name,
         )
     return idx.astype(np.int64)
 
@@ -116,8 +118,9 @@ class Scene(abc.ABC):
         """Release the file handle; reading after close is an error."""
 
     # -- shared behaviour ---------------------------------------------------------------------
-    def read(self, row0: int, row1: int,
-             bands: Optional[BandIndices] = None) -> Tuple[np.ndarray, np.ndarray]:
+    def read(
+        self, row0: int, row1: int, bands: Optional[BandIndices] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """Rows ``row0:row1`` as ``(float32 (B, rows, W), bool (rows, W))``; bands are 0-based."""
         idx = band_index_array(bands, self.info.count)
         raw = self._read_checked(row0, row1, idx)
@@ -139,8 +142,7 @@ class Scene(abc.ABC):
             block[:, ~valid] = 0.0
         return block, valid
 
-    def read_band_validity(self, row0: int, row1: int,
-                           bands: Optional[BandIndices] = None) -> np.ndarray:
+    def read_band_validity(self, row0: int, row1: int, bands: Optional[BandIndices] = None) -> np.ndarray:
         """bool ``(B, rows, W)``: where each band *on its own* holds a usable value (not nodata,
         finite in float32, inside the stored validity mask). ``read`` combines the bands, so one
         band of NaN makes every pixel invalid; this tells which band it is."""
@@ -169,8 +171,10 @@ class Scene(abc.ABC):
         except (FersError, MemoryError):
             raise
         except Exception as exc:  # reader libraries raise their own types (RasterioIOError, RuntimeError...)
-            raise InputError(f"cannot read rows {row0}-{row1} of {Path(self.info.path).name} "
-                             f"({_deepest_message(exc)}): the file may be truncated or damaged") from None
+            raise InputError(
+                f"cannot read rows {row0}-{row1} of {Path(self.info.path).name} "
+                f"({_deepest_message(exc)}): the file may be truncated or damaged"
+            ) from None
 
     def _to_reflectance(self, block: np.ndarray, raw: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """``block * scale + offset`` per band when the product declares them (never in place on
@@ -189,7 +193,7 @@ class Scene(abc.ABC):
         """The whole scene in one block: only for small scenes (benchmarks, tests)."""
         return self.read(0, self.info.height, bands)
 
-    def __enter__(self) -> "Scene":
+    def __enter__(self) -> Scene:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,6 +10,7 @@ the valid values, then the same affine map is applied to every tile:
 
 Values are not clipped: an anomaly brighter than the 99.9 % quantile stays brighter.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -19,7 +20,13 @@ import numpy as np
 #: ``cap``: values sampled for the quantiles. 2**22 takes every pixel of a scene up to ~180 x 180 px
 #: at 128 bands, so the transform of a development scene does not depend on which pixels a
 #: stride happens to pick (a rotated scene gets exactly the same transform).
-DEFAULT: Dict[str, Any] = {"method": "global-quantile", "q_lo": 0.001, "q_hi": 0.999, "half_range": 0.1, "cap": 4194304}
+DEFAULT: Dict[str, Any] = {
+    "method": "global-quantile",
+    "q_lo": 0.001,
+    "q_hi": 0.999,
+    "half_range": 0.1,
+    "cap": 4194304,
+}
 
 
 class Normaliser:
@@ -30,9 +37,21 @@ class Normaliser:
     ``check`` (e.g. ``Reporter.check``) is called on every pass of the thinning loop, whose
     length depends on the model card's ``cap``, so a cancel is always heard."""
 
-    def __init__(self, q_lo: float = 0.001, q_hi: float = 0.999, half_range: float = 0.1, cap: int = 4194304,
-                 check: Optional[Callable[[], None]] = None, **_ignored):
-        self.q_lo, self.q_hi, self.half_range, self.cap = float(q_lo), float(q_hi), float(half_range), int(cap)
+    def __init__(
+        self,
+        q_lo: float = 0.001,
+        q_hi: float = 0.999,
+        half_range: float = 0.1,
+        cap: int = 4194304,
+        check: Optional[Callable[[], None]] = None,
+        **_ignored,
+    ):
+        self.q_lo, self.q_hi, self.half_range, self.cap = (
+            float(q_lo),
+            float(q_hi),
+            float(half_range),
+            int(cap),
+        )
         self.check = check or (lambda: None)
         self._parts: List[np.ndarray] = []
         self._n = 0
@@ -51,7 +70,7 @@ class Normaliser:
         vals = vals[np.isfinite(vals)]
         if vals.size == 0:
             return
-        take = vals[(self._offset % self._stride)::self._stride]
+        take = vals[(self._offset % self._stride) :: self._stride]
         self._offset = (self._offset + vals.size) % self._stride if self._stride > 1 else 0
         self._parts.append(take.astype(np.float32, copy=True))
         self._n += take.size
@@ -69,6 +88,7 @@ class Normaliser:
             return self.lo, self.hi
         if self._n == 0:
             from ..errors import InputError
+
             raise InputError("cannot normalise: the scene has no valid pixel")
         v = np.concatenate(self._parts).astype(np.float64)
         lo, hi = np.quantile(v, [self.q_lo, self.q_hi])

@@ -13,6 +13,7 @@ checkpoints; a read-only folder used to fail after a whole epoch).
 ``trainer.train`` calls ``check_train_request`` once, after its configuration is resolved, so the
 CLI, the QGIS algorithm and Python callers all get the same checks.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,9 +28,14 @@ from ..io.guard import Output, guard_outputs
 from ..progress import SILENT, Reporter
 
 
-def check_train_request(inputs: Sequence[str], exclude: Optional[Sequence[Optional[str]]],
-                        epochs: Mapping[str, int], out_path, checkpoints: Sequence[Path] = (),
-                        reporter: Reporter = SILENT) -> None:
+def check_train_request(
+    inputs: Sequence[str],
+    exclude: Optional[Sequence[Optional[str]]],
+    epochs: Mapping[str, int],
+    out_path,
+    checkpoints: Sequence[Path] = (),
+    reporter: Reporter = SILENT,
+) -> None:
     """Refuse a training request that cannot give a sound model; see the module docstring.
 
     ``epochs``: the epoch count of every stage that will run. ``checkpoints``: the files the
@@ -46,9 +52,14 @@ def check_train_request(inputs: Sequence[str], exclude: Optional[Sequence[Option
     out_path = Path(out_path)
     read_files: List[object] = [*inputs, *(m for m in masks if m)]
     read_files += [gt for gt in (find_ground_truth(p) for p in inputs) if gt is not None]
-    guard_outputs([Output.file("model", out_path, out_path.with_suffix(".json")),
-                   *(Output.file("training checkpoint", c) for c in checkpoints)],
-                  inputs=read_files, reporter=reporter)
+    guard_outputs(
+        [
+            Output.file("model", out_path, out_path.with_suffix(".json")),
+            *(Output.file("training checkpoint", c) for c in checkpoints),
+        ],
+        inputs=read_files,
+        reporter=reporter,
+    )
     for path, mask_path in zip(inputs, masks):
         _check_input(str(path), mask_path)
 
@@ -63,12 +74,16 @@ def _check_input(path: str, mask_path: Optional[str]) -> None:
         if mask_path:
             excluded = read_ground_truth(str(mask_path))
             if excluded.shape != (info.height, info.width):
-                raise InputError(f"exclusion mask {Path(mask_path).name} is {excluded.shape[1]} x "
-                                 f"{excluded.shape[0]} px but the training input {name} is "
-                                 f"{info.width} x {info.height} px")
+                raise InputError(
+                    f"exclusion mask {Path(mask_path).name} is {excluded.shape[1]} x "
+                    f"{excluded.shape[0]} px but the training input {name} is "
+                    f"{info.width} x {info.height} px"
+                )
             if excluded.all():
-                raise InputError(f"exclusion mask {Path(mask_path).name} excludes every pixel of {name}: "
-                                 "nothing is left to train on")
+                raise InputError(
+                    f"exclusion mask {Path(mask_path).name} excludes every pixel of {name}: "
+                    "nothing is left to train on"
+                )
         # the bands training reads (nets.data.read_scene): ENVI bad bands left out, and bands with
         # no valid value anywhere dropped (an EnMAP tile's water-vapour bands), as detect drops them
         bands = np.asarray(select_bands(info, drop_bad_bands=True), dtype=np.int64)
@@ -78,14 +93,18 @@ def _check_input(path: str, mask_path: Optional[str]) -> None:
         kept = bands[~np.isin(bands, empty)]
         why = f"; these bands hold no valid value: {band_labels(info, empty)}" if empty.size else ""
         if kept.size < 2:
-            raise InputError(f"the training input {name} has {kept.size} band(s) with a valid value{why}; "
-                             "training needs at least 2")
+            raise InputError(
+                f"the training input {name} has {kept.size} band(s) with a valid value{why}; "
+                "training needs at least 2"
+            )
         if empty.size and _has_usable_pixel(scene, excluded, kept):
             return
         if excluded is None or not excluded.any():
             raise InputError(f"every pixel of the training input {name} is nodata or NaN{why}")
-        raise InputError(f"every valid pixel of the training input {name} is excluded by "
-                         f"{Path(str(mask_path)).name}: nothing is left to train on")
+        raise InputError(
+            f"every valid pixel of the training input {name} is excluded by "
+            f"{Path(str(mask_path)).name}: nothing is left to train on"
+        )
 
 
 def _has_usable_pixel(scene, excluded: Optional[np.ndarray], bands: np.ndarray) -> bool:

@@ -1,4 +1,5 @@
 """The accuracy benchmark scores in memory; `fers detect` streams from the file. Same numbers?"""
+
 from __future__ import annotations
 
 import sys
@@ -10,8 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("scene,crd", [("abu-airport-2", False), ("hydice-urban (OT-AD version)", False),
-                                       ("abu-airport-2", True)])
+@pytest.mark.parametrize(
+    "scene,crd", [("abu-airport-2", False), ("hydice-urban (OT-AD version)", False), ("abu-airport-2", True)]
+)
 def test_benchmark_scores_equal_fers_detect_scores(shared_data, tmp_path, scene, crd):
     """RX with both fusions; CRD (the benchmark's windows, the default lambda) on the full and
     the spectral enhanced cube."""
@@ -19,6 +21,7 @@ def test_benchmark_scores_equal_fers_detect_scores(shared_data, tmp_path, scene,
     sys.path.insert(0, str(REPO / "bench"))
     import accuracy
     from folds import SCENES, fold_of
+
     from fers_engine.io import open_scene
     from fers_engine.metrics import roc_auc
     from fers_engine.nets.enhancer import load_enhancer
@@ -30,16 +33,28 @@ def test_benchmark_scores_equal_fers_detect_scores(shared_data, tmp_path, scene,
     if not model.is_file():
         pytest.skip(f"no fold model {model.relative_to(REPO)} (run models/retrain.py)")
     raw = accuracy.read(path)
-    bench = accuracy.enhanced_scores(load_enhancer(str(model), device="cpu"), raw.cube, raw.valid,
-                                     with_crd=crd)
+    bench = accuracy.enhanced_scores(
+        load_enhancer(str(model), device="cpu"), raw.cube, raw.valid, with_crd=crd
+    )
     runs = [("rx", "full", "sum", "full"), ("rx", "full", "hadamard", "hadamard")]
     if crd:
         runs = [("crd", "full", "sum", "full+CRD"), ("crd", "spectral", "sum", "spectral+CRD")]
     for detector, enhancer, fusion, column in runs:
         out = tmp_path / f"{detector}-{enhancer}-{fusion}.tif"
-        detect(path, out, DetectOptions(detector=detector, inner=accuracy.CRD_WINDOWS[0],
-                                        outer=accuracy.CRD_WINDOWS[1], enhancer=enhancer, model=str(model),
-                                        fusion=fusion, device="cpu", block_rows=17))
+        detect(
+            path,
+            out,
+            DetectOptions(
+                detector=detector,
+                inner=accuracy.CRD_WINDOWS[0],
+                outer=accuracy.CRD_WINDOWS[1],
+                enhancer=enhancer,
+                model=str(model),
+                fusion=fusion,
+                device="cpu",
+                block_rows=17,
+            ),
+        )
         with open_scene(out) as s:
             scores, scored = s.read_all()
         product = np.where(scored, scores[0], np.nan)

@@ -1,4 +1,5 @@
 """The immutable reporter: one name per callback, derived reporters, cancel."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,10 @@ def test_warnings_go_to_on_warning_or_to_on_info_with_a_prefix():
 def test_a_derived_reporter_that_keeps_messages_still_forwards_them():
     infos, warnings, kept = [], [], []
     base = Reporter(on_info=infos.append, on_warning=warnings.append).stage(0.1, 0.2)
-    keeping = base.replace(on_info=lambda m: (kept.append(m), base.info(m)),
-                           on_warning=lambda m: (kept.append("W " + m), base.warning(m)))
+    keeping = base.replace(
+        on_info=lambda m: (kept.append(m), base.info(m)),
+        on_warning=lambda m: (kept.append("W " + m), base.warning(m)),
+    )
     keeping.info("a")
     keeping.warning("b")
     assert kept == ["a", "W b"] and infos == ["a"] and warnings == ["b"]

@@ -1,4 +1,5 @@
 """The package's public API (``fers_engine/__init__.py``) and the choices it exports."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,16 @@ import sys
 import pytest
 
 import fers_engine
-from fers_engine.choices import (DETECTORS, THRESHOLD_METHODS, Choice, Detector, Device, EnhancerMode,
-                                 ThresholdMethod, TrainingRecipe)
+from fers_engine.choices import (
+    DETECTORS,
+    THRESHOLD_METHODS,
+    Choice,
+    Detector,
+    Device,
+    EnhancerMode,
+    ThresholdMethod,
+    TrainingRecipe,
+)
 from fers_engine.errors import InputError
 
 HEAVY = ("numpy", "scipy", "osgeo", "torch", "numba")
@@ -30,7 +39,9 @@ def test_importing_the_package_or_its_choices_loads_nothing_heavy():
 
 
 def test_detect_and_train_do_not_import_torch_or_numba_until_they_run():
-    loaded = _modules_after("import fers_engine as fe; fe.detect, fe.DetectOptions, fe.train, fe.load_enhancer")
+    loaded = _modules_after(
+        "import fers_engine as fe; fe.detect, fe.DetectOptions, fe.train, fe.load_enhancer"
+    )
     assert not loaded & {"torch", "numba"}
 
 
@@ -39,6 +50,7 @@ def test_every_public_name_resolves_and_nothing_else_does():
         assert getattr(fers_engine, name) is not None, name
     assert set(fers_engine.__all__) <= set(dir(fers_engine))
     from fers_engine.pipeline import detect
+
     assert fers_engine.detect is detect
     with pytest.raises(AttributeError, match="no attribute 'hadamard'"):
         fers_engine.hadamard  # noqa: B018 (internal names are not part of the package's API)
@@ -64,7 +76,10 @@ def test_parse_accepts_members_and_strings_and_names_every_choice_when_it_refuse
 
 def test_every_choice_in_the_engine_is_a_str_enum():
     import fers_engine.choices as choices
-    enums = [v for v in vars(choices).values() if isinstance(v, type) and issubclass(v, Choice) and v is not Choice]
+
+    enums = [
+        v for v in vars(choices).values() if isinstance(v, type) and issubclass(v, Choice) and v is not Choice
+    ]
     assert len(enums) == 10
     for enum in enums:
         assert issubclass(enum, str) and enum.values() and all(isinstance(v, str) for v in enum.values())
@@ -72,9 +87,13 @@ def test_every_choice_in_the_engine_is_a_str_enum():
 
 def test_the_cli_offers_exactly_the_enum_values():
     from fers_engine.cli import build_parser
+
     parser = build_parser()
-    detect = next(a for a in parser._subparsers._group_actions[0].choices["detect"]._actions  # noqa: SLF001
-                  if a.dest == "detector")
+    detect = next(
+        a
+        for a in parser._subparsers._group_actions[0].choices["detect"]._actions  # noqa: SLF001
+        if a.dest == "detector"
+    )
     assert tuple(detect.choices) == Detector.values()
 
 

@@ -1,4 +1,5 @@
 """`fers batch` / run_batch on a LocalCluster of two worker processes."""
+
 from __future__ import annotations
 
 import filecmp
@@ -70,12 +71,16 @@ def test_an_output_onto_an_input_refuses_the_whole_batch_before_any_work(client,
     paths = scenes(2)
     victim = paths[1].rename(tmp_path / "scene0_score.tif")
     before = victim.read_bytes()
-    with pytest.raises(OutputError, match="score raster of scene0.tif scene0_score.tif would overwrite the input "
-                                          "scene0_score.tif"):
+    with pytest.raises(
+        OutputError,
+        match="score raster of scene0.tif scene0_score.tif would overwrite the input scene0_score.tif",
+    ):
         run_batch([paths[0], victim], tmp_path, DetectOptions(enhancer="none"), client=client)
     assert victim.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("truth")) == [
-        "scene0.tif", "scene0_score.tif"]
+        "scene0.tif",
+        "scene0_score.tif",
+    ]
 
 
 def test_partials_of_dead_writers_are_swept_and_live_ones_kept(client, scenes, tmp_path):
@@ -85,12 +90,14 @@ def test_partials_of_dead_writers_are_swept_and_live_ones_kept(client, scenes, t
 
     out = tmp_path / "out"
     out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        stale = out / partial_prefix(out / "scene0_score.tif").replace(f"-{os.getpid()}-",
-                                                                       f"-{int(dead.stdout)}-")
+        stale = out / partial_prefix(out / "scene0_score.tif").replace(
+            f"-{os.getpid()}-", f"-{int(dead.stdout)}-"
+        )
         running = out / partial_prefix(out / "scene1_score.tif").replace(f"-{os.getpid()}-", f"-{live.pid}-")
         for p in (stale, running):
             (p.parent / (p.name + "abcd1234.tif")).write_bytes(b"half")
@@ -170,8 +177,22 @@ def test_a_worker_killed_mid_batch_loses_no_scene(client, scenes, tmp_path):
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it; the plugin is set up again
     for path in paths[:2]:
         ref = tmp_path / f"ref_{path.stem}.tif"
-        fers_detect_one_thread([path, ref, "--enhancer", "none", "--detector", "lrx", "--inner", "3",
-                                "--outer", "9", "--lrx-covariance", "scene"])
+        fers_detect_one_thread(
+            [
+                path,
+                ref,
+                "--enhancer",
+                "none",
+                "--detector",
+                "lrx",
+                "--inner",
+                "3",
+                "--outer",
+                "9",
+                "--lrx-covariance",
+                "scene",
+            ]
+        )
         assert filecmp.cmp(ref, out / f"{path.stem}_score.tif", shallow=False)
 
 
@@ -216,8 +237,9 @@ def test_one_batch_per_folder(tmp_path):
         with pytest.raises(OutputError, match="another fers batch"):
             BatchLock(tmp_path).__enter__()
     # a lock left by a killed batch on this host is taken over
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     (tmp_path / BatchLock.NAME).write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename}))
     with BatchLock(tmp_path) as lock:
         assert lock.held
@@ -228,21 +250,58 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
     listing = tmp_path / "scenes.txt"
     listing.write_text(f"# campaign\n{paths[1]}\n\n")
     address = client.scheduler.address
-    code = fers(["batch", str(paths[0]), "--input-list", str(listing), "--out-dir", str(tmp_path / "o"),
-                 "--scheduler", address, "--enhancer", "none", "-q"])
+    code = fers(
+        [
+            "batch",
+            str(paths[0]),
+            "--input-list",
+            str(listing),
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--scheduler",
+            address,
+            "--enhancer",
+            "none",
+            "-q",
+        ]
+    )
     assert code == 0
     assert "2 ok" in capsys.readouterr().out
     for path in paths:  # the scheduler's workers run one thread per task: `fers detect` at one thread
         fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none"])
         assert filecmp.cmp(tmp_path / "ref.tif", tmp_path / "o" / f"{path.stem}_score.tif", shallow=False)
     (tmp_path / "bad.tif").write_text("x")
-    code = fers(["batch", str(paths[0]), str(tmp_path / "bad.tif"), "--out-dir", str(tmp_path / "o"),
-                 "--scheduler", address, "--enhancer", "none", "-q"])
+    code = fers(
+        [
+            "batch",
+            str(paths[0]),
+            str(tmp_path / "bad.tif"),
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--scheduler",
+            address,
+            "--enhancer",
+            "none",
+            "-q",
+        ]
+    )
     assert code == 1
     out = capsys.readouterr()
     assert "1 skipped, 1 failed" in out.out and "bad.tif" in out.err and "Traceback" not in out.err
-    code = fers(["batch", str(paths[0]), "--out-dir", str(tmp_path / "o"), "--detector", "lrx",
-                 "--inner", "4", "--scheduler", address])
+    code = fers(
+        [
+            "batch",
+            str(paths[0]),
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--detector",
+            "lrx",
+            "--inner",
+            "4",
+            "--scheduler",
+            address,
+        ]
+    )
     assert code == 2 and "inner" in capsys.readouterr().err
 
 
@@ -251,8 +310,23 @@ def test_cli_batch_on_its_own_local_cluster_equals_fers_detect(scenes, tmp_path,
     local-RX kernel at one thread: the bytes of `fers detect --threads 1` at one BLAS thread."""
     paths = scenes(2)
     flags = ["--detector", "lrx", "--inner", "3", "--outer", "7", "--enhancer", "spectral"]
-    assert fers(["batch", *map(str, paths), "--out-dir", str(tmp_path / "o"), "--workers", "1",
-                 "--threads", "1", *flags, "-q"]) == 0
+    assert (
+        fers(
+            [
+                "batch",
+                *map(str, paths),
+                "--out-dir",
+                str(tmp_path / "o"),
+                "--workers",
+                "1",
+                "--threads",
+                "1",
+                *flags,
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "2 scenes on 1 workers" in capsys.readouterr().out
     for path in paths:
         fers_detect_one_thread([path, tmp_path / "ref.tif", *flags])
@@ -286,12 +360,35 @@ def test_ctrl_c_in_a_terminal_stops_the_local_cluster_cleanly(scenes, tmp_path):
     paths = scenes(6, rows=240, cols=160, bands=60)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "fers_engine.cli", "batch", *map(str, paths),
-                             "--out-dir", str(out), "--workers", "2", "--enhancer", "none",
-                             "--detector", "lrx", "--inner", "3", "--outer", "9", "--lrx-covariance", "scene",
-                             "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fers_engine.cli",
+            "batch",
+            *map(str, paths),
+            "--out-dir",
+            str(out),
+            "--workers",
+            "2",
+            "--enhancer",
+            "none",
+            "--detector",
+            "lrx",
+            "--inner",
+            "3",
+            "--outer",
+            "9",
+            "--lrx-covariance",
+            "scene",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (out.is_dir() and partials(out)):
@@ -319,13 +416,28 @@ def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_pa
     from fers_engine.io import open_scene
 
     paths = scenes(2, rows=60)
-    args = ["batch", *map(str, paths), "--out-dir", str(tmp_path / "o"), "--split", "--enhancer", "none",
-            "--block-rows", "7", "--scheduler", client.scheduler.address, "-q"]
+    args = [
+        "batch",
+        *map(str, paths),
+        "--out-dir",
+        str(tmp_path / "o"),
+        "--split",
+        "--enhancer",
+        "none",
+        "--block-rows",
+        "7",
+        "--scheduler",
+        client.scheduler.address,
+        "-q",
+    ]
     assert fers(args) == 0
     assert "2 ok" in capsys.readouterr().out
     for path in paths:
         fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none", "--block-rows", "7"])
-        with open_scene(tmp_path / "ref.tif") as a, open_scene(tmp_path / "o" / f"{path.stem}_score.tif") as b:
+        with (
+            open_scene(tmp_path / "ref.tif") as a,
+            open_scene(tmp_path / "o" / f"{path.stem}_score.tif") as b,
+        ):
             ref, got = a.read_all()[0][0], b.read_all()[0][0]
         assert np.nanmax(np.abs(got - ref) / np.abs(ref)) < 1e-5
     assert fers(args) == 0

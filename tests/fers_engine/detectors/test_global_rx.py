@@ -1,4 +1,5 @@
 """Global RX against SPy's ``spectral.rx`` (the oracle) and its streaming contracts."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -213,10 +214,17 @@ def test_stream_rx_scores_every_variant_of_a_stream_like_global_rx():
     logs, warnings = [], []
 
     def put(variant, r0, scores):
-        got[variant][r0:r0 + scores.shape[0]] = scores
+        got[variant][r0 : r0 + scores.shape[0]] = scores
 
-    infos = stream_rx(lambda r0, r1: ({"a": a[:, r0:r1], "b": b[:, r0:r1]}, valid[r0:r1]), a.shape[1],
-                      a.shape[0], ("a", "b"), 7, put, Reporter(on_info=logs.append, on_warning=warnings.append))
+    infos = stream_rx(
+        lambda r0, r1: ({"a": a[:, r0:r1], "b": b[:, r0:r1]}, valid[r0:r1]),
+        a.shape[1],
+        a.shape[0],
+        ("a", "b"),
+        7,
+        put,
+        Reporter(on_info=logs.append, on_warning=warnings.append),
+    )
     np.testing.assert_array_equal(got["a"], global_rx(a, valid, block_rows=7))
     np.testing.assert_array_equal(got["b"], global_rx(b, valid, block_rows=7))
     np.testing.assert_allclose(got["b"], global_rx(b, valid, block_rows=3), rtol=1e-5)  # any blocking
@@ -233,6 +241,8 @@ def test_regularised_and_constant_covariances_are_warnings():
     assert len(warnings) == 1 and "singular or ill-conditioned" in warnings[0]
     warnings.clear()
     flat = global_rx(np.full((4, 6, 5), 3.0, np.float32), reporter=Reporter(on_warning=warnings.append))
-    assert warnings == ["global RX: the scene is constant: every valid pixel has the same spectrum, so no "
-                        "pixel can stand out and the scores carry no information"]
+    assert warnings == [
+        "global RX: the scene is constant: every valid pixel has the same spectrum, so no "
+        "pixel can stand out and the scores carry no information"
+    ]
     assert (flat == 0).all()

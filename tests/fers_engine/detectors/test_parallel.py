@@ -1,4 +1,5 @@
 """Worker counts, chunk plans and cancellable chunked runs (``detectors/parallel.py``)."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,21 @@ def test_nonsense_worker_counts_are_one_clear_error(bad):
         parallel.resolve_workers(bad)
 
 
-@pytest.mark.parametrize("rows,width,pixels,workers,strip", [
-    (7, 10, 25, 1, 1), (7, 10, 25, 4, 1), (7, 10, 1000, 3, 1), (3, 100, 7, 2, 1), (1, 5, 1, 1, 1),
-    (5, 9, 9, 1, 1), (40, 50, 300, 1, 7), (40, 50, 300, 2, 7), (4, 50, 100, 1, 7), (9, 30, 5, 1, 8)])
+@pytest.mark.parametrize(
+    "rows,width,pixels,workers,strip",
+    [
+        (7, 10, 25, 1, 1),
+        (7, 10, 25, 4, 1),
+        (7, 10, 1000, 3, 1),
+        (3, 100, 7, 2, 1),
+        (1, 5, 1, 1, 1),
+        (5, 9, 9, 1, 1),
+        (40, 50, 300, 1, 7),
+        (40, 50, 300, 2, 7),
+        (4, 50, 100, 1, 7),
+        (9, 30, 5, 1, 8),
+    ],
+)
 def test_chunks_tile_the_grid_once_in_strips_within_the_budget(rows, width, pixels, workers, strip):
     chunks = parallel.pixel_chunks(rows, width, pixels, workers, strip)
     seen = [[0] * width for _ in range(rows)]

@@ -3,6 +3,7 @@ multidimensional API): root ``reflectance`` (downtrack, crosstrack, bands) float
 _FillValue -9999, ``sensor_band_parameters/{wavelengths, fwhm, good_wavelengths}``,
 ``location/{lat, lon, elev}`` (downtrack, crosstrack) and ``location/{glt_x, glt_y}`` int32
 (ortho_y, ortho_x), 1-based, 0 = no data, root attributes ``geotransform`` and ``spatial_ref``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,10 +34,18 @@ def rotated_glt(rows: int, cols: int, angle_deg: float = 20.0) -> Tuple[np.ndarr
     return np.where(inside, c + 1, 0).astype(np.int32), np.where(inside, r + 1, 0).astype(np.int32)
 
 
-def write_emit(path: Path, cube: np.ndarray, wavelengths: Sequence[float], fwhm: Sequence[float],
-               good: Sequence[int], glt_x: np.ndarray, glt_y: np.ndarray,
-               geotransform: Sequence[float] = GEOTRANSFORM,
-               skip: Sequence[str] = (), spatial_ref: Optional[str] = None) -> Path:
+def write_emit(
+    path: Path,
+    cube: np.ndarray,
+    wavelengths: Sequence[float],
+    fwhm: Sequence[float],
+    good: Sequence[int],
+    glt_x: np.ndarray,
+    glt_y: np.ndarray,
+    geotransform: Sequence[float] = GEOTRANSFORM,
+    skip: Sequence[str] = (),
+    spatial_ref: Optional[str] = None,
+) -> Path:
     """Write the product; ``skip`` leaves parts out (e.g. ``"location"``) to make broken files."""
     rows, cols, bands = cube.shape
     drv = gdal.GetDriverByName("netCDF")
@@ -78,7 +87,8 @@ def write_emit(path: Path, cube: np.ndarray, wavelengths: Sequence[float], fwhm:
     srs = root.CreateAttribute("spatial_ref", [], gdal.ExtendedDataType.CreateString())
     srs.Write(spatial_ref if spatial_ref is not None else osr.SRS_WKT_WGS84_LAT_LONG)
     root.CreateAttribute("title", [], gdal.ExtendedDataType.CreateString()).Write(
-        "EMIT L2A Estimated Surface Reflectance 60 m V001")
+        "EMIT L2A Estimated Surface Reflectance 60 m V001"
+    )
     del root, ds  # closes and flushes the file
     return Path(path)
 
