@@ -86,22 +86,24 @@ def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial"), with_crd=Fa
     matrix, normalisation) and the same context rule (nodata fill, border) as ``fers detect``.
 
     Keys: ``spectral`` (RX(x + spe)), ``full`` (RX(x + spe + spa)), ``hadamard``; with
-    ``with_crd`` also ``spectral+CRD`` and ``full+CRD``, CRD on the same enhanced cubes (what
-    ``fers detect --detector crd`` scores with ``--enhancer spectral`` / ``full``).
+    ``with_crd`` (True, or the parts: ``("spectral",)``) also ``spectral+CRD`` and ``full+CRD``,
+    CRD on the same enhanced cubes (what ``fers detect --detector crd`` scores with
+    ``--enhancer spectral`` / ``full``).
     """
+    crd_parts = {"spectral", "full"} if with_crd is True else set(with_crd or ())
     from fers_engine.nets.context import scene_features
     from fers_engine.nets.inputs import fit_cube
     x = fit_cube(enh.grid, cube, valid).apply(cube)
     f = scene_features(lambda b: enh.features(b, parts=parts), x, valid, enh.halo)
     spe = x + f["spectral"]
     out = {"spectral": rx(spe, valid)}
-    if with_crd:
+    if "spectral" in crd_parts:
         out["spectral+CRD"] = crd(spe, valid)
     if "spatial" in f:
         full = spe + f["spatial"]
         out["full"] = rx(full, valid)
         out["hadamard"] = hadamard([rx(x + f["spatial"], valid), out["spectral"]])
-        if with_crd:
+        if "full" in crd_parts:
             out["full+CRD"] = crd(full, valid)
     return out
 
@@ -180,6 +182,9 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
                                  lambda: enhanced_scores(enh, cube, valid, enh.parts, plus_crd)).items():
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
+        part, detector = default_method()
+        # the untrained start scored like the default method: with CRD too when CRD is the default
+        untrained_crd = (part,) if with_crd and detector == "crd" else ()
         if untrained_seeds and default.is_file():
             card = models[default].card
             for seed in range(untrained_seeds):
@@ -187,8 +192,9 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
                 if key not in models:
                     models[key] = untrained_enhancer(card, seed)
                 enh = models[key]
-                for part, s in enhanced_scores(enh, cube, valid, enh.parts).items():
-                    maps[f"untrained s{seed} {part}"] = s
+                for key, s in timed("untrained", lambda: enhanced_scores(enh, cube, valid, enh.parts,
+                                                                         untrained_crd)).items():
+                    maps[f"untrained s{seed} {key}"] = s
         auc[name] = {c: roc_auc(s, truth, valid=valid) for c, s in maps.items()}
         fa[name] = {c: boundary_false_alarms(s, cube, truth, valid) for c, s in maps.items()
                     if not c.startswith("untrained") and not c.endswith("hadamard")}
@@ -196,11 +202,22 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
     return auc, fa, seconds
 
 
-def default_column(auc) -> str:
-    """The product's default method: the default recipe's model with detect's default enhancer."""
+def default_method():
+    """(enhancer part, detector) of ``fers detect`` without options: ('full' or 'spectral', 'rx' or 'crd')."""
     from fers_engine.pipeline import DetectOptions
-    part = DetectOptions().enhancer
-    col = f"{DEFAULT_RECIPE} {'full' if part == 'full' else 'spectral'}"
+    o = DetectOptions()
+    return ("full" if o.enhancer == "full" else "spectral"), o.detector
+
+
+def method_key(part: str, detector: str) -> str:
+    """The ``enhanced_scores`` key of an enhancer part with a detector: 'full', 'spectral+CRD', ..."""
+    return part + ("+CRD" if detector == "crd" else "")
+
+
+def default_column(auc) -> str:
+    """The product's default method: the default recipe's model with detect's default enhancer
+    and detector."""
+    col = f"{DEFAULT_RECIPE} {method_key(*default_method())}"
     return col if col in next(iter(auc.values())) else ""
 
 
@@ -239,10 +256,11 @@ def report(auc, fa, seconds, args, train_time) -> str:
                    for c in (f"{r} full", f"{r} spectral", f"{r} hadamard", f"{r} full+CRD", f"{r} spectral+CRD")
                    if c in first]
     seeds = args.untrained_seeds
-    unt = {p: seed_stats(auc, p, seeds) for p in ("full", "spectral")}
+    unt_keys = ("full", "spectral", "full+CRD", "spectral+CRD")
+    unt = {p: seed_stats(auc, p, seeds) for p in unt_keys}
     rows = {n: dict(v) for n, v in auc.items()}
     for n in rows:
-        for p in ("full", "spectral"):
+        for p in unt_keys:
             vals = [auc[n][f"untrained s{s} {p}"] for s in range(seeds) if f"untrained s{s} {p}" in auc[n]]
             if vals:
                 rows[n][f"untrained {p}"] = float(np.mean(vals))
@@ -251,7 +269,8 @@ def report(auc, fa, seconds, args, train_time) -> str:
             if "CRD" in auc[n]:
                 rows[n]["Δ vs CRD"] = auc[n][default] - auc[n]["CRD"]
     main_cols = base + ([default, "Δ vs RX"] if default else []) + (["Δ vs CRD"] if default and "CRD" in first else []) \
-        + [c for c in recipe_cols if c != default] + [c for c in ("untrained full", "untrained spectral") if c in rows[next(iter(rows))]]
+        + [c for c in recipe_cols if c != default] + [f"untrained {p}" for p in unt_keys
+                                                      if f"untrained {p}" in rows[next(iter(rows))]]
     main, means = table(rows, main_cols, signed=("Δ vs RX", "Δ vs CRD"))
     fa_cols = [c for c in base + [default] + [c for c in recipe_cols if c != default] if c and c in next(iter(fa.values()))]
     fa_tab, fa_means = table(fa, fa_cols)
@@ -308,6 +327,8 @@ def report(auc, fa, seconds, args, train_time) -> str:
                      + f"; the worst is {worst} ({rows[worst]['Δ vs RX']:+.4f}).")
         part = default.split()[-1]
         u = unt.get(part)
+        if u is None:
+            lines.append(f"- Trained vs untrained: the untrained seeds were not scored with `{part}` in this run.")
         if u:
             d = m - u["mean"]
             lines.append(f"- Trained vs untrained ({len(u['means'])} seeds: {u['mean']:.4f} +- {u['sd']:.4f} sd, "
@@ -320,6 +341,12 @@ def report(auc, fa, seconds, args, train_time) -> str:
                          f"{d:+.4f}; the seed noise of one model's mean (sd over untrained seeds) is "
                          f"{unt['full']['sd']:.4f}: full {'beats' if d > unt['full']['sd'] else 'does not beat'} "
                          "spectral by more than it.")
+        if part.startswith("spectral"):
+            f_col, s_col = f"{DEFAULT_RECIPE} {part.replace('spectral', 'full')}", default
+            lines.append("- The default enhancer is `spectral` (the pairing chosen on training labels, "
+                         "bench/results/detector_choice.md; issue 13's alternative to full beating spectral)"
+                         + (f": with the default detector, full {means[f_col]:.4f} vs spectral {means[s_col]:.4f}, "
+                            f"{means[f_col] - means[s_col]:+.4f}" if f_col in means else "") + ".")
         for col in (f"{DEFAULT_RECIPE} full+CRD", f"{DEFAULT_RECIPE} spectral+CRD"):
             if col in means and "CRD" in means:
                 d = [rows[n][col] - rows[n]["CRD"] for n in rows]
@@ -345,8 +372,9 @@ def report(auc, fa, seconds, args, train_time) -> str:
     lines += ["", "Scoring time, all 13 windows: " + ", ".join(f"{c} {s:.0f} s" for c, s in seconds.items()) + "."]
     if train_time:
         lines.append("Training time this run: " + ", ".join(f"{r} {sum(t):.0f} s" for r, t in train_time.items()) + ".")
-    if unt.get("full"):
-        lines.append(f"Untrained seed means (full): {', '.join(f'{v:.4f}' for v in unt['full']['means'])}.")
+    for p, u in unt.items():
+        if u:
+            lines.append(f"Untrained seed means ({p}): {', '.join(f'{v:.4f}' for v in u['means'])}.")
     return "\n".join(lines) + "\n"
 
 

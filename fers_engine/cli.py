@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from . import __version__
-from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS,
-                      FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS, TRAINING_RECIPES, TRUTH_POLICIES)
+from .choices import (BAND_MODES, CHECKPOINT_SELECTIONS, DEFAULT_CRD_LAMBDA, DEFAULT_DETECTOR, DEFAULT_ENHANCER,
+                      DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS,
+                      TRAINING_RECIPES, TRUTH_POLICIES)
 from .errors import BandIndexError, Cancelled, FersError, InputError
 from .progress import Reporter
 
@@ -295,9 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The options of `detect`, shared by `batch`: a batch runs exactly what `fers detect` runs.
     flags = argparse.ArgumentParser(add_help=False)
-    flags.add_argument("--detector", choices=DETECTORS, default="rx",
-                       help="rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation "
-                            "on the same dual window")
+    flags.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                       help="rx: global RX (fast); lrx: local (dual-window) RX; crd: collaborative "
+                            f"representation on the same dual window (default {DEFAULT_DETECTOR}: the most "
+                            "accurate pairing with the enhancers in bench/results/accuracy.md, and far slower "
+                            "than rx)")
     flags.add_argument("--inner", type=int, default=3, help="lrx/crd guard window, odd (default 3)")
     flags.add_argument("--outer", type=int, default=15, help="lrx/crd outer window, odd (default 15)")
     flags.add_argument("--lrx-covariance", choices=LOCAL_COVARIANCES, default="auto",
@@ -312,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")
     flags.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
     flags.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")
-    flags.add_argument("--enhancer", choices=ENHANCERS, default="full",
-                       help="full = spectral + spatial enhancers (default), spectral = FEN only, "
+    flags.add_argument("--enhancer", choices=ENHANCERS, default=DEFAULT_ENHANCER,
+                       help=f"full = spectral + spatial enhancers, spectral = FEN only (default {DEFAULT_ENHANCER}), "
                             "none = plain detector")
     flags.add_argument("--model", help="bundled model name or a .safetensors model file")
     flags.add_argument("--band-mode", choices=BAND_MODES, default="resample",

@@ -16,8 +16,8 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from fers_engine.choices import (BAND_MODES, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES,
-                                 THRESHOLD_METHODS)
+from fers_engine.choices import (BAND_MODES, DEFAULT_DETECTOR, DEFAULT_ENHANCER, DETECTORS, DEVICES, ENHANCERS,
+                                 FUSIONS, LOCAL_COVARIANCES, THRESHOLD_METHODS)
 
 from ..scene_input import SCENE_FILE_FILTER, scene_input, scene_input_problem
 from ..styling import attach_outputs
@@ -123,10 +123,10 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                                             allowMultiple=True),
                  "Optional subset of bands (1-based band numbers as in QGIS). Empty uses every band "
                  "except those flagged bad in the raster's metadata.")
-        self.enum(self.ENHANCER, "Enhancer", ENHANCERS, "full",
+        self.enum(self.ENHANCER, "Enhancer", ENHANCERS, DEFAULT_ENHANCER,
                   "Background-feature enhancement before detection. none: classical detector only; "
-                  "spectral: the spectral enhancer; full: spectral and spatial enhancers fused (the full "
-                  "method).")
+                  "spectral: the spectral enhancer (the default, with the CRD detector: the most accurate "
+                  "pairing measured); full: spectral and spatial enhancers fused (the paper's full method).")
         models = [DEFAULT_MODEL] + bundled_models()
         self.enum(self.MODEL, "Bundled model", models, DEFAULT_MODEL,
                   "Which bundled enhancer model to use when ENHANCER is not none; 'default' lets "
@@ -136,9 +136,11 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                                             extension="safetensors", optional=True),
                  "Optional path to a model trained with Train enhancer (.safetensors with its .json "
                  "model card beside it).")
-        self.enum(self.DETECTOR, "Detector", DETECTORS, "rx",
-                  "rx: global RX (Mahalanobis distance to the scene's background); lrx: local RX "
-                  "with an inner guard window and an outer background window.")
+        self.enum(self.DETECTOR, "Detector", DETECTORS, DEFAULT_DETECTOR,
+                  "rx: global RX (Mahalanobis distance to the scene's background; fast); lrx: local RX "
+                  "with an inner guard window and an outer background window; crd: collaborative "
+                  "representation on the same two windows (the default: the most accurate with the "
+                  "enhancers, and far slower than rx on large scenes).")
         self.add(QgsProcessingParameterNumber(self.WINDOW_INNER, self.tr("Local RX inner window (pixels, odd)"),
                                               type=QgsProcessingParameterNumber.Integer,
                                               defaultValue=3, minValue=1),
@@ -205,8 +207,8 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
 
         src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE)
         bands = self.parameterAsInts(parameters, self.BANDS, context) or []
-        enhancer = self.enum_value(parameters, self.ENHANCER, context) or "full"
-        detector = self.enum_value(parameters, self.DETECTOR, context) or "rx"
+        enhancer = self.enum_value(parameters, self.ENHANCER, context) or DEFAULT_ENHANCER
+        detector = self.enum_value(parameters, self.DETECTOR, context) or DEFAULT_DETECTOR
         fusion = self.enum_value(parameters, self.FUSION, context) or "sum"
         device = self.enum_value(parameters, self.DEVICE, context) or "auto"
         model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context)
