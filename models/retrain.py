@@ -39,7 +39,30 @@ def _saw(card: dict) -> str:
             "(anomaly pixels excluded, epochs and candidates chosen)")
 
 
+def _fold_seeds(models) -> str:
+    """Which recipes' fold models, as shipped, trained every candidate and which one seed (read
+    from their cards, so the sentence cannot drift from the files)."""
+    every, single = set(), {}
+    for p in models:
+        if p.parent.parent.name != "folds":
+            continue
+        tr = json.loads(p.with_suffix(".json").read_text())["training"]
+        if tr.get("candidates"):
+            every.add(p.parent.name)
+        else:
+            single[p.parent.name] = tr.get("seed")
+    parts = []
+    if every:
+        parts.append("the fold models of " + ", ".join(f"`{r}`" for r in sorted(every))
+                     + " trained every candidate of their recipe, like the default model")
+    if single:
+        parts.append("those of " + ", ".join(f"`{r}` (seed {s})" for r, s in sorted(single.items()))
+                     + " one seed only (one candidate: the table's '-')")
+    return ("As shipped, " + "; ".join(parts) + ".") if parts else ""
+
+
 def write_readme(timings: dict) -> None:
+    from fers_engine.choices import DEFAULT_DETECTOR, DEFAULT_ENHANCER
     from fers_engine.nets.recipes import DEFAULT_RECIPE, RECIPES
     from fers_engine.nets.trainer import selection_summary
     rows = []
@@ -78,15 +101,16 @@ Folder size {size:.2f} MiB.
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-* `fers-default`: the model `fers detect` uses by default, recipe `{DEFAULT_RECIPE}`. It is exactly
+* `fers-default`: the model `fers detect` uses by default (its `{DEFAULT_ENHANCER}` enhancer, then the
+  `{DEFAULT_DETECTOR}` detector: the pairing chosen on the training files' labels by
+  `bench/detector_choice.py`), recipe `{DEFAULT_RECIPE}`. It is exactly
   `fers train <the {len(TRAIN_FILES)} files of bench/folds.py> -o fers-default.safetensors` (every file is
   named, with its sha256 and the truth it used, in the card). It has seen the anomaly-free parts of
   every benchmark scene, so **never score it on those scenes**: the accuracy benchmark uses the fold
   models.
 * `folds/<recipe>/fold<i>of{K}`: leave-scene-out models of `bench/accuracy.py`; fold i never saw any
   version of the windows in its held-out groups ({'; '.join(f'fold {i + 1}: ' + ', '.join(g) for i, g in enumerate(FOLDS[K]))}).
-  Our recipes' fold models train every candidate like the default model; the published recipe's
-  seed 0 with stage-0 trunks (its four candidates would cost four times as much here).
+  {_fold_seeds(models)}
 * Recipes (`fers_engine/nets/recipes.py`):
 {recipes}
 * Selection: each stage keeps the epoch (epoch 0 = its untrained start) whose enhanced features
