@@ -297,9 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     # The options of `detect`, shared by `batch`: a batch runs exactly what `fers detect` runs.
     flags = argparse.ArgumentParser(add_help=False)
     flags.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
-                       help="rx: global RX (fast); lrx: local (dual-window) RX; crd: collaborative "
-                            f"representation on the same dual window (default {DEFAULT_DETECTOR}: the most "
-                            "accurate pairing with the enhancers in bench/results/accuracy.md, and far slower "
+                       help=f"rx: global RX (default {DEFAULT_DETECTOR}; fast); lrx: local (dual-window) RX; "
+                            "crd: collaborative representation on the same dual window (with --enhancer "
+                            "spectral the most accurate pairing in bench/results/accuracy.md, and far slower "
                             "than rx)")
     flags.add_argument("--inner", type=int, default=3, help="lrx/crd guard window, odd (default 3)")
     flags.add_argument("--outer", type=int, default=15, help="lrx/crd outer window, odd (default 15)")
@@ -316,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument("--wavelengths", help="wavelength ranges in nm, e.g. 400-1340,1450-1800")
     flags.add_argument("--keep-bad-bands", action="store_true", help="keep bands the ENVI bbl marks bad")
     flags.add_argument("--enhancer", choices=ENHANCERS, default=DEFAULT_ENHANCER,
-                       help=f"full = spectral + spatial enhancers, spectral = FEN only (default {DEFAULT_ENHANCER}), "
-                            "none = plain detector")
+                       help=f"full = spectral + spatial enhancers, spectral = FEN only (default "
+                            f"{DEFAULT_ENHANCER}), none = plain detector")
     flags.add_argument("--model", help="bundled model name or a .safetensors model file")
     flags.add_argument("--band-mode", choices=BAND_MODES, default="resample",
                        help="fit the input to the model's bands by resampling (default) or by the first N "

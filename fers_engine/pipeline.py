@@ -44,8 +44,8 @@ MIN_MEMORY_MB = 1
 
 @dataclass
 class DetectOptions:
-    """What to run. The defaults are the pairing chosen on training labels (``choices``): the
-    spectral enhancer with CRD; the paper's full method is ``enhancer="full", detector="rx"``."""
+    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``) are the full
+    method of the paper: enhancers, sum fusion, RX."""
 
     detector: str = DEFAULT_DETECTOR
     inner: int = 3  # windowed detectors (lrx, crd): guard window

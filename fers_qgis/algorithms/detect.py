@@ -125,8 +125,8 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                  "except those flagged bad in the raster's metadata.")
         self.enum(self.ENHANCER, "Enhancer", ENHANCERS, DEFAULT_ENHANCER,
                   "Background-feature enhancement before detection. none: classical detector only; "
-                  "spectral: the spectral enhancer (the default, with the CRD detector: the most accurate "
-                  "pairing measured); full: spectral and spatial enhancers fused (the paper's full method).")
+                  "spectral: the spectral enhancer (with the crd detector, the most accurate pairing "
+                  "measured); full: spectral and spatial enhancers fused (the paper's full method).")
         models = [DEFAULT_MODEL] + bundled_models()
         self.enum(self.MODEL, "Bundled model", models, DEFAULT_MODEL,
                   "Which bundled enhancer model to use when ENHANCER is not none; 'default' lets "
@@ -139,8 +139,8 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         self.enum(self.DETECTOR, "Detector", DETECTORS, DEFAULT_DETECTOR,
                   "rx: global RX (Mahalanobis distance to the scene's background; fast); lrx: local RX "
                   "with an inner guard window and an outer background window; crd: collaborative "
-                  "representation on the same two windows (the default: the most accurate with the "
-                  "enhancers, and far slower than rx on large scenes).")
+                  "representation on the same two windows (with the spectral enhancer the most accurate "
+                  "pairing measured, and far slower than rx on large scenes).")
         self.add(QgsProcessingParameterNumber(self.WINDOW_INNER, self.tr("Local RX inner window (pixels, odd)"),
                                               type=QgsProcessingParameterNumber.Integer,
                                               defaultValue=3, minValue=1),
