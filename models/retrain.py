@@ -39,6 +39,16 @@ def _saw(card: dict) -> str:
             "(anomaly pixels excluded, epochs and candidates chosen)")
 
 
+def _picked() -> str:
+    """The pairing this model picks on its own labelled training files, from
+    bench/results/detector_choice.json (bench/detector_choice.py), when that file exists."""
+    path = REPO / "bench" / "results" / "detector_choice.json"
+    if not path.is_file():
+        return ""
+    chosen = json.loads(path.read_text())["default_model"]["chosen"]
+    return f"; on its own labelled training files it picks {chosen} (`bench/detector_choice.py`)"
+
+
 def _fold_seeds(models) -> str:
     """Which recipes' fold models, as shipped, trained every candidate and which one seed (read
     from their cards, so the sentence cannot drift from the files)."""
@@ -101,9 +111,8 @@ Folder size {size:.2f} MiB.
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-* `fers-default`: the model `fers detect` uses by default (its `{DEFAULT_ENHANCER}` enhancer, then the
-  `{DEFAULT_DETECTOR}` detector: the pairing chosen on the training files' labels by
-  `bench/detector_choice.py`), recipe `{DEFAULT_RECIPE}`. It is exactly
+* `fers-default`: the model `fers detect` uses by default (`--enhancer {DEFAULT_ENHANCER}`, then
+  `--detector {DEFAULT_DETECTOR}`{_picked()}), recipe `{DEFAULT_RECIPE}`. It is exactly
   `fers train <the {len(TRAIN_FILES)} files of bench/folds.py> -o fers-default.safetensors` (every file is
   named, with its sha256 and the truth it used, in the card). It has seen the anomaly-free parts of
   every benchmark scene, so **never score it on those scenes**: the accuracy benchmark uses the fold
