@@ -93,9 +93,11 @@ def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial"), with_crd=Fa
     matrix, normalisation) and the same context rule (nodata fill, border) as ``fers detect``.
 
     Keys: ``spectral`` (RX(x + spe)), ``full`` (RX(x + spe + spa)), ``hadamard``; with
-    ``with_crd`` also ``spectral+CRD`` and ``full+CRD``, CRD on the same enhanced cubes (what
-    ``fers detect --detector crd`` scores with ``--enhancer spectral`` / ``full``).
+    ``with_crd`` (True, or the parts: ``("spectral",)``) also ``spectral+CRD`` and ``full+CRD``,
+    CRD on the same enhanced cubes (what ``fers detect --detector crd`` scores with
+    ``--enhancer spectral`` / ``full``).
     """
+    crd_parts = {"spectral", "full"} if with_crd is True else set(with_crd or ())
     from fers_engine.nets.context import scene_features
     from fers_engine.nets.inputs import fit_cube
 
@@ -103,13 +105,13 @@ def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial"), with_crd=Fa
     f = scene_features(lambda b: enh.features(b, parts=parts), x, valid, enh.halo)
     spe = x + f["spectral"]
     out = {"spectral": rx(spe, valid)}
-    if with_crd:
+    if "spectral" in crd_parts:
         out["spectral+CRD"] = crd(spe, valid)
     if "spatial" in f:
         full = spe + f["spatial"]
         out["full"] = rx(full, valid)
         out["hadamard"] = hadamard([rx(x + f["spatial"], valid), out["spectral"]])
-        if with_crd:
+        if "full" in crd_parts:
             out["full+CRD"] = crd(full, valid)
     return out
 
@@ -210,6 +212,9 @@ def evaluate(
             ).items():
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
+        part, detector = default_method()
+        # the untrained start scored like the default method: with CRD too when CRD is the default
+        untrained_crd = (part,) if with_crd and detector == "crd" else ()
         if untrained_seeds and default.is_file():
             card = models[default].card
             for seed in range(untrained_seeds):
@@ -217,8 +222,10 @@ def evaluate(
                 if key not in models:
                     models[key] = untrained_enhancer(card, seed)
                 enh = models[key]
-                for part, s in enhanced_scores(enh, cube, valid, enh.parts).items():
-                    maps[f"untrained s{seed} {part}"] = s
+                for key, s in timed(
+                    "untrained", lambda: enhanced_scores(enh, cube, valid, enh.parts, untrained_crd)
+                ).items():
+                    maps[f"untrained s{seed} {key}"] = s
         auc[name] = {c: roc_auc(s, truth, valid=valid) for c, s in maps.items()}
         fa[name] = {
             c: boundary_false_alarms(s, cube, truth, valid)
@@ -232,12 +239,23 @@ def evaluate(
     return auc, fa, seconds
 
 
-def default_column(auc) -> str:
-    """The product's default method: the default recipe's model with detect's default enhancer."""
+def default_method():
+    """(enhancer part, detector) of ``fers detect`` without options: ('full' or 'spectral', 'rx' or 'crd')."""
     from fers_engine.pipeline import DetectOptions
 
-    part = DetectOptions().enhancer
-    col = f"{DEFAULT_RECIPE} {'full' if part == 'full' else 'spectral'}"
+    o = DetectOptions()
+    return ("full" if o.enhancer == "full" else "spectral"), o.detector
+
+
+def method_key(part: str, detector: str) -> str:
+    """The ``enhanced_scores`` key of an enhancer part with a detector: 'full', 'spectral+CRD', ..."""
+    return part + ("+CRD" if detector == "crd" else "")
+
+
+def default_column(auc) -> str:
+    """The product's default method: the default recipe's model with detect's default enhancer
+    and detector."""
+    col = f"{DEFAULT_RECIPE} {method_key(*default_method())}"
     return col if col in next(iter(auc.values())) else ""
 
 
@@ -287,10 +305,11 @@ def report(auc, fa, seconds, args, train_time) -> str:
         if c in first
     ]
     seeds = args.untrained_seeds
-    unt = {p: seed_stats(auc, p, seeds) for p in ("full", "spectral")}
+    unt_keys = ("full", "spectral", "full+CRD", "spectral+CRD")
+    unt = {p: seed_stats(auc, p, seeds) for p in unt_keys}
     rows = {n: dict(v) for n, v in auc.items()}
     for n in rows:
-        for p in ("full", "spectral"):
+        for p in unt_keys:
             vals = [auc[n][f"untrained s{s} {p}"] for s in range(seeds) if f"untrained s{s} {p}" in auc[n]]
             if vals:
                 rows[n][f"untrained {p}"] = float(np.mean(vals))
@@ -303,7 +322,7 @@ def report(auc, fa, seconds, args, train_time) -> str:
         + ([default, "Δ vs RX"] if default else [])
         + (["Δ vs CRD"] if default and "CRD" in first else [])
         + [c for c in recipe_cols if c != default]
-        + [c for c in ("untrained full", "untrained spectral") if c in rows[next(iter(rows))]]
+        + [f"untrained {p}" for p in unt_keys if f"untrained {p}" in rows[next(iter(rows))]]
     )
     main, means = table(rows, main_cols, signed=("Δ vs RX", "Δ vs CRD"))
     fa_cols = [
@@ -321,7 +340,8 @@ def report(auc, fa, seconds, args, train_time) -> str:
         "",
         "- **RX**: global RX on the raw cube, all bands. **LRX**: local RX, 3x3 guard / 15x15 window, scene "
         "covariance. **CRD**: collaborative representation, dual window "
-        f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda {DEFAULT_CRD_LAMBDA:g} (chosen on these "
+        f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda {DEFAULT_CRD_LAMBDA:g} "
+        "(chosen on these "
         "13 windows' labels by bench/crd_lambda.py, so optimistic for CRD)"
         + ("" if "CRD" in first else " (**not measured**: run without --no-crd)")
         + ".",
@@ -329,7 +349,8 @@ def report(auc, fa, seconds, args, train_time) -> str:
         "**<recipe> spectral**: RX(x + spe); **<recipe> hadamard**: the product of the min-max normalised "
         "RX(x + spe) and RX(x + spa) (the other fusion `fers detect` offers); **<recipe> full+CRD** / "
         "**spectral+CRD**: CRD (same windows and lambda) on x + spe + spa / x + spe, as `fers detect "
-        "--detector crd --enhancer full|spectral` scores. x = the cube on the model's 128-band grid, normalised "
+        "--detector crd --enhancer full|spectral` scores. x = the cube on the model's 128-band grid, "
+        "normalised "
         "scene-wide. "
         f"`{DEFAULT_RECIPE}` is our recipe (the default), `separation-spectral` its spectral-only ablation, "
         "`published` the paper's FERD / FERS objectives (our implementation, epochs chosen the same way).",
@@ -379,6 +400,10 @@ def report(auc, fa, seconds, args, train_time) -> str:
         )
         part = default.split()[-1]
         u = unt.get(part)
+        if u is None:
+            lines.append(
+                f"- Trained vs untrained: the untrained seeds were not scored with `{part}` in this run."
+            )
         if u:
             d = m - u["mean"]
             lines.append(
@@ -390,17 +415,32 @@ def report(auc, fa, seconds, args, train_time) -> str:
         if full in means and spec in means and unt.get("full"):
             d = means[full] - means[spec]
             lines.append(
-                f"- Full vs spectral (both trained with our objective): {means[full]:.4f} vs {means[spec]:.4f}, "
+                f"- Full vs spectral (both trained with our objective): {means[full]:.4f} "
+                f"vs {means[spec]:.4f}, "
                 f"{d:+.4f}; the seed noise of one model's mean (sd over untrained seeds) is "
                 f"{unt['full']['sd']:.4f}: full {'beats' if d > unt['full']['sd'] else 'does not beat'} "
                 "spectral by more than it."
+            )
+        if part.startswith("spectral"):
+            f_col, s_col = f"{DEFAULT_RECIPE} {part.replace('spectral', 'full')}", default
+            lines.append(
+                "- The default enhancer is `spectral` (the pairing chosen on training labels, "
+                "bench/results/detector_choice.md; issue 13's alternative to full beating spectral)"
+                + (
+                    f": with the default detector, full {means[f_col]:.4f} vs spectral {means[s_col]:.4f}, "
+                    f"{means[f_col] - means[s_col]:+.4f}"
+                    if f_col in means
+                    else ""
+                )
+                + "."
             )
         for col in (f"{DEFAULT_RECIPE} full+CRD", f"{DEFAULT_RECIPE} spectral+CRD"):
             if col in means and "CRD" in means:
                 d = [rows[n][col] - rows[n]["CRD"] for n in rows]
                 lines.append(
                     f"- Enhancers with CRD (`{col}`): {means[col]:.4f} vs plain CRD {means['CRD']:.4f}, "
-                    f"{means[col] - means['CRD']:+.4f}; better on {sum(v > 0 for v in d)} of {len(d)} windows, "
+                    f"{means[col] - means['CRD']:+.4f}; "
+                    f"better on {sum(v > 0 for v in d)} of {len(d)} windows, "
                     f"worst {min(d):+.4f}."
                 )
         if default in fa_means:
@@ -437,8 +477,9 @@ def report(auc, fa, seconds, args, train_time) -> str:
         lines.append(
             "Training time this run: " + ", ".join(f"{r} {sum(t):.0f} s" for r, t in train_time.items()) + "."
         )
-    if unt.get("full"):
-        lines.append(f"Untrained seed means (full): {', '.join(f'{v:.4f}' for v in unt['full']['means'])}.")
+    for p, u in unt.items():
+        if u:
+            lines.append(f"Untrained seed means ({p}): {', '.join(f'{v:.4f}' for v in u['means'])}.")
     return "\n".join(lines) + "\n"
 
 

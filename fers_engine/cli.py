@@ -21,6 +21,8 @@ from .choices import (
     BAND_MODES,
     CHECKPOINT_SELECTIONS,
     DEFAULT_CRD_LAMBDA,
+    DEFAULT_DETECTOR,
+    DEFAULT_ENHANCER,
     DETECTORS,
     DEVICES,
     ENHANCERS,
@@ -382,9 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument(
         "--detector",
         choices=DETECTORS,
-        default="rx",
-        help="rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation "
-        "on the same dual window",
+        default=DEFAULT_DETECTOR,
+        help=f"rx: global RX (default {DEFAULT_DETECTOR}; fast); lrx: local (dual-window) RX; "
+        "crd: collaborative representation on the same dual window (with --enhancer "
+        "spectral the most accurate pairing in bench/results/accuracy.md, and far slower "
+        "than rx)",
     )
     flags.add_argument("--inner", type=int, default=3, help="lrx/crd guard window, odd (default 3)")
     flags.add_argument("--outer", type=int, default=15, help="lrx/crd outer window, odd (default 15)")
@@ -415,8 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument(
         "--enhancer",
         choices=ENHANCERS,
-        default="full",
-        help="full = spectral + spatial enhancers (default), spectral = FEN only, none = plain detector",
+        default=DEFAULT_ENHANCER,
+        help=f"full = spectral + spatial enhancers, spectral = FEN only (default "
+        f"{DEFAULT_ENHANCER}), none = plain detector",
     )
     flags.add_argument("--model", help="bundled model name or a .safetensors model file")
     flags.add_argument(

@@ -17,7 +17,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import hints
-from .choices import DEFAULT_CRD_LAMBDA, BandMode, Detector, Device, EnhancerMode, Fusion, LocalCovariance
+from .choices import (
+    DEFAULT_CRD_LAMBDA,
+    DEFAULT_DETECTOR,
+    DEFAULT_ENHANCER,
+    BandMode,
+    Detector,
+    Device,
+    EnhancerMode,
+    Fusion,
+    LocalCovariance,
+)
 from .detectors.crd import check_lambda, crd_block
 from .detectors.device import choose_device
 from .detectors.lrx import choose_covariance, local_rx_block
@@ -59,9 +69,10 @@ MIN_MEMORY_MB = 1
 
 @dataclass
 class DetectOptions:
-    """What to run. The defaults are the full method of the paper: enhancers, sum fusion, RX."""
+    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``) are the full
+    method of the paper: enhancers, sum fusion, RX."""
 
-    detector: str = "rx"
+    detector: str = DEFAULT_DETECTOR
     inner: int = 3  # windowed detectors (lrx, crd): guard window
     outer: int = 15  # and outer window; the ring between them is each pixel's background
     local_covariance: str = "auto"  # local RX: "ring", "scene", or chosen by the ring's size
@@ -70,7 +81,7 @@ class DetectOptions:
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
     drop_empty_bands: bool = True  # bands with no valid value (all NaN/nodata): drop, or refuse
-    enhancer: str = "full"
+    enhancer: str = DEFAULT_ENHANCER
     model: Optional[str] = None  # a bundled model name or a path; None = the default model
     band_mode: str = "resample"
     fusion: str = "sum"

@@ -42,7 +42,46 @@ def _saw(card: dict) -> str:
     )
 
 
+def _picked() -> str:
+    """The pairing this model picks on its own labelled training files, from
+    bench/results/detector_choice.json (bench/detector_choice.py), when that file exists."""
+    path = REPO / "bench" / "results" / "detector_choice.json"
+    if not path.is_file():
+        return ""
+    chosen = json.loads(path.read_text())["default_model"]["chosen"]
+    return f"; on its own labelled training files it picks {chosen} (`bench/detector_choice.py`)"
+
+
+def _fold_seeds(models) -> str:
+    """Which recipes' fold models, as shipped, trained every candidate and which one seed (read
+    from their cards, so the sentence cannot drift from the files)."""
+    every, single = set(), {}
+    for p in models:
+        if p.parent.parent.name != "folds":
+            continue
+        tr = json.loads(p.with_suffix(".json").read_text())["training"]
+        if tr.get("candidates"):
+            every.add(p.parent.name)
+        else:
+            single[p.parent.name] = tr.get("seed")
+    parts = []
+    if every:
+        parts.append(
+            "the fold models of "
+            + ", ".join(f"`{r}`" for r in sorted(every))
+            + " trained every candidate of their recipe, like the default model"
+        )
+    if single:
+        parts.append(
+            "those of "
+            + ", ".join(f"`{r}` (seed {s})" for r, s in sorted(single.items()))
+            + " one seed only (one candidate: the table's '-')"
+        )
+    return ("As shipped, " + "; ".join(parts) + ".") if parts else ""
+
+
 def write_readme(timings: dict) -> None:
+    from fers_engine.choices import DEFAULT_DETECTOR, DEFAULT_ENHANCER
     from fers_engine.nets.recipes import DEFAULT_RECIPE, RECIPES
     from fers_engine.nets.trainer import selection_summary
 
@@ -94,15 +133,15 @@ Folder size {size:.2f} MiB.
 |------|---|---|---|---|---|
 {chr(10).join(rows)}
 
-* `fers-default`: the model `fers detect` uses by default, recipe `{DEFAULT_RECIPE}`. It is exactly
+* `fers-default`: the model `fers detect` uses by default (`--enhancer {DEFAULT_ENHANCER}`, then
+  `--detector {DEFAULT_DETECTOR}`{_picked()}), recipe `{DEFAULT_RECIPE}`. It is exactly
   `fers train <the {len(TRAIN_FILES)} files of bench/folds.py> -o fers-default.safetensors` (every file is
   named, with its sha256 and the truth it used, in the card). It has seen the anomaly-free parts of
   every benchmark scene, so **never score it on those scenes**: the accuracy benchmark uses the fold
   models.
 * `folds/<recipe>/fold<i>of{K}`: leave-scene-out models of `bench/accuracy.py`; fold i never saw any
   version of the windows in its held-out groups ({held_out}).
-  Our recipes' fold models train every candidate like the default model; the published recipe's
-  seed 0 with stage-0 trunks (its four candidates would cost four times as much here).
+  {_fold_seeds(models)}
 * Recipes (`fers_engine/nets/recipes.py`):
 {recipes}
 * Selection: each stage keeps the epoch (epoch 0 = its untrained start) whose enhanced features

@@ -15,6 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {
     "accuracy": REPO / "bench" / "results" / "accuracy.md",
+    "detector-choice": REPO / "bench" / "results" / "detector_choice.md",
+    "training-variants": REPO / "bench" / "results" / "training_variants.md",
     "speed": REPO / "bench" / "results" / "speed.md",
     "cluster": REPO / "bench" / "results" / "cluster.md",
 }
