@@ -223,7 +223,7 @@ def evaluate(
                     models[key] = untrained_enhancer(card, seed)
                 enh = models[key]
                 for key, s in timed(
-                    "untrained", lambda: enhanced_scores(enh, cube, valid, enh.parts, untrained_crd)
+                    "untrained", partial(enhanced_scores, enh, cube, valid, enh.parts, untrained_crd)
                 ).items():
                     maps[f"untrained s{seed} {key}"] = s
         auc[name] = {c: roc_auc(s, truth, valid=valid) for c, s in maps.items()}
