@@ -424,9 +424,13 @@ def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: 
     same whatever the block size): dead bands, the band matrix and the scene-wide normalisation."""
     from .nets.inputs import fit_input, scene_sample
 
-    # the fit pass holds a raw block and its float32 copy: 2 float32 values per band
+    # The fit pass holds a raw block, its float32 copy and the validity tests (about 2 float32 values
+    # per band), beside the sample it gathers (up to the normaliser's cap, 16 MiB of model bands,
+    # more in input bands) and the dead-band and quantile work on it: a quarter of the working set
+    # per block keeps the whole pass inside the budget (the fit alone on 1024 x 1024 x 200 int16 at
+    # 256 MiB, with dead_bands in band chunks: peak RSS +172 MiB instead of +359 MiB).
     rows = options.block_rows or MemoryPlan.for_run(options.memory_mb).block_rows(
-        plain.width, 8 * plain.count
+        plain.width, 4 * 8 * plain.count
     )
     sample = scene_sample(
         enhancer.grid,

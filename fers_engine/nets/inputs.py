@@ -28,15 +28,23 @@ from .normalise import DEFAULT as NORM_DEFAULT, Normaliser
 DEAD_RELATIVE_STD = 1e-6
 
 
+#: Bands whose spread ``dead_bands`` computes at once: its float64 working copies then stay a few
+#: MiB however large the sample (a whole-sample float64 pass held about 200 MiB on 200 bands).
+_DEAD_BAND_CHUNK = 8
+
+
 def dead_bands(sample: np.ndarray) -> np.ndarray:
     """bool (B,): bands of a (B, n) pixel sample that are constant (or carry no finite value)."""
-    sample = np.asarray(sample, np.float64)
+    sample = np.asarray(sample)
     if sample.ndim != 2:
         raise ValueError("dead_bands expects a (bands, pixels) sample")
     if sample.shape[1] < 2:
         return np.zeros(sample.shape[0], bool)
-    finite = np.isfinite(sample)
-    std = np.where(finite.all(1), np.nanstd(np.where(finite, sample, np.nan), axis=1), 0.0)
+    std = np.zeros(sample.shape[0])
+    for b0 in range(0, sample.shape[0], _DEAD_BAND_CHUNK):
+        part = sample[b0 : b0 + _DEAD_BAND_CHUNK].astype(np.float64)
+        finite = np.isfinite(part).all(1)
+        std[b0 : b0 + _DEAD_BAND_CHUNK] = np.where(finite, part.std(axis=1), 0.0)
     live_std = std[std > 0]
     if live_std.size == 0:
         return np.ones(sample.shape[0], bool)
@@ -99,15 +107,19 @@ def collect_sample(
     blocks through ``read(row0, row1) -> (block (B, rows, W), valid (rows, W))``. The sample
     depends only on the data, never on the block size (a cluster gathers it from its own blocks
     with ``block_sample`` and gets the same)."""
-    parts = []
+    # one preallocated buffer (at most one pixel in ``stride``), so the sample is never held twice
+    out = np.empty((bands, -(-height * width // stride)), np.float32)
+    n = 0
     block_rows = max(1, int(block_rows))
     starts = list(range(0, height, block_rows))
     for i, r0 in enumerate(starts):
         block, valid = read(r0, min(height, r0 + block_rows))
-        parts.append(block_sample(block, valid, r0, width, stride))
+        part = block_sample(block, valid, r0, width, stride)
+        out[:, n : n + part.shape[1]] = part
+        n += part.shape[1]
         if step is not None:
             step((i + 1) / len(starts))
-    return np.concatenate(parts, axis=1) if parts else np.zeros((bands, 0), np.float32)
+    return out[:, :n].copy() if n < out.shape[1] // 2 else out[:, :n]
 
 
 @dataclass(frozen=True)
