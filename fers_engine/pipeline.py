@@ -158,7 +158,8 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
                 view.height, view.width, view.crs, view.transform)
             with RasterWriter(output_path, grid[0], grid[1], count=1, dtype="float32",
                               crs=grid[2], transform=grid[3], nodata=float("nan"),
-                              band_descriptions=["anomaly score"], like_input=scene) as writer:
+                              band_descriptions=["anomaly score"], like_input=scene,
+                              tags=source_tags(input_path)) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
                 sink = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
@@ -493,6 +494,32 @@ def _read_single_band(path) -> Tuple[np.ndarray, object]:
     return scores, scene.info
 
 
+#: Dataset metadata item of a score raster, and of a mask made from it, naming the scene it came
+#: from (the input's file name): a mask thresholded from a score file (the next step of a graphical
+#: model) can then be named after the scene rather than after the score file.
+SOURCE_TAG = "FERS_SOURCE"
+
+
+def source_tags(input_path) -> Dict[str, str]:
+    """The dataset metadata a score raster of ``input_path`` carries (``SOURCE_TAG``)."""
+    name = Path(str(input_path)).name
+    return {SOURCE_TAG: name} if name else {}
+
+
+def scores_source(path) -> str:
+    """The scene file name a FERS score or mask raster records (``SOURCE_TAG``), '' when none."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.Open(str(path))
+        value = ds.GetMetadataItem(SOURCE_TAG) if ds is not None else None
+    finally:
+        ds = None
+        gdal.PopErrorHandler()
+    return value or ""
+
+
 def threshold_raster(score_path, output_path, method: str = "percentile", value: Optional[float] = None,
                      reporter: Reporter = SILENT) -> float:
     """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata).
@@ -509,9 +536,10 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
     reporter.info(f"threshold ({method if value is None else f'{method} {value:g}'}) = {threshold:.6g}")
     mask = threshold_mask(scores, threshold)
     reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(np.isfinite(scores).sum())}")
+    source = scores_source(score_path)
     with RasterWriter(output_path, info.height, info.width, count=1, dtype="uint8", crs=info.crs,
                       transform=info.transform, nodata=MASK_NODATA, band_descriptions=["anomaly mask"],
-                      like_input=score_path) as writer:
+                      like_input=score_path, tags=source_tags(source) if source else None) as writer:
         writer.write(0, mask)
     reporter.step(1.0)
     return threshold

@@ -41,6 +41,9 @@ class Smoke:
         self.modeler = None
         self.started = 0.0
         QgsApplication.messageLog().messageReceived.connect(self.on_message)
+        self.report["layers_added"] = []
+        QgsProject.instance().layerWasAdded.connect(lambda lyr: self.report["layers_added"].append(
+            [lyr.name(), [n.layer().name() for n in QgsProject.instance().layerTreeRoot().findLayers()]]))
         self.queue = [self.wait_for_plugin, self.toolbox, self.detect_dialog, self.run_detect,
                       self.wait_for_layers, self.show_result, self.map_shot, self.graphical_model, self.model_dialog,
                       self.batch, self.scene_file_run, self.wait_for_scene_file_layer, self.finish]
@@ -222,13 +225,40 @@ class Smoke:
         self.modeler.hide()  # closing may ask whether to save it, a modal question nobody answers
 
     def model_dialog(self):
+        """The shipped model's own dialog on the scene layer, Run clicked: score, mask and polygons load."""
         import processing
 
         if getattr(self, "model_run_dialog", None) is None:
-            self.model_run_dialog = processing.createAlgorithmDialog("fers:detect_threshold_polygonize", {})
+            self.layers_before = set(QgsProject.instance().mapLayers())
+            self.model_run_dialog = processing.createAlgorithmDialog(
+                "fers:detect_threshold_polygonize", {"INPUT": self.scene_layer.id()})
             self.model_run_dialog.show()
             return True
-        self.shot("model_dialog")
+        if not getattr(self, "model_started", 0.0):
+            self.shot("model_dialog")
+            self.model_started = time.time()
+            self.model_run_dialog.runButton().click()
+            return True
+        new = [QgsProject.instance().mapLayer(i) for i in set(QgsProject.instance().mapLayers()) - self.layers_before]
+        if len(new) < 3:
+            if time.time() - self.model_started > RUN_TIMEOUT:
+                raise RuntimeError(f"the model loaded {[lyr.name() for lyr in new]} after {RUN_TIMEOUT:.0f} s")
+            return True
+        log = dialog_log(self.model_run_dialog)
+        self.report["model_run_log"] = log
+        self.report["model_run_layers"] = {lyr.name(): lyr.renderer().type() if hasattr(lyr, "renderer") and
+                                           lyr.renderer() else lyr.geometryType() for lyr in new}
+        self.shot("model_run")
+        order = [node.layer().id() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+        names = {lyr.name(): order.index(lyr.id()) for lyr in new}
+        expected = os.path.splitext(os.path.basename(SCENE))[0]
+        score, mask = f"anomaly score - {expected}", f"anomaly mask - {expected}"
+        if score not in names or mask not in names:
+            self.problem(f"the model's layers are not named after the scene: {sorted(names)}")
+        elif names[mask] != names[score] - 1:
+            self.problem(f"the model's mask is not directly above its score: {names}")
+        if "Error" in log or "Traceback" in log or "not correctly generated" in log:
+            self.problem(f"the model run's log shows an error: {log[-1500:]}")
         self.model_run_dialog.close()
 
     def batch(self):

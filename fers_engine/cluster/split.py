@@ -46,7 +46,7 @@ from ..memory import MemoryPlan
 from ..nets.inputs import block_sample, fit_input, grid_stride
 from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _plan, _SceneScores,
                         _ScoreSink, _subset_info, scene_bands,
-                        threshold_raster)
+                        source_tags, threshold_raster)
 from ..progress import SILENT, Reporter
 from ..sources import BlockSource, EnhancedSource, SceneSource
 from .worker import portable_errors
@@ -301,7 +301,8 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
             rows, cols, crs, transform = _grid(plan, view)
             writer = RasterWriter(output_path, rows, cols, count=1, dtype="float32", crs=crs,
                                   transform=transform, nodata=float("nan"),
-                                  band_descriptions=["anomaly score"], like_input=scene)
+                                  band_descriptions=["anomaly score"], like_input=scene,
+                                  tags=source_tags(input_path))
             with writer:
                 _write_scores(client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path))
             if view is not None:
