@@ -15,7 +15,7 @@ from qgis_helpers import REPO, read_band
 sys.path.insert(0, str(REPO / "tests" / "fers_engine" / "io"))  # the product builders of the reader tests
 from products.aviris import rotated_geotransform, write_envi  # noqa: E402
 from products.common import band_table, reflectance  # noqa: E402
-from products.emit import rotated_glt, write_emit  # noqa: E402
+from products.emit import small_product  # noqa: E402
 
 ADVANCED = ("CRD_LAMBDA", "THREADS", "NO_ORTHO", "NORTH_UP", "KEEP_BAD_BANDS")
 
@@ -152,12 +152,8 @@ def test_threads_reach_the_kernel_through_qgis_process(qgis_process, small_scene
 
 @pytest.fixture
 def emit_product(shared_data, tmp_path):
-    wl, fwhm = band_table(shared_data, "emit")
-    good = (((wl < 1320) | (wl > 1440)) & ((wl < 1770) | (wl > 1960))).astype(np.uint8)
-    gx, gy = rotated_glt(40, 30)
-    path = write_emit(tmp_path / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
-                      reflectance(40, 30, wl).cube, wl, fwhm, good, gx, gy)
-    return path, gx.shape
+    path, _, _, ortho_shape = small_product(tmp_path, shared_data)
+    return path, ortho_shape
 
 
 def test_no_ortho_keeps_the_emit_swath(provider, emit_product, tmp_path):
