@@ -44,6 +44,10 @@ class Smoke:
         self.report["layers_added"] = []
         QgsProject.instance().layerWasAdded.connect(lambda lyr: self.report["layers_added"].append(
             [lyr.name(), [n.layer().name() for n in QgsProject.instance().layerTreeRoot().findLayers()]]))
+        self.expect_modal = False
+        self.watchdog = QTimer()
+        self.watchdog.timeout.connect(self.close_unexpected_modal)
+        self.watchdog.start(2000)
         self.queue = [self.wait_for_plugin, self.toolbox, self.detect_dialog, self.run_detect,
                       self.wait_for_layers, self.show_result, self.map_shot, self.graphical_model, self.model_dialog,
                       self.batch, self.scene_file_run, self.wait_for_scene_file_layer, self.evaluate,
@@ -52,6 +56,18 @@ class Smoke:
     # -- plumbing -----------------------------------------------------------------------------
     def on_message(self, message, tag, level):
         self.report["messages"].append({"tag": tag, "level": LEVELS.get(level, str(level)), "text": message})
+
+    def close_unexpected_modal(self):
+        """A message box nobody expected (a refused dialog, an error) would stop the run: note it, close it.
+        (A running Processing dialog is modal too; it is left alone.)"""
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        modal = QApplication.activeModalWidget()
+        if not isinstance(modal, QMessageBox) or self.expect_modal:
+            return
+        self.shot("unexpected_message")
+        self.problem(f"an unexpected message box: {modal.windowTitle()}: {modal.text()}")
+        modal.reject()
 
     def problem(self, text):
         self.report["problems"].append(text)
@@ -134,6 +150,12 @@ class Smoke:
             raise RuntimeError(f"QGIS cannot open {SCENE}")
         QgsProject.instance().addMapLayer(layer)
         self.scene_layer = layer
+        iface.setActiveLayer(layer)
+        fresh = processing.createAlgorithmDialog("fers:detect", {})  # what a user gets from the Toolbox
+        self.report["fresh_dialog_input"] = str(fresh.mainWidget().createProcessingParameters().get("INPUT"))
+        fresh.close()
+        if self.report["fresh_dialog_input"] not in (layer.id(), layer.source()):
+            self.problem(f"Detect anomalies does not offer the selected layer: {self.report['fresh_dialog_input']}")
         params = {"INPUT": layer.id(), "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_MASK": "TEMPORARY_OUTPUT"}
         self.dialog = processing.createAlgorithmDialog("fers:detect", params)
         self.dialog.show()
@@ -387,7 +409,11 @@ class Smoke:
                 dialog.reject()  # ends the dialog's exec()
 
         QTimer.singleShot(3000, look_and_close)  # the dialog is modal: this runs inside its event loop
-        actions[0].trigger()
+        self.expect_modal = True
+        try:
+            actions[0].trigger()
+        finally:
+            self.expect_modal = False
 
     def finish(self):
         self.report["python_errors"] = [m for m in self.report["messages"]

@@ -20,7 +20,7 @@ from qgis.core import (
 from fers_engine.choices import (BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
                                  LOCAL_COVARIANCES, THRESHOLD_METHODS)
 
-from ..scene_input import scene_file_filter, scene_input, scene_input_problem
+from ..scene_input import active_raster_layer_id, scene_file_filter, scene_input, scene_input_problem
 from ..styling import attach_outputs
 from ..threads import workers_for
 from .base import FersAlgorithm
@@ -116,10 +116,14 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
 """
 
     def define(self, config=None):
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster layer"), optional=True),
-                 "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads), from the "
-                 "project or a file. Nodata pixels are ignored and stay nodata in the output. Give either "
-                 "this or a scene file.")
+        layer = self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster layer"),
+                                                           optional=True),
+                         "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads), from the "
+                         "project or a file. Nodata pixels are ignored and stay nodata in the output. Give "
+                         "either this or a scene file (a scene file, when given, is read instead).")
+        active = active_raster_layer_id()
+        if active:  # the dialog offers the selected layer first, as QGIS does for mandatory layers
+            layer.setGuiDefaultValueOverride(active)
         self.add(QgsProcessingParameterFile(self.INPUT_FILE, self.tr("…or a scene file (.mat, sensor product)"),
                                             behavior=QgsProcessingParameterFile.File, fileFilter=scene_file_filter(),
                                             optional=True),
@@ -260,7 +264,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         from fers_engine.io.open import ReaderOptions
         from fers_engine.pipeline import DetectOptions, detect
 
-        src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE)
+        src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE, feedback)
         bands = self.parameterAsInts(parameters, self.BANDS, context) or []
         enhancer = self.enum_value(parameters, self.ENHANCER, context) or "full"
         detector = self.enum_value(parameters, self.DETECTOR, context) or "rx"
