@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 QGIS_ENV := source scripts/qgis-env.sh
 
-.PHONY: setup demo test package bench-speed bench-accuracy clean
+.PHONY: setup demo test lint format package bench-speed bench-accuracy clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,17 @@ demo: setup
 
 test: setup
 	@$(QGIS_ENV) && $(PY) -m pytest -q tests
+
+# ruff (lint and format check) over the tree, mypy over the engine; settings in pyproject.toml.
+lint: setup
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy
+
+# Rewrites files: the formatter, then ruff's safe fixes (import order).
+format: setup
+	@$(PY) -m ruff format .
+	@$(PY) -m ruff check --fix-only --select I,UP037 .
 
 # The plugin zip needs only the standard library, so no setup: `make package DIST=dir` writes elsewhere
 package:

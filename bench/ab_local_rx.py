@@ -9,6 +9,7 @@ which is robust to load from other processes. The scores of the two sides are co
 
 Prints a table; writes nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-CHILD = r'''
+CHILD = r"""
 import json, sys, time
 repo, mode, workers, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 sys.path[:0] = [repo, repo + "/bench"]
@@ -41,7 +42,7 @@ t0 = time.perf_counter()
 scores = lrx.local_rx(cube, inner=3, outer=15, workers=workers)
 print(json.dumps(time.perf_counter() - t0))
 np.save(out, scores)
-'''
+"""
 
 CASES = (("numba", 1), ("numba", 0), ("numpy", 1))  # workers 0 = every core
 if os.environ.get("AB_CASES"):  # e.g. AB_CASES=numpy:1 to time one case
@@ -49,8 +50,9 @@ if os.environ.get("AB_CASES"):  # e.g. AB_CASES=numpy:1 to time one case
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--a", required=True, help="checkout A (e.g. main)")
     parser.add_argument("--b", default=".", help="checkout B (default: this one)")
     parser.add_argument("--repeats", type=int, default=3)

@@ -5,12 +5,15 @@
     .venv/bin/python bench/accuracy.py --retrain --recipes published
 
 On the 13 development windows (one version each, as docs/peer-baseline.md), in one run:
-* the classical detectors: global RX, local RX and CRD (when this checkout has
-  ``fers_engine.detectors.crd``), on the raw cube, as ``fers detect --enhancer none`` runs them;
+* the classical detectors: global RX, local RX and CRD (dual window 3 / 15, the product's one
+  fixed lambda ``choices.DEFAULT_CRD_LAMBDA``), on the raw cube, as ``fers detect --enhancer none``
+  runs them;
 * every recipe's leave-scene-out fold models (``models/folds/<recipe>/fold<i>of4``; a scene is
   scored only by the model of the fold that never saw any version of it): the default recipe
   (ours, spectral + spatial), its spectral-only ablation and the published FERD / FERS
-  objectives; each model scored as ``fers detect`` scores (``enhanced_scores``);
+  objectives; each model scored as ``fers detect`` scores (``enhanced_scores``); the default
+  recipe's models also with CRD on the enhanced cube (``fers detect --detector crd`` with
+  ``--enhancer full`` and ``--enhancer spectral``), to tell whether the enhancers help CRD;
 * the same architecture as the default recipe's, untrained, from ``--untrained-seeds``
   initialisations (what training starts from), to tell what training adds from what the
   architecture alone gives;
@@ -18,12 +21,14 @@ On the 13 development windows (one version each, as docs/peer-baseline.md), in o
   0.5 % scores on background pixels of high spectral gradient, ``metrics.boundary_false_alarms``).
 The bars of issue 13 are checked from these numbers at the end of the report.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +38,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from folds import DATA, FOLDS, SCENES, fold_of, training_files  # noqa: E402
+
+from fers_engine.choices import DEFAULT_CRD_LAMBDA  # noqa: E402
 from fers_engine.metrics import boundary_false_alarms, roc_auc  # noqa: E402
 from fers_engine.nets.data import read_scene as read  # noqa: E402
 from fers_engine.nets.recipes import DEFAULT_RECIPE  # noqa: E402
@@ -42,8 +49,11 @@ from fers_engine.pipeline import hadamard  # noqa: E402
 MODELS = REPO / "models" / "folds"
 #: The recipes compared, in table order: ours (the default), its spectral-only ablation, the paper's.
 RECIPES = (DEFAULT_RECIPE, "separation-spectral", "published")
-#: CRD: dual window 7 / 15 (the windows the issue measured), the product's one fixed lambda.
-CRD_WINDOWS = (7, 15)
+#: CRD: dual window 3 / 15 (the product's default windows, the best mean of bench/crd_lambda.py),
+#: the product's one fixed lambda.
+CRD_WINDOWS = (3, 15)
+#: Threads of the CRD kernel (the machine's two cores).
+CRD_WORKERS = 2
 BARS = {"mean": 0.980, "below_rx": 0.005}
 #: Fold models train every candidate of their recipe (None), like the shipped default, except the
 #: published recipe's four (stage-0 or random trunks x two seeds), of which seed 0 with stage 0
@@ -55,6 +65,7 @@ FOLD_SEEDS = {"published": 0}
 # -- scoring (the product's paths) -------------------------------------------------------------
 def rx(cube, valid=None):
     from fers_engine.detectors.rx import global_rx
+
     return global_rx(cube, valid)
 
 
@@ -63,35 +74,45 @@ def local_rx(cube, valid, inner=3, outer=15):
     ``rx(X, window=(3, 15), cov=C)``); a full local covariance is singular here (216 ring pixels
     for ~200 bands)."""
     from fers_engine.detectors.lrx import local_rx as f
+
     x = cube[:, valid].astype(np.float64)
     return f(cube, valid, inner=inner, outer=outer, cov=np.cov(x))
 
 
-def crd_available() -> bool:
-    try:
-        import fers_engine.detectors.crd  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def crd(cube, valid):
-    """The product's CRD (``fers detect --detector crd``), dual window 7 / 15, default lambda."""
-    from fers_engine.detectors.crd import DEFAULT_CRD_LAMBDA, crd as f
-    return f(cube, valid, inner=CRD_WINDOWS[0], outer=CRD_WINDOWS[1], lam=DEFAULT_CRD_LAMBDA, workers=2)
+    """The product's CRD (``fers detect --detector crd``): its default windows and lambda."""
+    from fers_engine.detectors.crd import crd as f
+
+    return f(
+        cube, valid, inner=CRD_WINDOWS[0], outer=CRD_WINDOWS[1], lam=DEFAULT_CRD_LAMBDA, workers=CRD_WORKERS
+    )
 
 
-def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial")):
+def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial"), with_crd=False):
     """The product's enhanced scores of a cube in memory: the same input fit (dead bands, band
-    matrix, normalisation) and the same context rule (nodata fill, border) as ``fers detect``."""
+    matrix, normalisation) and the same context rule (nodata fill, border) as ``fers detect``.
+
+    Keys: ``spectral`` (RX(x + spe)), ``full`` (RX(x + spe + spa)), ``hadamard``; with
+    ``with_crd`` (True, or the parts: ``("spectral",)``) also ``spectral+CRD`` and ``full+CRD``,
+    CRD on the same enhanced cubes (what ``fers detect --detector crd`` scores with
+    ``--enhancer spectral`` / ``full``).
+    """
+    crd_parts = {"spectral", "full"} if with_crd is True else set(with_crd or ())
     from fers_engine.nets.context import scene_features
     from fers_engine.nets.inputs import fit_cube
+
     x = fit_cube(enh.grid, cube, valid).apply(cube)
     f = scene_features(lambda b: enh.features(b, parts=parts), x, valid, enh.halo)
-    out = {"spectral": rx(x + f["spectral"], valid)}
+    spe = x + f["spectral"]
+    out = {"spectral": rx(spe, valid)}
+    if "spectral" in crd_parts:
+        out["spectral+CRD"] = crd(spe, valid)
     if "spatial" in f:
-        out["full"] = rx(x + f["spectral"] + f["spatial"], valid)
+        full = spe + f["spatial"]
+        out["full"] = rx(full, valid)
         out["hadamard"] = hadamard([rx(x + f["spatial"], valid), out["spectral"]])
+        if "full" in crd_parts:
+            out["full+CRD"] = crd(full, valid)
     return out
 
 
@@ -102,13 +123,22 @@ def fold_model_path(models_dir: Path, k: int, i: int, recipe: str = DEFAULT_RECI
 def train_folds(models_dir, k, recipe=DEFAULT_RECIPE, reporter=None, only=None, seed=None, config=None):
     """Train a recipe's fold models (each on its fold's training files only); returns seconds."""
     from fers_engine.nets.trainer import train
+
     times = []
     for i in range(k):
         if only is not None and i not in only:
             continue
         t = time.time()
-        train(training_files(i, k), fold_model_path(models_dir, k, i, recipe), recipe=recipe, seed=seed,
-              config=config, reporter=reporter, name=f"{recipe} fold {i + 1}/{k}")
+        fold_model_path(models_dir, k, i, recipe).parent.mkdir(parents=True, exist_ok=True)
+        train(
+            training_files(i, k),
+            fold_model_path(models_dir, k, i, recipe),
+            recipe=recipe,
+            seed=seed,
+            config=config,
+            reporter=reporter,
+            name=f"{recipe} fold {i + 1}/{k}",
+        )
         times.append(time.time() - t)
     return times
 
@@ -117,10 +147,12 @@ def untrained_enhancer(card, seed=0):
     """The architecture of ``card`` (a typed ``ModelCard``) with the weights training would start
     from under ``seed`` (the untrained-start ablation)."""
     import torch
+
     from fers_engine.nets.card import ModelCard
     from fers_engine.nets.enhancer import Enhancer
     from fers_engine.nets.networks import Networks
     from fers_engine.nets.recipes import get_recipe
+
     raw = dict(card.raw)
     cfg = raw.get("training", {}).get("config") or get_recipe(None).full_config()
     torch.manual_seed(seed)
@@ -130,10 +162,23 @@ def untrained_enhancer(card, seed=0):
 
 
 # -- the run ----------------------------------------------------------------------------------
-def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lrx=True, with_crd=True,
-             scenes=None, log=print):
-    """{scene: {column: AUC}}, {scene: {column: boundary share}}, seconds per detector."""
+def evaluate(
+    models_dir=MODELS,
+    k=4,
+    recipes=RECIPES,
+    untrained_seeds=5,
+    with_lrx=True,
+    with_crd=True,
+    scenes=None,
+    log=print,
+    crd_recipes=(DEFAULT_RECIPE,),
+):
+    """{scene: {column: AUC}}, {scene: {column: boundary share}}, seconds per detector.
+
+    ``crd_recipes``: the recipes whose models are also scored with CRD on the enhanced cube.
+    """
     from fers_engine.nets.enhancer import load_enhancer
+
     models, auc, fa, seconds = {}, {}, {}, {}
 
     def timed(name, fn):
@@ -147,11 +192,11 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
             continue
         raw = read(DATA / rel)
         cube, valid, truth = raw.cube, raw.valid, raw.truth
-        maps = {"RX": timed("RX", lambda: rx(cube, valid))}
+        maps = {"RX": timed("RX", partial(rx, cube, valid))}
         if with_lrx:
-            maps["LRX"] = timed("LRX", lambda: local_rx(cube, valid))
-        if with_crd and crd_available():
-            maps["CRD"] = timed("CRD", lambda: crd(cube, valid))
+            maps["LRX"] = timed("LRX", partial(local_rx, cube, valid))
+        if with_crd:
+            maps["CRD"] = timed("CRD", partial(crd, cube, valid))
         i = fold_of(name, k)
         for recipe in recipes:
             path = fold_model_path(models_dir, k, i, recipe)
@@ -160,9 +205,16 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
             if path not in models:
                 models[path] = load_enhancer(str(path), device="cpu")
             enh = models[path]
-            for part, s in timed(recipe, lambda: enhanced_scores(enh, cube, valid, enh.parts)).items():
+            plus_crd = with_crd and recipe in crd_recipes
+            for part, s in timed(
+                recipe + (" (with CRD)" if plus_crd else ""),
+                partial(enhanced_scores, enh, cube, valid, enh.parts, plus_crd),
+            ).items():
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
+        part, detector = default_method()
+        # the untrained start scored like the default method: with CRD too when CRD is the default
+        untrained_crd = (part,) if with_crd and detector == "crd" else ()
         if untrained_seeds and default.is_file():
             card = models[default].card
             for seed in range(untrained_seeds):
@@ -170,27 +222,50 @@ def evaluate(models_dir=MODELS, k=4, recipes=RECIPES, untrained_seeds=5, with_lr
                 if key not in models:
                     models[key] = untrained_enhancer(card, seed)
                 enh = models[key]
-                for part, s in enhanced_scores(enh, cube, valid, enh.parts).items():
-                    maps[f"untrained s{seed} {part}"] = s
+                for key, s in timed(
+                    "untrained", partial(enhanced_scores, enh, cube, valid, enh.parts, untrained_crd)
+                ).items():
+                    maps[f"untrained s{seed} {key}"] = s
         auc[name] = {c: roc_auc(s, truth, valid=valid) for c, s in maps.items()}
-        fa[name] = {c: boundary_false_alarms(s, cube, truth, valid) for c, s in maps.items()
-                    if not c.startswith("untrained") and not c.endswith("hadamard")}
-        log(f"{name}: " + ", ".join(f"{c} {v:.4f}" for c, v in auc[name].items() if not c.startswith("untrained")))
+        fa[name] = {
+            c: boundary_false_alarms(s, cube, truth, valid)
+            for c, s in maps.items()
+            if not c.startswith("untrained") and not c.endswith("hadamard")
+        }
+        log(
+            f"{name}: "
+            + ", ".join(f"{c} {v:.4f}" for c, v in auc[name].items() if not c.startswith("untrained"))
+        )
     return auc, fa, seconds
 
 
-def default_column(auc) -> str:
-    """The product's default method: the default recipe's model with detect's default enhancer."""
+def default_method():
+    """(enhancer part, detector) of ``fers detect`` without options: ('full' or 'spectral', 'rx' or 'crd')."""
     from fers_engine.pipeline import DetectOptions
-    part = DetectOptions().enhancer
-    col = f"{DEFAULT_RECIPE} {'full' if part == 'full' else 'spectral'}"
+
+    o = DetectOptions()
+    return ("full" if o.enhancer == "full" else "spectral"), o.detector
+
+
+def method_key(part: str, detector: str) -> str:
+    """The ``enhanced_scores`` key of an enhancer part with a detector: 'full', 'spectral+CRD', ..."""
+    return part + ("+CRD" if detector == "crd" else "")
+
+
+def default_column(auc) -> str:
+    """The product's default method: the default recipe's model with detect's default enhancer
+    and detector."""
+    col = f"{DEFAULT_RECIPE} {method_key(*default_method())}"
     return col if col in next(iter(auc.values())) else ""
 
 
 def seed_stats(auc, part: str, seeds: int):
     """Mean, sd and standard error over untrained seeds of the 13-window mean AUC."""
-    means = [float(np.mean([auc[n][f"untrained s{s} {part}"] for n in auc])) for s in range(seeds)
-             if all(f"untrained s{s} {part}" in auc[n] for n in auc)]
+    means = [
+        float(np.mean([auc[n][f"untrained s{s} {part}"] for n in auc]))
+        for s in range(seeds)
+        if all(f"untrained s{s} {part}" in auc[n] for n in auc)
+    ]
     if len(means) < 2:
         return None
     sd = float(np.std(means, ddof=1))
@@ -207,10 +282,15 @@ def table(rows, cols, labels=None, signed=()):
     out = ["| scene | " + " | ".join(labels.get(c, c) for c in cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for n in names:
         out.append(f"| {n} | " + " | ".join(fmt(rows[n].get(c), c in signed) for c in cols) + " |")
-    means = {c: (float(np.mean([rows[n][c] for n in names])) if all(c in rows[n] for n in names) else None)
-             for c in cols}
-    out.append(f"| **mean of these {len(names)}** | " +
-               " | ".join(f"**{fmt(means[c], c in signed)}**" for c in cols) + " |")
+    means = {
+        c: (float(np.mean([rows[n][c] for n in names])) if all(c in rows[n] for n in names) else None)
+        for c in cols
+    }
+    out.append(
+        f"| **mean of these {len(names)}** | "
+        + " | ".join(f"**{fmt(means[c], c in signed)}**" for c in cols)
+        + " |"
+    )
     return "\n".join(out), means
 
 
@@ -218,12 +298,18 @@ def report(auc, fa, seconds, args, train_time) -> str:
     first = next(iter(auc.values()))
     default = default_column(auc)
     base = [c for c in ("RX", "LRX", "CRD") if c in first]
-    recipe_cols = [c for r in args.recipes for c in (f"{r} full", f"{r} spectral", f"{r} hadamard") if c in first]
+    recipe_cols = [
+        c
+        for r in args.recipes
+        for c in (f"{r} full", f"{r} spectral", f"{r} hadamard", f"{r} full+CRD", f"{r} spectral+CRD")
+        if c in first
+    ]
     seeds = args.untrained_seeds
-    unt = {p: seed_stats(auc, p, seeds) for p in ("full", "spectral")}
+    unt_keys = ("full", "spectral", "full+CRD", "spectral+CRD")
+    unt = {p: seed_stats(auc, p, seeds) for p in unt_keys}
     rows = {n: dict(v) for n, v in auc.items()}
     for n in rows:
-        for p in ("full", "spectral"):
+        for p in unt_keys:
             vals = [auc[n][f"untrained s{s} {p}"] for s in range(seeds) if f"untrained s{s} {p}" in auc[n]]
             if vals:
                 rows[n][f"untrained {p}"] = float(np.mean(vals))
@@ -231,29 +317,48 @@ def report(auc, fa, seconds, args, train_time) -> str:
             rows[n]["Δ vs RX"] = auc[n][default] - auc[n]["RX"]
             if "CRD" in auc[n]:
                 rows[n]["Δ vs CRD"] = auc[n][default] - auc[n]["CRD"]
-    main_cols = base + ([default, "Δ vs RX"] if default else []) + (["Δ vs CRD"] if default and "CRD" in first else []) \
-        + [c for c in recipe_cols if c != default] + [c for c in ("untrained full", "untrained spectral") if c in rows[next(iter(rows))]]
+    main_cols = (
+        base
+        + ([default, "Δ vs RX"] if default else [])
+        + (["Δ vs CRD"] if default and "CRD" in first else [])
+        + [c for c in recipe_cols if c != default]
+        + [f"untrained {p}" for p in unt_keys if f"untrained {p}" in rows[next(iter(rows))]]
+    )
     main, means = table(rows, main_cols, signed=("Δ vs RX", "Δ vs CRD"))
-    fa_cols = [c for c in base + [default] + [c for c in recipe_cols if c != default] if c and c in next(iter(fa.values()))]
+    fa_cols = [
+        c
+        for c in base + [default] + [c for c in recipe_cols if c != default]
+        if c and c in next(iter(fa.values()))
+    ]
     fa_tab, fa_means = table(fa, fa_cols)
     lines = [
         "# Accuracy benchmark (leave-scene-out)",
         "",
         f"Generated by `bench/accuracy.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-        f"fers_engine {__import__('fers_engine').__version__}; CPU float32. Pixel ROC AUC over each whole scene.",
+        f"fers_engine {__import__('fers_engine').__version__}; CPU float32. Pixel ROC AUC over each whole "
+        "scene.",
         "",
         "- **RX**: global RX on the raw cube, all bands. **LRX**: local RX, 3x3 guard / 15x15 window, scene "
         "covariance. **CRD**: collaborative representation, dual window "
-        f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda"
-        + ("" if "CRD" in first else " (**not measured**: this checkout has no `fers_engine.detectors.crd`)") + ".",
+        f"{CRD_WINDOWS[0]} / {CRD_WINDOWS[1]}, the product's fixed lambda {DEFAULT_CRD_LAMBDA:g} "
+        "(chosen on these "
+        "13 windows' labels by bench/crd_lambda.py, so optimistic for CRD)"
+        + ("" if "CRD" in first else " (**not measured**: run without --no-crd)")
+        + ".",
         "- **<recipe> full**: RX(x + spe + spa), the full method with the recipe's fold models (sum fusion); "
         "**<recipe> spectral**: RX(x + spe); **<recipe> hadamard**: the product of the min-max normalised "
-        "RX(x + spe) and RX(x + spa) (the other fusion `fers detect` offers). x = the cube on the model's 128-band grid, normalised scene-wide. "
+        "RX(x + spe) and RX(x + spa) (the other fusion `fers detect` offers); **<recipe> full+CRD** / "
+        "**spectral+CRD**: CRD (same windows and lambda) on x + spe + spa / x + spe, as `fers detect "
+        "--detector crd --enhancer full|spectral` scores. x = the cube on the model's 128-band grid, "
+        "normalised "
+        "scene-wide. "
         f"`{DEFAULT_RECIPE}` is our recipe (the default), `separation-spectral` its spectral-only ablation, "
         "`published` the paper's FERD / FERS objectives (our implementation, epochs chosen the same way).",
-        f"- **untrained**: the default recipe's architecture with the weights training starts from, mean over "
+        "- **untrained**: the default recipe's architecture with the weights training starts from, mean "
+        "over "
         f"{seeds} initialisation seeds.",
-        f"- Leave-scene-out: {args.k} folds over the 13 windows (bench/folds.py); duplicate versions and same-site "
+        f"- Leave-scene-out: {args.k} folds over the 13 windows (bench/folds.py); duplicate versions and "
+        "same-site "
         "windows share a fold. Each scene is scored by the model trained without any version of it. Every "
         "epoch and candidate was chosen on the training files' own labels.",
         "",
@@ -263,8 +368,10 @@ def report(auc, fa, seconds, args, train_time) -> str:
         "",
         "## Boundary false alarms",
         "",
-        "Share of the top 0.5 % scores that are background pixels on a material boundary (spectral angle to a "
-        "4-neighbour in the top 10 % of the scene's background, anomaly pixels and their 8-neighbours left out); "
+        "Share of the top 0.5 % scores that are background pixels on a material boundary (spectral angle to "
+        "a "
+        "4-neighbour in the top 10 % of the scene's background, anomaly pixels and their 8-neighbours left "
+        "out); "
         "lower is better.",
         "",
         fa_tab,
@@ -275,35 +382,81 @@ def report(auc, fa, seconds, args, train_time) -> str:
     if default:
         m = means[default]
         worst = min(rows, key=lambda n: rows[n]["Δ vs RX"])
-        lines.append(f"- Default method (`{default}`) 13-window mean **{m:.4f}**: "
-                     f"{'meets' if m >= BARS['mean'] else 'misses'} >= {BARS['mean']}"
-                     + (f"; {'above' if m > means['CRD'] else 'not above'} CRD ({means['CRD']:.4f})" if "CRD" in means else
-                        "; CRD not measured in this checkout") + ".")
+        lines.append(
+            f"- Default method (`{default}`) 13-window mean **{m:.4f}**: "
+            f"{'meets' if m >= BARS['mean'] else 'misses'} >= {BARS['mean']}"
+            + (
+                f"; {'above' if m > means['CRD'] else 'not above'} CRD ({means['CRD']:.4f})"
+                if "CRD" in means
+                else "; CRD not measured in this checkout"
+            )
+            + "."
+        )
         below = [n for n in rows if rows[n]["Δ vs RX"] < -BARS["below_rx"]]
-        lines.append(f"- Windows more than {BARS['below_rx']} below plain RX: {len(below)}"
-                     + (" (" + ", ".join(f"{n} {rows[n]['Δ vs RX']:+.4f}" for n in below) + ")" if below else "")
-                     + f"; the worst is {worst} ({rows[worst]['Δ vs RX']:+.4f}).")
+        lines.append(
+            f"- Windows more than {BARS['below_rx']} below plain RX: {len(below)}"
+            + (" (" + ", ".join(f"{n} {rows[n]['Δ vs RX']:+.4f}" for n in below) + ")" if below else "")
+            + f"; the worst is {worst} ({rows[worst]['Δ vs RX']:+.4f})."
+        )
         part = default.split()[-1]
         u = unt.get(part)
+        if u is None:
+            lines.append(
+                f"- Trained vs untrained: the untrained seeds were not scored with `{part}` in this run."
+            )
         if u:
             d = m - u["mean"]
-            lines.append(f"- Trained vs untrained ({len(u['means'])} seeds: {u['mean']:.4f} +- {u['sd']:.4f} sd, "
-                         f"standard error {u['se']:.4f}): {d:+.4f}, "
-                         f"{'more' if d > 2 * u['se'] else 'not more'} than two standard errors ({2 * u['se']:.4f}).")
+            lines.append(
+                f"- Trained vs untrained ({len(u['means'])} seeds: {u['mean']:.4f} +- {u['sd']:.4f} sd, "
+                f"standard error {u['se']:.4f}): {d:+.4f}, "
+                f"{'more' if d > 2 * u['se'] else 'not more'} than two standard errors ({2 * u['se']:.4f})."
+            )
         full, spec = f"{DEFAULT_RECIPE} full", "separation-spectral spectral"
         if full in means and spec in means and unt.get("full"):
             d = means[full] - means[spec]
-            lines.append(f"- Full vs spectral (both trained with our objective): {means[full]:.4f} vs {means[spec]:.4f}, "
-                         f"{d:+.4f}; the seed noise of one model's mean (sd over untrained seeds) is "
-                         f"{unt['full']['sd']:.4f}: full {'beats' if d > unt['full']['sd'] else 'does not beat'} "
-                         "spectral by more than it.")
+            lines.append(
+                f"- Full vs spectral (both trained with our objective): {means[full]:.4f} "
+                f"vs {means[spec]:.4f}, "
+                f"{d:+.4f}; the seed noise of one model's mean (sd over untrained seeds) is "
+                f"{unt['full']['sd']:.4f}: full {'beats' if d > unt['full']['sd'] else 'does not beat'} "
+                "spectral by more than it."
+            )
+        if part.startswith("spectral"):
+            f_col, s_col = f"{DEFAULT_RECIPE} {part.replace('spectral', 'full')}", default
+            lines.append(
+                "- The default enhancer is `spectral` (the pairing chosen on training labels, "
+                "bench/results/detector_choice.md; issue 13's alternative to full beating spectral)"
+                + (
+                    f": with the default detector, full {means[f_col]:.4f} vs spectral {means[s_col]:.4f}, "
+                    f"{means[f_col] - means[s_col]:+.4f}"
+                    if f_col in means
+                    else ""
+                )
+                + "."
+            )
+        for col in (f"{DEFAULT_RECIPE} full+CRD", f"{DEFAULT_RECIPE} spectral+CRD"):
+            if col in means and "CRD" in means:
+                d = [rows[n][col] - rows[n]["CRD"] for n in rows]
+                lines.append(
+                    f"- Enhancers with CRD (`{col}`): {means[col]:.4f} vs plain CRD {means['CRD']:.4f}, "
+                    f"{means[col] - means['CRD']:+.4f}; "
+                    f"better on {sum(v > 0 for v in d)} of {len(d)} windows, "
+                    f"worst {min(d):+.4f}."
+                )
         if default in fa_means:
-            lines.append(f"- Boundary false-alarm share, mean over the windows: {fa_means[default]:.3f} for the "
-                         f"default method, {fa_means['RX']:.3f} for plain RX "
-                         f"({'below' if fa_means[default] < fa_means['RX'] else 'not below'}).")
-    lines += ["", "## Fold models", "",
-              "| recipe | fold | held-out groups | files | candidates: validation AUC | kept | kept epoch per stage |",
-              "|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"- Boundary false-alarm share, mean over the windows: {fa_means[default]:.3f} for the "
+                f"default method, {fa_means['RX']:.3f} for plain RX "
+                f"({'below' if fa_means[default] < fa_means['RX'] else 'not below'})."
+            )
+    lines += [
+        "",
+        "## Fold models",
+        "",
+        "| recipe | fold | held-out groups | files | candidates: validation AUC | kept | kept epoch per "
+        "stage |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for recipe in args.recipes:
         for i in range(args.k):
             p = fold_model_path(Path(args.models_dir), args.k, i, recipe)
@@ -311,13 +464,22 @@ def report(auc, fa, seconds, args, train_time) -> str:
                 continue
             tr = json.loads(p.with_suffix(".json").read_text())["training"]
             cands = ", ".join(f"{c['tag']} {fmt(c['validation_auc'])}" for c in tr.get("candidates", []))
-            lines.append(f"| {recipe} | {i + 1} | {', '.join(FOLDS[args.k][i])} | {len(tr['files'])} | {cands or '-'} | "
-                         f"{tr.get('chosen', '-')} | {'; '.join(selection_summary(tr))} |")
-    lines += ["", "Scoring time, all 13 windows: " + ", ".join(f"{c} {s:.0f} s" for c, s in seconds.items()) + "."]
+            lines.append(
+                f"| {recipe} | {i + 1} | {', '.join(FOLDS[args.k][i])} | {len(tr['files'])} | "
+                f"{cands or '-'} | "
+                f"{tr.get('chosen', '-')} | {'; '.join(selection_summary(tr))} |"
+            )
+    lines += [
+        "",
+        "Scoring time, all 13 windows: " + ", ".join(f"{c} {s:.0f} s" for c, s in seconds.items()) + ".",
+    ]
     if train_time:
-        lines.append("Training time this run: " + ", ".join(f"{r} {sum(t):.0f} s" for r, t in train_time.items()) + ".")
-    if unt.get("full"):
-        lines.append(f"Untrained seed means (full): {', '.join(f'{v:.4f}' for v in unt['full']['means'])}.")
+        lines.append(
+            "Training time this run: " + ", ".join(f"{r} {sum(t):.0f} s" for r, t in train_time.items()) + "."
+        )
+    for p, u in unt.items():
+        if u:
+            lines.append(f"Untrained seed means ({p}): {', '.join(f'{v:.4f}' for v in u['means'])}.")
     return "\n".join(lines) + "\n"
 
 
@@ -334,21 +496,32 @@ def main(argv=None):
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "accuracy.md"))
     args = ap.parse_args(argv)
     import torch
+
     torch.set_num_threads(args.threads)
     from fers_engine.progress import Reporter
-    rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+
+    rep = Reporter(on_info=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     train_time = {}
     if args.retrain:
         for recipe in args.recipes:
-            train_time[recipe] = train_folds(Path(args.models_dir), args.k, recipe, rep,
-                                             seed=FOLD_SEEDS.get(recipe))
-    auc, fa, seconds = evaluate(Path(args.models_dir), args.k, tuple(args.recipes), args.untrained_seeds,
-                                not args.no_lrx, not args.no_crd)
+            train_time[recipe] = train_folds(
+                Path(args.models_dir), args.k, recipe, rep, seed=FOLD_SEEDS.get(recipe)
+            )
+    auc, fa, seconds = evaluate(
+        Path(args.models_dir),
+        args.k,
+        tuple(args.recipes),
+        args.untrained_seeds,
+        not args.no_lrx,
+        not args.no_crd,
+    )
     md = report(auc, fa, seconds, args, train_time)
     print(md)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(md)
-    Path(args.out).with_suffix(".json").write_text(json.dumps({"auc": auc, "boundary_false_alarms": fa}, indent=1))
+    Path(args.out).with_suffix(".json").write_text(
+        json.dumps({"auc": auc, "boundary_false_alarms": fa}, indent=1)
+    )
     return auc
 
 

@@ -8,6 +8,7 @@ writes nothing.
 
     .venv/bin/python bench/cholesky.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -66,9 +67,15 @@ def timed_lapack(mats: np.ndarray) -> float:
 
 def main() -> int:
     if not compiled.available():
-        print("numba is not installed: nothing to compare (pip install 'fers-hsi[fast]' in a virtual environment)")
+        print(
+            "numba is not installed: nothing to compare (pip install 'fers-hsi[fast]' in a virtual "
+            "environment)"
+        )
         return 1
-    print("| bands | kernel (us / matrix) | LAPACK batched (us / matrix) | LAPACK / kernel | max rel. diff of d^T C^-1 d |")
+    print(
+        "| bands | kernel (us / matrix) | LAPACK batched (us / matrix) | LAPACK / kernel | max rel. diff of "
+        "d^T C^-1 d |"
+    )
     print("|---|---|---|---|---|")
     for k in (50, 100, 200):
         mats, offsets = spd_batch(2000 if k <= 100 else 500, k)

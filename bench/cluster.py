@@ -11,6 +11,7 @@ Measured in one run on this machine, so every ratio compares like with like:
   4. a campaign of 1000 such lines on N workers, computed from those measurements.
 Run: .venv/bin/python bench/cluster.py [--quick | --render]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from speed import correlated_cube, gdal_read_time  # noqa: E402
+
 from fers_engine.cluster import cluster_client, detect_split, local_cores, run_batch  # noqa: E402
 from fers_engine.io import RasterWriter, open_scene  # noqa: E402
 from fers_engine.pipeline import DetectOptions, detect  # noqa: E402
-from speed import correlated_cube, gdal_read_time  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 CAMPAIGN_LINES = 1000
@@ -44,8 +46,16 @@ def write_scene(path: Path, rows: int, cols: int, bands: int, seed: int) -> None
     """An int16 GeoTIFF from a correlated cube (written block by block through the product's writer)."""
     base = (correlated_cube(128, cols, bands, seed=seed) * 20).astype(np.int16)
     rng = np.random.default_rng(seed)
-    with RasterWriter(path, rows, cols, count=bands, dtype="int16", crs="EPSG:32611",
-                      transform=(480000.0, 3.5, 0.0, 3620000.0, 0.0, -3.5), nodata=None) as w:
+    with RasterWriter(
+        path,
+        rows,
+        cols,
+        count=bands,
+        dtype="int16",
+        crs="EPSG:32611",
+        transform=(480000.0, 3.5, 0.0, 3620000.0, 0.0, -3.5),
+        nodata=None,
+    ) as w:
         for r0 in range(0, rows, 128):
             h = min(128, rows - r0)
             w.write(r0, base[:, :h] + rng.integers(-3, 4, size=(bands, h, cols), dtype=np.int16))
@@ -84,17 +94,29 @@ def bench_batch(scenes: List[Path], work: Path, workers: int, options: DetectOpt
         result = run_batch(scenes, work / f"out_{workers}", options, client=client, overwrite=True)
         seconds = time.perf_counter() - t1
         peaks = worker_peaks(client)
+        threads = sorted(set(client.run(lambda dask_worker: dask_worker.plugins["fers"].threads).values()))
         overhead = task_overhead_seconds(client, 200)
     bad = [o for o in result.outcomes if o.status != "ok"]
     if bad:
         raise RuntimeError(f"batch failed: {bad[0].scene}: {bad[0].error}")
-    row = {"workers": workers, "scenes": len(scenes), "enhancer": options.enhancer, "start_s": start,
-           "model_load_s": max(loads) if loads else 0.0, "batch_s": seconds,
-           "scene_s_mean": float(np.mean([o.seconds for o in result.outcomes])),
-           "peak_rss_mib_per_worker": max(peaks), "task_overhead_ms": overhead * 1e3}
-    print(f"batch {len(scenes)} scenes, {workers} worker(s), enhancer {options.enhancer}: {seconds:.1f} s "
-          f"(start {start:.1f} s, model load {row['model_load_s']:.1f} s), peak {max(peaks):.0f} MiB/worker, "
-          f"{row['task_overhead_ms']:.1f} ms/task", flush=True)
+    row = {
+        "workers": workers,
+        "threads_per_worker": threads[0] if len(threads) == 1 else threads,
+        "scenes": len(scenes),
+        "enhancer": options.enhancer,
+        "start_s": start,
+        "model_load_s": max(loads) if loads else 0.0,
+        "batch_s": seconds,
+        "scene_s_mean": float(np.mean([o.seconds for o in result.outcomes])),
+        "peak_rss_mib_per_worker": max(peaks),
+        "task_overhead_ms": overhead * 1e3,
+    }
+    print(
+        f"batch {len(scenes)} scenes, {workers} worker(s), enhancer {options.enhancer}: {seconds:.1f} s "
+        f"(start {start:.1f} s, model load {row['model_load_s']:.1f} s), peak {max(peaks):.0f} MiB/worker, "
+        f"{row['task_overhead_ms']:.1f} ms/task",
+        flush=True,
+    )
     return row
 
 
@@ -114,10 +136,19 @@ def bench_split(scene: Path, work: Path, workers: int, options: DetectOptions) -
         split_s = time.perf_counter() - t0
     a, b = read_scores(work / "single.tif"), read_scores(work / "split.tif")
     rel = float(np.nanmax(np.abs(a - b) / np.abs(a)))
-    print(f"split {scene.name} enhancer {options.enhancer}: single {single_s:.1f} s, split over {workers} "
-          f"workers {split_s:.1f} s, max rel diff {rel:.1e}", flush=True)
-    return {"enhancer": options.enhancer, "workers": workers, "single_s": single_s, "split_s": split_s,
-            "speedup": single_s / split_s, "max_rel_diff": rel}
+    print(
+        f"split {scene.name} enhancer {options.enhancer}: single {single_s:.1f} s, split over {workers} "
+        f"workers {split_s:.1f} s, max rel diff {rel:.1e}",
+        flush=True,
+    )
+    return {
+        "enhancer": options.enhancer,
+        "workers": workers,
+        "single_s": single_s,
+        "split_s": split_s,
+        "speedup": single_s / split_s,
+        "max_rel_diff": rel,
+    }
 
 
 def campaign(full: Dict, read_s: float, scene_mb: float) -> List[Dict]:
@@ -136,62 +167,99 @@ def campaign(full: Dict, read_s: float, scene_mb: float) -> List[Dict]:
         scheduler = CAMPAIGN_LINES * one_worker["task_overhead_ms"] / 1e3
         io_gb_s = CAMPAIGN_LINES * scene_mb / 1024 / max(compute, 1e-9)
         hours = (one_worker["start_s"] + one_worker["model_load_s"] + compute) / 3600
-        out.append({"workers": n, "hours": hours,
-                    "scheduler_s": scheduler, "read_gb_per_s_needed": io_gb_s,
-                    "read_share": read_s / scene})
+        out.append(
+            {
+                "workers": n,
+                "hours": hours,
+                "scheduler_s": scheduler,
+                "read_gb_per_s_needed": io_gb_s,
+                "read_share": read_s / scene,
+            }
+        )
     return out
 
 
 def to_markdown(report: Dict) -> str:
     m, size = report["machine"], report["scene"]
-    lines = ["# Cluster", "",
-             f"Generated by `bench/cluster.py` on {report['date']} ({report['seconds']:.0f} s in all), on "
-             f"{m['cores']} cores ({m['cpu']}), load average {m['load']} at the start (a machine shared with "
-             "other work: speed-ups here are lower bounds).", "",
-             f"Scenes: {size['count']} generated int16 GeoTIFFs of {size['rows']} x {size['cols']} px x "
-             f"{size['bands']} bands ({size['mb']:.0f} MB each), the full method unless a row says "
-             "otherwise.",
-             "", "## Batch: one task per scene", "",
-             "| workers | enhancer | batch (s) | speed-up | mean scene (s) | cluster start (s) | "
-             "model load (s) | peak RSS per worker (MiB) | scheduler overhead (ms/task) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Cluster",
+        "",
+        f"Generated by `bench/cluster.py` on {report['date']} ({report['seconds']:.0f} s in all), on "
+        f"{m['cores']} cores ({m['cpu']}), load average {m['load']} at the start and "
+        f"{m.get('load_end', '?')} at the end (a machine shared with other work: speed-ups here are "
+        "lower bounds).",
+        "",
+        f"Scenes: {size['count']} generated int16 GeoTIFFs of {size['rows']} x {size['cols']} px x "
+        f"{size['bands']} bands ({size['mb']:.0f} MB each), the full method unless a row says "
+        "otherwise.",
+        "",
+        "## Batch: one task per scene",
+        "",
+        "| workers | threads per worker | enhancer | batch (s) | speed-up | mean scene (s) | "
+        "cluster start (s) | model load (s) | peak RSS per worker (MiB) | scheduler overhead (ms/task) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     base = {r["enhancer"]: r["batch_s"] for r in report["batch"] if r["workers"] == 1}
     for r in report["batch"]:
-        lines.append(f"| {r['workers']} | {r['enhancer']} | {r['batch_s']:.1f} | "
-                     f"{base[r['enhancer']] / r['batch_s']:.2f}x | {r['scene_s_mean']:.1f} | "
-                     f"{r['start_s']:.1f} | {r['model_load_s']:.1f} | {r['peak_rss_mib_per_worker']:.0f} | "
-                     f"{r['task_overhead_ms']:.1f} |")
-    lines += ["", f"Reading one scene with GDAL alone: {report['read_s']:.2f} s.", "",
-              "## One scene split over the workers", "",
-              "| enhancer | workers | single process (s) | split (s) | speed-up | max relative difference |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['workers']} | {r.get('threads_per_worker', '')} | {r['enhancer']} | {r['batch_s']:.1f} | "
+            f"{base[r['enhancer']] / r['batch_s']:.2f}x | {r['scene_s_mean']:.1f} | "
+            f"{r['start_s']:.1f} | {r['model_load_s']:.1f} | {r['peak_rss_mib_per_worker']:.0f} | "
+            f"{r['task_overhead_ms']:.1f} |"
+        )
+    lines += [
+        "",
+        "Threads per worker are each task's BLAS and kernel threads (the cores left per worker): one "
+        "worker runs one scene at a time on every core, one worker per core runs scenes side by side "
+        "on one core each; the speed-up is the second against the first.",
+        "",
+        f"Reading one scene with GDAL alone: {report['read_s']:.2f} s.",
+        "",
+        "## One scene split over the workers",
+        "",
+        "| enhancer | workers | single process (s) | split (s) | speed-up | max relative difference |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in report["split"]:
-        lines.append(f"| {r['enhancer']} | {r['workers']} | {r['single_s']:.1f} | {r['split_s']:.1f} | "
-                     f"{r['speedup']:.2f}x | {r['max_rel_diff']:.1e} |")
-    lines += ["", "The single-process run uses every core for BLAS, the workers one thread each: OpenBLAS "
-              "rounds float32 products differently with another thread count, which is the whole difference "
-              "(at equal thread counts the tests find the split scores within 1e-5, mostly identical). "
-              "The split does the single process's work plus a client-side normalisation fit, a scene open "
-              "per task and the transfer of score rows; where one process already keeps every core busy "
-              "(as here), it cannot be faster. It is for a scene whose blocks need more memory or cores "
-              "than one machine has.", "",
-              f"## A campaign of {CAMPAIGN_LINES} lines of this size, on paper", "",
-              "| workers | hours | scheduler time (s) | aggregate read needed (GB/s) |", "|---|---|---|---|"]
+        lines.append(
+            f"| {r['enhancer']} | {r['workers']} | {r['single_s']:.1f} | {r['split_s']:.1f} | "
+            f"{r['speedup']:.2f}x | {r['max_rel_diff']:.1e} |"
+        )
+    lines += [
+        "",
+        "The single-process run uses every core for BLAS, the workers one thread each: OpenBLAS "
+        "rounds float32 products differently with another thread count, which is the whole difference "
+        "(at equal thread counts the tests find the split scores within 1e-5, mostly identical). "
+        "The split does the single process's work plus a client-side normalisation fit, a scene open "
+        "per task and the transfer of score rows: it can be faster only where one process leaves "
+        "cores idle, and where one process already keeps every core busy it is slower. It is for a "
+        "scene whose blocks need more memory or cores than one machine has.",
+        "",
+        f"## A campaign of {CAMPAIGN_LINES} lines of this size, on paper",
+        "",
+        "| workers | hours | scheduler time (s) | aggregate read needed (GB/s) |",
+        "|---|---|---|---|",
+    ]
     for r in report["campaign"]:
-        lines.append(f"| {r['workers']} | {r['hours']:.2f} | {r['scheduler_s']:.1f} | "
-                     f"{r['read_gb_per_s_needed']:.2f} |")
+        lines.append(
+            f"| {r['workers']} | {r['hours']:.2f} | {r['scheduler_s']:.1f} | "
+            f"{r['read_gb_per_s_needed']:.2f} |"
+        )
     c = report["campaign"][0]
     full = next(r for r in report["batch"] if r["workers"] == m["cores"] and r["enhancer"] == "full")
     per_scene = full["batch_s"] * full["workers"] / full["scenes"]
-    lines += ["", "Hours = cluster start + one model load per worker + ceil(lines / workers) x "
-              f"{per_scene:.1f} s, the full method's time per scene and core with {full['workers']} workers "
-              "busy here. Lines are independent tasks, so the time falls as 1 / workers until a shared cost "
-              f"shows: the scheduler hands out a task in {full['task_overhead_ms']:.0f} ms (in one process: "
-              "the scheduler column is its total), a worker loads the model once "
-              f"({full['model_load_s']:.1f} s), and the GDAL read is {100 * c['read_share']:.0f} % of a "
-              "scene's time, so at scale the limit is the store the workers read from: the last column is "
-              "the read bandwidth the campaign needs, which a shared file system must sustain (or each "
-              "worker reads a local copy)."]
+    lines += [
+        "",
+        "Hours = cluster start + one model load per worker + ceil(lines / workers) x "
+        f"{per_scene:.1f} s, the full method's time per scene and core with {full['workers']} workers "
+        "busy here. Lines are independent tasks, so the time falls as 1 / workers until a shared cost "
+        f"shows: the scheduler hands out a task in {full['task_overhead_ms']:.0f} ms (in one process: "
+        "the scheduler column is its total), a worker loads the model once "
+        f"({full['model_load_s']:.1f} s), and the GDAL read is {100 * c['read_share']:.0f} % of a "
+        "scene's time, so at scale the limit is the store the workers read from: the last column is "
+        "the read bandwidth the campaign needs, which a shared file system must sustain (or each "
+        "worker reads a local copy).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -207,11 +275,17 @@ def main() -> int:
     t_start = time.time()
     rows, cols, bands, count = (64, 120, 32, 8) if args.quick else (512, 600, 224, 8)
     cores = local_cores()
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": cores,
-               "load": f"{os.getloadavg()[0]:.1f}"}
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": cores,
+        "load": f"{os.getloadavg()[0]:.1f}",
+    }
     try:
-        machine["cpu"] = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                              .splitlines() if line.startswith("model name"))
+        machine["cpu"] = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     with tempfile.TemporaryDirectory(prefix="fers-cluster-bench-") as tmp:
@@ -226,12 +300,24 @@ def main() -> int:
                 batch.append(bench_batch(scenes, work, workers, DetectOptions(enhancer=enhancer)))
         split = [bench_split(scenes[0], work, cores, DetectOptions(enhancer=e)) for e in ("full", "none")]
         one = next(r for r in batch if r["workers"] == cores and r["enhancer"] == "full")
-        size = {"rows": rows, "cols": cols, "bands": bands, "count": count,
-                "mb": scenes[0].stat().st_size / 2**20}
-        report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine, "scene": size,
-                  "read_s": read_s,
-                  "batch": batch, "split": split, "campaign": campaign(one, read_s, size["mb"]),
-                  "seconds": time.time() - t_start}
+        size = {
+            "rows": rows,
+            "cols": cols,
+            "bands": bands,
+            "count": count,
+            "mb": scenes[0].stat().st_size / 2**20,
+        }
+        machine["load_end"] = f"{os.getloadavg()[0]:.1f}"
+        report = {
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "machine": machine,
+            "scene": size,
+            "read_s": read_s,
+            "batch": batch,
+            "split": split,
+            "campaign": campaign(one, read_s, size["mb"]),
+            "seconds": time.time() - t_start,
+        }
     if args.quick:  # a smoke run: the figures of record come from full runs only
         print(to_markdown(report))
         return 0

@@ -6,6 +6,7 @@ Coast urban 1-2, San Diego beach-2 + airport) are grouped and always fall in the
 fold model never saw any version of the scenes it is scored on (anomaly pixels of the *other*
 folds' scenes are excluded from training by their ground truth dilated by 3 px).
 """
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,26 @@ TRAIN_FILES = {
     "muufl-gulfport-crops/an_hsi_img_for_tgt_det_demo.mat": "BG",
 }
 # the 18 real EnMAP L2A tiles (Potsdam, 30 m, a second sensor): background, no labels
-ENMAP_TILES = ("64_0", "64_32", "96_0", "96_32", "96_96", "96_128", "128_0", "128_32", "128_96", "128_128",
-               "160_64", "160_96", "160_128", "160_160", "192_64", "192_96", "192_128", "192_160")
+ENMAP_TILES = (
+    "64_0",
+    "64_32",
+    "96_0",
+    "96_32",
+    "96_96",
+    "96_128",
+    "128_0",
+    "128_32",
+    "128_96",
+    "128_128",
+    "160_64",
+    "160_96",
+    "160_128",
+    "160_160",
+    "192_64",
+    "192_96",
+    "192_128",
+    "192_160",
+)
 TRAIN_FILES.update({f"enmap-l2a-potsdam-tiles/images/enmap_potsdam_tile_{t}.tif": "BG" for t in ENMAP_TILES})
 
 FOLDS = {

@@ -11,6 +11,7 @@ GLT), then runs, each in a child process whose peak resident memory is measured:
 and prints peak memory and time of both and their ratios. Writes bench/results/products.md/.json.
 Run: .venv/bin/python bench/products.py [--rows N]   (--rows 320 for a quick run)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,16 @@ def write_granule(path: Path, rows: int, angle_deg: float = 12.0) -> None:
     h, w = (int(v) + 1 for v in np.ceil(corners.max(axis=0)) - lo)
     ds = gdal.GetDriverByName("netCDF").CreateMultiDimensional(str(path))
     root = ds.GetRootGroup()
-    dims = [root.CreateDimension(n, None, None, int(s)) for n, s in
-            (("downtrack", rows), ("crosstrack", COLS), ("bands", BANDS), ("ortho_y", h), ("ortho_x", w))]
+    dims = [
+        root.CreateDimension(n, None, None, int(s))
+        for n, s in (
+            ("downtrack", rows),
+            ("crosstrack", COLS),
+            ("bands", BANDS),
+            ("ortho_y", h),
+            ("ortho_x", w),
+        )
+    ]
     f32 = gdal.ExtendedDataType.Create(gdal.GDT_Float32)
     i32 = gdal.ExtendedDataType.Create(gdal.GDT_Int32)
     refl = root.CreateMDArray("reflectance", dims[:3], f32)
@@ -90,18 +99,24 @@ def write_granule(path: Path, rows: int, angle_deg: float = 12.0) -> None:
         gx_arr.Write(np.where(inside, c + 1, 0).astype(np.int32), array_start_idx=[r0, 0], count=[n, w])
         gy_arr.Write(np.where(inside, r + 1, 0).astype(np.int32), array_start_idx=[r0, 0], count=[n, w])
     root.CreateAttribute("geotransform", [6], gdal.ExtendedDataType.Create(gdal.GDT_Float64)).Write(
-        [-62.5, 0.000542, 0.0, -39.3, 0.0, -0.000542])
+        [-62.5, 0.000542, 0.0, -39.3, 0.0, -0.000542]
+    )
     srs = root.CreateAttribute("spatial_ref", [], gdal.ExtendedDataType.CreateString())
     srs.Write(osr.SRS_WKT_WGS84_LAT_LONG)
     del srs, gx_arr, gy_arr, loc, sbp, refl, root, ds
 
 
 def run_baseline(path: Path) -> dict:
-    wrapper = ("import resource, subprocess, sys, time; t=time.perf_counter(); "
-               "r=subprocess.run(sys.argv[1:]); dt=time.perf_counter()-t; "
-               "print(r.returncode, dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-c", BASELINE, str(path)],
-                         capture_output=True, text=True)
+    wrapper = (
+        "import resource, subprocess, sys, time; t=time.perf_counter(); "
+        "r=subprocess.run(sys.argv[1:]); dt=time.perf_counter()-t; "
+        "print(r.returncode, dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, sys.executable, "-c", BASELINE, str(path)],
+        capture_output=True,
+        text=True,
+    )
     rc, seconds, rss_kb = out.stdout.strip().splitlines()[-1].split()
     if rc != "0":
         raise RuntimeError(f"baseline failed: {out.stdout}{out.stderr}")
@@ -118,18 +133,29 @@ def main() -> int:
         t0 = time.perf_counter()
         write_granule(granule, args.rows)
         cube_mib = args.rows * COLS * BANDS * 4 / 2**20
-        print(f"wrote {granule.name}: {args.rows} x {COLS} x {BANDS} float32 ({cube_mib:.0f} MiB) "
-              f"in {time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"wrote {granule.name}: {args.rows} x {COLS} x {BANDS} float32 ({cube_mib:.0f} MiB) "
+            f"in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
         base = run_baseline(granule)
-        print(f"baseline (whole array + GLT lookup): {base['seconds']:.1f} s, {base['peak_rss_mib']:.0f} MiB",
-              flush=True)
-        ours = run_fers(["detect", str(granule), str(work / "score.tif"), "--enhancer", "none",
-                         "--memory-mb", "256"])
-        print(f"fers detect (RX, ortho map): {ours['seconds']:.1f} s, {ours['peak_rss_mib']:.0f} MiB",
-              flush=True)
+        print(
+            f"baseline (whole array + GLT lookup): {base['seconds']:.1f} s, {base['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+        ours = run_fers(
+            ["detect", str(granule), str(work / "score.tif"), "--enhancer", "none", "--memory-mb", "256"]
+        )
+        print(
+            f"fers detect (RX, ortho map): {ours['seconds']:.1f} s, {ours['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
     result = {
-        "machine": platform.platform(), "cube": [args.rows, COLS, BANDS], "cube_mib": round(cube_mib, 1),
-        "baseline": base, "fers_detect": ours,
+        "machine": platform.platform(),
+        "cube": [args.rows, COLS, BANDS],
+        "cube_mib": round(cube_mib, 1),
+        "baseline": base,
+        "fers_detect": ours,
         "memory_ratio_fers_over_baseline": round(ours["peak_rss_mib"] / base["peak_rss_mib"], 3),
         "memory_ratio_fers_over_cube": round(ours["peak_rss_mib"] / cube_mib, 3),
     }
@@ -145,7 +171,8 @@ def main() -> int:
         f"{ours['peak_rss_mib']:.0f} |\n\n"
         f"Cube: {args.rows} x {COLS} x {BANDS} float32 = {cube_mib:.0f} MiB. Peak memory of `fers detect` is "
         f"{result['memory_ratio_fers_over_baseline']:.2f} x the baseline's and "
-        f"{result['memory_ratio_fers_over_cube']:.2f} x the cube's size.\n")
+        f"{result['memory_ratio_fers_over_cube']:.2f} x the cube's size.\n"
+    )
     print(json.dumps(result, indent=2))
     return 0
 

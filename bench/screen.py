@@ -10,6 +10,7 @@ untrained (same seed) and plain RX; appends one JSON line per run to bench/resul
 (the record of every screen behind a recipe choice). The held-out AUCs are test numbers: a
 recipe is chosen on the validation AUC, the held-out columns show whether that choice transfers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,14 +44,16 @@ def main(argv=None):
     ap.add_argument("--score-only", action="store_true", help="score the models a previous screen wrote")
     args = ap.parse_args(argv)
     import torch
+
     torch.set_num_threads(args.threads)
     import accuracy
+
     from fers_engine.metrics import roc_auc
     from fers_engine.nets.enhancer import load_enhancer
     from fers_engine.nets.trainer import train
     from fers_engine.progress import Reporter
 
-    rep = Reporter(log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+    rep = Reporter(on_info=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
     cfg = json.loads(args.config) if args.config else None
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -61,11 +64,21 @@ def main(argv=None):
         if args.score_only:
             from fers_engine.nets.model_file import read_card
             from fers_engine.nets.trainer import result_from_card
+
             card = read_card(path)
             res = result_from_card(path, card, card["training"]["time_s"])
         else:
-            res = train(training_files(i, args.k), path, recipe=args.recipe, seed=args.seed, epochs=args.epochs,
-                        steps_per_epoch=args.steps, config=cfg, reporter=rep, name=path.stem)
+            res = train(
+                training_files(i, args.k),
+                path,
+                recipe=args.recipe,
+                seed=args.seed,
+                epochs=args.epochs,
+                steps_per_epoch=args.steps,
+                config=cfg,
+                reporter=rep,
+                name=path.stem,
+            )
         seconds = time.time() - t0 if not args.score_only else res.seconds
         enh = load_enhancer(str(path), device="cpu")
         column = "full" if "spatial" in enh.parts else "spectral"
@@ -74,19 +87,38 @@ def main(argv=None):
             if fold_of(name, args.k) != i:
                 continue
             raw = accuracy.read(DATA / rel)
-            trained = roc_auc(accuracy.enhanced_scores(enh, raw.cube, raw.valid, enh.parts)[column], raw.truth)
+            trained = roc_auc(
+                accuracy.enhanced_scores(enh, raw.cube, raw.valid, enh.parts)[column], raw.truth
+            )
             torch.manual_seed(args.seed)
             unt = accuracy.untrained_enhancer(enh.card, seed=args.seed)
-            untrained = roc_auc(accuracy.enhanced_scores(unt, raw.cube, raw.valid, unt.parts)[column], raw.truth)
-            rows[name] = {"trained": trained, "untrained": untrained,
-                          "RX": roc_auc(accuracy.rx(raw.cube, raw.valid), raw.truth)}
+            untrained = roc_auc(
+                accuracy.enhanced_scores(unt, raw.cube, raw.valid, unt.parts)[column], raw.truth
+            )
+            rows[name] = {
+                "trained": trained,
+                "untrained": untrained,
+                "RX": roc_auc(accuracy.rx(raw.cube, raw.valid), raw.truth),
+            }
         stage = list(res.stages.values())[-1]
-        record = {"time": time.strftime("%Y-%m-%d %H:%M"), "recipe": args.recipe, "tag": args.tag,
-                  "fold": fold, "k": args.k, "seed": args.seed, "config": cfg, "epochs": stage.epochs,
-                  "steps": args.steps, "validation_auc": list(stage.validation_auc), "kept": stage.kept_epoch,
-                  "train_s": round(seconds), "held_out": rows,
-                  "held_out_mean": {c: float(np.mean([r[c] for r in rows.values()])) for c in
-                                    ("trained", "untrained", "RX")}}
+        record = {
+            "time": time.strftime("%Y-%m-%d %H:%M"),
+            "recipe": args.recipe,
+            "tag": args.tag,
+            "fold": fold,
+            "k": args.k,
+            "seed": args.seed,
+            "config": cfg,
+            "epochs": stage.epochs,
+            "steps": args.steps,
+            "validation_auc": list(stage.validation_auc),
+            "kept": stage.kept_epoch,
+            "train_s": round(seconds),
+            "held_out": rows,
+            "held_out_mean": {
+                c: float(np.mean([r[c] for r in rows.values()])) for c in ("trained", "untrained", "RX")
+            },
+        }
         print(json.dumps(record, indent=1), flush=True)
         results = REPO / "bench" / "results" / "screens.jsonl"
         with open(results, "a") as fh:

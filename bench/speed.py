@@ -12,8 +12,11 @@ Every target is a ratio against a baseline measured in the same run on the same 
   6. the memory budget as a limit: peak RSS of `fers detect --memory-mb M` (RX and the full
      method, several M) against 1.2 x M plus the fixed overhead of the interpreter and libraries,
      which is the peak RSS of the same command on a tiny scene, measured in the same run.
+The report of record (bench/results/speed.md and .json) is always one whole run of this script:
+``--quick`` and ``--only-memory`` print their tables and leave it alone.
 Run: .venv/bin/python bench/speed.py [--quick] [--skip-big] [--only-memory]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -67,8 +71,13 @@ def machine() -> Dict[str, str]:
     except OSError:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    info = {"cpu": cpu, "cores": str(os.cpu_count()), "memory": f"{mem_gib:.0f} GiB",
-            "python": platform.python_version(), "numpy": np.__version__}
+    info = {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem_gib:.0f} GiB",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     try:
         import torch
 
@@ -102,12 +111,22 @@ def bench_global_rx(sizes, repeats: int) -> List[Dict]:
         theirs = spectral.rx(hwb.astype(np.float64))
         rel = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)))
         del theirs
-        t_ours = median_time(lambda: global_rx(cube), repeats)
-        t_spy = median_time(lambda: spectral.rx(hwb), repeats)
-        rows_out.append({"size": f"{rows}x{cols}x{bands}", "ours_s": t_ours, "spy_s": t_spy,
-                         "speedup": t_spy / t_ours, "max_rel_diff": rel})
-        print(f"global RX {rows}x{cols}x{bands}: ours {t_ours:.3f} s, SPy {t_spy:.3f} s, "
-              f"x{t_spy / t_ours:.2f}, max rel diff {rel:.2e}", flush=True)
+        t_ours = median_time(partial(global_rx, cube), repeats)
+        t_spy = median_time(partial(spectral.rx, hwb), repeats)
+        rows_out.append(
+            {
+                "size": f"{rows}x{cols}x{bands}",
+                "ours_s": t_ours,
+                "spy_s": t_spy,
+                "speedup": t_spy / t_ours,
+                "max_rel_diff": rel,
+            }
+        )
+        print(
+            f"global RX {rows}x{cols}x{bands}: ours {t_ours:.3f} s, SPy {t_spy:.3f} s, "
+            f"x{t_spy / t_ours:.2f}, max rel diff {rel:.2e}",
+            flush=True,
+        )
         del cube, hwb, ours
     return rows_out
 
@@ -142,13 +161,26 @@ def bench_local_rx(size, window, repeats: int) -> Dict:
             t_numpy = median_time(lambda: local_rx(cube, inner=window[0], outer=window[1]), repeats)
         finally:
             kernels.available = available
-    out = {"size": f"{rows}x{cols}x{bands}", "window": f"{window[0]}/{window[1]}", "ours_s": t_one,
-           "ours_all_cores_s": t_all, "cores": cores, "spy_s": t_spy, "speedup": t_spy / t_one,
-           "speedup_all_cores": t_spy / t_all, "max_rel_diff": rel, "engine": "numba" if compiled else "numpy",
-           "first_call_s": t_first, "numpy_path_s": t_numpy}
-    print(f"local RX {out['size']} window {out['window']} ({out['engine']}): ours {t_one:.3f} s (1 worker), "
-          f"{t_all:.3f} s ({cores} workers), numpy path {t_numpy if t_numpy is None else round(t_numpy, 3)} s, "
-          f"SPy {t_spy:.1f} s, x{t_spy / t_one:.0f} / x{t_spy / t_all:.0f}, max rel diff {rel:.2e}", flush=True)
+    out = {
+        "size": f"{rows}x{cols}x{bands}",
+        "window": f"{window[0]}/{window[1]}",
+        "ours_s": t_one,
+        "ours_all_cores_s": t_all,
+        "cores": cores,
+        "spy_s": t_spy,
+        "speedup": t_spy / t_one,
+        "speedup_all_cores": t_spy / t_all,
+        "max_rel_diff": rel,
+        "engine": "numba" if compiled else "numpy",
+        "first_call_s": t_first,
+        "numpy_path_s": t_numpy,
+    }
+    print(
+        f"local RX {out['size']} window {out['window']} ({out['engine']}): ours {t_one:.3f} s (1 worker), "
+        f"{t_all:.3f} s ({cores} workers), numpy path {t_numpy if t_numpy is None else round(t_numpy, 3)} s, "
+        f"SPy {t_spy:.1f} s, x{t_spy / t_one:.0f} / x{t_spy / t_all:.0f}, max rel diff {rel:.2e}",
+        flush=True,
+    )
     return out
 
 
@@ -164,8 +196,8 @@ def bench_crd(size, window, repeats: int) -> Dict:
     inner, outer = window
     cube = correlated_cube(rows, cols, bands, seed=1)
     cores = available_cores()
-    crd(cube[:, :outer + 2, :outer + 2], inner=inner, outer=outer)  # compiles on a cold numba cache
-    local_rx(cube[:, :outer + 2, :outer + 2], inner=inner, outer=outer)
+    crd(cube[:, : outer + 2, : outer + 2], inner=inner, outer=outer)  # compiles on a cold numba cache
+    local_rx(cube[:, : outer + 2, : outer + 2], inner=inner, outer=outer)
     ours = crd(cube, inner=inner, outer=outer)
     t_crd = median_time(lambda: crd(cube, inner=inner, outer=outer), repeats)
     t_crd_all = median_time(lambda: crd(cube, inner=inner, outer=outer, workers=cores), repeats)
@@ -181,16 +213,27 @@ def bench_crd(size, window, repeats: int) -> Dict:
         finally:
             kernels.available = available
         rel = float(np.max(np.abs(numpy_scores - ours) / np.maximum(np.abs(ours), 1e-12)))
-    out = {"size": f"{rows}x{cols}x{bands}", "window": f"{inner}/{outer}", "cores": cores,
-           "engine": "numba" if kernels.available() else "numpy", "crd_s": t_crd,
-           "crd_all_cores_s": t_crd_all, "lrx_s": t_lrx, "lrx_all_cores_s": t_lrx_all,
-           "crd_over_lrx": t_crd / t_lrx,
-           "crd_all_over_one": t_crd / t_crd_all, "lrx_all_over_one": t_lrx / t_lrx_all,
-           "crd_numpy_s": t_numpy, "numpy_vs_compiled_rel_diff": rel}
-    print(f"CRD {out['size']} window {out['window']} ({out['engine']}): {t_crd:.3f} s (1 worker), "
-          f"{t_crd_all:.3f} s ({cores}); local RX {t_lrx:.3f} s / {t_lrx_all:.3f} s; CRD / local RX "
-          f"x{t_crd / t_lrx:.2f}; numpy path {t_numpy if t_numpy is None else round(t_numpy, 3)} s",
-          flush=True)
+    out = {
+        "size": f"{rows}x{cols}x{bands}",
+        "window": f"{inner}/{outer}",
+        "cores": cores,
+        "engine": "numba" if kernels.available() else "numpy",
+        "crd_s": t_crd,
+        "crd_all_cores_s": t_crd_all,
+        "lrx_s": t_lrx,
+        "lrx_all_cores_s": t_lrx_all,
+        "crd_over_lrx": t_crd / t_lrx,
+        "crd_all_over_one": t_crd / t_crd_all,
+        "lrx_all_over_one": t_lrx / t_lrx_all,
+        "crd_numpy_s": t_numpy,
+        "numpy_vs_compiled_rel_diff": rel,
+    }
+    print(
+        f"CRD {out['size']} window {out['window']} ({out['engine']}): {t_crd:.3f} s (1 worker), "
+        f"{t_crd_all:.3f} s ({cores}); local RX {t_lrx:.3f} s / {t_lrx_all:.3f} s; CRD / local RX "
+        f"x{t_crd / t_lrx:.2f}; numpy path {t_numpy if t_numpy is None else round(t_numpy, 3)} s",
+        flush=True,
+    )
     return out
 
 
@@ -232,9 +275,11 @@ def gdal_read_time(path: Path) -> float:
 
 def run_fers(args: List[str]) -> Dict:
     """Run the `fers` CLI in a child process; wall time and the child's peak RSS."""
-    wrapper = ("import resource, subprocess, sys, time; t=time.perf_counter(); "
-               "r=subprocess.run(sys.argv[1:]); dt=time.perf_counter()-t; "
-               "print(r.returncode, dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    wrapper = (
+        "import resource, subprocess, sys, time; t=time.perf_counter(); "
+        "r=subprocess.run(sys.argv[1:]); dt=time.perf_counter()-t; "
+        "print(r.returncode, dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "fers_engine.cli", *args, "-q"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     rc, seconds, rss_kb = out.stdout.strip().splitlines()[-1].split()
@@ -257,16 +302,31 @@ def bench_detect(work: Path, size, devices: List[str], repeats: int) -> List[Dic
     results = []
     for device in devices:
         for enhancer in ("full", "none"):
-            runs = [run_fers(["detect", str(scene), str(work / "out.tif"), "--enhancer", enhancer,
-                              "--device", device]) for _ in range(repeats)]
+            runs = [
+                run_fers(
+                    ["detect", str(scene), str(work / "out.tif"), "--enhancer", enhancer, "--device", device]
+                )
+                for _ in range(repeats)
+            ]
             t = statistics.median(r["seconds"] for r in runs)
             mpx = rows * cols / 1e6
-            results.append({"size": f"{rows}x{cols}x{bands}", "device": device, "enhancer": enhancer,
-                            "seconds": t, "mpx_per_s": mpx / t, "gdal_read_s": t_read,
-                            "ratio_to_read": t / t_read,
-                            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs)})
-            print(f"fers detect {size} {device} enhancer={enhancer}: {t:.2f} s, {mpx / t:.3f} Mpx/s, "
-                  f"{t / t_read:.1f}x the GDAL read ({t_read:.2f} s)", flush=True)
+            results.append(
+                {
+                    "size": f"{rows}x{cols}x{bands}",
+                    "device": device,
+                    "enhancer": enhancer,
+                    "seconds": t,
+                    "mpx_per_s": mpx / t,
+                    "gdal_read_s": t_read,
+                    "ratio_to_read": t / t_read,
+                    "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+                }
+            )
+            print(
+                f"fers detect {size} {device} enhancer={enhancer}: {t:.2f} s, {mpx / t:.3f} Mpx/s, "
+                f"{t / t_read:.1f}x the GDAL read ({t_read:.2f} s)",
+                flush=True,
+            )
     scene.unlink()
     return results
 
@@ -324,12 +384,24 @@ def bench_enhancer_backends(work: Path, size, repeats: int) -> List[Dict]:
     rel = float(np.nanmax(np.abs(a - b) / np.abs(b)))
     t_numpy, t_torch = statistics.median(times["numpy"]), statistics.median(times["torch"])
     e_numpy, e_torch = statistics.median(enhancer_times["numpy"]), statistics.median(enhancer_times["torch"])
-    row = {"size": f"{rows}x{cols}x{bands}", "numpy_s": t_numpy, "torch_s": t_torch,
-           "torch_over_numpy": t_torch / t_numpy, "enhancer_numpy_s": e_numpy, "enhancer_torch_s": e_torch,
-           "enhancer_torch_over_numpy": e_torch / e_numpy, "runs": repeats, "max_rel_diff": rel}
-    print(f"full method on the CPU {row['size']}: numpy {t_numpy:.2f} s, torch {t_torch:.2f} s, "
-          f"torch / numpy {t_torch / t_numpy:.2f}; enhancers alone numpy {e_numpy:.2f} s, torch {e_torch:.2f} s, "
-          f"torch / numpy {e_torch / e_numpy:.2f}; max rel diff {rel:.1e}", flush=True)
+    row = {
+        "size": f"{rows}x{cols}x{bands}",
+        "numpy_s": t_numpy,
+        "torch_s": t_torch,
+        "torch_over_numpy": t_torch / t_numpy,
+        "enhancer_numpy_s": e_numpy,
+        "enhancer_torch_s": e_torch,
+        "enhancer_torch_over_numpy": e_torch / e_numpy,
+        "runs": repeats,
+        "max_rel_diff": rel,
+    }
+    print(
+        f"full method on the CPU {row['size']}: numpy {t_numpy:.2f} s, torch {t_torch:.2f} s, "
+        f"torch / numpy {t_torch / t_numpy:.2f}; enhancers alone numpy {e_numpy:.2f} s, torch {e_torch:.2f} "
+        "s, "
+        f"torch / numpy {e_torch / e_numpy:.2f}; max rel diff {rel:.1e}",
+        flush=True,
+    )
     return [row]
 
 
@@ -344,14 +416,37 @@ def bench_big(work: Path, size, memory_mb: int, devices: List[str], enhancers: L
     out = []
     for device in devices:
         for enhancer in enhancers:
-            r = run_fers(["detect", str(scene), str(work / "big_out.tif"), "--enhancer", enhancer,
-                          "--device", device, "--memory-mb", str(memory_mb)])
-            out.append({"size": f"{rows}x{cols}x{bands}", "file_gb": gb, "device": device,
-                        "enhancer": enhancer, "memory_budget_mib": memory_mb, **r,
-                        "gdal_read_s": t_read, "ratio_to_read": r["seconds"] / t_read,
-                        "mpx_per_s": rows * cols / 1e6 / r["seconds"]})
-            print(f"big scene {device} enhancer={enhancer}: {r['seconds']:.0f} s, "
-                  f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+            r = run_fers(
+                [
+                    "detect",
+                    str(scene),
+                    str(work / "big_out.tif"),
+                    "--enhancer",
+                    enhancer,
+                    "--device",
+                    device,
+                    "--memory-mb",
+                    str(memory_mb),
+                ]
+            )
+            out.append(
+                {
+                    "size": f"{rows}x{cols}x{bands}",
+                    "file_gb": gb,
+                    "device": device,
+                    "enhancer": enhancer,
+                    "memory_budget_mib": memory_mb,
+                    **r,
+                    "gdal_read_s": t_read,
+                    "ratio_to_read": r["seconds"] / t_read,
+                    "mpx_per_s": rows * cols / 1e6 / r["seconds"],
+                }
+            )
+            print(
+                f"big scene {device} enhancer={enhancer}: {r['seconds']:.0f} s, "
+                f"peak RSS {r['peak_rss_mib']:.0f} MiB",
+                flush=True,
+            )
     scene.unlink()
     return out
 
@@ -360,10 +455,13 @@ def bench_big(work: Path, size, memory_mb: int, devices: List[str], enhancers: L
 BUDGET_FACTOR = 1.2
 
 
-def bench_memory(work: Path, size, budgets: List[int], enhancers: List[str], device: str = "cpu") -> List[Dict]:
+def bench_memory(
+    work: Path, size, budgets: List[int], enhancers: List[str], device: str = "cpu"
+) -> List[Dict]:
     """Peak RSS of `fers detect --memory-mb M` per enhancer and budget, each judged against the
     rule ``peak <= 1.2 M + overhead``; the overhead is the peak RSS of the same command on a
-    16 x 16 scene with the same bands (interpreter, numpy, GDAL, torch when the enhancers run)."""
+    16 x 16 scene with the same bands (interpreter, numpy, GDAL, the model and its forward pass when
+    the enhancers run)."""
     rows, cols, bands = size
     scene = work / f"memory_{rows}x{cols}x{bands}.tif"
     tiny = work / f"memory_tiny_{bands}.tif"
@@ -371,19 +469,44 @@ def bench_memory(work: Path, size, budgets: List[int], enhancers: List[str], dev
     write_scene_file(tiny, 16, 16, bands, compress=True)
     out = []
     for enhancer in enhancers:
-        overhead = run_fers(["detect", str(tiny), str(work / "tiny_out.tif"), "--enhancer", enhancer,
-                             "--device", device])["peak_rss_mib"]
+        overhead = run_fers(
+            ["detect", str(tiny), str(work / "tiny_out.tif"), "--enhancer", enhancer, "--device", device]
+        )["peak_rss_mib"]
         for budget in budgets:
-            r = run_fers(["detect", str(scene), str(work / "memory_out.tif"), "--enhancer", enhancer,
-                          "--device", device, "--memory-mb", str(budget)])
+            r = run_fers(
+                [
+                    "detect",
+                    str(scene),
+                    str(work / "memory_out.tif"),
+                    "--enhancer",
+                    enhancer,
+                    "--device",
+                    device,
+                    "--memory-mb",
+                    str(budget),
+                ]
+            )
             limit = BUDGET_FACTOR * budget + overhead
-            out.append({"size": f"{rows}x{cols}x{bands}", "device": device, "enhancer": enhancer,
-                        "memory_budget_mib": budget, "overhead_mib": overhead, "limit_mib": limit,
-                        "peak_rss_mib": r["peak_rss_mib"], "seconds": r["seconds"],
-                        "load_average": os.getloadavg()[0], "within": r["peak_rss_mib"] <= limit})
-            print(f"memory {size} enhancer={enhancer} budget {budget} MiB: peak {r['peak_rss_mib']:.0f} MiB, "
-                  f"limit {limit:.0f} MiB (1.2 x {budget} + overhead {overhead:.0f}): "
-                  f"{'within' if out[-1]['within'] else 'OVER'}", flush=True)
+            out.append(
+                {
+                    "size": f"{rows}x{cols}x{bands}",
+                    "device": device,
+                    "enhancer": enhancer,
+                    "memory_budget_mib": budget,
+                    "overhead_mib": overhead,
+                    "limit_mib": limit,
+                    "peak_rss_mib": r["peak_rss_mib"],
+                    "seconds": r["seconds"],
+                    "load_average": os.getloadavg()[0],
+                    "within": r["peak_rss_mib"] <= limit,
+                }
+            )
+            print(
+                f"memory {size} enhancer={enhancer} budget {budget} MiB: peak {r['peak_rss_mib']:.0f} MiB, "
+                f"limit {limit:.0f} MiB (1.2 x {budget} + overhead {overhead:.0f}): "
+                f"{'within' if out[-1]['within'] else 'OVER'}",
+                flush=True,
+            )
     scene.unlink()
     tiny.unlink()
     return out
@@ -391,94 +514,181 @@ def bench_memory(work: Path, size, budgets: List[int], enhancers: List[str], dev
 
 def to_markdown(report: Dict) -> str:
     m = report["machine"]
-    lines = ["# Speed and memory", "",
-             f"Generated by `bench/speed.py` on {report['date']} ({report['seconds']:.0f} s in all). "
-             "Every ratio compares two runs made in this same session on this machine; times are "
-             "medians of repeated runs unless a row says otherwise.", "",
-             "Machine: " + ", ".join(f"{k} {v}" for k, v in m.items()), "",
-             "## Global RX against Spectral Python (`spectral.rx`)", "",
-             "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours | max relative difference to SPy (float64) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# Speed and memory",
+        "",
+        f"Generated by `bench/speed.py` on {report['date']} ({report['seconds']:.0f} s in all, one run"
+        + (", without the big scene (`--skip-big`)" if report.get("skip_big") else "")
+        + "). "
+        "Every ratio compares two runs made in this same session on this machine; times are "
+        "medians of repeated runs unless a row says otherwise."
+        + (
+            f" Load average {report['load_start']} at the start and {report['load_end']} at the end "
+            "(the machine is shared: other jobs' load slows the times, not the memory figures)."
+            if "load_start" in report
+            else ""
+        ),
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in m.items()),
+        "",
+    ]
+    if report.get("stopped_before"):
+        lines += [
+            f"**This run has not finished (or was stopped): no figures yet for "
+            f"{', '.join(report['stopped_before'])}.**",
+            "",
+        ]
+    lines += [
+        "## Global RX against Spectral Python (`spectral.rx`)",
+        "",
+        "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours | max relative difference to SPy (float64) |",
+        "|---|---|---|---|---|",
+    ]
     for r in report.get("global_rx", []):
-        lines.append(f"| {r['size']} | {r['ours_s']:.3f} | {r['spy_s']:.3f} | {r['speedup']:.2f}x | {r['max_rel_diff']:.1e} |")
+        lines.append(
+            f"| {r['size']} | {r['ours_s']:.3f} | {r['spy_s']:.3f} | {r['speedup']:.2f}x | "
+            f"{r['max_rel_diff']:.1e} |"
+        )
     engine = report["local_rx"][0].get("engine", "numpy") if report.get("local_rx") else "numpy"
-    lines += ["", "## Local RX against SPy's windowed RX (`spectral.rx(window=(inner, outer))`)", "",
-              "SPy runs as shipped (a Python loop over pixels, numpy's BLAS threads). Ours runs "
-              + ("through the compiled kernel (numba, `fers-hsi[fast]`)" if engine == "numba" else
-                 "through the numpy path (numba is not installed)")
-              + " once with one worker and once with one worker per core (`local_rx(..., workers=N)`); "
-              "the first call, which compiles the kernel when numba's cache is cold, is not in the medians"
-              + (", and the numpy fallback (no numba) is timed with one worker for comparison." if engine == "numba"
-                 else "."), "",
-              "| cube | windows inner/outer | ring pixels | ours, 1 worker (s) | ours, all cores (s) | "
-              "first call (s) | numpy path, 1 worker (s) | SPy (s, one run) "
-              "| SPy / ours (1 worker) | SPy / ours (all cores) | max relative difference |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Local RX against SPy's windowed RX (`spectral.rx(window=(inner, outer))`)",
+        "",
+        "SPy runs as shipped (a Python loop over pixels, numpy's BLAS threads). Ours runs "
+        + (
+            "through the compiled kernel (numba, `fers-hsi[fast]`)"
+            if engine == "numba"
+            else "through the numpy path (numba is not installed)"
+        )
+        + " once with one worker and once with one worker per core (`local_rx(..., workers=N)`); "
+        "the first call, which compiles the kernel when numba's cache is cold, is not in the medians"
+        + (
+            ", and the numpy fallback (no numba) is timed with one worker for comparison."
+            if engine == "numba"
+            else "."
+        ),
+        "",
+        "| cube | windows inner/outer | ring pixels | ours, 1 worker (s) | ours, all cores (s) | "
+        "first call (s) | numpy path, 1 worker (s) | SPy (s, one run) "
+        "| SPy / ours (1 worker) | SPy / ours (all cores) | max relative difference |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report.get("local_rx", []):
         inner, outer = (int(v) for v in r["window"].split("/"))
         all_s = r.get("ours_all_cores_s")
         first, numpy_s = r.get("first_call_s"), r.get("numpy_path_s")
-        lines.append(f"| {r['size']} | {r['window']} | {outer * outer - inner * inner} | {r['ours_s']:.3f} | "
-                     + (f"{all_s:.3f} ({r['cores']})" if all_s else "-") + " | "
-                     + (f"{first:.2f}" if first is not None else "-") + " | "
-                     + (f"{numpy_s:.3f}" if numpy_s is not None else "-") + f" | {r['spy_s']:.1f} | "
-                     f"{r['speedup']:.0f}x | " + (f"{r['speedup_all_cores']:.0f}x" if all_s else "-")
-                     + f" | {r['max_rel_diff']:.1e} |")
-    lines += ["", "Each pixel needs an exact factorisation of its own (bands + 2)-square ring covariance, "
-              "so our time is bounded below by one small Cholesky per pixel whatever the window. "
-              + (_local_rx_verdict(report["local_rx"]) if report.get("local_rx") else ""),
-              ""] + _crd_lines(report.get("crd", [])) + [
-              "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)", "",
-              "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS (MiB) |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['size']} | {r['window']} | {outer * outer - inner * inner} | {r['ours_s']:.3f} | "
+            + (f"{all_s:.3f} ({r['cores']})" if all_s else "-")
+            + " | "
+            + (f"{first:.2f}" if first is not None else "-")
+            + " | "
+            + (f"{numpy_s:.3f}" if numpy_s is not None else "-")
+            + f" | {r['spy_s']:.1f} | "
+            f"{r['speedup']:.0f}x | "
+            + (f"{r['speedup_all_cores']:.0f}x" if all_s else "-")
+            + f" | {r['max_rel_diff']:.1e} |"
+        )
+    lines += (
+        [
+            "",
+            "Each pixel needs an exact factorisation of its own (bands + 2)-square ring covariance, "
+            "so our time is bounded below by one small Cholesky per pixel whatever the window. "
+            + (_local_rx_verdict(report["local_rx"]) if report.get("local_rx") else ""),
+            "",
+        ]
+        + _crd_lines(report.get("crd", []))
+        + [
+            "## `fers detect` throughput (int16 GeoTIFF, DEFLATE, in the page cache)",
+            "",
+            "| scene | device | enhancer | time (s) | Mpx/s | GDAL read alone (s) | time / read | peak RSS "
+            "(MiB) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    )
     for r in report.get("detect", []):
-        lines.append(f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['seconds']:.2f} | {r['mpx_per_s']:.3f} | "
-                     f"{r['gdal_read_s']:.2f} | {r['ratio_to_read']:.1f} | {r['peak_rss_mib']:.0f} |")
+        lines.append(
+            f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['seconds']:.2f} | {r['mpx_per_s']:.3f} | "
+            f"{r['gdal_read_s']:.2f} | {r['ratio_to_read']:.1f} | {r['peak_rss_mib']:.0f} |"
+        )
     if report.get("backends"):
-        lines += ["", "## The full method on the CPU: the numpy forward pass against torch", "",
-                  "`fers detect` runs the enhancers on the CPU through numpy (`nets/numpy_forward.py`), "
-                  "so the plugin zip needs no torch; torch serves GPUs and training. Both backends run the "
-                  "same detect on the same scene, alternated run by run; the scores differ only by float32 "
-                  "rounding (the tests bound it by the torch path's own rounding).", "",
-                  "| scene (int16) | detect, numpy (s) | detect, torch (s) | torch / numpy | enhancers alone, numpy (s) "
-                  "| enhancers alone, torch (s) | torch / numpy | runs each | max relative difference of scores |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## The full method on the CPU: the numpy forward pass against torch",
+            "",
+            "`fers detect` runs the enhancers on the CPU through numpy (`nets/numpy_forward.py`), "
+            "so the plugin zip needs no torch; torch serves GPUs and training. Both backends run the "
+            "same detect on the same scene, alternated run by run; the scores differ only by float32 "
+            "rounding (the tests bound it by the torch path's own rounding).",
+            "",
+            "| scene (int16) | detect, numpy (s) | detect, torch (s) | torch / numpy | enhancers alone, "
+            "numpy (s) "
+            "| enhancers alone, torch (s) | torch / numpy | runs each | max relative difference of scores |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in report["backends"]:
-            alone = (f"{r['enhancer_numpy_s']:.2f} | {r['enhancer_torch_s']:.2f} | {r['enhancer_torch_over_numpy']:.2f}"
-                     if "enhancer_numpy_s" in r else "- | - | -")
-            lines.append(f"| {r['size']} | {r['numpy_s']:.2f} | {r['torch_s']:.2f} | {r['torch_over_numpy']:.2f} | "
-                         f"{alone} | {r['runs']} | {r['max_rel_diff']:.1e} |")
+            alone = (
+                f"{r['enhancer_numpy_s']:.2f} | {r['enhancer_torch_s']:.2f} | "
+                f"{r['enhancer_torch_over_numpy']:.2f}"
+                if "enhancer_numpy_s" in r
+                else "- | - | -"
+            )
+            lines.append(
+                f"| {r['size']} | {r['numpy_s']:.2f} | {r['torch_s']:.2f} | {r['torch_over_numpy']:.2f} | "
+                f"{alone} | {r['runs']} | {r['max_rel_diff']:.1e} |"
+            )
         lines += ["", _backend_verdict(report["backends"])]
     if report.get("big"):
-        lines += ["", "## A scene larger than the memory budget", "",
-                  "| scene | file | device | enhancer | budget (MiB) | time (s) | Mpx/s | peak RSS (MiB) | time / GDAL read |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## A scene larger than the memory budget",
+            "",
+            "| scene | file | device | enhancer | budget (MiB) | time (s) | Mpx/s | peak RSS (MiB) | time / "
+            "GDAL read |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in report["big"]:
-            lines.append(f"| {r['size']} int16 | {r['file_gb']:.2f} GB | {r['device']} | {r['enhancer']} | "
-                         f"{r['memory_budget_mib']} | {r['seconds']:.0f} | {r['mpx_per_s']:.3f} | "
-                         f"{r['peak_rss_mib']:.0f} | {r['ratio_to_read']:.1f} |")
+            lines.append(
+                f"| {r['size']} int16 | {r['file_gb']:.2f} GB | {r['device']} | {r['enhancer']} | "
+                f"{r['memory_budget_mib']} | {r['seconds']:.0f} | {r['mpx_per_s']:.3f} | "
+                f"{r['peak_rss_mib']:.0f} | {r['ratio_to_read']:.1f} |"
+            )
     if report.get("memory"):
-        lines += ["", "## The memory budget as a limit", "",
-                  f"Rule: peak RSS <= {BUDGET_FACTOR} x `--memory-mb` + the fixed overhead, the peak RSS of the "
-                  "same command on a 16 x 16 scene with the same bands (the interpreter, numpy, GDAL, and "
-                  "torch when the enhancers run), measured in this run"
-                  + (f" ({report['memory_date']})" if report.get("memory_date") else "") + ". How the "
-                  "budget is shared out: `fers_engine/memory.py`.", "",
-                  "| scene (int16, DEFLATE) | device | enhancer | budget (MiB) | overhead (MiB) | limit (MiB) "
-                  "| peak RSS (MiB) | verdict | time (s) | load average after the run |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## The memory budget as a limit",
+            "",
+            f"Rule: peak RSS <= {BUDGET_FACTOR} x `--memory-mb` + the fixed overhead, the peak RSS of the "
+            "same command on a 16 x 16 scene with the same bands (the interpreter, numpy, GDAL, and "
+            "the model and its forward pass when the enhancers run), measured in this run. How the "
+            "budget is shared out: `fers_engine/memory.py`. " + _memory_verdict(report["memory"]),
+            "",
+            "| scene (int16, DEFLATE) | device | enhancer | budget (MiB) | overhead (MiB) | limit (MiB) "
+            "| peak RSS (MiB) | verdict | time (s) | load average after the run |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in report["memory"]:
             load = r.get("load_average")
-            lines.append(f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['memory_budget_mib']} | "
-                         f"{r['overhead_mib']:.0f} | {r['limit_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
-                         f"{'within' if r['within'] else 'over'} | {r['seconds']:.1f} | "
-                         + ("-" if load is None else f"{load:.1f}") + " |")
-        lines += ["", "Peak RSS does not depend on the machine's load; the times do (a load average above "
-                  f"the {report['machine'].get('cores', '?')} cores means other jobs shared them), so they show the cost of smaller "
-                  "blocks at small budgets only roughly."]
+            lines.append(
+                f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['memory_budget_mib']} | "
+                f"{r['overhead_mib']:.0f} | {r['limit_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
+                f"{'within' if r['within'] else 'over'} | {r['seconds']:.1f} | "
+                + ("-" if load is None else f"{load:.1f}")
+                + " |"
+            )
+        lines += [
+            "",
+            "Peak RSS does not depend on the machine's load; the times do (a load average above "
+            f"the {report['machine'].get('cores', '?')} cores means other jobs shared them), so they show "
+            "the cost of smaller "
+            "blocks at small budgets only roughly.",
+        ]
     if report["machine"].get("gpu", "none") == "none":
-        lines += ["", "No GPU was available to this run, so there are no CUDA rows; on a machine with one, "
-                  "the same script adds them (`--device cuda`)."]
+        lines += [
+            "",
+            "No GPU was available to this run, so there are no CUDA rows; on a machine with one, "
+            "the same script adds them (`--device cuda`).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -486,24 +696,33 @@ def _crd_lines(rows: List[Dict]) -> List[str]:
     """The CRD section: its speed against local RX on the same cube, and what more workers buy."""
     if not rows:
         return []
-    lines = ["## CRD against local RX, and worker threads", "",
-             "CRD (collaborative representation, `--detector crd`) and local RX on the same cube and "
-             "windows, each with one worker and with one worker per core this process may use (its CPU "
-             "affinity mask); every pixel of CRD solves its own weighted system, so it has no sliding "
-             "sums to share. CRD / local RX is the ratio of their one-worker times; the numpy path is "
-             "CRD without numba, and its largest relative difference to the compiled kernel is shown.", "",
-             "| cube | windows inner/outer | engine | CRD, 1 worker (s) | CRD, all cores (s) | local RX, 1 worker (s) "
-             "| local RX, all cores (s) | CRD / local RX | speed-up of all cores (CRD / local RX) "
-             "| CRD numpy path, 1 worker (s) | numpy vs compiled, max rel. diff |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## CRD against local RX, and worker threads",
+        "",
+        "CRD (collaborative representation, `--detector crd`) and local RX on the same cube and "
+        "windows, each with one worker and with one worker per core this process may use (its CPU "
+        "affinity mask); every pixel of CRD solves its own weighted system, so it has no sliding "
+        "sums to share. CRD / local RX is the ratio of their one-worker times; the numpy path is "
+        "CRD without numba, and its largest relative difference to the compiled kernel is shown.",
+        "",
+        "| cube | windows inner/outer | engine | CRD, 1 worker (s) | CRD, all cores (s) | local RX, 1 "
+        "worker (s) "
+        "| local RX, all cores (s) | CRD / local RX | speed-up of all cores (CRD / local RX) "
+        "| CRD numpy path, 1 worker (s) | numpy vs compiled, max rel. diff |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         numpy_s, rel = r.get("crd_numpy_s"), r.get("numpy_vs_compiled_rel_diff")
-        lines.append(f"| {r['size']} | {r['window']} | {r['engine']} | {r['crd_s']:.3f} | "
-                     f"{r['crd_all_cores_s']:.3f} ({r['cores']}) | {r['lrx_s']:.3f} | "
-                     f"{r['lrx_all_cores_s']:.3f} ({r['cores']}) | {r['crd_over_lrx']:.2f}x | "
-                     f"{r['crd_all_over_one']:.2f}x / {r['lrx_all_over_one']:.2f}x | "
-                     + (f"{numpy_s:.3f}" if numpy_s is not None else "-") + " | "
-                     + (f"{rel:.1e}" if rel is not None else "-") + " |")
+        lines.append(
+            f"| {r['size']} | {r['window']} | {r['engine']} | {r['crd_s']:.3f} | "
+            f"{r['crd_all_cores_s']:.3f} ({r['cores']}) | {r['lrx_s']:.3f} | "
+            f"{r['lrx_all_cores_s']:.3f} ({r['cores']}) | {r['crd_over_lrx']:.2f}x | "
+            f"{r['crd_all_over_one']:.2f}x / {r['lrx_all_over_one']:.2f}x | "
+            + (f"{numpy_s:.3f}" if numpy_s is not None else "-")
+            + " | "
+            + (f"{rel:.1e}" if rel is not None else "-")
+            + " |"
+        )
     return lines + [""]
 
 
@@ -514,10 +733,29 @@ def _backend_verdict(rows: List[Dict]) -> str:
     alone = [r["enhancer_torch_over_numpy"] for r in rows if "enhancer_torch_over_numpy" in r]
     beside = f" The enhancers alone: torch / numpy {min(alone):.2f} at the lowest." if alone else ""
     if slowest >= 1.0:
-        return (f"No speed loss: the numpy path is at least as fast as torch on every scene "
-                f"(torch / numpy >= {slowest:.2f}).{beside}")
-    return (f"Speed loss: the numpy path is slower than torch on the CPU (torch / numpy down to {slowest:.2f})."
-            f"{beside}")
+        return (
+            f"No speed loss: the numpy path is at least as fast as torch on every scene "
+            f"(torch / numpy >= {slowest:.2f}).{beside}"
+        )
+    return (
+        f"Speed loss: the numpy path is slower than torch on the CPU (torch / numpy down to {slowest:.2f})."
+        f"{beside}"
+    )
+
+
+def _memory_verdict(rows: List[Dict]) -> str:
+    """Whether every budget row keeps the rule (issue 15: the budget is a limit, not a target)."""
+    over = [r for r in rows if not r["within"]]
+    worst = max(r["peak_rss_mib"] / r["limit_mib"] for r in rows)
+    if not over:
+        return (
+            f"Every row is within the rule ({len(rows)} of {len(rows)}; the highest peak is "
+            f"{100 * worst:.0f} % of its limit)."
+        )
+    names = ", ".join(f"{r['enhancer']} at {r['memory_budget_mib']} MiB" for r in over)
+    return (
+        f"Over the rule: {len(over)} of {len(rows)} rows ({names}; worst {100 * worst:.0f} % of its limit)."
+    )
 
 
 def _local_rx_verdict(rows: List[Dict]) -> str:
@@ -548,13 +786,20 @@ def render(json_path: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--skip-big", action="store_true", help="skip the 7.5 GB scene")
     parser.add_argument("--big-enhancers", default="none,full", help="enhancers to run on the big scene")
-    parser.add_argument("--only-memory", action="store_true",
-                        help="run only the memory-budget rows (merged into the saved report)")
-    parser.add_argument("--work", default=None, help="folder for the generated files (default: a temp folder)")
+    parser.add_argument(
+        "--only-memory",
+        action="store_true",
+        help="run only the memory-budget rows (printed; the saved report is left alone)",
+    )
+    parser.add_argument(
+        "--work", default=None, help="folder for the generated files (default: a temp folder)"
+    )
     parser.add_argument("--out", default=str(RESULTS / "speed.md"))
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the saved .json")
     args = parser.parse_args()
@@ -563,20 +808,26 @@ def main() -> int:
         return 0
 
     t0 = time.perf_counter()
-    if args.only_memory:
-        out = Path(args.out)
-        saved = out.with_suffix(".json")
-        report = json.loads(saved.read_text()) if saved.is_file() else {"machine": machine()}
+    if args.only_memory:  # a check of the budget rows alone: printed, never merged into the report of record
         with tempfile.TemporaryDirectory(dir=args.work) as tmp:
-            report["memory"] = run_memory_rows(Path(tmp), args.quick)
-        report["memory_date"] = time.strftime("%Y-%m-%d %H:%M")
-        report.setdefault("date", report["memory_date"])
-        report.setdefault("seconds", time.perf_counter() - t0)
-        out.write_text(to_markdown(report))
-        saved.write_text(json.dumps(report, indent=2))
-        print(f"wrote {out}")
+            rows = run_memory_rows(Path(tmp), args.quick)
+        print(
+            to_markdown(
+                {
+                    "date": time.strftime("%Y-%m-%d %H:%M"),
+                    "machine": machine(),
+                    "memory": rows,
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+        )
         return 0
-    report: Dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+    report: Dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(),
+        "load_start": f"{os.getloadavg()[0]:.1f}",
+        "skip_big": args.skip_big,
+    }
     try:
         import torch
 
@@ -584,36 +835,92 @@ def main() -> int:
     except Exception:
         devices = ["cpu"]
     print("machine:", report["machine"], flush=True)
-    if args.quick:
-        report["global_rx"] = bench_global_rx([(128, 128, 50)], 2)
-        report["local_rx"] = [bench_local_rx((24, 24, 10), (3, 9), 2)]
-        report["crd"] = [bench_crd((24, 24, 10), (3, 9), 2)]
-    else:
-        report["global_rx"] = bench_global_rx([(512, 512, 200), (1024, 1024, 200)], 3)
-        # SPy's cost grows with the ring's pixel count, ours barely does: report several windows,
-        # the default (3, 15) first, rather than pick the one that flatters us.
-        report["local_rx"] = [bench_local_rx((128, 128, 100), w, 3) for w in ((3, 15), (5, 21), (9, 31))]
-        report["crd"] = [bench_crd((128, 128, 100), w, 3) for w in ((3, 15), (7, 15))]
+    out = Path(args.out)
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         work = Path(tmp)
-        report["detect"] = bench_detect(work, (128, 128, 50) if args.quick else (1024, 1024, 200), devices,
-                                        1 if args.quick else 2)
-        report["memory"] = run_memory_rows(work, args.quick)
-        # 512 x 512 is torch's best case (its 256-pixel tiles fit exactly); 700 x 900 is not
-        report["backends"] = ([row for size in ((512, 512, 200), (700, 900, 200))
-                               for row in bench_enhancer_backends(work, size, 5)]
-                              if not args.quick else bench_enhancer_backends(work, (128, 128, 50), 2))
+        # What the issues judge (the memory rule, the numpy path's speed) first; the report of
+        # record is saved after every section, so a run stopped early says where it stopped.
+        sections = [
+            ("memory", lambda: run_memory_rows(work, args.quick)),
+            # 512 x 512 is torch's best case (its 256-pixel tiles fit exactly); 700 x 900 is not
+            (
+                "backends",
+                lambda: (
+                    bench_enhancer_backends(work, (128, 128, 50), 2)
+                    if args.quick
+                    else [
+                        row
+                        for size in ((512, 512, 200), (700, 900, 200))
+                        for row in bench_enhancer_backends(work, size, 5)
+                    ]
+                ),
+            ),
+            (
+                "detect",
+                lambda: bench_detect(
+                    work, (128, 128, 50) if args.quick else (1024, 1024, 200), devices, 1 if args.quick else 2
+                ),
+            ),
+            (
+                "global_rx",
+                lambda: (
+                    bench_global_rx([(128, 128, 50)], 2)
+                    if args.quick
+                    else bench_global_rx([(512, 512, 200), (1024, 1024, 200)], 3)
+                ),
+            ),
+            # SPy's cost grows with the ring's pixel count, ours barely does: report several windows,
+            # the default (3, 15) first, rather than pick the one that flatters us.
+            (
+                "local_rx",
+                lambda: (
+                    [bench_local_rx((24, 24, 10), (3, 9), 2)]
+                    if args.quick
+                    else [bench_local_rx((128, 128, 100), w, 3) for w in ((3, 15), (5, 21), (9, 31))]
+                ),
+            ),
+            (
+                "crd",
+                lambda: (
+                    [bench_crd((24, 24, 10), (3, 9), 2)]
+                    if args.quick
+                    else [bench_crd((128, 128, 100), w, 3) for w in ((3, 15), (7, 15))]
+                ),
+            ),
+        ]
         if not args.skip_big:
             size = (512, 512, 64) if args.quick else (4096, 4096, 224)
-            report["big"] = bench_big(work, size, 256 if args.quick else 1024, devices,
-                                      args.big_enhancers.split(","))
+            sections.append(
+                (
+                    "big",
+                    lambda: bench_big(
+                        work, size, 256 if args.quick else 1024, devices, args.big_enhancers.split(",")
+                    ),
+                )
+            )
+        for i, (name, run) in enumerate(sections):
+            report["stopped_before"] = [n for n, _ in sections[i:]]
+            if not args.quick:
+                save(report, out, t0)
+            report[name] = run()
+    report.pop("stopped_before")
+    if args.quick:  # a smoke run: the figures of record come from full runs only
+        report["seconds"] = time.perf_counter() - t0
+        report["load_end"] = f"{os.getloadavg()[0]:.1f}"
+        print(to_markdown(report))
+        return 0
+    save(report, out, t0)
+    print(f"wrote {out}")
+    return 0
+
+
+def save(report: Dict, out: Path, t0: float) -> None:
+    """Write the report of record as it stands (Markdown and JSON)."""
     report["seconds"] = time.perf_counter() - t0
-    out = Path(args.out)
+    report["load_end"] = f"{os.getloadavg()[0]:.1f}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(to_markdown(report))
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

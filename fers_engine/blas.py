@@ -10,6 +10,7 @@ scipy's BLAS wrappers call the Fortran symbols (``sgemm_``), which GSL does not 
 reach OpenBLAS wherever scipy is installed (QGIS on Linux ships it); without scipy (QGIS on
 Windows and macOS, where symbols do not interpose this way) numpy's ``@`` is used.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,13 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     arrays are Fortran-ordered views, so the product is computed as ``gemm(b.T, a.T).T``.
     """
     gemm = _GEMM.get(a.dtype) if _blas is not None and a.dtype == b.dtype else None
-    if (gemm is None or a.ndim != 2 or b.ndim != 2 or 0 in a.shape or 0 in b.shape
-            or not (a.flags.c_contiguous and b.flags.c_contiguous)):
+    if (
+        gemm is None
+        or a.ndim != 2
+        or b.ndim != 2
+        or 0 in a.shape
+        or 0 in b.shape
+        or not (a.flags.c_contiguous and b.flags.c_contiguous)
+    ):
         return a @ b
     return getattr(_blas, gemm)(1.0, b.T, a.T).T

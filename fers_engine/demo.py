@@ -2,10 +2,12 @@
 
 It exercises the real product path a QGIS user takes headless: the plugin, the provider, the
 engine, the atomic GeoTIFF writer. The scene (``synthetic.py``) has fields, roads, roofs and
-shadows with hard boundaries and small vehicle-sized targets. The demo prints the AUC against the
-targets for the method run and for plain RX, and for both the boundary false-alarm share (how
-much of the top of the score map falls on edges between materials), and writes a PNG quick-look.
+shadows with hard boundaries and small vehicle-sized targets. The demo runs `fers:detect` with its
+default enhancer and detector (``choices``), prints the AUC against the targets for that method and
+for plain global RX, and for both the boundary false-alarm share (how much of the top of the score
+map falls on edges between materials), and writes a PNG quick-look.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import List, Optional
+
+from .choices import DEFAULT_DETECTOR, DEFAULT_ENHANCER, DETECTORS, ENHANCERS
 
 
 def run_qgis_detect(scene: Path, output: Path, extra: List[str]) -> dict:
@@ -37,8 +41,18 @@ def run_qgis_detect(scene: Path, output: Path, extra: List[str]) -> dict:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fers_engine.demo", description=__doc__)
     parser.add_argument("--out", default="demo-output", help="folder for the sample, the map and the PNG")
-    parser.add_argument("--enhancer", default=None, choices=["none", "spectral", "full"],
-                        help="default: full when a bundled model and torch are available, else none")
+    parser.add_argument(
+        "--enhancer",
+        default=None,
+        choices=list(ENHANCERS),
+        help=f"default: {DEFAULT_ENHANCER} when the bundled default model is there, else none",
+    )
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        choices=list(DETECTORS),
+        help=f"default: {DEFAULT_DETECTOR}, fers:detect's default",
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -56,11 +70,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     scene = make_scene()
     write_scene(scene, scene_path, truth_path)
     bands, rows, cols = scene.cube.shape
-    print(f"sample scene: {scene_path} ({cols} x {rows} px, {bands} bands, UTM 11N, "
-          f"{int(scene.truth.sum())} target pixels implanted)")
+    print(
+        f"sample scene: {scene_path} ({cols} x {rows} px, {bands} bands, UTM 11N, "
+        f"{int(scene.truth.sum())} target pixels implanted)"
+    )
 
     enhancer = args.enhancer or _default_enhancer()
-    answer = run_qgis_detect(scene_path, score_path, [f"ENHANCER={enhancer}"])
+    answer = run_qgis_detect(scene_path, score_path, [f"ENHANCER={enhancer}", f"DETECTOR={args.detector}"])
     log = answer.get("log") or {}
     lines = log.get("info", []) if isinstance(log, dict) else []
     for line in lines if isinstance(lines, list) else str(lines).splitlines():
@@ -69,17 +85,23 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     ours = evaluate_rasters(score_path, truth_path)
     baseline_path = out / "rx_score.tif"
-    detect(scene_path, baseline_path, DetectOptions(enhancer="none"))
+    detect(scene_path, baseline_path, DetectOptions(enhancer="none", detector="rx"))
     baseline = evaluate_rasters(baseline_path, truth_path)
-    label = {"none": "RX", "spectral": "FEN + RX", "full": "FERS (full) + RX"}[enhancer]
+    label = {"none": "", "spectral": "FEN + ", "full": "FERS (full) + "}[enhancer] + {
+        "rx": "RX",
+        "lrx": "local RX",
+        "crd": "CRD",
+    }[args.detector]
     print(f"AUC against the implanted truth: {label} {ours['auc']:.4f}   (plain RX {baseline['auc']:.4f})")
     shares = {}
     for name, path in ((label, score_path), ("plain RX", baseline_path)):
         with open_scene(path) as s:
             scores, scored = s.read_all()
         shares[name] = boundary_false_alarms(np.where(scored, scores[0], np.nan), scene.cube, scene.truth)
-    print("boundary false alarms (share of the top 0.5 % scores on material boundaries, lower is better): "
-          + "   ".join(f"{k} {v:.3f}" for k, v in shares.items()))
+    print(
+        "boundary false alarms (share of the top 0.5 % scores on material boundaries, lower is better): "
+        + "   ".join(f"{k} {v:.3f}" for k, v in shares.items())
+    )
 
     with open_scene(score_path) as s:
         check = s.info
@@ -92,14 +114,14 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _default_enhancer() -> str:
-    """The full method when the default model is there (it runs on numpy, no torch needed);
-    plain RX otherwise, said aloud."""
+    """fers:detect's default enhancer when the default model is there (it runs on numpy, no torch
+    needed); no enhancer otherwise, said aloud."""
     from .nets.bundled import DEFAULT_MODEL, MODELS_DIR, bundled_models
 
     if DEFAULT_MODEL not in bundled_models():
-        print(f"no bundled model {DEFAULT_MODEL} in {MODELS_DIR}: running plain RX")
+        print(f"no bundled model {DEFAULT_MODEL} in {MODELS_DIR}: running without an enhancer")
         return "none"
-    return "full"
+    return DEFAULT_ENHANCER
 
 
 if __name__ == "__main__":

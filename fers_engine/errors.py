@@ -5,6 +5,17 @@ Every problem a user can cause (a bad file, a wrong band count, a corrupt model)
 show it as is instead of a traceback from deep inside numpy or GDAL.
 """
 
+__all__ = [
+    "BandIndexError",
+    "Cancelled",
+    "ClusterError",
+    "DependencyError",
+    "FersError",
+    "InputError",
+    "ModelError",
+    "OutputError",
+]
+
 
 class FersError(Exception):
     """Base class: a problem with clear, user-facing wording."""
@@ -27,8 +38,10 @@ class BandIndexError(InputError):
 
     def one_based(self) -> InputError:
         """The same problem worded for front ends that number bands from 1 (CLI, QGIS)."""
-        return InputError(f"band {self.index + 1} does not exist: {self.name} has {self.count} bands "
-                          f"(numbered 1 to {self.count})")
+        return InputError(
+            f"band {self.index + 1} does not exist: {self.name} has {self.count} bands "
+            f"(numbered 1 to {self.count})"
+        )
 
 
 class OutputError(FersError):

@@ -11,14 +11,20 @@ PYPI_NAME = "fers-hsi"
 TORCH_PIN = "torch==2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
-GDAL = ("osgeo.gdal (GDAL's Python bindings) is missing: run FERS in QGIS's Python, or install them "
-        "with the system's packages (Debian/Ubuntu: sudo apt install python3-gdal; conda: conda "
-        "install -c conda-forge gdal)")
+GDAL = (
+    "osgeo.gdal (GDAL's Python bindings) is missing: run FERS in QGIS's Python, or install them "
+    "with the system's packages (Debian/Ubuntu: sudo apt install python3-gdal; conda: conda "
+    "install -c conda-forge gdal)"
+)
 
-TORCH = ("PyTorch is needed only for training and for GPUs: in QGIS, use Plugins > FERS > Install "
-         "PyTorch for FERS (or fers:install_pytorch); from a shell, inside a virtual environment: "
-         f"python -m pip install {TORCH_PIN} --index-url {TORCH_CPU_INDEX} (the CPU build; pick the CUDA "
-         "build for a GPU)")
+TORCH = (
+    "PyTorch is needed only for training and for GPUs: in QGIS, use Plugins > FERS > Install "
+    "PyTorch for FERS (or fers:install_pytorch); from a shell, inside a virtual environment: "
+    f"python -m pip install {TORCH_PIN} --index-url {TORCH_CPU_INDEX} (the CPU build; pick the CUDA "
+    "build for a GPU)"
+)
 
-NUMBA = (f"numba makes local RX several times faster: inside a virtual environment, python -m pip "
-         f"install '{PYPI_NAME}[fast]'")
+NUMBA = (
+    f"numba makes local RX several times faster: inside a virtual environment, python -m pip "
+    f"install '{PYPI_NAME}[fast]'"
+)

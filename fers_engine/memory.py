@@ -14,6 +14,7 @@ the small buffers numpy, GDAL and torch keep beyond the arrays sized here:
 * the working set, everything else: rows per block, raw rows resampled at once, the enhancers'
   tile batches and the RX scoring chunk are all sized from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ class MemoryPlan:
     feature_cache: int = 0  #: bytes of enhanced blocks kept between passes (0 = none kept)
 
     @classmethod
-    def for_run(cls, memory_mb: int, feature_bytes: int = 0) -> "MemoryPlan":
+    def for_run(cls, memory_mb: int, feature_bytes: int = 0) -> MemoryPlan:
         """The plan for a ``memory_mb`` budget; ``feature_bytes`` is the size of the whole
         scene's enhanced features (0 without enhancers), cached only when it fits in M / 2."""
         budget = int(memory_mb) * MIB

@@ -12,6 +12,7 @@ Everything is exact, with no sampled thresholds:
 
 Pixels that are invalid, or whose score is NaN/inf, are left out of every measure.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
@@ -19,6 +20,16 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .errors import InputError
+
+__all__ = [
+    "boundary_false_alarms",
+    "evaluate",
+    "finite_range",
+    "normalise",
+    "roc_auc",
+    "roc_curve",
+    "spectral_gradient",
+]
 
 
 def _prepare(
@@ -28,9 +39,7 @@ def _prepare(
     scores = np.asarray(scores)
     truth = np.asarray(truth)
     if scores.shape != truth.shape:
-        raise InputError(
-            f"score map shape {scores.shape} does not match ground truth {truth.shape}"
-        )
+        raise InputError(f"score map shape {scores.shape} does not match ground truth {truth.shape}")
     keep = np.isfinite(scores)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
@@ -96,14 +105,15 @@ def roc_curve(
 def finite_range(scores: np.ndarray, rows: int = 4096) -> Optional[Tuple[float, float]]:
     """(min, max) of the finite values, or None when there is none; read ``rows`` rows at a
     time, so a map on disk (``np.memmap``) is never loaded whole."""
-    lo = hi = None
+    lo: Optional[float] = None
+    hi: Optional[float] = None
     for r0 in range(0, max(1, scores.shape[0]), rows):
-        part = np.asarray(scores[r0:r0 + rows], dtype=np.float64)
+        part = np.asarray(scores[r0 : r0 + rows], dtype=np.float64)
         part = part[np.isfinite(part)]
         if part.size:
-            lo = part.min() if lo is None else min(lo, part.min())
-            hi = part.max() if hi is None else max(hi, part.max())
-    return None if lo is None else (float(lo), float(hi))
+            lo = float(part.min()) if lo is None else min(lo, float(part.min()))
+            hi = float(part.max()) if hi is None else max(hi, float(part.max()))
+    return None if lo is None or hi is None else (lo, hi)
 
 
 _WHOLE = object()
@@ -126,9 +136,7 @@ def normalise(scores: np.ndarray, bounds=_WHOLE) -> np.ndarray:
     return out / (hi - lo) if hi > lo else np.where(finite, 0.0, np.nan)
 
 
-def evaluate(
-    scores: np.ndarray, truth: np.ndarray, valid: Optional[np.ndarray] = None
-) -> Dict[str, float]:
+def evaluate(scores: np.ndarray, truth: np.ndarray, valid: Optional[np.ndarray] = None) -> Dict[str, float]:
     """The 2-D AUC and the 3-D ROC measures, keyed by name.
 
     auc_pd_pf  AUC(Pd, Pf), the usual ROC AUC
@@ -186,9 +194,14 @@ def spectral_gradient(cube: np.ndarray, valid: Optional[np.ndarray] = None) -> n
     return grad
 
 
-def boundary_false_alarms(scores: np.ndarray, cube: np.ndarray, truth: np.ndarray,
-                          valid: Optional[np.ndarray] = None, top: float = 0.005,
-                          quantile: float = 0.9) -> float:
+def boundary_false_alarms(
+    scores: np.ndarray,
+    cube: np.ndarray,
+    truth: np.ndarray,
+    valid: Optional[np.ndarray] = None,
+    top: float = 0.005,
+    quantile: float = 0.9,
+) -> float:
     """Share of the ``top`` highest-scoring pixels that are background on a material boundary.
 
     Boundary pixels: the valid background pixels whose ``spectral_gradient`` is in the highest

@@ -4,6 +4,7 @@ Every entry point takes paths and a ``Reporter`` and returns a small result obje
 the QGIS algorithms and plain Python callers share one implementation. Scores are written through
 the one atomic writer, so an error or a cancel never leaves a partial output.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,30 +12,55 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import hints
-from .choices import BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS, LOCAL_COVARIANCES
+from .choices import (
+    DEFAULT_CRD_LAMBDA,
+    DEFAULT_DETECTOR,
+    DEFAULT_ENHANCER,
+    BandMode,
+    Detector,
+    Device,
+    EnhancerMode,
+    Fusion,
+    LocalCovariance,
+)
 from .detectors.crd import check_lambda, crd_block
 from .detectors.device import choose_device
 from .detectors.lrx import choose_covariance, local_rx_block
 from .detectors.parallel import resolve_workers
 from .detectors.rx import stream_rx
 from .detectors.stats import stream_statistics
-from .detectors.threshold import MASK_NODATA, check_threshold, threshold_mask
+from .detectors.threshold import (
+    MASK_NODATA,
+    check_threshold,
+    threshold_mask,
+    threshold_value as _threshold_value,
+)
 from .detectors.windows import halo_rows
-from .detectors.threshold import threshold_value as _threshold_value
 from .errors import InputError, ModelError
+from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
 from .io.checks import PROBE_BYTES, check_band_count, check_scene, drop_empty_bands
 from .io.gdal_runtime import limit_gdal_cache
 from .io.guard import Output, guard_outputs, partial_prefix
-from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_ground_truth, select_bands
+from .io.scene import BandIndices
 from .memory import MemoryPlan, activation_bytes_per_pixel
 from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
 from .sources import ENHANCER_TILE, BlockSource, EnhancedSource, ReadAhead, SceneSource
+
+__all__ = [
+    "DetectOptions",
+    "DetectResult",
+    "detect",
+    "evaluate_rasters",
+    "hadamard",
+    "scene_bands",
+    "threshold_raster",
+]
 
 DEFAULT_MEMORY_MB = 1024
 #: The smallest memory budget accepted (MiB); the plan's floors (GDAL's cache, one block) still apply.
@@ -43,9 +69,10 @@ MIN_MEMORY_MB = 1
 
 @dataclass
 class DetectOptions:
-    """What to run. The defaults are the full method of the paper: enhancers, sum fusion, RX."""
+    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``) are the full
+    method of the paper: enhancers, sum fusion, RX."""
 
-    detector: str = "rx"
+    detector: str = DEFAULT_DETECTOR
     inner: int = 3  # windowed detectors (lrx, crd): guard window
     outer: int = 15  # and outer window; the ring between them is each pixel's background
     local_covariance: str = "auto"  # local RX: "ring", "scene", or chosen by the ring's size
@@ -54,12 +81,14 @@ class DetectOptions:
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
     drop_empty_bands: bool = True  # bands with no valid value (all NaN/nodata): drop, or refuse
-    enhancer: str = "full"
+    enhancer: str = DEFAULT_ENHANCER
     model: Optional[str] = None  # a bundled model name or a path; None = the default model
     band_mode: str = "resample"
     fusion: str = "sum"
     device: str = "auto"
-    backend: Optional[str] = None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
+    backend: Optional[str] = (
+        None  # enhancers: None = the device policy (numpy on the CPU); "torch" forces torch
+    )
     block_rows: Optional[int] = None
     memory_mb: int = DEFAULT_MEMORY_MB
     reader: ReaderOptions = field(default_factory=ReaderOptions)  # EMIT swath / AVIRIS north-up
@@ -68,18 +97,18 @@ class DetectOptions:
     workers: Optional[int] = None
 
     def validate(self) -> None:
-        for name, value, allowed in (("detector", self.detector, DETECTORS),
-                                     ("enhancer", self.enhancer, ENHANCERS),
-                                     ("fusion", self.fusion, FUSIONS),
-                                     ("device", self.device, DEVICES),
-                                     ("band mode", self.band_mode, BAND_MODES),
-                                     ("local RX covariance", self.local_covariance, LOCAL_COVARIANCES)):
-            if value not in allowed:
-                raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+        Detector.parse(self.detector, "detector")
+        EnhancerMode.parse(self.enhancer, "enhancer")
+        Fusion.parse(self.fusion, "fusion")
+        Device.parse(self.device, "device")
+        BandMode.parse(self.band_mode, "band mode")
+        LocalCovariance.parse(self.local_covariance, "local RX covariance")
         if self.detector in ("lrx", "crd"):
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
-                raise InputError(f"{self.detector} windows must be odd with inner < outer, got "
-                                 f"inner={self.inner}, outer={self.outer}")
+                raise InputError(
+                    f"{self.detector} windows must be odd with inner < outer, got "
+                    f"inner={self.inner}, outer={self.outer}"
+                )
         if self.detector == "crd":
             check_lambda(self.crd_lambda)
         resolve_workers(self.workers)
@@ -93,6 +122,8 @@ class DetectOptions:
 
 @dataclass
 class DetectResult:
+    """What a ``detect`` call wrote and found."""
+
     output: Path
     mask_output: Optional[Path]
     device: str
@@ -104,9 +135,16 @@ class DetectResult:
     messages: List[str] = field(default_factory=list)
 
 
-def detect(input_path, output_path, options: Optional[DetectOptions] = None,
-           reporter: Reporter = SILENT, mask_output=None, threshold_method: Optional[str] = None,
-           threshold_value: Optional[float] = None, enhancer=None) -> DetectResult:
+def detect(
+    input_path,
+    output_path,
+    options: Optional[DetectOptions] = None,
+    reporter: Reporter = SILENT,
+    mask_output=None,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    enhancer=None,
+) -> DetectResult:
     """Score every pixel of ``input_path`` and write a float32 anomaly map to ``output_path``.
 
     Everything that can be checked without the scores is checked before the first pass: the
@@ -114,6 +152,24 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     type and bands (``io.checks``; bands with no valid value are dropped and named).
     ``enhancer``: the model ``options.model`` already loaded on ``options.device`` (a cluster
     worker loads it once for all its scenes); None loads it here when the options need it.
+
+    Args:
+        input_path: the scene: any GDAL raster, an ENVI file or its ``.hdr``, a ``.mat`` cube or
+            a sensor product (``io.open.open_scene``).
+        output_path: the float32 GeoTIFF of scores to write (NaN where the input is invalid).
+        options: detector, enhancer, device, memory budget...; None takes ``DetectOptions()``.
+        reporter: progress, messages and cancel (``progress.Reporter``).
+        mask_output: also write a uint8 anomaly mask here (1 anomaly, 0 background, 255 nodata).
+        threshold_method: the mask's rule (``choices.ThresholdMethod``; None = percentile).
+        threshold_value: the rule's value; None takes the method's own default.
+        enhancer: an already loaded ``nets.enhancer.Enhancer`` for ``options.model``, or None.
+
+    Returns:
+        A ``DetectResult``: the paths written, the device used, the mask's threshold, the
+        scene's size, the bands used and the messages the run reported.
+
+    Raises:
+        FersError: a subclass naming the problem (bad input, output or model, cancelled).
     """
     options = options or DetectOptions()
     options.validate()
@@ -127,20 +183,21 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
     with limit_gdal_cache(budget.gdal_cache), open_scene(input_path, options.reader) as scene:
         info = scene.info
         view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
-        guard_outputs([Output.raster("score raster", output_path),
-                       None if mask_output is None else Output.raster("mask", mask_output)],
-                      inputs=[scene, *_model_files(options)], reporter=rep)
-        bands = scene_bands(scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8))
+        guard_detect_outputs(scene, output_path, mask_output, options, rep)
+        bands = scene_bands(
+            scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8)
+        )
         source, device = _build_source(scene, bands, options, rep, enhancer)
         plan = _plan(options, source)
         try:
             if options.detector in ("lrx", "crd") and device != "cpu":
                 rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
             workers = resolve_workers(options.workers)
-            covariance = None
+            covariance = "auto"  # local RX only: decided just below
             if options.detector == "lrx":
-                choice = choose_covariance(options.local_covariance, options.inner, options.outer,
-                                           source.count)
+                choice = choose_covariance(
+                    options.local_covariance, options.inner, options.outer, source.count
+                )
                 covariance = choice.mode
                 say = rep.warning if choice.singular else rep.info
                 say(f"local RX covariance: {covariance} ({choice.reason})")
@@ -152,63 +209,137 @@ def detect(input_path, output_path, options: Optional[DetectOptions] = None,
             block_rows = options.block_rows or _block_rows(source, len(bands), plan)
             if isinstance(source, EnhancedSource):
                 source.tile = _enhancer_tile(source, block_rows, plan)
-            rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
-                     f"block {block_rows} rows")
-            grid = (info.height, info.width, info.crs, info.transform) if view is None else (
-                view.height, view.width, view.crs, view.transform)
-            with RasterWriter(output_path, grid[0], grid[1], count=1, dtype="float32",
-                              crs=grid[2], transform=grid[3], nodata=float("nan"),
-                              band_descriptions=["anomaly score"], like_input=scene,
-                              tags=source_tags(input_path)) as writer:
+            rep.info(
+                f"detector {options.detector}, enhancer {options.enhancer}, device {device}, "
+                f"block {block_rows} rows"
+            )
+            grid = (
+                (info.height, info.width, info.crs, info.transform)
+                if view is None
+                else (view.height, view.width, view.crs, view.transform)
+            )
+            with RasterWriter(
+                output_path,
+                grid[0],
+                grid[1],
+                count=1,
+                dtype="float32",
+                crs=grid[2],
+                transform=grid[3],
+                nodata=float("nan"),
+                band_descriptions=["anomaly score"],
+                like_input=scene,
+                tags=source_tags(input_path),
+            ) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
-                sink = writer if view is None else _SceneScores(info.height, info.width)
+                sink: Any = writer if view is None else _SceneScores(info.height, info.width)
                 if options.detector == "rx":
-                    _run_global_rx(source, block_rows, sink, rep.stage(start, 0.97),
-                                   None if device == "cpu" else device, plan, Path(output_path))
+                    _run_global_rx(
+                        source,
+                        block_rows,
+                        sink,
+                        rep.stage(start, 0.97),
+                        None if device == "cpu" else device,
+                        plan,
+                        Path(output_path),
+                    )
                 elif options.detector == "lrx":
-                    _run_local_rx(source, block_rows, options.inner, options.outer, covariance,
-                                  sink, rep.stage(start, 0.97), plan, Path(output_path), workers)
+                    _run_local_rx(
+                        source,
+                        block_rows,
+                        options.inner,
+                        options.outer,
+                        covariance,
+                        sink,
+                        rep.stage(start, 0.97),
+                        plan,
+                        Path(output_path),
+                        workers,
+                    )
                 else:
-                    _run_windowed(source, block_rows, options.outer, sink, rep.stage(start, 0.97),
-                                  plan, Path(output_path),
-                                  lambda v, blk, ok, h0, r0, r1, part: crd_block(
-                                      blk, ok, h0, r0, r1, source.height, options.inner, options.outer,
-                                      lam=options.crd_lambda, reporter=part, workers=workers))
+                    _run_windowed(
+                        source,
+                        block_rows,
+                        options.outer,
+                        sink,
+                        rep.stage(start, 0.97),
+                        plan,
+                        Path(output_path),
+                        lambda v, blk, ok, h0, r0, r1, part: crd_block(
+                            blk,
+                            ok,
+                            h0,
+                            r0,
+                            r1,
+                            source.height,
+                            options.inner,
+                            options.outer,
+                            lam=options.crd_lambda,
+                            reporter=part,
+                            workers=workers,
+                        ),
+                    )
                 if view is not None:
                     view.write(sink.scores, writer, block_rows)
         finally:
             source.close()  # stops the read-ahead before the scene closes
     threshold = None
     if mask_output is not None:
-        threshold = threshold_raster(output_path, mask_output, threshold_method, threshold_value,
-                                     rep.stage(0.97, 1.0))
+        threshold = threshold_raster(
+            output_path, mask_output, threshold_method, threshold_value, rep.stage(0.97, 1.0)
+        )
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
     height, width = (info.height, info.width) if view is None else (view.height, view.width)
-    return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), device,
-                        threshold, seconds, height, width, source.count, messages)
+    return DetectResult(
+        Path(output_path),
+        None if mask_output is None else Path(mask_output),
+        device,
+        threshold,
+        seconds,
+        height,
+        width,
+        source.count,
+        messages,
+    )
 
 
-def _model_files(options: DetectOptions) -> List[Path]:
+def guard_detect_outputs(scene, output_path, mask_output, options: DetectOptions, rep: Reporter) -> None:
+    """The output guard of a detect run (``io.guard``), before any work: the score raster and the
+    mask against the open scene's files, the model's, and each other. ``detect`` and the
+    cluster's ``detect_split`` both run exactly this."""
+    guard_outputs(
+        [
+            Output.raster("score raster", output_path),
+            None if mask_output is None else Output.raster("mask", mask_output),
+        ],
+        inputs=[scene, *model_files(options)],
+        reporter=rep,
+    )
+
+
+def model_files(options: DetectOptions) -> List[Path]:
     """The model file the run will read (and its card beside it), so no output may replace them;
     a model path that does not resolve is refused here, before any work."""
     if options.enhancer == "none":
         return []
-    from .nets.enhancer import resolve_model_path
+    from .nets.bundled import resolve_model_path
 
     try:
         path = resolve_model_path(options.model)
     except ModelError:
         if options.model and Path(options.model).expanduser().is_dir():
-            raise ModelError(f"the model path {options.model} is a folder, not a model file "
-                             "(.safetensors)") from None
+            raise ModelError(
+                f"the model path {options.model} is a folder, not a model file (.safetensors)"
+            ) from None
         raise
     return [path, path.with_suffix(".json")]
 
 
-def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
-                probe_bytes: int = PROBE_BYTES) -> List[int]:
+def scene_bands(
+    scene, input_path, options: DetectOptions, rep: Reporter, probe_bytes: int = PROBE_BYTES
+) -> np.ndarray:
     """The bands ``options`` select in an open scene, after the checks every detect run makes
     (``io.checks``): the scene's type, the selection's size, and bands with no valid value
     dropped and named (their probe reads at most ``probe_bytes`` per chunk)."""
@@ -216,12 +347,19 @@ def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
     check_scene(info)
     if (info.crs if view is None else view.crs) is None:
         rep.warning(f"{Path(input_path).name} has no CRS: the anomaly map will not be georeferenced")
-    bands = select_bands(info, indices=options.bands, wavelength_ranges=options.wavelength_ranges,
-                         drop_bad_bands=options.drop_bad_bands)
+    bands = select_bands(
+        info,
+        indices=options.bands,
+        wavelength_ranges=options.wavelength_ranges,
+        drop_bad_bands=options.drop_bad_bands,
+    )
     check_band_count(info, bands)
     if info.product:
-        rep.info(f"product: {info.product}" + "".join(f"; {n}" for n in info.notes)
-                 + (f"; {view.note}" if view is not None else ""))
+        rep.info(
+            f"product: {info.product}"
+            + "".join(f"; {n}" for n in info.notes)
+            + (f"; {view.note}" if view is not None else "")
+        )
     bands = drop_empty_bands(scene, bands, rep, drop=options.drop_empty_bands, probe_bytes=probe_bytes)
     rep.info(f"input {info.width} x {info.height} px, {info.count} bands; using {len(bands)} bands")
     return bands
@@ -230,24 +368,20 @@ def scene_bands(scene, input_path, options: DetectOptions, rep: Reporter,
 def _collecting(reporter: Reporter, messages: List[str]) -> Reporter:
     """A reporter that also keeps every message, so results can carry the run's log."""
 
-    def log(msg: str) -> None:
+    def info(msg: str) -> None:
         messages.append(msg)
-        if reporter.log is not None:
-            reporter.log(msg)
+        reporter.info(msg)
 
-    def warn(msg: str) -> None:
+    def warning(msg: str) -> None:
         messages.append("WARNING: " + msg)
-        if reporter.warn is not None:
-            reporter.warn(msg)
-        elif reporter.log is not None:
-            reporter.log("WARNING: " + msg)
+        reporter.warning(msg)
 
-    return Reporter(progress=reporter.progress, log=log, should_stop=reporter.should_stop, warn=warn,
-                    _start=reporter._start, _span=reporter._span)
+    return reporter.replace(on_info=info, on_warning=warning)
 
 
-def _build_source(scene, bands: Sequence[int], options: DetectOptions,
-                  rep: Reporter, loaded=None) -> Tuple[BlockSource, str]:
+def _build_source(
+    scene, bands: BandIndices, options: DetectOptions, rep: Reporter, loaded=None
+) -> Tuple[BlockSource, str]:
     """The raw band-selected source, or the enhanced one (model loaded, scene normalised).
 
     Reads go through ``ReadAhead`` only when a GPU computes: there the read is what waits. On
@@ -269,13 +403,21 @@ def _build_source(scene, bands: Sequence[int], options: DetectOptions,
     plain = SceneSource(scene, bands)
     fitted = _fit_input(plain, enhancer, sub_info, options, rep.stage(0.0, 0.1))
     info = scene.info
-    plan = MemoryPlan.for_run(options.memory_mb,
-                              _feature_bytes(options, info.height, info.width, fitted.matrix.shape[0]))
+    plan = MemoryPlan.for_run(
+        options.memory_mb, _feature_bytes(options, info.height, info.width, fitted.matrix.shape[0])
+    )
     raw: BlockSource = SceneSource(scene, bands, fitted.matrix, chunk_bytes=plan.raw_chunk)
     if enhancer.device != "cpu":
         raw = ReadAhead(raw)
-    return EnhancedSource(raw, enhancer, fitted.normaliser, options.enhancer, options.fusion,
-                          cache_bytes=plan.feature_cache, batch_bytes=plan.enhancer_batch), enhancer.device
+    return EnhancedSource(
+        raw,
+        enhancer,
+        fitted.normaliser,
+        options.enhancer,
+        options.fusion,
+        cache_bytes=plan.feature_cache,
+        batch_bytes=plan.enhancer_batch,
+    ), enhancer.device
 
 
 def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: Reporter):
@@ -284,9 +426,18 @@ def _fit_input(plain: BlockSource, enhancer, info, options: DetectOptions, rep: 
     from .nets.inputs import fit_input, scene_sample
 
     # the fit pass holds a raw block and its float32 copy: 2 float32 values per band
-    rows = options.block_rows or MemoryPlan.for_run(options.memory_mb).block_rows(plain.width, 8 * plain.count)
-    sample = scene_sample(enhancer.grid, lambda r0, r1: _plain_read(plain, r0, r1), plain.height, plain.width,
-                          plain.count, rows, rep.step)
+    rows = options.block_rows or MemoryPlan.for_run(options.memory_mb).block_rows(
+        plain.width, 8 * plain.count
+    )
+    sample = scene_sample(
+        enhancer.grid,
+        lambda r0, r1: _plain_read(plain, r0, r1),
+        plain.height,
+        plain.width,
+        plain.count,
+        rows,
+        rep.step,
+    )
     return fit_input(enhancer.grid, info.count, info.wavelengths, sample, options.band_mode, rep)
 
 
@@ -305,7 +456,9 @@ def _plan(options: DetectOptions, source: BlockSource) -> MemoryPlan:
     """The run's memory plan, once the source (and so the feature size) is known."""
     if not isinstance(source, EnhancedSource):
         return MemoryPlan.for_run(options.memory_mb)
-    return MemoryPlan.for_run(options.memory_mb, _feature_bytes(options, source.height, source.width, source.count))
+    return MemoryPlan.for_run(
+        options.memory_mb, _feature_bytes(options, source.height, source.width, source.count)
+    )
 
 
 def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
@@ -342,7 +495,7 @@ def _enhancer_tile(source: EnhancedSource, block_rows: int, plan: MemoryPlan) ->
     return ENHANCER_TILE // 4
 
 
-def _subset_info(info, bands: Sequence[int]):
+def _subset_info(info, bands: BandIndices):
     """The scene's spectral description restricted to the selected bands."""
     from dataclasses import replace
 
@@ -360,7 +513,7 @@ class _SceneScores:
     def write(self, row0: int, block: np.ndarray) -> None:
         block = np.asarray(block)
         block = block[0] if block.ndim == 3 else block
-        self.scores[row0:row0 + block.shape[0]] = block
+        self.scores[row0 : row0 + block.shape[0]] = block
 
 
 class _ScoreSink:
@@ -370,20 +523,23 @@ class _ScoreSink:
     output path), named like the writer's partial files so that a killed run's are swept by the
     next one. ``writer`` is anything with ``write(row0, block)``."""
 
-    def __init__(self, source: BlockSource, writer, block_rows: int, max_bytes: int, output: Path):
+    def __init__(self, source: Any, writer, block_rows: int, max_bytes: int, output: Path):
         self.writer, self.block_rows, self.output = writer, block_rows, Path(output)
         self._files: List[str] = []
         self.maps = None
         if len(source.variants) > 1:
             shape = (source.height, source.width)
             spill = len(source.variants) * shape[0] * shape[1] * 4 > max_bytes
-            self.maps = {v: self._on_disk(shape) if spill else np.empty(shape, np.float32) for v in source.variants}
+            self.maps = {
+                v: self._on_disk(shape) if spill else np.empty(shape, np.float32) for v in source.variants
+            }
 
     def _on_disk(self, shape) -> np.ndarray:
         import tempfile
 
-        fd, name = tempfile.mkstemp(prefix=partial_prefix(self.output), suffix=".scores",
-                                    dir=str(self.output.parent))
+        fd, name = tempfile.mkstemp(
+            prefix=partial_prefix(self.output), suffix=".scores", dir=str(self.output.parent)
+        )
         os.close(fd)
         self._files.append(name)
         return np.memmap(name, np.float32, "w+", shape=shape)
@@ -392,7 +548,7 @@ class _ScoreSink:
         if self.maps is None:
             self.writer.write(row0, scores)
         else:
-            self.maps[variant][row0:row0 + scores.shape[0]] = scores
+            self.maps[variant][row0 : row0 + scores.shape[0]] = scores
 
     def close(self) -> None:
         """Write the fused map block by block, each map normalised by its whole-scene range."""
@@ -400,9 +556,9 @@ class _ScoreSink:
             maps = list(self.maps.values())
             bounds = [finite_range(m, self.block_rows) for m in maps]
             for r0 in range(0, maps[0].shape[0], self.block_rows):
-                self.writer.write(r0, hadamard([m[r0:r0 + self.block_rows] for m in maps], bounds))
+                self.writer.write(r0, hadamard([m[r0 : r0 + self.block_rows] for m in maps], bounds))
 
-    def __enter__(self) -> "_ScoreSink":
+    def __enter__(self) -> _ScoreSink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -426,12 +582,28 @@ def hadamard(maps: List[np.ndarray], bounds: Optional[List] = None) -> np.ndarra
     return out.astype(np.float32)
 
 
-def _run_global_rx(source: BlockSource, block_rows: int, writer, rep: Reporter,
-                   device: Optional[str], plan: MemoryPlan, output: Path) -> None:
+def _run_global_rx(
+    source: BlockSource,
+    block_rows: int,
+    writer,
+    rep: Reporter,
+    device: Optional[str],
+    plan: MemoryPlan,
+    output: Path,
+) -> None:
     """The product's one two-pass global RX (``detectors.rx.stream_rx``) over the source."""
     with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
-        stream_rx(source.read, source.height, source.count, source.variants, block_rows, sink.put, rep,
-                  device, score_chunk=plan.score_chunk(source.count))
+        stream_rx(
+            source.read,
+            source.height,
+            source.count,
+            source.variants,
+            block_rows,
+            sink.put,
+            rep,
+            device,
+            score_chunk=plan.score_chunk(source.count),
+        )
 
 
 def _windowed_engine(name: str, workers: int) -> str:
@@ -440,13 +612,23 @@ def _windowed_engine(name: str, workers: int) -> str:
 
     if compiled.available():
         threads = f"{workers} thread" + ("s" if workers != 1 else "")
-        return (f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
-                "(a few seconds, cached after)")
+        return (
+            f"{name}: compiled kernel (numba) on {threads}; its first run on a machine compiles it "
+            "(a few seconds, cached after)"
+        )
     return f"{name}: numpy path ({hints.NUMBA})"
 
 
-def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer, rep: Reporter,
-                  plan: MemoryPlan, output: Path, score_block) -> None:
+def _run_windowed(
+    source: BlockSource,
+    block_rows: int,
+    outer: int,
+    writer,
+    rep: Reporter,
+    plan: MemoryPlan,
+    output: Path,
+    score_block,
+) -> None:
     """A streamed pass in which each row block is read with the rows its shifted windows reach.
 
     ``score_block(variant, block, valid, block_row0, core_row0, core_row1, reporter)`` scores
@@ -465,29 +647,60 @@ def _run_windowed(source: BlockSource, block_rows: int, outer: int, writer, rep:
             rep.step((i + 1) / len(blocks))
 
 
-def _run_local_rx(source: BlockSource, block_rows: int, inner: int, outer: int, covariance: str,
-                  writer, rep: Reporter, plan: MemoryPlan, output: Path, workers: int) -> None:
+def _run_local_rx(
+    source: BlockSource,
+    block_rows: int,
+    inner: int,
+    outer: int,
+    covariance: str,
+    writer,
+    rep: Reporter,
+    plan: MemoryPlan,
+    output: Path,
+    workers: int,
+) -> None:
     """Local RX streamed by ``_run_windowed``; the scene covariance, when asked for, comes from a
     first pass."""
-    covs = {v: None for v in source.variants}
+    covs: Dict[str, Optional[np.ndarray]] = {v: None for v in source.variants}
     if covariance == "scene":
-        stats = stream_statistics(source.read, source.height, source.count, source.variants, block_rows,
-                                  rep.stage(0.0, 0.3))
+        stats = stream_statistics(
+            source.read, source.height, source.count, source.variants, block_rows, rep.stage(0.0, 0.3)
+        )
         covs = {v: stats[v].covariance() for v in source.variants}
         rep = rep.stage(0.3, 1.0)
-    _run_windowed(source, block_rows, outer, writer, rep, plan, output,
-                  lambda v, blk, ok, h0, r0, r1, part: local_rx_block(
-                      blk, ok, h0, r0, r1, source.height, inner=inner, outer=outer, cov=covs[v],
-                      reporter=part, workers=workers))
+    _run_windowed(
+        source,
+        block_rows,
+        outer,
+        writer,
+        rep,
+        plan,
+        output,
+        lambda v, blk, ok, h0, r0, r1, part: local_rx_block(
+            blk,
+            ok,
+            h0,
+            r0,
+            r1,
+            source.height,
+            inner=inner,
+            outer=outer,
+            cov=covs[v],
+            reporter=part,
+            workers=workers,
+        ),
+    )
 
 
-def _read_single_band(path) -> Tuple[np.ndarray, object]:
+def _read_single_band(path) -> Tuple[np.ndarray, Any]:
     """A whole one-band raster (score or mask: small next to the cube) and its scene info."""
     with open_scene(path) as scene:
         if np.dtype(scene.info.dtype).kind == "c":
             check_scene(scene.info)  # refuses complex samples with the scene's own message
         if scene.info.count != 1:
-            raise InputError(f"{Path(path).name} has {scene.info.count} bands; expected a one-band score raster")
+            raise InputError(
+                f"{Path(path).name} has {scene.info.count} bands; expected a one-band score raster"
+            )
         block, valid = scene.read_all()
     scores = block[0].astype(np.float32, copy=True)
     scores[~valid] = np.nan
@@ -520,12 +733,27 @@ def scores_source(path) -> str:
     return value or ""
 
 
-def threshold_raster(score_path, output_path, method: str = "percentile", value: Optional[float] = None,
-                     reporter: Reporter = SILENT) -> float:
+def threshold_raster(
+    score_path,
+    output_path,
+    method: str = "percentile",
+    value: Optional[float] = None,
+    reporter: Reporter = SILENT,
+) -> float:
     """Turn a score raster into a uint8 mask (1 anomaly, 0 background, 255 nodata).
 
     ``value`` None takes the method's own default (``choices.THRESHOLD_DEFAULTS``). The request
     and the output are checked before the scores are read.
+
+    Args:
+        score_path: a one-band score raster (``detect``'s output, or any float raster).
+        output_path: the uint8 GeoTIFF mask to write.
+        method: the rule (``choices.ThresholdMethod``).
+        value: the rule's value (percentile, false-alarm rate or score); None = its default.
+        reporter: progress, messages and cancel.
+
+    Returns:
+        The score threshold applied: pixels scoring strictly above it are anomalies.
     """
     value = check_threshold(method, value)
     guard_outputs([Output.raster("mask", output_path)], inputs=[score_path], reporter=reporter)
@@ -537,9 +765,19 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
     mask = threshold_mask(scores, threshold)
     reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(np.isfinite(scores).sum())}")
     source = scores_source(score_path)
-    with RasterWriter(output_path, info.height, info.width, count=1, dtype="uint8", crs=info.crs,
-                      transform=info.transform, nodata=MASK_NODATA, band_descriptions=["anomaly mask"],
-                      like_input=score_path, tags=source_tags(source) if source else None) as writer:
+    with RasterWriter(
+        output_path,
+        info.height,
+        info.width,
+        count=1,
+        dtype="uint8",
+        crs=info.crs,
+        transform=info.transform,
+        nodata=MASK_NODATA,
+        band_descriptions=["anomaly mask"],
+        like_input=score_path,
+        tags=source_tags(source) if source else None,
+    ) as writer:
         writer.write(0, mask)
     reporter.step(1.0)
     return threshold
@@ -547,28 +785,50 @@ def threshold_raster(score_path, output_path, method: str = "percentile", value:
 
 def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report_path=None) -> Dict:
     """AUC and the 3-D ROC measures of a score raster against a ground-truth raster or .mat;
-    with ``report_path``, also the HTML report (its path checked before anything is read)."""
+    with ``report_path``, also the HTML report (its path checked before anything is read).
+
+    Args:
+        score_path: a one-band score raster.
+        truth_path: the anomaly truth (a mask raster, a ``.mat``, or a scene whose truth is found
+            beside it), the same size as the scores.
+        reporter: progress, messages and cancel.
+        report_path: where to write the HTML report, or None.
+
+    Returns:
+        A dict: ``auc`` (and the other measures of ``metrics.evaluate``), ``roc`` (false-alarm
+        and detection rates), ``anomaly_pixels`` and ``valid_pixels``.
+    """
     if report_path is not None:
-        guard_outputs([Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter)
+        guard_outputs(
+            [Output.file("report", report_path)], inputs=[score_path, truth_path], reporter=reporter
+        )
     scores, _ = _read_single_band(score_path)
     truth = read_ground_truth(truth_path)
     if truth.shape != scores.shape:
-        raise InputError(f"ground truth is {truth.shape[1]} x {truth.shape[0]} px but the score raster is "
-                         f"{scores.shape[1]} x {scores.shape[0]} px")
+        raise InputError(
+            f"ground truth is {truth.shape[1]} x {truth.shape[0]} px but the score raster is "
+            f"{scores.shape[1]} x {scores.shape[0]} px"
+        )
     valid = np.isfinite(scores)
     measures = evaluate(scores, truth, valid=valid)
-    result = {"auc": measures["auc_pd_pf"], **measures}
+    result: Dict[str, Any] = {"auc": measures["auc_pd_pf"], **measures}
     pf, pd, _ = roc_curve(scores[valid], truth[valid])
     result["roc"] = (pf, pd)
     result["anomaly_pixels"] = int(truth[valid].sum())
     result["valid_pixels"] = int(valid.sum())
-    reporter.info(f"AUC {result['auc']:.4f} over {result['valid_pixels']} px "
-                  f"({result['anomaly_pixels']} anomalous)")
+    reporter.info(
+        f"AUC {result['auc']:.4f} over {result['valid_pixels']} px ({result['anomaly_pixels']} anomalous)"
+    )
     if report_path is not None:
         from .report import write_report
 
-        write_report(report_path, result, score_path=score_path, truth_path=truth_path,
-                     title=f"FERS evaluation of {Path(score_path).name}")
+        write_report(
+            report_path,
+            result,
+            score_path=score_path,
+            truth_path=truth_path,
+            title=f"FERS evaluation of {Path(score_path).name}",
+        )
         reporter.info(f"report written: {report_path}")
     reporter.step(1.0)
     return result

@@ -3,6 +3,7 @@
 Written with zlib alone (PNG is a few chunks of deflated rows), so the quick-look needs neither
 matplotlib nor a GDAL driver that supports creating PNGs.
 """
+
 from __future__ import annotations
 
 import struct
@@ -62,7 +63,7 @@ def side_by_side(panels: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
     out = np.full((rows, cols, 3), 255, np.uint8)
     x = 0
     for p in panels:
-        out[: p.shape[0], x: x + p.shape[1]] = p
+        out[: p.shape[0], x : x + p.shape[1]] = p
         x += p.shape[1] + gap
     return out
 
@@ -74,15 +75,28 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     raw = b"".join(b"\x00" + rgb[r].tobytes() for r in range(rows))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", cols, rows, 8, 2, 0, 0, 0)
-    write_bytes(path, b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    write_bytes(
+        path,
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b""),
+    )
 
 
-def scene_and_scores_png(path: Path, cube: np.ndarray, wavelengths, scores: np.ndarray,
-                         truth: Optional[np.ndarray] = None, scale: int = 2) -> None:
+def scene_and_scores_png(
+    path: Path,
+    cube: np.ndarray,
+    wavelengths,
+    scores: np.ndarray,
+    truth: Optional[np.ndarray] = None,
+    scale: int = 2,
+) -> None:
     """The quick-look the demo writes: true colour | anomaly map (with truth outlined in red)."""
     left = true_colour(cube, wavelengths)
     right = colourise(stretch(scores, 1.0, 99.9))

@@ -6,18 +6,19 @@ variant arrays (``{"x": block}`` for the raw source, ``{"sum": ...}`` or ``{"spe
 ...}`` for the enhanced one) and the validity mask. That keeps one RX/LRX code path for every
 enhancer and fusion choice.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import numpy as np
 
 from .blas import matmul
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .io import Scene
+    from .io.scene import BandIndices, Scene
 
 Blocks = Dict[str, np.ndarray]
 _RAW_CHUNK_BYTES = 64 * 2**20
@@ -45,8 +46,13 @@ class BlockSource:
 class SceneSource(BlockSource):
     """The input raster restricted to the selected bands (optionally resampled by a matrix)."""
 
-    def __init__(self, scene: "Scene", bands: Sequence[int], matrix: Optional[np.ndarray] = None,
-                 chunk_bytes: int = _RAW_CHUNK_BYTES):
+    def __init__(
+        self,
+        scene: Scene,
+        bands: BandIndices,
+        matrix: Optional[np.ndarray] = None,
+        chunk_bytes: int = _RAW_CHUNK_BYTES,
+    ):
         self.scene = scene
         self.chunk_bytes = int(chunk_bytes)  # full-band float32 rows read at once (memory plan)
         self.bands = [int(b) for b in bands]
@@ -69,8 +75,10 @@ class SceneSource(BlockSource):
             r_end = min(row1, r + step)
             raw, ok = self.scene.read(r, r_end, self.bands)
             b, rows, cols = raw.shape
-            out[:, r - row0:r_end - row0] = matmul(self.matrix, raw.reshape(b, rows * cols)).reshape(-1, rows, cols)
-            valid[r - row0:r_end - row0] = ok
+            out[:, r - row0 : r_end - row0] = matmul(self.matrix, raw.reshape(b, rows * cols)).reshape(
+                -1, rows, cols
+            )
+            valid[r - row0 : r_end - row0] = ok
         return {"x": out}, valid
 
 
@@ -85,8 +93,16 @@ class EnhancedSource(BlockSource):
     scenes are recomputed block by block instead, which keeps memory bounded.
     """
 
-    def __init__(self, raw: BlockSource, enhancer, normaliser, enhancer_mode: str, fusion: str,
-                 cache_bytes: int = 0, batch_bytes: int = 256 * 2**20):
+    def __init__(
+        self,
+        raw: BlockSource,
+        enhancer,
+        normaliser,
+        enhancer_mode: str,
+        fusion: str,
+        cache_bytes: int = 0,
+        batch_bytes: int = 256 * 2**20,
+    ):
         self.raw = raw
         self.batch_bytes = int(batch_bytes)  # the networks' activations per batch (memory plan)
         self.tile = ENHANCER_TILE  # tile side for the networks (tile-exact: any value, same result)
@@ -97,7 +113,7 @@ class EnhancedSource(BlockSource):
         self.height, self.width, self.count = raw.height, raw.width, raw.count
         self.variants = ("spe", "spa") if self.fusion == "hadamard" else ("sum",)
         self.halo = int(enhancer.halo)
-        self._cache: "OrderedDict[Tuple[int, int], Tuple[Blocks, np.ndarray]]" = OrderedDict()
+        self._cache: OrderedDict[Tuple[int, int], Tuple[Blocks, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         whole_scene = self.height * self.width * self.count * 4 * len(self.variants)
         self._cache_limit = int(cache_bytes) if whole_scene <= cache_bytes else 0
@@ -118,9 +134,20 @@ class EnhancedSource(BlockSource):
             r0, r1 = max(0, row0 - wide), min(self.height, row1 + wide)
             blocks, valid = self.raw.read(r0, r1)
         x = self.normaliser.apply(blocks.pop("x"))
-        feats = block_features(lambda b: self.enhancer.features(b, parts=self.parts, tile=self.tile,
-                                                                max_batch_bytes=self.batch_bytes), x, valid,
-                               r0, r1, row0, row1, halo, self.height, _STRIP_COLS)
+        feats = block_features(
+            lambda b: self.enhancer.features(
+                b, parts=self.parts, tile=self.tile, max_batch_bytes=self.batch_bytes
+            ),
+            x,
+            valid,
+            r0,
+            r1,
+            row0,
+            row1,
+            halo,
+            self.height,
+            _STRIP_COLS,
+        )
         top, bottom = row0 - r0, row1 - r0
         xs = x[:, top:bottom]
         out: Blocks = {}

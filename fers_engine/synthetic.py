@@ -18,6 +18,7 @@ way an airborne scene looks, not the way a detector would like it:
 The generator's parameters were fixed before any detector was run on its output; they are not
 tuned to favour one. Everything is seeded, so the scene is the same on every machine.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,10 +45,16 @@ def _gauss(wl: np.ndarray, centre: float, width: float) -> np.ndarray:
 
 
 def _vegetation(wl: np.ndarray, vigour: float, water: float) -> np.ndarray:
-    leaf_water = 1 - water * (0.35 * _gauss(wl, 1450, 70) + 0.45 * _gauss(wl, 1940, 90) + 0.12 * _gauss(wl, 1200, 40))
+    leaf_water = 1 - water * (
+        0.35 * _gauss(wl, 1450, 70) + 0.45 * _gauss(wl, 1940, 90) + 0.12 * _gauss(wl, 1200, 40)
+    )
     red_edge = _sigmoid((wl - 715) / 14) * (1 - 0.55 * _sigmoid((wl - 1300) / 120))
-    return (0.03 + 0.05 * vigour * _gauss(wl, 550, 35) + 0.45 * vigour * red_edge
-            + 0.1 * (1 - vigour) * (wl - 400) / 2100) * leaf_water
+    return (
+        0.03
+        + 0.05 * vigour * _gauss(wl, 550, 35)
+        + 0.45 * vigour * red_edge
+        + 0.1 * (1 - vigour) * (wl - 400) / 2100
+    ) * leaf_water
 
 
 def surface_spectra(wl: np.ndarray) -> dict:
@@ -59,8 +66,8 @@ def surface_spectra(wl: np.ndarray) -> dict:
         "crop": _vegetation(wl, 1.0, 1.1) * (1 + 0.1 * _gauss(wl, 800, 200)),
         "dry grass": _vegetation(wl, 0.35, 0.5) + 0.12 * s,
         "forest": 0.7 * _vegetation(wl, 0.85, 1.2),
-        "soil": 0.07 + 0.3 * s ** 0.6 - clay,
-        "wet soil": 0.6 * (0.06 + 0.25 * s ** 0.6) - 0.8 * clay - 0.05 * _gauss(wl, 1450, 60),
+        "soil": 0.07 + 0.3 * s**0.6 - clay,
+        "wet soil": 0.6 * (0.06 + 0.25 * s**0.6) - 0.8 * clay - 0.05 * _gauss(wl, 1450, 60),
         "water": 0.01 + 0.06 * np.exp(-(wl - 400) / 160),
         "asphalt": 0.05 + 0.06 * s,
         "red tile": 0.08 + 0.3 * _sigmoid((wl - 580) / 30) * (1 - 0.25 * s) - 0.03 * _gauss(wl, 900, 80),
@@ -70,17 +77,29 @@ def surface_spectra(wl: np.ndarray) -> dict:
         "red paint": 0.05 + 0.4 * _sigmoid((wl - 610) / 15) * (1 - 0.3 * s) - 0.06 * _gauss(wl, 1720, 30),
         "white paint": 0.62 - 0.1 * s - 0.12 * _gauss(wl, 1730, 30) - 0.15 * _gauss(wl, 2300, 40),
         "blue paint": 0.06 + 0.25 * _gauss(wl, 460, 50) + 0.3 * _sigmoid((wl - 750) / 40) * (1 - 0.4 * s),
-        "blue tarp": 0.08 + 0.3 * _gauss(wl, 470, 60) + 0.25 * _sigmoid((wl - 800) / 50)
-        - 0.1 * _gauss(wl, 1730, 25) - 0.12 * _gauss(wl, 2310, 30) - 0.06 * _gauss(wl, 1210, 25),
-        "green fabric": 0.04 + 0.06 * _gauss(wl, 550, 40) + 0.3 * _sigmoid((wl - 680) / 30)
-        - 0.08 * _gauss(wl, 1730, 30) - 0.1 * _gauss(wl, 2150, 60),
+        "blue tarp": 0.08
+        + 0.3 * _gauss(wl, 470, 60)
+        + 0.25 * _sigmoid((wl - 800) / 50)
+        - 0.1 * _gauss(wl, 1730, 25)
+        - 0.12 * _gauss(wl, 2310, 30)
+        - 0.06 * _gauss(wl, 1210, 25),
+        "green fabric": 0.04
+        + 0.06 * _gauss(wl, 550, 40)
+        + 0.3 * _sigmoid((wl - 680) / 30)
+        - 0.08 * _gauss(wl, 1730, 30)
+        - 0.1 * _gauss(wl, 2150, 60),
     }
 
 
 def atmosphere(wl: np.ndarray) -> np.ndarray:
     """Transmittance with the water-vapour bands, so the scene looks like at-sensor data."""
-    return (1 - 0.35 * _gauss(wl, 940, 25) - 0.45 * _gauss(wl, 1135, 30)
-            - 0.92 * _gauss(wl, 1400, 55) - 0.95 * _gauss(wl, 1880, 75))
+    return (
+        1
+        - 0.35 * _gauss(wl, 940, 25)
+        - 0.45 * _gauss(wl, 1135, 30)
+        - 0.92 * _gauss(wl, 1400, 55)
+        - 0.95 * _gauss(wl, 1880, 75)
+    )
 
 
 @dataclass
@@ -125,22 +144,24 @@ def _land_cover(rng: np.random.Generator, h: int, w: int):
     for b in range(n_buildings):
         bh, bw = rng.integers(6, 17, size=2)
         r, c = int(rng.integers(0, max(1, h - bh))), int(rng.integers(0, max(1, w - bw)))
-        if road[r:r + bh, c:c + bw].any():
+        if road[r : r + bh, c : c + bw].any():
             continue
-        shadow[r + 3:r + bh + 3, c + 3:c + bw + 3] = True
-        cover[r:r + bh, c:c + bw] = idx[ROOFS[int(rng.integers(0, len(ROOFS)))]]
-        parcel[r:r + bh, c:c + bw] = n_parcels + b
+        shadow[r + 3 : r + bh + 3, c + 3 : c + bw + 3] = True
+        cover[r : r + bh, c : c + bw] = idx[ROOFS[int(rng.integers(0, len(ROOFS)))]]
+        parcel[r : r + bh, c : c + bw] = n_parcels + b
     shadow &= np.isin(cover, [idx[n] for n in BACKGROUND])
     return names, cover, parcel, road, shadow
 
 
-def make_scene(rows: int = 200, cols: int = 240, bands: int = 120, seed: int = 7,
-               n_targets: int = 16) -> SyntheticScene:
+def make_scene(
+    rows: int = 200, cols: int = 240, bands: int = 120, seed: int = 7, n_targets: int = 16
+) -> SyntheticScene:
     """Generate the scene in memory (about 12 MB at the default size)."""
     margin = 6
     if rows <= 2 * margin or cols <= 2 * margin:
-        raise InputError(f"a synthetic scene needs more than {2 * margin} rows and columns, "
-                         f"got {rows} x {cols}")
+        raise InputError(
+            f"a synthetic scene needs more than {2 * margin} rows and columns, got {rows} x {cols}"
+        )
     rng = np.random.default_rng(seed)
     wl = np.linspace(400.0, 2500.0, bands)
     lib = surface_spectra(wl)
@@ -159,28 +180,39 @@ def make_scene(rows: int = 200, cols: int = 240, bands: int = 120, seed: int = 7
     # pixel texture, shadows, illumination
     fine *= (1 + 0.04 * gaussian_filter(rng.normal(size=(h, w)), 1.0) / 0.28)[None].astype(np.float32)
     fine[:, shadow] *= 0.35
-    fine *= (0.9 + 0.2 * _sigmoid(gaussian_filter(rng.normal(size=(h, w)), max(h, w) / 10) * 20))[None].astype(np.float32)
+    fine *= (0.9 + 0.2 * _sigmoid(gaussian_filter(rng.normal(size=(h, w)), max(h, w) / 10) * 20))[
+        None
+    ].astype(np.float32)
     # targets on the fine grid, kept 8 fine cells apart and off the border
     occupied = np.zeros((h, w), bool)
     target_fine = np.zeros((h, w), bool)
-    on_road = np.argwhere(road[2 * margin:h - 2 * margin, 2 * margin:w - 2 * margin]) + 2 * margin
+    on_road = np.argwhere(road[2 * margin : h - 2 * margin, 2 * margin : w - 2 * margin]) + 2 * margin
     placed = tries = 0
     while placed < n_targets:
         tries += 1
         if tries > 1000 * n_targets:  # the targets keep apart: small scenes run out of room
-            raise InputError(f"a {rows} x {cols} scene has no room for {n_targets} separate targets; "
-                             "use a larger scene or fewer targets")
+            raise InputError(
+                f"a {rows} x {cols} scene has no room for {n_targets} separate targets; "
+                "use a larger scene or fewer targets"
+            )
         if len(on_road) and rng.random() < 0.6:
             r, c = on_road[int(rng.integers(0, len(on_road)))]
         else:
-            r, c = int(rng.integers(2 * margin, h - 2 * margin)), int(rng.integers(2 * margin, w - 2 * margin))
-        th, tw = (1, 1) if rng.random() < 0.3 else tuple(int(v) for v in rng.integers(2, 7, size=2) // np.array([2, 1]))
-        if occupied[max(0, r - 8):r + th + 8, max(0, c - 8):c + tw + 8].any():
+            r, c = (
+                int(rng.integers(2 * margin, h - 2 * margin)),
+                int(rng.integers(2 * margin, w - 2 * margin)),
+            )
+        th, tw = (
+            (1, 1)
+            if rng.random() < 0.3
+            else tuple(int(v) for v in rng.integers(2, 7, size=2) // np.array([2, 1]))
+        )
+        if occupied[max(0, r - 8) : r + th + 8, max(0, c - 8) : c + tw + 8].any():
             continue
         material = lib[TARGETS[placed % len(TARGETS)]] * rng.uniform(0.9, 1.1)
-        fine[:, r:r + th, c:c + tw] = material[:, None, None]
-        occupied[r:r + th, c:c + tw] = True
-        target_fine[r:r + th, c:c + tw] = True
+        fine[:, r : r + th, c : c + tw] = material[:, None, None]
+        occupied[r : r + th, c : c + tw] = True
+        target_fine[r : r + th, c : c + tw] = True
         placed += 1
     # the sensor's footprint: each pixel averages 2 x 2 fine cells
     reflect = fine.reshape(bands, rows, 2, cols, 2).mean(axis=(2, 4))
@@ -199,12 +231,28 @@ def write_scene(scene: SyntheticScene, cube_path: Path, truth_path: Path) -> Non
 
     bands, rows, cols = scene.cube.shape
     meta = [{"wavelength": f"{w:.2f}", "wavelength_units": "Nanometers"} for w in scene.wavelengths]
-    with RasterWriter(cube_path, rows, cols, count=bands, dtype="int16", crs=scene.crs,
-                      transform=scene.transform, nodata=None,
-                      band_descriptions=[f"{w:.1f} nm" for w in scene.wavelengths],
-                      band_metadata=meta) as writer:
+    with RasterWriter(
+        cube_path,
+        rows,
+        cols,
+        count=bands,
+        dtype="int16",
+        crs=scene.crs,
+        transform=scene.transform,
+        nodata=None,
+        band_descriptions=[f"{w:.1f} nm" for w in scene.wavelengths],
+        band_metadata=meta,
+    ) as writer:
         writer.write(0, scene.cube)
-    with RasterWriter(truth_path, rows, cols, count=1, dtype="uint8", crs=scene.crs,
-                      transform=scene.transform, nodata=None,
-                      band_descriptions=["implanted targets"]) as writer:
+    with RasterWriter(
+        truth_path,
+        rows,
+        cols,
+        count=1,
+        dtype="uint8",
+        crs=scene.crs,
+        transform=scene.transform,
+        nodata=None,
+        band_descriptions=["implanted targets"],
+    ) as writer:
         writer.write(0, scene.truth.astype(np.uint8))

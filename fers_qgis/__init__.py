@@ -4,6 +4,7 @@ QGIS imports this package and calls ``classFactory(iface)``; ``iface`` is ``None
 ``qgis_process``. Importing must stay cheap and must not need torch: every heavy import happens
 inside the algorithms' ``processAlgorithm``.
 """
+
 import os
 import site
 import sys
@@ -20,7 +21,7 @@ def _bootstrap_venv():
     venv = os.environ.get("FERS_VENV") or os.environ.get("VIRTUAL_ENV")
     if not venv:
         return
-    sp = os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
+    sp = os.path.join(venv, "lib", "python{}.{}".format(*sys.version_info[:2]), "site-packages")
     if not os.path.isdir(sp):
         return
     before = list(sys.path)

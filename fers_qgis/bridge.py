@@ -1,11 +1,12 @@
 """QgsProcessingFeedback -> fers_engine.progress.Reporter.
 
 The engine never sees QGIS objects; it gets four plain callables:
-progress (fraction 0..1 -> setProgress(0..100)), log (pushInfo), warn (pushWarning, a
-non-fatal message shown in orange in the dialog and on stderr in qgis_process) and
+on_progress (fraction 0..1 -> setProgress(0..100)), on_info (pushInfo), on_warning (pushWarning,
+a non-fatal message shown in orange in the dialog and on stderr in qgis_process) and
 should_stop (isCanceled). The engine calls ``reporter.step()`` once per block, which raises
 ``Cancelled`` as soon as the user pressed Cancel.
 """
+
 from __future__ import annotations
 
 
@@ -25,10 +26,10 @@ def reporter_for(feedback, start: float = 0.0, end: float = 1.0):
         rep = Reporter()
     else:
         rep = Reporter(
-            progress=lambda f: feedback.setProgress(100.0 * float(f)),
-            log=lambda msg: feedback.pushInfo(str(msg)),
+            on_progress=lambda f: feedback.setProgress(100.0 * float(f)),
+            on_info=lambda msg: feedback.pushInfo(str(msg)),
+            on_warning=_warn_fn(feedback),
             should_stop=feedback.isCanceled,
-            warn=_warn_fn(feedback),
         )
     if (start, end) != (0.0, 1.0):
         rep = rep.stage(start, end)

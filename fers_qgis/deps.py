@@ -10,6 +10,7 @@ pip resolved for it (typing-extensions, sympy, filelock, ...). It never holds nu
 installer keeps numpy out (see ``torch_installer``), so QGIS's own numpy, the one GDAL is built
 against, is the only one.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Raw Processing parameter values as QGIS hands them over (dialog, batch panel, qgis_process)."""
+
 from __future__ import annotations
 
 from qgis.PyQt.QtCore import QVariant

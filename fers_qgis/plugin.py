@@ -1,4 +1,5 @@
 """The QGIS plugin object: registers the Processing provider (GUI or headless) and the menu entry."""
+
 from qgis.core import QgsApplication
 
 MENU = "&FERS"

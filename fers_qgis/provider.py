@@ -1,10 +1,11 @@
 """The FERS Processing provider: the four algorithms plus the shipped graphical model(s)."""
+
 from __future__ import annotations
 
 import glob
 import os
 
-from qgis.core import QgsMessageLog, QgsProcessingModelAlgorithm, QgsProcessingProvider, Qgis
+from qgis.core import Qgis, QgsMessageLog, QgsProcessingModelAlgorithm, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import ALGORITHM_CLASSES

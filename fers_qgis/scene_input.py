@@ -5,6 +5,7 @@ EnMAP ``METADATA.XML`` or its ZIP) are not GDAL layers, or not usable ones, so t
 them as a file parameter beside the layer parameter and hand the path to the engine's
 ``open_scene``, which reads the product and its georeference. The plugin only picks the path.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,10 @@ from .parameters import given
 # plain formats; then "All files" (ENVI data files often have no extension, e.g. SDData beside
 # SDData.hdr). Both cases are listed because EnMAP and DESIS deliver ``.TIF``/``.XML`` and GTK's
 # file dialog matches case.
-SCENE_EXTENSIONS = ("*.nc *.nc4 *.he5 *.h5 *.hdf5 *.xml *.XML *.zip *.ZIP *.tif *.tiff *.TIF *.TIFF "
-                    "*.hdr *.img *.dat *.bsq *.bil *.bip *.mat")
+SCENE_EXTENSIONS = (
+    "*.nc *.nc4 *.he5 *.h5 *.hdf5 *.xml *.XML *.zip *.ZIP *.tif *.tiff *.TIF *.TIFF "
+    "*.hdr *.img *.dat *.bsq *.bil *.bip *.mat"
+)
 FORMAT_FILE_FILTERS = (
     ("ENVI (header or data file)", "*.hdr *.img *.dat *.bsq *.bil *.bip"),
     ("GeoTIFF", "*.tif *.tiff *.TIF *.TIFF"),
@@ -112,8 +115,10 @@ def scene_input_problem(alg, parameters, context, layer_key: str, file_key: str)
     has_layer = given(parameters.get(layer_key))
     has_file = bool(scene_file(alg, parameters, context, file_key))
     if not has_layer and not has_file:
-        return (f"give the scene to search: a raster layer ({layer_key}) or a scene file such as a .mat "
-                f"cube or a sensor product ({file_key})")
+        return (
+            f"give the scene to search: a raster layer ({layer_key}) or a scene file such as a .mat "
+            f"cube or a sensor product ({file_key})"
+        )
     return ""
 
 
@@ -128,12 +133,16 @@ def scene_input(alg, parameters, context, layer_key: str, file_key: str, feedbac
     path = scene_file(alg, parameters, context, file_key)
     if path:
         if given(parameters.get(layer_key)) and feedback is not None:
-            feedback.pushInfo(f"Reading the scene file {os.path.basename(path)} ({file_key}); the raster layer "
-                              f"({layer_key}) is not used")
+            feedback.pushInfo(
+                f"Reading the scene file {os.path.basename(path)} ({file_key}); the raster layer "
+                f"({layer_key}) is not used"
+            )
         return path, scene_name(path)
     layer = alg.parameterAsRasterLayer(parameters, layer_key, context)
     if layer is None:
         raise QgsProcessingException(
-            f"{alg.invalidRasterError(parameters, layer_key)}; a scene that QGIS cannot open as a layer (a .mat "
-            f"cube, a sensor product) goes in {file_key}")
+            f"{alg.invalidRasterError(parameters, layer_key)}; a scene that QGIS cannot open as a layer (a "
+            ".mat "
+            f"cube, a sensor product) goes in {file_key}"
+        )
     return raster_path(layer), layer.name()

@@ -10,6 +10,7 @@ to the layer's 2 %-99.5 % cumulative cut, because scores have no fixed range. Th
 names the layers after what they are and where they came from (``anomaly score - SDData``) and
 stacks each mask directly above its opaque score, also across the steps of a graphical model.
 """
+
 from __future__ import annotations
 
 import math
@@ -154,7 +155,7 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
         stack_mask_over_scores(layer)
 
     @classmethod
-    def create(cls, kind: str, scores: str = "") -> "StylePostProcessor":
+    def create(cls, kind: str, scores: str = "") -> StylePostProcessor:
         instance = cls(kind, scores)
         cls._alive = cls._alive[-63:] + [instance]
         return instance
@@ -173,4 +174,6 @@ def attach_outputs(context, source_name: str, score: str = "", mask: str = "", m
             continue
         details = context.layerToLoadOnCompletionDetails(path)
         details.name = layer_name(kind, source_name)
-        details.setPostProcessor(StylePostProcessor.create(kind, (mask_scores or score) if kind == "mask" else ""))
+        details.setPostProcessor(
+            StylePostProcessor.create(kind, (mask_scores or score) if kind == "mask" else "")
+        )

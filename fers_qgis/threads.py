@@ -6,6 +6,7 @@ share. Processing itself falls back to QGIS's rendering limit ("Max cores to use
 setting was never saved, and both say -1 for "no limit". No limit means every core this process
 may run on (its CPU affinity mask), which the engine works out itself: ``workers=None``.
 """
+
 from __future__ import annotations
 
 from typing import Optional

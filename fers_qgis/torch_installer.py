@@ -20,6 +20,7 @@ was built against. So the installer
 No QGIS import here: the Processing algorithm ``fers:install_pytorch`` drives it, and the tests
 run it on a tiny local wheel.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,9 @@ class Plan:
     def describe(self) -> str:
         names = ", ".join(f"{name} {version}" for name, version, _ in self.packages)
         size = human_size(self.download_bytes)
-        size = f"{size} to download" if self.sizes_known else f"at least {size} to download, some sizes unknown"
+        size = (
+            f"{size} to download" if self.sizes_known else f"at least {size} to download, some sizes unknown"
+        )
         return f"{len(self.packages)} package{'s' if len(self.packages) != 1 else ''} ({size}): {names}"
 
 
@@ -86,8 +89,9 @@ def human_size(count: int) -> str:
 
 
 # -- where things are -------------------------------------------------------------------------
-def python_candidates(executable: str, prefix: str, exec_prefix: str, version_info: Sequence[int],
-                      platform: str) -> List[str]:
+def python_candidates(
+    executable: str, prefix: str, exec_prefix: str, version_info: Sequence[int], platform: str
+) -> List[str]:
     """Where QGIS's Python interpreter may be, most likely first, for this platform's layouts.
 
     Windows (OSGeo4W and the standalone installer): ``<prefix>\\python.exe`` with
@@ -107,8 +111,12 @@ def python_candidates(executable: str, prefix: str, exec_prefix: str, version_in
     else:
         for folder in (prefix, exec_prefix):
             names += [path.join(folder, "bin", f"python{major_minor}"), path.join(folder, "bin", "python3")]
-        names += [path.join(exe_dir, "bin", f"python{major_minor}"), path.join(exe_dir, "bin", "python3"),
-                  path.join(exe_dir, f"python{major_minor}"), path.join(exe_dir, "python3")]
+        names += [
+            path.join(exe_dir, "bin", f"python{major_minor}"),
+            path.join(exe_dir, "bin", "python3"),
+            path.join(exe_dir, f"python{major_minor}"),
+            path.join(exe_dir, "python3"),
+        ]
     return list(dict.fromkeys(names))
 
 
@@ -116,8 +124,9 @@ def _run(cmd: Sequence[str], timeout: float = 60, env: Optional[dict] = None) ->
     kwargs = {}
     if sys.platform.startswith("win"):
         kwargs["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout,
-                          env=env or child_env(), **kwargs)
+    return subprocess.run(
+        list(cmd), capture_output=True, text=True, timeout=timeout, env=env or child_env(), **kwargs
+    )
 
 
 def child_env() -> Dict[str, str]:
@@ -129,8 +138,13 @@ def child_env() -> Dict[str, str]:
     return env
 
 
-def find_python(executable: str = sys.executable, prefix: str = sys.prefix, exec_prefix: str = sys.exec_prefix,
-                version_info: Sequence[int] = sys.version_info, platform: str = sys.platform) -> str:
+def find_python(
+    executable: str = sys.executable,
+    prefix: str = sys.prefix,
+    exec_prefix: str = sys.exec_prefix,
+    version_info: Sequence[int] = sys.version_info,
+    platform: str = sys.platform,
+) -> str:
     """The interpreter of the running Python version (what QGIS embeds); InstallerError if none."""
     wanted = f"{version_info[0]}.{version_info[1]}"
     tried = []
@@ -147,7 +161,8 @@ def find_python(executable: str = sys.executable, prefix: str = sys.prefix, exec
         tried.append(f"{candidate} ({found or 'does not run'})")
     raise InstallerError(
         f"cannot find the Python {wanted} interpreter QGIS runs on (looked beside {executable} and in "
-        f"{prefix}{'; found ' + ', '.join(tried) if tried else ''})")
+        f"{prefix}{'; found ' + ', '.join(tried) if tried else ''})"
+    )
 
 
 def pip_version(python: str) -> Optional[str]:
@@ -174,15 +189,19 @@ def _os_release(path: str = "/etc/os-release") -> Dict[str, str]:
     return values
 
 
-def missing_pip_message(python: str, platform: str = sys.platform, os_release: Optional[Dict[str, str]] = None) -> str:
+def missing_pip_message(
+    python: str, platform: str = sys.platform, os_release: Optional[Dict[str, str]] = None
+) -> str:
     """Exactly what to install when QGIS's Python has no pip, for this system."""
     head = f"QGIS's Python ({python}) has no pip, which installing PyTorch needs: "
     tail = "; then run Install PyTorch for FERS again"
     if platform.startswith("win"):
         if "osgeo4w" in python.lower():
-            return (head + "run the OSGeo4W Network Installer, choose Advanced Install and add the package "
-                    "python3-pip" + tail)
-        return head + 'open the OSGeo4W Shell of your QGIS and run: python -m ensurepip' + tail
+            return (
+                head + "run the OSGeo4W Network Installer, choose Advanced Install and add the package "
+                "python3-pip" + tail
+            )
+        return head + "open the OSGeo4W Shell of your QGIS and run: python -m ensurepip" + tail
     if platform == "darwin":
         return head + f'run in Terminal: "{python}" -m ensurepip' + tail
     release = _os_release() if os_release is None else os_release
@@ -235,15 +254,35 @@ def numpy_constraints(numpy_version: str) -> str:
     return f"numpy=={numpy_version}\n"
 
 
-def pip_command(python: str, target: str, requirements: Sequence[str], build: Build, constraints: str,
-                source: Optional[str] = None) -> List[str]:
+def pip_command(
+    python: str,
+    target: str,
+    requirements: Sequence[str],
+    build: Build,
+    constraints: str,
+    source: Optional[str] = None,
+) -> List[str]:
     """The pip command line: a target folder (not the system site), wheels only, numpy pinned.
 
     ``source`` replaces the build's index: another index URL, or a local folder of wheels.
     """
-    cmd = [python, "-m", "pip", "install", "--target", target, "--upgrade", "--only-binary", ":all:",
-           "--constraint", constraints, "--no-warn-script-location", "--disable-pip-version-check",
-           "--progress-bar", "off"]
+    cmd = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--target",
+        target,
+        "--upgrade",
+        "--only-binary",
+        ":all:",
+        "--constraint",
+        constraints,
+        "--no-warn-script-location",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+    ]
     return cmd + source_options(source or build.index_url or "") + list(requirements)
 
 
@@ -271,7 +310,7 @@ def remove_numpy_like(folder: str) -> List[str]:
 def _download_size(url: str) -> Optional[int]:
     if url.startswith("file://"):
         try:
-            return os.path.getsize(urllib.request.url2pathname(url[len("file://"):]))
+            return os.path.getsize(urllib.request.url2pathname(url[len("file://") :]))
         except OSError:
             return None
     try:
@@ -292,8 +331,14 @@ def source_options(source: str) -> List[str]:
     return ["--index-url", source]
 
 
-def plan(python: str, requirements: Sequence[str], build: Build, numpy_version: str,
-         source: Optional[str] = None, timeout: float = 600) -> Plan:
+def plan(
+    python: str,
+    requirements: Sequence[str],
+    build: Build,
+    numpy_version: str,
+    source: Optional[str] = None,
+    timeout: float = 600,
+) -> Plan:
     """What pip would install (``--dry-run --report``), with download sizes where the index says."""
     with tempfile.TemporaryDirectory(prefix="fers-pip-plan-") as tmp:
         report = os.path.join(tmp, "report.json")
@@ -312,7 +357,9 @@ def plan(python: str, requirements: Sequence[str], build: Build, numpy_version: 
     for item in data.get("install", []):
         meta = item.get("metadata", {})
         url = item.get("download_info", {}).get("url", "")
-        packages.append((meta.get("name", "?"), meta.get("version", "?"), _download_size(url) if url else None))
+        packages.append(
+            (meta.get("name", "?"), meta.get("version", "?"), _download_size(url) if url else None)
+        )
     return Plan(packages)
 
 
@@ -327,8 +374,15 @@ def run_pip(command: Sequence[str], log: LogFn, should_stop: Callable[[], bool] 
     kwargs = {}
     if sys.platform.startswith("win"):
         kwargs["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-    proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            bufsize=1, env=child_env(), **kwargs)
+    proc = subprocess.Popen(
+        list(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        env=child_env(),
+        **kwargs,
+    )
     tail: List[str] = []
     try:
         assert proc.stdout is not None
@@ -349,8 +403,16 @@ def run_pip(command: Sequence[str], log: LogFn, should_stop: Callable[[], bool] 
         raise InstallerError(f"pip failed (exit code {code}): {_last_error(chr(10).join(tail))}")
 
 
-def install(python: str, target: str, requirements: Sequence[str], build: Build, numpy_version: str,
-            log: LogFn, should_stop: Callable[[], bool] = lambda: False, source: Optional[str] = None) -> List[str]:
+def install(
+    python: str,
+    target: str,
+    requirements: Sequence[str],
+    build: Build,
+    numpy_version: str,
+    log: LogFn,
+    should_stop: Callable[[], bool] = lambda: False,
+    source: Optional[str] = None,
+) -> List[str]:
     """Install into a staging folder beside ``target`` and swap it in; returns numpy entries removed."""
     parent = os.path.dirname(os.path.abspath(target))
     os.makedirs(parent, exist_ok=True)
@@ -378,8 +440,10 @@ def _swap_in(staging: str, target: str) -> None:
         try:
             os.rename(target, old)
         except OSError as exc:  # Windows: the old torch is loaded in this QGIS session
-            raise InstallerError(f"cannot replace {target} ({exc.strerror}): PyTorch from it is in use; "
-                                 "restart QGIS and run the installer again before using FERS") from None
+            raise InstallerError(
+                f"cannot replace {target} ({exc.strerror}): PyTorch from it is in use; "
+                "restart QGIS and run the installer again before using FERS"
+            ) from None
     os.rename(staging, target)
     if old:
         shutil.rmtree(old, ignore_errors=True)
@@ -395,7 +459,8 @@ try:
     out["file"] = mod.__file__
     if sys.argv[2] == "torch":
         out["cuda"] = bool(mod.cuda.is_available())
-        out["cuda_devices"] = [mod.cuda.get_device_name(i) for i in range(mod.cuda.device_count())] if out["cuda"] else []
+        devices = range(mod.cuda.device_count()) if out["cuda"] else range(0)
+        out["cuda_devices"] = [mod.cuda.get_device_name(i) for i in devices]
         out["cuda_build"] = mod.version.cuda
 except Exception as exc:
     out["error"] = "%s: %s" % (type(exc).__name__, exc)
@@ -418,7 +483,7 @@ def verify(python: str, folder: str, module: str = "torch") -> Dict:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FERS-VERIFY ")]
     if not lines:
         raise InstallerError(f"{module} could not be checked: {_last_error(proc.stdout + proc.stderr)}")
-    found = json.loads(lines[-1][len("FERS-VERIFY "):])
+    found = json.loads(lines[-1][len("FERS-VERIFY ") :])
     if "error" in found:
         raise InstallerError(f"{module} was installed into {folder} but does not import: {found['error']}")
     return found

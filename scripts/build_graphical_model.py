@@ -17,6 +17,7 @@ gets that algorithm's own default as a fixed value, so the model validates in th
 Modeler and runs what fers:detect runs by default. Rebuild after changing an algorithm's
 parameters (a test compares the committed file with a fresh build).
 """
+
 from __future__ import annotations
 
 import os
@@ -98,7 +99,9 @@ def _wire(child, alg, exposed):
         elif param.defaultValue() is not None:
             child.addParameterSources(name, [Src.fromStaticValue(param.defaultValue())])
         elif not param.flags() & QgsProcessingParameterDefinition.FlagOptional:
-            raise SystemExit(f"{alg.id()} parameter {name} is mandatory but has no default to fix in the model")
+            raise SystemExit(
+                f"{alg.id()} parameter {name} is mandatory but has no default to fix in the model"
+            )
 
 
 def _output(child, name, child_output, description, x, y):
@@ -124,8 +127,16 @@ def build_model() -> QgsProcessingModelAlgorithm:
         _model_input(model, definition, name, INPUT_X, y)
         exposed[step][param_name] = name
     model.setParameterOrder([name for name, _, _, _ in MODEL_INPUTS])
-    model.setHelpContent({"ALG_DESC": DESCRIPTION, "ALG_DISPLAY_NAME": DISPLAY_NAME, "ALG_CREATOR": "FERS developers",
-                          "ALG_VERSION": "0.1.0", **params_help, **OUTPUTS_HELP})
+    model.setHelpContent(
+        {
+            "ALG_DESC": DESCRIPTION,
+            "ALG_DISPLAY_NAME": DISPLAY_NAME,
+            "ALG_CREATOR": "FERS developers",
+            "ALG_VERSION": "0.1.0",
+            **params_help,
+            **OUTPUTS_HELP,
+        }
+    )
 
     detect = QgsProcessingModelChildAlgorithm("fers:detect")
     detect.setChildId("fers_detect_1")
@@ -189,7 +200,9 @@ def register_steps() -> None:
         import fers_qgis
 
         global _PLUGIN
-        _PLUGIN = fers_qgis.classFactory(None)  # kept: the registry drops a provider whose plugin is collected
+        _PLUGIN = fers_qgis.classFactory(
+            None
+        )  # kept: the registry drops a provider whose plugin is collected
         _PLUGIN.initProcessing()
 
 

@@ -16,6 +16,7 @@ screenshots to ``docs/img/``.
 
 Needs Xvfb (``apt-get install -y -qq xvfb``), Debian's QGIS, and for ``--docs`` ImageMagick.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,11 @@ def free_display() -> int:
 def start_xvfb(number: int) -> subprocess.Popen:
     if shutil.which("Xvfb") is None:
         raise SystemExit("Xvfb is not installed: apt-get install -y -qq xvfb")
-    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", SCREEN, "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    xvfb = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", SCREEN, "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         if Path(f"/tmp/.X11-unix/X{number}").exists():
             return xvfb
@@ -67,7 +71,9 @@ def start_xvfb(number: int) -> subprocess.Popen:
 def install_zip(work: Path) -> Path:
     """``make package``, then what Install from ZIP does: unpack into a fresh profile, enable it."""
     dist = work / "dist"
-    built = subprocess.run(["make", "-s", "-C", str(ROOT), "package", f"DIST={dist}"], capture_output=True, text=True)
+    built = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "package", f"DIST={dist}"], capture_output=True, text=True
+    )
     if built.returncode != 0:
         raise SystemExit(f"make package failed: {built.stdout}{built.stderr}")
     (package,) = dist.glob("fers_qgis-*.zip")
@@ -81,15 +87,35 @@ def install_zip(work: Path) -> Path:
     return work / "profiles"
 
 
-def run_qgis(profiles: Path, home: Path, display: int, out: Path, scene: Path, mat: Path, timeout: float) -> int:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "DISPLAY": f":{display}",
-           "XDG_RUNTIME_DIR": str(home / "run"), "FERS_SMOKE_OUT": str(out), "FERS_SMOKE_SCENE": str(scene),
-           "FERS_SMOKE_MAT": str(mat) if mat.exists() else "", "FERS_SMOKE_TIMEOUT": str(int(timeout))}
+def run_qgis(
+    profiles: Path, home: Path, display: int, out: Path, scene: Path, mat: Path, timeout: float
+) -> int:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "DISPLAY": f":{display}",
+        "XDG_RUNTIME_DIR": str(home / "run"),
+        "FERS_SMOKE_OUT": str(out),
+        "FERS_SMOKE_SCENE": str(scene),
+        "FERS_SMOKE_MAT": str(mat) if mat.exists() else "",
+        "FERS_SMOKE_TIMEOUT": str(int(timeout)),
+    }
     (home / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
-    cmd = ["/usr/bin/qgis", "--profiles-path", str(profiles), "--nologo", "--noversioncheck", "--code", str(STEPS)]
+    cmd = [
+        "/usr/bin/qgis",
+        "--profiles-path",
+        str(profiles),
+        "--nologo",
+        "--noversioncheck",
+        "--code",
+        str(STEPS),
+    ]
     with open(out / "qgis-output.txt", "w") as log:
         try:
-            return subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout + 240).returncode
+            return subprocess.run(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout + 240
+            ).returncode
         except subprocess.TimeoutExpired:
             return -1
 
@@ -114,8 +140,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "desktop-smoke", help="screenshots and report")
     parser.add_argument("--scene", type=Path, default=DEFAULT_SCENE, help="the scene to run detect on")
-    parser.add_argument("--mat", type=Path, default=DEFAULT_MAT,
-                        help="a .mat cube to run through the scene-file parameter (skipped when absent)")
+    parser.add_argument(
+        "--mat",
+        type=Path,
+        default=DEFAULT_MAT,
+        help="a .mat cube to run through the scene-file parameter (skipped when absent)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds the detect run may take")
     parser.add_argument("--docs", action="store_true", help="also write the README's screenshots to docs/img")
     args = parser.parse_args(argv)
@@ -131,8 +161,9 @@ def main(argv=None) -> int:
         xvfb = start_xvfb(display)
         try:
             started = time.time()
-            code = run_qgis(profiles, work / "home", display, out, args.scene.resolve(), args.mat.resolve(),
-                            args.timeout)
+            code = run_qgis(
+                profiles, work / "home", display, out, args.scene.resolve(), args.mat.resolve(), args.timeout
+            )
             print(f"qgis exited with {code} after {time.time() - started:.0f} s")
         finally:
             xvfb.terminate()

@@ -11,6 +11,7 @@ a timer, so QGIS keeps painting and the background task of the run can finish.
 Environment: FERS_SMOKE_OUT (folder for the screenshots and report.json), FERS_SMOKE_SCENE (the
 scene to open), FERS_SMOKE_TIMEOUT (seconds the detect run may take).
 """
+
 import json
 import os
 import time
@@ -42,16 +43,33 @@ class Smoke:
         self.started = 0.0
         QgsApplication.messageLog().messageReceived.connect(self.on_message)
         self.report["layers_added"] = []
-        QgsProject.instance().layerWasAdded.connect(lambda lyr: self.report["layers_added"].append(
-            [lyr.name(), [n.layer().name() for n in QgsProject.instance().layerTreeRoot().findLayers()]]))
+        QgsProject.instance().layerWasAdded.connect(
+            lambda lyr: self.report["layers_added"].append(
+                [lyr.name(), [n.layer().name() for n in QgsProject.instance().layerTreeRoot().findLayers()]]
+            )
+        )
         self.expect_modal = False
         self.watchdog = QTimer()
         self.watchdog.timeout.connect(self.close_unexpected_modal)
         self.watchdog.start(2000)
-        self.queue = [self.wait_for_plugin, self.toolbox, self.detect_dialog, self.run_detect,
-                      self.wait_for_layers, self.show_result, self.map_shot, self.graphical_model, self.model_dialog,
-                      self.batch, self.scene_file_run, self.wait_for_scene_file_layer, self.evaluate,
-                      self.train_without_torch, self.installer_from_menu, self.finish]
+        self.queue = [
+            self.wait_for_plugin,
+            self.toolbox,
+            self.detect_dialog,
+            self.run_detect,
+            self.wait_for_layers,
+            self.show_result,
+            self.map_shot,
+            self.graphical_model,
+            self.model_dialog,
+            self.batch,
+            self.scene_file_run,
+            self.wait_for_scene_file_layer,
+            self.evaluate,
+            self.train_without_torch,
+            self.installer_from_menu,
+            self.finish,
+        ]
 
     # -- plumbing -----------------------------------------------------------------------------
     def on_message(self, message, tag, level):
@@ -136,8 +154,14 @@ class Smoke:
                 stack += [model.index(r, 0, index) for r in range(model.rowCount(index))]
             tree.scrollTo(provider, tree.PositionAtTop)
         self.report["toolbox"] = sorted(ids)
-        missing = {"fers:detect", "fers:threshold", "fers:evaluate", "fers:train", "fers:install_pytorch",
-                   "fers:detect_threshold_polygonize"} - set(ids)
+        missing = {
+            "fers:detect",
+            "fers:threshold",
+            "fers:evaluate",
+            "fers:train",
+            "fers:install_pytorch",
+            "fers:detect_threshold_polygonize",
+        } - set(ids)
         if missing:
             self.problem(f"the toolbox's FERS group does not list {sorted(missing)}")
         self.shot("toolbox")
@@ -155,7 +179,9 @@ class Smoke:
         self.report["fresh_dialog_input"] = str(fresh.mainWidget().createProcessingParameters().get("INPUT"))
         fresh.close()
         if self.report["fresh_dialog_input"] not in (layer.id(), layer.source()):
-            self.problem(f"Detect anomalies does not offer the selected layer: {self.report['fresh_dialog_input']}")
+            self.problem(
+                f"Detect anomalies does not offer the selected layer: {self.report['fresh_dialog_input']}"
+            )
         params = {"INPUT": layer.id(), "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_MASK": "TEMPORARY_OUTPUT"}
         self.dialog = processing.createAlgorithmDialog("fers:detect", params)
         self.dialog.show()
@@ -177,7 +203,9 @@ class Smoke:
 
     def wait_for_layers(self):
         names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
-        if any(name.startswith("anomaly score") for name in names) and any(n.startswith("anomaly mask") for n in names):
+        if any(name.startswith("anomaly score") for name in names) and any(
+            n.startswith("anomaly mask") for n in names
+        ):
             self.report["run_seconds"] = round(time.time() - self.started, 1)
             return False
         if time.time() - self.started > RUN_TIMEOUT:
@@ -198,15 +226,19 @@ class Smoke:
             layer = node.layer()
             legend = [n.data(0) for n in view.layerTreeModel().layerLegendNodes(node)]
             index = view.node2index(node)
-            entry = {"name": layer.name(), "legend": [str(t) for t in legend if t is not None],
-                     "expanded_node": node.isExpanded(), "expanded_view": view.isExpanded(index)}
+            entry = {
+                "name": layer.name(),
+                "legend": [str(t) for t in legend if t is not None],
+                "expanded_node": node.isExpanded(),
+                "expanded_view": view.isExpanded(index),
+            }
             renderer = layer.renderer() if hasattr(layer, "renderer") else None
             if renderer is not None and renderer.type() == "singlebandpseudocolor":
                 entry["stretch"] = [renderer.classificationMin(), renderer.classificationMax()]
             self.report["layers"].append(entry)
             if entry["expanded_node"] != entry["expanded_view"]:
-                self.problem(f"the Layers panel shows {layer.name()} {'collapsed' if entry['expanded_node'] else 'open'}"
-                             " although its node says otherwise")
+                shown = "collapsed" if entry["expanded_node"] else "open"
+                self.problem(f"the Layers panel shows {layer.name()} {shown}; its node says otherwise")
         expected = os.path.splitext(os.path.basename(SCENE))[0]
         if f"anomaly score - {expected}" not in order or f"anomaly mask - {expected}" not in order:
             self.problem(f"the output layers are not named after what they are and their input: {order}")
@@ -254,7 +286,8 @@ class Smoke:
         if getattr(self, "model_run_dialog", None) is None:
             self.layers_before = set(QgsProject.instance().mapLayers())
             self.model_run_dialog = processing.createAlgorithmDialog(
-                "fers:detect_threshold_polygonize", {"INPUT": self.scene_layer.id()})
+                "fers:detect_threshold_polygonize", {"INPUT": self.scene_layer.id()}
+            )
             self.model_run_dialog.show()
             return True
         if not getattr(self, "model_started", 0.0):
@@ -262,15 +295,24 @@ class Smoke:
             self.model_started = time.time()
             self.model_run_dialog.runButton().click()
             return True
-        new = [QgsProject.instance().mapLayer(i) for i in set(QgsProject.instance().mapLayers()) - self.layers_before]
+        new = [
+            QgsProject.instance().mapLayer(i)
+            for i in set(QgsProject.instance().mapLayers()) - self.layers_before
+        ]
         if len(new) < 3:
             if time.time() - self.model_started > RUN_TIMEOUT:
-                raise RuntimeError(f"the model loaded {[lyr.name() for lyr in new]} after {RUN_TIMEOUT:.0f} s")
+                raise RuntimeError(
+                    f"the model loaded {[lyr.name() for lyr in new]} after {RUN_TIMEOUT:.0f} s"
+                )
             return True
         log = dialog_log(self.model_run_dialog)
         self.report["model_run_log"] = log
-        self.report["model_run_layers"] = {lyr.name(): lyr.renderer().type() if hasattr(lyr, "renderer") and
-                                           lyr.renderer() else lyr.geometryType() for lyr in new}
+        self.report["model_run_layers"] = {
+            lyr.name(): lyr.renderer().type()
+            if hasattr(lyr, "renderer") and lyr.renderer()
+            else lyr.geometryType()
+            for lyr in new
+        }
         self.shot("model_run")
         order = [node.layer().id() for node in QgsProject.instance().layerTreeRoot().findLayers()]
         names = {lyr.name(): order.index(lyr.id()) for lyr in new}
@@ -300,11 +342,14 @@ class Smoke:
         panel.checkLoadLayersOnCompletion.setChecked(True)
         panel.wrappers[0][panel.parameter_to_column["INPUT"]].setParameterValue(SCENE, createContext())
         panel.tblParameters.cellWidget(1, panel.parameter_to_column["OUTPUT"]).setValue(
-            os.path.join(OUT, "batch_score.tif"))
+            os.path.join(OUT, "batch_score.tif")
+        )
         dialog.runAlgorithm()  # runs the rows in the main thread, as the Run button does
         QApplication.processEvents()
         self.report["batch_log"] = dialog_log(dialog)
-        self.report["batch_layers"] = [node.layer().name() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+        self.report["batch_layers"] = [
+            node.layer().name() for node in QgsProject.instance().layerTreeRoot().findLayers()
+        ]
         self.shot("batch")
         if "not correctly generated" in self.report["batch_log"] or "failed" in self.report["batch_log"]:
             self.problem(f"batch run: {self.report['batch_log'][-1500:]}")
@@ -319,7 +364,8 @@ class Smoke:
         if not MAT_SCENE:
             return False
         self.file_dialog = processing.createAlgorithmDialog(
-            "fers:detect", {"INPUT_FILE": MAT_SCENE, "OUTPUT": "TEMPORARY_OUTPUT"})
+            "fers:detect", {"INPUT_FILE": MAT_SCENE, "OUTPUT": "TEMPORARY_OUTPUT"}
+        )
         self.file_dialog.show()
         self.started = time.time()
         self.file_dialog.runButton().click()
@@ -368,10 +414,16 @@ class Smoke:
         truth = os.path.join(os.path.dirname(SCENE), os.path.basename(SCENE) + "Gt.bmp")
         if not os.path.exists(truth):
             return False
-        score = next(lyr for lyr in QgsProject.instance().mapLayers().values()
-                     if lyr.name() == "anomaly score - " + os.path.basename(SCENE))
-        log = self.run_dialog("fers:evaluate", {"SCORE": score.id(), "GROUND_TRUTH": truth,
-                                                "OUTPUT_HTML": "TEMPORARY_OUTPUT"}, "evaluate")
+        score = next(
+            lyr
+            for lyr in QgsProject.instance().mapLayers().values()
+            if lyr.name() == "anomaly score - " + os.path.basename(SCENE)
+        )
+        log = self.run_dialog(
+            "fers:evaluate",
+            {"SCORE": score.id(), "GROUND_TRUTH": truth, "OUTPUT_HTML": "TEMPORARY_OUTPUT"},
+            "evaluate",
+        )
         if log is None:
             return True
         if "AUC" not in log or "Error" in log or "Traceback" in log:
@@ -392,15 +444,23 @@ class Smoke:
         """Plugins > FERS > Install PyTorch for FERS… opens the installer's dialog (not run: no network)."""
         from qgis.PyQt.QtWidgets import QMenu
 
-        actions = [a for menu in iface.mainWindow().findChildren(QMenu) if menu.title() == "&FERS"
-                   for a in menu.actions() if a.text().startswith("Install PyTorch for FERS")]
+        actions = [
+            a
+            for menu in iface.mainWindow().findChildren(QMenu)
+            if menu.title() == "&FERS"
+            for a in menu.actions()
+            if a.text().startswith("Install PyTorch for FERS")
+        ]
         if not actions:
             self.problem("the Plugins menu has no FERS > Install PyTorch for FERS… entry")
             return False
 
         def look_and_close():
-            shown = [w for w in QApplication.topLevelWidgets()
-                     if w.isVisible() and "Install PyTorch" in w.windowTitle()]
+            shown = [
+                w
+                for w in QApplication.topLevelWidgets()
+                if w.isVisible() and "Install PyTorch" in w.windowTitle()
+            ]
             self.shot("installer")
             self.report["installer_dialog"] = [w.windowTitle() for w in shown]
             if not shown:
@@ -416,8 +476,9 @@ class Smoke:
             self.expect_modal = False
 
     def finish(self):
-        self.report["python_errors"] = [m for m in self.report["messages"]
-                                        if m["tag"] == "Python error" or "Traceback" in m["text"]]
+        self.report["python_errors"] = [
+            m for m in self.report["messages"] if m["tag"] == "Python error" or "Traceback" in m["text"]
+        ]
         for m in self.report["python_errors"]:
             self.problem(f"Python error in the log panel: {m['text'][:500]}")
         with open(os.path.join(OUT, "report.json"), "w", encoding="utf-8") as fh:

@@ -12,6 +12,7 @@ alike. Only that model ships: fold models, training candidates and checkpoints s
 any other weights, __pycache__/*.pyc, hidden files and editor backups.
 Uses only the standard library so it runs without QGIS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,39 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN = "fers_qgis"
-REQUIRED_METADATA = ("name", "qgisMinimumVersion", "description", "about", "version", "author",
-                     "email", "repository", "tracker", "homepage", "tags", "category",
-                     "hasProcessingProvider", "experimental", "icon")
+REQUIRED_METADATA = (
+    "name",
+    "qgisMinimumVersion",
+    "description",
+    "about",
+    "version",
+    "author",
+    "email",
+    "repository",
+    "tracker",
+    "homepage",
+    "tags",
+    "category",
+    "hasProcessingProvider",
+    "experimental",
+    "icon",
+)
 EXCLUDED_DIRS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache", "ext", ".ipynb_checkpoints"}
-EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".safetensors", ".pt", ".pth", ".ckpt", ".onnx", ".npy", ".npz",
-                     ".orig", ".rej", ".swp", "~")
+EXCLUDED_SUFFIXES = (
+    ".pyc",
+    ".pyo",
+    ".safetensors",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".onnx",
+    ".npy",
+    ".npz",
+    ".orig",
+    ".rej",
+    ".swp",
+    "~",
+)
 EPOCH = (2026, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zip
 DEFAULT_MODEL = "fers-default"
 SHIPPED_MODEL_FILES = (DEFAULT_MODEL + ".safetensors", DEFAULT_MODEL + ".json")  # weights + card
@@ -97,7 +125,9 @@ def build(dist: str, root: str = ROOT) -> str:
         for name in SHIPPED_MODEL_FILES:
             full = os.path.join(root, "models", name)
             if not os.path.isfile(full):
-                raise SystemExit(f"the default model is missing: {full} (models/README.md says how to train it)")
+                raise SystemExit(
+                    f"the default model is missing: {full} (models/README.md says how to train it)"
+                )
             add_file(zf, full, f"{PLUGIN}/ext/models/{name}")
     os.replace(tmp, target)
     return target

@@ -35,12 +35,16 @@ fi
 PY="$VENV/bin/python"
 if [ ! -f "$STAMP" ] || [ constraints.txt -nt "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   log "installing Python packages into the venv"
-  "$PY" -m pip install -q --disable-pip-version-check --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
-  "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt \
-      torch==2.13.0 numpy scipy numba safetensors tqdm dask distributed threadpoolctl spectral h5py pytest pytest-qgis 2>&1 | grep -v "is ignored" || true
+  # pip's "... is ignored" notes are filtered out; with pipefail a failed install still stops
+  # set-up (only grep's own "nothing left to print" status is forgiven).
+  quiet_pip() { "$PY" -m pip "$@" 2>&1 | { grep -v "is ignored" || true; }; }
+  quiet_pip install -q --disable-pip-version-check --upgrade "pip>=24"
+  quiet_pip install -q --disable-pip-version-check -c constraints.txt \
+      torch==2.13.0 numpy scipy numba safetensors tqdm dask distributed threadpoolctl spectral h5py \
+      pytest pytest-qgis ruff mypy
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps -e . >"$VENV/.fers-editable.log" 2>&1 || { cat "$VENV/.fers-editable.log"; exit 1; }
   "$PY" - <<'PYCHECK'
-import numpy, torch, safetensors, spectral, numba, h5py, dask, distributed, threadpoolctl
+import numpy, torch, safetensors, spectral, numba, h5py, dask, distributed, threadpoolctl, mypy
 from osgeo import gdal, gdal_array
 from qgis.core import Qgis
 assert numpy.__version__.startswith("1."), numpy.__version__

@@ -5,6 +5,7 @@ output, never typed by hand. `bench/accuracy.py` and `bench/speed.py` write thei
 bench/results/; this script pastes the summary sections of those files into the README between
 `<!-- NAME:start -->` and `<!-- NAME:end -->`.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,6 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {
     "accuracy": REPO / "bench" / "results" / "accuracy.md",
+    "detector-choice": REPO / "bench" / "results" / "detector_choice.md",
+    "training-variants": REPO / "bench" / "results" / "training_variants.md",
     "speed": REPO / "bench" / "results" / "speed.md",
     "cluster": REPO / "bench" / "results" / "cluster.md",
 }
@@ -39,7 +42,8 @@ def main() -> int:
         if not pattern.search(text):
             print(f"skip {name}: no markers in README.md")
             continue
-        text = pattern.sub(lambda m: m.group(1) + body(path) + m.group(2), text)
+        table = body(path)
+        text = pattern.sub(lambda m, table=table: m.group(1) + table + m.group(2), text)
         print(f"updated {name} from {path.relative_to(REPO)}")
     readme.write_text(text)
     return 0

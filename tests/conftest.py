@@ -1,11 +1,19 @@
-"""Shared test fixtures: where the real scenes live, and how their absence is handled.
+"""Shared test fixtures: where the real scenes live, and how their absence is handled; markers.
 
 Tests that need ``../shared/data`` use the ``shared_data`` fixture. Without the folder they skip
 with a clear reason, except when ``FERS_REQUIRE_DATA=1`` (set by ``.ci/run``), where a missing
 folder is a failure: CI must never go green by skipping the real-data tests.
+
+Markers (registered in pyproject.toml) are applied here from where a test lives and what it
+uses, so no test can forget its own: ``qgis`` for the plugin's tests (``tests/fers_qgis``, the
+zip install), ``real_data`` for every test that takes ``shared_data``; ``slow`` is set by hand.
+``pytest -m "not qgis"`` runs the engine's tests alone; where QGIS cannot be imported at all,
+the plugin's test files are not even collected (their imports would fail), and the header says so.
 """
+
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -13,6 +21,45 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FERS_SHARED_DATA", REPO.parent / "shared" / "data"))
+TESTS = Path(__file__).resolve().parent
+#: Test files and folders that need QGIS (qgis.core, qgis_process, pytest-qgis's fixtures).
+QGIS_TESTS = (TESTS / "fers_qgis", TESTS / "test_install_zip.py")
+
+
+def _qgis_importable() -> bool:
+    try:
+        return importlib.util.find_spec("qgis") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAVE_QGIS = _qgis_importable()
+
+
+def _needs_qgis(path: Path) -> bool:
+    return any(path == p or p in path.parents for p in QGIS_TESTS)
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """Without QGIS the plugin's tests cannot be imported: leave them out instead of erroring."""
+    if not HAVE_QGIS and _needs_qgis(Path(collection_path)):
+        return True
+    return None
+
+
+def pytest_report_header(config) -> str | None:
+    if not HAVE_QGIS:
+        return "qgis: not importable, the plugin's tests (marker qgis) are not collected"
+    return None
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """``qgis`` by location, ``real_data`` by the ``shared_data`` fixture."""
+    for item in items:
+        if _needs_qgis(Path(item.path)):
+            item.add_marker(pytest.mark.qgis)
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
 
 
 def _require_data() -> bool:

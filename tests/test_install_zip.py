@@ -11,6 +11,7 @@ and the scores of the checkout's own ``fers detect`` run by the same Python (max
 difference 1e-5). Against the venv's ``fers detect`` (other numpy/scipy wheels, so other
 OpenBLAS kernels) the float32 rounding differs; that difference is reported, and bounded loosely.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 QGIS_PROCESS = Path("/usr/bin/qgis_process")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
-CHECK_SCRIPT = textwrap.dedent('''
+CHECK_SCRIPT = textwrap.dedent("""
     import importlib.util, json, sys
     from qgis.core import QgsProcessingAlgorithm, QgsProcessingOutputString, QgsProcessingParameterString
 
@@ -61,7 +62,7 @@ CHECK_SCRIPT = textwrap.dedent('''
                       "loaded": [n for n in names if n in sys.modules],
                       "fers_engine": fers_engine.__file__, "python": sys.executable}
             return {"REPORT": json.dumps(report)}
-''')
+""")
 
 
 PROFILE = Path(".local/share/QGIS/QGIS3/profiles/default")  # QGIS's default profile, under HOME
@@ -69,20 +70,31 @@ PROFILE = Path(".local/share/QGIS/QGIS3/profiles/default")  # QGIS's default pro
 
 def _clean_env(home: Path) -> dict:
     """What a desktop user's QGIS sees: no venv, no PYTHONPATH, no plugin path, nothing of this checkout."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "QT_QPA_PLATFORM": "offscreen", "LANG": "C.UTF-8",
-           "XDG_RUNTIME_DIR": str(home / "run")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "QT_QPA_PLATFORM": "offscreen",
+        "LANG": "C.UTF-8",
+        "XDG_RUNTIME_DIR": str(home / "run"),
+    }
     (home / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
     return env
 
 
 def _qgis(env: dict, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(QGIS_PROCESS), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(QGIS_PROCESS), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _read(path: Path):
     ds = gdal.Open(str(path))
-    out = (ds.ReadAsArray().astype(np.float64), ds.GetProjection(), ds.GetGeoTransform(),
-           (ds.RasterXSize, ds.RasterYSize))
+    out = (
+        ds.ReadAsArray().astype(np.float64),
+        ds.GetProjection(),
+        ds.GetGeoTransform(),
+        (ds.RasterXSize, ds.RasterYSize),
+    )
     ds = None
     return out
 
@@ -92,16 +104,23 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmax(np.abs(a - b) / np.abs(b)))
 
 
-@pytest.mark.skipif(not QGIS_PROCESS.exists() or not SYSTEM_PYTHON.exists(),
-                    reason="needs Debian's QGIS (/usr/bin/qgis_process) and its Python")
+@pytest.mark.skipif(
+    not QGIS_PROCESS.exists() or not SYSTEM_PYTHON.exists(),
+    reason="needs Debian's QGIS (/usr/bin/qgis_process) and its Python",
+)
 def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     scene = shared_data / "san-diego-envi-90x90" / "SDData"
     dist, home = tmp_path / "dist", tmp_path / "home"
     plugins = home / PROFILE / "python" / "plugins"
     plugins.mkdir(parents=True)
     env = _clean_env(home)
-    built = subprocess.run(["make", "-s", "-C", str(REPO), "package", f"DIST={dist}"], env=env,
-                           capture_output=True, text=True, timeout=120)
+    built = subprocess.run(
+        ["make", "-s", "-C", str(REPO), "package", f"DIST={dist}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (package,) = dist.glob("fers_qgis-*.zip")
     with zipfile.ZipFile(package) as zf:
@@ -120,10 +139,16 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     # the shipped graphical model from the zip, as the Toolbox lists it (detect defaults -> threshold ->
     # QGIS's GDAL polygonize -> the anomaly polygons)
     polygons = tmp_path / "anomalies.gpkg"
-    modelled = _qgis(env, "run", "fers:detect_threshold_polygonize", "--", f"INPUT={scene}",
-                     f"fers_detect_1:SCORE={tmp_path / 'model_score.tif'}",
-                     f"fers_threshold_1:MASK={tmp_path / 'model_mask.tif'}",
-                     f"native_extractbyattribute_1:POLYGONS={polygons}")
+    modelled = _qgis(
+        env,
+        "run",
+        "fers:detect_threshold_polygonize",
+        "--",
+        f"INPUT={scene}",
+        f"fers_detect_1:SCORE={tmp_path / 'model_score.tif'}",
+        f"fers_threshold_1:MASK={tmp_path / 'model_mask.tif'}",
+        f"native_extractbyattribute_1:POLYGONS={polygons}",
+    )
     assert modelled.returncode == 0, modelled.stdout[-3000:] + modelled.stderr[-3000:]
     vectors = ogr.Open(str(polygons))
     assert vectors.GetLayer(0).GetFeatureCount() >= 1
@@ -133,10 +158,17 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     scripts = home / PROFILE / "processing" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
     (scripts / "fers_zip_check.py").write_text(CHECK_SCRIPT)
-    checked = _qgis(env, "--json", "run", "script:fers_zip_check", "--", f"INPUT={scene}",
-                    f"OUTPUT={tmp_path / 'inside.tif'}")
+    checked = _qgis(
+        env,
+        "--json",
+        "run",
+        "script:fers_zip_check",
+        "--",
+        f"INPUT={scene}",
+        f"OUTPUT={tmp_path / 'inside.tif'}",
+    )
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
-    report = json.loads(json.loads(checked.stdout[checked.stdout.index("{"):])["results"]["REPORT"])
+    report = json.loads(json.loads(checked.stdout[checked.stdout.index("{") :])["results"]["REPORT"])
     assert report["importable"] == [] and report["loaded"] == [], report
     assert report["fers_engine"] == str(plugins / "fers_qgis" / "ext" / "fers_engine" / "__init__.py")
     assert report["python"] == str(SYSTEM_PYTHON)
@@ -152,8 +184,13 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
 
     # 4. the checkout's scores: its `fers detect` run by the same Python, outside QGIS
     ref = tmp_path / "checkout_score.tif"
-    cli = subprocess.run([str(SYSTEM_PYTHON), "-m", "fers_engine.cli", "detect", str(scene), str(ref), "-q"],
-                         env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    cli = subprocess.run(
+        [str(SYSTEM_PYTHON), "-m", "fers_engine.cli", "detect", str(scene), str(ref), "-q"],
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cli.returncode == 0, cli.stderr
     assert _rel(scores, _read(ref)[0]) <= 1e-5
     assert _rel(_read(tmp_path / "inside.tif")[0], scores) == 0.0, "the same run inside QGIS, the same scores"

@@ -5,6 +5,7 @@ A layer on top of the pipeline: every task calls the same engine functions as ``
 ``dask`` and ``distributed`` are optional; they are imported only when a cluster is used, and the
 single-process path never imports this package.
 """
+
 # ruff: noqa: E402
 from .connect import cluster_client, local_cores, require_distributed
 
@@ -13,5 +14,16 @@ require_distributed()  # without dask: one line naming what to install, before a
 from .batch import BatchResult, SceneJob, SceneOutcome, is_complete, plan_jobs, read_input_list, run_batch
 from .split import detect_split
 
-__all__ = ["BatchResult", "SceneJob", "SceneOutcome", "cluster_client", "detect_split", "is_complete",
-           "local_cores", "plan_jobs", "read_input_list", "require_distributed", "run_batch"]
+__all__ = [
+    "BatchResult",
+    "SceneJob",
+    "SceneOutcome",
+    "cluster_client",
+    "detect_split",
+    "is_complete",
+    "local_cores",
+    "plan_jobs",
+    "read_input_list",
+    "require_distributed",
+    "run_batch",
+]

@@ -13,12 +13,17 @@ What a campaign needs beyond a loop:
   output it lists is there with the size and modification time it recorded and opens with GDAL
   at the recorded size. Outputs are committed by rename, so a half-written one never exists;
   a scene whose worker died after the rename but before the record is simply run again;
+* every output of every scene, the records and the summary are checked by the output guard
+  (``io.guard``) against every input and each other before any work starts, as ``fers detect``
+  checks its own; every file is committed by ``io.atomic``;
 * cancel (QGIS) or Ctrl-C raises a stop flag (a ``distributed.Event``) that the running detect
   calls check between blocks, so they abort through the writer (which deletes its temporary
-  file) instead of being killed mid-write; temporary files of this batch's outputs left by a
-  killed worker are removed once no task of the batch runs any more;
+  file) instead of being killed mid-write; the partial files a killed worker left are swept
+  (``io.guard.sweep_stale_partials``: this host's files of processes that no longer exist) once
+  no task of the batch runs any more, and by the next run's guard otherwise;
 * a summary table (scene, status, seconds, device, output, error, worker) as CSV and JSON.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,12 +35,15 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Literal, Optional, Sequence
 
 from .. import __version__
 from ..errors import BandIndexError, Cancelled, FersError, InputError, OutputError
-from ..pipeline import DetectOptions
+from ..io.atomic import write_text
+from ..io.guard import Output, guard_outputs, pid_alive, sweep_stale_partials
+from ..pipeline import DetectOptions, model_files
 from ..progress import SILENT, Reporter
+from .connect import first_line
 
 SUMMARY_NAME = "fers-batch-summary"
 SCORE_SUFFIX = "_score.tif"
@@ -74,6 +82,15 @@ class SceneJob:
     def outputs(self) -> List[str]:
         return [self.output] + ([self.mask] if self.mask else [])
 
+    def guarded(self) -> List[Optional[Output]]:
+        """What this scene writes, as the output guard names it."""
+        name = Path(self.input).name
+        return [
+            Output.raster(f"score raster of {name}", self.output),
+            None if self.mask is None else Output.raster(f"mask of {name}", self.mask),
+            Output.file(f"record of {name}", self.record),
+        ]
+
 
 @dataclass
 class SceneOutcome:
@@ -108,9 +125,15 @@ class BatchResult:
 
 
 # -- planning (client side, before any work) ----------------------------------------------------
-def plan_jobs(inputs: Sequence, out_dir, options: DetectOptions, mask: bool = False,
-              threshold_method: Optional[str] = None, threshold_value: Optional[float] = None,
-              reporter: Reporter = SILENT) -> List[SceneJob]:
+def plan_jobs(
+    inputs: Sequence,
+    out_dir,
+    options: DetectOptions,
+    mask: bool = False,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    reporter: Reporter = SILENT,
+) -> List[SceneJob]:
     """One job per distinct input, outputs named ``<scene>_score.tif`` in ``out_dir``; refuses
     (before any work) two scenes that would write the same output."""
     options.validate()
@@ -132,12 +155,22 @@ def plan_jobs(inputs: Sequence, out_dir, options: DetectOptions, mask: bool = Fa
         stem = path.name if path.is_dir() else path.stem
         output = out / f"{stem}{SCORE_SUFFIX}"
         if output.name in seen_outputs:
-            raise InputError(f"{seen_outputs[output.name]} and {raw} would both write {output.name} in "
-                             f"{out}: rename one, or run them into separate folders")
+            raise InputError(
+                f"{seen_outputs[output.name]} and {raw} would both write {output.name} in "
+                f"{out}: rename one, or run them into separate folders"
+            )
         seen_outputs[output.name] = str(raw)
-        jobs.append(SceneJob(len(jobs), str(path), str(output),
-                             str(out / f"{stem}{MASK_SUFFIX}") if mask else None, options,
-                             threshold_method, threshold_value))
+        jobs.append(
+            SceneJob(
+                len(jobs),
+                str(path),
+                str(output),
+                str(out / f"{stem}{MASK_SUFFIX}") if mask else None,
+                options,
+                threshold_method,
+                threshold_value,
+            )
+        )
     return jobs
 
 
@@ -155,22 +188,30 @@ def _signature(job: SceneJob) -> Dict:
     """What a complete output must have been made from."""
     st = os.stat(job.input)
     options = json.loads(json.dumps(asdict(job.options)))
-    return {"fers": __version__, "input": os.path.realpath(job.input), "input_size": st.st_size,
-            "input_mtime_ns": st.st_mtime_ns, "options": options,
-            "mask": job.mask is not None, "threshold_method": job.threshold_method,
-            "threshold_value": job.threshold_value}
+    return {
+        "fers": __version__,
+        "input": os.path.realpath(job.input),
+        "input_size": st.st_size,
+        "input_mtime_ns": st.st_mtime_ns,
+        "options": options,
+        "mask": job.mask is not None,
+        "threshold_method": job.threshold_method,
+        "threshold_value": job.threshold_value,
+    }
 
 
-def write_record(job: SceneJob, device: str, seconds: float) -> None:
-    """Record the committed outputs of ``job`` (called after ``detect`` returned)."""
+def write_record(job: SceneJob, device: str, seconds: float, threads: Optional[int] = None) -> None:
+    """Record the committed outputs of ``job`` (called after ``detect`` returned), with the
+    device and the kernels' thread count they were computed with."""
     outputs = []
     for name in job.outputs:
         st = os.stat(name)
         size = _raster_size(name)
-        outputs.append({"path": os.path.basename(name), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                        "raster": size})
-    record = dict(_signature(job), outputs=outputs, device=device, seconds=round(seconds, 3))
-    write_text_atomic(job.record, json.dumps(record, indent=2) + "\n")
+        outputs.append(
+            {"path": os.path.basename(name), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "raster": size}
+        )
+    record = dict(_signature(job), outputs=outputs, device=device, threads=threads, seconds=round(seconds, 3))
+    write_text(job.record, json.dumps(record, indent=2) + "\n")
 
 
 def is_complete(job: SceneJob) -> bool:
@@ -216,27 +257,12 @@ def _raster_size(path: str) -> Optional[List[int]]:
     return size
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file through a temporary file and a rename.
-    (To move onto the shared atomic-write primitive of ``fers_engine.io`` once it exists.)"""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 class BatchLock:
     """One batch at a time per output folder (``.fers-batch.lock``: pid and host of the holder).
 
-    Two batches writing the same outputs would race on them, and the sweep of temporary files at
-    the end of one would delete the other's work in progress. A lock left by a batch that was
-    killed on this host (its pid is gone) is taken over; one held from another host is reported.
+    Two batches writing the same outputs would race on them (each would skip or redo the other's
+    scenes half-way). A lock left by a batch that was killed on this host (its pid is gone) is
+    taken over; one held from another host is reported.
     """
 
     NAME = ".fers-batch.lock"
@@ -245,7 +271,7 @@ class BatchLock:
         self.path = Path(folder) / self.NAME
         self.held = False
 
-    def __enter__(self) -> "BatchLock":
+    def __enter__(self) -> BatchLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         for _ in range(2):
             try:
@@ -258,9 +284,11 @@ class BatchLock:
                     except FileNotFoundError:
                         pass
                     continue
-                raise OutputError(f"another fers batch (pid {holder.get('pid')} on {holder.get('host')}) is "
-                                  f"writing to {self.path.parent}; wait for it, or delete {self.path} if it "
-                                  "no longer runs") from None
+                raise OutputError(
+                    f"another fers batch (pid {holder.get('pid')} on {holder.get('host')}) is "
+                    f"writing to {self.path.parent}; wait for it, or delete {self.path} if it "
+                    "no longer runs"
+                ) from None
             except OSError as exc:
                 raise OutputError(f"cannot write in {self.path.parent} ({exc.strerror or exc})") from None
             with os.fdopen(fd, "w") as f:
@@ -269,7 +297,7 @@ class BatchLock:
             return self
         raise OutputError(f"cannot take the batch lock {self.path}")
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         if self.held:
             try:
                 self.path.unlink()
@@ -290,32 +318,23 @@ class BatchLock:
         if holder.get("host") != socket.gethostname():
             return True  # cannot tell from here: assume it runs
         try:
-            os.kill(int(holder.get("pid", -1)), 0)
-        except ProcessLookupError:
-            return False
-        except (PermissionError, ValueError, TypeError, OverflowError):
+            pid = int(holder.get("pid", -1))
+        except (ValueError, TypeError, OverflowError):
             return True
-        return True
+        return pid_alive(pid)
 
 
-def sweep_partials(jobs: Iterable[SceneJob]) -> int:
-    """Delete the writer's temporary files (``.<name>.partial-*``) of these jobs' outputs.
-
-    Only safe once no task of the batch runs, and with the folder's ``BatchLock`` held (no other
-    batch writes there): then such a file can only be the leftover of a worker that was killed
-    while writing. Returns how many files were removed.
-    """
-    removed = 0
-    for job in jobs:
-        for name in job.outputs:
-            target = Path(name)
-            for leftover in target.parent.glob(f".{target.name}.partial-*"):
-                try:
-                    leftover.unlink()
-                    removed += 1
-                except OSError:
-                    pass
-    return removed
+def guard_batch(jobs: Sequence[SceneJob], folder: Path, reporter: Reporter = SILENT) -> None:
+    """The output guard of a whole batch, before any work: every scene's score raster, mask and
+    record, and the summary files, against every input (scenes and the model file) and each
+    other; then the sweep of partial files that dead writers left in the folder."""
+    outputs: List[Optional[Output]] = [o for job in jobs for o in job.guarded()]
+    outputs += [
+        Output.file("batch summary table", folder / f"{SUMMARY_NAME}.csv"),
+        Output.file("batch summary", folder / f"{SUMMARY_NAME}.json"),
+    ]
+    inputs = [job.input for job in jobs] + (model_files(jobs[0].options) if jobs else [])
+    guard_outputs(outputs, inputs=inputs, reporter=reporter)
 
 
 # -- the task (worker side) ----------------------------------------------------------------------
@@ -325,33 +344,41 @@ def detect_task(job: SceneJob, stop_name: Optional[str]) -> Dict:
     from distributed import get_worker
 
     from ..pipeline import detect
-    from .worker import current_plugin
+    from .worker import current_plugin, task_options
 
     t0 = time.perf_counter()
     row = SceneOutcome(job.scene, "failed", worker=get_worker().address)
     try:
         plugin = current_plugin()
+        options = task_options(job.options)  # the kernels' threads: the worker's, not every core
         reporter = Reporter(should_stop=_stop_flag(stop_name))
         reporter.check()  # a batch cancelled before this task started: no file is opened
         enhancer = None
-        if job.options.enhancer != "none":
-            enhancer = plugin.enhancer(job.options.model, job.options.device)
-        result = detect(job.input, job.output, job.options, reporter, mask_output=job.mask,
-                        threshold_method=job.threshold_method, threshold_value=job.threshold_value,
-                        enhancer=enhancer)
+        if options.enhancer != "none":
+            enhancer = plugin.enhancer(options.model, options.device)
+        result = detect(
+            job.input,
+            job.output,
+            options,
+            reporter,
+            mask_output=job.mask,
+            threshold_method=job.threshold_method,
+            threshold_value=job.threshold_value,
+            enhancer=enhancer,
+        )
         row.device = result.device
-        write_record(job, result.device, time.perf_counter() - t0)
+        write_record(job, result.device, time.perf_counter() - t0, options.workers)
         row.status, row.output = "ok", job.output
     except Cancelled:
         row.status, row.error = "cancelled", "cancelled before it finished; no output written"
     except BandIndexError as exc:  # a summary row is read by people: bands count from 1
-        row.error = one_line(exc.one_based())
+        row.error = first_line(exc.one_based())
     except FersError as exc:
-        row.error = one_line(exc)
+        row.error = first_line(exc)
     except MemoryError:
         row.error = "out of memory on the worker (lower --memory-mb, or give workers more memory)"
     except Exception as exc:  # noqa: BLE001 - any other failure is this scene's, reported in one line
-        row.error = f"{type(exc).__name__}: {one_line(exc)}"
+        row.error = f"{type(exc).__name__}: {first_line(exc)}"
     row.seconds = round(time.perf_counter() - t0, 3)
     return asdict(row)
 
@@ -363,29 +390,36 @@ def _stop_flag(name: Optional[str]):
     from distributed import Event
 
     event = Event(name)
-    state = {"at": -1e9, "stop": False}
+    polled = {"at": -1e9}
+    stopped = {"stop": False}
 
     def should_stop() -> bool:
         now = time.monotonic()
-        if not state["stop"] and now - state["at"] >= STOP_POLL_S:
-            state["at"] = now
-            state["stop"] = bool(event.is_set())
-        return state["stop"]
+        if not stopped["stop"] and now - polled["at"] >= STOP_POLL_S:
+            polled["at"] = now
+            stopped["stop"] = bool(event.is_set())
+        return stopped["stop"]
 
     return should_stop
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 # -- the batch (client side) ---------------------------------------------------------------------
-def run_batch(inputs: Sequence, out_dir, options: Optional[DetectOptions] = None, *,
-              scheduler: Optional[str] = None, workers: Optional[int] = None, client=None,
-              overwrite: bool = False, mask: bool = False, threshold_method: Optional[str] = None,
-              threshold_value: Optional[float] = None, split: bool = False,
-              blocks_per_task: Optional[int] = None, reporter: Reporter = SILENT) -> BatchResult:
+def run_batch(
+    inputs: Sequence,
+    out_dir,
+    options: Optional[DetectOptions] = None,
+    *,
+    scheduler: Optional[str] = None,
+    workers: Optional[int] = None,
+    client=None,
+    overwrite: bool = False,
+    mask: bool = False,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    split: bool = False,
+    blocks_per_task: Optional[int] = None,
+    reporter: Reporter = SILENT,
+) -> BatchResult:
     """Detect anomalies in every scene of ``inputs``, writing ``<scene>_score.tif`` to ``out_dir``.
 
     Runs on ``client`` when given, else on the scheduler at ``scheduler``, else on a LocalCluster
@@ -404,24 +438,38 @@ def run_batch(inputs: Sequence, out_dir, options: Optional[DetectOptions] = None
     except OSError as exc:
         raise OutputError(f"cannot create the output folder {folder} ({exc.strerror or exc})") from None
     with BatchLock(folder):
-        return _run_locked(jobs, folder, client, scheduler, workers, overwrite, split, blocks_per_task,
-                           reporter, t0)
+        guard_batch(jobs, folder, reporter)
+        return _run_locked(
+            jobs, folder, client, scheduler, workers, overwrite, split, blocks_per_task, reporter, t0
+        )
 
 
-def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, overwrite: bool, split: bool,
-                blocks_per_task: Optional[int], reporter: Reporter, t0: float) -> BatchResult:
+def _run_locked(
+    jobs: List[SceneJob],
+    folder: Path,
+    client,
+    scheduler,
+    workers,
+    overwrite: bool,
+    split: bool,
+    blocks_per_task: Optional[int],
+    reporter: Reporter,
+    t0: float,
+) -> BatchResult:
     """``run_batch`` once the folder is this batch's."""
     outcomes: Dict[int, SceneOutcome] = {}
     todo: List[SceneJob] = []
     for job in jobs:
         if not overwrite and is_complete(job):
-            outcomes[job.index] = SceneOutcome(job.scene, "skipped", output=job.output,
-                                               error="output complete from an earlier run")
+            outcomes[job.index] = SceneOutcome(
+                job.scene, "skipped", output=job.output, error="output complete from an earlier run"
+            )
         else:
             todo.append(job)
     if outcomes:
-        reporter.info(f"{len(outcomes)} of {len(jobs)} scenes already complete: skipped "
-                      "(--overwrite redoes them)")
+        reporter.info(
+            f"{len(outcomes)} of {len(jobs)} scenes already complete: skipped (--overwrite redoes them)"
+        )
     workers_seen = 0
     interrupted: Optional[BaseException] = None
     try:
@@ -431,17 +479,19 @@ def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, 
             else:
                 from .connect import cluster_client
 
-                with cluster_client(scheduler, workers) as own:
+                with cluster_client(scheduler, workers, threads=jobs[0].options.workers) as own:
                     workers_seen = _run_on(own, todo, outcomes, len(jobs), split, blocks_per_task, reporter)
     except (Cancelled, KeyboardInterrupt) as exc:
         interrupted = exc
     finally:
-        swept = sweep_partials(todo)  # no task of this batch runs any more (or its cluster is gone)
+        # no task of this batch runs any more (or its cluster is gone): what a dead worker left
+        swept = sweep_stale_partials(folder)
         if swept:
-            reporter.info(f"removed {swept} temporary file(s) left by interrupted workers")
+            reporter.info(f"removed {len(swept)} partial file(s) left by interrupted workers")
     for job in jobs:  # whatever never reported back
-        outcomes.setdefault(job.index, SceneOutcome(job.scene, "cancelled",
-                                                    error="not run: the batch was stopped"))
+        outcomes.setdefault(
+            job.index, SceneOutcome(job.scene, "cancelled", error="not run: the batch was stopped")
+        )
     ordered = [outcomes[job.index] for job in jobs]
     csv_path, json_path = write_summary(folder, ordered, workers_seen, time.perf_counter() - t0)
     result = BatchResult(ordered, csv_path, json_path, time.perf_counter() - t0, workers_seen)
@@ -450,8 +500,15 @@ def _run_locked(jobs: List[SceneJob], folder: Path, client, scheduler, workers, 
     return result
 
 
-def _run_on(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int, split: bool,
-            blocks_per_task: Optional[int], reporter: Reporter) -> int:
+def _run_on(
+    client,
+    todo: List[SceneJob],
+    outcomes: Dict[int, SceneOutcome],
+    total: int,
+    split: bool,
+    blocks_per_task: Optional[int],
+    reporter: Reporter,
+) -> int:
     """Run ``todo`` on ``client``, filling ``outcomes``; returns the number of workers."""
     workers = len(client.scheduler_info().get("workers", {}))
     reporter.info(f"{len(todo)} scene(s) on {workers} Dask worker(s)")
@@ -462,15 +519,20 @@ def _run_on(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], tot
     return workers
 
 
-def _run_tasks(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int,
-               reporter: Reporter) -> None:
+def _run_tasks(
+    client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int, reporter: Reporter
+) -> None:
     """One task per scene; results in completion order; a stop flag for cancel."""
     from distributed import Event, wait
 
     stop_name = f"fers-batch-stop-{uuid.uuid4().hex}"
     stop = Event(stop_name, client=client)
-    futures = {client.submit(detect_task, job, stop_name, key=f"fers-detect-{job.index}-{stop_name[-8:]}",
-                             pure=False): job for job in todo}
+    futures = {
+        client.submit(
+            detect_task, job, stop_name, key=f"fers-detect-{job.index}-{stop_name[-8:]}", pure=False
+        ): job
+        for job in todo
+    }
     pending = set(futures)
     try:
         while pending:
@@ -519,15 +581,23 @@ def _outcome(future, job: SceneJob) -> SceneOutcome:
     from distributed.scheduler import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        text = ("its worker process died on every try (killed, or out of memory); "
-                "lower --memory-mb or give workers more memory")
+        text = (
+            "its worker process died on every try (killed, or out of memory); "
+            "lower --memory-mb or give workers more memory"
+        )
     else:
-        text = f"{type(exc).__name__}: {one_line(exc)}"
+        text = f"{type(exc).__name__}: {first_line(exc)}"
     return SceneOutcome(job.scene, "failed", error=text)
 
 
-def _run_split(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], total: int,
-               blocks_per_task: Optional[int], reporter: Reporter) -> None:
+def _run_split(
+    client,
+    todo: List[SceneJob],
+    outcomes: Dict[int, SceneOutcome],
+    total: int,
+    blocks_per_task: Optional[int],
+    reporter: Reporter,
+) -> None:
     """Scenes one after another, each split in row blocks over every worker."""
     from .split import detect_split
 
@@ -537,24 +607,31 @@ def _run_split(client, todo: List[SceneJob], outcomes: Dict[int, SceneOutcome], 
         row = SceneOutcome(job.scene, "failed", worker="all")
         stage = reporter.stage(done / total, (done + 1) / total)
         try:
-            scene_reporter = Reporter(progress=stage.progress, should_stop=reporter.should_stop)
-            result = detect_split(job.input, job.output, job.options, client, blocks_per_task=blocks_per_task,
-                                  reporter=scene_reporter,
-                                  mask_output=job.mask, threshold_method=job.threshold_method,
-                                  threshold_value=job.threshold_value)
+            scene_reporter = stage.replace(on_info=None, on_warning=None)  # its progress range, no messages
+            result = detect_split(
+                job.input,
+                job.output,
+                job.options,
+                client,
+                blocks_per_task=blocks_per_task,
+                reporter=scene_reporter,
+                mask_output=job.mask,
+                threshold_method=job.threshold_method,
+                threshold_value=job.threshold_value,
+            )
             row.device = result.device
             write_record(job, result.device, time.perf_counter() - t0)
             row.status, row.output = "ok", job.output
         except Cancelled:
             raise
         except BandIndexError as exc:
-            row.error = one_line(exc.one_based())
+            row.error = first_line(exc.one_based())
         except FersError as exc:
-            row.error = one_line(exc)
+            row.error = first_line(exc)
         except MemoryError:
             row.error = "out of memory"
         except Exception as exc:  # noqa: BLE001 - this scene's failure, reported in one line
-            row.error = f"{type(exc).__name__}: {one_line(exc)}"
+            row.error = f"{type(exc).__name__}: {first_line(exc)}"
         row.seconds = round(time.perf_counter() - t0, 3)
         outcomes[job.index] = row
         _say(reporter, row)
@@ -579,8 +656,13 @@ def write_summary(out_dir: Path, outcomes: List[SceneOutcome], workers: int, sec
     csv_path = out_dir / f"{SUMMARY_NAME}.csv"
     json_path = out_dir / f"{SUMMARY_NAME}.json"
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("ok", "skipped", "failed", "cancelled")}
-    doc = {"fers": __version__, "workers": workers, "seconds": round(seconds, 3), "counts": counts,
-           "scenes": [asdict(o) for o in outcomes]}
-    write_text_atomic(csv_path, buf.getvalue())
-    write_text_atomic(json_path, json.dumps(doc, indent=2) + "\n")
+    doc = {
+        "fers": __version__,
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "counts": counts,
+        "scenes": [asdict(o) for o in outcomes],
+    }
+    write_text(csv_path, buf.getvalue())
+    write_text(json_path, json.dumps(doc, indent=2) + "\n")
     return csv_path, json_path

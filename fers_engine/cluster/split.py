@@ -24,13 +24,14 @@ another height would change the enhancers' float32 tiles, which the ill-conditio
 real scenes turns into relative differences of up to ~1e-4 on a few pixels (the pipeline shows the
 same between two block sizes). Columns are never split: local RX scores full-width rows.
 """
+
 from __future__ import annotations
 
 import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -38,18 +39,30 @@ from ..detectors import BackgroundStats, RxScorer
 from ..detectors.crd import crd_block
 from ..detectors.device import choose_device
 from ..detectors.lrx import choose_covariance, local_rx_block
-from ..detectors.windows import halo_rows
 from ..detectors.rx import whitener_from_cov
+from ..detectors.threshold import check_threshold
+from ..detectors.windows import halo_rows
 from ..errors import Cancelled, InputError
 from ..io import RasterWriter, iter_row_blocks, open_scene
 from ..memory import MemoryPlan
 from ..nets.inputs import block_sample, fit_input, grid_stride
-from ..pipeline import (DetectOptions, DetectResult, _block_rows, _collecting, _plan, _SceneScores,
-                        _ScoreSink, _subset_info, scene_bands,
-                        source_tags, threshold_raster)
+from ..pipeline import (
+    DetectOptions,
+    DetectResult,
+    _block_rows,
+    _collecting,
+    _plan,
+    _SceneScores,
+    _ScoreSink,
+    _subset_info,
+    guard_detect_outputs,
+    scene_bands,
+    source_tags,
+    threshold_raster,
+)
 from ..progress import SILENT, Reporter
 from ..sources import BlockSource, EnhancedSource, SceneSource
-from .worker import portable_errors
+from .worker import portable_errors, task_options
 
 #: Accumulators merged per task of the tree reduction.
 SPLIT_EVERY = 8
@@ -68,7 +81,9 @@ class SplitPlan:
     input: str
     options: DetectOptions
     bands: Tuple[int, ...]
-    matrix: Optional[np.ndarray]  # onto the model's bands (dead bands repaired once fitted); None without enhancer
+    matrix: Optional[
+        np.ndarray
+    ]  # onto the model's bands (dead bands repaired once fitted); None without enhancer
     height: int
     width: int
     count: int
@@ -80,7 +95,7 @@ class SplitPlan:
     block_rows: int  # the single-process block size under the memory budget
     covariance: Optional[str]  # local RX: 'ring' or 'scene'
     stride: int  # input sample stride (every stride-th pixel in scene order)
-    grid: Optional[object]  # the model's input side (nets.inputs.Grid); None without enhancer
+    grid: Optional[Any]  # the model's input side (nets.inputs.Grid); None without enhancer
     wavelengths: Optional[np.ndarray] = None  # of the selected bands, for the band matrix
     messages: Tuple[str, ...] = field(default=())
 
@@ -110,8 +125,13 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
             # the provisional matrix sizes the plan; the client's fit repairs dead bands in it
             matrix, _ = enhancer.input_matrix(sub_info, band_mode=options.band_mode)
             stride = grid_stride(grid, info.height, info.width)
-            source = EnhancedSource(SceneSource(scene, bands, matrix), enhancer, grid.new_normaliser(),
-                                    options.enhancer, options.fusion)
+            source = EnhancedSource(
+                SceneSource(scene, bands, matrix),
+                enhancer,
+                grid.new_normaliser(),
+                options.enhancer,
+                options.fusion,
+            )
             device = enhancer.device
         covariance = None
         if options.detector == "lrx":
@@ -121,10 +141,26 @@ def plan_task(input_path: str, options: DetectOptions) -> SplitPlan:
             say(f"local RX covariance: {covariance} ({choice.reason})")
         block_rows = options.block_rows or _block_rows(source, len(bands), _plan(options, source))
         transform = None if info.transform is None else tuple(info.transform)
-        return SplitPlan(str(input_path), options, tuple(bands), matrix, info.height, info.width,
-                         source.count, tuple(source.variants), int(getattr(source, "halo", 0)), device,
-                         info.crs, transform, block_rows, covariance, stride, grid, sub_info.wavelengths,
-                         tuple(messages))
+        return SplitPlan(
+            str(input_path),
+            options,
+            tuple(bands),
+            matrix,
+            info.height,
+            info.width,
+            source.count,
+            tuple(source.variants),
+            int(getattr(source, "halo", 0)),
+            device,
+            info.crs,
+            transform,
+            block_rows,
+            covariance,
+            stride,
+            grid,
+            sub_info.wavelengths,
+            tuple(messages),
+        )
 
 
 @portable_errors
@@ -159,8 +195,9 @@ def _blocks_of(plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List]
 
 
 @portable_errors
-def stats_task(plan: SplitPlan, normaliser, blocks: Blocks,
-               held: Optional[List] = None) -> Dict[str, BackgroundStats]:
+def stats_task(
+    plan: SplitPlan, normaliser, blocks: Blocks, held: Optional[List] = None
+) -> Dict[str, BackgroundStats]:
     """Each variant's (count, mean, scatter) over the blocks, accumulated as ``detect`` does."""
     stats = {v: BackgroundStats(plan.count, device=_stats_device(plan)) for v in plan.variants}
     for data, valid in _blocks_of(plan, normaliser, blocks, held):
@@ -180,8 +217,9 @@ def merge_task(*parts: Dict[str, BackgroundStats]) -> Dict[str, BackgroundStats]
 
 
 @portable_errors
-def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks,
-            held: Optional[List] = None) -> Dict[str, np.ndarray]:
+def rx_task(
+    plan: SplitPlan, normaliser, whiteners, blocks: Blocks, held: Optional[List] = None
+) -> Dict[str, np.ndarray]:
     """Global RX scores of the blocks' rows against the scene's statistics."""
     device = _stats_device(plan)
     scorers = {v: RxScorer(mean, whiten, device=device) for v, (mean, whiten) in whiteners.items()}
@@ -195,24 +233,50 @@ def rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks,
 @portable_errors
 def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
     """Local RX scores of the blocks' rows, each block read with the rows its windows reach."""
-    from .worker import current_plugin
-
-    options, workers = plan.options, current_plugin().threads
+    options = task_options(plan.options)
+    workers = options.workers
     covariances = covariances or {}
-    return _windowed_scores(plan, normaliser, blocks, lambda v, data, valid, h0, r0, r1: local_rx_block(
-        data, valid, h0, r0, r1, plan.height, inner=options.inner, outer=options.outer,
-        cov=covariances.get(v), workers=workers))
+    return _windowed_scores(
+        plan,
+        normaliser,
+        blocks,
+        lambda v, data, valid, h0, r0, r1: local_rx_block(
+            data,
+            valid,
+            h0,
+            r0,
+            r1,
+            plan.height,
+            inner=options.inner,
+            outer=options.outer,
+            cov=covariances.get(v),
+            workers=workers,
+        ),
+    )
 
 
 @portable_errors
 def crd_task(plan: SplitPlan, normaliser, _unused, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
     """CRD scores of the blocks' rows (no statistics pass: every pixel is scored from its ring)."""
-    from .worker import current_plugin
-
-    options, workers = plan.options, current_plugin().threads
-    return _windowed_scores(plan, normaliser, blocks, lambda v, data, valid, h0, r0, r1: crd_block(
-        data, valid, h0, r0, r1, plan.height, inner=options.inner, outer=options.outer,
-        lam=options.crd_lambda, workers=workers))
+    options = task_options(plan.options)
+    workers = options.workers
+    return _windowed_scores(
+        plan,
+        normaliser,
+        blocks,
+        lambda v, data, valid, h0, r0, r1: crd_block(
+            data,
+            valid,
+            h0,
+            r0,
+            r1,
+            plan.height,
+            inner=options.inner,
+            outer=options.outer,
+            lam=options.crd_lambda,
+            workers=workers,
+        ),
+    )
 
 
 def _windowed_scores(plan: SplitPlan, normaliser, blocks: Blocks, score) -> Dict[str, np.ndarray]:
@@ -235,8 +299,13 @@ def _source(plan: SplitPlan, scene, normaliser) -> BlockSource:
     if not plan.enhanced:
         return SceneSource(scene, plan.bands)
     enhancer = _enhancer(plan.options, SILENT)
-    return EnhancedSource(SceneSource(scene, plan.bands, plan.matrix), enhancer, normaliser,
-                          plan.options.enhancer, plan.options.fusion)
+    return EnhancedSource(
+        SceneSource(scene, plan.bands, plan.matrix),
+        enhancer,
+        normaliser,
+        plan.options.enhancer,
+        plan.options.fusion,
+    )
 
 
 def _enhancer(options: DetectOptions, rep: Reporter):
@@ -253,31 +322,89 @@ def _stats_device(plan: SplitPlan) -> Optional[str]:
 
 
 # -- the client side -----------------------------------------------------------------------------
-def detect_split(input_path, output_path, options: Optional[DetectOptions] = None, client=None, *,
-                 blocks_per_task: Optional[int] = None, reporter: Reporter = SILENT, mask_output=None,
-                 threshold_method: Optional[str] = None, threshold_value: Optional[float] = None,
-                 scheduler: Optional[str] = None, workers: Optional[int] = None) -> DetectResult:
+def detect_split(
+    input_path,
+    output_path,
+    options: Optional[DetectOptions] = None,
+    client=None,
+    *,
+    blocks_per_task: Optional[int] = None,
+    reporter: Reporter = SILENT,
+    mask_output=None,
+    threshold_method: Optional[str] = None,
+    threshold_value: Optional[float] = None,
+    scheduler: Optional[str] = None,
+    workers: Optional[int] = None,
+) -> DetectResult:
     """``pipeline.detect`` with the scene's row blocks spread over a cluster, ``blocks_per_task``
     consecutive blocks per task (default: about TASKS_PER_WORKER tasks per worker).
 
     Uses ``client`` when given, else connects to ``scheduler`` or starts a LocalCluster of
     ``workers`` processes for this call. The block height is the pipeline's:
     ``options.block_rows``, or what ``options.memory_mb`` allows, which bounds each worker's memory.
+    Before any work (and before a cluster is started) it checks what ``detect`` checks: the
+    options, the threshold request and the outputs (``pipeline.guard_detect_outputs``).
     """
     options = options or DetectOptions()
     options.validate()
+    threshold_method = threshold_method or "percentile"
+    if mask_output is not None:
+        threshold_value = check_threshold(threshold_method, threshold_value)
     if blocks_per_task is not None and blocks_per_task < 1:
         raise InputError(f"a task needs at least 1 block, got {blocks_per_task}")
-    if client is None:
-        from .connect import cluster_client
-
-        with cluster_client(scheduler, workers) as own:
-            return detect_split(input_path, output_path, options, own, blocks_per_task=blocks_per_task,
-                                reporter=reporter, mask_output=mask_output, threshold_method=threshold_method,
-                                threshold_value=threshold_value)
-    t0 = time.perf_counter()
     messages: List[str] = []
     rep = _collecting(reporter, messages)
+    # the client writes: it opens the scene for the output guard, the output's grid (a product's
+    # map view) and the writer's copy of the input's metadata
+    with open_scene(input_path, options.reader) as scene:
+        guard_detect_outputs(scene, output_path, mask_output, options, rep)
+        if client is not None:
+            return _split_on(
+                client,
+                scene,
+                input_path,
+                output_path,
+                options,
+                blocks_per_task,
+                rep,
+                messages,
+                mask_output,
+                threshold_method,
+                threshold_value,
+            )
+        from .connect import cluster_client
+
+        with cluster_client(scheduler, workers, threads=options.workers) as own:
+            return _split_on(
+                own,
+                scene,
+                input_path,
+                output_path,
+                options,
+                blocks_per_task,
+                rep,
+                messages,
+                mask_output,
+                threshold_method,
+                threshold_value,
+            )
+
+
+def _split_on(
+    client,
+    scene,
+    input_path,
+    output_path,
+    options: DetectOptions,
+    blocks_per_task: Optional[int],
+    rep: Reporter,
+    messages: List[str],
+    mask_output,
+    threshold_method: str,
+    threshold_value: Optional[float],
+) -> DetectResult:
+    """``detect_split`` once the outputs are guarded, on ``client``."""
+    t0 = time.perf_counter()
     futures: List = []
     try:
         plan: SplitPlan = _result(client.submit(plan_task, str(input_path), options, pure=False), rep)
@@ -285,41 +412,56 @@ def detect_split(input_path, output_path, options: Optional[DetectOptions] = Non
             (rep.warning if line.startswith("WARNING: ") else rep.info)(line.removeprefix("WARNING: "))
         blocks = [(r0, r1) for r0, r1, _, _ in iter_row_blocks(plan.height, plan.block_rows)]
         per = blocks_per_task or -(-len(blocks) // (TASKS_PER_WORKER * _worker_count(client)))
-        groups = [blocks[i:i + per] for i in range(0, len(blocks), per)]
-        height, width = plan.height, plan.width
-        rep.info(f"detector {options.detector}, enhancer {options.enhancer}, device {plan.device}, "
-                 f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the "
-                 "cluster")
+        groups = [blocks[i : i + per] for i in range(0, len(blocks), per)]
+        rep.info(
+            f"detector {options.detector}, enhancer {options.enhancer}, device {plan.device}, "
+            f"block {plan.block_rows} rows; {len(blocks)} blocks in {len(groups)} tasks over the "
+            "cluster"
+        )
         normaliser = None
         if plan.enhanced:
             plan, normaliser = _fit_input(client, plan, groups, futures, rep.stage(0.0, 0.1))
         start = 0.1 if plan.enhanced else 0.0
-        # the client writes: it opens the scene for the output's grid (a product's map view) and to
-        # keep the writer off the input's files
-        with open_scene(input_path, options.reader) as scene:
-            view = scene.map_view
-            rows, cols, crs, transform = _grid(plan, view)
-            writer = RasterWriter(output_path, rows, cols, count=1, dtype="float32", crs=crs,
-                                  transform=transform, nodata=float("nan"),
-                                  band_descriptions=["anomaly score"], like_input=scene,
-                                  tags=source_tags(input_path))
-            with writer:
-                _write_scores(client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path))
-            if view is not None:
-                height, width = view.height, view.width
+        view = scene.map_view
+        height, width, crs, transform = _grid(plan, view)
+        with RasterWriter(
+            output_path,
+            height,
+            width,
+            count=1,
+            dtype="float32",
+            crs=crs,
+            transform=transform,
+            nodata=float("nan"),
+            band_descriptions=["anomaly score"],
+            like_input=scene,
+            tags=source_tags(input_path),
+        ) as writer:
+            _write_scores(
+                client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path)
+            )
     except (Cancelled, KeyboardInterrupt):
         client.cancel(futures, force=True)
         raise
     threshold = None
     if mask_output is not None:
-        value = 99.0 if threshold_value is None else threshold_value
-        threshold = threshold_raster(output_path, mask_output, threshold_method or "percentile", value,
-                                     rep.stage(0.97, 1.0))
+        threshold = threshold_raster(
+            output_path, mask_output, threshold_method, threshold_value, rep.stage(0.97, 1.0)
+        )
     rep.step(1.0)
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
-    return DetectResult(Path(output_path), None if mask_output is None else Path(mask_output), plan.device,
-                        threshold, seconds, height, width, plan.count, messages)
+    return DetectResult(
+        Path(output_path),
+        None if mask_output is None else Path(mask_output),
+        plan.device,
+        threshold,
+        seconds,
+        height,
+        width,
+        plan.count,
+        messages,
+    )
 
 
 def _fits_cluster_memory(client, plan: SplitPlan) -> bool:
@@ -332,13 +474,24 @@ def _fits_cluster_memory(client, plan: SplitPlan) -> bool:
     return need <= sum(limits) // 2
 
 
-def _write_scores(client, plan: SplitPlan, view, writer, normaliser, groups: List[Blocks], futures: List,
-                  rep: Reporter, start: float, output: Path) -> None:
+def _write_scores(
+    client,
+    plan: SplitPlan,
+    view,
+    writer,
+    normaliser,
+    groups: List[Blocks],
+    futures: List,
+    rep: Reporter,
+    start: float,
+    output: Path,
+) -> None:
     """The statistics pass (when the detector has one) and the scoring pass, written in block order."""
     options = plan.options
     target = writer if view is None else _SceneScores(plan.height, plan.width)
-    with _ScoreSink(plan, target, plan.block_rows, MemoryPlan.for_run(options.memory_mb).working // 4,
-                    output) as sink:
+    with _ScoreSink(
+        plan, target, plan.block_rows, MemoryPlan.for_run(options.memory_mb).working // 4, output
+    ) as sink:
         plan_f, norm_f = _broadcast(client, plan), _broadcast(client, normaliser)
         held: List = [None] * len(groups)
         if options.detector == "rx" and _fits_cluster_memory(client, plan):
@@ -349,8 +502,9 @@ def _write_scores(client, plan: SplitPlan, view, writer, normaliser, groups: Lis
             rep.info("blocks kept in the workers' memory between the two passes")
         stats: Dict[str, BackgroundStats] = {}
         if options.detector == "rx" or plan.covariance == "scene":
-            stats = _reduce_stats(client, plan_f, norm_f, groups, held, futures,
-                                  rep.stage(start, start + 0.3))
+            stats = _reduce_stats(
+                client, plan_f, norm_f, groups, held, futures, rep.stage(start, start + 0.3)
+            )
             start += 0.3
         if options.detector == "rx":
             whiteners = {}
@@ -364,15 +518,17 @@ def _write_scores(client, plan: SplitPlan, view, writer, normaliser, groups: Lis
         else:
             covs = {v: s.covariance() for v, s in stats.items()}
             arg, task = _broadcast(client, covs), lrx_task
-        scored = [client.submit(task, plan_f, norm_f, arg, group, data, pure=False)
-                  for group, data in zip(groups, held)]
+        scored = [
+            client.submit(task, plan_f, norm_f, arg, group, data, pure=False)
+            for group, data in zip(groups, held)
+        ]
         futures.extend(scored)
         step = rep.stage(start, 0.97)
         for i, (group, future) in enumerate(zip(groups, scored)):
             top = group[0][0]
             for v, scores in _result(future, rep).items():
                 for r0, r1 in group:  # block by block, as detect writes them
-                    sink.put(v, r0, scores[r0 - top:r1 - top])
+                    sink.put(v, r0, scores[r0 - top : r1 - top])
             future.release()
             if held[i] is not None:
                 held[i].release()
@@ -401,12 +557,12 @@ def _broadcast(client, value):
     return client.scatter([value], broadcast=True, hash=False)[0]
 
 
-def _fit_input(client, plan: SplitPlan, groups: List[Blocks], futures: List,
-               rep: Reporter) -> Tuple[SplitPlan, object]:
+def _fit_input(
+    client, plan: SplitPlan, groups: List[Blocks], futures: List, rep: Reporter
+) -> Tuple[SplitPlan, object]:
     """Dead bands, the band matrix and the fitted normaliser from every block's part of the
     sample, gathered in block order as ``detect`` reads them; the plan comes back with the matrix."""
     from dataclasses import replace
-
 
     parts = [client.submit(sample_task, plan, group, pure=False) for group in groups]
     futures.extend(parts)
@@ -416,27 +572,36 @@ def _fit_input(client, plan: SplitPlan, groups: List[Blocks], futures: List,
         future.release()
         rep.step((i + 1) / len(groups))
     joined = np.concatenate(sample, axis=1) if sample else np.zeros((len(plan.bands), 0), np.float32)
+    assert plan.grid is not None, "the input is fitted only for an enhancer"
     fitted = fit_input(plan.grid, len(plan.bands), plan.wavelengths, joined, plan.options.band_mode, rep)
-    fitted.normaliser.params  # fits lo/hi here, once, instead of on every worker
+    _ = fitted.normaliser.params  # fits lo/hi here, once, instead of on every worker
     return replace(plan, matrix=fitted.matrix), fitted.normaliser
 
 
-def _reduce_stats(client, plan_f, norm_f, groups: List[Blocks], held: List, futures: List,
-                  rep: Reporter) -> Dict[str, BackgroundStats]:
+def _reduce_stats(
+    client, plan_f, norm_f, groups: List[Blocks], held: List, futures: List, rep: Reporter
+) -> Dict[str, BackgroundStats]:
     """Per-task statistics merged in a tree of SPLIT_EVERY-way merges; checked like ``detect``."""
-    level = [client.submit(stats_task, plan_f, norm_f, group, data, pure=False)
-             for group, data in zip(groups, held)]
+    level = [
+        client.submit(stats_task, plan_f, norm_f, group, data, pure=False)
+        for group, data in zip(groups, held)
+    ]
     futures.extend(level)
     while len(level) > 1:
-        level = [client.submit(merge_task, *level[i:i + SPLIT_EVERY], pure=False)
-                 for i in range(0, len(level), SPLIT_EVERY)]
+        level = [
+            client.submit(merge_task, *level[i : i + SPLIT_EVERY], pure=False)
+            for i in range(0, len(level), SPLIT_EVERY)
+        ]
         futures.extend(level)
     stats = _result(level[0], rep)
     rep.step(1.0)
     for s in stats.values():
         if s.count < 2:
-            raise InputError("the raster has no valid pixel (all nodata or NaN)" if s.count == 0
-                             else "the raster has only one valid pixel: no background to compare with")
+            raise InputError(
+                "the raster has no valid pixel (all nodata or NaN)"
+                if s.count == 0
+                else "the raster has only one valid pixel: no background to compare with"
+            )
     return stats
 
 
@@ -452,4 +617,3 @@ def _result(future, rep: Reporter):
         except TimeoutError:
             rep.check()
     return future.result()
-

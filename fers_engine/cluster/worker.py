@@ -6,13 +6,15 @@ so N workers on N cores would run N^2 threads and hold N caches. The plugin caps
 one thread per task thread and GDAL's cache at a share of the worker's memory limit, and keeps
 every enhancer model it loads, so a worker reads a model file once, not once per scene.
 """
+
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import signal
 import threading
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from distributed import WorkerPlugin, get_worker
 
@@ -90,12 +92,22 @@ class FersWorkerPlugin(WorkerPlugin):
 
 def current_plugin() -> FersWorkerPlugin:
     """The plugin of the worker running the calling task (registered by ``cluster_client``)."""
-    plugin = get_worker().plugins.get(PLUGIN_NAME)
+    plugin: Any = get_worker().plugins.get(PLUGIN_NAME)
     if plugin is None:  # a client that did not go through cluster_client: set up here, once
         plugin = FersWorkerPlugin()
         plugin.setup(get_worker())
         get_worker().plugins[PLUGIN_NAME] = plugin
     return plugin
+
+
+def task_options(options):
+    """``options`` as a task on this worker runs them (a ``DetectOptions``): the windowed
+    kernels get the plugin's thread count, the one BLAS and torch run with, unless the options
+    name their own. Left at None, every task would start one kernel thread per core of the
+    machine: N workers on N cores would run N^2 threads."""
+    if options.workers is not None:
+        return options
+    return dataclasses.replace(options, workers=current_plugin().threads)
 
 
 def portable_errors(task: Callable) -> Callable:

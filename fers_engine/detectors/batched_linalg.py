@@ -5,6 +5,7 @@ positive definite come back as NaN (found by halving the failing batch), the eig
 pseudo-inverse quadratic forms, and a scoped one-thread limit on BLAS for the time such stacks
 are factored.
 """
+
 from __future__ import annotations
 
 import contextlib

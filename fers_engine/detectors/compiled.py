@@ -8,6 +8,7 @@ The algebra works on one small matrix at a time, in place, row-major lower trian
 200 unknowns a hand-written factorisation that keeps its rows in cache beats calling LAPACK once
 per pixel (``bench/cholesky.py``), and everything stays inside one compiled loop over pixels.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,11 +18,10 @@ import numpy as np
 try:  # optional accelerator
     import numba
 except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 #: Reassociation lets dot products vectorise; no 'nnan'/'ninf', so NaN tests keep working.
-_FLAGS = dict(nogil=True, cache=True, error_model="numpy",
-              fastmath={"reassoc", "contract", "nsz", "arcp"})
+_FLAGS = dict(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz", "arcp"})
 
 
 def available() -> bool:

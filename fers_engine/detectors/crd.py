@@ -33,6 +33,7 @@ in cost-sized chunks shared by ``workers`` threads with the caller's cancel chec
 chunks (``parallel.py``). Pixels are independent, so scores do not depend on block size, chunk
 size or worker count at all, bit for bit.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,15 @@ from .parallel import NUMPY_SLOWDOWN, pixel_chunks, pixels_per_chunk, run_chunks
 from .stats import check_cube
 from .windows import Window, check_windows, halo_rows, needed_rows, score_by_row_chunks, window_starts
 
-__all__ = ["DEFAULT_CRD_LAMBDA", "MIN_RING", "WEIGHT_CAP", "check_lambda", "crd", "crd_block",
-           "work_per_pixel"]
+__all__ = [
+    "DEFAULT_CRD_LAMBDA",
+    "MIN_RING",
+    "WEIGHT_CAP",
+    "check_lambda",
+    "crd",
+    "crd_block",
+    "work_per_pixel",
+]
 
 #: Pixels scoring NaN have fewer valid ring pixels than this (local RX's rule).
 MIN_RING = 2
@@ -82,7 +90,7 @@ def work_per_pixel(bands: int, ring: int) -> float:
     """Multiply-adds per pixel: gathering and weighting the ring, the Gram of the smaller system
     and its Cholesky."""
     small, large = min(bands, ring), max(bands, ring)
-    return 3.0 * ring * bands + small * small * large / 2 + small ** 3 / 6
+    return 3.0 * ring * bands + small * small * large / 2 + small**3 / 6
 
 
 def _kernel(compiled_path: bool):
@@ -131,8 +139,9 @@ def crd_block(
         Residual norms ||y - X alpha||, NaN where the pixel is invalid or its ring holds fewer
         than ``MIN_RING`` valid pixels.
     """
-    data, mask, need0, inner_hw, outer_hw = needed_rows(block, valid, block_row0, core_row0, core_row1,
-                                                        image_height, inner, outer)
+    data, mask, need0, inner_hw, outer_hw = needed_rows(
+        block, valid, block_row0, core_row0, core_row1, image_height, inner, outer
+    )
     lam = check_lambda(lam)
     reporter = reporter or SILENT
     workers = max(1, int(workers))
@@ -156,24 +165,66 @@ def crd_block(
         b = min(core_row1, a + step)
         h0, h1 = halo_rows(a, b, image_height, outer_hw)
         reporter.check()
-        x, ok = _pixels_last(data[:, h0 - need0:h1 - need0], mask[h0 - need0:h1 - need0])
+        x, ok = _pixels_last(data[:, h0 - need0 : h1 - need0], mask[h0 - need0 : h1 - need0])
         rows = np.arange(a, b)
         outer_rows = window_starts(rows, outer_hw[0], image_height) - h0
         inner_rows = window_starts(rows, inner_hw[0], image_height) - h0
-        work = partial(_score_chunk, kernel, x, ok, rows - h0, outer_rows, inner_rows, outer_cols,
-                       inner_cols, outer_hw, inner_hw, lam, dual, out[a - core_row0:b - core_row0])
+        work = partial(
+            _score_chunk,
+            kernel,
+            x,
+            ok,
+            rows - h0,
+            outer_rows,
+            inner_rows,
+            outer_cols,
+            inner_cols,
+            outer_hw,
+            inner_hw,
+            lam,
+            dual,
+            out[a - core_row0 : b - core_row0],
+        )
         part = reporter.stage((a - core_row0) / total, (b - core_row0) / total)
         with single_threaded_blas() if not compiled_path else nullcontext():
             run_chunks(work, pixel_chunks(b - a, width, pixels, workers), workers, part)
     return out
 
 
-def _score_chunk(kernel, x, ok, rows, outer_rows, inner_rows, outer_cols, inner_cols, outer, inner,
-                 lam, dual, target, chunk: Tuple[int, int, int, int]) -> None:
+def _score_chunk(
+    kernel,
+    x,
+    ok,
+    rows,
+    outer_rows,
+    inner_rows,
+    outer_cols,
+    inner_cols,
+    outer,
+    inner,
+    lam,
+    dual,
+    target,
+    chunk: Tuple[int, int, int, int],
+) -> None:
     """Score one (r0, r1, c0, c1) chunk of a pass into ``target`` (rows are relative to ``x``)."""
     r0, r1, c0, c1 = chunk
-    target[r0:r1, c0:c1] = kernel(x, ok, rows[r0:r1], (c0, c1), outer_rows[r0:r1], inner_rows[r0:r1],
-                                  outer_cols, inner_cols, outer, inner, lam, WEIGHT_CAP, dual, MIN_RING)
+    target[r0:r1, c0:c1] = kernel(
+        x,
+        ok,
+        rows[r0:r1],
+        (c0, c1),
+        outer_rows[r0:r1],
+        inner_rows[r0:r1],
+        outer_cols,
+        inner_cols,
+        outer,
+        inner,
+        lam,
+        WEIGHT_CAP,
+        dual,
+        MIN_RING,
+    )
 
 
 def _pixels_last(block: np.ndarray, mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -203,6 +254,12 @@ def crd(
     lam = check_lambda(lam)
     reporter = reporter or SILENT
     return score_by_row_chunks(
-        cube, valid, outer_hw, row_chunk, reporter,
-        lambda blk, ok, h0, r0, r1, rep: crd_block(blk, ok, h0, r0, r1, cube.shape[1], inner, outer,
-                                                   lam=lam, reporter=rep, workers=workers))
+        cube,
+        valid,
+        outer_hw,
+        row_chunk,
+        reporter,
+        lambda blk, ok, h0, r0, r1, rep: crd_block(
+            blk, ok, h0, r0, r1, cube.shape[1], inner, outer, lam=lam, reporter=rep, workers=workers
+        ),
+    )

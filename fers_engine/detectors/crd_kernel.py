@@ -8,6 +8,7 @@ without Python in between; ``crd_numpy`` is the batched numpy path for when numb
 Layout: ``x`` is (rows, cols, B) float64 with invalid pixels zeroed and flagged in ``valid``.
 The maths (the scaled ridge form, the dual/primal choice, the weight cap) is in ``crd.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -87,8 +88,24 @@ def _score(y, ring, n, dual, ringt, low, sol, res):
 
 
 @jit
-def crd_scores(x, valid, rows, col0, col1, outer_rows, inner_rows, outer_cols, inner_cols, outer,
-               inner, lam, cap, dual, min_ring, out):
+def crd_scores(
+    x,
+    valid,
+    rows,
+    col0,
+    col1,
+    outer_rows,
+    inner_rows,
+    outer_cols,
+    inner_cols,
+    outer,
+    inner,
+    lam,
+    cap,
+    dual,
+    min_ring,
+    out,
+):
     """Fill ``out[r, j - col0]`` for x rows ``rows[r]`` and columns col0 <= j < col1.
 
     ``outer_rows[r]``/``inner_rows[r]`` are the first x rows of pixel row r's windows and
@@ -112,23 +129,62 @@ def crd_scores(x, valid, rows, col0, col1, outer_rows, inner_rows, outer_cols, i
                 out[r, j - col0] = np.nan
                 continue
             y = x[i, j]
-            n = _gather_ring(x, valid, y, outer_rows[r], outer_cols[j], inner_rows[r], inner_cols[j],
-                             outer, inner, lam, cap, ring)
+            n = _gather_ring(
+                x,
+                valid,
+                y,
+                outer_rows[r],
+                outer_cols[j],
+                inner_rows[r],
+                inner_cols[j],
+                outer,
+                inner,
+                lam,
+                cap,
+                ring,
+            )
             if n < min_ring:
                 out[r, j - col0] = np.nan
                 continue
             out[r, j - col0] = _score(y, ring, n, dual, ringt, low, sol, res)
 
 
-def scores(x: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: Tuple[int, int],
-           outer_rows: np.ndarray, inner_rows: np.ndarray, outer_cols: np.ndarray,
-           inner_cols: np.ndarray, outer: Tuple[int, int], inner: Tuple[int, int], lam: float,
-           cap: float, dual: bool, min_ring: int) -> np.ndarray:
+def scores(
+    x: np.ndarray,
+    valid: np.ndarray,
+    rows: np.ndarray,
+    cols: Tuple[int, int],
+    outer_rows: np.ndarray,
+    inner_rows: np.ndarray,
+    outer_cols: np.ndarray,
+    inner_cols: np.ndarray,
+    outer: Tuple[int, int],
+    inner: Tuple[int, int],
+    lam: float,
+    cap: float,
+    dual: bool,
+    min_ring: int,
+) -> np.ndarray:
     """float64 (len(rows), cols[1] - cols[0]) CRD scores; see ``crd_scores``."""
     col0, col1 = int(cols[0]), int(cols[1])
     out = np.empty((len(rows), col1 - col0))
-    idx = [np.ascontiguousarray(a, dtype=np.int64)
-           for a in (rows, outer_rows, inner_rows, outer_cols, inner_cols)]
-    crd_scores(x, valid, idx[0], col0, col1, *idx[1:], (int(outer[0]), int(outer[1])),
-               (int(inner[0]), int(inner[1])), float(lam), float(cap), bool(dual), int(min_ring), out)
+    idx = [
+        np.ascontiguousarray(a, dtype=np.int64)
+        for a in (rows, outer_rows, inner_rows, outer_cols, inner_cols)
+    ]
+    crd_scores(
+        x,
+        valid,
+        idx[0],
+        col0,
+        col1,
+        *idx[1:],
+        (int(outer[0]), int(outer[1])),
+        (int(inner[0]), int(inner[1])),
+        float(lam),
+        float(cap),
+        bool(dual),
+        int(min_ring),
+        out,
+    )
     return out

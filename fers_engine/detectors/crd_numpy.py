@@ -6,6 +6,7 @@ nothing to the band-space Gram and decouples from the ring-space system, so it d
 exactly as the kernel's skipping does), and each batch is one stacked Gram and one stacked
 ``np.linalg.solve``.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -18,9 +19,14 @@ from .batched_linalg import single_threaded_blas
 BATCH_BYTES = 32 * 2**20
 
 
-def ring_indices(outer_rows: np.ndarray, outer_cols: np.ndarray, inner_rows: np.ndarray,
-                 inner_cols: np.ndarray, outer: Tuple[int, int],
-                 inner: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+def ring_indices(
+    outer_rows: np.ndarray,
+    outer_cols: np.ndarray,
+    inner_rows: np.ndarray,
+    inner_cols: np.ndarray,
+    outer: Tuple[int, int],
+    inner: Tuple[int, int],
+) -> Tuple[np.ndarray, np.ndarray]:
     """(rows, cols), each (pixels, n): every pixel's ring in row-major window order.
 
     The guard window always lies inside the outer one, so every ring has exactly
@@ -29,8 +35,12 @@ def ring_indices(outer_rows: np.ndarray, outer_cols: np.ndarray, inner_rows: np.
     (ho, wo), (hi, wi) = outer, inner
     rr = outer_rows[:, None] + np.repeat(np.arange(ho), wo)[None, :]
     cc = outer_cols[:, None] + np.tile(np.arange(wo), ho)[None, :]
-    guard = ((rr >= inner_rows[:, None]) & (rr < inner_rows[:, None] + hi)
-             & (cc >= inner_cols[:, None]) & (cc < inner_cols[:, None] + wi))
+    guard = (
+        (rr >= inner_rows[:, None])
+        & (rr < inner_rows[:, None] + hi)
+        & (cc >= inner_cols[:, None])
+        & (cc < inner_cols[:, None] + wi)
+    )
     count = ho * wo - hi * wi
     keep = ~guard
     return rr[keep].reshape(-1, count), cc[keep].reshape(-1, count)
@@ -62,10 +72,22 @@ def _batch_scores(x, valid, pix_rows, pix_cols, ring_rows, ring_cols, lam, cap, 
     return score
 
 
-def scores(x: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: Tuple[int, int],
-           outer_rows: np.ndarray, inner_rows: np.ndarray, outer_cols: np.ndarray,
-           inner_cols: np.ndarray, outer: Tuple[int, int], inner: Tuple[int, int], lam: float,
-           cap: float, dual: bool, min_ring: int) -> np.ndarray:
+def scores(
+    x: np.ndarray,
+    valid: np.ndarray,
+    rows: np.ndarray,
+    cols: Tuple[int, int],
+    outer_rows: np.ndarray,
+    inner_rows: np.ndarray,
+    outer_cols: np.ndarray,
+    inner_cols: np.ndarray,
+    outer: Tuple[int, int],
+    inner: Tuple[int, int],
+    lam: float,
+    cap: float,
+    dual: bool,
+    min_ring: int,
+) -> np.ndarray:
     """float64 (len(rows), cols[1] - cols[0]) CRD scores; arguments as ``crd_kernel.scores``."""
     col0, col1 = int(cols[0]), int(cols[1])
     width = col1 - col0
@@ -82,8 +104,15 @@ def scores(x: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: Tuple[int, 
     with single_threaded_blas():
         for a in range(0, pix_rows.size, batch):
             b = min(pix_rows.size, a + batch)
-            ring_rows, ring_cols = ring_indices(pix_outer[a:b], outer_cols[pix_cols[a:b]], pix_inner[a:b],
-                                                inner_cols[pix_cols[a:b]], outer, inner)
-            out[a:b] = _batch_scores(x, valid, pix_rows[a:b], pix_cols[a:b], ring_rows, ring_cols, lam,
-                                     cap, dual, min_ring)
+            ring_rows, ring_cols = ring_indices(
+                pix_outer[a:b],
+                outer_cols[pix_cols[a:b]],
+                pix_inner[a:b],
+                inner_cols[pix_cols[a:b]],
+                outer,
+                inner,
+            )
+            out[a:b] = _batch_scores(
+                x, valid, pix_rows[a:b], pix_cols[a:b], ring_rows, ring_cols, lam, cap, dual, min_ring
+            )
     return out.reshape(len(rows), width)

@@ -11,6 +11,7 @@ detectors, training).
 ``choose_device`` applies the policy to a user's choice. ``resolve_device`` is the detectors'
 low-level form: it maps a device name to a ``torch.device``, or None for numpy.
 """
+
 from __future__ import annotations
 
 import sys

@@ -39,6 +39,7 @@ How it is fast where SPy loops over pixels in Python (~2 ms per pixel at 100 ban
 This module is the public API (windows, the covariance rule, whitening, the block and
 whole-cube entry points); the kernels live in ``ring_kernel`` (numba) and ``lrx_numpy``.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -46,7 +47,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..choices import LOCAL_COVARIANCES
+from ..choices import LocalCovariance
 from ..errors import InputError
 from ..progress import SILENT, Reporter
 from . import lrx_numpy
@@ -79,23 +80,30 @@ def choose_covariance(mode: str, inner: Window, outer: Window, bands: int) -> Co
     and each pixel falls back to an eigen pseudo-inverse, hundreds of times slower: a forced
     'ring' is then flagged ``singular``.
     """
-    if mode not in LOCAL_COVARIANCES:
-        raise InputError(f"unknown local RX covariance {mode!r}: choose one of "
-                         f"{', '.join(LOCAL_COVARIANCES)}")
+    LocalCovariance.parse(mode, "local RX covariance")
     (hi, wi), (ho, wo) = check_windows(inner, outer)
     ring = ho * wo - hi * wi
     counts = f"{ring} ring pixels for {bands} bands"
     if mode == "auto":
         if ring >= 2 * bands:
-            return CovarianceChoice("ring", f"{counts}: at least 2 per band, so each ring's own "
-                                    "covariance", False)
-        return CovarianceChoice("scene", f"{counts}: fewer than 2 per band, so the scene covariance "
-                                "with each ring's mean (a larger outer window, or fewer bands, allows "
-                                "the ring's own)", False)
+            return CovarianceChoice(
+                "ring", f"{counts}: at least 2 per band, so each ring's own covariance", False
+            )
+        return CovarianceChoice(
+            "scene",
+            f"{counts}: fewer than 2 per band, so the scene covariance "
+            "with each ring's mean (a larger outer window, or fewer bands, allows "
+            "the ring's own)",
+            False,
+        )
     if mode == "ring" and ring <= bands:
-        return CovarianceChoice("ring", f"{counts}: every ring covariance is singular, so each pixel "
-                                "takes the pseudo-inverse route (slow); a larger outer window or the "
-                                "scene covariance avoids it", True)
+        return CovarianceChoice(
+            "ring",
+            f"{counts}: every ring covariance is singular, so each pixel "
+            "takes the pseudo-inverse route (slow); a larger outer window or the "
+            "scene covariance avoids it",
+            True,
+        )
     return CovarianceChoice(mode, counts, False)
 
 
@@ -119,7 +127,7 @@ def _whitening(
     step = max(1, pixels_per_chunk(bands * bands) // max(1, width))
     for r in range(0, rows, step):
         reporter.check()
-        stats.update(block[:, r:r + step], mask[r:r + step])
+        stats.update(block[:, r : r + step], mask[r : r + step])
     if cov is None and stats.count >= 2:
         cov = stats.covariance()
     shift = stats.mean if stats.count else np.zeros(bands)
@@ -160,8 +168,7 @@ def _compiled_kernels():
     return compiled
 
 
-def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out, reporter,
-                     workers=1):
+def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out, reporter, workers=1):
     """Full-mode scores through ``ring_kernel`` in cost-sized chunks shared by ``workers``
     threads; rings it leaves to us (singular or ill-conditioned) go through
     ``lrx_numpy.ring_forms`` like the numpy path's."""
@@ -180,15 +187,35 @@ def _compiled_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond,
         grp = rows[r0:r1]
         outer_rows = window_starts(grp, outer[0], image_height) - row0
         inner_rows = window_starts(grp, inner[0], image_height) - row0
-        scores, ok = ring_kernel.scores(z, grp - row0, (c0, c1), outer_rows, inner_rows, outer_cols,
-                                        inner_cols, outer, inner, rcond, lrx_numpy.STRIP_BYTES)
+        scores, ok = ring_kernel.scores(
+            z,
+            grp - row0,
+            (c0, c1),
+            outer_rows,
+            inner_rows,
+            outer_cols,
+            inner_cols,
+            outer,
+            inner,
+            rcond,
+            lrx_numpy.STRIP_BYTES,
+        )
         left = np.nonzero(~ok)
         if left[0].size:
             r, c = left
             c = c + c0
             with single_threaded_blas():
-                aug = lrx_numpy.ring_moments(z, grp[r] - row0, c, outer_rows[r], inner_rows[r],
-                                             outer_cols[c], inner_cols[c], inner, outer)
+                aug = lrx_numpy.ring_moments(
+                    z,
+                    grp[r] - row0,
+                    c,
+                    outer_rows[r],
+                    inner_rows[r],
+                    outer_cols[c],
+                    inner_cols[c],
+                    inner,
+                    outer,
+                )
                 scores[left] = lrx_numpy.ring_forms(aug, rcond, unwhiten)
         out[r0:r1, c0:c1] = scores
 
@@ -233,8 +260,9 @@ def local_rx_block(
         Scores (squared Mahalanobis distances), NaN where the pixel is invalid or its ring
         holds fewer than 2 valid pixels.
     """
-    data, mask, need0, inner_hw, outer_hw = needed_rows(block, valid, block_row0, core_row0, core_row1,
-                                                        image_height, inner, outer)
+    data, mask, need0, inner_hw, outer_hw = needed_rows(
+        block, valid, block_row0, core_row0, core_row1, image_height, inner, outer
+    )
     bands, _, width = data.shape
     if cov is not None:
         cov = np.asarray(cov, dtype=np.float64)
@@ -255,17 +283,28 @@ def local_rx_block(
         rows = slice(h0 - need0, h1 - need0)
         reporter.check()
         z = _lift(data[:, rows], mask[rows], shift, whiten)
-        target = out[a - core_row0:b - core_row0]
+        target = out[a - core_row0 : b - core_row0]
         part = reporter.stage((a - core_row0) / total, (b - core_row0) / total)
         if cov is None and _compiled_kernels().available():
-            _compiled_scores(z, unwhiten, np.arange(a, b), h0, image_height, inner_hw, outer_hw,
-                             rcond, target, part, workers)
+            _compiled_scores(
+                z,
+                unwhiten,
+                np.arange(a, b),
+                h0,
+                image_height,
+                inner_hw,
+                outer_hw,
+                rcond,
+                target,
+                part,
+                workers,
+            )
         elif cov is None:
-            lrx_numpy.full_scores(z, unwhiten, range(a, b), h0, image_height, inner_hw, outer_hw,
-                                  rcond, target, part, workers)
+            lrx_numpy.full_scores(
+                z, unwhiten, range(a, b), h0, image_height, inner_hw, outer_hw, rcond, target, part, workers
+            )
         else:
-            lrx_numpy.mean_scores(z, np.arange(a, b), h0, image_height, inner_hw, outer_hw, target,
-                                  part)
+            lrx_numpy.mean_scores(z, np.arange(a, b), h0, image_height, inner_hw, outer_hw, target, part)
     return out
 
 
@@ -290,7 +329,23 @@ def local_rx(
     _, outer_hw = check_windows(inner, outer)
     reporter = reporter or SILENT
     return score_by_row_chunks(
-        cube, valid, outer_hw, row_chunk, reporter,
+        cube,
+        valid,
+        outer_hw,
+        row_chunk,
+        reporter,
         lambda blk, ok, h0, r0, r1, rep: local_rx_block(
-            blk, ok, h0, r0, r1, cube.shape[1], inner, outer, cov=cov, rcond=rcond, reporter=rep,
-            workers=workers))
+            blk,
+            ok,
+            h0,
+            r0,
+            r1,
+            cube.shape[1],
+            inner,
+            outer,
+            cov=cov,
+            rcond=rcond,
+            reporter=rep,
+            workers=workers,
+        ),
+    )

@@ -12,6 +12,7 @@ that fail (singular, or pivots spread beyond ``rcond``) are redone in band space
 pseudo-inverse of global RX. Fixed-covariance mode (the ring's mean only): box sums from an
 integral image, then Euclidean distances in the whitened space.
 """
+
 from __future__ import annotations
 
 from typing import List, Tuple
@@ -38,9 +39,9 @@ def work_per_pixel(size: int, ring: int) -> float:
     (for chunk sizes, either path): the ring covariance built from packed sums and slid (~4
     packed triangles) and its Cholesky; a ring of no more pixels than dimensions is singular and
     takes the pseudo-inverse route (a gathered Gram and an eigen solve)."""
-    cost = 4.0 * size * size / 2 + size ** 3 / 6
+    cost = 4.0 * size * size / 2 + size**3 / 6
     if ring <= size - 1:
-        cost += ring * size * size + 10.0 * size ** 3
+        cost += ring * size * size + 10.0 * size**3
     return cost
 
 
@@ -66,7 +67,7 @@ def _runs(cols: np.ndarray, size: int, width: int) -> List[Tuple[int, int, int, 
 def _take(a: np.ndarray, start: int, step: int, count: int) -> np.ndarray:
     """``a[start + step * t]`` for t < count, as a view (slice or broadcast)."""
     if step == 1:
-        return a[start:start + count]
+        return a[start : start + count]
     return np.broadcast_to(a[start], (count,) + a.shape[1:])
 
 
@@ -92,11 +93,11 @@ def ring_forms(aug: np.ndarray, rcond: float, unwhiten: np.ndarray) -> np.ndarra
         factor = np.flatnonzero(n > k)
         if factor.size:
             low = cholesky_or_nan(aug[factor])
-            pivots = np.diagonal(low, axis1=1, axis2=2)[:, 1:k + 1]
+            pivots = np.diagonal(low, axis1=1, axis2=2)[:, 1 : k + 1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 spread = (pivots.min(axis=1) / pivots.max(axis=1)) ** 2
             passed = spread > rcond  # NaN (failed) factors compare False
-            tail = low[passed, k + 1, 1:k + 1]
+            tail = low[passed, k + 1, 1 : k + 1]
             done = factor[passed]
             out[done] = (n[done] - 1.0) * np.einsum("ij,ij->i", tail, tail)
             good[done] = True
@@ -104,9 +105,9 @@ def ring_forms(aug: np.ndarray, rcond: float, unwhiten: np.ndarray) -> np.ndarra
         if redo.size:
             m = aug[redo]
             cnt = m[:, 0, 0]
-            s1 = m[:, 1:k + 1, 0]
-            a = m[:, 1:k + 1, 1:k + 1] - s1[:, :, None] * (s1[:, None, :] / cnt[:, None, None])
-            d = m[:, 1:k + 1, k + 1] - s1 / cnt[:, None]
+            s1 = m[:, 1 : k + 1, 0]
+            a = m[:, 1 : k + 1, 1 : k + 1] - s1[:, :, None] * (s1[:, None, :] / cnt[:, None, None])
+            d = m[:, 1 : k + 1, k + 1] - s1 / cnt[:, None]
             a = unwhiten @ a @ unwhiten.T
             d = d @ unwhiten.T
             out[redo] = (cnt - 1.0) * pinv_forms(a, d, rcond)
@@ -125,8 +126,8 @@ def full_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out,
 
     Tiles of the output (column strips of at least 16 pixels whose matrices fit
     ``STRIP_BYTES``, as tall as ``parallel.WORK_PER_CHUNK`` allows) are shared by ``workers``
-    threads; within a tile rows slide, with a cancel check per row. BLAS runs single-threaded throughout, entered here in the
-    calling thread: every call works on stacks of small matrices.
+    threads; within a tile rows slide, with a cancel check per row. BLAS runs single-threaded
+    throughout, entered here in the calling thread: every call works on stacks of small matrices.
     """
     width, size = z.shape[1], z.shape[2]
     rows = np.asarray(rows)
@@ -142,15 +143,28 @@ def full_scores(z, unwhiten, rows, row0, image_height, inner, outer, rcond, out,
     def run(tile: Tuple[int, int, int, int]) -> None:
         r0, r1, c0, c1 = tile
         for c in range(c0, c1, strip):  # a tile of whole columns may hold several strips
-            _tile_scores(z, zc, zr, c, min(c1, c + strip), unwhiten, rows[r0:r1], row0, image_height,
-                         inner, outer, rcond, out[r0:r1], reporter)
+            _tile_scores(
+                z,
+                zc,
+                zr,
+                c,
+                min(c1, c + strip),
+                unwhiten,
+                rows[r0:r1],
+                row0,
+                image_height,
+                inner,
+                outer,
+                rcond,
+                out[r0:r1],
+                reporter,
+            )
 
     with single_threaded_blas():
         run_chunks(run, pixel_chunks(rows.size, width, pixels, workers, strip), workers, reporter)
 
 
-def _tile_scores(z, zc, zr, c0, c1, unwhiten, rows, row0, image_height, inner, outer, rcond, out,
-                 reporter):
+def _tile_scores(z, zc, zr, c0, c1, unwhiten, rows, row0, image_height, inner, outer, rcond, out, reporter):
     """``full_scores`` for output columns [c0, c1) of absolute image rows ``rows`` (into
     ``out[r, c0:c1]``), sliding the window sums down the rows."""
     width, size = z.shape[1], z.shape[2]
@@ -182,10 +196,9 @@ def _tile_scores(z, zc, zr, c0, c1, unwhiten, rows, row0, image_height, inner, o
             np.add(flat[c + 1], flat[c], out=flat[c + 1])
         for j0, j1, start, step in outer_runs:
             s = start - in0
-            np.subtract(_take(prefix, s + wo, step, j1 - j0), _take(prefix, s, step, j1 - j0),
-                        out=box[j0:j1])
+            np.subtract(_take(prefix, s + wo, step, j1 - j0), _take(prefix, s, step, j1 - j0), out=box[j0:j1])
         # guard box: Gram of its hi x wi pixels
-        win = np.lib.stride_tricks.sliding_window_view(z[r_in:r_in + hi], wi, axis=1)
+        win = np.lib.stride_tricks.sliding_window_view(z[r_in : r_in + hi], wi, axis=1)
         g = win[:, inner_cols]  # (hi, npx, size, wi)
         g = np.ascontiguousarray(g.transpose(1, 2, 0, 3)).reshape(npx, size, hi * wi)
         np.matmul(g, g.transpose(0, 2, 1), out=guard)
@@ -210,8 +223,7 @@ def _slide_vertical(vertical, zc, zr, in0, in1, top, new_top, ho) -> None:
     if top is not None and new_top == top:
         return
     if top is None or new_top != top + 1:
-        np.matmul(zc[in0:in1, :, new_top:new_top + ho], zr[in0:in1, new_top:new_top + ho],
-                  out=vertical)
+        np.matmul(zc[in0:in1, :, new_top : new_top + ho], zr[in0:in1, new_top : new_top + ho], out=vertical)
         return
     enter, leave = zr[in0:in1, top + ho], zr[in0:in1, top]
     left = np.stack([enter, leave], axis=2)  # (cols, size, 2)
@@ -219,8 +231,7 @@ def _slide_vertical(vertical, zc, zr, in0, in1, top, new_top, ho) -> None:
     vertical += left @ right
 
 
-def ring_moments(z, pix_rows, pix_cols, outer_rows, inner_rows, outer_cols, inner_cols, inner,
-                  outer):
+def ring_moments(z, pix_rows, pix_cols, outer_rows, inner_rows, outer_cols, inner_cols, inner, outer):
     """Augmented ring matrices ``[[sum z z^T, z_p], [z_p^T, BIG]]`` of the given pixels, summed
     directly over their outer box minus their guard box (batched Grams, a few hundred pixels at
     a time)."""
@@ -237,8 +248,9 @@ def ring_moments(z, pix_rows, pix_cols, outer_rows, inner_rows, outer_cols, inne
 
     for a in range(0, count, GATHER_PIXELS):
         b = min(count, a + GATHER_PIXELS)
-        aug[a:b, :size, :size] = (gram(a, b, outer_rows, outer_cols, ho, wo)
-                                  - gram(a, b, inner_rows, inner_cols, hi, wi))
+        aug[a:b, :size, :size] = gram(a, b, outer_rows, outer_cols, ho, wo) - gram(
+            a, b, inner_rows, inner_cols, hi, wi
+        )
     pix = z[pix_rows, pix_cols]
     aug[:, size, :size] = pix
     aug[:, :size, size] = pix
@@ -257,7 +269,7 @@ def _prefix_inplace(a: np.ndarray, axis: int) -> None:
 def mean_scores(z, rows, row0, image_height, inner, outer, out, reporter):
     """Euclidean distance (whitened by the fixed covariance) to the ring mean."""
     height, width, size = z.shape
-    (hi, wi), (ho, wo) = inner, outer
+    ho = outer[0]
     per_row = 8 * (width + 1) * size
     group = max(1, GROUP_BYTES // per_row - ho)
     rows = np.asarray(rows)
@@ -267,10 +279,10 @@ def mean_scores(z, rows, row0, image_height, inner, outer, out, reporter):
         boxes.append((h, sign, window_starts(cols, w, width), w))
     for g0 in range(0, rows.size, group):
         reporter.check()
-        grp = rows[g0:g0 + group]
+        grp = rows[g0 : g0 + group]
         lo, hi_row = halo_rows(int(grp[0]), int(grp[-1]) + 1, image_height, outer)
         ii = np.zeros((hi_row - lo + 1, width + 1, size))
-        ii[1:, 1:] = z[lo - row0:hi_row - row0]
+        ii[1:, 1:] = z[lo - row0 : hi_row - row0]
         _prefix_inplace(ii[1:, 1:], 0)
         _prefix_inplace(ii[1:, 1:], 1)
         sums = np.zeros((grp.size, width, size))
@@ -286,4 +298,4 @@ def mean_scores(z, rows, row0, image_height, inner, outer, out, reporter):
             d = pix[..., 1:] - sums[..., 1:] / n[..., None]
             scores = np.einsum("rcj,rcj->rc", d, d)
         scores[(n < 1) | (pix[..., 0] == 0)] = np.nan
-        out[g0:g0 + grp.size] = scores
+        out[g0 : g0 + grp.size] = scores

@@ -5,6 +5,7 @@ therefore run in *chunks* sized by an estimate of the work per pixel, so that th
 (QGIS's button, the CLI's Ctrl-C) is checked a few times a second whatever the band count,
 window or image width; chunks are shared by worker threads (the kernels release the GIL).
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,9 @@ def pixels_per_chunk(work_per_pixel: float) -> int:
     return max(1, int(WORK_PER_CHUNK // max(1.0, work_per_pixel)))
 
 
-def pixel_chunks(rows: int, width: int, pixels: int, workers: int = 1,
-                 strip: int = 1) -> List[Tuple[int, int, int, int]]:
+def pixel_chunks(
+    rows: int, width: int, pixels: int, workers: int = 1, strip: int = 1
+) -> List[Tuple[int, int, int, int]]:
     """(r0, r1, c0, c1) tiles covering a rows x width grid, each of about ``pixels`` pixels.
 
     Tiles are column strips ``strip`` wide (or a whole number of strips), as tall as the budget
@@ -74,8 +76,11 @@ def pixel_chunks(rows: int, width: int, pixels: int, workers: int = 1,
         tile_w, tile_h = strip * max(1, pixels // (rows * strip)), rows
     else:
         tile_w, tile_h = strip, max(1, pixels // strip)
-    return [(r, min(rows, r + tile_h), c, min(width, c + tile_w))
-            for c in range(0, width, tile_w) for r in range(0, rows, tile_h)]
+    return [
+        (r, min(rows, r + tile_h), c, min(width, c + tile_w))
+        for c in range(0, width, tile_w)
+        for r in range(0, rows, tile_h)
+    ]
 
 
 def run_chunks(work: Callable[[T], None], chunks: Sequence[T], workers: int, reporter: Reporter) -> None:

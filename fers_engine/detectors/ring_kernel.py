@@ -16,6 +16,7 @@ when a ring is left to the caller) are those of ``lrx.py``.
 numba is optional: ``compiled.available()`` says whether it imported; ``lrx.py`` keeps its numpy
 path (``lrx_numpy.py``).
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -116,8 +117,9 @@ def _ring_score(bo, bi, y, low, s1, rcond):
 
 
 @jit
-def ring_scores(z, rows, col0, col1, outer_rows, inner_rows, outer_cols, inner_cols, outer, inner,
-                strip, rcond, out, ok):
+def ring_scores(
+    z, rows, col0, col1, outer_rows, inner_rows, outer_cols, inner_cols, outer, inner, strip, rcond, out, ok
+):
     """Fill ``out[r, j - col0]`` / ``ok[r, j - col0]`` for z rows ``rows[r]`` and columns
     col0 <= j < col1.
 
@@ -169,10 +171,19 @@ def strip_width(size: int, outer_w: int, width: int, budget: int) -> int:
     return int(min(width, max(8, budget // per_col - outer_w + 1)))
 
 
-def scores(z: np.ndarray, rows: np.ndarray, cols: Tuple[int, int], outer_rows: np.ndarray,
-           inner_rows: np.ndarray, outer_cols: np.ndarray, inner_cols: np.ndarray,
-           outer: Tuple[int, int], inner: Tuple[int, int], rcond: float,
-           budget: int) -> Tuple[np.ndarray, np.ndarray]:
+def scores(
+    z: np.ndarray,
+    rows: np.ndarray,
+    cols: Tuple[int, int],
+    outer_rows: np.ndarray,
+    inner_rows: np.ndarray,
+    outer_cols: np.ndarray,
+    inner_cols: np.ndarray,
+    outer: Tuple[int, int],
+    inner: Tuple[int, int],
+    rcond: float,
+    budget: int,
+) -> Tuple[np.ndarray, np.ndarray]:
     """(scores float64, ok bool), each (len(rows), cols[1] - cols[0]); see ``ring_scores``.
 
     ``outer_cols``/``inner_cols`` cover every column of ``z``; only [cols[0], cols[1]) is scored.
@@ -182,9 +193,22 @@ def scores(z: np.ndarray, rows: np.ndarray, cols: Tuple[int, int], outer_rows: n
     shape = (len(rows), col1 - col0)
     out = np.empty(shape)
     ok = np.empty(shape, dtype=np.bool_)
-    idx = [np.ascontiguousarray(a, dtype=np.int64)
-           for a in (rows, outer_rows, inner_rows, outer_cols, inner_cols)]
+    idx = [
+        np.ascontiguousarray(a, dtype=np.int64)
+        for a in (rows, outer_rows, inner_rows, outer_cols, inner_cols)
+    ]
     strip = strip_width(z.shape[2], outer[1], col1 - col0, budget)
-    ring_scores(z, idx[0], col0, col1, *idx[1:], (int(outer[0]), int(outer[1])),
-                (int(inner[0]), int(inner[1])), strip, float(rcond), out, ok)
+    ring_scores(
+        z,
+        idx[0],
+        col0,
+        col1,
+        *idx[1:],
+        (int(outer[0]), int(outer[1])),
+        (int(inner[0]), int(inner[1])),
+        strip,
+        float(rcond),
+        out,
+        ok,
+    )
     return out, ok

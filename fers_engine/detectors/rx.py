@@ -9,6 +9,7 @@ AVIRIS scenes (covariance condition ~1e8), where the textbook float32 ``d^T inv 
 float32 with ``hi`` the float32-rounded mean (exact for x near the mean, Sterbenz), and the
 remainder ``W (mean - hi)`` is a float64-computed constant per band.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -20,8 +21,15 @@ from ..io.blocks import default_block_rows, iter_row_blocks
 from ..io.checks import CONSTANT_SCENE
 from ..progress import SILENT, Reporter
 from .device import resolve_device
-from .stats import (DEFAULT_RCOND, BlockReader, InverseInfo, check_cube, eigen_parts,
-                    stream_statistics, usable_pixels)
+from .stats import (
+    DEFAULT_RCOND,
+    BlockReader,
+    InverseInfo,
+    check_cube,
+    eigen_parts,
+    stream_statistics,
+    usable_pixels,
+)
 
 #: Receives one block of scores: ``(variant, row0, float32 (rows, W))``.
 ScoreSink = Callable[[str, int, np.ndarray], None]
@@ -39,9 +47,7 @@ def whitener(inv_cov: np.ndarray) -> np.ndarray:
     return (eigvec[:, keep] * np.sqrt(eigval[keep])).T
 
 
-def whitener_from_cov(
-    cov: np.ndarray, rcond: float = DEFAULT_RCOND
-) -> Tuple[np.ndarray, InverseInfo]:
+def whitener_from_cov(cov: np.ndarray, rcond: float = DEFAULT_RCOND) -> Tuple[np.ndarray, InverseInfo]:
     """float64 (k, B) factor Lambda^-1/2 V^T of the regularised inverse, straight from ``cov``.
 
     Skipping the explicit inverse keeps the small-variance directions exact, which is where
@@ -93,23 +99,20 @@ class RxScorer:
 
             self._t = {
                 k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device)
-                for k, v in (("shift", self._shift[:, None]), ("c", self._c[:, None]),
-                             ("w", self._w))
+                for k, v in (("shift", self._shift[:, None]), ("c", self._c[:, None]), ("w", self._w))
             }
 
     @classmethod
-    def from_inv_cov(cls, mean: np.ndarray, inv_cov: np.ndarray, **kwargs) -> "RxScorer":
+    def from_inv_cov(cls, mean: np.ndarray, inv_cov: np.ndarray, **kwargs) -> RxScorer:
         inv_cov = np.asarray(inv_cov, dtype=np.float64)
         if inv_cov.shape != (np.size(mean), np.size(mean)):
-            raise InputError(
-                f"inverse covariance shape {inv_cov.shape} does not match {np.size(mean)} bands"
-            )
+            raise InputError(f"inverse covariance shape {inv_cov.shape} does not match {np.size(mean)} bands")
         return cls(mean, whitener(inv_cov), **kwargs)
 
     @classmethod
     def from_cov(
         cls, mean: np.ndarray, cov: np.ndarray, rcond: float = DEFAULT_RCOND, **kwargs
-    ) -> Tuple["RxScorer", InverseInfo]:
+    ) -> Tuple[RxScorer, InverseInfo]:
         whiten, info = whitener_from_cov(cov, rcond)
         return cls(mean, whiten, **kwargs), info
 
@@ -117,9 +120,7 @@ class RxScorer:
         """float32 (h, w) scores, NaN where ``valid`` is False or a band is not finite."""
         block = np.asarray(block)
         if block.ndim != 3 or block.shape[0] != self.bands:
-            raise InputError(
-                f"block shape {block.shape} does not match {self.bands} bands (B, rows, cols)"
-            )
+            raise InputError(f"block shape {block.shape} does not match {self.bands} bands (B, rows, cols)")
         mask = usable_pixels(block, valid)
         pixels = block.reshape(self.bands, -1)
         flat_mask = mask.ravel()
@@ -170,10 +171,19 @@ def rx_scores(
     return scorer(block, valid)
 
 
-def stream_rx(read: BlockReader, height: int, bands: int, variants: Sequence[str], block_rows: int,
-              put: ScoreSink, reporter: Reporter = SILENT, device: Optional[str] = None,
-              rcond: float = DEFAULT_RCOND, precision: str = "float32",
-              score_chunk: int = _SCORE_CHUNK) -> Dict[str, InverseInfo]:
+def stream_rx(
+    read: BlockReader,
+    height: int,
+    bands: int,
+    variants: Sequence[str],
+    block_rows: int,
+    put: ScoreSink,
+    reporter: Reporter = SILENT,
+    device: Optional[str] = None,
+    rcond: float = DEFAULT_RCOND,
+    precision: str = "float32",
+    score_chunk: int = _SCORE_CHUNK,
+) -> Dict[str, InverseInfo]:
     """Global RX over a stream of row blocks, in two passes: background statistics of every
     variant, then each block's scores handed to ``put``. The one two-pass RX of the product:
     ``global_rx`` runs it over an array, the pipeline over a scene or its enhanced features.
@@ -190,8 +200,14 @@ def stream_rx(read: BlockReader, height: int, bands: int, variants: Sequence[str
     scorers = {}
     infos = {}
     for v in variants:
-        scorers[v], infos[v] = RxScorer.from_cov(stats[v].mean, stats[v].covariance(), rcond, device=device,
-                                                 precision=precision, chunk_pixels=score_chunk)
+        scorers[v], infos[v] = RxScorer.from_cov(
+            stats[v].mean,
+            stats[v].covariance(),
+            rcond,
+            device=device,
+            precision=precision,
+            chunk_pixels=score_chunk,
+        )
         info = infos[v]
         if info.rank == 0:
             reporter.warning(f"global RX: {CONSTANT_SCENE}")
@@ -231,7 +247,7 @@ def global_rx(
         return {"x": np.asarray(cube[:, r0:r1], dtype=np.float32)}, None if valid is None else valid[r0:r1]
 
     def put(_variant: str, r0: int, scores: np.ndarray) -> None:
-        out[r0:r0 + scores.shape[0]] = scores
+        out[r0 : r0 + scores.shape[0]] = scores
 
     stream_rx(read, height, bands, ("x",), rows, put, reporter or SILENT, device, rcond, precision)
     return out

@@ -5,6 +5,7 @@ Each block contributes its own mean and *centred* scatter, merged with Chan et a
 formula in float64: summing raw second moments instead would cancel catastrophically on raw
 digital numbers (mean ~1e4, spread ~10), which is exactly what sensors deliver.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,9 +82,7 @@ class BackgroundStats:
         """Add the valid, finite pixels of one (B, h, w) block."""
         block = np.asarray(block)
         if block.ndim != 3 or block.shape[0] != self.bands:
-            raise InputError(
-                f"block shape {block.shape} does not match {self.bands} bands (B, rows, cols)"
-            )
+            raise InputError(f"block shape {block.shape} does not match {self.bands} bands (B, rows, cols)")
         mask = usable_pixels(block, valid).ravel()
         pixels = block.reshape(self.bands, -1)
         if not mask.all():
@@ -92,7 +91,7 @@ class BackgroundStats:
             self._add_torch(pixels)
             return
         for start in range(0, pixels.shape[1], _CHUNK_PIXELS):
-            self._add(pixels[:, start:start + _CHUNK_PIXELS])
+            self._add(pixels[:, start : start + _CHUNK_PIXELS])
 
     def _add_torch(self, pixels: np.ndarray) -> None:
         """The same chunked Chan merge, with each chunk's mean and scatter computed on the
@@ -103,7 +102,7 @@ class BackgroundStats:
         chunk = _CHUNK_PIXELS * 8
         for start in range(0, x.shape[1], chunk):
             # a copy even when x is already float64 on the CPU: x may share the caller's array
-            xc = x[:, start:start + chunk].to(torch.float64, copy=True)
+            xc = x[:, start : start + chunk].to(torch.float64, copy=True)
             if xc.shape[1] == 0:
                 continue
             mean_b = xc.mean(dim=1)
@@ -132,7 +131,7 @@ class BackgroundStats:
             self._scatter += np.outer(delta, delta) * (n_a * n_b / n)
         self.count = n
 
-    def merge(self, other: "BackgroundStats") -> None:
+    def merge(self, other: BackgroundStats) -> None:
         """Fold another accumulator into this one (same band count)."""
         if other.bands != self.bands:
             raise InputError(f"cannot merge statistics of {other.bands} and {self.bands} bands")
@@ -164,9 +163,15 @@ class BackgroundStats:
             )
 
 
-def stream_statistics(read: BlockReader, height: int, bands: int, variants: Sequence[str],
-                      block_rows: int, reporter: Reporter = SILENT,
-                      device: Optional[str] = None) -> Dict[str, BackgroundStats]:
+def stream_statistics(
+    read: BlockReader,
+    height: int,
+    bands: int,
+    variants: Sequence[str],
+    block_rows: int,
+    reporter: Reporter = SILENT,
+    device: Optional[str] = None,
+) -> Dict[str, BackgroundStats]:
     """One streamed pass over row blocks: each variant's mean and covariance.
 
     Refuses, with one line, a stream with fewer than two valid pixels: there is no background
@@ -181,9 +186,11 @@ def stream_statistics(read: BlockReader, height: int, bands: int, variants: Sequ
         reporter.step((i + 1) / len(blocks))
     for v in variants:
         if stats[v].count < 2:
-            raise InputError("no valid pixel to compute the background from (every pixel is nodata or "
-                             "NaN)" if stats[v].count == 0 else
-                             "only one valid pixel: there is no background to compare it with")
+            raise InputError(
+                "no valid pixel to compute the background from (every pixel is nodata or NaN)"
+                if stats[v].count == 0
+                else "only one valid pixel: there is no background to compare it with"
+            )
     return stats
 
 
@@ -205,9 +212,7 @@ class InverseInfo:
         )
 
 
-def eigen_parts(
-    cov: np.ndarray, rcond: float = DEFAULT_RCOND
-) -> Tuple[np.ndarray, np.ndarray, InverseInfo]:
+def eigen_parts(cov: np.ndarray, rcond: float = DEFAULT_RCOND) -> Tuple[np.ndarray, np.ndarray, InverseInfo]:
     """Kept eigenvalues (k,), eigenvectors (B, k) and the info of the rule below.
 
     Rule: with eigenvalues l_1 >= ... >= l_B of the (symmetrised) covariance, directions with
@@ -236,9 +241,7 @@ def eigen_parts(
     return eigval[keep], eigvec[:, keep], info
 
 
-def regularised_inverse(
-    cov: np.ndarray, rcond: float = DEFAULT_RCOND
-) -> Tuple[np.ndarray, InverseInfo]:
+def regularised_inverse(cov: np.ndarray, rcond: float = DEFAULT_RCOND) -> Tuple[np.ndarray, InverseInfo]:
     """float64 (B, B) inverse covariance that never holds NaN/inf (rule: ``eigen_parts``).
 
     Built from the eigen-decomposition even when well-conditioned: it then equals

@@ -3,6 +3,7 @@
 All rules ignore NaN/inf scores (nodata) and flag a pixel when its score is strictly greater
 than the threshold, so a threshold equal to the maximum flags nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..choices import THRESHOLD_DEFAULTS
-from ..choices import THRESHOLD_METHODS as METHODS
+from ..choices import THRESHOLD_DEFAULTS, ThresholdMethod
 from ..errors import InputError
 
 #: Value of ``threshold_mask`` where the score is NaN (no data).
@@ -30,8 +30,7 @@ def check_threshold(method: str, value: Optional[float] = None) -> Optional[floa
     """The value ``threshold_value`` will use with ``method``: ``value`` once its range is
     checked, or the method's own default (``THRESHOLD_DEFAULTS``) when it is None; None for
     Otsu, which takes no value. Needs no scores, so a bad request is refused before any work."""
-    if method not in METHODS:
-        raise InputError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    ThresholdMethod.parse(method, "threshold method")
     if method == "otsu":
         return None
     if value is None:
@@ -51,8 +50,7 @@ def check_threshold(method: str, value: Optional[float] = None) -> Optional[floa
     return value
 
 
-def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = None,
-                    bins: int = 256) -> float:
+def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = None, bins: int = 256) -> float:
     """Threshold for ``scores`` by ``method`` (``value`` None = the method's default):
 
     * ``'percentile'``: ``value`` = p in [0, 100]; the p-th percentile (linear interpolation,
@@ -64,20 +62,20 @@ def threshold_value(scores: np.ndarray, method: str, value: Optional[float] = No
       of the valid scores (``value`` is ignored). Heavy-tailed maps (RX is chi-square-like)
       give conservative cuts.
     """
-    value = check_threshold(method, value)
-    if method == "value":
-        return float(value)
+    checked = check_threshold(method, value)  # None only for otsu, which takes no value
+    if method == "value" and checked is not None:
+        return checked
     values = _finite(scores)
+    if checked is None:
+        return _otsu(values, bins)
     if method == "percentile":
-        return float(np.percentile(values, value))
-    if method == "false_alarm_rate":
-        flagged = int(np.floor(value * values.size + 1e-9))
-        if flagged == 0:
-            return float(values.max())
-        if flagged >= values.size:
-            return float("-inf")
-        return float(np.partition(values, values.size - flagged - 1)[values.size - flagged - 1])
-    return _otsu(values, bins)
+        return float(np.percentile(values, checked))
+    flagged = int(np.floor(checked * values.size + 1e-9))  # false_alarm_rate
+    if flagged == 0:
+        return float(values.max())
+    if flagged >= values.size:
+        return float("-inf")
+    return float(np.partition(values, values.size - flagged - 1)[values.size - flagged - 1])
 
 
 def _otsu(values: np.ndarray, bins: int) -> float:

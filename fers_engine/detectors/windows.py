@@ -7,6 +7,7 @@ holds (outer area - inner area) pixels, the guard window always contains the pix
 always lies inside the outer window. Row numbers here are absolute image rows, so a detector fed
 row blocks with the halo ``halo_rows`` names gives the same result as on the whole image.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence, Tuple, Union
@@ -24,12 +25,13 @@ def window_shape(window: Window, name: str) -> Tuple[int, int]:
     if isinstance(window, (int, np.integer)):
         pair = (int(window), int(window))
     else:
-        pair = tuple(int(v) for v in window)
-        if len(pair) != 2:
+        given = tuple(int(v) for v in window)
+        if len(given) != 2:
             raise InputError(f"{name} window must be an int or (height, width), got {window!r}")
+        pair = (given[0], given[1])
     if min(pair) < 1 or pair[0] % 2 == 0 or pair[1] % 2 == 0:
         raise InputError(f"{name} window sizes must be odd and positive, got {pair}")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def check_windows(inner: Window, outer: Window) -> Tuple[Tuple[int, int], Tuple[int, int]]:
@@ -77,8 +79,16 @@ class BlockRows(NamedTuple):
     outer: Tuple[int, int]
 
 
-def needed_rows(block: np.ndarray, valid, block_row0: int, core_row0: int, core_row1: int,
-                image_height: int, inner: Window, outer: Window) -> BlockRows:
+def needed_rows(
+    block: np.ndarray,
+    valid,
+    block_row0: int,
+    core_row0: int,
+    core_row1: int,
+    image_height: int,
+    inner: Window,
+    outer: Window,
+) -> BlockRows:
     """Validate a windowed detector's row-block call and keep only the rows it needs.
 
     The block must cover ``halo_rows(core_row0, core_row1, image_height, outer)`` and the image
@@ -105,12 +115,14 @@ def needed_rows(block: np.ndarray, valid, block_row0: int, core_row0: int, core_
             raise InputError(f"valid mask shape {valid.shape} does not match block {(rows, width)}")
     sub = slice(need0 - block_row0, need1 - block_row0)
     data = block[:, sub]
-    return BlockRows(data, usable_pixels(data, None if valid is None else valid[sub]), need0, inner_hw,
-                     outer_hw)
+    return BlockRows(
+        data, usable_pixels(data, None if valid is None else valid[sub]), need0, inner_hw, outer_hw
+    )
 
 
-def score_by_row_chunks(cube: np.ndarray, valid, outer_hw: Tuple[int, int], row_chunk, reporter,
-                        score_block) -> np.ndarray:
+def score_by_row_chunks(
+    cube: np.ndarray, valid, outer_hw: Tuple[int, int], row_chunk, reporter, score_block
+) -> np.ndarray:
     """float32 (H, W) scores of a whole (B, H, W) cube from a windowed detector's block function.
 
     ``score_block(block, valid, block_row0, core_row0, core_row1, reporter)`` scores core rows
@@ -128,7 +140,13 @@ def score_by_row_chunks(cube: np.ndarray, valid, outer_hw: Tuple[int, int], row_
     for r0 in range(0, height, chunk):
         r1 = min(height, r0 + chunk)
         h0, h1 = halo_rows(r0, r1, height, outer_hw)
-        out[r0:r1] = score_block(cube[:, h0:h1], None if valid is None else valid[h0:h1], h0, r0, r1,
-                                 reporter.stage(r0 / height, r1 / height))
+        out[r0:r1] = score_block(
+            cube[:, h0:h1],
+            None if valid is None else valid[h0:h1],
+            h0,
+            r0,
+            r1,
+            reporter.stage(r0 / height, r1 / height),
+        )
         reporter.step(r1 / height)
     return out

@@ -5,10 +5,17 @@ a float32 bands-first block (reflectance, for products that declare a scale) and
 mask; sensor products (EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager) are recognised by
 ``detect_product``; ``RasterWriter`` writes every output atomically.
 """
+
 from .bands import first_n, resample_block, resampling_matrix, select_bands, wavelengths_to_nm
 from .blocks import count_blocks, default_block_rows, iter_row_blocks
-from .open import (PRODUCT_FILE_FILTERS, ReaderOptions, detect_product, find_ground_truth, open_scene,
-                   read_ground_truth)
+from .open import (
+    PRODUCT_FILE_FILTERS,
+    ReaderOptions,
+    detect_product,
+    find_ground_truth,
+    open_scene,
+    read_ground_truth,
+)
 from .scene import Scene, SceneInfo
 from .writer import RasterWriter, write_array
 

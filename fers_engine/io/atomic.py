@@ -3,21 +3,23 @@
 Every output (score and mask rasters, model files and their cards, checkpoints, JSON and HTML
 reports) is written into a hidden temporary file in the target's folder,
 ``.NAME.partial-HOST-PID-XXXX<suffix>`` (``io.guard.partial_prefix``, so that the next run's
-sweep can tell a dead writer's file from a live one's), and moved onto the target by one ``os.replace`` only once it is
-complete. A failure or a cancel at any point deletes the temporary file and leaves any previous
-output untouched, so no reader (QGIS, a map server, the next run) ever sees half a file.
+sweep can tell a dead writer's file from a live one's), and moved onto the target by one
+``os.replace`` only once it is complete. A failure or a cancel at any point deletes the
+temporary file and leaves any previous output untouched, so no reader (QGIS, a map server, the
+next run) ever sees half a file.
 
 The finished file gets the mode any file the user creates gets (0666 minus the umask), not the
 0600 of the temporary file: colleagues and servers that may read the user's files can read
 these too.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 from ..errors import OutputError
 from .guard import partial_prefix
@@ -54,7 +56,7 @@ class CommitOnSuccess:
     def abort(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc_type is None:
             self.commit()
         else:
@@ -83,8 +85,9 @@ class AtomicFile(CommitOnSuccess):
         """Create the temporary file (once) and return its path."""
         if self.tmp is None:
             try:
-                fd, name = tempfile.mkstemp(prefix=partial_prefix(self.target), suffix=self.suffix,
-                                            dir=str(self.target.parent))
+                fd, name = tempfile.mkstemp(
+                    prefix=partial_prefix(self.target), suffix=self.suffix, dir=str(self.target.parent)
+                )
                 os.close(fd)
             except OSError as exc:
                 raise OutputError(f"cannot write in {self.target.parent} ({exc.strerror or exc})") from None

@@ -13,6 +13,7 @@ NetCDF (AVIRIS-3/5 L2A ORT, as JPL writes it through GDAL): group ``reflectance`
 and ``GeoTransform``; without them the ``easting``/``northing`` pixel-centre coordinates place
 the grid.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,9 +65,13 @@ def north_up_view(scene: Scene) -> Scene:
         scene.info.notes.append("north-up asked for, but the geotransform has no rotation")
         return scene
     lookup = NorthUp(gt, scene.info.height, scene.info.width)
-    scene.map_view = MapView(lookup, scene.info.crs, lookup.transform,
-                             f"scores written north-up on a {lookup.width} x {lookup.height} px grid "
-                             "(input pixel under each map pixel centre)")
+    scene.map_view = MapView(
+        lookup,
+        scene.info.crs,
+        lookup.transform,
+        f"scores written north-up on a {lookup.width} x {lookup.height} px grid "
+        "(input pixel under each map pixel centre)",
+    )
     return scene
 
 
@@ -88,8 +93,11 @@ class NorthUp(Lookup):
 
     def rows(self, row0: int, row1: int) -> Tuple[np.ndarray, np.ndarray]:
         x0, size, _, y0, _, _ = self.transform
-        yy, xx = np.meshgrid(y0 - (np.arange(row0, row1) + 0.5) * size,
-                             x0 + (np.arange(self.width) + 0.5) * size, indexing="ij")
+        yy, xx = np.meshgrid(
+            y0 - (np.arange(row0, row1) + 0.5) * size,
+            x0 + (np.arange(self.width) + 0.5) * size,
+            indexing="ij",
+        )
         cr = np.stack([xx - self.origin[0], yy - self.origin[1]], axis=-1) @ self.inverse.T
         col, row = np.floor(cr[..., 0]).astype(np.int64), np.floor(cr[..., 1]).astype(np.int64)
         inside = (row >= 0) & (row < self.src[0]) & (col >= 0) & (col < self.src[1])
@@ -117,9 +125,17 @@ class Aviris3Scene(Scene):
         fill = self._cube.GetNoDataValueAsDouble()
         crs, transform = self._georeference(rows, cols)
         self.info = SceneInfo(
-            path=str(path), height=rows, width=cols, count=count, dtype="float32", crs=crs,
-            transform=transform, nodata=-9999.0 if fill is None or np.isnan(fill) else float(fill),
-            wavelengths=nm, wavelength_units="Nanometers", fwhm=fwhm,
+            path=str(path),
+            height=rows,
+            width=cols,
+            count=count,
+            dtype="float32",
+            crs=crs,
+            transform=transform,
+            nodata=-9999.0 if fill is None or np.isnan(fill) else float(fill),
+            wavelengths=nm,
+            wavelength_units="Nanometers",
+            fwhm=fwhm,
             product=f"{'AVIRIS-5' if self.path.name.upper().startswith('AV5') else 'AVIRIS-3'} L2A RFL_ORT",
             notes=[note] if note else [],
         )
@@ -142,8 +158,9 @@ class Aviris3Scene(Scene):
                 return str(wkt), values
             if wkt:
                 return str(wkt), self._from_coordinates(rows, cols)
-        raise InputError(f"{self.label}: no transverse_mercator grid mapping with spatial_ref "
-                         "(the product's CRS)")
+        raise InputError(
+            f"{self.label}: no transverse_mercator grid mapping with spatial_ref (the product's CRS)"
+        )
 
     def _from_coordinates(self, rows: int, cols: int) -> Tuple[float, ...]:
         east = read_array(require_array(self._root, "/easting", self.label, ndim=1), self.label)

@@ -5,6 +5,7 @@ Everything here works on index arrays and small matrices, never on pixels: a sel
 ``R (B_target, B_source)`` applied per block with ``resample_block`` (``np.tensordot`` over the
 band axis), so the whole spectral path stays streamed and vectorised.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -15,8 +16,18 @@ from ..errors import InputError
 from .scene import band_index_array
 
 _NM = {"nanometers", "nanometer", "nanometres", "nanometre", "nm"}
-_UM = {"micrometers", "micrometer", "micrometres", "micrometre", "microns", "micron", "um",
-       "\u00b5m", "\u03bcm", "mum"}
+_UM = {
+    "micrometers",
+    "micrometer",
+    "micrometres",
+    "micrometre",
+    "microns",
+    "micron",
+    "um",
+    "\u00b5m",
+    "\u03bcm",
+    "mum",
+}
 _MM = {"millimeters", "millimeter", "millimetres", "millimetre", "mm"}
 _NO_WAVELENGTH = {"index", "band", "bands", "ghz", "mhz", "hz", "wavenumber", "cm-1", "1/cm"}
 
@@ -52,8 +63,7 @@ def wavelengths_to_nm(values, units: Optional[str]) -> Tuple[Optional[np.ndarray
         note = f"wavelength unit guessed as {guessed} ({shown} in the file)"
     nm = arr * scale
     if nm.min() < PLAUSIBLE_NM[0] or nm.max() > PLAUSIBLE_NM[1]:
-        return None, (f"wavelengths ignored: {nm.min():g}..{nm.max():g} nm is not a plausible "
-                      "spectral range")
+        return None, (f"wavelengths ignored: {nm.min():g}..{nm.max():g} nm is not a plausible spectral range")
     return nm, note
 
 
@@ -91,7 +101,7 @@ def select_bands(
             try:
                 lo, hi = (float(v) for v in pair)
             except (TypeError, ValueError):
-                raise InputError(f"wavelength range {pair!r} is not a (low, high) pair in nm")
+                raise InputError(f"wavelength range {pair!r} is not a (low, high) pair in nm") from None
             if not lo <= hi:
                 raise InputError(f"wavelength range {lo:g}-{hi:g} nm has low > high")
             inside |= (wl >= lo) & (wl <= hi)
@@ -139,21 +149,28 @@ def resampling_matrix(
         R_sorted, outside = _interp_matrix(src[order], tgt)
         R = np.zeros_like(R_sorted)
         R[:, order] = R_sorted
-        desc = (f"resampled {source_count} -> {target_count} bands by wavelength (linear "
-                f"interpolation, input {src.min():.1f}-{src.max():.1f} nm, target "
-                f"{tgt.min():.1f}-{tgt.max():.1f} nm)")
+        desc = (
+            f"resampled {source_count} -> {target_count} bands by wavelength (linear "
+            f"interpolation, input {src.min():.1f}-{src.max():.1f} nm, target "
+            f"{tgt.min():.1f}-{tgt.max():.1f} nm)"
+        )
         if outside:
-            desc += (f"; {outside} target band(s) outside the input range were clamped to the "
-                     "nearest input band")
+            desc += (
+                f"; {outside} target band(s) outside the input range were clamped to the nearest input band"
+            )
         return R.astype(np.float32), desc
     if source_count == target_count:
         missing = "input" if src is None else "target"
-        return (np.eye(target_count, dtype=np.float32),
-                f"same band count ({source_count}) and no {missing} wavelengths: bands used as they are")
+        return (
+            np.eye(target_count, dtype=np.float32),
+            f"same band count ({source_count}) and no {missing} wavelengths: bands used as they are",
+        )
     R, _ = _interp_matrix(_unit_axis(source_count), _unit_axis(target_count))
     missing = "input and target" if src is None and tgt is None else ("input" if src is None else "target")
-    desc = (f"resampled {source_count} -> {target_count} bands along the normalised band axis "
-            f"(no {missing} wavelengths; linear interpolation)")
+    desc = (
+        f"resampled {source_count} -> {target_count} bands along the normalised band axis "
+        f"(no {missing} wavelengths; linear interpolation)"
+    )
     return R.astype(np.float32), desc
 
 

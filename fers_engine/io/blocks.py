@@ -5,6 +5,7 @@ Local detectors need neighbours above and below each block: ``iter_row_blocks`` 
 around each core and the caller keeps only the core rows of its result, so block borders never
 show in the output.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, Tuple

@@ -8,44 +8,52 @@ unused channels) is worse than useless: the reader marks a pixel invalid when *a
 is, so one such band leaves no valid pixel and no output. ``drop_empty_bands`` finds those bands
 and drops them, naming them in the log.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..progress import SILENT, Reporter
+from .scene import BandIndices
 
 #: Bytes of one probe read in ``find_empty_bands`` (raw values plus a bool per value).
 PROBE_BYTES = 64 * 2**20
 
 #: Said when every valid pixel has the same spectrum, whatever the method.
-CONSTANT_SCENE = ("the scene is constant: every valid pixel has the same spectrum, so no pixel can "
-                  "stand out and the scores carry no information")
+CONSTANT_SCENE = (
+    "the scene is constant: every valid pixel has the same spectrum, so no pixel can "
+    "stand out and the scores carry no information"
+)
 
 
 def check_scene(info) -> None:
     """Refuse a scene whose samples are complex or that has fewer than two bands."""
     name = Path(str(info.path)).name
     if np.dtype(info.dtype).kind == "c":
-        raise InputError(f"{name} holds complex samples ({info.dtype}); FERS needs real values: "
-                         "convert the raster to its magnitude or real part first")
+        raise InputError(
+            f"{name} holds complex samples ({info.dtype}); FERS needs real values: "
+            "convert the raster to its magnitude or real part first"
+        )
     if info.count < 2:
-        raise InputError(f"{name} has {info.count} band; anomaly detection needs a multi-band "
-                         "(hyperspectral) raster")
+        raise InputError(
+            f"{name} has {info.count} band; anomaly detection needs a multi-band (hyperspectral) raster"
+        )
 
 
-def check_band_count(info, bands: Sequence[int]) -> None:
+def check_band_count(info, bands: BandIndices) -> None:
     """Refuse a band selection that leaves fewer than two bands (RX on one band is a z-score)."""
     if len(bands) < 2:
         kept = f"only {band_labels(info, bands)}" if len(bands) else "no band"
-        raise InputError(f"the band selection keeps {kept} of {Path(str(info.path)).name}; "
-                         "anomaly detection needs at least 2 bands")
+        raise InputError(
+            f"the band selection keeps {kept} of {Path(str(info.path)).name}; "
+            "anomaly detection needs at least 2 bands"
+        )
 
 
-def find_empty_bands(scene, bands: Sequence[int], probe_bytes: int = PROBE_BYTES) -> np.ndarray:
+def find_empty_bands(scene, bands: BandIndices, probe_bytes: int = PROBE_BYTES) -> np.ndarray:
     """The bands of ``bands`` that hold no usable value anywhere in the scene.
 
     Reads row chunks from the top and stops as soon as every band has shown one usable value,
@@ -66,8 +74,9 @@ def find_empty_bands(scene, bands: Sequence[int], probe_bytes: int = PROBE_BYTES
     return idx[~seen]
 
 
-def drop_empty_bands(scene, bands: Sequence[int], reporter: Reporter = SILENT, drop: bool = True,
-                     probe_bytes: int = PROBE_BYTES) -> np.ndarray:
+def drop_empty_bands(
+    scene, bands: BandIndices, reporter: Reporter = SILENT, drop: bool = True, probe_bytes: int = PROBE_BYTES
+) -> np.ndarray:
     """``bands`` without the empty ones, each dropped band named in one warning line; with
     ``drop=False`` an empty band is an error naming it instead."""
     idx = np.asarray(bands, dtype=np.int64)
@@ -75,19 +84,22 @@ def drop_empty_bands(scene, bands: Sequence[int], reporter: Reporter = SILENT, d
     if empty.size == 0:
         return idx
     name = Path(str(scene.info.path)).name
-    what = f"{empty.size} band(s) of {name} hold no valid value (all NaN or nodata): " \
-           f"{band_labels(scene.info, empty)}"
+    what = (
+        f"{empty.size} band(s) of {name} hold no valid value (all NaN or nodata): "
+        f"{band_labels(scene.info, empty)}"
+    )
     kept = idx[~np.isin(idx, empty)]
     if not drop:
         raise InputError(what)
     if kept.size < 2:
-        raise InputError(f"{what}; without them {kept.size} band(s) would be left, and anomaly "
-                         "detection needs at least 2")
+        raise InputError(
+            f"{what}; without them {kept.size} band(s) would be left, and anomaly detection needs at least 2"
+        )
     reporter.warning(f"dropped {what}")
     return kept
 
 
-def band_labels(info, bands: Sequence[int], limit: int = 10) -> str:
+def band_labels(info, bands: BandIndices, limit: int = 10) -> str:
     """'band 3 (1400.0 nm), band 7 (...)': GDAL's 1-based band numbers, as QGIS shows them, with
     the wavelength, or the band's own name, when the file gives one."""
     names = list(getattr(info, "band_names", None) or [])

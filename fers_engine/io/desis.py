@@ -6,6 +6,7 @@ values`` and ``data offset values`` (reflectance = DN * gain + offset) and, when
 ``data ignore value``; ``-METADATA.xml`` names the product. GDAL does not read that header for a
 GeoTIFF, so it is parsed here; the georeference comes from the GeoTIFF.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,9 @@ class DesisScene(GdalCube):
         if image is None:
             raise InputError(f"{name}: no {stem}-SPECTRAL_IMAGE.tif beside it")
         if header is None:
-            raise InputError(f"{name}: {stem}-SPECTRAL_IMAGE.hdr is missing; DESIS wavelengths and "
-                             "gains live there")
+            raise InputError(
+                f"{name}: {stem}-SPECTRAL_IMAGE.hdr is missing; DESIS wavelengths and gains live there"
+            )
         extra = [header] + ([path] if path != image else [])
         super().__init__(str(image), name, PRODUCT, extra)
         with self.closed_on_error():
@@ -51,8 +53,12 @@ class DesisScene(GdalCube):
         items = parse_header(header)
         if "wavelength" not in items:
             raise InputError(f"{header.name}: no 'wavelength' list")
-        self.set_spectral(envi_list(items["wavelength"]), items.get("wavelength units", "Nanometers"),
-                          envi_list(items.get("fwhm")), envi_list(items.get("bbl")))
+        self.set_spectral(
+            envi_list(items["wavelength"]),
+            items.get("wavelength units", "Nanometers"),
+            envi_list(items.get("fwhm")),
+            envi_list(items.get("bbl")),
+        )
         gains, offsets = envi_list(items.get("data gain values")), envi_list(items.get("data offset values"))
         for what, values in (("data gain values", gains), ("data offset values", offsets)):
             if values is not None and len(values) != self.info.count:

@@ -13,6 +13,7 @@ through the GLT (``glt.MapView``). ``ortho=False`` writes the swath geometry, wh
 georeference. The GLT is checked once at open (streamed): an entry beyond the swath is an error
 before any work starts.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,15 @@ import numpy as np
 
 from ..errors import InputError
 from .bands import wavelengths_to_nm
-from .gdal_access import (array_shape, attribute, find_array, find_group, open_multidim, read_array,
-                          require_array)
+from .gdal_access import (
+    array_shape,
+    attribute,
+    find_array,
+    find_group,
+    open_multidim,
+    read_array,
+    require_array,
+)
 from .glt import Lookup, MapView
 from .scene import Scene, SceneInfo
 
@@ -33,8 +41,10 @@ GLT_CHECK_ROWS = 512  # GLT rows validated per read at open
 
 
 def looks_like_emit(root) -> bool:
-    return (find_array(root, "/reflectance") is not None
-            and find_group(root, "/sensor_band_parameters") is not None)
+    return (
+        find_array(root, "/reflectance") is not None
+        and find_group(root, "/sensor_band_parameters") is not None
+    )
 
 
 def open_emit(path: Path, ortho: bool = True) -> Scene:
@@ -63,9 +73,17 @@ class EmitSwath(Scene):
         fill = self._cube.GetNoDataValueAsDouble()
         nodata = FILL if fill is None or np.isnan(fill) else float(fill)
         self.info = SceneInfo(
-            path=str(path), height=rows, width=cols, count=count, dtype="float32", nodata=nodata,
-            wavelengths=nm, wavelength_units="Nanometers", fwhm=fwhm,
-            bad_bands=None if good is None else good != 0, product=PRODUCT,
+            path=str(path),
+            height=rows,
+            width=cols,
+            count=count,
+            dtype="float32",
+            nodata=nodata,
+            wavelengths=nm,
+            wavelength_units="Nanometers",
+            fwhm=fwhm,
+            bad_bands=None if good is None else good != 0,
+            product=PRODUCT,
             band_names=[f"{w:.2f} nm" for w in nm],
             notes=["swath geometry (downtrack x crosstrack) has no map georeference"],
         )
@@ -82,8 +100,9 @@ class EmitSwath(Scene):
             return None
         values = read_array(array, self.label).astype(np.float64).ravel()
         if values.size != count:
-            raise InputError(f"{self.label}: sensor_band_parameters/{name} has {values.size} values "
-                             f"for {count} bands")
+            raise InputError(
+                f"{self.label}: sensor_band_parameters/{name} has {values.size} values for {count} bands"
+            )
         return values
 
     def _read_raw(self, row0: int, row1: int, bands: np.ndarray) -> np.ndarray:
@@ -108,8 +127,13 @@ class EmitSwath(Scene):
             raise InputError(f"{self.label}: the root attribute geotransform must hold 6 numbers, got {gt!r}")
         if not isinstance(wkt, str) or not wkt.strip():
             raise InputError(f"{self.label}: missing root attribute spatial_ref (the ortho grid's CRS)")
-        return MapView(glt, wkt, transform, "scores orthorectified through the product's GLT "
-                       f"onto its {glt.width} x {glt.height} px north-up grid")
+        return MapView(
+            glt,
+            wkt,
+            transform,
+            "scores orthorectified through the product's GLT "
+            f"onto its {glt.width} x {glt.height} px north-up grid",
+        )
 
 
 class EmitGlt(Lookup):
@@ -121,30 +145,39 @@ class EmitGlt(Lookup):
         self.gy = require_array(root, "/location/glt_y", label, ndim=2)
         shape = array_shape(self.gx)
         if array_shape(self.gy) != shape:
-            raise InputError(f"{label}: location/glt_x is {shape[0]}x{shape[1]} but glt_y is "
-                             f"{array_shape(self.gy)[0]}x{array_shape(self.gy)[1]}")
+            raise InputError(
+                f"{label}: location/glt_x is {shape[0]}x{shape[1]} but glt_y is "
+                f"{array_shape(self.gy)[0]}x{array_shape(self.gy)[1]}"
+            )
         self.height, self.width = shape
         self._check(swath_rows, swath_cols)
 
     def _raw(self, row0: int, row1: int) -> Tuple[np.ndarray, np.ndarray]:
         count = [row1 - row0, self.width]
-        return (read_array(self.gx, self.label, [row0, 0], count).astype(np.int64),
-                read_array(self.gy, self.label, [row0, 0], count).astype(np.int64))
+        return (
+            read_array(self.gx, self.label, [row0, 0], count).astype(np.int64),
+            read_array(self.gy, self.label, [row0, 0], count).astype(np.int64),
+        )
 
     def _check(self, swath_rows: int, swath_cols: int) -> None:
         for r0 in range(0, self.height, GLT_CHECK_ROWS):
             gx, gy = self._raw(r0, min(self.height, r0 + GLT_CHECK_ROWS))
             used = (gx > 0) & (gy > 0)
-            for values, limit, name, axis in ((gx, swath_cols, "glt_x", "columns"),
-                                              (gy, swath_rows, "glt_y", "rows")):
+            for values, limit, name, axis in (
+                (gx, swath_cols, "glt_x", "columns"),
+                (gy, swath_rows, "glt_y", "rows"),
+            ):
                 bad = values[used & (values > limit)]
                 if bad.size:
-                    raise InputError(f"{self.label}: location/{name} points at swath {axis[:-1]} "
-                                     f"{int(bad.max())} but the swath has {limit} {axis} (GLT out of range)")
+                    raise InputError(
+                        f"{self.label}: location/{name} points at swath {axis[:-1]} "
+                        f"{int(bad.max())} but the swath has {limit} {axis} (GLT out of range)"
+                    )
             odd = ((gx < 0) | (gy < 0)) & ~_fill(gx) & ~_fill(gy)
             if odd.any():
-                raise InputError(f"{self.label}: location/glt_x/glt_y hold negative entries "
-                                 "(GLT out of range)")
+                raise InputError(
+                    f"{self.label}: location/glt_x/glt_y hold negative entries (GLT out of range)"
+                )
 
     def rows(self, row0: int, row1: int) -> Tuple[np.ndarray, np.ndarray]:
         gx, gy = self._raw(row0, row1)

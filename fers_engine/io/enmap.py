@@ -12,6 +12,7 @@ band-level ``wavelength``/``fwhm``/``bbl`` and scale/offset (the real Potsdam ti
 no-data bands 130-135 with ``bbl = 0``); a band that holds only nodata in a sample of rows is
 marked bad as well, for exports whose ``bbl`` does not say so.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,9 +27,15 @@ from ..errors import InputError
 from .gdal_cube import GdalCube, sibling_file
 
 PRODUCT = "EnMAP L2A"
-IMAGE_SUFFIXES = ("-SPECTRAL_IMAGE.TIF", "-SPECTRAL_IMAGE.GEOTIFF", "-SPECTRAL_IMAGE_COG.TIF",
-                  "-SPECTRAL_IMAGE.BSQ", "-SPECTRAL_IMAGE.BIL", "-SPECTRAL_IMAGE.BIP",
-                  "-SPECTRAL_IMAGE.JP2")
+IMAGE_SUFFIXES = (
+    "-SPECTRAL_IMAGE.TIF",
+    "-SPECTRAL_IMAGE.GEOTIFF",
+    "-SPECTRAL_IMAGE_COG.TIF",
+    "-SPECTRAL_IMAGE.BSQ",
+    "-SPECTRAL_IMAGE.BIL",
+    "-SPECTRAL_IMAGE.BIP",
+    "-SPECTRAL_IMAGE.JP2",
+)
 METADATA_SUFFIX = "-METADATA.XML"
 NO_DATA_MEAN = -1000000.0
 SCAN_ROWS = 32  # rows sampled to find the no-data bands of an EnMAP-Box export
@@ -39,8 +46,11 @@ def is_enmap_name(path: Path) -> bool:
     name = path.name.upper()
     if not name.startswith("ENMAP") or "L2A" not in name:
         return False
-    return (name.endswith(METADATA_SUFFIX) or name.endswith(".ZIP")
-            or any(name.endswith(s) for s in IMAGE_SUFFIXES))
+    return (
+        name.endswith(METADATA_SUFFIX)
+        or name.endswith(".ZIP")
+        or any(name.endswith(s) for s in IMAGE_SUFFIXES)
+    )
 
 
 def is_enmap_box_export(ds) -> bool:
@@ -49,8 +59,11 @@ def is_enmap_box_export(ds) -> bool:
     if ds.RasterCount != 224:
         return False
     band = ds.GetRasterBand(1)
-    return (re.match(r"^band \d+ \(.+ nanometers\)$", (band.GetDescription() or "").lower()) is not None
-            and "wavelength" in (band.GetMetadata() or {}) and band.GetScale() not in (None, 1.0))
+    return (
+        re.match(r"^band \d+ \(.+ nanometers\)$", (band.GetDescription() or "").lower()) is not None
+        and "wavelength" in (band.GetMetadata() or {})
+        and band.GetScale() not in (None, 1.0)
+    )
 
 
 class EnmapScene(GdalCube):
@@ -67,8 +80,10 @@ class EnmapScene(GdalCube):
         elif is_enmap_name(path):  # the image, with its metadata beside it
             meta = sibling_file(path, _stem_of(path) + METADATA_SUFFIX)
             if meta is None:
-                raise InputError(f"{label}: {_stem_of(path)}-METADATA.XML is missing beside it; "
-                                 "EnMAP wavelengths, gains and no-data bands live there")
+                raise InputError(
+                    f"{label}: {_stem_of(path)}-METADATA.XML is missing beside it; "
+                    "EnMAP wavelengths, gains and no-data bands live there"
+                )
             image, root, files = str(path), _parse_xml(meta.read_bytes(), meta.name), [meta]
         else:  # an EnMAP-Box export: everything is in the raster itself
             super().__init__(str(path), label, f"{PRODUCT} (EnMAP-Box export)")
@@ -83,14 +98,17 @@ class EnmapScene(GdalCube):
         info = self.info
         bands = root.findall("specific/bandCharacterisation/bandID")
         if not bands:
-            raise InputError(f"{self.label}: METADATA.XML has no specific/bandCharacterisation/bandID "
-                             "entries (not an EnMAP metadata file)")
+            raise InputError(
+                f"{self.label}: METADATA.XML has no specific/bandCharacterisation/bandID "
+                "entries (not an EnMAP metadata file)"
+            )
 
         def values(tag: str) -> List[Optional[str]]:
             return [b.findtext(tag) for b in bands]
 
-        wl, fwhm, gain, offset = (values(t) for t in ("wavelengthCenterOfBand", "FWHMOfBand",
-                                                      "GainOfBand", "OffsetOfBand"))
+        wl, fwhm, gain, offset = (
+            values(t) for t in ("wavelengthCenterOfBand", "FWHMOfBand", "GainOfBand", "OffsetOfBand")
+        )
         if any(v is None for v in wl):
             raise InputError(f"{self.label}: a bandID in METADATA.XML has no wavelengthCenterOfBand")
         self.set_spectral(wl, "Nanometers", fwhm if None not in fwhm else None)
@@ -102,16 +120,19 @@ class EnmapScene(GdalCube):
             empty = [i for i in range(info.count) if stds[i] == 0.0 and means[i] == NO_DATA_MEAN]
             good[empty] = False
             if empty:
-                info.notes.append(f"{len(empty)} no-data band(s) in METADATA.XML marked bad: "
-                                  + _band_list(empty))
+                info.notes.append(
+                    f"{len(empty)} no-data band(s) in METADATA.XML marked bad: " + _band_list(empty)
+                )
         overlap = _overlap_vnir_bands(root, info.wavelengths)
         if overlap:
             good[overlap] = False
-            info.notes.append(f"VNIR/SWIR overlap: {len(overlap)} VNIR band(s) at or above the first "
-                              "SWIR band marked bad (SWIR only in the overlap)")
+            info.notes.append(
+                f"VNIR/SWIR overlap: {len(overlap)} VNIR band(s) at or above the first "
+                "SWIR band marked bad (SWIR only in the overlap)"
+            )
         info.bad_bands = good
-        if None not in gain:
-            g = np.array([float(v) for v in gain])
+        if all(v is not None for v in gain):
+            g = np.array([float(v) for v in gain if v is not None])
             o = np.array([float(v) if v is not None else 0.0 for v in offset])
             info.scale, info.offset = g, (None if np.all(o == 0.0) else o)
 
@@ -139,8 +160,10 @@ class EnmapScene(GdalCube):
         if empty.size:
             good[empty] = False
             info.bad_bands = good
-            info.notes.append(f"{empty.size} band(s) not flagged by bbl hold only nodata in {len(rows)} "
-                              "sampled rows and are marked bad: " + _band_list(empty.tolist()))
+            info.notes.append(
+                f"{empty.size} band(s) not flagged by bbl hold only nodata in {len(rows)} "
+                "sampled rows and are marked bad: " + _band_list(empty.tolist())
+            )
 
 
 # -- locating the parts of a product ----------------------------------------------------------

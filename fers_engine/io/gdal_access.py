@@ -5,6 +5,7 @@ its arrays here. GDAL's failures are collected by ``GdalErrors`` (the engine's o
 GDAL, in either binding mode) and end up in an ``InputError`` that names the file and what was
 expected, so a truncated HDF5 file or a missing group never surfaces as a traceback or stderr spam.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -31,8 +32,10 @@ def open_multidim(path: str, label: str, what: str):
     ds, reason = gdal_call(gdal.OpenEx, str(path), gdal.OF_MULTIDIM_RASTER | gdal.OF_READONLY)
     root = gdal_call(ds.GetRootGroup)[0] if ds is not None else None
     if root is None:
-        raise InputError(f"cannot read {label} as {what}: the file is corrupt or not NetCDF/HDF5"
-                         + (f" ({reason})" if reason else ""))
+        raise InputError(
+            f"cannot read {label} as {what}: the file is corrupt or not NetCDF/HDF5"
+            + (f" ({reason})" if reason else "")
+        )
     return ds, root
 
 
@@ -73,7 +76,7 @@ def hdf5_truncation(path: str) -> Optional[str]:
         return None
     if offsets not in (2, 4, 8) or len(head) < at + offsets:
         return None
-    stored = int.from_bytes(head[at:at + offsets], "little")
+    stored = int.from_bytes(head[at : at + offsets], "little")
     if stored != (1 << (8 * offsets)) - 1 and size < stored:  # all ones = undefined address
         return f"the file is truncated ({size} of {stored} bytes; an interrupted download?)"
     return None
@@ -95,8 +98,7 @@ def require_array(root, fullname: str, label: str, ndim: Optional[int] = None):
     if array is None:
         raise InputError(f"{label}: missing {fullname} (not a complete product of this kind)")
     if ndim is not None and array.GetDimensionCount() != ndim:
-        raise InputError(f"{label}: {fullname} has {array.GetDimensionCount()} dimensions, "
-                         f"expected {ndim}")
+        raise InputError(f"{label}: {fullname} has {array.GetDimensionCount()} dimensions, expected {ndim}")
     return array
 
 
@@ -104,17 +106,21 @@ def array_shape(array) -> List[int]:
     return [int(d.GetSize()) for d in array.GetDimensions()]
 
 
-def read_array(array, label: str, start: Optional[Sequence[int]] = None,
-               count: Optional[Sequence[int]] = None) -> np.ndarray:
+def read_array(
+    array, label: str, start: Optional[Sequence[int]] = None, count: Optional[Sequence[int]] = None
+) -> np.ndarray:
     """A hyperslab of an MDArray as numpy; a failed read (truncated file) is an ``InputError``."""
-    if start is None:
+    if start is None or count is None:
         data, reason = gdal_call(array.ReadAsArray)
     else:
-        data, reason = gdal_call(array.ReadAsArray, array_start_idx=[int(v) for v in start],
-                                 count=[int(v) for v in count])
+        data, reason = gdal_call(
+            array.ReadAsArray, array_start_idx=[int(v) for v in start], count=[int(v) for v in count]
+        )
     if data is None or reason:
-        raise InputError(f"{label}: reading {array.GetFullName()} failed (file truncated or corrupt"
-                         + (f": {reason})" if reason else ")"))
+        raise InputError(
+            f"{label}: reading {array.GetFullName()} failed (file truncated or corrupt"
+            + (f": {reason})" if reason else ")")
+        )
     return np.asarray(data)
 
 

@@ -7,6 +7,7 @@ nodata, band-level or ENVI wavelengths, row-window reads) plus the band scale/of
 reflectance, band-level ``bbl`` as EnMAP-Box writes it, the product's name, its sidecar files,
 and a checked setter for the spectral description a sidecar gives.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -25,8 +26,9 @@ __all__ = ["GdalCube", "envi_list", "sibling_file"]
 class GdalCube(GdalScene):
     """A multi-band GDAL raster; ``info`` may be completed by the product reader that owns it."""
 
-    def __init__(self, source: str, label: str, product: Optional[str] = None,
-                 files: Sequence[Path] = ()) -> None:
+    def __init__(
+        self, source: str, label: str, product: Optional[str] = None, files: Sequence[Path] = ()
+    ) -> None:
         super().__init__(source)
         self.label = label
         self._sidecars = list(files)

@@ -12,11 +12,12 @@ engine never changes them behind their back:
 * the block cache size (``gdal.SetCacheMax``): ``limit_gdal_cache`` changes it only when called
   from the main thread, and restores it only if nobody changed it meanwhile.
 """
+
 from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Literal, Optional
 
 from .. import hints
 from ..errors import DependencyError
@@ -53,11 +54,11 @@ class GdalErrors:
         elif err_class == self.gdal.CE_Warning:
             self.warnings.append(text)
 
-    def __enter__(self) -> "GdalErrors":
+    def __enter__(self) -> GdalErrors:
         self.gdal.PushErrorHandler(self._handler)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         self.gdal.PopErrorHandler()
         return False
 

@@ -5,11 +5,12 @@ Wavelengths are looked up in the order EnMAP-Box uses (anchors d.4): the ``IMAGE
 GeoTIFF writers produce), then the dataset ``ENVI`` domain (``wavelength``, ``fwhm``, ``bbl``,
 ``data ignore value``). The file is opened once and read window by window.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -87,18 +88,30 @@ class GdalScene(Scene):
         numbers = [int(b) + 1 for b in uniq]
         with GdalErrors() as errors:
             try:
-                got = errors.call(ds.ReadAsArray, 0, row0, self.info.width, row1 - row0, buf_obj=out,
-                                  band_list=numbers)
+                got = errors.call(
+                    ds.ReadAsArray, 0, row0, self.info.width, row1 - row0, buf_obj=out, band_list=numbers
+                )
             except TypeError:  # bindings older than GDAL 3.5 have no band_list: band by band
                 got = out
                 for k, number in enumerate(numbers):
-                    if errors.call(ds.GetRasterBand(number).ReadAsArray, 0, row0, self.info.width,
-                                   row1 - row0, buf_obj=out[k]) is None:
+                    if (
+                        errors.call(
+                            ds.GetRasterBand(number).ReadAsArray,
+                            0,
+                            row0,
+                            self.info.width,
+                            row1 - row0,
+                            buf_obj=out[k],
+                        )
+                        is None
+                    ):
                         got = None
             problem = errors.take()
         if got is None or problem:
-            raise InputError(f"cannot read rows {row0}:{row1} of {self._label} "
-                             f"({problem or 'GDAL read failed'}); is the file truncated or corrupt?")
+            raise InputError(
+                f"cannot read rows {row0}:{row1} of {self._label} "
+                f"({problem or 'GDAL read failed'}); is the file truncated or corrupt?"
+            )
         data = out if view_as is None else out.view(view_as)
         return data if len(uniq) == len(bands) and (uniq == bands).all() else data[inverse]
 
@@ -114,8 +127,10 @@ class GdalScene(Scene):
             mask = errors.call(band.ReadAsArray, 0, row0, self.info.width, row1 - row0)
             problem = errors.take()
         if mask is None or problem:
-            raise InputError(f"cannot read the validity mask of {self._label} rows {row0}:{row1} "
-                             f"({problem or 'GDAL read failed'})")
+            raise InputError(
+                f"cannot read the validity mask of {self._label} rows {row0}:{row1} "
+                f"({problem or 'GDAL read failed'})"
+            )
         return mask > 0
 
     def close(self) -> None:
@@ -145,8 +160,9 @@ class GdalScene(Scene):
             subs = _subdatasets(ds)
             if subs:
                 shown = ", ".join(subs[:3]) + (", ..." if len(subs) > 3 else "")
-                raise InputError(f"{label} has no bands: it holds {len(subs)} subdatasets "
-                                 f"({shown}); open one of those")
+                raise InputError(
+                    f"{label} has no bands: it holds {len(subs)} subdatasets ({shown}); open one of those"
+                )
             raise InputError(f"{label} has no bands")
         width, height = int(ds.RasterXSize), int(ds.RasterYSize)
         if width < 1 or height < 1:
@@ -203,9 +219,19 @@ IDENTITY = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 # GDAL data type name -> numpy dtype of the read buffer (complex integers are read as complex
 # floats: numpy has no complex integer type).
 _NUMPY_OF_GDAL = {
-    "Byte": "uint8", "Int8": "int8", "UInt16": "uint16", "Int16": "int16", "UInt32": "uint32",
-    "Int32": "int32", "UInt64": "uint64", "Int64": "int64", "Float32": "float32",
-    "Float64": "float64", "CInt16": "complex64", "CInt32": "complex128", "CFloat32": "complex64",
+    "Byte": "uint8",
+    "Int8": "int8",
+    "UInt16": "uint16",
+    "Int16": "int16",
+    "UInt32": "uint32",
+    "Int32": "int32",
+    "UInt64": "uint64",
+    "Int64": "int64",
+    "Float32": "float32",
+    "Float64": "float64",
+    "CInt16": "complex64",
+    "CInt32": "complex128",
+    "CFloat32": "complex64",
     "CFloat64": "complex128",
 }
 
@@ -240,8 +266,11 @@ def _read_types(ds):
 
 def _subdatasets(ds) -> List[str]:
     meta = ds.GetMetadata_Dict("SUBDATASETS") or {}
-    names = [(int(k.split("_")[1]), v) for k, v in meta.items()
-             if k.startswith("SUBDATASET_") and k.endswith("_NAME")]
+    names = [
+        (int(k.split("_")[1]), v)
+        for k, v in meta.items()
+        if k.startswith("SUBDATASET_") and k.endswith("_NAME")
+    ]
     return [v for _, v in sorted(names)]
 
 
@@ -251,20 +280,26 @@ def _spectral(ds, envi: dict):
     # 1. IMAGERY domain (GDAL >= 3.10): always micrometres.
     imagery = [_tags(ds, bidx=b, ns="IMAGERY") for b in range(1, count + 1)]
     if all("CENTRAL_WAVELENGTH_UM" in t for t in imagery):
-        wl = [t["CENTRAL_WAVELENGTH_UM"] for t in imagery]
-        fw = [t.get("FWHM_UM") for t in imagery]
-        return _finish(wl, "Micrometers", fw if all(v is not None for v in fw) else None)
+        fw_um = [t.get("FWHM_UM") for t in imagery]
+        return _finish(
+            [t["CENTRAL_WAVELENGTH_UM"] for t in imagery],
+            "Micrometers",
+            fw_um if all(v is not None for v in fw_um) else None,
+        )
     # 2. band-level wavelength (+ units per band or for the dataset).
     band_tags = [_tags(ds, bidx=b) for b in range(1, count + 1)]
     if all("wavelength" in t for t in band_tags):
-        units = band_tags[0].get("wavelength_units") or _tags(ds).get("wavelength_units") \
+        units = (
+            band_tags[0].get("wavelength_units")
+            or _tags(ds).get("wavelength_units")
             or envi.get("wavelength_units")
-        fw = [t.get("fwhm") for t in band_tags]
-        if not all(v is not None for v in fw):
+        )
+        fw: Optional[List[Any]] = [t.get("fwhm") for t in band_tags]
+        if fw is not None and not all(v is not None for v in fw):
             fw = _envi_list(envi.get("fwhm"))
         return _finish([t["wavelength"] for t in band_tags], units, fw)
     # 3. dataset ENVI domain.
-    wl = _envi_list(envi.get("wavelength"))
+    wl: Optional[List[str]] = _envi_list(envi.get("wavelength"))
     if wl is not None:
         return _finish(wl, envi.get("wavelength_units"), _envi_list(envi.get("fwhm")))
     return None, None, None, None

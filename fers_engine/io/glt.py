@@ -10,10 +10,11 @@ NaN where the lookup has no source. Each map pixel is one swath pixel, so the re
 depend on the blocking, and the cube itself is never resampled or held whole (every known EMIT
 reader loads the 1.8 GB swath first).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class MapView:
     """The map grid a scene's scores are written on: size and georeference of ``lookup``."""
 
     lookup: Lookup
-    crs: str
+    crs: Optional[str]
     transform: Tuple[float, ...]
     note: str
 

@@ -24,6 +24,7 @@ lock file, and is safe on folders shared between machines (another host's partia
 touched). Partials named before the pid was carried (``.NAME.partial-XXXXXXXX.EXT``) have no
 owner to ask, so they are removed only when older than ``LEGACY_PARTIAL_AGE_S``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..errors import OutputError
 from ..progress import SILENT, Reporter
@@ -48,8 +49,10 @@ LEGACY_PARTIAL_AGE_S = 24 * 3600
 # Data-file suffixes an ENVI header may describe (the same list the GDAL reader tries).
 _ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".bin", ".envi")
 # mkstemp's random part: 8 characters of [a-z0-9_].
-_PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial-(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-)?"
-                      r"(?P<rand>[a-z0-9_]{8})(?P<ext>(?:\.[A-Za-z0-9]+)*)$")
+_PARTIAL = re.compile(
+    r"^\.(?P<name>.+)\.partial-(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-)?"
+    r"(?P<rand>[a-z0-9_]{8})(?P<ext>(?:\.[A-Za-z0-9]+)*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -62,20 +65,21 @@ class Output:
     companions: Tuple[Path, ...] = ()
 
     @classmethod
-    def raster(cls, role: str, path: PathLike) -> "Output":
+    def raster(cls, role: str, path: PathLike) -> Output:
         p = Path(path).expanduser()
         return cls(role, p, (Path(str(p) + ".aux.xml"),))
 
     @classmethod
-    def file(cls, role: str, path: PathLike, *companions: PathLike) -> "Output":
+    def file(cls, role: str, path: PathLike, *companions: PathLike) -> Output:
         return cls(role, Path(path).expanduser(), tuple(Path(c).expanduser() for c in companions))
 
     def files(self) -> Tuple[Path, ...]:
         return (self.path,) + self.companions
 
 
-def guard_outputs(outputs: Sequence[Optional[Output]], inputs: Iterable = (),
-                  reporter: Reporter = SILENT) -> None:
+def guard_outputs(
+    outputs: Sequence[Optional[Output]], inputs: Iterable = (), reporter: Reporter = SILENT
+) -> None:
     """Refuse outputs that would destroy an input, collide, or cannot be written (see the
     module docstring), then sweep stale partial files from the output folders.
 
@@ -86,26 +90,39 @@ def guard_outputs(outputs: Sequence[Optional[Output]], inputs: Iterable = (),
     wanted = [o for o in outputs if o is not None]
     for out in wanted:
         _check_output_path(out)
-    input_files = _input_files(inputs)
+    # Files are matched by identity keys in dictionaries, not pair by pair: a batch guards
+    # thousands of outputs against thousands of inputs before it starts.
+    by_key: Dict[Tuple, Tuple[Path, Path]] = {}
+    for main, inp in _input_files(inputs):
+        for key in _file_keys(inp):
+            by_key.setdefault(key, (main, inp))
     for out in wanted:
         for written in out.files():
-            for main, inp in input_files:
-                if _same_file(written, inp):
-                    raise OutputError(_collision_message(out, written, main, inp))
-    for i, a in enumerate(wanted):
-        for b in wanted[i + 1:]:
-            for fa in a.files():
-                for fb in b.files():
-                    if _same_file(fa, fb):
-                        shown = fa.name if fa.name == fb.name else f"{fa.name} and {fb.name}"
-                        raise OutputError(f"the {a.role} and the {b.role} are the same file ({shown}): "
-                                          "choose two different paths")
+            for key in _file_keys(written):
+                if key in by_key:
+                    raise OutputError(_collision_message(out, written, *by_key[key]))
+    written_by: Dict[Tuple, Tuple[Output, Path]] = {}
+    for b in wanted:
+        for fb in b.files():
+            keys = _file_keys(fb)
+            for key in keys:
+                a, fa = written_by.get(key, (b, fb))
+                if a is not b:
+                    shown = fa.name if fa.name == fb.name else f"{fa.name} and {fb.name}"
+                    raise OutputError(
+                        f"the {a.role} and the {b.role} are the same file ({shown}): "
+                        "choose two different paths"
+                    )
+            for key in keys:
+                written_by.setdefault(key, (b, fb))
     for folder in dict.fromkeys(out.path.parent for out in wanted):
         _probe_writable(folder)
         removed = sweep_stale_partials(folder)
         if removed:
-            reporter.info(f"removed {len(removed)} partial file(s) left in {folder} by an interrupted "
-                          f"run: {', '.join(removed)}")
+            reporter.info(
+                f"removed {len(removed)} partial file(s) left in {folder} by an interrupted "
+                f"run: {', '.join(removed)}"
+            )
 
 
 def partial_prefix(target: PathLike) -> str:
@@ -176,11 +193,11 @@ def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
     import ctypes
     from ctypes import wintypes
 
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
     kernel32.OpenProcess.restype = wintypes.HANDLE
     handle = kernel32.OpenProcess(0x1000, False, wintypes.DWORD(pid))  # QUERY_LIMITED_INFORMATION
     if not handle:
-        return ctypes.get_last_error() == 5  # access denied: it exists
+        return ctypes.get_last_error() == 5  # type: ignore[attr-defined,unused-ignore]  # access denied: it exists
     try:
         code = wintypes.DWORD()
         if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
@@ -195,8 +212,13 @@ def _host_tag() -> str:
     return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _check_output_path(out: Output) -> None:
@@ -218,15 +240,19 @@ def _check_output_path(out: Output) -> None:
         raise OutputError(f"the {out.role} {written} is {kind}, not a file: choose a file path")
     folder = out.path.parent
     if not folder.is_dir():
-        raise OutputError(f"output folder does not exist: {folder}" if not folder.exists() else
-                          f"output folder {folder} is not a folder")
+        raise OutputError(
+            f"output folder does not exist: {folder}"
+            if not folder.exists()
+            else f"output folder {folder} is not a folder"
+        )
 
 
 def _probe_writable(folder: Path) -> None:
     """Create and remove a file named like a partial, so a crash in between is swept later."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=partial_prefix(folder / "write-test"), suffix=".probe",
-                                     dir=str(folder))
+        fd, probe = tempfile.mkstemp(
+            prefix=partial_prefix(folder / "write-test"), suffix=".probe", dir=str(folder)
+        )
     except OSError as exc:
         raise OutputError(f"cannot write in {folder} ({exc.strerror or exc})") from None
     os.close(fd)
@@ -262,10 +288,24 @@ def _with_partners(p: Path) -> List[Path]:
     partners = [Path(str(p) + ".aux.xml")]
     if p.suffix.lower() == ".hdr":
         stem = str(p.with_suffix(""))
-        partners.extend(Path(stem + s) for s in _ENVI_DATA_SUFFIXES + tuple(s.upper() for s in _ENVI_DATA_SUFFIXES[1:]))
+        partners.extend(
+            Path(stem + s) for s in _ENVI_DATA_SUFFIXES + tuple(s.upper() for s in _ENVI_DATA_SUFFIXES[1:])
+        )
     else:
         partners.extend([Path(str(p) + ".hdr"), p.with_suffix(".hdr"), p.with_suffix(".HDR")])
     return [p] + [f for f in partners if f != p and f.exists()]
+
+
+def _file_keys(p: Path) -> Tuple[Tuple, ...]:
+    """What makes two paths one file, as dictionary keys: the path once links are resolved,
+    and the device and inode of an existing file (a hard link). Two paths share a key exactly
+    when ``_same_file`` says they are one file."""
+    keys: Tuple[Tuple, ...] = (("path", os.path.normcase(os.path.realpath(p))),)
+    try:
+        st = os.stat(p)
+    except OSError:  # does not exist (yet)
+        return keys
+    return keys + (("inode", st.st_dev, st.st_ino),)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -282,7 +322,9 @@ def _collision_message(out: Output, written: Path, main: Path, inp: Path) -> str
     what = f"the {out.role} {written.name}"
     if written != out.path:
         what += f" (written with {out.path.name})"
-    target = f"the input {main.name}" if _same_file(inp, main) else f"{inp.name}, a file of the input {main.name}"
+    target = (
+        f"the input {main.name}" if _same_file(inp, main) else f"{inp.name}, a file of the input {main.name}"
+    )
     if os.path.abspath(written) != os.path.abspath(inp):
         target += " (through a link)"
     return f"{what} would overwrite {target}; choose another path"

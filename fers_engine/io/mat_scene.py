@@ -16,6 +16,7 @@ Benchmark files use arbitrary names (``data``, ``hsi_img``, ``Y``; ``map``, ``gt
 The whole file is loaded at open (MATLAB v5 files cannot be read piecewise); these benchmark
 scenes are small.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -71,7 +72,7 @@ class MatScene(Scene):
         notes: List[str] = []
         cube, cube_key = _find_cube(arrays, self.path, notes)
         rows, cols, count = cube.shape
-        self._cube = cube
+        self._cube: Optional[np.ndarray] = cube
         gt, valid, gt_key = _find_masks(arrays, (rows, cols), cube_key, notes)
         self._gt = gt
         self.ground_truth_key = gt_key
@@ -124,8 +125,10 @@ def _find_cube(arrays: Dict[str, np.ndarray], path: Path, notes: List[str]) -> T
         rivals = [(k, v) for k, v in cubes if 2 * v.size >= largest]
         if len(rivals) > 1:  # taking the largest would analyse the wrong data without a word
             listed = ", ".join(f"'{k}' {'x'.join(map(str, v.shape))}" for k, v in rivals)
-            raise InputError(f"{path.name} holds {len(rivals)} hyperspectral cubes ({listed}) and FERS "
-                             "cannot tell which one to analyse: save that one alone in its own .mat file")
+            raise InputError(
+                f"{path.name} holds {len(rivals)} hyperspectral cubes ({listed}) and FERS "
+                "cannot tell which one to analyse: save that one alone in its own .mat file"
+            )
         key, cube = rivals[0]
         return cube, key
     found = _unmixing_layout(arrays)
@@ -139,11 +142,15 @@ def _find_cube(arrays: Dict[str, np.ndarray], path: Path, notes: List[str]) -> T
 
 def _unmixing_layout(arrays: Dict[str, np.ndarray]):
     """A bands x pixels (or pixels x bands) matrix plus image-size scalars, as in Jasper Ridge."""
-    scalars = {k: int(v.ravel()[0]) for k, v in arrays.items()
-               if v.size == 1 and v.dtype.kind in "iuf" and float(v.ravel()[0]).is_integer()
-               and v.ravel()[0] > 0}
-    mats = sorted(((k, v) for k, v in arrays.items() if v.ndim == 2 and v.dtype.kind in "iuf"
-                   and min(v.shape) > 1), key=lambda kv: -kv[1].size)
+    scalars = {
+        k: int(v.ravel()[0])
+        for k, v in arrays.items()
+        if v.size == 1 and v.dtype.kind in "iuf" and float(v.ravel()[0]).is_integer() and v.ravel()[0] > 0
+    }
+    mats = sorted(
+        ((k, v) for k, v in arrays.items() if v.ndim == 2 and v.dtype.kind in "iuf" and min(v.shape) > 1),
+        key=lambda kv: -kv[1].size,
+    )
     for key, mat in mats:
         for pix_axis in (1, 0):
             npix = mat.shape[pix_axis]
@@ -154,14 +161,18 @@ def _unmixing_layout(arrays: Dict[str, np.ndarray]):
             pixels_by_bands = mat.T if pix_axis == 1 else mat
             # MATLAB column-major pixel order: pixel p = r + c * rows.
             cube = pixels_by_bands.reshape(cols, rows, -1).transpose(1, 0, 2)
-            return key, np.ascontiguousarray(cube), f"{mat.shape[0]}x{mat.shape[1]} -> {rows}x{cols}x{cube.shape[2]}, column-major"
+            return (
+                key,
+                np.ascontiguousarray(cube),
+                f"{mat.shape[0]}x{mat.shape[1]} -> {rows}x{cols}x{cube.shape[2]}, column-major",
+            )
     return None
 
 
 def _image_size(scalars: Dict[str, int], npix: int) -> Optional[Tuple[int, int]]:
     keys = list(scalars)
     for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
+        for b in keys[i + 1 :]:
             if scalars[a] * scalars[b] == npix and min(scalars[a], scalars[b]) > 1:
                 ra, rb = _is_rows(a), _is_rows(b)
                 if rb and not ra:
@@ -184,7 +195,8 @@ def _is_cols(name: str) -> bool:
 
 def _find_masks(arrays, shape: Tuple[int, int], cube_key: str, notes: List[str]):
     """``(ground truth, validity mask, gt key)`` among the two-valued image-sized arrays."""
-    gts, valids = [], []
+    gts: List[Tuple[str, np.ndarray, bool]] = []
+    valids: List[Tuple[str, np.ndarray, bool]] = []
     for key, arr in arrays.items():
         if key == cube_key or arr.ndim != 2:
             continue
@@ -205,7 +217,9 @@ def _find_masks(arrays, shape: Tuple[int, int], cube_key: str, notes: List[str])
         if transposed:
             notes.append(f"ground truth '{gt_key}' is stored transposed; transposed to match the cube")
         if len(gts) > 1:
-            notes.append(f"several ground-truth candidates ({', '.join(k for k, *_ in gts)}); using '{gt_key}'")
+            notes.append(
+                f"several ground-truth candidates ({', '.join(k for k, *_ in gts)}); using '{gt_key}'"
+            )
     if valids:
         vkey, valid, _ = valids[0]
         notes.append(f"validity mask '{vkey}' applied ({int((~valid).sum())} pixels marked unusable)")
@@ -255,7 +269,7 @@ def mat_ground_truth(path, shape: Optional[Tuple[int, int]] = None) -> Optional[
     has_cube = any(v.ndim == 3 for v in arrays.values()) or _unmixing_layout(arrays) is not None
     if has_cube:
         return MatScene(path, arrays).ground_truth
-    for key, arr in arrays.items():
+    for arr in arrays.values():
         if arr.ndim != 2 or min(arr.shape) < 2:
             continue
         if shape is not None and arr.shape != tuple(shape):

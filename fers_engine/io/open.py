@@ -6,6 +6,7 @@ one-line ``InputError`` instead of a GDAL or scipy traceback, then recognises se
 (EMIT, EnMAP, PRISMA, AVIRIS, DESIS, Tanager: see ``detect_product``) by name and content
 before falling back to the plain GDAL and ``.mat`` readers.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,6 +25,15 @@ from .scene import Scene
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+__all__ = [
+    "PRODUCT_FILE_FILTERS",
+    "ReaderOptions",
+    "detect_product",
+    "find_ground_truth",
+    "open_scene",
+    "read_ground_truth",
+]
+
 # Files that can hold a mask beside a scene; "" is an ENVI data file (its .hdr must exist).
 GT_SUFFIXES = (".bmp", ".tif", ".tiff", ".png", ".mat", ".img", ".dat", ".gif", ".pgm", ".pbm", "")
 GT_TAGS = ("gt", "groundtruth", "ground_truth", "ground-truth")
@@ -34,13 +44,19 @@ GT_SEPARATORS = ("", "_", "-", ".", " ")
 # patterns per product, in the form Qt's file filters take.
 PRODUCT_FILE_FILTERS = (
     ("EMIT L2A RFL", "EMIT_L2A_RFL_*.nc"),
-    ("EnMAP L2A", "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip "
-                  "ENMAP*L2A*-SPECTRAL_IMAGE*.TIF ENMAP*L2A*-SPECTRAL_IMAGE*.tif"),
+    (
+        "EnMAP L2A",
+        "ENMAP*L2A*-METADATA.XML ENMAP*L2A*-METADATA.xml ENMAP*L2A*.ZIP ENMAP*L2A*.zip "
+        "ENMAP*L2A*-SPECTRAL_IMAGE*.TIF ENMAP*L2A*-SPECTRAL_IMAGE*.tif",
+    ),
     ("PRISMA L2D", "PRS_L2D_*.he5"),
     ("AVIRIS-NG / AVIRIS-classic ENVI", "ang* f*t*p*r* *.hdr"),
     ("AVIRIS-3/5 RFL_ORT", "*_RFL_ORT.nc"),
-    ("DESIS L2A", "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-METADATA.XML DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif "
-                  "DESIS-HSI-L2A*-SPECTRAL_IMAGE.TIF"),
+    (
+        "DESIS L2A",
+        "DESIS-HSI-L2A*-METADATA.xml DESIS-HSI-L2A*-METADATA.XML DESIS-HSI-L2A*-SPECTRAL_IMAGE.tif "
+        "DESIS-HSI-L2A*-SPECTRAL_IMAGE.TIF",
+    ),
     ("Planet Tanager", "*.h5 *.he5"),
 )
 
@@ -62,6 +78,16 @@ def open_scene(path: PathLike, options: Optional[ReaderOptions] = None) -> Scene
     ``detect_product``), ``.mat`` -> ``MatScene``, anything else -> ``GdalScene``.
 
     An ENVI scene may be given by its data file or its ``.hdr``. The result is a context manager.
+
+    Args:
+        path: a file, an ENVI ``.hdr``, a product folder's file, or a GDAL subdataset name.
+        options: the grid scores go on for products with a map view; None = ``ReaderOptions()``.
+
+    Returns:
+        A ``Scene``: ``info`` (a ``SceneInfo``) and ``read(row0, row1, bands)`` -> ``(block, valid)``.
+
+    Raises:
+        InputError: the file is missing, unreadable, or not a scene.
     """
     if is_gdal_name(path):  # a subdataset, e.g. GPKG:file.gpkg:table
         return GdalScene(str(path))
@@ -131,8 +157,10 @@ def _multidim_product(p: Path) -> Optional[Callable[[Path, ReaderOptions], Scene
     if tanager.looks_like_tanager(root):
         return lambda q, o: tanager.TanagerScene(q)
     if p.suffix.lower() == ".he5":
-        raise InputError(f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
-                         "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)")
+        raise InputError(
+            f"{p.name}: not a PRISMA L2D or Tanager product (neither HDFEOS/SWATHS/"
+            "PRS_L2D_HCO nor HDFEOS/*/HYP is in the file)"
+        )
     return None
 
 
@@ -172,12 +200,22 @@ def find_ground_truth(scene_path: PathLike) -> Optional[Path]:
     return _sibling_ground_truth(p)
 
 
-def read_ground_truth(path: PathLike, expected_shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+def read_ground_truth(path: PathLike, expected_shape: Optional[Tuple[int, ...]] = None) -> np.ndarray:
     """Anomaly mask ``bool (rows, cols)`` (True = anomaly) for a scene or a mask file.
 
     ``path`` may be the mask itself (a 1-bit BMP, any single-band raster: nonzero = anomaly; a
     ``.mat`` with a mask) or a scene whose mask is found by ``find_ground_truth``. With
     ``expected_shape`` a mask of another size is refused rather than silently misaligned.
+
+    Args:
+        path: a mask file or a scene with its truth beside it.
+        expected_shape: ``(rows, cols)`` the mask must have, or None.
+
+    Returns:
+        ``bool (rows, cols)``, True where there is an anomaly.
+
+    Raises:
+        InputError: no mask found, unreadable, or of another size.
     """
     p = _check_input(path)
     gt = _read_gt(p)
@@ -265,8 +303,17 @@ def _check_input(path: PathLike) -> Path:
         raise InputError(f"input is a folder, not a raster file: {p}")
     mode = p.stat().st_mode
     if not stat.S_ISREG(mode):  # a device reads forever (/dev/zero) or blocks (a named pipe)
-        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) \
-            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+        kind = (
+            "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a named pipe"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a file"
+        )
         raise InputError(f"input {p} is {kind}, not a raster file")
     if p.stat().st_size == 0:
         raise InputError(f"input file is empty (0 bytes): {p}")

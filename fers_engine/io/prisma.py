@@ -21,6 +21,7 @@ Choices, each stated because the peer readers differ:
   three reference bands (one VNIR, two SWIR) are all 0. A single 0 DN inside the scene is a
   valid (clipped) reflectance of ``L2Scale<Det>Min``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,16 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .gdal_access import (array_shape, attribute, attribute_array, find_group, open_multidim,
-                          read_array, require_array, srs_wkt)
+from .gdal_access import (
+    array_shape,
+    attribute,
+    attribute_array,
+    find_group,
+    open_multidim,
+    read_array,
+    require_array,
+    srs_wkt,
+)
 from .scene import Scene, SceneInfo
 
 PRODUCT = "PRISMA L2D"
@@ -51,8 +60,9 @@ class PrismaScene(Scene):
         self.label = label = self.path.name
         self._ds, root = open_multidim(str(path), label, "a PRISMA L2D product")
         self._root = root
-        self._cubes = [require_array(root, f"{FIELDS}/{name}", label, ndim=3)
-                       for name in ("VNIR_Cube", "SWIR_Cube")]
+        self._cubes = [
+            require_array(root, f"{FIELDS}/{name}", label, ndim=3) for name in ("VNIR_Cube", "SWIR_Cube")
+        ]
         shapes = [array_shape(c) for c in self._cubes]
         (rows, _, cols), (rows2, _, cols2) = shapes
         if (rows, cols) != (rows2, cols2):
@@ -64,8 +74,10 @@ class PrismaScene(Scene):
             fw = attribute_array(root, f"List_Fwhm_{name}", label, "the file")
             for what, values in (("List_Cw", cw), ("List_Fwhm", fw)):
                 if values.size != slots:
-                    raise InputError(f"{label}: {what}_{name} has {values.size} values but the "
-                                     f"{name.upper()} cube has {slots} bands")
+                    raise InputError(
+                        f"{label}: {what}_{name} has {values.size} values but the "
+                        f"{name.upper()} cube has {slots} bands"
+                    )
             lo = float(attribute_array(root, f"L2Scale{name}Min", label, "the file")[0])
             hi = float(attribute_array(root, f"L2Scale{name}Max", label, "the file")[0])
             for slot in np.flatnonzero(cw > 0):
@@ -78,14 +90,26 @@ class PrismaScene(Scene):
         self._entries = entries
         wl = np.array([e[0] for e in entries])
         self.info = SceneInfo(
-            path=str(path), height=rows, width=cols, count=len(entries), dtype="uint16",
-            crs=self._crs(), transform=self._transform(rows, cols),
-            wavelengths=wl, wavelength_units="Nanometers", fwhm=np.array([e[1] for e in entries]),
+            path=str(path),
+            height=rows,
+            width=cols,
+            count=len(entries),
+            dtype="uint16",
+            crs=self._crs(),
+            transform=self._transform(rows, cols),
+            wavelengths=wl,
+            wavelength_units="Nanometers",
+            fwhm=np.array([e[1] for e in entries]),
             band_names=[f"{'VNIR' if e[2] == 0 else 'SWIR'} {e[0]:.2f} nm" for e in entries],
-            product=PRODUCT, scale=np.array([e[4] for e in entries]),
+            product=PRODUCT,
+            scale=np.array([e[4] for e in entries]),
             offset=np.array([e[5] for e in entries]),
-            notes=[f"VNIR/SWIR overlap: {len(dropped)} VNIR band(s) at or above "
-                   f"{swir_start:.1f} nm left out (SWIR kept)"] if dropped else [],
+            notes=[
+                f"VNIR/SWIR overlap: {len(dropped)} VNIR band(s) at or above "
+                f"{swir_start:.1f} nm left out (SWIR kept)"
+            ]
+            if dropped
+            else [],
         )
         self._reference = np.unique([int(np.argmin(np.abs(wl - w))) for w in REFERENCE_NM])
 
@@ -116,8 +140,9 @@ class PrismaScene(Scene):
         rows, cols = row1 - row0, self.info.width
         out = np.empty((len(bands), rows, cols), dtype=np.uint16)
         for det, cube in enumerate(self._cubes):
-            picks = [(k, self._entries[int(b)][3]) for k, b in enumerate(bands)
-                     if self._entries[int(b)][2] == det]
+            picks = [
+                (k, self._entries[int(b)][3]) for k, b in enumerate(bands) if self._entries[int(b)][2] == det
+            ]
             if not picks:
                 continue
             slots = np.array([s for _, s in picks])

@@ -3,16 +3,23 @@
 Detectors, enhancers and the writer only ever see this interface, so a scene from a GeoTIFF, an
 ENVI cube or a MATLAB benchmark file is handled by exactly the same streamed code path.
 """
+
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import BandIndexError, FersError, InputError
+
+if TYPE_CHECKING:
+    from .glt import MapView
+
+#: 0-based band indices: a list or an integer array (what band selection returns).
+BandIndices = Union[Sequence[int], np.ndarray]
 
 
 @dataclass
@@ -58,7 +65,7 @@ class SceneInfo:
         return self.transform is not None
 
 
-def band_index_array(bands: Optional[Sequence[int]], count: int, name: str = "the scene") -> np.ndarray:
+def band_index_array(bands: Optional[BandIndices], count: int, name: str = "the scene") -> np.ndarray:
     """Validate 0-based band indices up front so a typo fails with a message, not an IndexError."""
     if bands is None:
         return np.arange(count, dtype=np.int64)
@@ -71,9 +78,10 @@ def band_index_array(bands: Optional[Sequence[int]], count: int, name: str = "th
     if bad.size:
         worst = int(bad.max()) if (bad >= count).any() else int(bad.min())
         raise BandIndexError(
-            f"band index {worst} out of range: {name} has {count} bands "
-            f"(0-based indices 0..{count - 1})",
-            worst, count, name,
+            f"band index {worst} out of range: {name} has {count} bands (0-based indices 0..{count - 1})",
+            worst,
+            count,
+            name,
         )
     return idx.astype(np.int64)
 
@@ -91,7 +99,7 @@ class Scene(abc.ABC):
     info: SceneInfo
     # The map grid the scores go on when it differs from the scene's own geometry (EMIT's GLT,
     # a north-up AVIRIS line): a ``glt.MapView``; None = scores keep the scene's geometry.
-    map_view = None
+    map_view: Optional[MapView] = None
 
     # -- to implement -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -106,12 +114,13 @@ class Scene(abc.ABC):
         """Nodata value per requested band (None = no nodata); per band for GDAL sources."""
         return [self.info.nodata] * len(bands)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: a scene that holds no handle keeps this)
         """Release the file handle; reading after close is an error."""
 
     # -- shared behaviour ---------------------------------------------------------------------
-    def read(self, row0: int, row1: int,
-             bands: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    def read(
+        self, row0: int, row1: int, bands: Optional[BandIndices] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """Rows ``row0:row1`` as ``(float32 (B, rows, W), bool (rows, W))``; bands are 0-based."""
         idx = band_index_array(bands, self.info.count)
         raw = self._read_checked(row0, row1, idx)
@@ -133,8 +142,7 @@ class Scene(abc.ABC):
             block[:, ~valid] = 0.0
         return block, valid
 
-    def read_band_validity(self, row0: int, row1: int,
-                           bands: Optional[Sequence[int]] = None) -> np.ndarray:
+    def read_band_validity(self, row0: int, row1: int, bands: Optional[BandIndices] = None) -> np.ndarray:
         """bool ``(B, rows, W)``: where each band *on its own* holds a usable value (not nodata,
         finite in float32, inside the stored validity mask). ``read`` combines the bands, so one
         band of NaN makes every pixel invalid; this tells which band it is."""
@@ -163,8 +171,10 @@ class Scene(abc.ABC):
         except (FersError, MemoryError):
             raise
         except Exception as exc:  # reader libraries raise their own types (RasterioIOError, RuntimeError...)
-            raise InputError(f"cannot read rows {row0}-{row1} of {Path(self.info.path).name} "
-                             f"({_deepest_message(exc)}): the file may be truncated or damaged") from None
+            raise InputError(
+                f"cannot read rows {row0}-{row1} of {Path(self.info.path).name} "
+                f"({_deepest_message(exc)}): the file may be truncated or damaged"
+            ) from None
 
     def _to_reflectance(self, block: np.ndarray, raw: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """``block * scale + offset`` per band when the product declares them (never in place on
@@ -179,11 +189,11 @@ class Scene(abc.ABC):
             out += np.asarray(offset, dtype=np.float32)[idx][:, None, None]
         return out
 
-    def read_all(self, bands: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    def read_all(self, bands: Optional[BandIndices] = None) -> Tuple[np.ndarray, np.ndarray]:
         """The whole scene in one block: only for small scenes (benchmarks, tests)."""
         return self.read(0, self.info.height, bands)
 
-    def __enter__(self) -> "Scene":
+    def __enter__(self) -> Scene:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -205,7 +215,7 @@ def _cast_like(value: float, dtype: np.dtype):
     return dtype.type(value)
 
 
-def _deepest_message(exc: BaseException) -> str:
+def _deepest_message(exc: Optional[BaseException]) -> str:
     """First line of the innermost cause: GDAL's own words ("TIFFFillTile: Read error ..."),
     which the outer wrappers ("Read failed. See previous exception") only point to."""
     text = ""

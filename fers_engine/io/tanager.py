@@ -10,6 +10,7 @@ is placed by ``HDFEOS INFORMATION/StructMetadata.0`` (``UpperLeftPointMtrs``,
 The basic product has per-pixel latitude/longitude only: it is read in swath geometry, not
 georeferenced (the ortho product is the one to map).
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,17 @@ import numpy as np
 
 from ..errors import InputError
 from .bands import wavelengths_to_nm
-from .gdal_access import (array_shape, attribute, attribute_array, find_array, find_group,
-                          open_multidim, read_array, read_text, srs_wkt)
+from .gdal_access import (
+    array_shape,
+    attribute,
+    attribute_array,
+    find_array,
+    find_group,
+    open_multidim,
+    read_array,
+    read_text,
+    srs_wkt,
+)
 from .scene import Scene, SceneInfo
 
 ROOTS = {"/HDFEOS/GRIDS/HYP": "ortho", "/HDFEOS/SWATHS/HYP": "basic"}
@@ -42,8 +52,10 @@ class TanagerScene(Scene):
         self._root = root
         found = [(r, c) for r in ROOTS for c in CUBES if find_array(root, f"{r}/Data Fields/{c}") is not None]
         if not found:
-            raise InputError(f"{label}: no HDFEOS/{{GRIDS,SWATHS}}/HYP/Data Fields/surface_reflectance "
-                             "or toa_radiance (not a complete Tanager product)")
+            raise InputError(
+                f"{label}: no HDFEOS/{{GRIDS,SWATHS}}/HYP/Data Fields/surface_reflectance "
+                "or toa_radiance (not a complete Tanager product)"
+            )
         group, name = found[0]
         self._cube = find_array(root, f"{group}/Data Fields/{name}")
         if self._cube.GetDimensionCount() != 3:
@@ -62,15 +74,28 @@ class TanagerScene(Scene):
         crs, transform = self._grid(group, rows, cols) if kind == "ortho" else (None, None)
         self._mask = find_array(root, f"{group}/Data Fields/nodata_pixels")
         self.info = SceneInfo(
-            path=str(path), height=rows, width=cols, count=count, dtype="float32", crs=crs,
-            transform=transform, nodata=None if fill is None or np.isnan(fill) else float(fill),
-            wavelengths=nm, wavelength_units="Nanometers",
+            path=str(path),
+            height=rows,
+            width=cols,
+            count=count,
+            dtype="float32",
+            crs=crs,
+            transform=transform,
+            nodata=None if fill is None or np.isnan(fill) else float(fill),
+            wavelengths=nm,
+            wavelength_units="Nanometers",
             fwhm=None if fwhm is None or nm is None else np.asarray(fwhm, float) * (nm[0] / wl[0]),
             bad_bands=None if good is None else np.asarray(good).ravel() != 0,
             product=f"Tanager {kind} {'surface reflectance' if name == CUBES[0] else 'radiance'}",
-            notes=([note] if note else []) + ([] if kind == "ortho" else [
-                "basic (swath) product: per-pixel latitude/longitude only, so the output is not "
-                "georeferenced; use the ortho product for a map"]),
+            notes=([note] if note else [])
+            + (
+                []
+                if kind == "ortho"
+                else [
+                    "basic (swath) product: per-pixel latitude/longitude only, so the output is not "
+                    "georeferenced; use the ortho product for a map"
+                ]
+            ),
         )
 
     @property
@@ -82,8 +107,10 @@ class TanagerScene(Scene):
         text = "" if meta is None else read_text(meta, self.label)
         ul, lr = _point(text, "UpperLeftPointMtrs"), _point(text, "LowerRightMtrs")
         if ul is None or lr is None:
-            raise InputError(f"{self.label}: HDFEOS INFORMATION/StructMetadata.0 has no "
-                             "UpperLeftPointMtrs/LowerRightMtrs (the ortho grid's corners)")
+            raise InputError(
+                f"{self.label}: HDFEOS INFORMATION/StructMetadata.0 has no "
+                "UpperLeftPointMtrs/LowerRightMtrs (the ortho grid's corners)"
+            )
         code = attribute(find_group(self._root, group), "epsg_code")
         if code is None:
             raise InputError(f"{self.label}: missing attribute epsg_code on {group}")

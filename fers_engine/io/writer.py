@@ -9,11 +9,12 @@ file and keeps the previous output, so a failed or cancelled run never leaves a 
 raster that QGIS would happily load. The writer also refuses to write over any file of the input
 (the raster itself or its ENVI ``.hdr``).
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -84,22 +85,35 @@ class RasterWriter(CommitOnSuccess):
         self._ds = None
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def open(self) -> "RasterWriter":
+    def open(self) -> RasterWriter:
         """Create the temporary file; ``__enter__`` calls this."""
         if self._ds is not None:
             return self
         gdal = import_gdal()
         tmp = self._file.open()
         is_float = np.dtype(self.dtype).kind == "f"
-        options = ["TILED=YES", f"BLOCKXSIZE={BLOCK}", f"BLOCKYSIZE={BLOCK}", "COMPRESS=DEFLATE",
-                   f"PREDICTOR={3 if is_float else 2}", "BIGTIFF=IF_SAFER"]
+        options = [
+            "TILED=YES",
+            f"BLOCKXSIZE={BLOCK}",
+            f"BLOCKYSIZE={BLOCK}",
+            "COMPRESS=DEFLATE",
+            f"PREDICTOR={3 if is_float else 2}",
+            "BIGTIFF=IF_SAFER",
+        ]
         if self.count > 1:
             options.append("INTERLEAVE=BAND")
         gdal_type, type_options = _gdal_type(gdal, self.dtype)
         with GdalErrors() as errors:
             driver = gdal.GetDriverByName("GTiff")
-            ds = errors.call(driver.Create, str(tmp), self.width, self.height, self.count,
-                             gdal_type, options + type_options)
+            ds = errors.call(
+                driver.Create,
+                str(tmp),
+                self.width,
+                self.height,
+                self.count,
+                gdal_type,
+                options + type_options,
+            )
             if ds is not None:
                 self._ds = ds
                 if self.crs is not None:
@@ -186,14 +200,15 @@ class RasterWriter(CommitOnSuccess):
                 pass
         self._file.abort()
 
-    def __enter__(self) -> "RasterWriter":
+    def __enter__(self) -> RasterWriter:
         return self.open()
 
 
-def _close(errors: GdalErrors, writer: "RasterWriter") -> None:
+def _close(errors: GdalErrors, writer: RasterWriter) -> None:
     """Close the writer's dataset with its failures recorded in ``errors``: ``Close()`` where the
     bindings have it (GDAL >= 3.8), otherwise by dropping the writer's reference, the last one."""
-    ds, writer._ds = writer._ds, None
+    ds: Any = writer._ds
+    writer._ds = None
     if hasattr(ds, "Close"):
         errors.call(ds.Close)
     del ds
@@ -307,7 +322,13 @@ def _gdal_type(gdal, dtype: str):
         if hasattr(gdal, "GDT_Int8"):  # GDAL >= 3.7
             return gdal.GDT_Int8, []
         return gdal.GDT_Byte, ["PIXELTYPE=SIGNEDBYTE"]
-    codes = {"uint8": gdal.GDT_Byte, "uint16": gdal.GDT_UInt16, "int16": gdal.GDT_Int16,
-             "uint32": gdal.GDT_UInt32, "int32": gdal.GDT_Int32, "float32": gdal.GDT_Float32,
-             "float64": gdal.GDT_Float64}
+    codes = {
+        "uint8": gdal.GDT_Byte,
+        "uint16": gdal.GDT_UInt16,
+        "int16": gdal.GDT_Int16,
+        "uint32": gdal.GDT_UInt32,
+        "int32": gdal.GDT_Int32,
+        "float32": gdal.GDT_Float32,
+        "float64": gdal.GDT_Float64,
+    }
     return codes[dtype], []

@@ -6,19 +6,28 @@ of radius ``halo``: the output at a pixel depends only on inputs at most ``halo`
 so tiled inference with an overlap of ``halo`` equals whole-scene inference up to float error,
 whatever padding the layers use at the tile border.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Sequence
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.utils import parametrize
 
 
 def conv3x3(cin: int, cout: int, dilation: int = 1, stride: int = 1, bias: bool = False) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=bias,
-                     padding_mode="replicate" if stride == 1 else "zeros")
+    return nn.Conv2d(
+        cin,
+        cout,
+        3,
+        stride=stride,
+        padding=dilation,
+        dilation=dilation,
+        bias=bias,
+        padding_mode="replicate" if stride == 1 else "zeros",
+    )
 
 
 class ConvBNReLU(nn.Sequential):
@@ -40,8 +49,9 @@ class D4Kernel(nn.Module):
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         c, e, k = p.unbind(-1)
-        return torch.stack([torch.stack([k, e, k], -1), torch.stack([e, c, e], -1),
-                            torch.stack([k, e, k], -1)], -2)
+        return torch.stack(
+            [torch.stack([k, e, k], -1), torch.stack([e, c, e], -1), torch.stack([k, e, k], -1)], -2
+        )
 
     def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
         centre = w[..., 1, 1]

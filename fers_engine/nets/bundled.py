@@ -8,6 +8,7 @@ default model and its card there). ``FERS_MODELS_DIR`` (one or more folders sepa
 ``fers-default`` is ``fers-default.safetensors``; training checkpoints (``*.ckpt.safetensors``)
 are not models.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,11 @@ def bundled_models() -> List[str]:
     names = []
     for folder in model_folders():
         if folder.is_dir():
-            names += [p.name[:-len(SUFFIX)] for p in folder.glob("*" + SUFFIX)
-                      if not p.name.endswith(".ckpt" + SUFFIX)]
+            names += [
+                p.name[: -len(SUFFIX)]
+                for p in folder.glob("*" + SUFFIX)
+                if not p.name.endswith(".ckpt" + SUFFIX)
+            ]
     return sorted(dict.fromkeys(names))
 
 
@@ -44,17 +48,21 @@ def resolve_model_path(path_or_name: Optional[str]) -> Path:
     path = Path(text).expanduser()
     is_name = path.suffix == "" and "/" not in text and "\\" not in text
     if is_name or (not path.is_absolute() and len(path.parts) == 1 and not path.exists()):
-        stem = text[:-len(SUFFIX)] if text.endswith(SUFFIX) else text
+        stem = text[: -len(SUFFIX)] if text.endswith(SUFFIX) else text
         for folder in model_folders():
             candidate = folder / (stem + SUFFIX)
             if candidate.is_file():
                 return candidate
         if is_name:
             where = ", ".join(str(f) for f in model_folders())
-            raise ModelError(f"no bundled model named '{text}' in {where} "
-                             f"(available: {', '.join(bundled_models()) or 'none'})")
+            raise ModelError(
+                f"no bundled model named '{text}' in {where} "
+                f"(available: {', '.join(bundled_models()) or 'none'})"
+            )
     if path.is_dir():
         raise ModelError(f"model path is a folder, not a model file: {path}")
     if not path.is_file():
-        raise ModelError(f"model file not found: {path} (bundled models: {', '.join(bundled_models()) or 'none'})")
+        raise ModelError(
+            f"model file not found: {path} (bundled models: {', '.join(bundled_models()) or 'none'})"
+        )
     return path

@@ -11,11 +11,12 @@ and compared with the card's. So no card can hang the tool, make it allocate mor
 weights imply, or change results silently; each problem is one ``ModelError`` line naming the
 file and the field.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, NoReturn, Optional, Tuple
 
 import numpy as np
 
@@ -56,8 +57,14 @@ class SpectralArch:
         return self.width * (1 + int(self.skip) + len(self.pools))
 
     def kwargs(self) -> Dict[str, Any]:
-        return {"width": self.width, "hidden": self.hidden, "dilations": list(self.dilations),
-                "out_act": self.out_act, "skip": self.skip, "pools": list(self.pools)}
+        return {
+            "width": self.width,
+            "hidden": self.hidden,
+            "dilations": list(self.dilations),
+            "out_act": self.out_act,
+            "skip": self.skip,
+            "pools": list(self.pools),
+        }
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,13 @@ class SpatialArch:
         return sum(self.dilations) + max(k // 2 for k in self.pools)
 
     def kwargs(self) -> Dict[str, Any]:
-        return {"width": self.width, "rgb_hidden": self.rgb_hidden, "dilations": list(self.dilations),
-                "pools": list(self.pools), "hidden": self.hidden}
+        return {
+            "width": self.width,
+            "rgb_hidden": self.rgb_hidden,
+            "dilations": list(self.dilations),
+            "pools": list(self.pools),
+            "hidden": self.hidden,
+        }
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,7 @@ class ModelCard:
         return self.arch.parts
 
     @classmethod
-    def validate(cls, card: Any, tensors: Mapping[str, np.ndarray], source: str = "model") -> "ModelCard":
+    def validate(cls, card: Any, tensors: Mapping[str, np.ndarray], source: str = "model") -> ModelCard:
         """The typed card of a model file whose weights are ``tensors``; ``ModelError`` naming
         ``source`` and the field on the first problem."""
         check = _Checker(source)
@@ -154,7 +166,9 @@ class ModelCard:
         wavelengths = _wavelengths(check, card.get("wavelengths"), arch.bands)
         normalisation = _normalisation(check, card.get("normalisation"))
         if "halo" in card and check.integer(card, "halo", low=0) != arch.halo:
-            check.fail(f"card field 'halo' is {card['halo']} but the architecture's receptive field is {arch.halo}")
+            check.fail(
+                f"card field 'halo' is {card['halo']} but the architecture's receptive field is {arch.halo}"
+            )
         if "parts" in card and (not isinstance(card["parts"], list) or tuple(card["parts"]) != arch.parts):
             check.fail(f"card field 'parts' is {card['parts']!r} but the architecture has {list(arch.parts)}")
         _check_weights(check, arch, tensors)
@@ -177,16 +191,31 @@ def expected_shapes(arch: Arch) -> Dict[str, Tuple[int, ...]]:
     s, c = arch.spectral, arch.bands
     out["spectral.convh.weight"] = (s.width, c, 1, 1)
     out.update(_trunk_shapes("spectral.trunk.module.layers", s.width, s.width, s.dilations))
-    out.update({"spectral.proj.conv1.weight": (s.hidden, s.embed_channels, 1, 1),
-                "spectral.proj.conv1.bias": (s.hidden,),
-                "spectral.proj.conv2.weight": (c, s.hidden, 1, 1), "spectral.proj.conv2.bias": (c,)})
+    out.update(
+        {
+            "spectral.proj.conv1.weight": (s.hidden, s.embed_channels, 1, 1),
+            "spectral.proj.conv1.bias": (s.hidden,),
+            "spectral.proj.conv2.weight": (c, s.hidden, 1, 1),
+            "spectral.proj.conv2.bias": (c,),
+        }
+    )
     if arch.spatial is not None:
         p = arch.spatial
-        out.update({"spatial.rgb.conv1.weight": (p.rgb_hidden, c, 1, 1), "spatial.rgb.conv1.bias": (p.rgb_hidden,),
-                    "spatial.rgb.conv2.weight": (3, p.rgb_hidden, 1, 1), "spatial.rgb.conv2.bias": (3,)})
+        out.update(
+            {
+                "spatial.rgb.conv1.weight": (p.rgb_hidden, c, 1, 1),
+                "spatial.rgb.conv1.bias": (p.rgb_hidden,),
+                "spatial.rgb.conv2.weight": (3, p.rgb_hidden, 1, 1),
+                "spatial.rgb.conv2.bias": (3,),
+            }
+        )
         out.update(_trunk_shapes("spatial.trunk.module.layers", 3, p.width, p.dilations))
-        out.update({"spatial.head.conv1.weight": (p.hidden, p.width * len(p.pools), 1, 1),
-                    "spatial.head.conv2.weight": (c, p.hidden, 1, 1)})
+        out.update(
+            {
+                "spatial.head.conv1.weight": (p.hidden, p.width * len(p.pools), 1, 1),
+                "spatial.head.conv2.weight": (c, p.hidden, 1, 1),
+            }
+        )
     return out
 
 
@@ -200,12 +229,16 @@ def _trunk_shapes(prefix: str, cin: int, width: int, dilations) -> Dict[str, Tup
     return out
 
 
-def _arch(check: "_Checker", arch: dict) -> Arch:
+def _arch(check: _Checker, arch: dict) -> Arch:
     check.keys(arch, "arch", required=("bands", "spectral"), optional=("spatial",))
     bands = check.integer(arch, "bands", low=2, where="arch")
     sp = check.section(arch, "spectral", where="arch")
-    check.keys(sp, "arch.spectral", required=("width", "hidden", "dilations"),
-               optional=("out_act", "skip", "pools", "symmetric"))
+    check.keys(
+        sp,
+        "arch.spectral",
+        required=("width", "hidden", "dilations"),
+        optional=("out_act", "skip", "pools", "symmetric"),
+    )
     out_act = sp.get("out_act", "none")
     if out_act not in ("none", "relu"):
         check.fail(f"card field 'arch.spectral.out_act' must be 'none' or 'relu', not {out_act!r}")
@@ -217,52 +250,66 @@ def _arch(check: "_Checker", arch: dict) -> Arch:
         width=check.integer(sp, "width", low=1, where="arch.spectral"),
         hidden=check.integer(sp, "hidden", low=1, where="arch.spectral"),
         dilations=check.dilations(sp, "arch.spectral"),
-        out_act=out_act, skip=skip,
+        out_act=out_act,
+        skip=skip,
         pools=check.pools(sp, "arch.spectral", allow_empty=True) if "pools" in sp else (),
-        symmetric=spectral_tied)
+        symmetric=spectral_tied,
+    )
     spatial = None
     if arch.get("spatial"):
         sa = check.section(arch, "spatial", where="arch")
-        check.keys(sa, "arch.spatial", required=("width", "rgb_hidden", "dilations", "pools", "hidden"),
-                   optional=("symmetric",))
+        check.keys(
+            sa,
+            "arch.spatial",
+            required=("width", "rgb_hidden", "dilations", "pools", "hidden"),
+            optional=("symmetric",),
+        )
         spatial = SpatialArch(
             width=check.integer(sa, "width", low=1, where="arch.spatial"),
             rgb_hidden=check.integer(sa, "rgb_hidden", low=1, where="arch.spatial"),
             dilations=check.dilations(sa, "arch.spatial"),
             pools=check.pools(sa, "arch.spatial", allow_empty=False),
             hidden=check.integer(sa, "hidden", low=1, where="arch.spatial"),
-            symmetric=_flag(check, sa, "symmetric", "arch.spatial"))
+            symmetric=_flag(check, sa, "symmetric", "arch.spatial"),
+        )
     result = Arch(bands, spectral, spatial)
     if result.halo > MAX_HALO:
-        check.fail(f"the architecture's receptive field ({result.halo} px) exceeds the format's limit of {MAX_HALO}")
+        check.fail(
+            f"the architecture's receptive field ({result.halo} px) exceeds the format's limit of {MAX_HALO}"
+        )
     return result
 
 
-def _flag(check: "_Checker", section: dict, key: str, where: str) -> bool:
+def _flag(check: _Checker, section: dict, key: str, where: str) -> bool:
     value = section.get(key, False)
     if not isinstance(value, bool):
         check.fail(f"card field '{where}.{key}' must be true or false")
     return value
 
 
-def _wavelengths(check: "_Checker", values, bands: int) -> Optional[Tuple[float, ...]]:
+def _wavelengths(check: _Checker, values, bands: int) -> Optional[Tuple[float, ...]]:
     if values is None:
         return None
-    if (not isinstance(values, list) or len(values) != bands
-            or not all(_is_number(v) and math.isfinite(v) and v > 0 for v in values)):
+    if (
+        not isinstance(values, list)
+        or len(values) != bands
+        or not all(_is_number(v) and math.isfinite(v) and v > 0 for v in values)
+    ):
         check.fail(f"card field 'wavelengths' must be null or {bands} positive numbers (one per band)")
     return tuple(float(v) for v in values)
 
 
-def _normalisation(check: "_Checker", section) -> Normalisation:
-    values = dict(NORM_DEFAULT)
+def _normalisation(check: _Checker, section) -> Normalisation:
+    values: Dict[str, Any] = dict(NORM_DEFAULT)
     if section is not None:
         if not isinstance(section, dict):
             check.fail("card field 'normalisation' must be an object")
         check.keys(section, "normalisation", optional=tuple(NORM_DEFAULT))
         values.update(section)
     if values["method"] != NORM_DEFAULT["method"]:
-        check.fail(f"card field 'normalisation.method' must be {NORM_DEFAULT['method']!r}, not {values['method']!r}")
+        check.fail(
+            f"card field 'normalisation.method' must be {NORM_DEFAULT['method']!r}, not {values['method']!r}"
+        )
     q_lo = check.fraction(values, "q_lo")
     q_hi = check.fraction(values, "q_hi")
     if not q_lo < q_hi:
@@ -274,7 +321,7 @@ def _normalisation(check: "_Checker", section) -> Normalisation:
     return Normalisation(values["method"], q_lo, q_hi, float(half), cap)
 
 
-def _check_weights(check: "_Checker", arch: Arch, tensors: Mapping[str, np.ndarray]) -> None:
+def _check_weights(check: _Checker, arch: Arch, tensors: Mapping[str, np.ndarray]) -> None:
     expected = expected_shapes(arch)
     counters = {k.rsplit(".", 1)[0] + ".num_batches_tracked" for k in expected if k.endswith(".running_var")}
     for name, shape in expected.items():
@@ -282,8 +329,9 @@ def _check_weights(check: "_Checker", arch: Arch, tensors: Mapping[str, np.ndarr
             check.fail(f"weights do not fit the architecture in its card (missing {name})")
         got = tuple(np.shape(tensors[name]))
         if got != shape:
-            check.fail(f"weights do not fit the architecture in its card ({name} is {got}, the card "
-                       f"implies {shape})")
+            check.fail(
+                f"weights do not fit the architecture in its card ({name} is {got}, the card implies {shape})"
+            )
         arr = tensors[name]
         if arr.dtype.kind != "f":
             check.fail(f"weight {name} has data type {arr.dtype}, not floating point")
@@ -302,7 +350,7 @@ class _Checker:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise ModelError(f"{self.source}: {message}")
 
     def section(self, parent: dict, key: str, where: str = "") -> dict:
@@ -333,25 +381,35 @@ class _Checker:
         return value
 
     def fraction(self, section: dict, key: str) -> float:
-        value = section.get(key)
+        value: Any = section.get(key)
         if not (_is_number(value) and 0.0 <= value <= 1.0):
             self.fail(f"card field 'normalisation.{key}' must be a number from 0 to 1, not {value!r}")
         return float(value)
 
     def dilations(self, section: dict, where: str) -> Tuple[int, ...]:
         values = section.get("dilations")
-        if (not isinstance(values, list) or not values
-                or not all(type(d) is int and 1 <= d <= MAX_DILATION for d in values)):
-            self.fail(f"card field '{where}.dilations' must be a non-empty list of integers from 1 to "
-                      f"{MAX_DILATION}, not {values!r}")
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(type(d) is int and 1 <= d <= MAX_DILATION for d in values)
+        ):
+            self.fail(
+                f"card field '{where}.dilations' must be a non-empty list of integers from 1 to "
+                f"{MAX_DILATION}, not {values!r}"
+            )
         return tuple(values)
 
     def pools(self, section: dict, where: str, allow_empty: bool) -> Tuple[int, ...]:
         values = section.get("pools")
-        if (not isinstance(values, list) or (not values and not allow_empty)
-                or not all(type(k) is int and 1 <= k <= MAX_POOL and k % 2 == 1 for k in values)):
-            self.fail(f"card field '{where}.pools' must be a list of odd integers from 1 to {MAX_POOL}, "
-                      f"not {values!r}")
+        if (
+            not isinstance(values, list)
+            or (not values and not allow_empty)
+            or not all(type(k) is int and 1 <= k <= MAX_POOL and k % 2 == 1 for k in values)
+        ):
+            self.fail(
+                f"card field '{where}.pools' must be a list of odd integers from 1 to {MAX_POOL}, "
+                f"not {values!r}"
+            )
         return tuple(values)
 
 

@@ -7,6 +7,7 @@ asked to keep them; a cancelled or failed run leaves them for ``resume``. A reci
 several candidates keeps each candidate's finished model as ``model.cand-<tag>.safetensors``
 (+ card) until the best one is written.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

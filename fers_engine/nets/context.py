@@ -15,6 +15,7 @@ filled pixel within ``halo`` of a valid one takes its value from at most ``2 * h
 away. So a block needs ``context_rows(halo, has_nodata)`` rows on each side: ``halo`` without
 nodata, ``3 * halo`` with it.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Tuple
@@ -80,16 +81,26 @@ def fill_invalid(block: np.ndarray, valid: np.ndarray, depth: int) -> np.ndarray
     return out
 
 
-def scene_features(features: Callable[[np.ndarray], Dict[str, np.ndarray]], x: np.ndarray,
-                   valid: np.ndarray, halo: int) -> Dict[str, np.ndarray]:
+def scene_features(
+    features: Callable[[np.ndarray], Dict[str, np.ndarray]], x: np.ndarray, valid: np.ndarray, halo: int
+) -> Dict[str, np.ndarray]:
     """Features of a whole (normalised) cube: invalid pixels filled, the border continued by
     ``halo`` px, ``features`` run on that, the scene's own pixels returned."""
     return block_features(features, x, valid, 0, x.shape[1], 0, x.shape[1], halo)
 
 
-def block_features(features: Callable[[np.ndarray], Dict[str, np.ndarray]], x: np.ndarray,
-                   valid: np.ndarray, read0: int, read1: int, row0: int, row1: int, halo: int,
-                   height: int | None = None, strip: int = 512) -> Dict[str, np.ndarray]:
+def block_features(
+    features: Callable[[np.ndarray], Dict[str, np.ndarray]],
+    x: np.ndarray,
+    valid: np.ndarray,
+    read0: int,
+    read1: int,
+    row0: int,
+    row1: int,
+    halo: int,
+    height: int | None = None,
+    strip: int = 512,
+) -> Dict[str, np.ndarray]:
     """Features of scene rows ``[row0, row1)`` from the rows ``[read0, read1)`` read around them.
 
     ``x`` / ``valid`` hold rows ``[read0, read1)`` of a scene ``height`` rows high (default:
@@ -104,16 +115,16 @@ def block_features(features: Callable[[np.ndarray], Dict[str, np.ndarray]], x: n
     pad_bottom = halo - (hi - row1)
     if (pad_top and lo > 0) or (pad_bottom and hi < height):
         raise ValueError("block_features needs halo rows around the block where the scene has them")
-    core = filled[:, lo - read0:hi - read0]
+    core = filled[:, lo - read0 : hi - read0]
     if halo:
         core = np.pad(core, ((0, 0), (pad_top, pad_bottom), (halo, halo)), mode="edge")
     rows, width = row1 - row0, x.shape[2]
     out: Dict[str, np.ndarray] = {}
     for c0 in range(0, width, strip):
         c1 = min(width, c0 + strip)
-        part = features(core[:, :, c0:c1 + 2 * halo])
+        part = features(core[:, :, c0 : c1 + 2 * halo])
         for k, v in part.items():
             if k not in out:
                 out[k] = np.empty((v.shape[0], rows, width), np.float32)
-            out[k][:, :, c0:c1] = v[:, halo:halo + rows, halo:halo + c1 - c0]
+            out[k][:, :, c0:c1] = v[:, halo : halo + rows, halo : halo + c1 - c0]
     return out

@@ -11,12 +11,13 @@ never a silent "no labels". Each scene enters through the same band selection (E
 dropped), dead-band repair, band matrix and normalisation as ``fers detect``
 (``inputs.fit_cube``), so training sees what detection sees.
 """
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -55,6 +56,7 @@ def read_scene(path, truth: str = "found") -> RawScene:
     """Read a whole scene for training or benchmarking; ``truth`` is a policy of
     ``TRUTH_POLICIES`` or the path of a mask file for this scene."""
     from ..io import find_ground_truth, open_scene, read_ground_truth, select_bands
+
     path = Path(path)
     with open_scene(str(path)) as sc:
         bands = select_bands(sc.info, drop_bad_bands=True)
@@ -70,14 +72,16 @@ def read_scene(path, truth: str = "found") -> RawScene:
     if truth == "none":
         return raw
     source = find_ground_truth(path) if truth == "found" else Path(truth)
-    if truth not in TRUTH_POLICIES and not source.is_file():
+    if truth not in TRUTH_POLICIES and (source is None or not source.is_file()):
         raise InputError(f"ground truth for {path.name} not found: {source}")
     if source is None:
         return raw
     try:
         mask = read_ground_truth(source, expected_shape=valid.shape)
     except FersError as e:
-        raise InputError(f"the ground truth of {path.name} ({Path(source).name}) cannot be used: {e}") from None
+        raise InputError(
+            f"the ground truth of {path.name} ({Path(source).name}) cannot be used: {e}"
+        ) from None
     raw.truth = np.asarray(mask, bool)
     raw.truth_source = "stored in the file" if Path(source) == path else Path(source).name
     return raw
@@ -90,31 +94,38 @@ def model_grid(scenes: Sequence[RawScene], bands: int, reporter=None) -> Grid:
     missing = [s.name for s in scenes if s.wavelengths is None]
     if missing:
         if reporter is not None and len(missing) < len(scenes):
-            reporter.info(f"band grid: {len(missing)} training scene(s) have no wavelengths "
-                          f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}), so the model "
-                          f"resamples every input along its band axis onto {bands} bands; the wavelengths "
-                          "of the others are not used")
+            reporter.info(
+                f"band grid: {len(missing)} training scene(s) have no wavelengths "
+                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}), so the model "
+                f"resamples every input along its band axis onto {bands} bands; the wavelengths "
+                "of the others are not used"
+            )
         return Grid(bands)
-    lo = max(float(s.wavelengths.min()) for s in scenes)
-    hi = min(float(s.wavelengths.max()) for s in scenes)
+    grids = [s.wavelengths for s in scenes if s.wavelengths is not None]  # every scene's, here
+    lo = max(float(w.min()) for w in grids)
+    hi = min(float(w.max()) for w in grids)
     if not hi > lo:
         if reporter is not None:
-            reporter.warning("band grid: the training scenes' wavelength ranges do not overlap, so the "
-                             "model resamples along the band axis")
+            reporter.warning(
+                "band grid: the training scenes' wavelength ranges do not overlap, so the "
+                "model resamples along the band axis"
+            )
         return Grid(bands)
     if reporter is not None:
-        reporter.info(f"band grid: {bands} bands from {lo:.1f} to {hi:.1f} nm (the range every training "
-                      "scene covers); inputs are resampled by wavelength")
+        reporter.info(
+            f"band grid: {bands} bands from {lo:.1f} to {hi:.1f} nm (the range every training "
+            "scene covers); inputs are resampled by wavelength"
+        )
     return Grid(bands, np.linspace(lo, hi, bands))
 
 
 @dataclass
 class TrainScene:
     name: str
-    cube: np.ndarray        # (C, H, W) normalised float32, excluded pixels replaced (see below)
-    excluded: np.ndarray    # (H, W) bool: invalid or (dilated) anomaly pixels
-    val_cells: list         # [(r, c)] top-left corners of validation patches
-    allowed: np.ndarray     # (Nr, Nc) bool: training patch top-lefts that avoid validation cells
+    cube: np.ndarray  # (C, H, W) normalised float32, excluded pixels replaced (see below)
+    excluded: np.ndarray  # (H, W) bool: invalid or (dilated) anomaly pixels
+    val_cells: list  # [(r, c)] top-left corners of validation patches
+    allowed: np.ndarray  # (Nr, Nc) bool: training patch top-lefts that avoid validation cells
     labelled: Optional[LabelledScene] = None  # the whole scene and its truth, for selection
     variants: List[np.ndarray] = field(default_factory=list)  # the cube on other band subsets
 
@@ -123,14 +134,24 @@ class TrainScene:
         return int((~self.excluded).sum())
 
 
-def prepare_scene(raw: RawScene, grid: Grid, exclude_path=None, dilate: int = 3, patch: int = 32,
-                  val_fraction: float = 0.15, seed: int = 0, reporter=None, keep_labelled: bool = True,
-                  band_variants: int = 0) -> TrainScene:
+def prepare_scene(
+    raw: RawScene,
+    grid: Grid,
+    exclude_path=None,
+    dilate: int = 3,
+    patch: int = 32,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    reporter=None,
+    keep_labelled: bool = True,
+    band_variants: int = 0,
+) -> TrainScene:
     """A training scene on ``grid``; with ``keep_labelled``, a scene with truth also keeps a whole
     copy for detection-based selection. ``band_variants`` extra copies are made from random band
     subsets of the input (a wavelength range cut at the ends and scattered bands dropped), for the
     band-grid augmentation."""
     from scipy import ndimage
+
     fitted = fit_cube(grid, raw.cube, raw.valid, raw.wavelengths)
     cube = fitted.apply(raw.cube)
     valid, truth = raw.valid, raw.truth
@@ -141,6 +162,7 @@ def prepare_scene(raw: RawScene, grid: Grid, exclude_path=None, dilate: int = 3,
     how = ""
     if exclude_path is not None:
         from ..io import read_ground_truth
+
         try:
             excluded = excluded | read_ground_truth(str(exclude_path), expected_shape=valid.shape)
         except FersError as e:
@@ -160,21 +182,31 @@ def prepare_scene(raw: RawScene, grid: Grid, exclude_path=None, dilate: int = 3,
     # validation cells: a seeded draw over the grid of whole patch-sized cells
     cells = [(r * patch, c * patch) for r in range(h // patch) for c in range(w // patch)]
     nval = max(1, int(round(val_fraction * len(cells)))) if len(cells) >= 4 else 0
-    pick = rng.choice(len(cells), size=nval, replace=False) if nval else []
+    pick: Any = rng.choice(len(cells), size=nval, replace=False) if nval else []
     val_cells = [cells[i] for i in sorted(pick)]
     forbid = np.zeros((h, w), np.int32)
     for r, c in val_cells:
-        forbid[r:r + patch, c:c + patch] = 1
+        forbid[r : r + patch, c : c + patch] = 1
     ii = np.pad(forbid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     nr, nc = h - patch + 1, w - patch + 1
-    s = ii[patch:patch + nr, patch:patch + nc] - ii[:nr, patch:patch + nc] - ii[patch:patch + nr, :nc] + ii[:nr, :nc]
+    s = (
+        ii[patch : patch + nr, patch : patch + nc]
+        - ii[:nr, patch : patch + nc]
+        - ii[patch : patch + nr, :nc]
+        + ii[:nr, :nc]
+    )
     allowed = s == 0
     if reporter is not None:
-        label = ("no ground truth" if truth is None else
-                 f"ground truth {raw.truth_source}: {int(truth.sum())} anomaly px")
-        reporter.info(f"training scene {raw.name}: {h}x{w}, {fitted.description}; {label}; "
-                      f"{int(excluded.sum())} px excluded{' (' + how + ')' if how else ''}; "
-                      f"{len(val_cells)} validation cells")
+        label = (
+            "no ground truth"
+            if truth is None
+            else f"ground truth {raw.truth_source}: {int(truth.sum())} anomaly px"
+        )
+        reporter.info(
+            f"training scene {raw.name}: {h}x{w}, {fitted.description}; {label}; "
+            f"{int(excluded.sum())} px excluded{' (' + how + ')' if how else ''}; "
+            f"{len(val_cells)} validation cells"
+        )
     return TrainScene(raw.name, cube, excluded, val_cells, allowed, labelled, variants)
 
 
@@ -234,8 +266,8 @@ class PatchSampler:
         for i in which:
             s = self.scenes[i]
             r, c = self.pos[i][rng.integers(0, len(self.pos[i]))]
-            x = s.cube[:, r:r + p, c:c + p]
-            e = s.excluded[r:r + p, c:c + p]
+            x = s.cube[:, r : r + p, c : c + p]
+            e = s.excluded[r : r + p, c : c + p]
             x, e = _augment(x, e, rng)
             xs.append(_fill_excluded(np.ascontiguousarray(x), np.ascontiguousarray(e)))
             ws.append((~e)[None].astype(np.float32))
@@ -252,7 +284,7 @@ class PatchSampler:
         xs, ws = [], []
         for _ in range(crops):
             r, c = self.pos[i][rng.integers(0, len(self.pos[i]))] if len(self.pos[i]) else (0, 0)
-            x, e = _augment(cube[:, r:r + p, c:c + p], s.excluded[r:r + p, c:c + p], rng)
+            x, e = _augment(cube[:, r : r + p, c : c + p], s.excluded[r : r + p, c : c + p], rng)
             xs.append(_fill_excluded(np.ascontiguousarray(x), np.ascontiguousarray(e)))
             ws.append((~e)[None].astype(np.float32))
         return np.stack(xs), np.stack(ws), s.name
@@ -273,8 +305,8 @@ class PatchSampler:
         for s in self.scenes:
             xs, ws = [], []
             for r, c in s.val_cells:
-                e = s.excluded[r:r + p, c:c + p]
-                xs.append(_fill_excluded(s.cube[:, r:r + p, c:c + p], e))
+                e = s.excluded[r : r + p, c : c + p]
+                xs.append(_fill_excluded(s.cube[:, r : r + p, c : c + p], e))
                 ws.append((~e)[None].astype(np.float32))
             if xs:
                 out.append((np.stack(xs), np.stack(ws), s.name))

@@ -9,9 +9,9 @@ normalise scene-wide, and compute enhancer features tile by tile.
 Both networks are fully convolutional with finite receptive field ``halo``: features of a block
 that carries ``halo`` extra rows on each side equal the whole-scene features on its core rows.
 """
+
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -19,9 +19,10 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..detectors.device import choose_device
+from ..detectors.parallel import available_cores
 from ..errors import InputError, ModelError
 from ..progress import Reporter
-from .bundled import DEFAULT_MODEL, MODELS_DIR, resolve_model_path  # noqa: F401  (re-exported)
+from .bundled import resolve_model_path
 from .card import ModelCard
 from .model_file import load_enhancer_file, require_torch, torch_tensors
 from .normalise import Normaliser
@@ -29,14 +30,23 @@ from .numpy_forward import bytes_per_pixel, numpy_networks
 
 BACKENDS = ("numpy", "torch")
 
+__all__ = [
+    "BACKENDS",
+    "Enhancer",
+    "build_networks",
+    "load_enhancer",
+]
+
 
 def build_networks(arch: dict):
     """The deployed torch networks from a card's ``arch``: a ModuleDict with 'spectral' (and
     'spatial'). For training and the torch backend; inference on the CPU uses ``numpy_forward``."""
     require_torch()
     from torch import nn
-    from .spectral import SpectralFEN
+
     from .spatial import SpatialNet
+    from .spectral import SpectralFEN
+
     c = int(arch["bands"])
     # "symmetric" says the 3x3 kernels were trained D4-tied; the file holds them expanded, so the
     # deployed network is built with plain convolutions either way
@@ -56,8 +66,15 @@ class Enhancer:
     the tests and the speed benchmark do). ``nets`` holds the backend's networks.
     """
 
-    def __init__(self, card: ModelCard, tensors: Mapping[str, np.ndarray], device: str = "cpu",
-                 backend: Optional[str] = None, path: Optional[Path] = None, reporter=None):
+    def __init__(
+        self,
+        card: ModelCard,
+        tensors: Mapping[str, np.ndarray],
+        device: str = "cpu",
+        backend: Optional[str] = None,
+        path: Optional[Path] = None,
+        reporter=None,
+    ):
         backend = backend or ("numpy" if device == "cpu" else "torch")
         if backend not in BACKENDS:
             raise InputError(f"unknown enhancer backend {backend!r}: choose {' or '.join(BACKENDS)}")
@@ -69,7 +86,9 @@ class Enhancer:
         self.backend = backend
         self.reporter = reporter or Reporter()
         self.bands = card.arch.bands
-        self.wavelengths = None if card.wavelengths is None else np.asarray(card.wavelengths, dtype=np.float64)
+        self.wavelengths = (
+            None if card.wavelengths is None else np.asarray(card.wavelengths, dtype=np.float64)
+        )
         self.parts = card.parts
         self.halo = card.halo
         if backend == "numpy":
@@ -82,13 +101,18 @@ class Enhancer:
     def grid(self):
         """The model's input side (bands, wavelengths, normalisation) as ``inputs.Grid``."""
         from .inputs import Grid
+
         return Grid(self.bands, self.wavelengths, self.card.normalisation.kwargs())
 
-    def input_matrix(self, info, band_mode: str = "resample",
-                     dead: Optional[np.ndarray] = None) -> Tuple[np.ndarray, str]:
+    def input_matrix(
+        self, info, band_mode: str = "resample", dead: Optional[np.ndarray] = None
+    ) -> Tuple[np.ndarray, str]:
         """(model bands x input bands) matrix onto the model's grid (``inputs.input_matrix``)."""
         from .inputs import input_matrix
-        R, desc = input_matrix(self.grid, int(info.count), getattr(info, "wavelengths", None), band_mode, dead)
+
+        R, desc = input_matrix(
+            self.grid, int(info.count), getattr(info, "wavelengths", None), band_mode, dead
+        )
         self.reporter.info(desc)
         return R, desc
 
@@ -100,15 +124,20 @@ class Enhancer:
         """Each network on ``x``; with two networks and two CPUs, both at once. Half of a numpy
         forward pass is single-threaded copying and summing (the taps, the box means), and
         numpy and BLAS release the GIL, so the two networks overlap on the two cores."""
-        if len(parts) < 2 or _usable_cpus() < 2:
+        if len(parts) < 2 or available_cores() < 2:
             return {p: self.nets[p](x) for p in parts}
         with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="fers-enhancer") as pool:
             running = {p: pool.submit(self.nets[p], x) for p in parts}
             return {p: job.result() for p, job in running.items()}
 
     # -- features ------------------------------------------------------------------------------
-    def features(self, block: np.ndarray, parts: Sequence[str] = ("spectral",), tile: int = 256,
-                 max_batch_bytes: int = 256 << 20) -> Dict[str, np.ndarray]:
+    def features(
+        self,
+        block: np.ndarray,
+        parts: Sequence[str] = ("spectral",),
+        tile: int = 256,
+        max_batch_bytes: int = 256 << 20,
+    ) -> Dict[str, np.ndarray]:
         """Enhancer features ``{part: (C, H, W) float32}`` of a normalised block.
 
         The block is cut into tiles that carry ``halo`` extra pixels on each side, so any tiling
@@ -119,7 +148,9 @@ class Enhancer:
         parts = tuple(parts)
         for p in parts:
             if p not in self.parts:
-                raise ModelError(f"model {self.path or ''} has no '{p}' network (it has {', '.join(self.parts)})")
+                raise ModelError(
+                    f"model {self.path or ''} has no '{p}' network (it has {', '.join(self.parts)})"
+                )
         block = np.asarray(block, np.float32)
         if block.ndim != 3 or block.shape[0] != self.bands:
             raise InputError(f"enhancer expects a ({self.bands}, rows, cols) block, got {block.shape}")
@@ -135,7 +166,7 @@ class Enhancer:
                 r0, r1, c0, c1, a0, a1, b0, b1 = tile_
                 got = self._numpy_parts(np.ascontiguousarray(block[:, a0:a1, b0:b1]), parts)
                 for p in parts:
-                    out[p][:, r0:r1, c0:c1] = got[p][:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+                    out[p][:, r0:r1, c0:c1] = got[p][:, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
             return out
         torch = require_torch()
         out = {p: np.empty((c, h, w), np.float32) for p in parts}
@@ -149,7 +180,7 @@ class Enhancer:
                 per = max(1, int(max_batch_bytes // (4 * c * th * tw * (2 + 4 * len(parts)))))
                 for i in range(0, len(tiles), per):
                     self.reporter.check()
-                    chunk = tiles[i:i + per]
+                    chunk = tiles[i : i + per]
                     x = np.stack([block[:, a0:a1, b0:b1] for (_, _, _, _, a0, a1, b0, b1) in chunk])
                     xt = torch.from_numpy(x).to(self.device)
                     res = {}
@@ -159,17 +190,9 @@ class Enhancer:
                         res["spatial"] = self.nets["spatial"](xt)[0]
                     for p, t in res.items():
                         arr = t.float().cpu().numpy()
-                        for k, (r0, r1, c0, c1, a0, a1, b0, b1) in enumerate(chunk):
-                            out[p][:, r0:r1, c0:c1] = arr[k, :, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+                        for k, (r0, r1, c0, c1, a0, _a1, b0, _b1) in enumerate(chunk):
+                            out[p][:, r0:r1, c0:c1] = arr[k, :, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
         return out
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _tiles(h: int, w: int, tile_h: int, tile_w: int, halo: int):
@@ -187,18 +210,33 @@ def _torch_networks(card: ModelCard, tensors: Mapping[str, np.ndarray], device: 
     missing, unexpected = nets.load_state_dict(torch_tensors(tensors), strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:  # the card's validation makes this unreachable for a checked card
-        raise ModelError(f"weights do not fit the networks (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ModelError(
+            f"weights do not fit the networks (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     nets.to(device)
     nets.eval()
     return nets
 
 
-def load_enhancer(path_or_name: Optional[str] = None, device: str = "auto", reporter=None,
-                  backend: Optional[str] = None) -> Enhancer:
+def load_enhancer(
+    path_or_name: Optional[str] = None, device: str = "auto", reporter=None, backend: Optional[str] = None
+) -> Enhancer:
     """Load a bundled model by name (None = 'fers-default') or a .safetensors file.
 
     ``device`` follows the product's policy (``detectors.device.choose_device``): the CPU runs
     the numpy backend, a GPU the torch one; ``backend="torch"`` forces torch (on the CPU too).
+
+    Args:
+        path_or_name: a bundled model's name (``nets.bundled``), a ``.safetensors`` path, or None.
+        device: ``choices.Device``.
+        reporter: where the loading messages go (``progress.Reporter``), or None.
+        backend: "numpy" or "torch" to override the device policy's choice; None follows it.
+
+    Returns:
+        The ``Enhancer``, its card validated against its weights.
+
+    Raises:
+        ModelError: the file is missing, corrupt or its card does not match its weights.
     """
     reporter = reporter or Reporter()
     path = resolve_model_path(path_or_name)
@@ -206,6 +244,8 @@ def load_enhancer(path_or_name: Optional[str] = None, device: str = "auto", repo
     dev = choose_device(device, reporter)
     enh = Enhancer(card, tensors, dev, backend, path, reporter)
     grid = "wavelength grid" if enh.wavelengths is not None else "band-axis grid (no wavelengths)"
-    reporter.info(f"enhancer {path.name}: {enh.bands} bands, {grid}, parts {', '.join(enh.parts)}, "
-                  f"halo {enh.halo} px, device {dev} ({enh.backend})")
+    reporter.info(
+        f"enhancer {path.name}: {enh.bands} bands, {grid}, parts {', '.join(enh.parts)}, "
+        f"halo {enh.halo} px, device {dev} ({enh.backend})"
+    )
     return enh

@@ -13,9 +13,12 @@ Augmentation, in the normalised space x = 0.1 * (2 * (raw - lo) / (hi - lo) - 1)
 multiplicative change of the raw signal acts on (x + 0.1): a smooth illumination field per crop,
 a smooth per-band gain per group (reflectance vs radiance vs DN), and sensor noise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
 from .masks import grow_blobs
@@ -25,8 +28,8 @@ OFFSET = 0.1  # x + OFFSET is proportional to the raw signal above the scene's l
 
 @dataclass
 class ImplantConfig:
-    max_targets: int = 3          # per crop: 0..max_targets targets
-    max_area: int = 12            # px
+    max_targets: int = 3  # per crop: 0..max_targets targets
+    max_area: int = 12  # px
     min_abundance: float = 0.1
     # where a target's spectrum comes from, as shares: a labelled anomaly of the host scene
     # itself (a training scene: a real target material, same sensor), a labelled anomaly of
@@ -35,9 +38,9 @@ class ImplantConfig:
     other_anomaly: float = 0.0
     host_shape: float = 0.6
     other_pixel: float = 0.4
-    illumination: float = 0.25    # amplitude of the smooth per-crop illumination field
-    band_gain: float = 0.15       # amplitude of the smooth per-group band gain
-    noise: float = 0.003          # largest noise standard deviation (normalised units)
+    illumination: float = 0.25  # amplitude of the smooth per-crop illumination field
+    band_gain: float = 0.15  # amplitude of the smooth per-group band gain
+    noise: float = 0.003  # largest noise standard deviation (normalised units)
 
 
 def smooth_curve(rng: np.random.Generator, n: int, knots: int = 6) -> np.ndarray:
@@ -85,16 +88,21 @@ class Implanter:
             out += rng.normal(0.0, rng.uniform(0, c.noise), size=out.shape).astype(np.float32)
         return out
 
-    def __call__(self, x: np.ndarray, weight: np.ndarray, donors: "Donors", host: str,
-                 rng: np.random.Generator):
+    def __call__(
+        self, x: np.ndarray, weight: np.ndarray, donors: Donors, host: str, rng: np.random.Generator
+    ):
         """(x with targets, abundance (n, 1, h, w)) for a crop group ``x`` (n, C, h, w) of the
         scene ``host``; ``weight`` (n, 1, h, w) is 0 on excluded pixels, where nothing goes."""
         c = self.cfg
         n, bands, h, w = x.shape
         out = x.copy()
         ab = np.zeros((n, 1, h, w), np.float32)
-        host_mean = np.array([x[i][:, weight[i, 0] > 0].mean(1) if (weight[i, 0] > 0).any() else x[i].mean((1, 2))
-                              for i in range(n)])
+        host_mean = np.array(
+            [
+                x[i][:, weight[i, 0] > 0].mean(1) if (weight[i, 0] > 0).any() else x[i].mean((1, 2))
+                for i in range(n)
+            ]
+        )
         shares = np.array([c.own_anomaly, c.other_anomaly, c.host_shape, c.other_pixel], np.float64)
         for i in range(n):
             for _ in range(int(rng.integers(0, c.max_targets + 1))):
@@ -133,6 +141,7 @@ class Donors:
         others_p = [k for k in self.pixels if k != host]
         avail = shares * np.array([own is not None, bool(others_a), True, bool(others_p)], np.float64)
         kind = int(rng.choice(4, p=avail / avail.sum()))
+        pool: Optional[np.ndarray]
         if kind == 0:
             pool = own
         elif kind == 1:
@@ -141,6 +150,9 @@ class Donors:
             pool = self.pixels[others_p[int(rng.integers(0, len(others_p)))]]
         else:
             return None
+        assert (
+            pool is not None
+        )  # kind 0 is drawn only where the host has anomalies (its share is 0 otherwise)
         spec = pool[:, int(rng.integers(0, pool.shape[1]))]
         return ((spec + OFFSET) * rng.uniform(0.8, 1.25) - OFFSET) if kind != 0 else spec
 
@@ -153,8 +165,10 @@ def spectral_gradient(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     ok = weight > 0
     for axis in (2, 3):
         d = np.sqrt(np.sum(np.diff(x, axis=axis) ** 2, axis=1, keepdims=True))
-        both = np.logical_and(np.take(ok, range(0, ok.shape[axis] - 1), axis=axis),
-                              np.take(ok, range(1, ok.shape[axis]), axis=axis))
+        both = np.logical_and(
+            np.take(ok, range(0, ok.shape[axis] - 1), axis=axis),
+            np.take(ok, range(1, ok.shape[axis]), axis=axis),
+        )
         d = np.where(both, d, 0.0)
         lo = [slice(None)] * 4
         hi = [slice(None)] * 4

@@ -11,6 +11,7 @@ the band matrix, by a linear interpolation between their nearest live neighbours
 The pipeline (streamed, ``collect_sample`` over row blocks) and the benchmarks / training (whole
 cubes in memory) call the same functions, so both see the same sample and the same transform.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -85,9 +86,15 @@ def block_sample(block: np.ndarray, valid: np.ndarray, row0: int, width: int, st
     return np.asarray(block, np.float32).reshape(block.shape[0], -1)[:, pick]
 
 
-def collect_sample(read: Callable[[int, int], Tuple[np.ndarray, np.ndarray]], height: int, width: int,
-                   bands: int, stride: int, block_rows: int,
-                   step: Optional[Callable[[float], None]] = None) -> np.ndarray:
+def collect_sample(
+    read: Callable[[int, int], Tuple[np.ndarray, np.ndarray]],
+    height: int,
+    width: int,
+    bands: int,
+    stride: int,
+    block_rows: int,
+    step: Optional[Callable[[float], None]] = None,
+) -> np.ndarray:
     """(bands, n) float32 values of every ``stride``-th valid pixel in scene order, read in row
     blocks through ``read(row0, row1) -> (block (B, rows, W), valid (rows, W))``. The sample
     depends only on the data, never on the block size (a cluster gathers it from its own blocks
@@ -118,18 +125,25 @@ class Grid:
         return Normaliser(**params)
 
 
-def input_matrix(grid: Grid, count: int, wavelengths: Optional[np.ndarray] = None, band_mode: str = "resample",
-                 dead: Optional[np.ndarray] = None) -> Tuple[np.ndarray, str]:
+def input_matrix(
+    grid: Grid,
+    count: int,
+    wavelengths: Optional[np.ndarray] = None,
+    band_mode: str = "resample",
+    dead: Optional[np.ndarray] = None,
+) -> Tuple[np.ndarray, str]:
     """(model bands x input bands) matrix onto ``grid``; ``dead`` input bands are first replaced
     by their live neighbours (``repair_matrix``)."""
     if band_mode == "first":
         from ..io.bands import first_n
+
         idx = first_n(count, grid.bands)
         matrix = np.zeros((grid.bands, count), np.float32)
         matrix[np.arange(grid.bands), idx] = 1.0
         desc = f"first {grid.bands} of {count} bands (paper protocol)"
     elif band_mode == "resample":
         from ..io.bands import resampling_matrix
+
         matrix, how = resampling_matrix(wavelengths, count, grid.wavelengths, grid.bands)
         matrix = np.asarray(matrix, np.float32)
         desc = f"{count} input bands resampled to the model's {grid.bands}: {how}"
@@ -155,8 +169,14 @@ class FittedInput:
         return self.normaliser.apply(np.tensordot(self.matrix, cube, axes=(1, 0)).astype(np.float32))
 
 
-def fit_input(grid: Grid, count: int, wavelengths: Optional[np.ndarray], sample: np.ndarray,
-              band_mode: str = "resample", reporter=None) -> FittedInput:
+def fit_input(
+    grid: Grid,
+    count: int,
+    wavelengths: Optional[np.ndarray],
+    sample: np.ndarray,
+    band_mode: str = "resample",
+    reporter=None,
+) -> FittedInput:
     """Band matrix and normaliser of a scene from its raw pixel sample ``(B_in, n)``."""
     if sample.shape[1] == 0:
         raise InputError("the raster has no valid pixel (all nodata or NaN)")
@@ -173,8 +193,10 @@ def fit_input(grid: Grid, count: int, wavelengths: Optional[np.ndarray], sample:
         if dead.any():
             shown = ", ".join(str(int(i) + 1) for i in np.flatnonzero(dead)[:12])
             more = "" if dead.sum() <= 12 else f" and {int(dead.sum()) - 12} more"
-            reporter.info(f"{int(dead.sum())} dead (constant) input band(s) replaced by their live "
-                          f"neighbours for the enhancers: {shown}{more} (1-based)")
+            reporter.info(
+                f"{int(dead.sum())} dead (constant) input band(s) replaced by their live "
+                f"neighbours for the enhancers: {shown}{more} (1-based)"
+            )
     return FittedInput(matrix, normaliser, dead, desc)
 
 
@@ -183,15 +205,23 @@ def grid_stride(grid: Grid, height: int, width: int) -> int:
     return sample_stride(height, width, grid.bands, grid.new_normaliser().cap)
 
 
-def scene_sample(grid: Grid, read, height: int, width: int, count: int, block_rows: int, step=None) -> np.ndarray:
+def scene_sample(
+    grid: Grid, read, height: int, width: int, count: int, block_rows: int, step=None
+) -> np.ndarray:
     """The raw pixel sample ``fit_input`` takes: every k-th valid pixel in scene order, k from the
     normaliser's cap, read in row blocks through ``read(row0, row1) -> (block, valid)``."""
     stride = grid_stride(grid, height, width)
     return collect_sample(read, height, width, count, stride, block_rows, step)
 
 
-def fit_cube(grid: Grid, cube: np.ndarray, valid: np.ndarray, wavelengths=None, band_mode: str = "resample",
-             reporter=None) -> FittedInput:
+def fit_cube(
+    grid: Grid,
+    cube: np.ndarray,
+    valid: np.ndarray,
+    wavelengths=None,
+    band_mode: str = "resample",
+    reporter=None,
+) -> FittedInput:
     """``fit_input`` for a whole cube in memory, with the same sample the pipeline draws."""
     b, h, w = cube.shape
     sample = scene_sample(grid, lambda r0, r1: (cube[:, r0:r1], valid[r0:r1]), h, w, b, h)

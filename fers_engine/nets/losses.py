@@ -10,13 +10,14 @@ documented scale fixes (6.11):
   (0.2 for [-0.1, 0.1]) instead of kornia's max_val = 1, which made C1, C2 dominate.
 Stage 1's ill-posed SFAM "zero-centering" BCE (6.10) is replaced by ``alignment_loss``.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def _flat(z: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
@@ -24,7 +25,7 @@ def _flat(z: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
     c = z.shape[1]
     z = z.permute(1, 0, 2, 3).reshape(c, -1)
     if weight is not None:
-        keep = (weight.reshape(-1) > 0)
+        keep = weight.reshape(-1) > 0
         z = z[:, keep]
     return z
 
@@ -41,8 +42,9 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, weight: Optional[torch.Tensor] 
     return (d * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def pixel_cosine_loss(fs: Sequence[torch.Tensor], gs: Sequence[torch.Tensor],
-                      weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+def pixel_cosine_loss(
+    fs: Sequence[torch.Tensor], gs: Sequence[torch.Tensor], weight: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Sum over scales of mean per-pixel (1 - cos(f, g)) along channels.
 
     Per pixel, not over the flattened map as in the official CosLoss (method.md 3.1): a map-level
@@ -53,15 +55,23 @@ def pixel_cosine_loss(fs: Sequence[torch.Tensor], gs: Sequence[torch.Tensor],
     for f, g in zip(fs, gs):
         d = 1.0 - F.cosine_similarity(f, g, dim=1, eps=1e-6).unsqueeze(1)
         if weight is not None:
-            w = F.interpolate(weight, size=d.shape[-2:], mode="nearest") if d.shape[-2:] != weight.shape[-2:] else weight
+            w = (
+                F.interpolate(weight, size=d.shape[-2:], mode="nearest")
+                if d.shape[-2:] != weight.shape[-2:]
+                else weight
+            )
             total = total + (d * w).sum() / w.sum().clamp_min(1.0)
         else:
             total = total + d.mean()
     return total
 
 
-def alignment_loss(p_teacher: torch.Tensor, p_student: torch.Tensor, weight: Optional[torch.Tensor] = None,
-                   decorrelation: float = 0.1) -> torch.Tensor:
+def alignment_loss(
+    p_teacher: torch.Tensor,
+    p_student: torch.Tensor,
+    weight: Optional[torch.Tensor] = None,
+    decorrelation: float = 0.1,
+) -> torch.Tensor:
     """Replacement for the SFAM loss (method.md 6.10): per-channel correlation alignment.
 
     loss = mean_c (1 - corr_c(P(f)_c, P(g)_c)) + decorrelation * mean_{i != j} corr(P(f)_i, P(f)_j)^2,
@@ -84,7 +94,9 @@ def alignment_loss(p_teacher: torch.Tensor, p_student: torch.Tensor, weight: Opt
     return loss
 
 
-def cross_covariance_loss(a: torch.Tensor, b: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+def cross_covariance_loss(
+    a: torch.Tensor, b: torch.Tensor, weight: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Decorrelation of the two branches: sum_ij cov(a_i, b_j)^2 / C, channels standardised
     over (batch, pixels) as in the published loss (divided by C: see module doc)."""
     ta = _standardise(_flat(a, weight), 1e-6)
@@ -106,12 +118,14 @@ def variance_loss(spa: torch.Tensor) -> torch.Tensor:
 
 def _gauss_window(size: int, sigma: float, device, dtype) -> torch.Tensor:
     ax = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(ax ** 2) / (2 * sigma ** 2))
+    g = torch.exp(-(ax**2) / (2 * sigma**2))
     g = g / g.sum()
     return g
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 5, data_range: float = 0.2, sigma: float = 1.5) -> torch.Tensor:
+def ssim(
+    a: torch.Tensor, b: torch.Tensor, window: int = 5, data_range: float = 0.2, sigma: float = 1.5
+) -> torch.Tensor:
     """Mean SSIM over channels and pixels, Gaussian window (size ``window``), reflect padding."""
     c = a.shape[1]
     g = _gauss_window(window, sigma, a.device, a.dtype)
@@ -126,10 +140,10 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 5, data_range: float = 
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
     mu_a, mu_b = blur(a), blur(b)
-    saa = blur(a * a) - mu_a ** 2
-    sbb = blur(b * b) - mu_b ** 2
+    saa = blur(a * a) - mu_a**2
+    sbb = blur(b * b) - mu_b**2
     sab = blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
     return s.mean()
 
 
@@ -151,8 +165,13 @@ def stage2_loss(x, spe, spa, x_r, weight=None, w=None):
         "mse": masked_mse(x_r, x, weight),
         "ssim": ssim_loss(x_r, x),
     }
-    total = w["cc"] * parts["cc"] + w["cos"] * parts["cos"] + w["var"] * parts["var"] \
-        + w["rec"] * parts["mse"] + w["ssim"] * parts["ssim"]
+    total = (
+        w["cc"] * parts["cc"]
+        + w["cos"] * parts["cos"]
+        + w["var"] * parts["var"]
+        + w["rec"] * parts["mse"]
+        + w["ssim"] * parts["ssim"]
+    )
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
@@ -180,11 +199,21 @@ class SeparationLoss(nn.Module):
     it rewards exactly what the product's AUC measures.
     """
 
-    def __init__(self, shrink: float = 1e-3, tau: float = 0.5, hard_fraction: float = 0.02,
-                 edge_fraction: float = 0.05, n_random: int = 512):
+    def __init__(
+        self,
+        shrink: float = 1e-3,
+        tau: float = 0.5,
+        hard_fraction: float = 0.02,
+        edge_fraction: float = 0.05,
+        n_random: int = 512,
+    ):
         super().__init__()
         self.shrink, self.tau = float(shrink), float(tau)
-        self.hard_fraction, self.edge_fraction, self.n_random = float(hard_fraction), float(edge_fraction), int(n_random)
+        self.hard_fraction, self.edge_fraction, self.n_random = (
+            float(hard_fraction),
+            float(edge_fraction),
+            int(n_random),
+        )
 
     def scores(self, z: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
         """log squared Mahalanobis distance of every pixel (n*h*w,) from the background pixels'
@@ -203,8 +232,9 @@ class SeparationLoss(nn.Module):
         y = torch.linalg.solve_triangular(chol, (zf - mu).T, upper=False)
         return torch.log(y.pow(2).sum(0) + 1e-6)
 
-    def forward(self, z: torch.Tensor, abundance: torch.Tensor, weight: torch.Tensor,
-                gradient: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, abundance: torch.Tensor, weight: torch.Tensor, gradient: torch.Tensor
+    ) -> torch.Tensor:
         ok = weight.reshape(-1) > 0
         tgt = (abundance.reshape(-1) > 0) & ok
         bg = ok & ~tgt

@@ -6,6 +6,7 @@ each target is a random 4-connected blob of 3..20 px grown inside a 19 x 19 canv
 boundary neighbour accepted with p = 0.5 until the area is reached). Blobs come from a bank
 grown once, all blobs at once, with array operations (no per-pixel Python loop).
 """
+
 from __future__ import annotations
 
 import numpy as np

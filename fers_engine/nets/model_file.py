@@ -7,6 +7,7 @@ own Python loads models), and a model is only used once ``card.ModelCard.validat
 its card against its weights. Every failure (missing, truncated, not safetensors, no card, a
 card that does not fit the weights) is a ``ModelError`` naming the file.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from ..errors import DependencyError, ModelError
 from ..io.atomic import AtomicFile, write_text
 from . import safetensors_file
 from .card import FORMAT, FORMAT_VERSION, ModelCard  # noqa: F401  (FORMAT* re-exported for writers)
+
 
 def require_torch():
     """The torch module, or a ``DependencyError`` that says how to get it."""

@@ -4,6 +4,7 @@ The deployed enhancers are ``fen`` (spectral) and ``spatial``; the other modules
 the published recipe's stages (stage-0 auto-encoders, the stage-1 reverse-distillation graph
 around ``fen``, the stage-2 Feature Restoration Net) and are built only when a stage needs them.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterable
@@ -50,8 +51,9 @@ class Networks(nn.Module):
         missing, unexpected = self.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("stage1.fen.")]
         if missing or unexpected:
-            raise RuntimeError(f"checkpoint does not fit the networks (missing {missing[:3]}, "
-                               f"unexpected {unexpected[:3]})")
+            raise RuntimeError(
+                f"checkpoint does not fit the networks (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
 
     def deployed_tensors(self, with_spatial: bool) -> Dict[str, torch.Tensor]:
         """The weights a model file holds: plain (expanded) kernels under ``spectral.*`` and, with
@@ -65,5 +67,8 @@ class Networks(nn.Module):
 def deployed_arch(cfg: dict, with_spatial: bool) -> dict:
     """The ``arch`` of a model card written from ``cfg``."""
     sym = bool(cfg.get("symmetric", False))
-    return {"bands": int(cfg["bands"]), "spectral": {**cfg["spectral"], "symmetric": sym},
-            "spatial": {**cfg["spatial"], "symmetric": sym} if with_spatial else None}
+    return {
+        "bands": int(cfg["bands"]),
+        "spectral": {**cfg["spectral"], "symmetric": sym},
+        "spatial": {**cfg["spatial"], "symmetric": sym} if with_spatial else None,
+    }

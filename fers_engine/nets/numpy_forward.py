@@ -19,9 +19,10 @@ through the process's BLAS (``fers_engine.blas.matmul``, which also works inside
 Like the torch modules, the result at a pixel depends only on inputs within ``halo`` pixels, so
 the caller may cut a scene into blocks with a ``halo`` overlap (``enhancer.Enhancer.features``).
 """
+
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,8 +33,16 @@ from .card import BN_EPS, Arch, SpatialArch, SpectralArch
 class FoldedConv3x3:
     """A frozen stride-1 3x3 conv (no bias) + eval BatchNorm + ReLU, with replicate padding."""
 
-    def __init__(self, weight: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
-                 var: np.ndarray, dilation: int, dtype=np.float32):
+    def __init__(
+        self,
+        weight: np.ndarray,
+        gamma: np.ndarray,
+        beta: np.ndarray,
+        mean: np.ndarray,
+        var: np.ndarray,
+        dilation: int,
+        dtype=np.float32,
+    ):
         scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + BN_EPS)
         cout, cin = weight.shape[:2]
         # (out, in, ky, kx) -> (out, ky, kx, in): the column order of the gathered operand
@@ -109,7 +118,7 @@ def box_means_into(x: np.ndarray, kernels: Sequence[int], out: np.ndarray) -> np
     c = x.shape[0]
     across = _window_means(x, [k // 2 for k in kernels], axis=1)
     for i, (k, rows_done) in enumerate(zip(kernels, across)):
-        target = out[i * c:(i + 1) * c]
+        target = out[i * c : (i + 1) * c]
         if k <= 1:
             target[...] = x
         else:
@@ -168,12 +177,23 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _trunk(tensors: Mapping[str, np.ndarray], prefix: str, dilations: Sequence[int], dtype) -> List[FoldedConv3x3]:
+def _trunk(
+    tensors: Mapping[str, np.ndarray], prefix: str, dilations: Sequence[int], dtype
+) -> List[FoldedConv3x3]:
     layers = []
     for i, d in enumerate(dilations):
         p = f"{prefix}.{i}"
-        layers.append(FoldedConv3x3(tensors[f"{p}.0.weight"], tensors[f"{p}.1.weight"], tensors[f"{p}.1.bias"],
-                                    tensors[f"{p}.1.running_mean"], tensors[f"{p}.1.running_var"], d, dtype))
+        layers.append(
+            FoldedConv3x3(
+                tensors[f"{p}.0.weight"],
+                tensors[f"{p}.1.weight"],
+                tensors[f"{p}.1.bias"],
+                tensors[f"{p}.1.running_mean"],
+                tensors[f"{p}.1.running_var"],
+                d,
+                dtype,
+            )
+        )
     return layers
 
 
@@ -200,8 +220,8 @@ class NumpySpectral:
             embed = np.empty((self.arch.embed_channels, rows, cols), f.dtype)
             embed[:c] = f
             if self.arch.skip:
-                embed[c:2 * c] = h
-            box_means_into(f, self.arch.pools, embed[c * (1 + int(self.arch.skip)):])
+                embed[c : 2 * c] = h
+            box_means_into(f, self.arch.pools, embed[c * (1 + int(self.arch.skip)) :])
         return self.proj2(self.proj1(embed, relu=True), relu=self.arch.out_act == "relu")
 
 
@@ -226,7 +246,7 @@ class NumpySpatial:
         return self.head2(self.head1(z, relu=True))
 
 
-def numpy_networks(arch: Arch, tensors: Mapping[str, np.ndarray], dtype=np.float32) -> Dict[str, object]:
+def numpy_networks(arch: Arch, tensors: Mapping[str, np.ndarray], dtype=np.float32) -> Dict[str, Any]:
     """The deployed networks of a validated card (``card.ModelCard``) as numpy callables taking
     and returning ``(C, H, W)`` arrays of ``dtype`` (float32 in the product; float64 lets the
     tests compare the arithmetic with torch's below float32 rounding)."""
@@ -239,10 +259,15 @@ def numpy_networks(arch: Arch, tensors: Mapping[str, np.ndarray], dtype=np.float
 def bytes_per_pixel(arch: Arch) -> int:
     """Working memory of one forward pass per pixel (the largest layer's operands, float32)."""
     s = arch.spectral
-    sizes: List[Tuple[int, ...]] = [(arch.bands, 9 * s.width, s.width, s.width),
-                                    (s.embed_channels, s.hidden, arch.bands)]
+    sizes: List[Tuple[int, ...]] = [
+        (arch.bands, 9 * s.width, s.width, s.width),
+        (s.embed_channels, s.hidden, arch.bands),
+    ]
     if arch.spatial is not None:
         p = arch.spatial
-        sizes += [(arch.bands, p.rgb_hidden, 3), (9 * p.width, p.width, p.width),
-                  (p.width * len(p.pools) + 4 * p.width, p.hidden, arch.bands)]
+        sizes += [
+            (arch.bands, p.rgb_hidden, 3),
+            (9 * p.width, p.width, p.width),
+            (p.width * len(p.pools) + 4 * p.width, p.hidden, arch.bands),
+        ]
     return 4 * max(sum(t) for t in sizes) + 4 * arch.bands

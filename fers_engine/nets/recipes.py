@@ -12,6 +12,7 @@ shipped model is reproduced by ``fers train <its files> --recipe <its recipe>``.
 * ``published``: the FERD / FERS objectives (stage 0 trunk pre-training, stage 1 reverse
   distillation, stage 2 rebellious student), for reproducing the paper's method.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,14 +40,27 @@ BASE_CONFIG: Dict = {
     "mask_mode": "mix",
     "random_trunk": False,
     "separation": {
-        "groups": 2, "crops": 8, "margin": 4, "train": "all", "real_fraction": 0.0,
+        "groups": 2,
+        "crops": 8,
+        "margin": 4,
+        "train": "all",
+        "real_fraction": 0.0,
         "loss": {"shrink": 1e-3, "tau": 0.5, "hard_fraction": 0.02, "edge_fraction": 0.05, "n_random": 512},
         # target spectra: the host's own spectrum reshaped, or pixels of other training scenes; the
         # labelled anomalies of training scenes are not donors (own_anomaly / other_anomaly 0), since
         # the same labels choose the epochs and candidates: the choice would be made in-sample
-        "implant": {"max_targets": 3, "max_area": 12, "min_abundance": 0.1, "own_anomaly": 0.0,
-                    "other_anomaly": 0.0, "host_shape": 0.6, "other_pixel": 0.4,
-                    "illumination": 0.25, "band_gain": 0.15, "noise": 0.003},
+        "implant": {
+            "max_targets": 3,
+            "max_area": 12,
+            "min_abundance": 0.1,
+            "own_anomaly": 0.0,
+            "other_anomaly": 0.0,
+            "host_shape": 0.6,
+            "other_pixel": 0.4,
+            "illumination": 0.25,
+            "band_gain": 0.15,
+            "noise": 0.003,
+        },
     },
     "band_variants": 0,
     "dilate": 3,
@@ -90,16 +104,34 @@ def _seeds(*seeds: int, config: Optional[Dict] = None) -> Tuple[Dict, ...]:
 _SEPARATION = {"band_variants": 1, "steps_per_epoch": 30, "epochs": {"sep": 6}}
 
 RECIPES: Dict[str, Recipe] = {
-    r.name: r for r in (
-        Recipe("separation", ("sep",), _SEPARATION, _seeds(0, 1),
-               "implanted-target separation under RX, spectral + spatial enhancers"),
-        Recipe("separation-spectral", ("sep",), {**_SEPARATION, "parts": ["spectral"]}, _seeds(0, 1),
-               "implanted-target separation under RX, spectral enhancer only"),
-        Recipe("published", ("0", "1", "2"), {}, tuple(
-            {"tag": f"{trunks}-s{seed}", "seed": seed, "config": {"random_trunk": trunks == "random"}}
-            for seed in (0, 1) for trunks in ("pretrained", "random")),
+    r.name: r
+    for r in (
+        Recipe(
+            "separation",
+            ("sep",),
+            _SEPARATION,
+            _seeds(0, 1),
+            "implanted-target separation under RX, spectral + spatial enhancers",
+        ),
+        Recipe(
+            "separation-spectral",
+            ("sep",),
+            {**_SEPARATION, "parts": ["spectral"]},
+            _seeds(0, 1),
+            "implanted-target separation under RX, spectral enhancer only",
+        ),
+        Recipe(
+            "published",
+            ("0", "1", "2"),
+            {},
+            tuple(
+                {"tag": f"{trunks}-s{seed}", "seed": seed, "config": {"random_trunk": trunks == "random"}}
+                for seed in (0, 1)
+                for trunks in ("pretrained", "random")
+            ),
             "the published FERD / FERS objectives: stage 0 trunk pre-training, stage 1 reverse "
-            "distillation, stage 2 rebellious student"),
+            "distillation, stage 2 rebellious student",
+        ),
     )
 }
 
@@ -113,5 +145,3 @@ def get_recipe(name: Optional[str]) -> Recipe:
     if key not in RECIPES:
         raise InputError(f"unknown training recipe {name!r}: choose one of default, {', '.join(RECIPES)}")
     return RECIPES[key]
-
-

@@ -9,6 +9,7 @@ against the file's actual size before a single tensor is read, the tensors must 
 area exactly (no gap, no overlap, nothing after), and nothing is ever unpickled, so a hostile
 file can neither run code nor make the reader allocate more than the file holds.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,18 @@ import numpy as np
 from ..errors import ModelError
 
 #: safetensors dtype name -> little-endian numpy dtype (bfloat16 has no numpy type: refused).
-DTYPES = {
-    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
-    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
-    "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
+DTYPES: Dict[str, np.dtype] = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U64": np.dtype("<u8"),
+    "U32": np.dtype("<u4"),
+    "U16": np.dtype("<u2"),
+    "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
 }
 _NAMES = {dt.newbyteorder("<") if dt.itemsize > 1 else dt: name for name, dt in DTYPES.items()}
@@ -43,8 +52,9 @@ def read_header(path) -> Tuple[Dict[str, dict], Dict[str, str], int]:
     with open(path, "rb") as fh:
         n = int.from_bytes(fh.read(8), "little")
         if n < 2 or n > min(MAX_HEADER_BYTES, size - 8):
-            raise ModelError(f"{path.name} is not a safetensors model file (header of {n} bytes "
-                             f"in a {size}-byte file)")
+            raise ModelError(
+                f"{path.name} is not a safetensors model file (header of {n} bytes in a {size}-byte file)"
+            )
         raw = fh.read(n)
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
@@ -53,8 +63,9 @@ def read_header(path) -> Tuple[Dict[str, dict], Dict[str, str], int]:
     if not isinstance(header, dict):
         raise ModelError(f"{path.name} is not a safetensors model file (header is not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in metadata.items()):
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
         raise ModelError(f"{path.name}: safetensors metadata must map strings to strings")
     data_len = size - 8 - n
     entries = {name: _check_entry(path, name, entry) for name, entry in header.items()}
@@ -62,12 +73,15 @@ def read_header(path) -> Tuple[Dict[str, dict], Dict[str, str], int]:
     at = 0
     for begin, end, name in spans:
         if begin != at:
-            raise ModelError(f"{path.name}: tensor {name!r} starts at byte {begin}, expected {at} "
-                             "(gap or overlap in the data)")
+            raise ModelError(
+                f"{path.name}: tensor {name!r} starts at byte {begin}, expected {at} "
+                "(gap or overlap in the data)"
+            )
         at = end
     if at != data_len:
-        raise ModelError(f"{path.name}: the tensors hold {at} bytes but the file has {data_len} "
-                         "(truncated or padded)")
+        raise ModelError(
+            f"{path.name}: the tensors hold {at} bytes but the file has {data_len} (truncated or padded)"
+        )
     return entries, dict(metadata), 8 + n
 
 
@@ -100,7 +114,11 @@ def encode(tensors: Mapping[str, np.ndarray], metadata: Optional[Mapping[str, st
         if little not in _NAMES:
             raise ModelError(f"tensor {name!r}: data type {arr.dtype} cannot be stored in safetensors")
         blob = np.ascontiguousarray(arr, dtype=little).tobytes()
-        header[name] = {"dtype": _NAMES[little], "shape": list(arr.shape), "data_offsets": [at, at + len(blob)]}
+        header[name] = {
+            "dtype": _NAMES[little],
+            "shape": list(arr.shape),
+            "data_offsets": [at, at + len(blob)],
+        }
         blobs.append(blob)
         at += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -116,16 +134,25 @@ def _check_entry(path: Path, name: str, entry) -> dict:
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if dtype not in DTYPES:
         raise ModelError(f"{where} has unsupported dtype {dtype!r} (supported: {', '.join(DTYPES)})")
-    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
-            or not all(type(d) is int and d >= 0 for d in shape)):
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_DIMS
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
         raise ModelError(f"{where} has an invalid shape {shape!r}")
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(type(o) is int and o >= 0 for o in offsets) or offsets[0] > offsets[1]):
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(type(o) is int and o >= 0 for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
         raise ModelError(f"{where} has invalid data offsets {offsets!r}")
     expected = math.prod(shape) * DTYPES[dtype].itemsize
     if offsets[1] - offsets[0] != expected:
-        raise ModelError(f"{where}: shape {shape} of {dtype} needs {expected} bytes, its offsets span "
-                         f"{offsets[1] - offsets[0]}")
+        raise ModelError(
+            f"{where}: shape {shape} of {dtype} needs {expected} bytes, its offsets span "
+            f"{offsets[1] - offsets[0]}"
+        )
     return {"dtype": dtype, "shape": tuple(shape), "data_offsets": tuple(offsets)}
 
 
@@ -139,8 +166,9 @@ def _no_duplicates(pairs):
 def _size(path: Path) -> int:
     try:
         if not path.is_file():
-            raise ModelError(f"model file not found: {path}" if not path.exists()
-                             else f"model path is not a file: {path}")
+            raise ModelError(
+                f"model file not found: {path}" if not path.exists() else f"model path is not a file: {path}"
+            )
         return os.path.getsize(path)
     except OSError as exc:
         raise ModelError(f"cannot read {path} ({exc.strerror or exc})") from None

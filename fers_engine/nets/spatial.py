@@ -7,13 +7,14 @@ Changes from the official code, all to make the deployed network tile-independen
   fixed kernels (``pools``), so the output has a finite receptive field of radius ``halo``.
 The FRN is used only in training; its channel attention uses a local (not global) mean too.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from .blocks import Frozen, Trunk, box_mean, conv3x3, init_weights
 
@@ -33,8 +34,9 @@ class Conv2RGB(nn.Module):
         return torch.sigmoid(self.conv2(F.relu(self.conv1(x))))
 
 
-def spatial_trunk(width: int, dilations: Sequence[int] = (1, 2, 4), symmetric: bool = False,
-                  channels: int = 3) -> Trunk:
+def spatial_trunk(
+    width: int, dilations: Sequence[int] = (1, 2, 4), symmetric: bool = False, channels: int = 3
+) -> Trunk:
     return Trunk(channels, width, dilations, symmetric)
 
 
@@ -57,8 +59,16 @@ class PoolHead(nn.Module):
 class SpatialNet(nn.Module):
     """Deployed spatial enhancer: spa = head(trunk(rgb(x))); returns (spa, pseudo_rgb)."""
 
-    def __init__(self, bands: int, width: int = 16, rgb_hidden: int = 32, dilations=(1, 2, 4),
-                 pools=(1, 5, 9, 17), hidden: int = 64, symmetric: bool = False):
+    def __init__(
+        self,
+        bands: int,
+        width: int = 16,
+        rgb_hidden: int = 32,
+        dilations=(1, 2, 4),
+        pools=(1, 5, 9, 17),
+        hidden: int = 64,
+        symmetric: bool = False,
+    ):
         super().__init__()
         self.rgb = Conv2RGB(bands, rgb_hidden)
         self.trunk = Frozen(spatial_trunk(width, dilations, symmetric))
@@ -76,8 +86,9 @@ class SpatialAE(nn.Module):
     def __init__(self, bands: int, width: int = 16, dilations=(1, 2, 4), symmetric: bool = False):
         super().__init__()
         self.trunk = spatial_trunk(width, dilations, symmetric)
-        self.decoder = nn.Sequential(conv3x3(width, width, bias=True), nn.ReLU(inplace=True),
-                                     nn.Conv2d(width, bands, 1))
+        self.decoder = nn.Sequential(
+            conv3x3(width, width, bias=True), nn.ReLU(inplace=True), nn.Conv2d(width, bands, 1)
+        )
         init_weights(self)
 
     def forward(self, rgb):
@@ -88,7 +99,7 @@ def fixed_pseudo_rgb(x: torch.Tensor) -> torch.Tensor:
     """Stage-0 input: means of the three thirds of the band axis, mapped from [-0.1, 0.1] to (0, 1)."""
     c = x.shape[1]
     edges = [0, c // 3, 2 * c // 3, c]
-    parts = [x[:, edges[i]:max(edges[i + 1], edges[i] + 1)].mean(1, keepdim=True) for i in range(3)]
+    parts = [x[:, edges[i] : max(edges[i + 1], edges[i] + 1)].mean(1, keepdim=True) for i in range(3)]
     return torch.sigmoid(torch.cat(parts, 1) * 20.0)
 
 

@@ -6,13 +6,14 @@ Sizes follow the published design (method.md 2.1-2.2) scaled down for CPU: the t
 official WRN). Nothing here assumes an image size: stride-2 parts of the training graph pad the
 input to a multiple of 8 and crop back.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Sequence
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from .blocks import ConvBNReLU, Frozen, Trunk, box_mean, init_weights, pad_to_multiple
 
@@ -54,8 +55,17 @@ def spectral_trunk(width: int, dilations: Sequence[int] = (1, 1, 1), symmetric: 
 class SpectralFEN(nn.Module):
     """Deployed spectral enhancer: spe = P(trunk(ConvH(x))); output has the input's C bands."""
 
-    def __init__(self, bands: int, width: int = 24, hidden: int = 64, dilations=(1, 1, 1),
-                 out_act: str = "none", skip: bool = False, pools: Sequence[int] = (), symmetric: bool = False):
+    def __init__(
+        self,
+        bands: int,
+        width: int = 24,
+        hidden: int = 64,
+        dilations=(1, 1, 1),
+        out_act: str = "none",
+        skip: bool = False,
+        pools: Sequence[int] = (),
+        symmetric: bool = False,
+    ):
         super().__init__()
         self.convh = ConvH(bands, width)
         self.trunk = Frozen(spectral_trunk(width, dilations, symmetric))
@@ -113,8 +123,8 @@ class SpectralAE(nn.Module):
         self.up3 = UpStage(4 * width, 2 * width)
         self.up2 = UpStage(2 * width, width)
         self.head = nn.Conv2d(2 * width, bands, 1)
-        init_weights(self.layer1), init_weights(self.layer2), init_weights(self.layer3)
-        init_weights(self.up3), init_weights(self.up2)
+        for module in (self.layer1, self.layer2, self.layer3, self.up3, self.up2):
+            init_weights(module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, 4)
@@ -149,7 +159,7 @@ class StudentDecoder(nn.Module):
         out = out or w
         self.up4 = UpStage(8 * w, 4 * w)  # -> g3 (1/4)
         self.up3 = UpStage(4 * w, 2 * w)  # -> g2 (1/2)
-        self.up2 = UpStage(2 * w, out)    # -> g1 (1), same channels as what P sees
+        self.up2 = UpStage(2 * w, out)  # -> g1 (1), same channels as what P sees
         self.recon = nn.Conv2d(out, bands, 1, bias=False)  # de_ConvH
         init_weights(self)
 
@@ -192,5 +202,10 @@ class Stage1Graph(nn.Module):
         p_t = self.fen.proj(e1)
         p_s = self.fen.proj(g1)
         crop = lambda t, s: t[..., : -(-h // s), : -(-w // s)]  # noqa: E731
-        return {"f": [crop(f1, 1), crop(f2, 2), crop(f3, 4)], "g": [crop(g1, 1), crop(g2, 2), crop(g3, 4)],
-                "x_hat": crop(xr, 1), "p_t": crop(p_t, 1), "p_s": crop(p_s, 1)}
+        return {
+            "f": [crop(f1, 1), crop(f2, 2), crop(f3, 4)],
+            "g": [crop(g1, 1), crop(g2, 2), crop(g3, 4)],
+            "x_hat": crop(xr, 1),
+            "p_t": crop(p_t, 1),
+            "p_s": crop(p_s, 1),
+        }

@@ -15,6 +15,7 @@ Our objective:
   under the product's own detector (RX on x + spe (+ spa)) from that scene's background,
   boundaries included (``losses.SeparationLoss``, ``implant.py``).
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -71,8 +72,8 @@ class Stage:
         total, parts = 0.0, []
         with torch.no_grad():
             for i in range(0, len(x_np), 32):
-                x = torch.from_numpy(x_np[i:i + 32]).to(device)
-                w = torch.from_numpy(w_np[i:i + 32]).to(device)
+                x = torch.from_numpy(x_np[i : i + 32]).to(device)
+                w = torch.from_numpy(w_np[i : i + 32]).to(device)
                 loss, p = self._loss(x, w, rng)
                 total += float(loss) * len(x)
                 parts.append(p)
@@ -96,11 +97,17 @@ class _PatchStage(Stage):
 
 
 class PretrainStage(_PatchStage):
-    name, title, needs, by_detection = "0", "masked auto-encoding (trunk pre-training)", ("ae_spec", "ae_spat"), False
+    name, title, needs, by_detection = (
+        "0",
+        "masked auto-encoding (trunk pre-training)",
+        ("ae_spec", "ae_spat"),
+        False,
+    )
 
     def __init__(self, nets, cfg, sampler, seed):
         super().__init__(nets, cfg, sampler, seed)
         from .masks import MaskGenerator
+
         self.masker = MaskGenerator(seed)
         self.loss = MaskedReconstructionLoss()
 
@@ -110,6 +117,7 @@ class PretrainStage(_PatchStage):
     def _loss(self, x, w, rng):
         from .masks import fill_masked
         from .spatial import fixed_pseudo_rgb
+
         m = self.masker(rng, x.shape[0], x.shape[2], x.shape[3])
         xm = torch.from_numpy(fill_masked(x.cpu().numpy(), m, rng, self.cfg["mask_mode"])).to(x.device)
         return self.loss(self.nets.ae_spec(xm), self.nets.ae_spat(fixed_pseudo_rgb(xm)), x, w)
@@ -169,6 +177,7 @@ class SeparationStage(Stage):
     def __init__(self, nets, cfg, sampler, seed):
         super().__init__(nets, cfg, sampler, seed)
         from .implant import Donors, ImplantConfig, Implanter
+
         sc = cfg["separation"]
         self.with_spatial = "spatial" in cfg["parts"]
         self.groups, self.crops, self.margin = int(sc["groups"]), int(sc["crops"]), int(sc["margin"])
@@ -204,6 +213,7 @@ class SeparationStage(Stage):
 
     def _group_loss(self, x_np, w_np, name, rng, device, augment: bool):
         from .implant import spectral_gradient
+
         if augment:
             x_np = self.implanter.augment(x_np, rng)
         if self.margin and min(x_np.shape[2:]) > 4 * self.margin:
@@ -226,7 +236,9 @@ class SeparationStage(Stage):
         losses = []
         for _ in range(self.groups):
             if self.labelled and rng.random() < self.real_fraction:
-                losses.append(self._scene_loss(self.labelled[int(rng.integers(0, len(self.labelled)))], rng, device))
+                losses.append(
+                    self._scene_loss(self.labelled[int(rng.integers(0, len(self.labelled)))], rng, device)
+                )
                 continue
             x, w, name = self.sampler.group(rng, self.crops)
             losses.append(self._group_loss(x, w, name, rng, device, augment=True))
@@ -237,6 +249,7 @@ class SeparationStage(Stage):
         """A whole labelled training scene, its own anomalies in place as the targets, scored
         against the scene-wide statistics exactly as detection scores (rotated / flipped)."""
         from .implant import spectral_gradient
+
         k = int(rng.integers(0, 4))
         x = np.ascontiguousarray(np.rot90(scene.cube, k, (1, 2)))[None]
         ok = np.ascontiguousarray(np.rot90(scene.valid, k))[None, None].astype(np.float32)

@@ -10,6 +10,7 @@ RX AUC on those files, scored exactly as ``fers detect`` scores (same nodata and
 These are training files: their anomaly pixels (dilated) were excluded from every loss, and a
 scene held out for testing is never among them, so no test label takes part in the choice.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ It keeps the QGIS side boring on purpose: plain-text help (no HTML, so ``qgis_pr
 stays readable), help on every parameter, the feedback bridge, and one place that turns engine
 errors into ``QgsProcessingException`` with the engine's one-line message (never a traceback).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,10 @@ def missing_torch_message(what: str, error: BaseException | None = None) -> str:
 
 def missing_package_message(package: str, error: BaseException) -> str:
     """A package other than torch is missing from QGIS's Python: name it and where such packages come from."""
-    return (f"QGIS's Python lacks {package}, which FERS needs here ({error}); install it for QGIS's Python "
-            f"(Windows: the OSGeo4W installer; Debian/Ubuntu: sudo apt install python3-{package})")
+    return (
+        f"QGIS's Python lacks {package}, which FERS needs here ({error}); install it for QGIS's Python "
+        f"(Windows: the OSGeo4W installer; Debian/Ubuntu: sudo apt install python3-{package})"
+    )
 
 
 def torch_importable() -> bool:
@@ -142,17 +145,15 @@ class FersAlgorithm(QgsProcessingAlgorithm):
                 "fers_qgis/ext: reinstall the plugin from its zip (Plugins > Manage and Install Plugins > "
                 "Install from ZIP)"
             ) from None
-        reporter = reporter_for(feedback)
+        to_feedback = reporter_for(feedback)
         self._new_outputs = []
         self._warnings = []
-        push_warning = reporter.warn
 
-        def warn(message):
+        def warning(message):
             self._warnings.append(str(message))
-            if push_warning is not None:
-                push_warning(message)
+            to_feedback.warning(message)
 
-        reporter.warn = warn
+        reporter = to_feedback.replace(on_warning=warning)
         try:
             return self.process(parameters, context, feedback, reporter)
         except Cancelled:

@@ -1,4 +1,5 @@
 """fers:detect - anomaly score raster (and optional binary mask) from a hyperspectral raster."""
+
 from __future__ import annotations
 
 import glob
@@ -6,10 +7,10 @@ import os
 
 from qgis.core import (
     QgsProcessingException,
-    QgsProcessingParameterBoolean,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -17,8 +18,18 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from fers_engine.choices import (BAND_MODES, DEFAULT_CRD_LAMBDA, DETECTORS, DEVICES, ENHANCERS, FUSIONS,
-                                 LOCAL_COVARIANCES, THRESHOLD_METHODS)
+from fers_engine.choices import (
+    BAND_MODES,
+    DEFAULT_CRD_LAMBDA,
+    DEFAULT_DETECTOR,
+    DEFAULT_ENHANCER,
+    DETECTORS,
+    DEVICES,
+    ENHANCERS,
+    FUSIONS,
+    LOCAL_COVARIANCES,
+    THRESHOLD_METHODS,
+)
 
 from ..scene_input import active_raster_layer_id, scene_file_filter, scene_input, scene_input_problem
 from ..styling import attach_outputs
@@ -49,7 +60,9 @@ def threshold_value_or_default(method: str, value):
     if value is not None:
         return float(value)
     if method == "value":
-        raise QgsProcessingException("the 'value' threshold method needs a threshold value (VALUE / THRESHOLD_VALUE)")
+        raise QgsProcessingException(
+            "the 'value' threshold method needs a threshold value (VALUE / THRESHOLD_VALUE)"
+        )
     return THRESHOLD_DEFAULTS[method]
 
 
@@ -69,7 +82,8 @@ def detect_on_cluster(src, out, options, address, reporter, **outputs):
     except ImportError:
         raise QgsProcessingException(
             "CLUSTER needs the dask and distributed packages in QGIS's Python (the versions the "
-            "cluster's workers run); leave CLUSTER empty to run in QGIS") from None
+            "cluster's workers run); leave CLUSTER empty to run in QGIS"
+        ) from None
     from fers_engine.cluster import detect_split
 
     return detect_split(src, out, options, scheduler=address, reporter=reporter, **outputs)
@@ -116,127 +130,252 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
 """
 
     def define(self, config=None):
-        layer = self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hyperspectral raster layer"),
-                                                           optional=True),
-                         "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads), from the "
-                         "project or a file. Nodata pixels are ignored and stay nodata in the output. Give "
-                         "either this or a scene file (a scene file, when given, is read instead).")
+        layer = self.add(
+            QgsProcessingParameterRasterLayer(
+                self.INPUT, self.tr("Hyperspectral raster layer"), optional=True
+            ),
+            "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads), from the "
+            "project or a file. Nodata pixels are ignored and stay nodata in the output. Give either "
+            "this or a scene file (a scene file, when given, is read instead).",
+        )
         active = active_raster_layer_id()
         if active:  # the dialog offers the selected layer first, as QGIS does for mandatory layers
             layer.setGuiDefaultValueOverride(active)
-        self.add(QgsProcessingParameterFile(self.INPUT_FILE, self.tr("…or a scene file (.mat, sensor product)"),
-                                            behavior=QgsProcessingParameterFile.File, fileFilter=scene_file_filter(),
-                                            optional=True),
-                 "A scene that QGIS cannot open as a layer, read by FERS itself: a MATLAB .mat cube or a "
-                 "sensor product as delivered (EMIT .nc, PRISMA or Tanager .he5, EnMAP METADATA.XML or "
-                 "its ZIP, ...). The output lies where the product lies on the map. Give either this or "
-                 "a raster layer.")
-        self.add(QgsProcessingParameterBand(self.BANDS, self.tr("Bands to use (empty = all good bands)"),
-                                            parentLayerParameterName=self.INPUT, optional=True,
-                                            allowMultiple=True),
-                 "Optional subset of bands (1-based band numbers as in QGIS). Empty uses every band "
-                 "except those flagged bad in the raster's metadata.")
-        self.add(QgsProcessingParameterString(self.WAVELENGTHS, self.tr("Wavelength ranges to use, nm (empty = all)"),
-                                              optional=True),
-                 "Optional wavelength ranges in nanometres, e.g. 400-1340,1450-1800: only bands whose "
-                 "centre lies inside are used. Works for raster layers and scene files alike (sensor "
-                 "products carry their wavelengths), like fers detect --wavelengths.", advanced=True)
-        self.add(QgsProcessingParameterBoolean(self.KEEP_BAD_BANDS, self.tr("Keep bands flagged bad"),
-                                               defaultValue=False),
-                 "Use the bands the input's metadata flags bad (ENVI bbl, a product's water-absorption "
-                 "or no-data bands) too; by default they are left out, like fers detect without "
-                 "--keep-bad-bands.", advanced=True)
-        self.enum(self.ENHANCER, "Enhancer", ENHANCERS, "full",
-                  "Background-feature enhancement before detection. none: classical detector only; "
-                  "spectral: the spectral enhancer; full: spectral and spatial enhancers fused (the full "
-                  "method).")
+        self.add(
+            QgsProcessingParameterFile(
+                self.INPUT_FILE,
+                self.tr("…or a scene file (.mat, sensor product)"),
+                behavior=QgsProcessingParameterFile.File,
+                fileFilter=scene_file_filter(),
+                optional=True,
+            ),
+            "A scene that QGIS cannot open as a layer, read by FERS itself: a MATLAB .mat cube or a "
+            "sensor product as delivered (EMIT .nc, PRISMA or Tanager .he5, EnMAP METADATA.XML or "
+            "its ZIP, ...). The output lies where the product lies on the map. Give either this or "
+            "a raster layer.",
+        )
+        self.add(
+            QgsProcessingParameterBand(
+                self.BANDS,
+                self.tr("Bands to use (empty = all good bands)"),
+                parentLayerParameterName=self.INPUT,
+                optional=True,
+                allowMultiple=True,
+            ),
+            "Optional subset of bands (1-based band numbers as in QGIS). Empty uses every band "
+            "except those flagged bad in the raster's metadata.",
+        )
+        self.add(
+            QgsProcessingParameterString(
+                self.WAVELENGTHS, self.tr("Wavelength ranges to use, nm (empty = all)"), optional=True
+            ),
+            "Optional wavelength ranges in nanometres, e.g. 400-1340,1450-1800: only bands whose "
+            "centre lies inside are used. Works for raster layers and scene files alike (sensor "
+            "products carry their wavelengths), like fers detect --wavelengths.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.KEEP_BAD_BANDS, self.tr("Keep bands flagged bad"), defaultValue=False
+            ),
+            "Use the bands the input's metadata flags bad (ENVI bbl, a product's water-absorption "
+            "or no-data bands) too; by default they are left out, like fers detect without "
+            "--keep-bad-bands.",
+            advanced=True,
+        )
+        self.enum(
+            self.ENHANCER,
+            "Enhancer",
+            ENHANCERS,
+            DEFAULT_ENHANCER,
+            "Background-feature enhancement before detection. none: classical detector only; "
+            "spectral: the spectral enhancer (with the crd detector, the most accurate pairing "
+            "measured); full: spectral and spatial enhancers fused (the paper's full method).",
+        )
         models = [DEFAULT_MODEL] + bundled_models()
-        self.enum(self.MODEL, "Bundled model", models, DEFAULT_MODEL,
-                  "Which bundled enhancer model to use when ENHANCER is not none; 'default' lets "
-                  "the engine pick its default model. Ignored when a model file is given.")
-        self.add(QgsProcessingParameterFile(self.MODEL_FILE, self.tr("Model file (overrides the bundled model)"),
-                                            behavior=QgsProcessingParameterFile.File,
-                                            extension="safetensors", optional=True),
-                 "Optional path to a model trained with Train enhancer (.safetensors with its .json "
-                 "model card beside it).")
-        self.enum(self.DETECTOR, "Detector", DETECTORS, "rx",
-                  "rx: global RX (Mahalanobis distance to the scene's background); lrx: local RX "
-                  "with an inner guard window and an outer background window; crd: collaborative "
-                  "representation, each pixel against the pixels of the same ring window.")
-        self.add(QgsProcessingParameterNumber(self.WINDOW_INNER, self.tr("Local RX inner window (pixels, odd)"),
-                                              type=QgsProcessingParameterNumber.Integer,
-                                              defaultValue=3, minValue=1),
-                 "Side of the inner guard window excluded from the local background (lrx and crd; odd).")
-        self.add(QgsProcessingParameterNumber(self.WINDOW_OUTER, self.tr("Local RX outer window (pixels, odd)"),
-                                              type=QgsProcessingParameterNumber.Integer,
-                                              defaultValue=15, minValue=3),
-                 "Side of the outer window whose ring is the local background (lrx and crd; odd, larger "
-                 "than the inner window).")
-        self.enum(self.LOCAL_COVARIANCE, "Local RX covariance", LOCAL_COVARIANCES, "auto",
-                  "Background covariance of local RX (lrx only): ring = each ring's own covariance; "
-                  "scene = the scene covariance with each ring's mean; auto = ring when the ring holds "
-                  "at least 2 pixels per band (the Reed-Mallett-Brennan rule), scene otherwise. The "
-                  "log says which ran and why. With fewer ring pixels than bands every ring "
-                  "covariance is singular and ring mode becomes very slow.")
-        self.add(QgsProcessingParameterNumber(self.CRD_LAMBDA, self.tr("CRD regularisation (lambda)"),
-                                              type=QgsProcessingParameterNumber.Double,
-                                              defaultValue=DEFAULT_CRD_LAMBDA, minValue=0.0),
-                 "The distance-weighted regularisation of the crd detector (crd only; above 0). The "
-                 f"default {DEFAULT_CRD_LAMBDA:g} is one value for every scene (it does not depend on the data's "
-                 "scale), the best mean AUC on the development scenes.",
-                 advanced=True)
-        self.enum(self.FUSION, "Fusion of enhanced detections", FUSIONS, "sum",
-                  "How the detections on the spectral and spatial features are combined when "
-                  "ENHANCER=full: sum of the features (default) or hadamard product of the score maps.")
-        self.enum(self.BAND_MODE, "Band matching to the model", BAND_MODES, "resample",
-                  "How the raster's bands are matched to the bands the model was trained on: "
-                  "resample interpolates the spectra to the model's wavelengths (needs wavelengths in "
-                  "the raster's metadata); first takes the first bands in order.", advanced=True)
-        self.enum(self.DEVICE, "Device", DEVICES, "auto",
-                  "Where the enhancer network runs: auto picks cuda when PyTorch sees a usable GPU, "
-                  "otherwise cpu. A requested cuda device that cannot be used gives a warning in the "
-                  "log; the device that actually ran is logged and returned as DEVICE.")
-        self.add(QgsProcessingParameterNumber(self.BLOCK_SIZE, self.tr("Block size (rows per block, 0 = automatic)"),
-                                              type=QgsProcessingParameterNumber.Integer,
-                                              defaultValue=0, minValue=0),
-                 "Number of raster rows read per block; 0 sizes blocks from a memory budget. "
-                 "Smaller blocks use less memory and react faster to Cancel.", advanced=True)
-        self.add(QgsProcessingParameterNumber(self.THREADS, self.tr("Threads (0 = QGIS's Processing setting)"),
-                                              type=QgsProcessingParameterNumber.Integer,
-                                              defaultValue=0, minValue=0),
-                 "Threads of the windowed detectors (lrx, crd) for this scene. 0 follows QGIS: the Max "
-                 "Threads setting of Processing (Settings > Options > Processing > General), and where "
-                 "that is unset or -1, every core QGIS may use.", advanced=True)
-        self.add(QgsProcessingParameterBoolean(self.NO_ORTHO, self.tr("Keep the swath geometry (EMIT)"),
-                                               defaultValue=False),
-                 "EMIT products: write the scores in the swath's own rows and columns (no map "
-                 "georeference) instead of on the product's north-up map grid (its GLT). Other inputs "
-                 "ignore it.", advanced=True)
-        self.add(QgsProcessingParameterBoolean(self.NORTH_UP, self.tr("Write north-up (rotated AVIRIS lines)"),
-                                               defaultValue=False),
-                 "AVIRIS flight lines with a rotated map grid: write the scores on a north-up grid (the "
-                 "input pixel under each map pixel centre) instead of the line's rotated geotransform, "
-                 "for software that cannot show rotated rasters. Detection runs in the line's own "
-                 "geometry either way. Other inputs ignore it.", advanced=True)
-        self.add(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Anomaly score")),
-                 "The anomaly score raster to write (float32 GeoTIFF, nodata where the input is nodata).")
-        self.add(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Anomaly mask"),
-                                                         optional=True, createByDefault=False),
-                 "Optional binary mask (uint8: 1 anomaly, 0 background, 255 nodata) thresholded "
-                 "from the scores with THRESHOLD_METHOD and THRESHOLD_VALUE.")
-        self.enum(self.THRESHOLD_METHOD, "Threshold method (for the mask)", THRESHOLD_METHODS, "percentile",
-                  "How the mask threshold is chosen (used only when OUTPUT_MASK is set).")
-        self.add(QgsProcessingParameterNumber(self.THRESHOLD_VALUE, self.tr("Threshold value (empty = method default)"),
-                                              type=QgsProcessingParameterNumber.Double, optional=True),
-                 THRESHOLD_HELP)
-        self.add(QgsProcessingParameterString(self.CLUSTER,
-                                              self.tr("Dask scheduler address (empty = run in QGIS)"),
-                                              optional=True),
-                 "Address of a running Dask scheduler, e.g. tcp://head:8786, whose workers have the same "
-                 "FERS version and see the same files as QGIS. The scene's row blocks are then read, "
-                 "enhanced and scored by the workers and QGIS writes the result: the same scores within "
-                 "1e-5 relative. Empty runs everything in QGIS. Needs the dask and distributed packages "
-                 "in QGIS's Python.", advanced=True)
+        self.enum(
+            self.MODEL,
+            "Bundled model",
+            models,
+            DEFAULT_MODEL,
+            "Which bundled enhancer model to use when ENHANCER is not none; 'default' lets "
+            "the engine pick its default model. Ignored when a model file is given.",
+        )
+        self.add(
+            QgsProcessingParameterFile(
+                self.MODEL_FILE,
+                self.tr("Model file (overrides the bundled model)"),
+                behavior=QgsProcessingParameterFile.File,
+                extension="safetensors",
+                optional=True,
+            ),
+            "Optional path to a model trained with Train enhancer (.safetensors with its .json "
+            "model card beside it).",
+        )
+        self.enum(
+            self.DETECTOR,
+            "Detector",
+            DETECTORS,
+            DEFAULT_DETECTOR,
+            "rx: global RX (Mahalanobis distance to the scene's background; fast); lrx: local RX "
+            "with an inner guard window and an outer background window; crd: collaborative "
+            "representation on the same two windows (with the spectral enhancer the most accurate "
+            "pairing measured, and far slower than rx on large scenes).",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.WINDOW_INNER,
+                self.tr("Local RX inner window (pixels, odd)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=3,
+                minValue=1,
+            ),
+            "Side of the inner guard window excluded from the local background (lrx and crd; odd).",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.WINDOW_OUTER,
+                self.tr("Local RX outer window (pixels, odd)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=15,
+                minValue=3,
+            ),
+            "Side of the outer window whose ring is the local background (lrx and crd; odd, larger "
+            "than the inner window).",
+        )
+        self.enum(
+            self.LOCAL_COVARIANCE,
+            "Local RX covariance",
+            LOCAL_COVARIANCES,
+            "auto",
+            "Background covariance of local RX (lrx only): ring = each ring's own covariance; "
+            "scene = the scene covariance with each ring's mean; auto = ring when the ring holds "
+            "at least 2 pixels per band (the Reed-Mallett-Brennan rule), scene otherwise. The "
+            "log says which ran and why. With fewer ring pixels than bands every ring "
+            "covariance is singular and ring mode becomes very slow.",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.CRD_LAMBDA,
+                self.tr("CRD regularisation (lambda)"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=DEFAULT_CRD_LAMBDA,
+                minValue=0.0,
+            ),
+            "The distance-weighted regularisation of the crd detector (crd only; above 0). The "
+            f"default {DEFAULT_CRD_LAMBDA:g} is one value for every scene (it does not depend on the data's "
+            "scale), the best mean AUC on the development scenes.",
+            advanced=True,
+        )
+        self.enum(
+            self.FUSION,
+            "Fusion of enhanced detections",
+            FUSIONS,
+            "sum",
+            "How the detections on the spectral and spatial features are combined when "
+            "ENHANCER=full: sum of the features (default) or hadamard product of the score maps.",
+        )
+        self.enum(
+            self.BAND_MODE,
+            "Band matching to the model",
+            BAND_MODES,
+            "resample",
+            "How the raster's bands are matched to the bands the model was trained on: "
+            "resample interpolates the spectra to the model's wavelengths (needs wavelengths in "
+            "the raster's metadata); first takes the first bands in order.",
+            advanced=True,
+        )
+        self.enum(
+            self.DEVICE,
+            "Device",
+            DEVICES,
+            "auto",
+            "Where the enhancer network runs: auto picks cuda when PyTorch sees a usable GPU, "
+            "otherwise cpu. A requested cuda device that cannot be used gives a warning in the "
+            "log; the device that actually ran is logged and returned as DEVICE.",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.BLOCK_SIZE,
+                self.tr("Block size (rows per block, 0 = automatic)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+            ),
+            "Number of raster rows read per block; 0 sizes blocks from a memory budget. "
+            "Smaller blocks use less memory and react faster to Cancel.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.THREADS,
+                self.tr("Threads (0 = QGIS's Processing setting)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+            ),
+            "Threads of the windowed detectors (lrx, crd) for this scene. 0 follows QGIS: the Max "
+            "Threads setting of Processing (Settings > Options > Processing > General), and where "
+            "that is unset or -1, every core QGIS may use.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.NO_ORTHO, self.tr("Keep the swath geometry (EMIT)"), defaultValue=False
+            ),
+            "EMIT products: write the scores in the swath's own rows and columns (no map "
+            "georeference) instead of on the product's north-up map grid (its GLT). Other inputs "
+            "ignore it.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.NORTH_UP, self.tr("Write north-up (rotated AVIRIS lines)"), defaultValue=False
+            ),
+            "AVIRIS flight lines with a rotated map grid: write the scores on a north-up grid (the "
+            "input pixel under each map pixel centre) instead of the line's rotated geotransform, "
+            "for software that cannot show rotated rasters. Detection runs in the line's own "
+            "geometry either way. Other inputs ignore it.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Anomaly score")),
+            "The anomaly score raster to write (float32 GeoTIFF, nodata where the input is nodata).",
+        )
+        self.add(
+            QgsProcessingParameterRasterDestination(
+                self.OUTPUT_MASK, self.tr("Anomaly mask"), optional=True, createByDefault=False
+            ),
+            "Optional binary mask (uint8: 1 anomaly, 0 background, 255 nodata) thresholded "
+            "from the scores with THRESHOLD_METHOD and THRESHOLD_VALUE.",
+        )
+        self.enum(
+            self.THRESHOLD_METHOD,
+            "Threshold method (for the mask)",
+            THRESHOLD_METHODS,
+            "percentile",
+            "How the mask threshold is chosen (used only when OUTPUT_MASK is set).",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.THRESHOLD_VALUE,
+                self.tr("Threshold value (empty = method default)"),
+                type=QgsProcessingParameterNumber.Double,
+                optional=True,
+            ),
+            THRESHOLD_HELP,
+        )
+        self.add(
+            QgsProcessingParameterString(
+                self.CLUSTER, self.tr("Dask scheduler address (empty = run in QGIS)"), optional=True
+            ),
+            "Address of a running Dask scheduler, e.g. tcp://head:8786, whose workers have the same "
+            "FERS version and see the same files as QGIS. The scene's row blocks are then read, "
+            "enhanced and scored by the workers and QGIS writes the result: the same scores within "
+            "1e-5 relative. Empty runs everything in QGIS. Needs the dask and distributed packages "
+            "in QGIS's Python.",
+            advanced=True,
+        )
         self.addOutput(QgsProcessingOutputString("DEVICE", self.tr("Device that ran")))
         self.addOutput(QgsProcessingOutputNumber(self.THRESHOLD, self.tr("Threshold used for the mask")))
 
@@ -266,8 +405,8 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
 
         src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE, feedback)
         bands = self.parameterAsInts(parameters, self.BANDS, context) or []
-        enhancer = self.enum_value(parameters, self.ENHANCER, context) or "full"
-        detector = self.enum_value(parameters, self.DETECTOR, context) or "rx"
+        enhancer = self.enum_value(parameters, self.ENHANCER, context) or DEFAULT_ENHANCER
+        detector = self.enum_value(parameters, self.DETECTOR, context) or DEFAULT_DETECTOR
         fusion = self.enum_value(parameters, self.FUSION, context) or "sum"
         device = self.enum_value(parameters, self.DEVICE, context) or "auto"
         model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context)
@@ -278,8 +417,16 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         mask = self.optional_output_layer(parameters, self.OUTPUT_MASK, context)
         method = self.enum_value(parameters, self.THRESHOLD_METHOD, context) or "percentile"
         tv = parameters.get(self.THRESHOLD_VALUE)
-        tvalue = (threshold_value_or_default(method, self.parameterAsDouble(parameters, self.THRESHOLD_VALUE, context)
-                                             if tv not in (None, "") else None) if mask else None)
+        tvalue = (
+            threshold_value_or_default(
+                method,
+                self.parameterAsDouble(parameters, self.THRESHOLD_VALUE, context)
+                if tv not in (None, "")
+                else None,
+            )
+            if mask
+            else None
+        )
 
         options = DetectOptions(
             detector=detector,
@@ -297,8 +444,10 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             device=device,
             block_rows=block if block > 0 else None,
             workers=workers_for(self.parameterAsInt(parameters, self.THREADS, context)),
-            reader=ReaderOptions(ortho=not self.parameterAsBoolean(parameters, self.NO_ORTHO, context),
-                                 north_up=self.parameterAsBoolean(parameters, self.NORTH_UP, context)),
+            reader=ReaderOptions(
+                ortho=not self.parameterAsBoolean(parameters, self.NO_ORTHO, context),
+                north_up=self.parameterAsBoolean(parameters, self.NORTH_UP, context),
+            ),
         )
         self.track_output(out)
         if mask:
@@ -307,12 +456,27 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         address = (self.parameterAsString(parameters, self.CLUSTER, context) or "").strip()
         if address:
             feedback.pushInfo(f"Running on the Dask cluster at {address}")
-            result = detect_on_cluster(src, out, options, address, reporter, mask_output=mask,
-                                       threshold_method=method if mask else None, threshold_value=tvalue)
+            result = detect_on_cluster(
+                src,
+                out,
+                options,
+                address,
+                reporter,
+                mask_output=mask,
+                threshold_method=method if mask else None,
+                threshold_value=tvalue,
+            )
         else:
             # a missing package surfaces as ImportError; the base class names it (torch or another)
-            result = detect(src, out, options, reporter, mask_output=mask,
-                            threshold_method=method if mask else None, threshold_value=tvalue)
+            result = detect(
+                src,
+                out,
+                options,
+                reporter,
+                mask_output=mask,
+                threshold_method=method if mask else None,
+                threshold_value=tvalue,
+            )
         used = str(result.device)
         feedback.pushInfo(f"Device used: {used}")
         if device == "cuda" and not used.startswith("cuda"):

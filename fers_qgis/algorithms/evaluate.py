@@ -1,4 +1,5 @@
 """fers:evaluate - ROC AUC and 3-D ROC measures of a score raster against ground truth."""
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,12 @@ from qgis.core import (
 from ..scene_input import raster_path
 from .base import FersAlgorithm
 
-METRICS = (("AUC", "auc", "ROC AUC (Pd vs Pf)"),
-           ("AUC_PD_PF", "auc_pd_pf", "AUC of Pd vs Pf (3-D ROC)"),
-           ("AUC_PD_TAU", "auc_pd_tau", "AUC of Pd vs threshold (detectability)"),
-           ("AUC_PF_TAU", "auc_pf_tau", "AUC of Pf vs threshold (false alarms, lower is better)"))
+METRICS = (
+    ("AUC", "auc", "ROC AUC (Pd vs Pf)"),
+    ("AUC_PD_PF", "auc_pd_pf", "AUC of Pd vs Pf (3-D ROC)"),
+    ("AUC_PD_TAU", "auc_pd_tau", "AUC of Pd vs threshold (detectability)"),
+    ("AUC_PF_TAU", "auc_pf_tau", "AUC of Pf vs threshold (false alarms, lower is better)"),
+)
 
 
 class EvaluateAlgorithm(FersAlgorithm):
@@ -34,16 +37,29 @@ Nodata pixels of the score raster are left out. The ground truth may be a raster
 """
 
     def define(self, config=None):
-        self.add(QgsProcessingParameterRasterLayer(self.SCORE, self.tr("Anomaly score raster")),
-                 "A one-band score raster (higher = more anomalous), e.g. from Detect anomalies.")
-        self.add(QgsProcessingParameterFile(self.GROUND_TRUTH, self.tr("Ground truth (raster or .mat)"),
-                                            behavior=QgsProcessingParameterFile.File,
-                                            fileFilter="Rasters and MATLAB files (*.tif *.tiff *.bmp *.png *.img *.mat *);;All files (*)"),
-                 "Ground-truth mask with the score raster's size: non-zero pixels are anomalies. "
-                 "Any GDAL raster or a MATLAB .mat file.")
-        self.add(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Evaluation report"),
-                                                       fileFilter="HTML files (*.html)", optional=True),
-                 "HTML report with the metrics table and the ROC curve (an inline SVG figure).")
+        self.add(
+            QgsProcessingParameterRasterLayer(self.SCORE, self.tr("Anomaly score raster")),
+            "A one-band score raster (higher = more anomalous), e.g. from Detect anomalies.",
+        )
+        self.add(
+            QgsProcessingParameterFile(
+                self.GROUND_TRUTH,
+                self.tr("Ground truth (raster or .mat)"),
+                behavior=QgsProcessingParameterFile.File,
+                fileFilter="Rasters and MATLAB files (*.tif *.tiff *.bmp *.png *.img *.mat *);;All files (*)",
+            ),
+            "Ground-truth mask with the score raster's size: non-zero pixels are anomalies. "
+            "Any GDAL raster or a MATLAB .mat file.",
+        )
+        self.add(
+            QgsProcessingParameterFileDestination(
+                self.OUTPUT_HTML,
+                self.tr("Evaluation report"),
+                fileFilter="HTML files (*.html)",
+                optional=True,
+            ),
+            "HTML report with the metrics table and the ROC curve (an inline SVG figure).",
+        )
         for key, _, label in METRICS:
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
@@ -63,7 +79,7 @@ Nodata pixels of the score raster are left out. The ground truth may be a raster
         outputs = {}
         if "auc" not in result and "auc_pd_pf" in result:
             result["auc"] = result["auc_pd_pf"]  # the usual ROC AUC is AUC(Pd, Pf)
-        for key, name, label in METRICS:
+        for key, name, _label in METRICS:
             value = result.get(name)
             outputs[key] = None if value is None else float(value)
             feedback.pushInfo(f"{key} = {outputs[key]:.6f}" if value is not None else f"{key}: n/a")

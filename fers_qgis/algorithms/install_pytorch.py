@@ -1,4 +1,5 @@
 """fers:install_pytorch - PyTorch for training and GPU runs, in the plugin's private folder."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,20 +38,36 @@ Needs pip in QGIS's Python and access to the package index (or a folder of downl
 """
 
     def define(self, config=None):
-        self.enum(self.BUILD, "Build", ("auto", "cpu", "cuda"), "auto",
-                  "Which PyTorch build: auto = CUDA when nvidia-smi finds an NVIDIA GPU, else CPU; cpu or "
-                  "cuda force one (macOS has only the CPU build).")
-        self.add(QgsProcessingParameterBoolean(self.ONLY_PLAN, self.tr("Only show what would be installed"),
-                                               defaultValue=False),
-                 "List the packages and the download size, and install nothing.")
-        self.add(QgsProcessingParameterBoolean(self.REINSTALL, self.tr("Install even if PyTorch already imports"),
-                                               defaultValue=False),
-                 "Install the private copy even when QGIS's Python can already import PyTorch from "
-                 "elsewhere (that copy then comes second).", advanced=True)
-        self.add(QgsProcessingParameterString(self.SOURCE, self.tr("Package source (empty = PyTorch's index)"),
-                                              optional=True),
-                 "Another package index URL (a company mirror), or a local folder of downloaded wheels for "
-                 "an offline install. Empty uses PyTorch's index for the chosen build.", advanced=True)
+        self.enum(
+            self.BUILD,
+            "Build",
+            ("auto", "cpu", "cuda"),
+            "auto",
+            "Which PyTorch build: auto = CUDA when nvidia-smi finds an NVIDIA GPU, else CPU; cpu or "
+            "cuda force one (macOS has only the CPU build).",
+        )
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.ONLY_PLAN, self.tr("Only show what would be installed"), defaultValue=False
+            ),
+            "List the packages and the download size, and install nothing.",
+        )
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.REINSTALL, self.tr("Install even if PyTorch already imports"), defaultValue=False
+            ),
+            "Install the private copy even when QGIS's Python can already import PyTorch from "
+            "elsewhere (that copy then comes second).",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterString(
+                self.SOURCE, self.tr("Package source (empty = PyTorch's index)"), optional=True
+            ),
+            "Another package index URL (a company mirror), or a local folder of downloaded wheels for "
+            "an offline install. Empty uses PyTorch's index for the chosen build.",
+            advanced=True,
+        )
         self.addOutput(QgsProcessingOutputString(self.FOLDER, self.tr("Private package folder")))
         self.addOutput(QgsProcessingOutputString(self.TORCH_VERSION, self.tr("PyTorch version found")))
         self.addOutput(QgsProcessingOutputString(self.CUDA, self.tr("CUDA GPUs PyTorch sees (empty = none)")))
@@ -72,19 +89,26 @@ Needs pip in QGIS's Python and access to the package index (or a folder of downl
             spec = None
         elsewhere = spec is not None and not torch_installer.inside(spec.origin, folder)
         if elsewhere and not self.parameterAsBool(parameters, self.REINSTALL, context):
-            feedback.pushInfo(f"PyTorch already imports in QGIS's Python from {spec.origin}; nothing to install "
-                              "(tick 'Install even if PyTorch already imports' to add the private copy)")
+            feedback.pushInfo(
+                f"PyTorch already imports in QGIS's Python from {spec.origin}; nothing to install "
+                "(tick 'Install even if PyTorch already imports' to add the private copy)"
+            )
             return outputs
         python = torch_installer.find_python()
         pip = torch_installer.pip_version(python)
         if pip is None:
             raise QgsProcessingException(torch_installer.missing_pip_message(python))
-        build = torch_installer.choose_build(self.enum_value(parameters, self.BUILD, context) or "auto",
-                                             sys.platform, torch_installer.find_gpus())
+        build = torch_installer.choose_build(
+            self.enum_value(parameters, self.BUILD, context) or "auto",
+            sys.platform,
+            torch_installer.find_gpus(),
+        )
         source = (self.parameterAsString(parameters, self.SOURCE, context) or "").strip() or None
         requirement = [torch_installer.TORCH_REQUIREMENT]
         feedback.pushInfo(f"QGIS's Python: {python} (pip {pip}); numpy {numpy_version} stays as it is")
-        feedback.pushInfo(f"Build: {build.reason}; from {source or build.index_url or 'the default index (PyPI)'}")
+        feedback.pushInfo(
+            f"Build: {build.reason}; from {source or build.index_url or 'the default index (PyPI)'}"
+        )
         feedback.pushInfo(f"Into: {folder}")
         feedback.setProgress(5)
         plan = torch_installer.plan(python, requirement, build, numpy_version, source)
@@ -100,19 +124,24 @@ Needs pip in QGIS's Python and access to the package index (or a folder of downl
             lines[0] += 1
             feedback.setProgress(min(85.0, 10.0 + lines[0]))
 
-        removed = torch_installer.install(python, folder, requirement, build, numpy_version, log,
-                                          feedback.isCanceled, source)
+        removed = torch_installer.install(
+            python, folder, requirement, build, numpy_version, log, feedback.isCanceled, source
+        )
         if removed:
-            feedback.pushWarning("Warning: pip also put numpy into the folder; removed it so QGIS keeps numpy "
-                                 f"{numpy_version}: {', '.join(removed)}")
+            feedback.pushWarning(
+                "Warning: pip also put numpy into the folder; removed it so QGIS keeps numpy "
+                f"{numpy_version}: {', '.join(removed)}"
+            )
         feedback.setProgress(90)
         found = torch_installer.verify(python, folder)
         feedback.pushInfo(torch_installer.describe_found(found, folder))
         if torch_installer.inside(found.get("numpy_file"), folder):  # the guard above makes this impossible
             raise QgsProcessingException(f"numpy would load from {folder}; remove it from there")
         deps.activate(folder)
-        feedback.pushInfo("FERS uses this PyTorch from now on (restart QGIS if Train enhancer still says "
-                          "PyTorch is missing).")
+        feedback.pushInfo(
+            "FERS uses this PyTorch from now on (restart QGIS if Train enhancer still says "
+            "PyTorch is missing)."
+        )
         feedback.setProgress(100)
         outputs[self.TORCH_VERSION] = found.get("version") or ""
         outputs[self.CUDA] = ", ".join(found.get("cuda_devices") or [])

@@ -1,4 +1,5 @@
 """fers:threshold - binary anomaly mask from a score raster."""
+
 from __future__ import annotations
 
 from qgis.core import (
@@ -9,8 +10,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..styling import LAYER_TITLES, attach_outputs
 from ..scene_input import raster_path, scene_name
+from ..styling import LAYER_TITLES, attach_outputs
 from .base import FersAlgorithm
 from .detect import THRESHOLD_HELP, THRESHOLD_METHODS, threshold_value_or_default
 
@@ -31,15 +32,26 @@ The mask keeps the score raster's CRS, size and geotransform. The threshold actu
 """
 
     def define(self, config=None):
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Anomaly score raster")),
-                 "A one-band score raster (higher = more anomalous), e.g. from Detect anomalies.")
-        self.enum(self.METHOD, "Threshold method", THRESHOLD_METHODS, "percentile",
-                  "How the threshold is chosen.")
-        self.add(QgsProcessingParameterNumber(self.VALUE, self.tr("Threshold value (empty = method default)"),
-                                              type=QgsProcessingParameterNumber.Double, optional=True),
-                 THRESHOLD_HELP)
-        self.add(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Anomaly mask")),
-                 "The binary mask to write (uint8 GeoTIFF: 1 anomaly, 0 background, 255 nodata).")
+        self.add(
+            QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Anomaly score raster")),
+            "A one-band score raster (higher = more anomalous), e.g. from Detect anomalies.",
+        )
+        self.enum(
+            self.METHOD, "Threshold method", THRESHOLD_METHODS, "percentile", "How the threshold is chosen."
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.VALUE,
+                self.tr("Threshold value (empty = method default)"),
+                type=QgsProcessingParameterNumber.Double,
+                optional=True,
+            ),
+            THRESHOLD_HELP,
+        )
+        self.add(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Anomaly mask")),
+            "The binary mask to write (uint8 GeoTIFF: 1 anomaly, 0 background, 255 nodata).",
+        )
         self.addOutput(QgsProcessingOutputNumber(self.THRESHOLD, self.tr("Threshold used")))
 
     def process(self, parameters, context, feedback, reporter):
@@ -51,7 +63,8 @@ The mask keeps the score raster's CRS, size and geotransform. The threshold actu
         method = self.enum_value(parameters, self.METHOD, context) or "percentile"
         raw = parameters.get(self.VALUE)
         value = threshold_value_or_default(
-            method, self.parameterAsDouble(parameters, self.VALUE, context) if raw not in (None, "") else None)
+            method, self.parameterAsDouble(parameters, self.VALUE, context) if raw not in (None, "") else None
+        )
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         self.track_output(out)
         used = threshold_raster(raster_path(layer), out, method, value, reporter)
@@ -70,5 +83,5 @@ The mask keeps the score raster's CRS, size and geotransform. The threshold actu
         """
         prefix = LAYER_TITLES["score"] + " - "
         if layer.name().startswith(prefix):
-            return layer.name()[len(prefix):]
+            return layer.name()[len(prefix) :]
         return scene_name(recorded) if recorded else layer.name()

@@ -1,6 +1,6 @@
 """fers:train - train background-feature enhancers on background scenes (needs PyTorch)."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
@@ -47,59 +47,121 @@ Needs PyTorch: if QGIS's Python lacks it, run Install PyTorch for FERS first. Pr
 """
 
     def define(self, config=None):
-        self.add(QgsProcessingParameterMultipleLayers(self.INPUTS, self.tr("Training scenes"),
-                                                      layerType=QgsProcessing.TypeFile),
-                 "One or more hyperspectral scenes whose pixels are mostly background, as files: any "
-                 "GDAL raster (GeoTIFF, ENVI...), a MATLAB .mat cube or a sensor product FERS reads.")
-        self.add(QgsProcessingParameterMultipleLayers(self.EXCLUDE_MASKS, self.tr("Exclusion masks (optional)"),
-                                                      layerType=QgsProcessing.TypeFile, optional=True),
-                 "Optional masks, one per training scene in the same order: non-zero pixels (known "
-                 "anomalies) are left out of training.")
-        self.enum(self.RECIPE, "Training recipe", TRAINING_RECIPES, "default",
-                  "default: the recipe of the shipped default model; separation, separation-spectral: "
-                  "implanted-target separation under RX (with and without the spatial enhancer); "
-                  "published: the paper's FERD / FERS objectives.")
-        self.add(QgsProcessingParameterBoolean(self.USE_TRUTH, self.tr("Use ground truth found with the scenes"),
-                                               defaultValue=True),
-                 "Use the anomaly truth stored in a .mat scene or found beside a scene (e.g. SDDataGt.bmp) "
-                 "to leave its anomalies out of training and to choose epochs and candidates; the log names "
-                 "each truth file used. Off: no label is used.")
-        param = QgsProcessingParameterEnum(self.STAGES, self.tr("Stages to train (empty = the recipe's)"),
-                                           options=list(STAGES), allowMultiple=True, optional=True,
-                                           usesStaticStrings=True)
-        self.add(param, "A subset of the recipe's stages: pretrain, spectral and spatial (published recipe) "
-                        "or separation (separation recipes). Empty trains all of the recipe's stages. "
-                        "Choices: " + ", ".join(STAGES) + ".", advanced=True)
-        self.add(QgsProcessingParameterNumber(self.EPOCHS, self.tr("Epochs per stage (0 = the recipe's)"),
-                                              type=QgsProcessingParameterNumber.Integer,
-                                              defaultValue=0, minValue=0, maxValue=100000),
-                 "Number of epochs for every stage; 0 keeps the recipe's.")
-        self.enum(self.DEVICE, "Device", DEVICES, "auto",
-                  "Where training runs: auto picks cuda when PyTorch sees a usable GPU, otherwise "
-                  "cpu. A requested cuda device that cannot be used gives a warning; the device "
-                  "that actually ran is logged and returned as DEVICE.")
-        self.add(QgsProcessingParameterBoolean(self.RESUME, self.tr("Resume from checkpoint"), defaultValue=False),
-                 "Continue a cancelled or interrupted training from the checkpoint beside the model "
-                 "file (same scenes and settings).")
-        self.add(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed (-1 = the recipe's candidates)"),
-                                              type=QgsProcessingParameterNumber.Integer, defaultValue=-1,
-                                              minValue=-1),
-                 "-1 trains every candidate seed of the recipe and keeps the best; a seed trains only "
-                 "that one. The same seed and inputs give the same model.", advanced=True)
-        self.add(QgsProcessingParameterNumber(self.STEPS_PER_EPOCH, self.tr("Steps per epoch (0 = engine default)"),
-                                              type=QgsProcessingParameterNumber.Integer, defaultValue=0,
-                                              minValue=0),
-                 "Number of training batches per epoch; 0 keeps the recipe's (40). Fewer "
-                 "steps give quicker, rougher models.", advanced=True)
-        self.add(QgsProcessingParameterFileDestination(self.OUTPUT, self.tr("Model file"),
-                                                       fileFilter="Model files (*.safetensors)"),
-                 "Where to write the trained model (.safetensors); its model card is written beside "
-                 "it with the extension .json.")
+        self.add(
+            QgsProcessingParameterMultipleLayers(
+                self.INPUTS, self.tr("Training scenes"), layerType=QgsProcessing.TypeFile
+            ),
+            "One or more hyperspectral scenes whose pixels are mostly background, as files: any "
+            "GDAL raster (GeoTIFF, ENVI...), a MATLAB .mat cube or a sensor product FERS reads.",
+        )
+        self.add(
+            QgsProcessingParameterMultipleLayers(
+                self.EXCLUDE_MASKS,
+                self.tr("Exclusion masks (optional)"),
+                layerType=QgsProcessing.TypeFile,
+                optional=True,
+            ),
+            "Optional masks, one per training scene in the same order: non-zero pixels (known "
+            "anomalies) are left out of training.",
+        )
+        self.enum(
+            self.RECIPE,
+            "Training recipe",
+            TRAINING_RECIPES,
+            "default",
+            "default: the recipe of the shipped default model; separation, separation-spectral: "
+            "implanted-target separation under RX (with and without the spatial enhancer); "
+            "published: the paper's FERD / FERS objectives.",
+        )
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.USE_TRUTH, self.tr("Use ground truth found with the scenes"), defaultValue=True
+            ),
+            "Use the anomaly truth stored in a .mat scene or found beside a scene (e.g. SDDataGt.bmp) "
+            "to leave its anomalies out of training and to choose epochs and candidates; the log names "
+            "each truth file used. Off: no label is used.",
+        )
+        param = QgsProcessingParameterEnum(
+            self.STAGES,
+            self.tr("Stages to train (empty = the recipe's)"),
+            options=list(STAGES),
+            allowMultiple=True,
+            optional=True,
+            usesStaticStrings=True,
+        )
+        self.add(
+            param,
+            "A subset of the recipe's stages: pretrain, spectral and spatial (published recipe) "
+            "or separation (separation recipes). Empty trains all of the recipe's stages. "
+            "Choices: " + ", ".join(STAGES) + ".",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.EPOCHS,
+                self.tr("Epochs per stage (0 = the recipe's)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+                maxValue=100000,
+            ),
+            "Number of epochs for every stage; 0 keeps the recipe's.",
+        )
+        self.enum(
+            self.DEVICE,
+            "Device",
+            DEVICES,
+            "auto",
+            "Where training runs: auto picks cuda when PyTorch sees a usable GPU, otherwise "
+            "cpu. A requested cuda device that cannot be used gives a warning; the device "
+            "that actually ran is logged and returned as DEVICE.",
+        )
+        self.add(
+            QgsProcessingParameterBoolean(self.RESUME, self.tr("Resume from checkpoint"), defaultValue=False),
+            "Continue a cancelled or interrupted training from the checkpoint beside the model "
+            "file (same scenes and settings).",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.SEED,
+                self.tr("Random seed (-1 = the recipe's candidates)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=-1,
+                minValue=-1,
+            ),
+            "-1 trains every candidate seed of the recipe and keeps the best; a seed trains only "
+            "that one. The same seed and inputs give the same model.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                self.STEPS_PER_EPOCH,
+                self.tr("Steps per epoch (0 = engine default)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+            ),
+            "Number of training batches per epoch; 0 keeps the recipe's (40). Fewer "
+            "steps give quicker, rougher models.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterFileDestination(
+                self.OUTPUT, self.tr("Model file"), fileFilter="Model files (*.safetensors)"
+            ),
+            "Where to write the trained model (.safetensors); its model card is written beside "
+            "it with the extension .json.",
+        )
         self.addOutput(QgsProcessingOutputFile("MODEL_CARD", self.tr("Model card (.json)")))
         self.addOutput(QgsProcessingOutputString("DEVICE", self.tr("Device that ran")))
-        self.addOutput(QgsProcessingOutputNumber("LOSS", self.tr("Validation loss of the kept epoch (last stage)")))
-        self.addOutput(QgsProcessingOutputNumber("VALIDATION_AUC",
-                                                 self.tr("Mean RX AUC of the kept model on the scenes' own truth")))
+        self.addOutput(
+            QgsProcessingOutputNumber("LOSS", self.tr("Validation loss of the kept epoch (last stage)"))
+        )
+        self.addOutput(
+            QgsProcessingOutputNumber(
+                "VALIDATION_AUC", self.tr("Mean RX AUC of the kept model on the scenes' own truth")
+            )
+        )
 
     def process(self, parameters, context, feedback, reporter):
         require_torch("Train enhancer")
@@ -117,7 +179,8 @@ Needs PyTorch: if QGIS's Python lacks it, run Install PyTorch for FERS first. Pr
         if masks and len(masks) != len(inputs):
             raise QgsProcessingException(
                 f"{len(masks)} exclusion masks for {len(inputs)} training scenes: give one mask per scene, "
-                "in the same order, or none")
+                "in the same order, or none"
+            )
         names = [n for n in self.parameterAsEnumStrings(parameters, self.STAGES, context) if n]
         stages = [STAGES[n] for n in names] or None
         recipe = self.enum_value(parameters, self.RECIPE, context) or "default"
@@ -133,19 +196,35 @@ Needs PyTorch: if QGIS's Python lacks it, run Install PyTorch for FERS first. Pr
         # the engine's lines go to the log once (through the bridge): a progress text would print
         # every epoch line a second time, since the Processing dialog logs progress texts too
         try:
-            res = train(inputs, out, recipe=recipe, exclude=masks or None, truth=truth, stages=stages,
-                        epochs=epochs or None, steps_per_epoch=steps or None, seed=None if seed < 0 else seed,
-                        device=device, resume=self.parameterAsBool(parameters, self.RESUME, context),
-                        reporter=reporter)
+            res = train(
+                inputs,
+                out,
+                recipe=recipe,
+                exclude=masks or None,
+                truth=truth,
+                stages=stages,
+                epochs=epochs or None,
+                steps_per_epoch=steps or None,
+                seed=None if seed < 0 else seed,
+                device=device,
+                resume=self.parameterAsBool(parameters, self.RESUME, context),
+                reporter=reporter,
+            )
         except Cancelled:
             ckpt = checkpoint_paths(out)[0]
             if ckpt.exists():
                 raise QgsProcessingException(
                     f"training was cancelled by the user; the last good checkpoint is kept at {ckpt} "
-                    "(run again with RESUME=true to continue)") from None
+                    "(run again with RESUME=true to continue)"
+                ) from None
             raise
         feedback.pushInfo(f"Device used: {res.device}; kept candidate {res.chosen}")
         if device == "cuda" and not res.device.startswith("cuda"):
             self.warn_once(feedback, "cuda", f"device cuda was requested but training ran on {res.device}")
-        return {self.OUTPUT: str(res.model), "MODEL_CARD": str(res.card), "DEVICE": res.device,
-                "LOSS": res.validation_loss, "VALIDATION_AUC": res.validation_auc}
+        return {
+            self.OUTPUT: str(res.model),
+            "MODEL_CARD": str(res.card),
+            "DEVICE": res.device,
+            "LOSS": res.validation_loss,
+            "VALIDATION_AUC": res.validation_auc,
+        }

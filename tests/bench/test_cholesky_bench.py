@@ -1,4 +1,5 @@
 """bench/cholesky.py compares like with like: its kernel forms equal the exact quadratic forms."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """bench/speed.py's report: every verdict in the Markdown follows from the measured rows."""
+
 from __future__ import annotations
 
 import sys
@@ -11,14 +12,31 @@ speed = pytest.importorskip("speed")
 
 
 def _row(window: str, one: float, all_cores: float) -> dict:
-    return {"size": "128x128x100", "window": window, "ours_s": 1.0, "ours_all_cores_s": 0.5, "cores": 2,
-            "spy_s": 40.0, "speedup": one, "speedup_all_cores": all_cores, "max_rel_diff": 0.0,
-            "engine": "numba", "first_call_s": 3.0, "numpy_path_s": 2.0}
+    return {
+        "size": "128x128x100",
+        "window": window,
+        "ours_s": 1.0,
+        "ours_all_cores_s": 0.5,
+        "cores": 2,
+        "spy_s": 40.0,
+        "speedup": one,
+        "speedup_all_cores": all_cores,
+        "max_rel_diff": 0.0,
+        "engine": "numba",
+        "first_call_s": 3.0,
+        "numpy_path_s": 2.0,
+    }
 
 
 def _report(*rows: dict) -> dict:
-    return {"date": "d", "seconds": 1.0, "machine": {"cpu": "x", "gpu": "none"}, "global_rx": [],
-            "local_rx": list(rows), "detect": []}
+    return {
+        "date": "d",
+        "seconds": 1.0,
+        "machine": {"cpu": "x", "gpu": "none"},
+        "global_rx": [],
+        "local_rx": list(rows),
+        "detect": [],
+    }
 
 
 def test_the_local_rx_verdict_comes_from_the_rows():
@@ -32,16 +50,27 @@ def test_the_local_rx_verdict_comes_from_the_rows():
 
 
 def test_the_backend_verdict_comes_from_the_rows():
-    row = {"size": "512x512x200", "numpy_s": 10.0, "torch_s": 12.0, "torch_over_numpy": 1.2, "runs": 3,
-           "enhancer_numpy_s": 2.0, "enhancer_torch_s": 5.0, "enhancer_torch_over_numpy": 2.5, "max_rel_diff": 2e-5}
+    row = {
+        "size": "512x512x200",
+        "numpy_s": 10.0,
+        "torch_s": 12.0,
+        "torch_over_numpy": 1.2,
+        "runs": 3,
+        "enhancer_numpy_s": 2.0,
+        "enhancer_torch_s": 5.0,
+        "enhancer_torch_over_numpy": 2.5,
+        "max_rel_diff": 2e-5,
+    }
     report = dict(_report(_row("3/15", 60, 60)), backends=[row])
     text = speed.to_markdown(report)
     assert "| 512x512x200 | 10.00 | 12.00 | 1.20 | 2.00 | 5.00 | 2.50 | 3 | 2.0e-05 |" in text
     assert "No speed loss" in text and "torch / numpy >= 1.20" in text
     assert "The enhancers alone: torch / numpy 2.50 at the lowest." in text
     slower = dict(row, numpy_s=15.0, torch_over_numpy=0.8)
-    assert "Speed loss: the numpy path is slower than torch on the CPU (torch / numpy down to 0.80)" in \
-        speed.to_markdown(dict(report, backends=[row, slower]))
+    assert (
+        "Speed loss: the numpy path is slower than torch on the CPU (torch / numpy down to 0.80)"
+        in speed.to_markdown(dict(report, backends=[row, slower]))
+    )
     assert "the numpy forward pass against torch" not in speed.to_markdown(_report(_row("3/15", 60, 60)))
 
 
@@ -53,11 +82,24 @@ def test_reports_written_before_the_kernel_still_render():
 
 
 def test_the_crd_rows_show_the_ratio_to_local_rx_and_what_cores_buy():
-    crd = {"size": "128x128x100", "window": "3/15", "cores": 2, "engine": "numba", "crd_s": 6.0,
-           "crd_all_cores_s": 3.2, "lrx_s": 1.5, "lrx_all_cores_s": 1.0, "crd_over_lrx": 4.0,
-           "crd_all_over_one": 1.875, "lrx_all_over_one": 1.5, "crd_numpy_s": 20.0,
-           "numpy_vs_compiled_rel_diff": 3e-7}
+    crd = {
+        "size": "128x128x100",
+        "window": "3/15",
+        "cores": 2,
+        "engine": "numba",
+        "crd_s": 6.0,
+        "crd_all_cores_s": 3.2,
+        "lrx_s": 1.5,
+        "lrx_all_cores_s": 1.0,
+        "crd_over_lrx": 4.0,
+        "crd_all_over_one": 1.875,
+        "lrx_all_over_one": 1.5,
+        "crd_numpy_s": 20.0,
+        "numpy_vs_compiled_rel_diff": 3e-7,
+    }
     text = speed.to_markdown(dict(_report(_row("3/15", 20, 30)), crd=[crd]))
-    assert "| 128x128x100 | 3/15 | numba | 6.000 | 3.200 (2) | 1.500 | 1.000 (2) | 4.00x | 1.88x / 1.50x " \
-           "| 20.000 | 3.0e-07 |" in text
+    assert (
+        "| 128x128x100 | 3/15 | numba | 6.000 | 3.200 (2) | 1.500 | 1.000 (2) | 4.00x | 1.88x / 1.50x "
+        "| 20.000 | 3.0e-07 |" in text
+    )
     assert "## CRD against local RX" not in speed.to_markdown(_report(_row("3/15", 20, 30)))  # older reports

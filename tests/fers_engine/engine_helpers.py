@@ -1,4 +1,5 @@
 """Small rasters written inside a test's tmp_path."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,12 +22,21 @@ def small_scene(tmp_path: Path, rows: int = 48, cols: int = 40, bands: int = 24,
     return cube, truth, scene
 
 
-def write_cube(path: Path, cube: np.ndarray, crs: Optional[str] = CRS, nodata=None,
-               transform=TRANSFORM) -> Path:
+def write_cube(
+    path: Path, cube: np.ndarray, crs: Optional[str] = CRS, nodata=None, transform=TRANSFORM
+) -> Path:
     """Write a (bands, rows, cols) array as a GeoTIFF through the project's writer."""
     bands, rows, cols = cube.shape
-    with RasterWriter(path, rows, cols, count=bands, dtype=str(cube.dtype), crs=crs,
-                      transform=transform if crs is not None else None, nodata=nodata) as w:
+    with RasterWriter(
+        path,
+        rows,
+        cols,
+        count=bands,
+        dtype=str(cube.dtype),
+        crs=crs,
+        transform=transform if crs is not None else None,
+        nodata=nodata,
+    ) as w:
         w.write(0, cube)
     return path
 
@@ -42,10 +52,12 @@ def write_tiny_model(path: Path, symmetric: bool = True, seed: int = 0) -> Path:
     """A randomly initialised tiny enhancer model file, with D4-tied kernels when ``symmetric``
     (what training writes) and non-trivial frozen BatchNorm statistics."""
     import torch
+
     from fers_engine.nets.model_file import FORMAT, FORMAT_VERSION, save_model
     from fers_engine.nets.networks import Networks, deployed_arch
     from fers_engine.nets.normalise import DEFAULT
     from fers_engine.nets.recipes import get_recipe
+
     cfg = get_recipe(None).full_config({**TINY_ARCH_CONFIG, "symmetric": symmetric})
     torch.manual_seed(seed)
     nets = Networks(cfg)
@@ -53,8 +65,15 @@ def write_tiny_model(path: Path, symmetric: bool = True, seed: int = 0) -> Path:
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 2.0)
-    card = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": Path(path).stem,
-            "arch": deployed_arch(cfg, True), "parts": ["spectral", "spatial"], "wavelengths": None,
-            "normalisation": dict(DEFAULT), "halo": max(nets.fen.halo, nets.spatial.halo)}
+    card = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": Path(path).stem,
+        "arch": deployed_arch(cfg, True),
+        "parts": ["spectral", "spatial"],
+        "wavelengths": None,
+        "normalisation": dict(DEFAULT),
+        "halo": max(nets.fen.halo, nets.spatial.halo),
+    }
     save_model(path, nets.deployed_tensors(True), card)
     return Path(path)

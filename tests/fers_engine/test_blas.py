@@ -4,6 +4,7 @@ Inside Debian's QGIS the executable's libgslcblas provides the ``cblas_sgemm`` o
 (QGIS's numpy); ``LD_PRELOAD`` reproduces that here with the system Python. The products are
 compared bit for bit (no timing): numpy's changes under GSL, ``matmul``'s does not.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -42,10 +43,16 @@ def test_matmul_is_the_matrix_product(dtype):
 @pytest.mark.skipif(not GSL.exists() or not SYSTEM_PYTHON.exists(), reason="needs Debian's Python and GSL")
 def test_matmul_escapes_gsl_cblas_interposition():
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
-    plain = subprocess.run([str(SYSTEM_PYTHON), "-c", PRODUCTS], env=env, capture_output=True, text=True,
-                           timeout=120)
-    gsl = subprocess.run([str(SYSTEM_PYTHON), "-c", PRODUCTS], env=dict(env, LD_PRELOAD=str(GSL)),
-                         capture_output=True, text=True, timeout=120)
+    plain = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", PRODUCTS], env=env, capture_output=True, text=True, timeout=120
+    )
+    gsl = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", PRODUCTS],
+        env=dict(env, LD_PRELOAD=str(GSL)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert plain.returncode == 0 and gsl.returncode == 0, plain.stderr + gsl.stderr
     ours_plain, numpy_plain = plain.stdout.split()
     ours_gsl, numpy_gsl = gsl.stdout.split()

@@ -1,4 +1,5 @@
 """The `fers` console script: exit codes, one-line errors, JSON output."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from engine_helpers import small_scene, write_cube
 
 from fers_engine.cli import main as fers, parse_bands
 from fers_engine.errors import InputError
-
-from engine_helpers import small_scene, write_cube
 
 
 def test_parse_bands_is_one_based():
@@ -24,19 +24,44 @@ def test_parse_bands_is_one_based():
 
 def test_detect_evaluate_threshold_roundtrip(tmp_path, capsys):
     cube, truth, _ = small_scene(tmp_path)
-    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--bands", "1-20", "-q"]) == 0
+    assert (
+        fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--bands", "1-20", "-q"])
+        == 0
+    )
     assert fers(["evaluate", str(tmp_path / "s.tif"), str(truth), "--json"]) == 0
     out = capsys.readouterr().out
-    result = json.loads(out[out.index("{"):])
+    result = json.loads(out[out.index("{") :])
     assert result["auc"] > 0.7 and "auc_pf_tau" in result
-    assert fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", "otsu", "-q"]) == 0
+    assert (
+        fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", "otsu", "-q"]) == 0
+    )
     assert (tmp_path / "m.tif").is_file()
 
 
 def test_detect_lrx_covariance_option_reaches_the_engine(tmp_path, capsys):
     cube, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)
-    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "lrx",
-                 "--inner", "3", "--outer", "9", "--lrx-covariance", "scene", "-q", "-v"]) == 0
+    assert (
+        fers(
+            [
+                "detect",
+                str(cube),
+                str(tmp_path / "s.tif"),
+                "--enhancer",
+                "none",
+                "--detector",
+                "lrx",
+                "--inner",
+                "3",
+                "--outer",
+                "9",
+                "--lrx-covariance",
+                "scene",
+                "-q",
+                "-v",
+            ]
+        )
+        == 0
+    )
     assert "local RX covariance: scene" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         fers(["detect", str(cube), str(tmp_path / "t.tif"), "--lrx-covariance", "local"])
@@ -44,12 +69,49 @@ def test_detect_lrx_covariance_option_reaches_the_engine(tmp_path, capsys):
 
 def test_detect_crd_options_reach_the_engine(tmp_path, capsys):
     cube, _, _ = small_scene(tmp_path, rows=40, cols=36, bands=8)
-    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "crd",
-                 "--inner", "3", "--outer", "9", "--crd-lambda", "0.25", "--threads", "1", "-q", "-v"]) == 0
+    assert (
+        fers(
+            [
+                "detect",
+                str(cube),
+                str(tmp_path / "s.tif"),
+                "--enhancer",
+                "none",
+                "--detector",
+                "crd",
+                "--inner",
+                "3",
+                "--outer",
+                "9",
+                "--crd-lambda",
+                "0.25",
+                "--threads",
+                "1",
+                "-q",
+                "-v",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "CRD: windows 3/9, lambda 0.25" in err and "on 1 thread;" in err
-    assert fers(["detect", str(cube), str(tmp_path / "t.tif"), "--enhancer", "none", "--detector", "crd",
-                 "--crd-lambda", "0", "-q"]) == 2
+    assert (
+        fers(
+            [
+                "detect",
+                str(cube),
+                str(tmp_path / "t.tif"),
+                "--enhancer",
+                "none",
+                "--detector",
+                "crd",
+                "--crd-lambda",
+                "0",
+                "-q",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lambda" in err[0] and not (tmp_path / "t.tif").exists()
 
@@ -66,8 +128,20 @@ def test_info_json(tmp_path, capsys):
 def test_bad_input_is_one_line_on_stderr_without_traceback(tmp_path):
     bad = tmp_path / "bad.tif"
     bad.write_text("hello")
-    proc = subprocess.run([sys.executable, "-m", "fers_engine.cli", "detect", str(bad), str(tmp_path / "o.tif"),
-                           "--enhancer", "none"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fers_engine.cli",
+            "detect",
+            str(bad),
+            str(tmp_path / "o.tif"),
+            "--enhancer",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("fers: error:") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -83,8 +157,12 @@ def test_one_band_raster_is_refused(tmp_path, capsys):
 def test_missing_band_is_named_one_based(tmp_path, capsys):
     cube, _, scene = small_scene(tmp_path)
     count = scene.cube.shape[0]
-    assert fers(["detect", str(cube), str(tmp_path / "o.tif"), "--enhancer", "none",
-                 "--bands", f"1-{count + 5}"]) == 2
+    assert (
+        fers(
+            ["detect", str(cube), str(tmp_path / "o.tif"), "--enhancer", "none", "--bands", f"1-{count + 5}"]
+        )
+        == 2
+    )
     assert f"band {count + 5} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
 
@@ -99,11 +177,15 @@ def test_evaluate_writes_the_html_report(tmp_path, capsys):
     assert f'id="auc">{auc:.6f}<' in html and "<svg" in html
 
 
-@pytest.mark.parametrize("method, flagged", [("percentile", 0.01), ("false_alarm_rate", 0.01), ("otsu", None)])
+@pytest.mark.parametrize(
+    "method, flagged", [("percentile", 0.01), ("false_alarm_rate", 0.01), ("otsu", None)]
+)
 def test_threshold_methods_have_their_own_defaults(tmp_path, capsys, method, flagged):
     cube, _, _ = small_scene(tmp_path, rows=60, cols=50)
     assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "-q"]) == 0
-    assert fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", method, "-q"]) == 0
+    assert (
+        fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", method, "-q"]) == 0
+    )
     from osgeo import gdal
 
     mask = gdal.Open(str(tmp_path / "m.tif")).ReadAsArray()
@@ -121,6 +203,7 @@ def _full_disk(limit_bytes: int):
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
     return apply
 
 
@@ -130,10 +213,29 @@ def test_detect_on_a_full_disk_fails_in_one_line_and_keeps_the_previous_score(tm
     score = tmp_path / "s.tif"
     assert fers(["detect", str(cube), str(score), "--enhancer", "none", "-q"]) == 0
     before = score.read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "fers_engine.cli", "detect", str(cube), str(score),
-                           "--enhancer", "none", "--detector", "lrx", "--inner", "3", "--outer", "7", "-q"],
-                          capture_output=True, text=True, timeout=300,
-                          preexec_fn=_full_disk(len(before) // 2))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fers_engine.cli",
+            "detect",
+            str(cube),
+            str(score),
+            "--enhancer",
+            "none",
+            "--detector",
+            "lrx",
+            "--inner",
+            "3",
+            "--outer",
+            "7",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_full_disk(len(before) // 2),
+    )
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "s.tif" in lines[0] and "File too large" in lines[0], proc.stderr

@@ -1,4 +1,5 @@
 """The memory plan: every share of a run's budget, and blocks sized from it."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """ROC AUC and 3-D ROC measures against brute-force references and closed forms."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -104,8 +105,11 @@ def test_3d_measures_closed_forms():
 
 @pytest.mark.parametrize(
     "truth,match",
-    [(np.zeros((4, 4)), "no anomaly"), (np.ones((4, 4)), "no background"),
-     (np.zeros((3, 4)), "does not match")],
+    [
+        (np.zeros((4, 4)), "no anomaly"),
+        (np.ones((4, 4)), "no background"),
+        (np.zeros((3, 4)), "does not match"),
+    ],
 )
 def test_unusable_truth_is_a_clear_error(truth, match):
     with pytest.raises(InputError, match=match):
@@ -125,9 +129,12 @@ def test_truth_hidden_by_the_mask_is_an_error():
 
 def test_boundary_false_alarms_count_top_scores_on_material_edges_not_on_anomalies():
     from fers_engine.metrics import boundary_false_alarms, spectral_gradient
+
     rng = np.random.default_rng(0)
     a, b = np.array([1.0, 0.2, 0.5, 0.1]), np.array([0.2, 1.0, 0.1, 0.6])
-    cube = np.where(np.arange(40)[None, None, :] < 20, a[:, None, None], b[:, None, None]) * np.ones((4, 30, 40))
+    cube = np.where(np.arange(40)[None, None, :] < 20, a[:, None, None], b[:, None, None]) * np.ones(
+        (4, 30, 40)
+    )
     cube = cube + rng.normal(size=cube.shape) * 0.01
     truth = np.zeros((30, 40), bool)
     truth[5:7, 8:10] = truth[22:24, 30:32] = True

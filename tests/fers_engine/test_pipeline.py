@@ -1,12 +1,15 @@
 """The streamed detect/threshold/evaluate pipeline, checked against whole-image references."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_helpers import small_scene, write_cube
 from osgeo import gdal
 
 from fers_engine.detectors import global_rx
 from fers_engine.detectors.crd import crd
+from fers_engine.detectors.device import choose_device
 from fers_engine.detectors.lrx import local_rx
 from fers_engine.errors import Cancelled, FersError, InputError, OutputError
 from fers_engine.io import open_scene
@@ -14,16 +17,18 @@ from fers_engine.metrics import roc_auc
 from fers_engine.pipeline import DetectOptions, detect, evaluate_rasters, scores_source, threshold_raster
 from fers_engine.progress import Reporter
 
-from engine_helpers import small_scene, write_cube
-
 RX = DetectOptions(enhancer="none")
 
 
 def _read(path):
     """(first band, WKT, geotransform, (width, height)) read with osgeo.gdal, not our reader."""
     ds = gdal.Open(str(path))
-    return (ds.GetRasterBand(1).ReadAsArray(), ds.GetProjection(), ds.GetGeoTransform(),
-            (ds.RasterXSize, ds.RasterYSize))
+    return (
+        ds.GetRasterBand(1).ReadAsArray(),
+        ds.GetProjection(),
+        ds.GetGeoTransform(),
+        (ds.RasterXSize, ds.RasterYSize),
+    )
 
 
 def _leftovers(folder):
@@ -40,7 +45,8 @@ def test_detect_keeps_georeference_and_equals_whole_image_rx(tmp_path):
     reference = global_rx(scene.cube.astype(np.float32))
     np.testing.assert_allclose(scores, reference, rtol=1e-5, atol=1e-5)
     assert roc_auc(scores, scene.truth) > 0.7  # subtle sub-pixel targets
-    assert result.device == "cpu" and result.bands_used == scene.cube.shape[0]
+    # the default device is "auto": the GPU where torch sees one (device-neutral: ask the policy)
+    assert result.device == choose_device("auto") and result.bands_used == scene.cube.shape[0]
 
 
 def test_block_size_does_not_change_scores(tmp_path):
@@ -52,8 +58,11 @@ def test_block_size_does_not_change_scores(tmp_path):
 
 def test_local_rx_streamed_equals_whole_image(tmp_path):
     cube_path, _, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
-    detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx", inner=3,
-                                                         outer=9, block_rows=4))
+    detect(
+        cube_path,
+        tmp_path / "l.tif",
+        DetectOptions(enhancer="none", detector="lrx", inner=3, outer=9, block_rows=4),
+    )
     reference = local_rx(scene.cube.astype(np.float32), inner=3, outer=9)
     np.testing.assert_allclose(_read(tmp_path / "l.tif")[0], reference, rtol=1e-4, atol=1e-4)
 
@@ -66,16 +75,22 @@ def test_local_rx_log_names_the_engine_that_ran(tmp_path, monkeypatch, compiled)
         pytest.skip("numba is not installed")
     monkeypatch.setattr(kernels, "available", lambda: compiled)
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)
-    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx",
-                                                                  inner=3, outer=9))
+    result = detect(
+        cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx", inner=3, outer=9)
+    )
     expected = "compiled kernel (numba)" if compiled else "numpy path"
     assert any(expected in line for line in result.messages), result.messages
 
 
 def test_local_rx_scene_covariance_equals_whole_image(tmp_path):
     cube_path, _, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
-    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(
-        enhancer="none", detector="lrx", inner=3, outer=9, local_covariance="scene", block_rows=4))
+    result = detect(
+        cube_path,
+        tmp_path / "l.tif",
+        DetectOptions(
+            enhancer="none", detector="lrx", inner=3, outer=9, local_covariance="scene", block_rows=4
+        ),
+    )
     cube = scene.cube.astype(np.float32)
     cov = np.cov(cube.reshape(cube.shape[0], -1).astype(np.float64))
     reference = local_rx(cube, inner=3, outer=9, cov=cov)
@@ -85,8 +100,9 @@ def test_local_rx_scene_covariance_equals_whole_image(tmp_path):
 
 def test_local_rx_auto_covariance_uses_the_scene_for_many_bands(tmp_path):
     cube_path, _, scene = small_scene(tmp_path, rows=30, cols=26, bands=30)  # 48 ring px < 2 x 30
-    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx",
-                                                                  inner=1, outer=7))
+    result = detect(
+        cube_path, tmp_path / "l.tif", DetectOptions(enhancer="none", detector="lrx", inner=1, outer=7)
+    )
     line = next(m for m in result.messages if "local RX covariance" in m)
     assert "scene" in line and "48 ring pixels for 30 bands" in line
     cube = scene.cube.astype(np.float32)
@@ -97,16 +113,23 @@ def test_local_rx_auto_covariance_uses_the_scene_for_many_bands(tmp_path):
 
 def test_forced_ring_covariance_on_singular_rings_is_a_warning(tmp_path):
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=8)  # 8 ring px for 8 bands
-    result = detect(cube_path, tmp_path / "l.tif", DetectOptions(
-        enhancer="none", detector="lrx", inner=1, outer=3, local_covariance="ring"))
-    assert any(m.startswith("WARNING: local RX covariance: ring") and "singular" in m
-               for m in result.messages), result.messages
+    result = detect(
+        cube_path,
+        tmp_path / "l.tif",
+        DetectOptions(enhancer="none", detector="lrx", inner=1, outer=3, local_covariance="ring"),
+    )
+    assert any(
+        m.startswith("WARNING: local RX covariance: ring") and "singular" in m for m in result.messages
+    ), result.messages
 
 
 def test_crd_streamed_equals_whole_image_bit_for_bit(tmp_path):
     cube_path, truth_path, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
-    result = detect(cube_path, tmp_path / "c.tif", DetectOptions(enhancer="none", detector="crd", inner=3,
-                                                                  outer=9, crd_lambda=0.3, block_rows=4))
+    result = detect(
+        cube_path,
+        tmp_path / "c.tif",
+        DetectOptions(enhancer="none", detector="crd", inner=3, outer=9, crd_lambda=0.3, block_rows=4),
+    )
     reference = crd(scene.cube.astype(np.float32), inner=3, outer=9, lam=0.3)
     np.testing.assert_array_equal(_read(tmp_path / "c.tif")[0], reference)
     assert any("CRD: windows 3/9, lambda 0.3" in m for m in result.messages), result.messages
@@ -121,8 +144,9 @@ def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
     from fers_engine.pipeline import _build_source, hadamard
 
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=24)
-    options = DetectOptions(enhancer="spectral", detector="crd", inner=3, outer=9, fusion=fusion,
-                            device="cpu", block_rows=6)
+    options = DetectOptions(
+        enhancer="spectral", detector="crd", inner=3, outer=9, fusion=fusion, device="cpu", block_rows=6
+    )
     detect(cube_path, tmp_path / "e.tif", options)
     with open_scene(cube_path) as scene:
         source, _ = _build_source(scene, select_bands(scene.info), options, Reporter())
@@ -133,12 +157,15 @@ def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
     np.testing.assert_allclose(_read(tmp_path / "e.tif")[0], reference, rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("options,match", [
-    (dict(detector="crd", crd_lambda=0.0), "lambda"),
-    (dict(detector="crd", inner=4, outer=9), "crd windows must be odd"),
-    (dict(detector="lrx", workers=0), "workers"),
-    (dict(detector="crd", workers=-1), "workers"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        (dict(detector="crd", crd_lambda=0.0), "lambda"),
+        (dict(detector="crd", inner=4, outer=9), "crd windows must be odd"),
+        (dict(detector="lrx", workers=0), "workers"),
+        (dict(detector="crd", workers=-1), "workers"),
+    ],
+)
 def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options, match):
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
     with pytest.raises(InputError, match=match):
@@ -154,11 +181,15 @@ def test_workers_option_reaches_the_kernels(tmp_path, monkeypatch, detector):
         pytest.skip("numba is not installed")
     monkeypatch.setattr(parallel, "available_cores", lambda: 5)
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
-    default = detect(cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", detector=detector,
-                                                                   inner=3, outer=9))
+    default = detect(
+        cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", detector=detector, inner=3, outer=9)
+    )
     assert any("on 5 threads;" in m for m in default.messages), default.messages
-    chosen = detect(cube_path, tmp_path / "b.tif", DetectOptions(enhancer="none", detector=detector,
-                                                                  inner=3, outer=9, workers=1))
+    chosen = detect(
+        cube_path,
+        tmp_path / "b.tif",
+        DetectOptions(enhancer="none", detector=detector, inner=3, outer=9, workers=1),
+    )
     assert any("on 1 thread;" in m for m in chosen.messages), chosen.messages
     np.testing.assert_allclose(_read(tmp_path / "a.tif")[0], _read(tmp_path / "b.tif")[0], rtol=1e-6)
 
@@ -189,7 +220,7 @@ def test_raster_without_crs_runs_with_a_warning(tmp_path):
     cube = np.random.default_rng(1).normal(size=(5, 12, 12)).astype(np.float32)
     path = write_cube(tmp_path / "nocrs.tif", cube, crs=None)
     warnings = []
-    result = detect(path, tmp_path / "o.tif", RX, Reporter(warn=warnings.append))
+    result = detect(path, tmp_path / "o.tif", RX, Reporter(on_warning=warnings.append))
     assert any("no CRS" in w for w in warnings)
     assert any("no CRS" in m for m in result.messages)
     assert (tmp_path / "o.tif").is_file()
@@ -209,15 +240,22 @@ def test_bad_inputs_give_clear_errors_and_no_output(tmp_path, kind):
     elif kind == "all_nan":
         src = write_cube(tmp_path / "nan.tif", np.full((4, 8, 8), np.nan, np.float32))
     else:
-        src = write_cube(tmp_path / "same.tif", np.random.default_rng(2).normal(size=(4, 8, 8)).astype(np.float32))
+        src = write_cube(
+            tmp_path / "same.tif", np.random.default_rng(2).normal(size=(4, 8, 8)).astype(np.float32)
+        )
         out = src
     before = src.read_bytes() if src.exists() else None
     with pytest.raises(FersError) as err:
         detect(src, out, RX)
     message = str(err.value)
     assert "\n" not in message and len(message) < 300
-    expected = {"text": InputError, "empty": InputError, "one_band": InputError, "all_nan": InputError,
-                "same_path": OutputError}[kind]
+    expected = {
+        "text": InputError,
+        "empty": InputError,
+        "one_band": InputError,
+        "all_nan": InputError,
+        "same_path": OutputError,
+    }[kind]
     assert isinstance(err.value, expected), message
     if kind == "same_path":
         assert src.read_bytes() == before
@@ -235,23 +273,37 @@ def test_cancel_leaves_no_output(tmp_path):
         return calls["n"] > 2
 
     with pytest.raises(Cancelled):
-        detect(cube_path, tmp_path / "c.tif", DetectOptions(enhancer="none", block_rows=4),
-               Reporter(should_stop=stop))
+        detect(
+            cube_path,
+            tmp_path / "c.tif",
+            DetectOptions(enhancer="none", block_rows=4),
+            Reporter(should_stop=stop),
+        )
     assert not (tmp_path / "c.tif").exists() and _leftovers(tmp_path) == []
 
 
 def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     cube_path, _, _ = small_scene(tmp_path)
     seen = []
-    detect(cube_path, tmp_path / "p.tif", DetectOptions(enhancer="none", block_rows=6),
-           Reporter(progress=seen.append))
+    detect(
+        cube_path,
+        tmp_path / "p.tif",
+        DetectOptions(enhancer="none", block_rows=6),
+        Reporter(on_progress=seen.append),
+    )
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
 
 
 def test_mask_output_and_threshold(tmp_path):
     cube_path, truth_path, scene = small_scene(tmp_path)
-    result = detect(cube_path, tmp_path / "s.tif", RX, mask_output=tmp_path / "m.tif",
-                    threshold_method="percentile", threshold_value=98.0)
+    result = detect(
+        cube_path,
+        tmp_path / "s.tif",
+        RX,
+        mask_output=tmp_path / "m.tif",
+        threshold_method="percentile",
+        threshold_value=98.0,
+    )
     mask = _read(tmp_path / "m.tif")[0]
     assert set(np.unique(mask)) <= {0, 1}
     assert abs(mask.mean() - 0.02) < 0.01
@@ -277,7 +329,9 @@ def test_threshold_keeps_nodata(tmp_path):
     path = write_cube(tmp_path / "score.tif", scores)
     t = threshold_raster(path, tmp_path / "mask.tif", "value", 90.0)
     mask = _read(tmp_path / "mask.tif")[0]
-    assert t == 90.0 and (mask[0, :3] == 255).all() and mask.ravel()[91:].all() and not mask.ravel()[3:91].any()
+    assert (
+        t == 90.0 and (mask[0, :3] == 255).all() and mask.ravel()[91:].all() and not mask.ravel()[3:91].any()
+    )
 
 
 def test_evaluate_rasters(tmp_path):
@@ -302,8 +356,12 @@ def test_full_method_progress_is_monotonic(tmp_path):
     pytest.importorskip("torch")
     cube_path, _, _ = small_scene(tmp_path)
     seen = []
-    detect(cube_path, tmp_path / "f.tif", DetectOptions(enhancer="full", block_rows=8),
-           Reporter(progress=seen.append))
+    detect(
+        cube_path,
+        tmp_path / "f.tif",
+        DetectOptions(enhancer="full", block_rows=8),
+        Reporter(on_progress=seen.append),
+    )
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
 
 
@@ -314,7 +372,9 @@ def test_column_strips_do_not_change_the_full_method(tmp_path, monkeypatch):
     cube_path, _, _ = small_scene(tmp_path)
     detect(cube_path, tmp_path / "wide.tif", DetectOptions(enhancer="full", fusion="hadamard"))
     monkeypatch.setattr(sources, "_STRIP_COLS", 7)
-    detect(cube_path, tmp_path / "strips.tif", DetectOptions(enhancer="full", fusion="hadamard", block_rows=5))
+    detect(
+        cube_path, tmp_path / "strips.tif", DetectOptions(enhancer="full", fusion="hadamard", block_rows=5)
+    )
     wide, strips = _read(tmp_path / "wide.tif")[0], _read(tmp_path / "strips.tif")[0]
     np.testing.assert_allclose(strips, wide, rtol=1e-3, atol=1e-4)
 
@@ -342,13 +402,13 @@ def test_hadamard_sink_fuses_blocks_like_the_whole_maps_and_leaves_no_file(tmp_p
 
     class Writer:
         def write(self, r0, block):
-            written[r0:r0 + block.shape[0]] = block
+            written[r0 : r0 + block.shape[0]] = block
 
     source = SimpleNamespace(variants=("spe", "spa"), height=50, width=7)
     with _ScoreSink(source, Writer(), 8, max_bytes, tmp_path / "s.tif") as sink:
         for r0 in range(0, 50, 8):
             for v, m in maps.items():
-                sink.put(v, r0, m[r0:r0 + 8])
+                sink.put(v, r0, m[r0 : r0 + 8])
         assert len(list(tmp_path.iterdir())) == (2 if max_bytes == 0 else 0)
     np.testing.assert_array_equal(written, hadamard([maps["spe"], maps["spa"]]))
     assert list(tmp_path.iterdir()) == []

@@ -4,15 +4,15 @@ The CI machine and the development machine have no GPU, so here these tests skip
 with one they check that every computation moved to the GPU (enhancers, statistics, RX scores)
 agrees with the CPU run it replaces.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_helpers import small_scene
 from osgeo import gdal
 
 from fers_engine.pipeline import DetectOptions, detect
-
-from engine_helpers import small_scene
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch")
@@ -26,8 +26,12 @@ def _scores(path):
 @pytest.mark.parametrize("enhancer", ["none", "spectral", "full"])
 def test_cuda_scores_equal_cpu_scores(tmp_path, enhancer):
     cube_path, _, _ = small_scene(tmp_path, rows=64, cols=56)
-    cpu = detect(cube_path, tmp_path / "cpu.tif", DetectOptions(enhancer=enhancer, device="cpu", block_rows=9))
-    gpu = detect(cube_path, tmp_path / "gpu.tif", DetectOptions(enhancer=enhancer, device="cuda", block_rows=9))
+    cpu = detect(
+        cube_path, tmp_path / "cpu.tif", DetectOptions(enhancer=enhancer, device="cpu", block_rows=9)
+    )
+    gpu = detect(
+        cube_path, tmp_path / "gpu.tif", DetectOptions(enhancer=enhancer, device="cuda", block_rows=9)
+    )
     assert cpu.device == "cpu" and gpu.device.startswith("cuda")
     a, b = _scores(tmp_path / "cpu.tif"), _scores(tmp_path / "gpu.tif")
     assert np.array_equal(np.isnan(a), np.isnan(b))

@@ -1,4 +1,5 @@
 """`fers detect` on every real scene of ../shared/data, against an independent whole-image RX."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,14 +13,26 @@ from fers_engine.io import open_scene, read_ground_truth
 from fers_engine.metrics import roc_auc
 
 MAT_SCENES = [
-    "abu-airport-1/abu-airport-1.mat", "abu-airport-2/abu-airport-2.mat", "abu-airport-3/abu-airport-3.mat",
-    "abu-airport-4/abu-airport-4.mat", "abu-beach-1/abu-beach-1.mat", "abu-beach-2/abu-beach-2.mat",
-    "abu-beach-3/abu-beach-3.mat", "abu-urban-1/abu-urban-1.mat", "abu-urban-2/abu-urban-2.mat",
-    "abu-urban-2/abu-urban-2__LREN_198band.mat", "san-diego/AVIRIS-I__CNND_120x120x189.mat",
-    "san-diego/sandiego__OT-AD_100x100x189.mat", "san-diego/Sandiego__DSC_100x100x224.mat",
-    "hydice-urban/hydice__OT-AD.mat", "hydice-urban/HYDICE__DSC.mat", "hydice-urban/HYDICE_data__LREN.mat",
-    "hydice-urban/HYDICE__DFAN-HAD_175band_norm.mat", "pavia-centre-100x100/abu-beach-4__LREN_100x100.mat",
-    "pavia-centre-100x100/Pavia__lzw-lzw.mat", "muufl-gulfport-crops/an_hsi_img_for_tgt_det_demo.mat",
+    "abu-airport-1/abu-airport-1.mat",
+    "abu-airport-2/abu-airport-2.mat",
+    "abu-airport-3/abu-airport-3.mat",
+    "abu-airport-4/abu-airport-4.mat",
+    "abu-beach-1/abu-beach-1.mat",
+    "abu-beach-2/abu-beach-2.mat",
+    "abu-beach-3/abu-beach-3.mat",
+    "abu-urban-1/abu-urban-1.mat",
+    "abu-urban-2/abu-urban-2.mat",
+    "abu-urban-2/abu-urban-2__LREN_198band.mat",
+    "san-diego/AVIRIS-I__CNND_120x120x189.mat",
+    "san-diego/sandiego__OT-AD_100x100x189.mat",
+    "san-diego/Sandiego__DSC_100x100x224.mat",
+    "hydice-urban/hydice__OT-AD.mat",
+    "hydice-urban/HYDICE__DSC.mat",
+    "hydice-urban/HYDICE_data__LREN.mat",
+    "hydice-urban/HYDICE__DFAN-HAD_175band_norm.mat",
+    "pavia-centre-100x100/abu-beach-4__LREN_100x100.mat",
+    "pavia-centre-100x100/Pavia__lzw-lzw.mat",
+    "muufl-gulfport-crops/an_hsi_img_for_tgt_det_demo.mat",
 ]
 
 
@@ -82,8 +95,9 @@ def test_envi_scene_keeps_utm_georeference(shared_data: Path, tmp_path):
     assert "UTM" in dst.GetProjection() and abs(dst.GetGeoTransform()[1] - 3.5) < 1e-9
 
 
-@pytest.mark.parametrize("name", ["abu-beach-1/abu-beach-1.mat", "hydice-urban/hydice__OT-AD.mat",
-                                  "san-diego-envi-90x90/SDData"])
+@pytest.mark.parametrize(
+    "name", ["abu-beach-1/abu-beach-1.mat", "hydice-urban/hydice__OT-AD.mat", "san-diego-envi-90x90/SDData"]
+)
 def test_full_method_does_not_depend_on_the_block_size(shared_data: Path, tmp_path, name):
     """Overlapping row blocks (halo) + scene-wide normalisation and RX statistics: tiled == whole."""
     pytest.importorskip("torch")

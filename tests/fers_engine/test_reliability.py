@@ -7,6 +7,7 @@ older output destroyed. Inputs are written with ``osgeo.gdal`` directly, so thes
 depend on the writer they guard. Case 4 (hostile model cards) is tested beside the model-file
 loader; case 10 (memory) is measured by ``bench/speed.py``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,9 +52,14 @@ def write_tif(path: Path, cube: np.ndarray, nodata: Optional[float] = None) -> P
     from osgeo import gdal, gdal_array, osr
 
     bands, rows, cols = cube.shape
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), cols, rows, bands,
-                                              gdal_array.NumericTypeCodeToGDALTypeCode(cube.dtype),
-                                              options=["INTERLEAVE=BAND"])
+    ds = gdal.GetDriverByName("GTiff").Create(
+        str(path),
+        cols,
+        rows,
+        bands,
+        gdal_array.NumericTypeCodeToGDALTypeCode(cube.dtype),
+        options=["INTERLEAVE=BAND"],
+    )
     ds.SetGeoTransform(TRANSFORM)
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
@@ -100,8 +106,14 @@ def child_env() -> dict:
 
 
 def start_slow(args, marker: Path, delay: float = 0.05) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", SLOW_FERS, str(delay), str(marker), *args], cwd=REPO,
-                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SLOW_FERS, str(delay), str(marker), *args],
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_partial(folder: Path, proc: subprocess.Popen, marker: Path, timeout: float = 60.0) -> str:
@@ -126,7 +138,9 @@ def scene(tmp_path) -> Path:
 # -- 1. an output that is an input or another output ------------------------------------------
 def test_1_mask_equal_to_the_input_is_refused_and_the_input_kept(scene, tmp_path, capsys):
     before = digest(scene)
-    assert fers(["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--mask", str(scene)]) == 2
+    assert (
+        fers(["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--mask", str(scene)]) == 2
+    )
     assert "the mask x.tif would overwrite the input x.tif" in one_line_error(capsys)
     assert digest(scene) == before and not (tmp_path / "s.tif").exists()
 
@@ -157,18 +171,36 @@ def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path):
         pytest.skip("qgis_process not installed")
     runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/runtime-{os.getuid()}")
     runtime.mkdir(mode=0o700, exist_ok=True)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(runtime),
-               QGIS_PLUGINPATH=str(REPO), FERS_VENV=str(REPO / ".venv"))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_RUNTIME_DIR=str(runtime),
+        QGIS_PLUGINPATH=str(REPO),
+        FERS_VENV=str(REPO / ".venv"),
+    )
     score = tmp_path / "s.tif"
     assert fers(["detect", str(scene), str(score), "--enhancer", "none", "-q"]) == 0
     labels = np.zeros((1, 40, 36), np.uint8)
     labels[0, 5, 7] = labels[0, 20, 30] = 1
     truth = write_tif(tmp_path / "t.tif", labels)
     before = {p: digest(p) for p in (scene, score)}
-    for args, message in ((["fers:detect", "--", f"INPUT={scene}", "ENHANCER=none", f"OUTPUT={tmp_path / 'o.tif'}",
-                            f"OUTPUT_MASK={scene}"], "the mask x.tif would overwrite the input x.tif"),
-                          (["fers:evaluate", "--", f"SCORE={score}", f"GROUND_TRUTH={truth}", f"OUTPUT_HTML={score}"],
-                           "the report s.tif would overwrite the input s.tif")):
+    for args, message in (
+        (
+            [
+                "fers:detect",
+                "--",
+                f"INPUT={scene}",
+                "ENHANCER=none",
+                f"OUTPUT={tmp_path / 'o.tif'}",
+                f"OUTPUT_MASK={scene}",
+            ],
+            "the mask x.tif would overwrite the input x.tif",
+        ),
+        (
+            ["fers:evaluate", "--", f"SCORE={score}", f"GROUND_TRUTH={truth}", f"OUTPUT_HTML={score}"],
+            "the report s.tif would overwrite the input s.tif",
+        ),
+    ):
         proc = subprocess.run([runner, "run", *args], env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode != 0 and message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert {p: digest(p) for p in (scene, score)} == before and not (tmp_path / "o.tif").exists()
@@ -180,17 +212,22 @@ def tiny_tmpfs(tmp_path):
     """A 256 KiB tmpfs, where this test may mount one (root on Linux)."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'not root'}); the writer's "
-                    "own tests inject the write error")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({proc.stderr.strip() or 'not root'}); the writer's "
+            "own tests inject the write error"
+        )
     yield mount
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_2_disk_full_keeps_the_previous_output_and_fails(tiny_tmpfs, tmp_path, capsys):
-    big = write_tif(tmp_path / "big.tif", np.random.default_rng(1).normal(size=(4, 400, 400)).astype(np.float32))
+    big = write_tif(
+        tmp_path / "big.tif", np.random.default_rng(1).normal(size=(4, 400, 400)).astype(np.float32)
+    )
     old = tiny_tmpfs / "s.tif"
     old.write_bytes(b"previous good output" * 1000)
     before = digest(old)
@@ -248,9 +285,11 @@ def test_3_outputs_that_are_not_regular_files_stay_what_they_are(scene, tmp_path
 def test_5_bad_mask_requests_fail_before_the_score_is_written(scene, tmp_path, capsys):
     score = tmp_path / "s.tif"
     score.write_bytes(b"an older score")
-    for extra in (["--mask", str(tmp_path / "nodir" / "m.tif")],
-                  ["--mask", str(tmp_path / "m.tif"), "--threshold-value", "101"],
-                  ["--mask", str(tmp_path / "m.tif"), "--threshold-method", "value"]):
+    for extra in (
+        ["--mask", str(tmp_path / "nodir" / "m.tif")],
+        ["--mask", str(tmp_path / "m.tif"), "--threshold-value", "101"],
+        ["--mask", str(tmp_path / "m.tif"), "--threshold-method", "value"],
+    ):
         assert fers(["detect", str(scene), str(score), "--enhancer", "none", *extra]) == 2
         one_line_error(capsys)
         assert score.read_bytes() == b"an older score" and partials(tmp_path) == []
@@ -266,15 +305,20 @@ def read_only_folder(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
-        pytest.skip(f"root cannot be kept from writing here without a read-only mount ({proc.stderr.strip()})")
+        pytest.skip(
+            f"root cannot be kept from writing here without a read-only mount ({proc.stderr.strip()})"
+        )
     yield folder
     subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
-def test_5_training_into_a_read_only_folder_fails_before_training(scene, read_only_folder, capsys, monkeypatch):
+def test_5_training_into_a_read_only_folder_fails_before_training(
+    scene, read_only_folder, capsys, monkeypatch
+):
     pytest.importorskip("torch")
     from fers_engine.nets import data
 
@@ -297,7 +341,9 @@ def test_6_termination_signals_clean_up_like_ctrl_c(scene, tmp_path, signum):
     score = tmp_path / "s.tif"
     score.write_bytes(b"an older score")
     marker = tmp_path.parent / f"{tmp_path.name}.started"
-    proc = start_slow(["detect", str(scene), str(score), "--enhancer", "none", "--block-rows", "1", "-q"], marker)
+    proc = start_slow(
+        ["detect", str(scene), str(score), "--enhancer", "none", "--block-rows", "1", "-q"], marker
+    )
     wait_for_partial(tmp_path, proc, marker)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
@@ -308,8 +354,9 @@ def test_6_termination_signals_clean_up_like_ctrl_c(scene, tmp_path, signum):
 
 def test_6_partials_of_a_killed_run_are_swept_by_the_next_run(scene, tmp_path, capsys):
     marker = tmp_path.parent / f"{tmp_path.name}.started"
-    proc = start_slow(["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--block-rows", "1"],
-                      marker)
+    proc = start_slow(
+        ["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--block-rows", "1"], marker
+    )
     name = wait_for_partial(tmp_path, proc, marker)
     proc.kill()
     proc.wait(timeout=30)
@@ -319,7 +366,10 @@ def test_6_partials_of_a_killed_run_are_swept_by_the_next_run(scene, tmp_path, c
         os.utime(tmp_path / name, (day_ago, day_ago))
     assert fers(["detect", str(scene), str(tmp_path / "t.tif"), "--enhancer", "none", "-v", "-q"]) == 0
     assert partials(tmp_path) == []
-    assert f"removed 1 partial file(s) left in {tmp_path} by an interrupted run: {name}" in capsys.readouterr().err
+    assert (
+        f"removed 1 partial file(s) left in {tmp_path} by an interrupted run: {name}"
+        in capsys.readouterr().err
+    )
 
 
 # -- 7. one line instead of a traceback -------------------------------------------------------
@@ -334,8 +384,20 @@ def test_7_input_truncated_mid_run_is_one_line(tmp_path):
     # 22 MB: more than the 16 MiB budget lets GDAL cache, so rows past the cut are read after it
     big = write_tif(tmp_path / "big.tif", scene_cube(rows=1000, cols=700, bands=8))
     marker = tmp_path.parent / f"{tmp_path.name}.started"
-    proc = start_slow(["detect", str(big), str(tmp_path / "s.tif"), "--enhancer", "none", "--block-rows", "50",
-                       "--memory-mb", "16"], marker)
+    proc = start_slow(
+        [
+            "detect",
+            str(big),
+            str(tmp_path / "s.tif"),
+            "--enhancer",
+            "none",
+            "--block-rows",
+            "50",
+            "--memory-mb",
+            "16",
+        ],
+        marker,
+    )
     wait_for_partial(tmp_path, proc, marker)
     os.truncate(big, big.stat().st_size // 3)
     out, err = proc.communicate(timeout=60)
@@ -348,7 +410,9 @@ def test_7_exclusion_mask_of_the_wrong_size_is_one_line(scene, tmp_path, capsys)
     pytest.importorskip("torch")
     small = write_tif(tmp_path / "ex.tif", np.zeros((1, 10, 10), np.uint8))
     assert fers(["train", str(scene), "-o", str(tmp_path / "m.safetensors"), "--exclude", str(small)]) == 2
-    assert "exclusion mask ex.tif is 10 x 10 px but the training input x.tif is 36 x 40 px" in one_line_error(capsys)
+    assert "exclusion mask ex.tif is 10 x 10 px but the training input x.tif is 36 x 40 px" in one_line_error(
+        capsys
+    )
 
 
 # -- 8. nonsense refused before work ----------------------------------------------------------
@@ -363,14 +427,19 @@ def test_8_training_needs_at_least_one_epoch(scene, tmp_path, capsys, epochs):
 def test_8_training_with_every_pixel_excluded_is_refused(scene, tmp_path, capsys):
     pytest.importorskip("torch")
     everything = write_tif(tmp_path / "ex.tif", np.ones((1, 40, 36), np.uint8))
-    assert fers(["train", str(scene), "-o", str(tmp_path / "m.safetensors"), "--exclude", str(everything)]) == 2
+    assert (
+        fers(["train", str(scene), "-o", str(tmp_path / "m.safetensors"), "--exclude", str(everything)]) == 2
+    )
     assert "excludes every pixel of x.tif" in one_line_error(capsys)
     assert not (tmp_path / "m.safetensors").exists()
 
 
 @pytest.mark.parametrize("budget", ["0", "-1"])
 def test_8_memory_budget_must_be_positive(scene, tmp_path, capsys, budget):
-    assert fers(["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--memory-mb", budget]) == 2
+    assert (
+        fers(["detect", str(scene), str(tmp_path / "s.tif"), "--enhancer", "none", "--memory-mb", budget])
+        == 2
+    )
     assert "memory budget must be at least" in one_line_error(capsys)
 
 
@@ -410,8 +479,19 @@ def test_8_a_constant_scene_is_warned(tmp_path, capsys):
 def test_9_empty_bands_are_named_and_dropped(tmp_path, capsys, fill):
     cube = scene_cube()
     reference = tmp_path / "ref.tif"
-    assert fers(["detect", str(write_tif(tmp_path / "good.tif", np.delete(cube, [2, 6], axis=0))),
-                 str(reference), "--enhancer", "none", "-q"]) == 0
+    assert (
+        fers(
+            [
+                "detect",
+                str(write_tif(tmp_path / "good.tif", np.delete(cube, [2, 6], axis=0))),
+                str(reference),
+                "--enhancer",
+                "none",
+                "-q",
+            ]
+        )
+        == 0
+    )
     cube[[2, 6]] = np.nan if fill == "nan" else -9999.0
     src = write_tif(tmp_path / "holes.tif", cube, nodata=None if fill == "nan" else -9999.0)
     capsys.readouterr()

@@ -1,5 +1,6 @@
 """The read-ahead wrapper: same data as direct reads, served ahead on regular strides, never two
 reads of the wrapped source at once, and errors only for windows somebody asked for."""
+
 from __future__ import annotations
 
 import threading
@@ -84,8 +85,10 @@ def test_fers_detect_ignores_a_nodata_collar(tmp_path):
     """The streamed product path (EnhancedSource, small row blocks): a scene and the same scene
     inside a nodata collar get the same full-method scores on the scene's pixels."""
     from engine_helpers import write_cube, write_tiny_model
+
     from fers_engine.io import open_scene
     from fers_engine.pipeline import DetectOptions, detect
+
     model = write_tiny_model(tmp_path / "tiny.safetensors")
     rng = np.random.default_rng(5)
     cube = (np.cumsum(rng.normal(size=(16, 40, 30)), axis=1) * 3 + 500).astype(np.float32)
@@ -95,8 +98,11 @@ def test_fers_detect_ignores_a_nodata_collar(tmp_path):
     out = {}
     for name, data in (("plain", cube), ("framed", framed)):
         src = write_cube(tmp_path / f"{name}.tif", data, nodata=-9999.0)
-        detect(src, tmp_path / f"{name}-score.tif",
-               DetectOptions(enhancer="full", model=str(model), device="cpu", block_rows=7))
+        detect(
+            src,
+            tmp_path / f"{name}-score.tif",
+            DetectOptions(enhancer="full", model=str(model), device="cpu", block_rows=7),
+        )
         with open_scene(tmp_path / f"{name}-score.tif") as s:
             out[name] = s.read_all()[0][0]
     np.testing.assert_allclose(out["framed"][w:-w, w:-w], out["plain"], rtol=1e-4, atol=1e-3)
@@ -106,8 +112,10 @@ def test_fers_detect_with_ragged_nodata_does_not_depend_on_the_block_size(tmp_pa
     """Nodata spread over the scene: rows read around each block must reach the valid pixels the
     fill takes its values from, so small blocks give the one-block scores."""
     from engine_helpers import write_cube, write_tiny_model
+
     from fers_engine.io import open_scene
     from fers_engine.pipeline import DetectOptions, detect
+
     model = write_tiny_model(tmp_path / "tiny.safetensors")
     rng = np.random.default_rng(6)
     cube = (np.cumsum(rng.normal(size=(16, 60, 30)), axis=1) * 3 + 500).astype(np.float32)
@@ -119,10 +127,45 @@ def test_fers_detect_with_ragged_nodata_does_not_depend_on_the_block_size(tmp_pa
     src = write_cube(tmp_path / "holes.tif", cube, nodata=-9999.0)
     out = {}
     for rows in (5, 1000):
-        detect(src, tmp_path / f"s{rows}.tif", DetectOptions(enhancer="full", model=str(model), device="cpu",
-                                                            block_rows=rows))
+        detect(
+            src,
+            tmp_path / f"s{rows}.tif",
+            DetectOptions(enhancer="full", model=str(model), device="cpu", block_rows=rows),
+        )
         with open_scene(tmp_path / f"s{rows}.tif") as s:
             scores, scored = s.read_all()
         assert np.array_equal(scored, ~holes)  # nodata in, nodata (NaN) out
         out[rows] = scores[0]
     np.testing.assert_allclose(out[5][~holes], out[1000][~holes], rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("resample", [False, True])
+def test_read_ahead_over_a_gdal_raster_serves_what_direct_reads_give(tmp_path, resample):
+    """Over a real tiled, compressed GeoTIFF with a nodata value (GDAL decodes in the worker
+    thread, the dataset is used from two threads in turn): every window of two halo passes,
+    band selection and resampling included, equals a direct read of a second handle."""
+    from engine_helpers import write_cube
+
+    from fers_engine.io import open_scene
+    from fers_engine.sources import SceneSource
+
+    rng = np.random.default_rng(8)
+    cube = (rng.normal(size=(9, 301, 37)) * 40 + 500).astype(np.float32)
+    cube[:, 17:40, 5:9] = -9999.0  # a nodata patch, across a window edge
+    path = write_cube(tmp_path / "scene.tif", cube, nodata=-9999.0)
+    bands = [0, 2, 3, 5, 8]
+    matrix = rng.random((3, len(bands))).astype(np.float32) if resample else None
+    windows = _windows(301, 32, 6)
+    with open_scene(path) as direct_scene, open_scene(path) as scene:
+        direct = SceneSource(direct_scene, bands, matrix, chunk_bytes=37 * 5 * 4 * 7)
+        ahead = ReadAhead(SceneSource(scene, bands, matrix, chunk_bytes=37 * 5 * 4 * 7))
+        for _ in range(2):
+            for r0, r1 in windows:
+                got, got_valid = ahead.read(r0, r1)
+                want, want_valid = direct.read(r0, r1)
+                np.testing.assert_array_equal(got_valid, want_valid)
+                np.testing.assert_array_equal(got["x"], want["x"])
+                if r0 == 0:  # the nodata patch is read as invalid, the rest as data
+                    assert not got_valid[17:r1, 5:9].any() and got_valid[:17].all()
+        assert ahead.hits == 2 * (len(windows) - 2)
+        ahead.close()

@@ -1,4 +1,5 @@
 """The generated demo scene: shape, planted targets, and a clear error when it cannot fit them."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Fixtures for the plugin tests: the registered FERS provider, small rasters, headless env."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qgis_helpers import (  # noqa: E402
-    RecordingFeedback, qgis_env, qgis_process_cmd, synthetic_cube, write_tif)
+    RecordingFeedback,
+    qgis_env,
+    qgis_process_cmd,
+    synthetic_cube,
+    write_tif,
+)
 
 
 @pytest.fixture(scope="session")

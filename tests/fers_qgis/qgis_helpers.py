@@ -1,4 +1,5 @@
 """Helpers for the plugin tests (plain functions; the fixtures live in conftest.py)."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,12 @@ def write_tif(path, cube, crs=UTM, geotransform=GEOTRANSFORM, nodata=None, dtype
     cube = np.asarray(cube)
     if cube.ndim == 2:
         cube = cube[None]
-    gdt = {np.dtype("float32"): gdal.GDT_Float32, np.dtype("uint8"): gdal.GDT_Byte,
-           np.dtype("int16"): gdal.GDT_Int16, np.dtype("float64"): gdal.GDT_Float64}[np.dtype(dtype or cube.dtype)]
+    gdt = {
+        np.dtype("float32"): gdal.GDT_Float32,
+        np.dtype("uint8"): gdal.GDT_Byte,
+        np.dtype("int16"): gdal.GDT_Int16,
+        np.dtype("float64"): gdal.GDT_Float64,
+    }[np.dtype(dtype or cube.dtype)]
     ds = gdal.GetDriverByName("GTiff").Create(str(path), cube.shape[2], cube.shape[1], cube.shape[0], gdt)
     if geotransform is not None:
         ds.SetGeoTransform(geotransform)
@@ -89,7 +94,13 @@ def raster_geometry(path):
     if srs is not None:
         srs.AutoIdentifyEPSG()
         code = srs.GetAuthorityCode(None)
-    out = (code, ds.RasterXSize, ds.RasterYSize, tuple(round(v, 6) for v in ds.GetGeoTransform()), ds.RasterCount)
+    out = (
+        code,
+        ds.RasterXSize,
+        ds.RasterYSize,
+        tuple(round(v, 6) for v in ds.GetGeoTransform()),
+        ds.RasterCount,
+    )
     ds = None
     return out
 
@@ -157,8 +168,12 @@ def qgis_env():
     runtime = env.get("XDG_RUNTIME_DIR") or f"/tmp/runtime-{os.getuid()}"
     os.makedirs(runtime, exist_ok=True)
     os.chmod(runtime, 0o700)
-    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=runtime, QGIS_PLUGINPATH=str(REPO),
-               FERS_VENV=str(REPO / ".venv"))
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        XDG_RUNTIME_DIR=runtime,
+        QGIS_PLUGINPATH=str(REPO),
+        FERS_VENV=str(REPO / ".venv"),
+    )
     return env
 
 

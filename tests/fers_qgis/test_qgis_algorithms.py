@@ -1,12 +1,19 @@
 """Every algorithm through processing.run on small georeferenced GeoTIFFs (and one real scene)."""
+
 from __future__ import annotations
 
 import os
 
 import numpy as np
 import pytest
-
-from qgis_helpers import cuda_available, expected_device, raster_geometry, read_band, synthetic_cube, write_tif
+from qgis_helpers import (
+    cuda_available,
+    expected_device,
+    raster_geometry,
+    read_band,
+    synthetic_cube,
+    write_tif,
+)
 
 
 def run(alg_id, params, feedback=None, context=None):
@@ -36,10 +43,22 @@ def test_detect_rx_keeps_georeference_and_finds_targets(provider, small_scene, t
 def test_detect_lrx_with_bands_and_mask(provider, small_scene, tmp_path):
     scene, _, truth = small_scene
     out, mask = str(tmp_path / "score.tif"), str(tmp_path / "mask.tif")
-    res = run("fers:detect", {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "lrx", "WINDOW_INNER": 3,
-                              "WINDOW_OUTER": 9, "BANDS": [1, 2, 3, 5, 8], "BLOCK_SIZE": 7,
-                              "OUTPUT": out, "OUTPUT_MASK": mask, "THRESHOLD_METHOD": "percentile",
-                              "THRESHOLD_VALUE": 99.0})
+    res = run(
+        "fers:detect",
+        {
+            "INPUT": scene,
+            "ENHANCER": "none",
+            "DETECTOR": "lrx",
+            "WINDOW_INNER": 3,
+            "WINDOW_OUTER": 9,
+            "BANDS": [1, 2, 3, 5, 8],
+            "BLOCK_SIZE": 7,
+            "OUTPUT": out,
+            "OUTPUT_MASK": mask,
+            "THRESHOLD_METHOD": "percentile",
+            "THRESHOLD_VALUE": 99.0,
+        },
+    )
     assert res["OUTPUT_MASK"] == mask and isinstance(res["THRESHOLD"], float)
     m, nodata = read_band(mask)
     assert m.dtype == np.uint8 and nodata == 255
@@ -52,11 +71,49 @@ def test_detect_lrx_scene_covariance_is_logged(provider, small_scene, tmp_path, 
     scene, _, _ = small_scene
     out = str(tmp_path / "score.tif")
     fb = recording_feedback()
-    run("fers:detect", {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "lrx", "WINDOW_INNER": 3,
-                        "WINDOW_OUTER": 9, "LOCAL_COVARIANCE": "scene", "OUTPUT": out}, fb)
+    run(
+        "fers:detect",
+        {
+            "INPUT": scene,
+            "ENHANCER": "none",
+            "DETECTOR": "lrx",
+            "WINDOW_INNER": 3,
+            "WINDOW_OUTER": 9,
+            "LOCAL_COVARIANCE": "scene",
+            "OUTPUT": out,
+        },
+        fb,
+    )
     assert any("local RX covariance: scene" in m for m in fb.infos), fb.infos
     scores, _ = read_band(out)
     assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("max_threads", [1, -1])
+def test_windowed_detectors_use_qgis_thread_setting(
+    provider, small_scene, tmp_path, recording_feedback, max_threads
+):
+    """QGIS's "Max cores to use" bounds the CRD / local RX kernels' threads; without a limit they
+    use every core the process may run on."""
+    from qgis.core import QgsApplication
+
+    from fers_engine.detectors import compiled
+    from fers_engine.detectors.parallel import available_cores
+
+    if not compiled.available():
+        pytest.skip("the thread count is logged by the compiled (numba) kernels")
+    scene, _, _ = small_scene
+    before = QgsApplication.maxThreads()
+    QgsApplication.setMaxThreads(max_threads)
+    try:
+        fb = recording_feedback()
+        params = {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "crd", "WINDOW_INNER": 3, "WINDOW_OUTER": 9}
+        run("fers:detect", {**params, "OUTPUT": str(tmp_path / "score.tif")}, fb)
+    finally:
+        QgsApplication.setMaxThreads(before)
+    threads = 1 if max_threads == 1 else available_cores()
+    expected = f"on {threads} thread" + ("s" if threads != 1 else "") + ";"
+    assert any(m.startswith("CRD: compiled kernel") and expected in m for m in fb.infos), fb.infos
 
 
 def test_threshold_keeps_nodata(provider, tmp_path):
@@ -73,6 +130,7 @@ def test_threshold_keeps_nodata(provider, tmp_path):
     res = run("fers:threshold", {"INPUT": src, "METHOD": "otsu", "OUTPUT": str(tmp_path / "otsu.tif")})
     assert np.isfinite(res["THRESHOLD"])
     from qgis.core import QgsProcessingException
+
     with pytest.raises(QgsProcessingException, match="value"):
         run("fers:threshold", {"INPUT": src, "METHOD": "value", "OUTPUT": str(tmp_path / "x.tif")})
 
@@ -97,8 +155,10 @@ def test_real_scene_detect_and_evaluate(provider, real_scene, tmp_path):
     geo_in, geo_out = raster_geometry(scene), raster_geometry(out)
     assert geo_in[0] is not None  # the ENVI header's UTM 11N (NAD27) CRS survived the conversion
     assert geo_out[:4] == geo_in[:4]
-    ev = run("fers:evaluate", {"SCORE": res["OUTPUT"], "GROUND_TRUTH": truth,
-                               "OUTPUT_HTML": str(tmp_path / "sd.html")})
+    ev = run(
+        "fers:evaluate",
+        {"SCORE": res["OUTPUT"], "GROUND_TRUTH": truth, "OUTPUT_HTML": str(tmp_path / "sd.html")},
+    )
     assert ev["AUC"] > 0.8
 
 
@@ -120,10 +180,15 @@ def test_batch_runs_reuse_one_instance_and_style_outputs(provider, tmp_path, rec
         cube, _ = synthetic_cube(bands=6, rows=12 + i * 4, cols=10, seed=i)
         src = write_tif(tmp_path / f"in{i}.tif", cube)
         out = str(tmp_path / f"out{i}.tif")
-        params = alg.preprocessParameters({
-            "INPUT": src, "ENHANCER": "none", "DETECTOR": "rx",
-            "OUTPUT": QgsProcessingOutputLayerDefinition(out, project),
-            "OUTPUT_MASK": QgsProcessingOutputLayerDefinition("", project)})
+        params = alg.preprocessParameters(
+            {
+                "INPUT": src,
+                "ENHANCER": "none",
+                "DETECTOR": "rx",
+                "OUTPUT": QgsProcessingOutputLayerDefinition(out, project),
+                "OUTPUT_MASK": QgsProcessingOutputLayerDefinition("", project),
+            }
+        )
         feedback = recording_feedback()
         context = dataobjects.createContext(feedback)
         results, ok = alg.run(params, context, feedback)
@@ -175,7 +240,10 @@ def test_missing_band_is_named_one_based(provider, tmp_path):
     cube, _ = synthetic_cube(bands=5, rows=10, cols=10)
     src = write_tif(tmp_path / "five.tif", cube)
     with pytest.raises(QgsProcessingException, match="band 9 does not exist: .* has 5 bands"):
-        run("fers:detect", {"INPUT": src, "BANDS": [1, 9], "ENHANCER": "none", "OUTPUT": str(tmp_path / "o.tif")})
+        run(
+            "fers:detect",
+            {"INPUT": src, "BANDS": [1, 9], "ENHANCER": "none", "OUTPUT": str(tmp_path / "o.tif")},
+        )
     assert not os.path.exists(tmp_path / "o.tif")
 
 
@@ -192,8 +260,11 @@ def test_requested_gpu_never_falls_back_silently(provider, small_scene, tmp_path
     """DEVICE=cuda runs on the GPU where there is one, and says so aloud where it falls back to the CPU."""
     scene, _, _ = small_scene
     fb = recording_feedback()
-    res = run("fers:detect", {"INPUT": scene, "ENHANCER": "none", "DEVICE": "cuda",
-                              "OUTPUT": str(tmp_path / "o.tif")}, fb)
+    res = run(
+        "fers:detect",
+        {"INPUT": scene, "ENHANCER": "none", "DEVICE": "cuda", "OUTPUT": str(tmp_path / "o.tif")},
+        fb,
+    )
     assert res["DEVICE"] == expected_device("cuda")
     cuda_warnings = [w for w in fb.warnings if "cuda" in w]
     if cuda_available():
@@ -240,9 +311,13 @@ def test_cancelled_threshold_and_evaluate_leave_no_output(provider, tmp_path, re
     src = write_tif(tmp_path / "scores.tif", scores)
     truth = write_tif(tmp_path / "truth.tif", (scores > 0.9).astype(np.uint8))
     for alg_id, params, out in (
-            ("fers:threshold", {"INPUT": src, "OUTPUT": str(tmp_path / "mask.tif")}, tmp_path / "mask.tif"),
-            ("fers:evaluate", {"SCORE": src, "GROUND_TRUTH": truth, "OUTPUT_HTML": str(tmp_path / "r.html")},
-             tmp_path / "r.html")):
+        ("fers:threshold", {"INPUT": src, "OUTPUT": str(tmp_path / "mask.tif")}, tmp_path / "mask.tif"),
+        (
+            "fers:evaluate",
+            {"SCORE": src, "GROUND_TRUTH": truth, "OUTPUT_HTML": str(tmp_path / "r.html")},
+            tmp_path / "r.html",
+        ),
+    ):
         fb = recording_feedback()
         fb.cancel()
         with pytest.raises(QgsProcessingException, match="cancel"):
@@ -256,11 +331,19 @@ def test_shipped_model_runs_from_the_toolbox(provider, small_scene, tmp_path):
 
     scene, _, truth = small_scene
     polys = str(tmp_path / "anomalies.gpkg")
-    res = run("fers:detect_threshold_polygonize", {
-        "INPUT": scene, "ENHANCER": "none", "DETECTOR": "rx", "THRESHOLD_METHOD": "false_alarm_rate",
-        "THRESHOLD_VALUE": 0.005, "fers_detect_1:SCORE": str(tmp_path / "score.tif"),
-        "fers_threshold_1:MASK": str(tmp_path / "mask.tif"),
-        "native_extractbyattribute_1:POLYGONS": polys})
+    res = run(
+        "fers:detect_threshold_polygonize",
+        {
+            "INPUT": scene,
+            "ENHANCER": "none",
+            "DETECTOR": "rx",
+            "THRESHOLD_METHOD": "false_alarm_rate",
+            "THRESHOLD_VALUE": 0.005,
+            "fers_detect_1:SCORE": str(tmp_path / "score.tif"),
+            "fers_threshold_1:MASK": str(tmp_path / "mask.tif"),
+            "native_extractbyattribute_1:POLYGONS": polys,
+        },
+    )
     assert res["fers_detect_1:SCORE"] == str(tmp_path / "score.tif")
     mask, _ = read_band(tmp_path / "mask.tif")
     assert (mask == 1).sum() >= 1
@@ -272,7 +355,7 @@ def test_shipped_model_runs_from_the_toolbox(provider, small_scene, tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
 def test_outputs_follow_the_umask(provider, small_scene, tmp_path, umask):
-    """Colleagues and map servers read what FERS writes: outputs get the mode any new file of the user gets."""
+    """Colleagues and map servers read what FERS writes: outputs get any new file's mode."""
     import stat
 
     scene, _, _ = small_scene

@@ -1,4 +1,5 @@
 """fers:detect with a Dask scheduler address (CLUSTER), headless through qgis_process."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ def scheduler():
 
 def _json(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout[proc.stdout.index("{"):])
+    return json.loads(proc.stdout[proc.stdout.index("{") :])
 
 
 def test_qgis_process_detect_on_a_running_scheduler(qgis_process, scheduler, tmp_path):
@@ -34,8 +35,18 @@ def test_qgis_process_detect_on_a_running_scheduler(qgis_process, scheduler, tmp
     cube, _ = synthetic_cube(bands=12, rows=60, cols=40)
     src = write_tif(tmp_path / "in.tif", cube)
     out, mask = tmp_path / "score.tif", tmp_path / "mask.tif"
-    proc = qgis_process("--json", "run", "fers:detect", "--", f"INPUT={src}", "ENHANCER=none",
-                        "BLOCK_SIZE=9", f"CLUSTER={scheduler}", f"OUTPUT={out}", f"OUTPUT_MASK={mask}")
+    proc = qgis_process(
+        "--json",
+        "run",
+        "fers:detect",
+        "--",
+        f"INPUT={src}",
+        "ENHANCER=none",
+        "BLOCK_SIZE=9",
+        f"CLUSTER={scheduler}",
+        f"OUTPUT={out}",
+        f"OUTPUT_MASK={mask}",
+    )
     data = _json(proc)
     assert data["results"]["OUTPUT"] == str(out)
     log = json.dumps(data["log"])
@@ -50,8 +61,16 @@ def test_qgis_process_detect_on_a_running_scheduler(qgis_process, scheduler, tmp
 def test_qgis_process_unreachable_scheduler_is_one_line(qgis_process, tmp_path):
     cube, _ = synthetic_cube(bands=6, rows=16, cols=14)
     src = write_tif(tmp_path / "in.tif", cube)
-    proc = qgis_process("run", "fers:detect", "--", f"INPUT={src}", "ENHANCER=none",
-                        "CLUSTER=tcp://127.0.0.1:9", f"OUTPUT={tmp_path / 'score.tif'}", timeout=120)
+    proc = qgis_process(
+        "run",
+        "fers:detect",
+        "--",
+        f"INPUT={src}",
+        "ENHANCER=none",
+        "CLUSTER=tcp://127.0.0.1:9",
+        f"OUTPUT={tmp_path / 'score.tif'}",
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -1,6 +1,7 @@
 """fers:detect offers what the engine has: CRD_LAMBDA, THREADS, the product reader options NO_ORTHO and
 NORTH_UP, WAVELENGTHS and KEEP_BAD_BANDS, and a file picker that lists the sensor products; each reaches
 the engine as the CLI's flag does."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -9,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from qgis_helpers import REPO, read_band
 
 sys.path.insert(0, str(REPO / "tests" / "fers_engine" / "io"))  # the product builders of the reader tests
@@ -102,28 +102,48 @@ def test_crd_lambda_of_zero_is_one_line_and_no_output(provider, small_scene, tmp
 
     out = tmp_path / "score.tif"
     with pytest.raises(QgsProcessingException) as err:
-        run({"INPUT": small_scene[0], "ENHANCER": "none", "DETECTOR": "crd", "CRD_LAMBDA": 0.0,
-             "OUTPUT": str(out)})
+        run(
+            {
+                "INPUT": small_scene[0],
+                "ENHANCER": "none",
+                "DETECTOR": "crd",
+                "CRD_LAMBDA": 0.0,
+                "OUTPUT": str(out),
+            }
+        )
     assert "lambda" in str(err.value) and "\n" not in str(err.value).strip()
     assert not out.exists()
 
 
-@pytest.mark.parametrize("threads, setting, workers", [
-    (3, 2, 3),  # a THREADS value wins over QGIS's setting
-    (0, 2, 2),  # 0: QGIS's Processing Max Threads
-    (0, "2", 2),  # as QgsSettings reads it back from QGIS3.ini
-    (0, -1, None),  # -1: no limit, every core of the affinity mask (the engine's None)
-])
-def test_threads_follow_qgis_processing_setting(provider, small_scene, tmp_path, recorded_options,
-                                                processing_threads, threads, setting, workers):
+@pytest.mark.parametrize(
+    "threads, setting, workers",
+    [
+        (3, 2, 3),  # a THREADS value wins over QGIS's setting
+        (0, 2, 2),  # 0: QGIS's Processing Max Threads
+        (0, "2", 2),  # as QgsSettings reads it back from QGIS3.ini
+        (0, -1, None),  # -1: no limit, every core of the affinity mask (the engine's None)
+    ],
+)
+def test_threads_follow_qgis_processing_setting(
+    provider, small_scene, tmp_path, recorded_options, processing_threads, threads, setting, workers
+):
     processing_threads(setting)
-    run({"INPUT": small_scene[0], "ENHANCER": "none", "DETECTOR": "lrx", "WINDOW_OUTER": 7, "THREADS": threads,
-         "OUTPUT": str(tmp_path / "score.tif")})
+    run(
+        {
+            "INPUT": small_scene[0],
+            "ENHANCER": "none",
+            "DETECTOR": "lrx",
+            "WINDOW_OUTER": 7,
+            "THREADS": threads,
+            "OUTPUT": str(tmp_path / "score.tif"),
+        }
+    )
     assert recorded_options[-1].workers == workers
 
 
-def test_threads_unset_in_processing_fall_back_to_qgis_rendering_limit(provider, processing_threads,
-                                                                        monkeypatch):
+def test_threads_unset_in_processing_fall_back_to_qgis_rendering_limit(
+    provider, processing_threads, monkeypatch
+):
     """Processing's own default for its setting is QGIS's "Max cores to use" (-1 = no limit)."""
     from qgis.core import QgsApplication
 
@@ -144,8 +164,17 @@ def test_threads_reach_the_kernel_through_qgis_process(qgis_process, small_scene
 
     threads = available_cores() + 1
     out = tmp_path / "score.tif"
-    proc = qgis_process("run", "fers:detect", "--", f"INPUT={small_scene[0]}", "ENHANCER=none", "DETECTOR=lrx",
-                        "WINDOW_OUTER=7", f"THREADS={threads}", f"OUTPUT={out}")
+    proc = qgis_process(
+        "run",
+        "fers:detect",
+        "--",
+        f"INPUT={small_scene[0]}",
+        "ENHANCER=none",
+        "DETECTOR=lrx",
+        "WINDOW_OUTER=7",
+        f"THREADS={threads}",
+        f"OUTPUT={out}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"local RX: compiled kernel (numba) on {threads} threads" in proc.stdout, proc.stdout[-3000:]
 
@@ -160,9 +189,12 @@ def test_no_ortho_keeps_the_emit_swath(provider, emit_product, tmp_path):
     from osgeo import gdal
 
     path, ortho_shape = emit_product
-    ortho = run({"INPUT_FILE": str(path), "ENHANCER": "none", "OUTPUT": str(tmp_path / "ortho.tif")})["OUTPUT"]
-    swath = run({"INPUT_FILE": str(path), "ENHANCER": "none", "NO_ORTHO": True,
-                 "OUTPUT": str(tmp_path / "swath.tif")})["OUTPUT"]
+    ortho = run({"INPUT_FILE": str(path), "ENHANCER": "none", "OUTPUT": str(tmp_path / "ortho.tif")})[
+        "OUTPUT"
+    ]
+    swath = run(
+        {"INPUT_FILE": str(path), "ENHANCER": "none", "NO_ORTHO": True, "OUTPUT": str(tmp_path / "swath.tif")}
+    )["OUTPUT"]
     assert read_band(ortho)[0].shape == ortho_shape
     assert read_band(swath)[0].shape == (40, 30)
     assert gdal.Open(ortho).GetProjection() and not gdal.Open(swath).GetProjection()
@@ -173,9 +205,12 @@ def test_north_up_writes_an_axis_aligned_grid(provider, shared_data, tmp_path):
 
     wl, fwhm = band_table(shared_data, "emit")
     data = write_envi(tmp_path, reflectance(30, 20, wl).cube, wl, fwhm, np.ones(wl.size, int))
-    rotated = run({"INPUT_FILE": str(data), "ENHANCER": "none", "OUTPUT": str(tmp_path / "rot.tif")})["OUTPUT"]
-    north = run({"INPUT_FILE": str(data), "ENHANCER": "none", "NORTH_UP": True,
-                 "OUTPUT": str(tmp_path / "north.tif")})["OUTPUT"]
+    rotated = run({"INPUT_FILE": str(data), "ENHANCER": "none", "OUTPUT": str(tmp_path / "rot.tif")})[
+        "OUTPUT"
+    ]
+    north = run(
+        {"INPUT_FILE": str(data), "ENHANCER": "none", "NORTH_UP": True, "OUTPUT": str(tmp_path / "north.tif")}
+    )["OUTPUT"]
     np.testing.assert_allclose(gdal.Open(rotated).GetGeoTransform(), rotated_geotransform())
     gt = gdal.Open(north).GetGeoTransform()
     assert gt[2] == gt[4] == 0.0 and gt[1] > 0 > gt[5]
@@ -190,8 +225,9 @@ def test_crd_lambda_through_qgis_process(qgis_process, small_scene, tmp_path):
     ref = tmp_path / "engine.tif"
     detect(scene, ref, DetectOptions(detector="crd", inner=3, outer=7, crd_lambda=2.5, enhancer="none"))
     out = tmp_path / "cli.tif"
-    proc = qgis_process("run", "fers:detect", "--", *(f"{k}={v}" for k, v in base.items()), "CRD_LAMBDA=2.5",
-                        f"OUTPUT={out}")
+    proc = qgis_process(
+        "run", "fers:detect", "--", *(f"{k}={v}" for k, v in base.items()), "CRD_LAMBDA=2.5", f"OUTPUT={out}"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     np.testing.assert_array_equal(read_band(out)[0], read_band(ref)[0])
 
@@ -199,8 +235,9 @@ def test_crd_lambda_through_qgis_process(qgis_process, small_scene, tmp_path):
 def test_reader_options_through_qgis_process(qgis_process, emit_product, tmp_path):
     path, _ = emit_product
     out = tmp_path / "swath.tif"
-    proc = qgis_process("run", "fers:detect", "--", f"INPUT_FILE={path}", "ENHANCER=none", "NO_ORTHO=true",
-                        f"OUTPUT={out}")
+    proc = qgis_process(
+        "run", "fers:detect", "--", f"INPUT_FILE={path}", "ENHANCER=none", "NO_ORTHO=true", f"OUTPUT={out}"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_band(out)[0].shape == (40, 30)
 
@@ -212,25 +249,30 @@ def _filters(alg):
     return {label: patterns.split() for label, patterns in groups}
 
 
-@pytest.mark.parametrize("name", [
-    "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",  # EMIT
-    "PRS_L2D_STD_20230615101315_20230615101319_0001.he5",  # PRISMA
-    "TNG_20240601_hyp_ortho.h5",  # Tanager
-    "ENMAP01-____L2A-DT0000004950_20221103T162438Z_001_V010110_20221118T145147Z-METADATA.XML",
-    "ENMAP01-____L2A-DT0000004950_20221103T162438Z_001_V010110_20221118T145147Z-SPECTRAL_IMAGE.TIF",
-    "ENMAP01-____L2A-DT0000004950_20221103T162438Z_001_V010110_20221118T145147Z.ZIP",
-    "DESIS-HSI-L2A-DT0483366000_001-20200703T044212-V0210-SPECTRAL_IMAGE.tif",
-    "DESIS-HSI-L2A-DT0483366000_001-20200703T044212-V0210-METADATA.xml",
-    "ang20190624t230039_rfl_v2v2_img.hdr",  # ENVI header
-    "scene.img",  # ENVI data file
-    "scene.tif",
-    "Sandiego.mat",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",  # EMIT
+        "PRS_L2D_STD_20230615101315_20230615101319_0001.he5",  # PRISMA
+        "TNG_20240601_hyp_ortho.h5",  # Tanager
+        "ENMAP01-____L2A-DT0000004950_20221103T162438Z_001_V010110_20221118T145147Z-METADATA.XML",
+        "ENMAP01-____L2A-DT0000004950_20221103T162438Z_001_V010110_20221118T145147Z-SPECTRAL_IMAGE.TIF",
+        "ENMAP01-____L2A-DT0000004950_20221103T162438Z_001_V010110_20221118T145147Z.ZIP",
+        "DESIS-HSI-L2A-DT0483366000_001-20200703T044212-V0210-SPECTRAL_IMAGE.tif",
+        "DESIS-HSI-L2A-DT0483366000_001-20200703T044212-V0210-METADATA.xml",
+        "ang20190624t230039_rfl_v2v2_img.hdr",  # ENVI header
+        "scene.img",  # ENVI data file
+        "scene.tif",
+        "Sandiego.mat",
+    ],
+)
 def test_file_picker_lists_the_products(provider, name):
     filters = _filters(provider.algorithm("detect"))
     first = next(iter(filters))
     assert any(fnmatch.fnmatchcase(name, p) for p in filters[first]), (name, first)
-    assert sum(any(fnmatch.fnmatchcase(name, p) for p in patterns) for patterns in filters.values()) >= 3, name
+    assert sum(any(fnmatch.fnmatchcase(name, p) for p in patterns) for patterns in filters.values()) >= 3, (
+        name
+    )
     assert list(filters)[-1] == "All files" and filters["All files"] == ["*"]
 
 
@@ -255,7 +297,6 @@ def test_graphical_model_fixes_the_new_parameters_at_detects_defaults(provider):
         assert source.staticValue() == detect.parameterDefinition(key).defaultValue(), key
 
 
-
 ENMAP_TILE = "enmap-l2a-potsdam-tiles/images/enmap_potsdam_tile_128_0.tif"
 
 
@@ -271,12 +312,22 @@ def test_wavelengths_choose_the_bands_of_a_scene_file(provider, shared_data, tmp
 
     tile = shared_data / ENMAP_TILE
     fb = recording_feedback()
-    run({"INPUT_FILE": str(tile), "ENHANCER": "none", "WAVELENGTHS": "400-1340, 1450-1800",
-         "OUTPUT": str(tmp_path / "qgis.tif")}, fb)
+    run(
+        {
+            "INPUT_FILE": str(tile),
+            "ENHANCER": "none",
+            "WAVELENGTHS": "400-1340, 1450-1800",
+            "OUTPUT": str(tmp_path / "qgis.tif"),
+        },
+        fb,
+    )
     seen = []
-    detect(tile, tmp_path / "engine.tif",
-           DetectOptions(enhancer="none", wavelength_ranges=[(400.0, 1340.0), (1450.0, 1800.0)]),
-           reporter=Reporter(log=seen.append))
+    detect(
+        tile,
+        tmp_path / "engine.tif",
+        DetectOptions(enhancer="none", wavelength_ranges=[(400.0, 1340.0), (1450.0, 1800.0)]),
+        reporter=Reporter(on_info=seen.append),
+    )
     assert _bands_used(fb.infos) == _bands_used(seen) == ["input 32 x 32 px, 224 bands; using 157 bands"]
     np.testing.assert_array_equal(read_band(tmp_path / "qgis.tif")[0], read_band(tmp_path / "engine.tif")[0])
 
@@ -289,17 +340,28 @@ def test_keep_bad_bands_uses_the_bands_the_header_flags(provider, shared_data, t
     logs = {}
     for keep in (False, True):
         fb = recording_feedback()
-        run({"INPUT_FILE": str(data), "ENHANCER": "none", "KEEP_BAD_BANDS": keep,
-             "OUTPUT": str(tmp_path / f"keep{keep}.tif")}, fb)
+        run(
+            {
+                "INPUT_FILE": str(data),
+                "ENHANCER": "none",
+                "KEEP_BAD_BANDS": keep,
+                "OUTPUT": str(tmp_path / f"keep{keep}.tif"),
+            },
+            fb,
+        )
         logs[keep] = _bands_used(fb.infos)
-    assert logs == {False: [f"input 10 x 12 px, {wl.size} bands; using {wl.size - 5} bands"],
-                    True: [f"input 10 x 12 px, {wl.size} bands; using {wl.size} bands"]}, logs
+    assert logs == {
+        False: [f"input 10 x 12 px, {wl.size} bands; using {wl.size - 5} bands"],
+        True: [f"input 10 x 12 px, {wl.size} bands; using {wl.size} bands"],
+    }, logs
 
 
 def test_a_malformed_wavelength_list_is_refused_in_the_dialog(provider, small_scene):
     from qgis.core import QgsProcessingContext
 
     alg = provider.algorithm("detect")
-    ok, message = alg.checkParameterValues({"INPUT": small_scene[0], "WAVELENGTHS": "400-x",
-                                            "OUTPUT": "TEMPORARY_OUTPUT"}, QgsProcessingContext())
+    ok, message = alg.checkParameterValues(
+        {"INPUT": small_scene[0], "WAVELENGTHS": "400-x", "OUTPUT": "TEMPORARY_OUTPUT"},
+        QgsProcessingContext(),
+    )
     assert not ok and message.startswith("WAVELENGTHS: cannot read range '400-x'"), message

@@ -1,11 +1,11 @@
 """The shipped graphical model: valid in the modeler, input first, and detect's own defaults."""
+
 from __future__ import annotations
 
 import sys
 from xml.etree.ElementTree import canonicalize
 
 import pytest
-
 from qgis_helpers import REPO
 
 MODEL_FILE = REPO / "fers_qgis" / "models" / "detect_threshold_polygonize.model3"
@@ -55,7 +55,9 @@ def test_detect_step_runs_with_detect_defaults(provider, toolbox_model):
             continue
         name = param.name()
         if name not in sources:
-            assert param.defaultValue() is None, f"{name}: detect's default {param.defaultValue()!r} is not used"
+            assert param.defaultValue() is None, (
+                f"{name}: detect's default {param.defaultValue()!r} is not used"
+            )
             continue
         (source,) = sources[name]
         if source.source() == Src.ModelParameter:

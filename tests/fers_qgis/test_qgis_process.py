@@ -1,4 +1,5 @@
 """Headless qgis_process: plain-text help, a detect run, and the shipped graphical model."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,17 @@ def test_qgis_process_json_run_detect(qgis_process, tmp_path):
     cube, _ = synthetic_cube(bands=6, rows=16, cols=14)
     src = write_tif(tmp_path / "in.tif", cube)
     out = tmp_path / "score.tif"
-    proc = qgis_process("--json", "run", "fers:detect", "--", f"INPUT={src}", "ENHANCER=none",
-                        "DETECTOR=lrx", "WINDOW_OUTER=7", f"OUTPUT={out}")
+    proc = qgis_process(
+        "--json",
+        "run",
+        "fers:detect",
+        "--",
+        f"INPUT={src}",
+        "ENHANCER=none",
+        "DETECTOR=lrx",
+        "WINDOW_OUTER=7",
+        f"OUTPUT={out}",
+    )
     data = _json(proc)
     assert data["results"]["OUTPUT"] == str(out)
     assert data["results"]["DEVICE"] == expected_device("auto")
@@ -50,11 +60,21 @@ def test_graphical_model_runs_headless_on_real_scene(qgis_process, real_scene, t
 
     scene, _ = real_scene
     score, mask, polys = tmp_path / "score.tif", tmp_path / "mask.tif", tmp_path / "anomalies.gpkg"
-    proc = qgis_process("--json", "run", str(MODEL), "--", f"INPUT={scene}", "ENHANCER=none",
-                        "DETECTOR=rx", "THRESHOLD_METHOD=percentile", "THRESHOLD_VALUE=99.5",
-                        # QGIS 3.22 names a model's outputs childId:OUTPUT
-                        f"fers_detect_1:SCORE={score}", f"fers_threshold_1:MASK={mask}",
-                        f"native_extractbyattribute_1:POLYGONS={polys}")
+    proc = qgis_process(
+        "--json",
+        "run",
+        str(MODEL),
+        "--",
+        f"INPUT={scene}",
+        "ENHANCER=none",
+        "DETECTOR=rx",
+        "THRESHOLD_METHOD=percentile",
+        "THRESHOLD_VALUE=99.5",
+        # QGIS 3.22 names a model's outputs childId:OUTPUT
+        f"fers_detect_1:SCORE={score}",
+        f"fers_threshold_1:MASK={mask}",
+        f"native_extractbyattribute_1:POLYGONS={polys}",
+    )
     data = _json(proc)
     results = data["results"]
     assert results["fers_detect_1:SCORE"] == str(score), results

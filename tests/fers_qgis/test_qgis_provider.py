@@ -1,15 +1,25 @@
 """The provider registers, lists its algorithms and model, and every algorithm is well-formed."""
+
 from __future__ import annotations
 
 import re
 
 from qgis_helpers import REPO
 
-EXPECTED = {"fers:detect", "fers:train", "fers:evaluate", "fers:threshold", "fers:install_pytorch",
-            "fers:detect_threshold_polygonize"}
+EXPECTED = {
+    "fers:detect",
+    "fers:train",
+    "fers:evaluate",
+    "fers:threshold",
+    "fers:install_pytorch",
+    "fers:detect_threshold_polygonize",
+}
 # real HTML elements (qgis_process itself prints type markers such as <outputRaster>)
-HTML_TAG = re.compile(r"</?(p|br|b|i|u|a|em|strong|code|pre|h[1-6]|ul|ol|li|div|span|table|tr|td|th|img|"
-                      r"font|hr|html|body|dl|dt|dd|sub|sup)(\s[^<>]*)?/?>", re.IGNORECASE)
+HTML_TAG = re.compile(
+    r"</?(p|br|b|i|u|a|em|strong|code|pre|h[1-6]|ul|ol|li|div|span|table|tr|td|th|img|"
+    r"font|hr|html|body|dl|dt|dd|sub|sup)(\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
 
 
 def test_provider_registers_algorithms_and_model(provider):
@@ -53,20 +63,38 @@ def test_compliance_check_can_fail(provider):
 def test_detect_parameters_and_outputs(provider):
     alg = provider.algorithm("detect")
     keys = [p.name() for p in alg.parameterDefinitions()]
-    for key in ("INPUT", "BANDS", "MODEL", "MODEL_FILE", "ENHANCER", "DETECTOR", "WINDOW_INNER",
-                "WINDOW_OUTER", "LOCAL_COVARIANCE", "FUSION", "DEVICE", "BLOCK_SIZE", "OUTPUT", "OUTPUT_MASK",
-                "THRESHOLD_METHOD", "THRESHOLD_VALUE"):
+    for key in (
+        "INPUT",
+        "BANDS",
+        "MODEL",
+        "MODEL_FILE",
+        "ENHANCER",
+        "DETECTOR",
+        "WINDOW_INNER",
+        "WINDOW_OUTER",
+        "LOCAL_COVARIANCE",
+        "FUSION",
+        "DEVICE",
+        "BLOCK_SIZE",
+        "OUTPUT",
+        "OUTPUT_MASK",
+        "THRESHOLD_METHOD",
+        "THRESHOLD_VALUE",
+    ):
         assert key in keys, key
     mask = alg.parameterDefinition("OUTPUT_MASK")
     assert mask.createByDefault() is False
     from qgis.core import QgsProcessingParameterDefinition
+
     assert alg.parameterDefinition("BLOCK_SIZE").flags() & QgsProcessingParameterDefinition.FlagAdvanced
     outs = {o.name() for o in alg.outputDefinitions()}
     assert {"OUTPUT", "OUTPUT_MASK", "DEVICE", "THRESHOLD"} <= outs
     assert alg.parameterDefinition("ENHANCER").defaultValue() == "full"
     assert alg.parameterDefinition("LOCAL_COVARIANCE").defaultValue() == "auto"
     ev = provider.algorithm("evaluate")
-    assert {"AUC", "AUC_PD_PF", "AUC_PD_TAU", "AUC_PF_TAU", "OUTPUT_HTML"} <= {o.name() for o in ev.outputDefinitions()}
+    assert {"AUC", "AUC_PD_PF", "AUC_PD_TAU", "AUC_PF_TAU", "OUTPUT_HTML"} <= {
+        o.name() for o in ev.outputDefinitions()
+    }
 
 
 def test_unload_removes_provider_and_reload_restores(fers_plugin):
@@ -83,20 +111,35 @@ def test_unload_removes_provider_and_reload_restores(fers_plugin):
 
 
 def test_metadata_as_qgis_reads_it():
-    """The plugin's one metadata.txt, read by QGIS's own plugin finder, is complete and in step with the engine."""
+    """The plugin's one metadata.txt, read by QGIS's own plugin finder, is complete and in step
+    with the engine."""
     import tomllib
+    from qgis.utils import findPlugins
 
     import fers_engine
-    from qgis.utils import findPlugins
 
     found = dict(findPlugins(str(REPO)))
     assert list(found) == ["fers_qgis"], found
     parser = found["fers_qgis"]
     assert parser is not None, "QGIS cannot parse fers_qgis/metadata.txt"
     meta = dict(parser["general"])
-    for key in ("name", "qgisminimumversion", "description", "about", "version", "author", "email",
-                "repository", "tracker", "homepage", "tags", "category", "hasprocessingprovider",
-                "experimental", "icon"):
+    for key in (
+        "name",
+        "qgisminimumversion",
+        "description",
+        "about",
+        "version",
+        "author",
+        "email",
+        "repository",
+        "tracker",
+        "homepage",
+        "tags",
+        "category",
+        "hasprocessingprovider",
+        "experimental",
+        "icon",
+    ):
         assert meta.get(key, "").strip(), f"metadata.txt lacks {key}"
     assert meta["qgisminimumversion"] == "3.22"
     assert meta["category"] == "Raster"
@@ -109,6 +152,9 @@ def test_metadata_as_qgis_reads_it():
 
 def test_one_metadata_file():
     """fers_qgis/metadata.txt is the only copy (QGIS and scripts/package.py read it); a second one drifts."""
-    copies = sorted(str(p.relative_to(REPO)) for p in REPO.rglob("metadata.txt")
-                    if not p.relative_to(REPO).parts[0].startswith("."))
+    copies = sorted(
+        str(p.relative_to(REPO))
+        for p in REPO.rglob("metadata.txt")
+        if not p.relative_to(REPO).parts[0].startswith(".")
+    )
     assert copies == ["fers_qgis/metadata.txt"]

@@ -1,4 +1,5 @@
 """The HTML evaluation report: metrics table and an inline SVG ROC figure, no matplotlib."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,6 @@ import sys
 import textwrap
 
 import numpy as np
-
 from qgis_helpers import REPO
 
 

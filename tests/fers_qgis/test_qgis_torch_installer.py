@@ -3,6 +3,7 @@
 The real installs use tiny wheels built here (a probe package, a fake numpy of the running
 version, a fake torch) from a local folder, so nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,6 @@ import textwrap
 import zipfile
 
 import pytest
-
 from qgis_helpers import REPO, qgis_env
 
 from fers_qgis import deps, torch_installer as ti
@@ -28,10 +28,13 @@ def make_wheel(folder, name, version, files, requires=()):
     """A minimal pure-Python wheel (METADATA, WHEEL, RECORD with hashes) written into ``folder``."""
     dist = f"{name}-{version}.dist-info"
     meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
-        f"Requires-Dist: {r}\n" for r in requires)
+        f"Requires-Dist: {r}\n" for r in requires
+    )
     entries = dict(files)
     entries[f"{dist}/METADATA"] = meta
-    entries[f"{dist}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: fers-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    entries[f"{dist}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: fers-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     record = []
     for path, text in entries.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
@@ -51,13 +54,25 @@ def wheels(tmp_path):
     folder = tmp_path / "wheels"
     folder.mkdir()
     make_wheel(folder, "fers_probe", "1.0", {"fers_probe/__init__.py": "__version__ = '1.0'\n"}, ["numpy"])
-    make_wheel(folder, "fers_probe", "2.0", {"fers_probe/__init__.py": "__version__ = '2.0'\n"}, ["numpy>=99"])
-    make_wheel(folder, "numpy", RUNNING_NUMPY, {"numpy/__init__.py": "raise ImportError('the fake numpy loaded')\n"})
+    make_wheel(
+        folder, "fers_probe", "2.0", {"fers_probe/__init__.py": "__version__ = '2.0'\n"}, ["numpy>=99"]
+    )
+    make_wheel(
+        folder, "numpy", RUNNING_NUMPY, {"numpy/__init__.py": "raise ImportError('the fake numpy loaded')\n"}
+    )
     make_wheel(folder, "numpy", "99.0", {"numpy/__init__.py": "raise ImportError('a newer numpy loaded')\n"})
-    make_wheel(folder, "torch", "2.13.0", {
-        "torch/__init__.py": "__version__ = '2.13.0'\nfrom . import cuda, version\n",
-        "torch/cuda/__init__.py": "def is_available():\n    return False\n\ndef device_count():\n    return 0\n",
-        "torch/version.py": "cuda = None\n"})
+    make_wheel(
+        folder,
+        "torch",
+        "2.13.0",
+        {
+            "torch/__init__.py": "__version__ = '2.13.0'\nfrom . import cuda, version\n",
+            "torch/cuda/__init__.py": (
+                "def is_available():\n    return False\n\ndef device_count():\n    return 0\n"
+            ),
+            "torch/version.py": "cuda = None\n",
+        },
+    )
     return str(folder)
 
 
@@ -72,15 +87,30 @@ LOCAL = ti.Build("cpu", None, "test")
 
 
 # -- where QGIS's Python is --------------------------------------------------------------------
-@pytest.mark.parametrize("platform, executable, prefix, expected", [
-    ("win32", r"C:\OSGeo4W\bin\qgis-bin.exe", r"C:\OSGeo4W\apps\Python312", r"C:\OSGeo4W\apps\Python312\python.exe"),
-    ("win32", r"C:\Program Files\QGIS 3.34.4\bin\qgis-bin.exe", r"C:\Program Files\QGIS 3.34.4\apps\Python312",
-     r"C:\Program Files\QGIS 3.34.4\apps\Python312\python.exe"),
-    ("darwin", "/Applications/QGIS-LTR.app/Contents/MacOS/QGIS",
-     "/Applications/QGIS-LTR.app/Contents/Frameworks/Python.framework/Versions/3.12",
-     "/Applications/QGIS-LTR.app/Contents/Frameworks/Python.framework/Versions/3.12/bin/python3.12"),
-    ("linux", "/usr/bin/qgis", "/usr", "/usr/bin/python3.12"),
-])
+@pytest.mark.parametrize(
+    "platform, executable, prefix, expected",
+    [
+        (
+            "win32",
+            r"C:\OSGeo4W\bin\qgis-bin.exe",
+            r"C:\OSGeo4W\apps\Python312",
+            r"C:\OSGeo4W\apps\Python312\python.exe",
+        ),
+        (
+            "win32",
+            r"C:\Program Files\QGIS 3.34.4\bin\qgis-bin.exe",
+            r"C:\Program Files\QGIS 3.34.4\apps\Python312",
+            r"C:\Program Files\QGIS 3.34.4\apps\Python312\python.exe",
+        ),
+        (
+            "darwin",
+            "/Applications/QGIS-LTR.app/Contents/MacOS/QGIS",
+            "/Applications/QGIS-LTR.app/Contents/Frameworks/Python.framework/Versions/3.12",
+            "/Applications/QGIS-LTR.app/Contents/Frameworks/Python.framework/Versions/3.12/bin/python3.12",
+        ),
+        ("linux", "/usr/bin/qgis", "/usr", "/usr/bin/python3.12"),
+    ],
+)
 def test_python_candidates_per_platform(platform, executable, prefix, expected):
     candidates = ti.python_candidates(executable, prefix, prefix, (3, 12), platform)
     assert candidates[0] == expected
@@ -135,13 +165,16 @@ def test_pip_command_targets_a_folder_and_pins_numpy(tmp_path):
     assert ti.numpy_constraints(RUNNING_NUMPY) == f"numpy=={RUNNING_NUMPY}\n"
 
 
-@pytest.mark.parametrize("platform, release, expected", [
-    ("linux", {"ID": "debian"}, "sudo apt install python3-pip"),
-    ("linux", {"ID": "ubuntu", "ID_LIKE": "debian"}, "sudo apt install python3-pip"),
-    ("linux", {"ID": "fedora"}, "sudo dnf install python3-pip"),
-    ("win32", {}, "python3-pip"),
-    ("darwin", {}, "-m ensurepip"),
-])
+@pytest.mark.parametrize(
+    "platform, release, expected",
+    [
+        ("linux", {"ID": "debian"}, "sudo apt install python3-pip"),
+        ("linux", {"ID": "ubuntu", "ID_LIKE": "debian"}, "sudo apt install python3-pip"),
+        ("linux", {"ID": "fedora"}, "sudo dnf install python3-pip"),
+        ("win32", {}, "python3-pip"),
+        ("darwin", {}, "-m ensurepip"),
+    ],
+)
 def test_missing_pip_says_what_to_install(platform, release, expected):
     python = r"C:\OSGeo4W\apps\Python312\python.exe" if platform == "win32" else "/usr/bin/python3"
     message = ti.missing_pip_message(python, platform, release)
@@ -153,13 +186,19 @@ def test_missing_pip_says_what_to_install(platform, release, expected):
 def test_real_install_imports_from_the_private_folder(python, wheels, tmp_path):
     target = str(tmp_path / "fers-deps" / "3.x")
     lines = []
-    numpy_version = subprocess.run([python, "-c", "import numpy; print(numpy.__version__)"],
-                                   capture_output=True, text=True).stdout.strip()
+    numpy_version = subprocess.run(
+        [python, "-c", "import numpy; print(numpy.__version__)"], capture_output=True, text=True
+    ).stdout.strip()
     make_wheel(wheels, "numpy", numpy_version, {"numpy/__init__.py": "raise ImportError('fake numpy')\n"})
     plan = ti.plan(python, ["fers_probe==1.0"], LOCAL, numpy_version, wheels)
-    assert [(name, version) for name, version, _ in plan.packages] == [("fers_probe", "1.0"), ("numpy", numpy_version)]
+    assert [(name, version) for name, version, _ in plan.packages] == [
+        ("fers_probe", "1.0"),
+        ("numpy", numpy_version),
+    ]
     assert plan.sizes_known and "2 packages" in plan.describe()
-    removed = ti.install(python, target, ["fers_probe==1.0"], LOCAL, numpy_version, lines.append, source=wheels)
+    removed = ti.install(
+        python, target, ["fers_probe==1.0"], LOCAL, numpy_version, lines.append, source=wheels
+    )
     assert any("Successfully installed" in line for line in lines), lines
     # the numpy guard: pip brought the numpy the probe asks for; it was removed, QGIS's numpy is used
     assert removed and all(name.startswith("numpy") for name in removed)
@@ -172,10 +211,19 @@ def test_real_install_imports_from_the_private_folder(python, wheels, tmp_path):
 
 def test_numpy_is_never_upgraded_and_a_failed_install_keeps_the_previous(wheels, tmp_path):
     target = str(tmp_path / "profile" / "deps")
-    ti.install(sys.executable, target, ["fers_probe==1.0"], LOCAL, RUNNING_NUMPY, lambda line: None, source=wheels)
+    ti.install(
+        sys.executable, target, ["fers_probe==1.0"], LOCAL, RUNNING_NUMPY, lambda line: None, source=wheels
+    )
     with pytest.raises(ti.InstallerError, match="pip"):  # probe 2.0 needs numpy>=99: refused, not upgraded
-        ti.install(sys.executable, target, ["fers_probe==2.0"], LOCAL, RUNNING_NUMPY, lambda line: None,
-                   source=wheels)
+        ti.install(
+            sys.executable,
+            target,
+            ["fers_probe==2.0"],
+            LOCAL,
+            RUNNING_NUMPY,
+            lambda line: None,
+            source=wheels,
+        )
     assert ti.verify(sys.executable, target, "fers_probe")["version"] == "1.0"
     assert sorted(os.listdir(tmp_path / "profile")) == ["deps"]  # no staging folder left
 
@@ -183,8 +231,16 @@ def test_numpy_is_never_upgraded_and_a_failed_install_keeps_the_previous(wheels,
 def test_cancel_stops_pip_and_keeps_the_previous(wheels, tmp_path):
     target = str(tmp_path / "profile" / "deps")
     with pytest.raises(ti.InstallerError, match="cancelled"):
-        ti.install(sys.executable, target, ["fers_probe==1.0"], LOCAL, RUNNING_NUMPY, lambda line: None,
-                   should_stop=lambda: True, source=wheels)
+        ti.install(
+            sys.executable,
+            target,
+            ["fers_probe==1.0"],
+            LOCAL,
+            RUNNING_NUMPY,
+            lambda line: None,
+            should_stop=lambda: True,
+            source=wheels,
+        )
     assert os.listdir(tmp_path / "profile") == []
 
 
@@ -218,11 +274,16 @@ ALGORITHM_RUN = textwrap.dedent(r"""
 
 
 def run_algorithm(params, env):
-    proc = subprocess.run([sys.executable, "-c", ALGORITHM_RUN.format(repo=str(REPO), params=params)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", ALGORITHM_RUN.format(repo=str(REPO), params=params)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def test_install_pytorch_algorithm_end_to_end(wheels, tmp_path):

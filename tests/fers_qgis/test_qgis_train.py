@@ -1,11 +1,11 @@
 """fers:train (tiny settings) and the enhanced detect path with the trained model file."""
+
 from __future__ import annotations
 
 import json
 import os
 
 import pytest
-
 from qgis_helpers import raster_geometry, synthetic_cube, write_tif
 
 pytest.importorskip("torch")
@@ -30,8 +30,19 @@ def training_run(fers_plugin, train_scene, tmp_path_factory):
     """One tiny training run's results."""
     scene = train_scene
     out = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
-    res = run("fers:train", {"INPUTS": [scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
-                             "STEPS_PER_EPOCH": 2, "SEED": 0, "DEVICE": "cpu", "OUTPUT": out})
+    res = run(
+        "fers:train",
+        {
+            "INPUTS": [scene],
+            "RECIPE": "published",
+            "STAGES": ["spectral"],
+            "EPOCHS": 2,
+            "STEPS_PER_EPOCH": 2,
+            "SEED": 0,
+            "DEVICE": "cpu",
+            "OUTPUT": out,
+        },
+    )
     return res
 
 
@@ -58,8 +69,17 @@ def test_train_writes_model_and_card(trained_model):
 def test_detect_with_trained_model_file(trained_model, train_scene, tmp_path, recording_feedback):
     scene = train_scene
     fb = recording_feedback()
-    res = run("fers:detect", {"INPUT": scene, "ENHANCER": "spectral", "MODEL_FILE": trained_model["OUTPUT"],
-                              "DEVICE": "cpu", "OUTPUT": str(tmp_path / "enh.tif")}, fb)
+    res = run(
+        "fers:detect",
+        {
+            "INPUT": scene,
+            "ENHANCER": "spectral",
+            "MODEL_FILE": trained_model["OUTPUT"],
+            "DEVICE": "cpu",
+            "OUTPUT": str(tmp_path / "enh.tif"),
+        },
+        fb,
+    )
     assert res["DEVICE"] == "cpu"
     assert raster_geometry(res["OUTPUT"])[:4] == raster_geometry(scene)[:4]
     assert any("Device used: cpu" in m for m in fb.infos)
@@ -81,8 +101,20 @@ def test_cancelled_training_keeps_last_checkpoint(fers_plugin, train_scene, tmp_
 
     fb.setProgress = set_progress
     with pytest.raises(QgsProcessingException, match="checkpoint"):
-        run("fers:train", {"INPUTS": [scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
-                           "STEPS_PER_EPOCH": 2, "SEED": 0, "DEVICE": "cpu", "OUTPUT": str(out)}, fb)
+        run(
+            "fers:train",
+            {
+                "INPUTS": [scene],
+                "RECIPE": "published",
+                "STAGES": ["spectral"],
+                "EPOCHS": 2,
+                "STEPS_PER_EPOCH": 2,
+                "SEED": 0,
+                "DEVICE": "cpu",
+                "OUTPUT": str(out),
+            },
+            fb,
+        )
     assert not out.exists()
     assert (tmp_path / "cancelled.ckpt.safetensors").exists()
 
@@ -114,8 +146,55 @@ def test_every_training_log_line_is_shown_once(fers_plugin, train_scene, tmp_pat
         original(text)
 
     fb.setProgressText = set_progress_text
-    run("fers:train", {"INPUTS": [train_scene], "RECIPE": "published", "STAGES": ["spectral"], "EPOCHS": 2,
-                       "STEPS_PER_EPOCH": 2, "SEED": 0, "DEVICE": "cpu", "OUTPUT": str(tmp_path / "m.safetensors")}, fb)
+    run(
+        "fers:train",
+        {
+            "INPUTS": [train_scene],
+            "RECIPE": "published",
+            "STAGES": ["spectral"],
+            "EPOCHS": 2,
+            "STEPS_PER_EPOCH": 2,
+            "SEED": 0,
+            "DEVICE": "cpu",
+            "OUTPUT": str(tmp_path / "m.safetensors"),
+        },
+        fb,
+    )
     shown = fb.infos + texts
     assert any("epoch 2/2" in m for m in fb.infos)
     assert len(shown) == len(set(shown)), [m for m in shown if shown.count(m) > 1]
+
+
+def test_loss_output_is_the_kept_epochs_even_when_a_later_epoch_ran(
+    fers_plugin, train_scene, tmp_path, monkeypatch
+):
+    """LOSS is the kept epoch's validation loss: here the second epoch's loss is made worse, so the
+    first is kept and LOSS must be its value, not the last epoch's."""
+    from fers_engine.nets import stages
+
+    original = stages.Stage.validation_loss
+    calls = {"n": 0}
+
+    def worse_second_epoch(self, device):
+        calls["n"] += 1
+        loss, parts = original(self, device)
+        return (loss + 10.0 if calls["n"] == 2 else loss), parts
+
+    monkeypatch.setattr(stages.Stage, "validation_loss", worse_second_epoch)
+    out = str(tmp_path / "kept.safetensors")
+    res = run(
+        "fers:train",
+        {
+            "INPUTS": [train_scene],
+            "RECIPE": "published",
+            "STAGES": ["spectral"],
+            "EPOCHS": 2,
+            "STEPS_PER_EPOCH": 2,
+            "SEED": 0,
+            "DEVICE": "cpu",
+            "OUTPUT": out,
+        },
+    )
+    curve = json.load(open(res["MODEL_CARD"], encoding="utf-8"))["training"]["validation_loss"]["1"]
+    assert calls["n"] == 2 and curve[1] == pytest.approx(curve[0] + 10.0, abs=1.0)
+    assert res["LOSS"] == pytest.approx(curve[0])

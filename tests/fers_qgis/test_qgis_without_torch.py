@@ -1,5 +1,6 @@
 """Without torch the plugin loads and detect runs, enhancers included (they run on numpy);
 training, which needs torch, says what to install."""
+
 from __future__ import annotations
 
 import json
@@ -44,13 +45,19 @@ SCRIPT = textwrap.dedent(r"""
 def test_plugin_works_without_torch(tmp_path):
     cube, _ = synthetic_cube(bands=5, rows=10, cols=10)
     src = write_tif(tmp_path / "in.tif", cube)
-    script = SCRIPT.format(repo=str(REPO), src=src, dst=str(tmp_path / "o.tif"),
-                           dst2=str(tmp_path / "o2.tif"), model=str(tmp_path / "m.safetensors"))
-    proc = subprocess.run([sys.executable, "-c", script], env=qgis_env(), capture_output=True, text=True,
-                          timeout=120)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    script = SCRIPT.format(
+        repo=str(REPO),
+        src=src,
+        dst=str(tmp_path / "o.tif"),
+        dst2=str(tmp_path / "o2.tif"),
+        model=str(tmp_path / "m.safetensors"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=qgis_env(), capture_output=True, text=True, timeout=120
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT "):])
+    out = json.loads(lines[-1][len("RESULT ") :])
     assert "fers:detect" in out["algs"] and "fers:train" in out["algs"]
     assert out["none"].endswith("o.tif") and (tmp_path / "o.tif").is_file()
     # the enhancers run without torch: the engine's CPU path is numpy (nets/numpy_forward.py)
@@ -89,11 +96,14 @@ def test_a_missing_package_is_named_not_blamed_on_torch(tmp_path):
     src = tmp_path / "scene.mat"
     scipy.io.savemat(str(src), {"cube": cube.transpose(1, 2, 0)})
     for enhancer in ("none", "full"):
-        script = MISSING_PACKAGE.format(repo=str(REPO), src=str(src), dst=str(tmp_path / "o.tif"), enhancer=enhancer)
-        proc = subprocess.run([sys.executable, "-c", script], env=qgis_env(), capture_output=True, text=True,
-                              timeout=120)
+        script = MISSING_PACKAGE.format(
+            repo=str(REPO), src=str(src), dst=str(tmp_path / "o.tif"), enhancer=enhancer
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=qgis_env(), capture_output=True, text=True, timeout=120
+        )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-        message = lines[-1][len("RESULT "):]
+        message = lines[-1][len("RESULT ") :]
         assert "scipy" in message and "PyTorch" not in message, (enhancer, message)
         assert not (tmp_path / "o.tif").exists()

@@ -1,4 +1,5 @@
 """One LocalCluster of two worker processes (one BLAS thread each) for the cluster tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,7 @@ def client():
 
 
 @pytest.fixture
-def scenes(tmp_path) -> "SceneMaker":
+def scenes(tmp_path) -> SceneMaker:
     return SceneMaker(tmp_path)
 
 

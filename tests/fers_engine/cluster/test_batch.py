@@ -1,4 +1,5 @@
 """`fers batch` / run_batch on a LocalCluster of two worker processes."""
+
 from __future__ import annotations
 
 import filecmp
@@ -25,10 +26,10 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def fers_detect_one_thread(args):
-    """`fers detect` with BLAS at one thread, as each batch task runs: OpenBLAS's float32
-    products round differently with another thread count."""
+    """`fers detect` with BLAS and the kernels at one thread, as each batch task runs on the test
+    cluster: OpenBLAS's float32 products round differently with another thread count."""
     with threadpool_limits(1):
-        assert fers(["detect", *map(str, args), "-q"]) == 0
+        assert fers(["detect", *map(str, args), "--threads", "1", "-q"]) == 0
 
 
 def partials(folder: Path):
@@ -37,8 +38,7 @@ def partials(folder: Path):
 
 @pytest.mark.parametrize("enhancer", ["none", "full"])
 def test_batch_outputs_equal_fers_detect_byte_for_byte(client, scenes, tmp_path, enhancer):
-    if enhancer != "none":
-        pytest.importorskip("torch")
+    """The enhancers run through the numpy forward pass on the workers, as in `fers detect`."""
     paths = scenes(3)
     out = tmp_path / "out"
     result = run_batch(paths, out, DetectOptions(enhancer=enhancer), client=client, mask=True)
@@ -48,7 +48,65 @@ def test_batch_outputs_equal_fers_detect_byte_for_byte(client, scenes, tmp_path,
         fers_detect_one_thread([path, ref_score, "--enhancer", enhancer, "--mask", ref_mask])
         assert filecmp.cmp(ref_score, out / f"{path.stem}_score.tif", shallow=False)
         assert filecmp.cmp(ref_mask, out / f"{path.stem}_mask.tif", shallow=False)
+        record = json.loads((out / f"{path.stem}_score.tif.fers.json").read_text())
+        assert record["threads"] == 1 and record["device"] == "cpu"
     assert partials(out) == []
+
+
+def test_tasks_pass_the_workers_thread_count_to_the_kernels(client):
+    """Each task's windowed kernels run on the plugin's thread count (one here), not on every
+    core of the machine in every worker process; a count the options name is kept."""
+    from fers_engine.cluster.worker import task_options
+
+    def threads(workers):
+        return task_options(DetectOptions(workers=workers)).workers
+
+    assert client.submit(threads, None, pure=False).result() == 1
+    assert client.submit(threads, 3, pure=False).result() == 3
+
+
+def test_an_output_onto_an_input_refuses_the_whole_batch_before_any_work(client, scenes, tmp_path):
+    """x.tif writes x_score.tif, which is another scene of the same batch: refused by the output
+    guard before any scene runs; nothing is written."""
+    paths = scenes(2)
+    victim = paths[1].rename(tmp_path / "scene0_score.tif")
+    before = victim.read_bytes()
+    with pytest.raises(
+        OutputError,
+        match="score raster of scene0.tif scene0_score.tif would overwrite the input scene0_score.tif",
+    ):
+        run_batch([paths[0], victim], tmp_path, DetectOptions(enhancer="none"), client=client)
+    assert victim.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("truth")) == [
+        "scene0.tif",
+        "scene0_score.tif",
+    ]
+
+
+def test_partials_of_dead_writers_are_swept_and_live_ones_kept(client, scenes, tmp_path):
+    """The guard's sweep, not a blanket one: a partial left by a process that died is removed, one
+    of a process that still runs (another batch's writer, a detect run) is left alone."""
+    from fers_engine.io.guard import partial_prefix
+
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        stale = out / partial_prefix(out / "scene0_score.tif").replace(
+            f"-{os.getpid()}-", f"-{int(dead.stdout)}-"
+        )
+        running = out / partial_prefix(out / "scene1_score.tif").replace(f"-{os.getpid()}-", f"-{live.pid}-")
+        for p in (stale, running):
+            (p.parent / (p.name + "abcd1234.tif")).write_bytes(b"half")
+        result = run_batch(scenes(2), out, DetectOptions(enhancer="none"), client=client)
+        assert [o.status for o in result.outcomes] == ["ok", "ok"]
+        assert partials(out) == [running.name + "abcd1234.tif"]
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_bad_files_are_reported_and_the_rest_complete(client, scenes, tmp_path):
@@ -119,8 +177,22 @@ def test_a_worker_killed_mid_batch_loses_no_scene(client, scenes, tmp_path):
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it; the plugin is set up again
     for path in paths[:2]:
         ref = tmp_path / f"ref_{path.stem}.tif"
-        fers_detect_one_thread([path, ref, "--enhancer", "none", "--detector", "lrx", "--inner", "3",
-                                "--outer", "9", "--lrx-covariance", "scene"])
+        fers_detect_one_thread(
+            [
+                path,
+                ref,
+                "--enhancer",
+                "none",
+                "--detector",
+                "lrx",
+                "--inner",
+                "3",
+                "--outer",
+                "9",
+                "--lrx-covariance",
+                "scene",
+            ]
+        )
         assert filecmp.cmp(ref, out / f"{path.stem}_score.tif", shallow=False)
 
 
@@ -165,8 +237,9 @@ def test_one_batch_per_folder(tmp_path):
         with pytest.raises(OutputError, match="another fers batch"):
             BatchLock(tmp_path).__enter__()
     # a lock left by a killed batch on this host is taken over
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     (tmp_path / BatchLock.NAME).write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename}))
     with BatchLock(tmp_path) as lock:
         assert lock.held
@@ -177,19 +250,108 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
     listing = tmp_path / "scenes.txt"
     listing.write_text(f"# campaign\n{paths[1]}\n\n")
     address = client.scheduler.address
-    code = fers(["batch", str(paths[0]), "--input-list", str(listing), "--out-dir", str(tmp_path / "o"),
-                 "--scheduler", address, "--enhancer", "none", "-q"])
+    code = fers(
+        [
+            "batch",
+            str(paths[0]),
+            "--input-list",
+            str(listing),
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--scheduler",
+            address,
+            "--enhancer",
+            "none",
+            "-q",
+        ]
+    )
     assert code == 0
     assert "2 ok" in capsys.readouterr().out
+    for path in paths:  # the scheduler's workers run one thread per task: `fers detect` at one thread
+        fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none"])
+        assert filecmp.cmp(tmp_path / "ref.tif", tmp_path / "o" / f"{path.stem}_score.tif", shallow=False)
     (tmp_path / "bad.tif").write_text("x")
-    code = fers(["batch", str(paths[0]), str(tmp_path / "bad.tif"), "--out-dir", str(tmp_path / "o"),
-                 "--scheduler", address, "--enhancer", "none", "-q"])
+    code = fers(
+        [
+            "batch",
+            str(paths[0]),
+            str(tmp_path / "bad.tif"),
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--scheduler",
+            address,
+            "--enhancer",
+            "none",
+            "-q",
+        ]
+    )
     assert code == 1
     out = capsys.readouterr()
     assert "1 skipped, 1 failed" in out.out and "bad.tif" in out.err and "Traceback" not in out.err
-    code = fers(["batch", str(paths[0]), "--out-dir", str(tmp_path / "o"), "--detector", "lrx",
-                 "--inner", "4", "--scheduler", address])
+    code = fers(
+        [
+            "batch",
+            str(paths[0]),
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--detector",
+            "lrx",
+            "--inner",
+            "4",
+            "--scheduler",
+            address,
+        ]
+    )
     assert code == 2 and "inner" in capsys.readouterr().err
+
+
+def test_cli_batch_on_its_own_local_cluster_equals_fers_detect(scenes, tmp_path, capsys):
+    """`fers batch --workers 1 --threads 1` starts a LocalCluster whose task runs BLAS and the
+    local-RX kernel at one thread: the bytes of `fers detect --threads 1` at one BLAS thread."""
+    paths = scenes(2)
+    flags = ["--detector", "lrx", "--inner", "3", "--outer", "7", "--enhancer", "spectral"]
+    assert (
+        fers(
+            [
+                "batch",
+                *map(str, paths),
+                "--out-dir",
+                str(tmp_path / "o"),
+                "--workers",
+                "1",
+                "--threads",
+                "1",
+                *flags,
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert "2 scenes on 1 workers" in capsys.readouterr().out
+    for path in paths:
+        fers_detect_one_thread([path, tmp_path / "ref.tif", *flags])
+        assert filecmp.cmp(tmp_path / "ref.tif", tmp_path / "o" / f"{path.stem}_score.tif", shallow=False)
+
+
+@pytest.mark.parametrize("threads", [None, 3])
+def test_the_cluster_a_batch_starts_gets_the_options_thread_count(scenes, tmp_path, monkeypatch, threads):
+    """BLAS on the workers runs with the thread count the kernels get (`--threads`), or the
+    cluster's own default share of the cores when none is given."""
+    from fers_engine.cluster import connect
+
+    asked = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_cluster_client(scheduler=None, workers=None, memory_limit="auto", threads=None):
+        asked.update(scheduler=scheduler, workers=workers, threads=threads)
+        raise Stop
+
+    monkeypatch.setattr(connect, "cluster_client", fake_cluster_client)
+    with pytest.raises(Stop):
+        run_batch(scenes(1), tmp_path / "o", DetectOptions(enhancer="none", workers=threads), workers=2)
+    assert asked == {"scheduler": None, "workers": 2, "threads": threads}
 
 
 @pytest.mark.slow
@@ -198,12 +360,35 @@ def test_ctrl_c_in_a_terminal_stops_the_local_cluster_cleanly(scenes, tmp_path):
     paths = scenes(6, rows=240, cols=160, bands=60)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "fers_engine.cli", "batch", *map(str, paths),
-                             "--out-dir", str(out), "--workers", "2", "--enhancer", "none",
-                             "--detector", "lrx", "--inner", "3", "--outer", "9", "--lrx-covariance", "scene",
-                             "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fers_engine.cli",
+            "batch",
+            *map(str, paths),
+            "--out-dir",
+            str(out),
+            "--workers",
+            "2",
+            "--enhancer",
+            "none",
+            "--detector",
+            "lrx",
+            "--inner",
+            "3",
+            "--outer",
+            "9",
+            "--lrx-covariance",
+            "scene",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (out.is_dir() and partials(out)):
@@ -231,13 +416,28 @@ def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_pa
     from fers_engine.io import open_scene
 
     paths = scenes(2, rows=60)
-    args = ["batch", *map(str, paths), "--out-dir", str(tmp_path / "o"), "--split", "--enhancer", "none",
-            "--block-rows", "7", "--scheduler", client.scheduler.address, "-q"]
+    args = [
+        "batch",
+        *map(str, paths),
+        "--out-dir",
+        str(tmp_path / "o"),
+        "--split",
+        "--enhancer",
+        "none",
+        "--block-rows",
+        "7",
+        "--scheduler",
+        client.scheduler.address,
+        "-q",
+    ]
     assert fers(args) == 0
     assert "2 ok" in capsys.readouterr().out
     for path in paths:
         fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none", "--block-rows", "7"])
-        with open_scene(tmp_path / "ref.tif") as a, open_scene(tmp_path / "o" / f"{path.stem}_score.tif") as b:
+        with (
+            open_scene(tmp_path / "ref.tif") as a,
+            open_scene(tmp_path / "o" / f"{path.stem}_score.tif") as b,
+        ):
             ref, got = a.read_all()[0][0], b.read_all()[0][0]
         assert np.nanmax(np.abs(got - ref) / np.abs(ref)) < 1e-5
     assert fers(args) == 0

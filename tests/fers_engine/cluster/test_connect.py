@@ -1,4 +1,5 @@
 """Getting a cluster: optional dependencies, addresses, the worker plugin's limits."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,26 +15,30 @@ REPO = Path(__file__).resolve().parents[3]
 
 def test_the_single_process_path_never_imports_dask(tmp_path):
     """`fers detect` and the engine's imports stay free of dask and distributed."""
-    code = ("import sys\n"
-            "from fers_engine.cli import main\n"
-            "from fers_engine.synthetic import make_scene, write_scene\n"
-            "from pathlib import Path\n"
-            f"tmp = Path(r'{tmp_path}')\n"
-            "scene = make_scene(rows=40, cols=40, bands=8, seed=1, n_targets=3)\n"
-            "write_scene(scene, tmp / 'c.tif', tmp / 't.tif')\n"
-            "code = main(['detect', str(tmp / 'c.tif'), str(tmp / 's.tif'), '--enhancer', 'none', '-q'])\n"
-            "assert code == 0\n"
-            "import fers_engine.pipeline, fers_engine.io, fers_engine.detectors\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n")
+    code = (
+        "import sys\n"
+        "from fers_engine.cli import main\n"
+        "from fers_engine.synthetic import make_scene, write_scene\n"
+        "from pathlib import Path\n"
+        f"tmp = Path(r'{tmp_path}')\n"
+        "scene = make_scene(rows=40, cols=40, bands=8, seed=1, n_targets=3)\n"
+        "write_scene(scene, tmp / 'c.tif', tmp / 't.tif')\n"
+        "code = main(['detect', str(tmp / 'c.tif'), str(tmp / 's.tif'), '--enhancer', 'none', '-q'])\n"
+        "assert code == 0\n"
+        "import fers_engine.pipeline, fers_engine.io, fers_engine.detectors\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_without_dask_batch_is_one_line_naming_the_install(tmp_path):
-    code = ("import sys\n"
-            "sys.modules['distributed'] = None\n"
-            "from fers_engine.cli import main\n"
-            f"sys.exit(main(['batch', 'x.tif', '--out-dir', r'{tmp_path}']))\n")
+    code = (
+        "import sys\n"
+        "sys.modules['distributed'] = None\n"
+        "from fers_engine.cli import main\n"
+        f"sys.exit(main(['batch', 'x.tif', '--out-dir', r'{tmp_path}']))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 2
     assert "fers-hsi[cluster]" in out.stderr and "Traceback" not in out.stderr

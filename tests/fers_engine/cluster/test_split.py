@@ -1,4 +1,5 @@
 """One scene's pipeline blocks spread over the workers: the single-process scores, at any grouping."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,15 +15,24 @@ from fers_engine.pipeline import DetectOptions, detect, scores_source
 
 CASES = [  # (scene, options): every detector and enhancer path, block heights that do not divide
     ("abu-beach-1/abu-beach-1.mat", DetectOptions(enhancer="none", block_rows=11)),
-    ("hydice-urban/hydice__OT-AD.mat", DetectOptions(enhancer="none", detector="lrx", inner=3, outer=9,
-                                                    local_covariance="scene", block_rows=13)),
-    ("hydice-urban/hydice__OT-AD.mat", DetectOptions(enhancer="none", detector="crd", inner=1, outer=5,
-                                                    block_rows=13)),
-    pytest.param("san-diego-envi-90x90/SDData", DetectOptions(enhancer="full", block_rows=30),
-                 marks=pytest.mark.slow),
-    pytest.param("abu-airport-2/abu-airport-2.mat",
-                 DetectOptions(enhancer="spectral", detector="lrx", inner=5, outer=15, block_rows=17),
-                 marks=pytest.mark.slow),
+    (
+        "hydice-urban/hydice__OT-AD.mat",
+        DetectOptions(
+            enhancer="none", detector="lrx", inner=3, outer=9, local_covariance="scene", block_rows=13
+        ),
+    ),
+    (
+        "hydice-urban/hydice__OT-AD.mat",
+        DetectOptions(enhancer="none", detector="crd", inner=1, outer=5, block_rows=13),
+    ),
+    pytest.param(
+        "san-diego-envi-90x90/SDData", DetectOptions(enhancer="full", block_rows=30), marks=pytest.mark.slow
+    ),
+    pytest.param(
+        "abu-airport-2/abu-airport-2.mat",
+        DetectOptions(enhancer="spectral", detector="lrx", inner=5, outer=15, block_rows=17),
+        marks=pytest.mark.slow,
+    ),
 ]
 
 
@@ -34,11 +44,13 @@ def scores(path: Path) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("name,options", CASES, ids=["beach1-rx", "hydice-lrx-scene", "hydice-crd",
-                                                     "sandiego-full-rx", "airport2-spectral-lrx"])
+@pytest.mark.parametrize(
+    "name,options",
+    CASES,
+    ids=["beach1-rx", "hydice-lrx-scene", "hydice-crd", "sandiego-full-rx", "airport2-spectral-lrx"],
+)
 def test_split_equals_the_single_process_path_at_two_groupings(client, shared_data, tmp_path, name, options):
-    if options.enhancer != "none":
-        pytest.importorskip("torch")
+    """The enhancers run through the numpy forward pass on the workers and in ``detect``: no torch."""
     path = shared_data / name
     with threadpool_limits(1):  # the workers' BLAS thread count (see cluster_client)
         detect(path, tmp_path / "single.tif", options)
@@ -50,13 +62,14 @@ def test_split_equals_the_single_process_path_at_two_groupings(client, shared_da
         rel = np.abs(split - single) / np.abs(single)
         assert np.nanmax(rel) < 1e-5, (per, np.nanmax(rel))
         assert (result.height, result.width) == single.shape
-        assert scores_source(tmp_path / f"split{per}.tif") == scores_source(tmp_path / "single.tif") == path.name
+        assert (
+            scores_source(tmp_path / f"split{per}.tif") == scores_source(tmp_path / "single.tif") == path.name
+        )
 
 
 @pytest.mark.slow
 def test_hadamard_fusion_is_split_too(client, shared_data, tmp_path):
     """Fused maps are products of min-max normalised maps: compared against their range."""
-    pytest.importorskip("torch")
     path = shared_data / "san-diego-envi-90x90/SDData"
     options = DetectOptions(enhancer="full", fusion="hadamard", block_rows=20)
     with threadpool_limits(1):
@@ -75,8 +88,31 @@ def test_split_reports_bad_input_in_one_line(client, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["bad.tif"]
 
 
-def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(client, shared_data, tmp_path,
-                                                                   monkeypatch):
+def test_split_runs_the_detect_guard_before_any_work(client, scenes, tmp_path):
+    """The same checks as ``detect`` before the first task: a mask onto the input scene, or a
+    threshold request out of range, is one line and nothing is written or replaced."""
+    from fers_engine.errors import OutputError
+
+    path = scenes(1)[0]
+    before = path.read_bytes()
+    with pytest.raises(OutputError, match="the mask scene0.tif would overwrite the input scene0.tif"):
+        detect_split(path, tmp_path / "s.tif", DetectOptions(enhancer="none"), client, mask_output=path)
+    with pytest.raises(InputError, match="percentile"):
+        detect_split(
+            path,
+            tmp_path / "s.tif",
+            DetectOptions(enhancer="none"),
+            client,
+            mask_output=tmp_path / "m.tif",
+            threshold_value=150,
+        )
+    assert path.read_bytes() == before
+    assert not (tmp_path / "s.tif").exists() and not (tmp_path / "m.tif").exists()
+
+
+def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(
+    client, shared_data, tmp_path, monkeypatch
+):
     """Global RX keeps each block in a worker between the passes when the cluster's memory allows;
     otherwise each pass reads it again: the same scores either way."""
     from fers_engine.cluster import split
@@ -106,8 +142,15 @@ def test_a_product_with_a_map_grid_is_split_and_written_on_that_grid(client, sha
     wl, fwhm = band_table(shared_data, "emit")
     good = (((wl < 1320) | (wl > 1440)) & ((wl < 1770) | (wl > 1960))).astype(np.uint8)
     gx, gy = rotated_glt(40, 30)
-    path = write_emit(tmp_path / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
-                      reflectance(40, 30, wl).cube, wl, fwhm, good, gx, gy)
+    path = write_emit(
+        tmp_path / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
+        reflectance(40, 30, wl).cube,
+        wl,
+        fwhm,
+        good,
+        gx,
+        gy,
+    )
     options = DetectOptions(enhancer="none", block_rows=7)
     with threadpool_limits(1):
         single = detect(path, tmp_path / "single.tif", options)

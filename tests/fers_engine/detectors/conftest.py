@@ -1,4 +1,5 @@
 """Fixtures for the detector tests."""
+
 from __future__ import annotations
 
 import pytest

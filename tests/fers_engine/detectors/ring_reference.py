@@ -1,4 +1,5 @@
 """Each pixel's ring, built the obvious way: the per-pixel test references of local RX and CRD."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -14,14 +15,20 @@ def ring_mask(i: int, j: int, rows: int, cols: int, inner, outer) -> np.ndarray:
     (hi, wi), (ho, wo) = inner, outer
     ring = np.zeros((rows, cols), bool)
     r, c = window_starts(i, ho, rows), window_starts(j, wo, cols)
-    ring[r:r + ho, c:c + wo] = True
+    ring[r : r + ho, c : c + wo] = True
     r, c = window_starts(i, hi, rows), window_starts(j, wi, cols)
-    ring[r:r + hi, c:c + wi] = False
+    ring[r : r + hi, c : c + wi] = False
     return ring
 
 
-def per_pixel(cube: np.ndarray, valid: np.ndarray, inner, outer, min_ring: int,
-              score: Callable[[np.ndarray, np.ndarray], float]) -> np.ndarray:
+def per_pixel(
+    cube: np.ndarray,
+    valid: np.ndarray,
+    inner,
+    outer,
+    min_ring: int,
+    score: Callable[[np.ndarray, np.ndarray], float],
+) -> np.ndarray:
     """(rows, cols) ``score(y, x)`` of every valid pixel y (float64, (B,)) against its valid ring
     pixels x (float64, (B, n)), in a plain Python loop; NaN where the pixel is invalid or its ring
     holds fewer than ``min_ring`` valid pixels."""

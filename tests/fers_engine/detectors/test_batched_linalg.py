@@ -1,4 +1,5 @@
 """Batched Cholesky with per-matrix failure, and the scoped one-thread BLAS limit."""
+
 from __future__ import annotations
 
 import sys

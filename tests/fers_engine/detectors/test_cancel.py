@@ -5,6 +5,7 @@ cancel check. Each test here sizes a block that takes several seconds on this ma
 timed small run), asks to stop half a second in, and measures how long the kernel takes to
 notice; the bound is generous (3 s) for shared CI machines, the design target is ~0.3 s.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,8 +87,10 @@ def assert_cancels_quickly(score, cols: int, bands: int, outer: int) -> None:
 def lrx(inner: int, outer: int, workers: int = 1):
     def score(block, reporter):
         rows = block.shape[1]
-        return local_rx_block(block, None, 0, 0, rows, rows, inner=inner, outer=outer,
-                              reporter=reporter, workers=workers)
+        return local_rx_block(
+            block, None, 0, 0, rows, rows, inner=inner, outer=outer, reporter=reporter, workers=workers
+        )
+
     return score
 
 
@@ -104,8 +107,9 @@ def test_local_rx_singular_rings_stop_within_a_second(lrx_backend):
 
 def crd_score(block, reporter, workers=1):
     rows = block.shape[1]
-    return crd_block(block, None, 0, 0, rows, rows, inner=7, outer=15, lam=0.1, reporter=reporter,
-                     workers=workers)
+    return crd_block(
+        block, None, 0, 0, rows, rows, inner=7, outer=15, lam=0.1, reporter=reporter, workers=workers
+    )
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -118,11 +122,19 @@ def test_a_cancel_in_detect_reaches_the_kernel(tmp_path, lrx_backend, detector):
     """The QGIS path: ``detect`` with one block, cancelled through its reporter mid-block."""
     sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
     from engine_helpers import write_cube
+
     from fers_engine.pipeline import DetectOptions, detect
 
     inner, outer, bands, cols = (3, 21, 120, 60) if detector == "lrx" else (7, 15, 100, 60)
-    options = DetectOptions(detector=detector, inner=inner, outer=outer, enhancer="none",
-                            local_covariance="ring", workers=1, block_rows=100000)
+    options = DetectOptions(
+        detector=detector,
+        inner=inner,
+        outer=outer,
+        enhancer="none",
+        local_covariance="ring",
+        workers=1,
+        block_rows=100000,
+    )
     per_row = per_row_seconds(lrx(inner, outer) if detector == "lrx" else crd_score, cols, bands, outer)
     rows = max(outer, math.ceil(WANT_S / per_row))
     if rows > 4000:
@@ -152,9 +164,27 @@ def test_ctrl_c_stops_fers_detect_within_a_second(tmp_path):
     scene = write_cube(tmp_path / "scene.tif", cube(rows, cols, bands, seed=2))
     out = tmp_path / "out" / "score.tif"
     out.parent.mkdir()
-    cmd = [sys.executable, "-m", "fers_engine.cli", "detect", str(scene), str(out), "--detector", "lrx",
-           "--lrx-covariance", "ring", "--inner", str(inner), "--outer", str(outer), "--enhancer", "none",
-           "--threads", "1", "-v"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fers_engine.cli",
+        "detect",
+        str(scene),
+        str(out),
+        "--detector",
+        "lrx",
+        "--lrx-covariance",
+        "ring",
+        "--inner",
+        str(inner),
+        "--outer",
+        str(outer),
+        "--enhancer",
+        "none",
+        "--threads",
+        "1",
+        "-v",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # the log line written just before the scoring pass

@@ -1,4 +1,5 @@
 """The compiled small-matrix algebra the kernels share: Cholesky, back substitution, Gram."""
+
 from __future__ import annotations
 
 import numpy as np

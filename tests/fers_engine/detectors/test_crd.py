@@ -1,17 +1,16 @@
 """CRD (collaborative representation detector) against a per-pixel reference solve."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from ring_reference import per_pixel
 
-from fers_engine.detectors import crd as crd_module
-from fers_engine.detectors import parallel
+from fers_engine.detectors import crd as crd_module, parallel
 from fers_engine.detectors.crd import crd, crd_block, use_band_space
 from fers_engine.detectors.windows import halo_rows
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
-
-from ring_reference import per_pixel
 
 
 @pytest.fixture(autouse=True)
@@ -38,12 +37,15 @@ def cube_for(rng, bands=6, rows=22, cols=19):
     return (data * 40 + 900).reshape(bands, rows, cols).astype(np.float32)
 
 
-@pytest.mark.parametrize("bands,inner,outer,lam", [
-    (6, 3, 7, 0.1),      # band space (6 <= 40 ring pixels)
-    (30, 3, 7, 1e-3),    # band space, near the crossover
-    (50, 3, 7, 0.1),     # ring space (50 > 40)
-    (12, (1, 3), (5, 9), 1.0),  # rectangular windows
-])
+@pytest.mark.parametrize(
+    "bands,inner,outer,lam",
+    [
+        (6, 3, 7, 0.1),  # band space (6 <= 40 ring pixels)
+        (30, 3, 7, 1e-3),  # band space, near the crossover
+        (50, 3, 7, 0.1),  # ring space (50 > 40)
+        (12, (1, 3), (5, 9), 1.0),  # rectangular windows
+    ],
+)
 def test_matches_the_per_pixel_solve_including_edges(bands, inner, outer, lam):
     rng = np.random.default_rng(bands)
     cube = cube_for(rng, bands=bands)
@@ -120,8 +122,9 @@ def test_flat_and_duplicated_backgrounds_score_zero_without_failing():
 
 def test_scores_scale_with_the_data_and_lambda_does_not():
     cube = cube_for(np.random.default_rng(7))
-    np.testing.assert_allclose(crd(cube * 1e3, inner=3, outer=7), 1e3 * crd(cube, inner=3, outer=7),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        crd(cube * 1e3, inner=3, outer=7), 1e3 * crd(cube, inner=3, outer=7), rtol=1e-4
+    )
 
 
 def test_planted_anomaly_stands_out():
@@ -139,7 +142,7 @@ def test_all_invalid_block_scores_nan():
 def test_reporter_progress_and_cancel():
     cube = cube_for(np.random.default_rng(9))
     steps = []
-    crd(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(progress=steps.append))
+    crd(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(on_progress=steps.append))
     assert steps == sorted(steps) and steps[-1] == pytest.approx(1.0)
     with pytest.raises(Cancelled):
         crd(cube, inner=3, outer=9, reporter=Reporter(should_stop=lambda: True))
@@ -152,9 +155,14 @@ def test_bad_lambda_is_a_clear_error(lam):
         crd(cube, inner=3, outer=9, lam=lam)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(inner=2, outer=9), "odd"), (dict(inner=9, outer=9), "smaller"),
-    (dict(inner=3, outer=31), "larger than the image")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(inner=2, outer=9), "odd"),
+        (dict(inner=9, outer=9), "smaller"),
+        (dict(inner=3, outer=31), "larger than the image"),
+    ],
+)
 def test_bad_windows_are_clear_errors(kwargs, match):
     with pytest.raises(InputError, match=match):
         crd(cube_for(np.random.default_rng(11)), **kwargs)

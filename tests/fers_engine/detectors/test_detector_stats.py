@@ -1,4 +1,5 @@
 """Streamed background statistics and the regularised inverse."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,7 @@ def test_blockwise_equals_numpy(block_rows, device):
     cube[:, 2, 3] = np.nan  # dropped on either path
     stats = BackgroundStats(6, device=device)
     for r in range(0, cube.shape[1], block_rows):
-        stats.update(cube[:, r:r + block_rows])
+        stats.update(cube[:, r : r + block_rows])
     pixels = cube.reshape(6, -1).astype(np.float64)
     pixels = pixels[:, np.isfinite(pixels).all(axis=0)]
     assert stats.count == pixels.shape[1]
@@ -45,7 +46,7 @@ def test_large_mean_small_spread_keeps_precision(device):
     cube = _cube(rng, bands=4, rows=64, cols=64, offset=1e4, spread=0.5)
     stats = BackgroundStats(4, device=device)
     for r in range(0, 64, 5):
-        stats.update(cube[:, r:r + 5])
+        stats.update(cube[:, r : r + 5])
     ref = np.cov(cube.reshape(4, -1).astype(np.float64))
     np.testing.assert_allclose(stats.covariance(), ref, rtol=1e-9, atol=1e-12)
 
@@ -90,12 +91,12 @@ def test_usable_pixels_checks_shapes():
 def test_too_few_pixels_is_a_clear_error():
     stats = BackgroundStats(3)
     with pytest.raises(InputError, match="valid pixel"):
-        stats.mean
+        _ = stats.mean
     stats.update(np.full((3, 2, 2), np.nan, np.float32))  # all NaN
     with pytest.raises(InputError, match="all NaN"):
         stats.covariance()
     stats.update(np.ones((3, 1, 1), np.float32))
-    stats.mean  # one pixel: a mean but no covariance
+    assert stats.mean.shape == (3,)  # one pixel: a mean but no covariance
     with pytest.raises(InputError, match="at least 2"):
         stats.covariance()
     with pytest.raises(InputError, match="bands"):
@@ -129,8 +130,7 @@ def test_singular_covariance_gives_finite_pseudo_inverse(case):
     assert info.regularised and info.rank < cov.shape[0]
     assert "singular" in info.describe()
     # the documented rule is numpy's pseudo-inverse with the same relative cut
-    np.testing.assert_allclose(inv, np.linalg.pinv(cov, rcond=1e-10, hermitian=True),
-                               rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(inv, np.linalg.pinv(cov, rcond=1e-10, hermitian=True), rtol=1e-7, atol=1e-9)
 
 
 def test_constant_data_inverse_is_zero():

@@ -1,4 +1,5 @@
 """Global RX, local RX and CRD on a real AVIRIS scene (ABU airport-1, raw uint16 DN)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,7 @@ def test_global_rx_matches_spy_on_raw_dn(airport):
 def test_local_rx_matches_spy_on_a_real_crop(airport, lrx_backend):
     cube, _ = airport
     crop = cube[::5, 40:62, 30:50]  # 41 bands, 22 x 20 pixels: SPy stays fast
-    ref = spectral.rx(np.ascontiguousarray(crop.transpose(1, 2, 0)).astype(np.float64),
-                      window=(3, 9))
+    ref = spectral.rx(np.ascontiguousarray(crop.transpose(1, 2, 0)).astype(np.float64), window=(3, 9))
     np.testing.assert_allclose(local_rx(crop, inner=3, outer=9), ref, rtol=1e-4)
 
 

@@ -1,4 +1,5 @@
 """The one device policy: the CPU is numpy, a GPU is torch, a missing GPU is said aloud."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[3]
 def test_choices_follow_the_policy_with_and_without_a_gpu(monkeypatch, gpu):
     monkeypatch.setattr(device_module, "cuda_available", lambda: gpu)
     warnings = []
-    rep = Reporter(warn=warnings.append)
+    rep = Reporter(on_warning=warnings.append)
     assert choose_device("cpu", rep) == "cpu"
     assert choose_device("auto", rep) == ("cuda" if gpu else "cpu")
     assert choose_device(None, rep) == ("cuda" if gpu else "cpu")
@@ -41,8 +42,15 @@ def test_detectors_map_the_cpu_to_numpy(monkeypatch):
 def test_auto_on_a_linux_machine_without_nvidia_driver_never_imports_torch():
     if not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists():
         pytest.skip("needs a Linux machine without an NVIDIA driver")
-    code = ("import sys; from fers_engine.detectors.device import choose_device; "
-            "print(choose_device('auto'), 'torch' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    code = (
+        "import sys; from fers_engine.detectors.device import choose_device; "
+        "print(choose_device('auto'), 'torch' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert proc.stdout.split() == ["cpu", "False"], proc.stderr

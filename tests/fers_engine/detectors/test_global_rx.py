@@ -1,11 +1,12 @@
 """Global RX against SPy's ``spectral.rx`` (the oracle) and its streaming contracts."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fers_engine.detectors import RxScorer, global_rx, regularised_inverse, rx_scores
-from fers_engine.detectors.stats import BackgroundStats
+from fers_engine.detectors import RxScorer, global_rx, rx_scores
+from fers_engine.detectors.stats import BackgroundStats, regularised_inverse
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
 
@@ -86,7 +87,7 @@ def test_duplicated_band_changes_nothing():
     cube = correlated_cube(np.random.default_rng(5), bands=10)
     doubled = np.concatenate([cube, cube[3:4]], axis=0)
     messages = []
-    scores = global_rx(doubled, reporter=Reporter(log=messages.append))
+    scores = global_rx(doubled, reporter=Reporter(on_info=messages.append))
     assert np.isfinite(scores).all()
     assert any("singular" in m for m in messages)
     # the pseudo-inverse ignores the zero-variance direction: same distances as without it
@@ -124,7 +125,7 @@ def test_rx_scores_and_scorer_agree_with_global():
 def test_reporter_steps_once_per_block_and_cancels():
     cube = random_cube(np.random.default_rng(9), rows=30)
     steps = []
-    global_rx(cube, block_rows=10, reporter=Reporter(progress=steps.append))
+    global_rx(cube, block_rows=10, reporter=Reporter(on_progress=steps.append))
     assert len(steps) == 6 and steps[-1] == pytest.approx(1.0)
     assert steps == sorted(steps)
     calls = []
@@ -155,7 +156,7 @@ def test_default_blocks_come_from_the_io_helpers(monkeypatch):
 
     monkeypatch.setattr(rx, "default_block_rows", three_rows)
     steps = []
-    out = global_rx(cube, reporter=Reporter(progress=steps.append))
+    out = global_rx(cube, reporter=Reporter(on_progress=steps.append))
     assert asked == [(cube.shape[2], cube.shape[0])]
     assert len(steps) == 2 * 10
     np.testing.assert_allclose(out, global_rx(cube, block_rows=30), rtol=1e-5)
@@ -213,10 +214,17 @@ def test_stream_rx_scores_every_variant_of_a_stream_like_global_rx():
     logs, warnings = [], []
 
     def put(variant, r0, scores):
-        got[variant][r0:r0 + scores.shape[0]] = scores
+        got[variant][r0 : r0 + scores.shape[0]] = scores
 
-    infos = stream_rx(lambda r0, r1: ({"a": a[:, r0:r1], "b": b[:, r0:r1]}, valid[r0:r1]), a.shape[1],
-                      a.shape[0], ("a", "b"), 7, put, Reporter(log=logs.append, warn=warnings.append))
+    infos = stream_rx(
+        lambda r0, r1: ({"a": a[:, r0:r1], "b": b[:, r0:r1]}, valid[r0:r1]),
+        a.shape[1],
+        a.shape[0],
+        ("a", "b"),
+        7,
+        put,
+        Reporter(on_info=logs.append, on_warning=warnings.append),
+    )
     np.testing.assert_array_equal(got["a"], global_rx(a, valid, block_rows=7))
     np.testing.assert_array_equal(got["b"], global_rx(b, valid, block_rows=7))
     np.testing.assert_allclose(got["b"], global_rx(b, valid, block_rows=3), rtol=1e-5)  # any blocking
@@ -229,10 +237,12 @@ def test_regularised_and_constant_covariances_are_warnings():
     cube = correlated_cube(rng, bands=6)
     cube[5] = cube[4]  # a duplicated band: singular covariance
     warnings = []
-    global_rx(cube, reporter=Reporter(warn=warnings.append))
+    global_rx(cube, reporter=Reporter(on_warning=warnings.append))
     assert len(warnings) == 1 and "singular or ill-conditioned" in warnings[0]
     warnings.clear()
-    flat = global_rx(np.full((4, 6, 5), 3.0, np.float32), reporter=Reporter(warn=warnings.append))
-    assert warnings == ["global RX: the scene is constant: every valid pixel has the same spectrum, so no "
-                        "pixel can stand out and the scores carry no information"]
+    flat = global_rx(np.full((4, 6, 5), 3.0, np.float32), reporter=Reporter(on_warning=warnings.append))
+    assert warnings == [
+        "global RX: the scene is constant: every valid pixel has the same spectrum, so no "
+        "pixel can stand out and the scores carry no information"
+    ]
     assert (flat == 0).all()

@@ -1,14 +1,15 @@
 """Local (windowed) RX against SPy's windowed ``spectral.rx`` and a brute-force reference."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from ring_reference import per_pixel
 
-from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_rx_block, window_starts
+from fers_engine.detectors import choose_covariance, halo_rows, local_rx, local_rx_block
+from fers_engine.detectors.windows import window_starts
 from fers_engine.errors import Cancelled, InputError
 from fers_engine.progress import Reporter
-
-from ring_reference import per_pixel
 
 spectral = pytest.importorskip("spectral")
 
@@ -31,7 +32,7 @@ def brute_local(cube, valid, inner, outer, rcond=1e-10, cov=None):
         vals, vecs = np.linalg.eigh(np.cov(x) if cov is None else cov)
         keep = vals > vals[-1] * rcond
         proj = vecs[:, keep].T @ (y - x.mean(axis=1))
-        return np.sum(proj ** 2 / vals[keep])
+        return np.sum(proj**2 / vals[keep])
 
     return per_pixel(cube, valid, inner, outer, 1 if cov is not None else 2, score)
 
@@ -117,7 +118,7 @@ def test_planted_local_anomaly_stands_out():
 def test_reporter_steps_per_chunk_and_cancel():
     cube = cube_for(np.random.default_rng(6))
     steps = []
-    local_rx(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(progress=steps.append))
+    local_rx(cube, inner=3, outer=9, row_chunk=6, reporter=Reporter(on_progress=steps.append))
     assert len(steps) >= 4 and steps[-1] == pytest.approx(1.0)
     assert steps == sorted(steps)  # chunks report inside each row chunk, never backwards
     with pytest.raises(Cancelled):
@@ -169,14 +170,17 @@ def test_small_memory_budgets_change_nothing(monkeypatch, cov_mode):
     np.testing.assert_allclose(small, whole, rtol=1e-9)
 
 
-@pytest.mark.parametrize("mode,bands,expected,word", [
-    ("auto", 100, "ring", "at least 2 per band"),     # 216 ring pixels >= 2 x 100
-    ("auto", 108, "ring", "at least 2 per band"),     # exactly 2 per band
-    ("auto", 109, "scene", "fewer than 2 per band"),
-    ("ring", 224, "ring", "singular"),                # forced, and every ring is singular
-    ("ring", 150, "ring", "216 ring pixels for 150 bands"),
-    ("scene", 10, "scene", "216 ring pixels for 10 bands"),
-])
+@pytest.mark.parametrize(
+    "mode,bands,expected,word",
+    [
+        ("auto", 100, "ring", "at least 2 per band"),  # 216 ring pixels >= 2 x 100
+        ("auto", 108, "ring", "at least 2 per band"),  # exactly 2 per band
+        ("auto", 109, "scene", "fewer than 2 per band"),
+        ("ring", 224, "ring", "singular"),  # forced, and every ring is singular
+        ("ring", 150, "ring", "216 ring pixels for 150 bands"),
+        ("scene", 10, "scene", "216 ring pixels for 10 bands"),
+    ],
+)
 def test_covariance_choice_follows_the_two_pixels_per_band_rule(mode, bands, expected, word):
     choice = choose_covariance(mode, 3, 15, bands)
     assert choice.mode == expected and word in choice.reason

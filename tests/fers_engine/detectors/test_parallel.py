@@ -1,4 +1,5 @@
 """Worker counts, chunk plans and cancellable chunked runs (``detectors/parallel.py``)."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,21 @@ def test_nonsense_worker_counts_are_one_clear_error(bad):
         parallel.resolve_workers(bad)
 
 
-@pytest.mark.parametrize("rows,width,pixels,workers,strip", [
-    (7, 10, 25, 1, 1), (7, 10, 25, 4, 1), (7, 10, 1000, 3, 1), (3, 100, 7, 2, 1), (1, 5, 1, 1, 1),
-    (5, 9, 9, 1, 1), (40, 50, 300, 1, 7), (40, 50, 300, 2, 7), (4, 50, 100, 1, 7), (9, 30, 5, 1, 8)])
+@pytest.mark.parametrize(
+    "rows,width,pixels,workers,strip",
+    [
+        (7, 10, 25, 1, 1),
+        (7, 10, 25, 4, 1),
+        (7, 10, 1000, 3, 1),
+        (3, 100, 7, 2, 1),
+        (1, 5, 1, 1, 1),
+        (5, 9, 9, 1, 1),
+        (40, 50, 300, 1, 7),
+        (40, 50, 300, 2, 7),
+        (4, 50, 100, 1, 7),
+        (9, 30, 5, 1, 8),
+    ],
+)
 def test_chunks_tile_the_grid_once_in_strips_within_the_budget(rows, width, pixels, workers, strip):
     chunks = parallel.pixel_chunks(rows, width, pixels, workers, strip)
     seen = [[0] * width for _ in range(rows)]
@@ -71,7 +84,7 @@ def test_every_chunk_runs_and_progress_comes_from_the_calling_thread(workers):
         steps.append(fraction)
         callers.add(threading.get_ident())
 
-    parallel.run_chunks(done.append, list(range(10)), workers, Reporter(progress=progress))
+    parallel.run_chunks(done.append, list(range(10)), workers, Reporter(on_progress=progress))
     assert sorted(done) == list(range(10))
     assert steps == sorted(steps) and steps[-1] == pytest.approx(1.0)
     assert callers == {threading.get_ident()}
@@ -121,6 +134,6 @@ def test_an_interrupt_in_the_calling_thread_stops_the_workers_within_a_chunk():
 
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        parallel.run_chunks(work, list(range(100)), 2, Reporter(progress=progress))
+        parallel.run_chunks(work, list(range(100)), 2, Reporter(on_progress=progress))
     assert time.perf_counter() - t0 < 1.0  # 100 chunks x 50 ms would be 2.5 s on 2 workers
     assert len(started) <= 4

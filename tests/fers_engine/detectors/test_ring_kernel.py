@@ -1,4 +1,5 @@
 """The compiled local-RX kernel's own pieces: packed moment sums slid down and along."""
+
 from __future__ import annotations
 
 import numpy as np

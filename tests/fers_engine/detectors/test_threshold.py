@@ -1,4 +1,5 @@
 """Threshold rules for turning a score map into an anomaly mask."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,12 @@ def test_otsu_on_a_constant_map_flags_nothing():
 
 @pytest.mark.parametrize(
     "method,value,match",
-    [("median", 1.0, "unknown"), ("percentile", 101.0, "within"),
-     ("false_alarm_rate", -0.1, "within"), ("value", float("nan"), "finite")],
+    [
+        ("median", 1.0, "unknown"),
+        ("percentile", 101.0, "within"),
+        ("false_alarm_rate", -0.1, "within"),
+        ("value", float("nan"), "finite"),
+    ],
 )
 def test_bad_arguments_are_clear_errors(method, value, match):
     with pytest.raises(InputError, match=match):
@@ -78,8 +83,13 @@ def test_each_method_has_its_own_default_and_range():
     assert check_threshold("otsu", 12.0) is None  # Otsu takes no value
     with pytest.raises(InputError, match="'value' threshold method needs a threshold value"):
         check_threshold("value")
-    for method, bad in (("percentile", 101.0), ("percentile", float("nan")), ("false_alarm_rate", 99.0),
-                        ("value", float("inf")), ("nonsense", 1.0)):
+    for method, bad in (
+        ("percentile", 101.0),
+        ("percentile", float("nan")),
+        ("false_alarm_rate", 99.0),
+        ("value", float("inf")),
+        ("nonsense", 1.0),
+    ):
         with pytest.raises(InputError):
             check_threshold(method, bad)
     scores = scores_with_nan(3)

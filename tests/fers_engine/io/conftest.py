@@ -3,6 +3,7 @@ so reader tests do not depend on the code under test in ``writer.py``.
 
 Helpers are handed out as fixtures (``make_geotiff``, ``make_envi``) rather than imported, so
 the tests work under any pytest import mode."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,9 @@ def _write_geotiff(
     if data.ndim == 2:
         data = data[None]
     gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(data.dtype)
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0],
-                                              gdal_type)
+    ds = gdal.GetDriverByName("GTiff").Create(
+        str(path), data.shape[2], data.shape[1], data.shape[0], gdal_type
+    )
     if crs is not None:
         srs = osr.SpatialReference()
         srs.SetFromUserInput(crs)

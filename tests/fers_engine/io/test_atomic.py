@@ -1,5 +1,6 @@
 """io.atomic: the one commit primitive (rasters, model files, reports, checkpoints): the user's
 file mode, nothing left behind on failure, the previous file kept."""
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,13 @@ def test_every_writer_gives_the_users_file_mode(tmp_path, umask, mask, expected)
     ]
     for out in outputs:
         assert _mode(Path(out)) == expected, (out, oct(_mode(Path(out))))
-    assert sorted(os.listdir(tmp_path)) == ["card.json", "quicklook.png", "report.html", "score.tif", "weights.bin"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "card.json",
+        "quicklook.png",
+        "report.html",
+        "score.tif",
+        "weights.bin",
+    ]
 
 
 def test_model_file_and_its_card_get_the_users_mode(tmp_path, umask):
@@ -106,8 +113,9 @@ def test_full_disk_keeps_the_previous_file(tmp_path):
     target = tmp_path / "weights.bin"
     write_bytes(target, b"previous")
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-c", FULL_DISK, str(target)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(target)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "OutputError: cannot write weights.bin (File too large)"
     assert target.read_bytes() == b"previous" and os.listdir(tmp_path) == ["weights.bin"]

@@ -1,15 +1,15 @@
 """AVIRIS-NG ENVI with a rotated map info (kept, or north-up on request) and AVIRIS-3 RFL_ORT.nc."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from fers_engine.errors import InputError
-from fers_engine.io import ReaderOptions, open_scene
-
 from products.aviris import AV3_NAME, ORIGIN, PIXEL, rotated_geotransform, write_aviris3, write_envi
 from products.checks import run_rx, top_pixel
 from products.common import band_table, reflectance
+
+from fers_engine.errors import InputError
+from fers_engine.io import ReaderOptions, open_scene
 
 
 @pytest.fixture

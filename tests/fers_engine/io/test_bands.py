@@ -1,19 +1,32 @@
 """Band selection, wavelength units, first-N and the spectral resampling matrix."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from fers_engine.errors import InputError
-from fers_engine.io import (first_n, open_scene, resample_block, resampling_matrix, select_bands,
-                            wavelengths_to_nm)
+from fers_engine.io import (
+    first_n,
+    open_scene,
+    resample_block,
+    resampling_matrix,
+    select_bands,
+    wavelengths_to_nm,
+)
 from fers_engine.io.scene import SceneInfo
 
 
 def _info(count=10, wavelengths=None, bad=None) -> SceneInfo:
-    return SceneInfo(path="cube.tif", height=2, width=2, count=count, dtype="float32",
-                     wavelengths=None if wavelengths is None else np.asarray(wavelengths, float),
-                     bad_bands=None if bad is None else np.asarray(bad, bool))
+    return SceneInfo(
+        path="cube.tif",
+        height=2,
+        width=2,
+        count=count,
+        dtype="float32",
+        wavelengths=None if wavelengths is None else np.asarray(wavelengths, float),
+        bad_bands=None if bad is None else np.asarray(bad, bool),
+    )
 
 
 # -- selection ---------------------------------------------------------------------------------
@@ -39,24 +52,30 @@ def test_drop_bad_bands_and_intersection():
     np.testing.assert_array_equal(select_bands(_info(), drop_bad_bands=True), np.arange(10))
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(indices=[10]), "band index 10 out of range: 'cube.tif' has 10 bands"),
-    (dict(indices=[-1]), "out of range"),
-    (dict(indices=[]), "empty"),
-    (dict(indices=[1.5]), "integers"),
-    (dict(wavelength_ranges=[(400, 500)]), "has no wavelengths"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (dict(indices=[10]), "band index 10 out of range: 'cube.tif' has 10 bands"),
+        (dict(indices=[-1]), "out of range"),
+        (dict(indices=[]), "empty"),
+        (dict(indices=[1.5]), "integers"),
+        (dict(wavelength_ranges=[(400, 500)]), "has no wavelengths"),
+    ],
+)
 def test_selection_errors_without_wavelengths(kw, words):
     with pytest.raises(InputError, match=words):
         select_bands(_info(), **kw)
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(wavelength_ranges=[(2000, 2500)]), "band selection is empty"),
-    (dict(wavelength_ranges=[(900, 500)]), "low > high"),
-    (dict(wavelength_ranges=[]), "empty"),
-    (dict(indices=[0], wavelength_ranges=[(900, 1000)]), "empty"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (dict(wavelength_ranges=[(2000, 2500)]), "band selection is empty"),
+        (dict(wavelength_ranges=[(900, 500)]), "low > high"),
+        (dict(wavelength_ranges=[]), "empty"),
+        (dict(indices=[0], wavelength_ranges=[(900, 1000)]), "empty"),
+    ],
+)
 def test_selection_errors_with_wavelengths(kw, words):
     with pytest.raises(InputError, match=words):
         select_bands(_info(wavelengths=np.arange(400, 1400, 100)), **kw)
@@ -71,15 +90,18 @@ def test_first_n():
 
 
 # -- wavelength units --------------------------------------------------------------------------
-@pytest.mark.parametrize("values, units, expected, guessed", [
-    ([0.4, 2.5], "Micrometers", [400, 2500], False),
-    ([0.4, 2.5], "microns", [400, 2500], False),
-    ([400, 2500], "Nanometers", [400, 2500], False),
-    ([400, 2500], "nm", [400, 2500], False),
-    ([0.4, 2.5], None, [400, 2500], True),
-    ([400, 2500], "", [400, 2500], True),
-    ([0.4, 2.5], "Unknown", [400, 2500], True),
-])
+@pytest.mark.parametrize(
+    "values, units, expected, guessed",
+    [
+        ([0.4, 2.5], "Micrometers", [400, 2500], False),
+        ([0.4, 2.5], "microns", [400, 2500], False),
+        ([400, 2500], "Nanometers", [400, 2500], False),
+        ([400, 2500], "nm", [400, 2500], False),
+        ([0.4, 2.5], None, [400, 2500], True),
+        ([400, 2500], "", [400, 2500], True),
+        ([0.4, 2.5], "Unknown", [400, 2500], True),
+    ],
+)
 def test_wavelength_units(values, units, expected, guessed):
     nm, note = wavelengths_to_nm(values, units)
     np.testing.assert_allclose(nm, expected)
@@ -159,8 +181,10 @@ def test_resample_block_is_a_tensordot_over_bands():
 
 
 def test_san_diego_onto_the_muufl_grid(shared_data):
-    with open_scene(shared_data / "san-diego-envi-90x90" / "SDData") as sd, \
-            open_scene(shared_data / "muufl-gulfport-crops" / "an_hsi_img_for_tgt_det_demo.mat") as mu:
+    with (
+        open_scene(shared_data / "san-diego-envi-90x90" / "SDData") as sd,
+        open_scene(shared_data / "muufl-gulfport-crops" / "an_hsi_img_for_tgt_det_demo.mat") as mu,
+    ):
         R, desc = resampling_matrix(sd.info.wavelengths, sd.info.count, mu.info.wavelengths, mu.info.count)
         block, _ = sd.read(0, 4)
     assert R.shape == (72, 189)

@@ -1,4 +1,5 @@
 """Block sizes from a memory budget and row blocks with halos."""
+
 from __future__ import annotations
 
 import numpy as np

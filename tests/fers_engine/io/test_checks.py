@@ -1,4 +1,5 @@
 """Scene checks made before work: complex samples, band counts, bands that hold no value."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -7,7 +8,13 @@ import numpy as np
 import pytest
 
 from fers_engine.errors import InputError
-from fers_engine.io.checks import band_labels, check_band_count, check_scene, drop_empty_bands, find_empty_bands
+from fers_engine.io.checks import (
+    band_labels,
+    check_band_count,
+    check_scene,
+    drop_empty_bands,
+    find_empty_bands,
+)
 from fers_engine.io.scene import Scene, SceneInfo
 from fers_engine.progress import Reporter
 
@@ -18,8 +25,15 @@ class ArrayScene(Scene):
     def __init__(self, cube: np.ndarray, nodata=None, wavelengths=None):
         self.cube = cube
         self.rows_read = 0
-        self.info = SceneInfo(path="/data/cube.tif", height=cube.shape[1], width=cube.shape[2],
-                              count=cube.shape[0], dtype=str(cube.dtype), nodata=nodata, wavelengths=wavelengths)
+        self.info = SceneInfo(
+            path="/data/cube.tif",
+            height=cube.shape[1],
+            width=cube.shape[2],
+            count=cube.shape[0],
+            dtype=str(cube.dtype),
+            nodata=nodata,
+            wavelengths=wavelengths,
+        )
 
     def _read_raw(self, row0, row1, bands):
         self.rows_read += row1 - row0
@@ -75,10 +89,12 @@ def test_empty_bands_are_dropped_with_a_warning_naming_them_or_refused():
     cube[[1, 3]] = np.nan
     scene = ArrayScene(cube, wavelengths=np.array([400.0, 500.0, 600.0, 700.0, 800.0]))
     warnings = []
-    kept = drop_empty_bands(scene, np.arange(5), Reporter(warn=warnings.append))
+    kept = drop_empty_bands(scene, np.arange(5), Reporter(on_warning=warnings.append))
     assert kept.tolist() == [0, 2, 4]
-    assert warnings == ["dropped 2 band(s) of cube.tif hold no valid value (all NaN or nodata): "
-                        "band 2 (500.0 nm), band 4 (700.0 nm)"]
+    assert warnings == [
+        "dropped 2 band(s) of cube.tif hold no valid value (all NaN or nodata): "
+        "band 2 (500.0 nm), band 4 (700.0 nm)"
+    ]
     with pytest.raises(InputError, match="^2 band\\(s\\) of cube.tif hold no valid value"):
         drop_empty_bands(scene, np.arange(5), drop=False)
     with pytest.raises(InputError, match="without them 1 band\\(s\\) would be left"):
@@ -116,8 +132,10 @@ def test_failed_reads_become_one_line_naming_the_file():
     for call in (lambda: scene.read(0, 2), lambda: scene.read_band_validity(0, 2)):
         with pytest.raises(InputError) as err:
             call()
-        assert str(err.value) == ("cannot read rows 0-2 of cube.tif (TIFFFillTile: Read error at row 3; got 10 "
-                                  "bytes, expected 4096): the file may be truncated or damaged")
+        assert str(err.value) == (
+            "cannot read rows 0-2 of cube.tif (TIFFFillTile: Read error at row 3; got 10 "
+            "bytes, expected 4096): the file may be truncated or damaged"
+        )
 
 
 def test_memory_errors_are_not_disguised():

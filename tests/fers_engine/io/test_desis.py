@@ -1,15 +1,15 @@
 """DESIS L2A: SPECTRAL_IMAGE.tif with its ENVI-style .hdr and METADATA.xml."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from fers_engine.errors import InputError
-from fers_engine.io import open_scene
-
 from products.checks import run_rx, top_pixel
 from products.common import band_table, reflectance
 from products.desis import GAIN, NAME, NODATA, TRANSFORM, write_desis
+
+from fers_engine.errors import InputError
+from fers_engine.io import open_scene
 
 
 @pytest.fixture

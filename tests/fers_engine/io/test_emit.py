@@ -1,16 +1,16 @@
 """EMIT L2A RFL: fixture in the product's NetCDF layout, read back, orthorectified, detected."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from osgeo import osr
-
-from fers_engine.errors import InputError
-from fers_engine.io import ReaderOptions, open_scene
-
 from products.checks import run_rx, same_crs, top_pixel
 from products.common import band_table, reflectance
 from products.emit import GEOTRANSFORM, brute_force_ortho, rotated_glt, write_emit
+
+from fers_engine.errors import InputError
+from fers_engine.io import ReaderOptions, open_scene
 
 ROWS, COLS = 60, 50
 
@@ -71,20 +71,29 @@ def test_implanted_anomaly_is_the_top_score_on_the_map(emit, tmp_path):
 
 def _broken(tmp_path, emit, **kw):
     path = tmp_path / "EMIT_L2A_RFL_broken.nc"
-    args = dict(cube=emit["cube"], wavelengths=emit["wl"], fwhm=emit["fwhm"], good=emit["good"],
-                glt_x=emit["gx"], glt_y=emit["gy"])
+    args = dict(
+        cube=emit["cube"],
+        wavelengths=emit["wl"],
+        fwhm=emit["fwhm"],
+        good=emit["good"],
+        glt_x=emit["gx"],
+        glt_y=emit["gy"],
+    )
     args.update(kw)
     return write_emit(path, **args)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(skip=("location",)), "missing /location/glt_x"),
-    (dict(skip=("sensor_band_parameters",)), "missing /sensor_band_parameters/wavelengths"),
-    (dict(skip=("reflectance",)), "missing /reflectance"),
-    ("glt_out_of_range", "GLT out of range"),
-    ("short_wavelengths", "wavelengths has 284 values for 285 bands"),
-    (dict(geotransform=(1.0, 2.0)), "geotransform must hold 6 numbers"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(skip=("location",)), "missing /location/glt_x"),
+        (dict(skip=("sensor_band_parameters",)), "missing /sensor_band_parameters/wavelengths"),
+        (dict(skip=("reflectance",)), "missing /reflectance"),
+        ("glt_out_of_range", "GLT out of range"),
+        ("short_wavelengths", "wavelengths has 284 values for 285 bands"),
+        (dict(geotransform=(1.0, 2.0)), "geotransform must hold 6 numbers"),
+    ],
+)
 def test_malformed_product_is_one_line_naming_file_and_problem_and_no_output(emit, tmp_path, change, message):
     if change == "glt_out_of_range":
         gx = emit["gx"].copy()
@@ -118,12 +127,18 @@ def test_readers_behave_the_same_when_the_host_turned_gdal_exceptions_on(emit, t
     import sys
 
     broken = _broken(tmp_path, emit, skip=("location",))
-    code = ("import sys; from osgeo import gdal; gdal.UseExceptions()\n"
-            "from fers_engine.errors import InputError\nfrom fers_engine.io import open_scene\n"
-            "s = open_scene(sys.argv[1]); print(s.map_view.width, s.read(0, 2)[0].shape); s.close()\n"
-            "try:\n    open_scene(sys.argv[2])\nexcept InputError as e:\n    print('InputError:', e)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(emit["path"]), str(broken)],
-                         capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from osgeo import gdal; gdal.UseExceptions()\n"
+        "from fers_engine.errors import InputError\nfrom fers_engine.io import open_scene\n"
+        "s = open_scene(sys.argv[1]); print(s.map_view.width, s.read(0, 2)[0].shape); s.close()\n"
+        "try:\n    open_scene(sys.argv[2])\nexcept InputError as e:\n    print('InputError:', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(emit["path"]), str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == f"{emit['gx'].shape[1]} (285, 2, {COLS})"

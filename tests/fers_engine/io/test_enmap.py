@@ -1,5 +1,6 @@
 """EnMAP L2A: METADATA.XML + SPECTRAL_IMAGE (folder, lower-case .xml, ZIP) and the 18 real
 EnMAP-Box-exported tiles of ``enmap-l2a-potsdam-tiles``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import gdal, osr
-
-from fers_engine.errors import InputError
-from fers_engine.io import open_scene
-
 from products.checks import run_rx, same_crs, top_pixel
 from products.common import reflectance
 from products.enmap import GAIN, NAME, NODATA, TRANSFORM, metadata_xml, write_product, write_zip
+
+from fers_engine.errors import InputError
+from fers_engine.io import open_scene
 
 TILES = "enmap-l2a-potsdam-tiles/images"
 
@@ -91,11 +91,14 @@ def test_anomaly_found_and_map_georeferenced(product, tmp_path):
     np.testing.assert_allclose(blocked, scores, rtol=1e-6)  # float64 sums in another order
 
 
-@pytest.mark.parametrize("break_it, message", [
-    ("no image", "no ENMAP01"),
-    ("bad xml", "not valid XML"),
-    ("short xml", "223 wavelengths for 224 bands"),
-])
+@pytest.mark.parametrize(
+    "break_it, message",
+    [
+        ("no image", "no ENMAP01"),
+        ("bad xml", "not valid XML"),
+        ("short xml", "223 wavelengths for 224 bands"),
+    ],
+)
 def test_malformed_product_is_one_line_and_no_output(product, tmp_path, break_it, message):
     meta, folder = product["meta"], product["meta"].parent
     if break_it == "no image":

@@ -1,5 +1,6 @@
 """osgeo.gdal in the engine: errors in either binding mode, the block cache left to the host in
 worker threads, a truncated file as one line, and no rasterio anywhere."""
+
 from __future__ import annotations
 
 import os
@@ -73,7 +74,9 @@ def test_truncated_geotiff_is_one_line(tmp_path):
     with open(path, "r+b") as fh:
         fh.truncate(size // 2)
     with open_scene(path) as scene:
-        with pytest.raises(InputError, match=r"cannot read rows 0:200 of cut.tif \(.*\); is the file truncated"):
+        with pytest.raises(
+            InputError, match=r"cannot read rows 0:200 of cut.tif \(.*\); is the file truncated"
+        ):
             scene.read_all()
 
 
@@ -107,8 +110,14 @@ print("ok", "rasterio" in sys.modules and sys.modules["rasterio"] is not None)
 
 def test_engine_io_runs_without_rasterio_and_with_gdal_exceptions(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-c", NO_RASTERIO, str(tmp_path)], capture_output=True,
-                          text=True, env=env, cwd=str(tmp_path), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_RASTERIO, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["InputError", "ok", "False"], proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.tif", "mask.tif", "score.tif", "truth.tif"]

@@ -1,4 +1,5 @@
 """GdalScene: GeoTIFF and ENVI metadata (CRS, transform, nodata, wavelengths, fwhm, bbl), reads."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ band names = {blue, green, red, nir}
 
 
 def test_geotiff_keeps_crs_transform_wavelengths(tmp_path, cube, make_geotiff, utm33):
-    path = make_geotiff(tmp_path / "s.tif", cube, wavelengths=[0.45, 0.55, 0.65, 0.85],
-                         wavelength_units="Micrometers")
+    path = make_geotiff(
+        tmp_path / "s.tif", cube, wavelengths=[0.45, 0.55, 0.65, 0.85], wavelength_units="Micrometers"
+    )
     with GdalScene(path) as scene:
         info = scene.info
         assert (info.height, info.width, info.count, info.dtype) == (7, 5, 4, "int16")
@@ -103,13 +105,16 @@ def test_block_reads_equal_whole_read(tmp_path, cube, make_geotiff):
     assert whole.dtype == np.float32 and whole.shape == (4, 7, 5)
 
 
-@pytest.mark.parametrize("rows, bands, words", [
-    ((0, 8), None, "row range"),
-    ((3, 3), None, "row range"),
-    ((0, 7), [4], "band index 4 out of range"),
-    ((0, 7), [-1], "out of range"),
-    ((0, 7), [], "empty"),
-])
+@pytest.mark.parametrize(
+    "rows, bands, words",
+    [
+        ((0, 8), None, "row range"),
+        ((3, 3), None, "row range"),
+        ((0, 7), [4], "band index 4 out of range"),
+        ((0, 7), [-1], "out of range"),
+        ((0, 7), [], "empty"),
+    ],
+)
 def test_bad_read_requests(tmp_path, cube, rows, bands, words, make_geotiff):
     path = make_geotiff(tmp_path / "r.tif", cube)
     with open_scene(path) as scene:
@@ -131,8 +136,7 @@ def test_envi_header_metadata(tmp_path, cube, via_header, make_envi):
         np.testing.assert_array_equal(info.bad_bands, [True, False, True, True])
         assert info.band_names == ["blue", "green", "red", "nir"]
         assert osr.SpatialReference(wkt=info.crs).GetUTMZone() == 33
-        assert info.transform == pytest.approx(
-            (500000.0, 2.5, 0.0, 4600000.0, 0.0, -2.5))
+        assert info.transform == pytest.approx((500000.0, 2.5, 0.0, 4600000.0, 0.0, -2.5))
         block, valid = scene.read_all()
     assert not valid[2, 3] and valid.sum() == 34
     np.testing.assert_array_equal(block[:, valid], cube[:, valid])
@@ -202,7 +206,8 @@ def test_aux_xml_beside_envi_is_reported(tmp_path, cube, make_envi):
     """A stale .aux.xml can silently override the header (EnMAP-Box bitbucket #943)."""
     path = make_envi(tmp_path / "e", cube)
     (tmp_path / "e.aux.xml").write_text(
-        '<PAMDataset><PAMRasterBand band="1"><NoDataValue>0</NoDataValue></PAMRasterBand></PAMDataset>')
+        '<PAMDataset><PAMRasterBand band="1"><NoDataValue>0</NoDataValue></PAMRasterBand></PAMDataset>'
+    )
     with open_scene(path) as scene:
         assert any("e.aux.xml" in n for n in scene.info.notes)
         assert tmp_path / "e.aux.xml" in scene.files

@@ -1,4 +1,5 @@
 """Moving a score map onto a map grid through a lookup: EMIT's GLT and the north-up AVIRIS grid."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ class _Rows:
 
     def write(self, row0, block):
         self.calls.append(block.shape[0])
-        self.out[row0:row0 + block.shape[0]] = block
+        self.out[row0 : row0 + block.shape[0]] = block
 
 
 def test_map_view_is_a_plain_lookup_whatever_the_blocking():

@@ -1,5 +1,6 @@
 """The output guard: collisions with inputs and between outputs, non-file outputs, folders,
 and the sweep of partial files left by runs that died."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,14 @@ from pathlib import Path
 import pytest
 
 from fers_engine.errors import OutputError
-from fers_engine.io.guard import (LEGACY_PARTIAL_AGE_S, Output, guard_outputs, partial_prefix, pid_alive,
-                                  sweep_stale_partials)
+from fers_engine.io.guard import (
+    LEGACY_PARTIAL_AGE_S,
+    Output,
+    guard_outputs,
+    partial_prefix,
+    pid_alive,
+    sweep_stale_partials,
+)
 from fers_engine.progress import Reporter
 
 
@@ -24,7 +31,9 @@ def _touch(path: Path, text: str = "data") -> Path:
 
 def test_output_equal_to_an_input_is_refused(tmp_path):
     src = _touch(tmp_path / "x.tif")
-    with pytest.raises(OutputError, match=r"^the mask x.tif would overwrite the input x.tif; choose another path$"):
+    with pytest.raises(
+        OutputError, match=r"^the mask x.tif would overwrite the input x.tif; choose another path$"
+    ):
         guard_outputs([Output.raster("mask", src)], inputs=[src])
     guard_outputs([Output.raster("mask", tmp_path / "m.tif")], inputs=[src])  # another path is fine
 
@@ -56,6 +65,7 @@ def test_opened_scene_files_are_inputs(tmp_path):
     class FakeScene:  # what the guard uses of a Scene: info.path and the GDAL file list
         class info:
             path = str(tmp_path / "cube.tif")
+
         files = [tmp_path / "cube.tif", tmp_path / "cube.tif.msk"]
 
     with pytest.raises(OutputError, match="cube.tif.msk, a file of the input cube.tif"):
@@ -67,9 +77,36 @@ def test_two_outputs_of_one_run_may_not_be_one_file(tmp_path):
     with pytest.raises(OutputError, match=r"^the score raster and the mask are the same file \(s.tif\)"):
         guard_outputs([Output.raster("score raster", score), Output.raster("mask", score)])
     model = tmp_path / "m.safetensors"
-    with pytest.raises(OutputError, match="the model and the training checkpoint are the same file \\(m.json\\)"):
-        guard_outputs([Output.file("model", model, model.with_suffix(".json")),
-                       Output.file("training checkpoint", tmp_path / "m.json")])
+    with pytest.raises(
+        OutputError, match="the model and the training checkpoint are the same file \\(m.json\\)"
+    ):
+        guard_outputs(
+            [
+                Output.file("model", model, model.with_suffix(".json")),
+                Output.file("training checkpoint", tmp_path / "m.json"),
+            ]
+        )
+
+
+def test_a_batch_of_outputs_is_guarded_in_linear_time(tmp_path, monkeypatch):
+    """A campaign guards thousands of outputs against thousands of inputs before it starts: each
+    file is resolved a bounded number of times, not once per pair (200 scenes took 27 s pair by
+    pair). A hard link between the last output and the first input is still found."""
+    import fers_engine.io.guard as guard
+
+    inputs = [_touch(tmp_path / f"in{i}.tif") for i in range(200)]
+    outputs = [Output.raster(f"score raster {i}", tmp_path / f"s{i}.tif") for i in range(200)]
+    calls = []
+    real = os.path.realpath
+    monkeypatch.setattr(guard.os.path, "realpath", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    guard_outputs(outputs, inputs=inputs)
+    files = (
+        len(inputs) * 3 + len(outputs) * 2
+    )  # an input, its .aux.xml and .hdr probes; a raster, its .aux.xml
+    assert len(calls) <= 2 * files, len(calls)
+    os.link(inputs[0], tmp_path / "s199.tif")
+    with pytest.raises(OutputError, match="the score raster 199 s199.tif would overwrite the input in0.tif"):
+        guard_outputs(outputs, inputs=inputs)
 
 
 @pytest.mark.parametrize("kind", ["folder", "fifo", "char device"])
@@ -145,8 +182,11 @@ def test_sweep_removes_only_partials_of_dead_writers_of_this_host(tmp_path):
     live = _partial(tmp_path, "t.tif", os.getppid())  # a running process
     mine = _partial(tmp_path, "u.tif", os.getpid())
     other_host = _partial(tmp_path, "v.tif", dead, host="00000000" if _host() != "00000000" else "11111111")
-    keep = [_touch(tmp_path / "s.tif"), _touch(tmp_path / ".s.tif.partial-notours"),
-            _touch(tmp_path / "s.tif.partial-ab12cd_9.tif")]  # not hidden: not the pattern
+    keep = [
+        _touch(tmp_path / "s.tif"),
+        _touch(tmp_path / ".s.tif.partial-notours"),
+        _touch(tmp_path / "s.tif.partial-ab12cd_9.tif"),
+    ]  # not hidden: not the pattern
     link = tmp_path / f".w.tif.partial-{_host()}-{dead}-ab12cd_9.tif"
     os.symlink(tmp_path / "s.tif", link)
     removed = sweep_stale_partials(tmp_path)
@@ -175,6 +215,6 @@ def test_sweep_leaves_other_users_partials(tmp_path):
 def test_guard_sweeps_output_folders_and_says_so(tmp_path):
     stale = _partial(tmp_path, "s.tif", _dead_pid())
     logs = []
-    guard_outputs([Output.raster("score raster", tmp_path / "s.tif")], reporter=Reporter(log=logs.append))
+    guard_outputs([Output.raster("score raster", tmp_path / "s.tif")], reporter=Reporter(on_info=logs.append))
     assert not stale.exists()
     assert logs == [f"removed 1 partial file(s) left in {tmp_path} by an interrupted run: {stale.name}"]

@@ -1,4 +1,5 @@
 """MatScene: cube, ground truth, validity mask and wavelengths found by content, not by name."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,9 @@ def test_keys_found_by_content_with_odd_names(tmp_path):
     cube = _cube()
     gt = np.zeros((6, 4), np.uint8)
     gt[1, 2] = gt[4, 0] = 255
-    scipy.io.savemat(tmp_path / "x.mat", {"zz_small": np.ones((2, 2, 2)), "Q": cube, "lbl": gt,
-                                          "note": np.arange(3.0)})
+    scipy.io.savemat(
+        tmp_path / "x.mat", {"zz_small": np.ones((2, 2, 2)), "Q": cube, "lbl": gt, "note": np.arange(3.0)}
+    )
     with open_scene(tmp_path / "x.mat") as scene:
         assert isinstance(scene, MatScene)
         assert scene.cube_key == "Q" and scene.ground_truth_key == "lbl"
@@ -68,8 +70,7 @@ def test_unmixing_layout_rebuilt_column_major(tmp_path):
     # MATLAB: Y = reshape(cube, rows*cols, bands)'; pixel p = r + c*rows (column-major)
     Y = cube.reshape(rows * cols, bands, order="F").T
     idx = np.arange(4, 4 + bands, dtype=np.uint8)[:, None]  # a kept-band list, not a mask
-    scipy.io.savemat(tmp_path / "j.mat", {"Y": Y, "nCol": cols, "nRow": rows, "GT": idx,
-                                          "maxValue": 5000})
+    scipy.io.savemat(tmp_path / "j.mat", {"Y": Y, "nCol": cols, "nRow": rows, "GT": idx, "maxValue": 5000})
     with open_scene(tmp_path / "j.mat") as scene:
         assert (scene.info.height, scene.info.width, scene.info.count) == (rows, cols, bands)
         block, _ = scene.read_all()
@@ -97,6 +98,7 @@ def _fake_v73_header() -> bytes:
 def test_v73_without_h5py_is_a_clear_error(tmp_path):
     try:
         import h5py  # noqa: F401
+
         pytest.skip("h5py is installed: v7.3 files are read (see the test below)")
     except ImportError:
         pass
@@ -168,8 +170,12 @@ def test_hydice_transposed_file_is_self_consistent(shared_data):
 
 def test_two_cubes_of_similar_size_are_refused_by_name(tmp_path):
     cube = _cube()
-    scipy.io.savemat(tmp_path / "two.mat", {"data": cube, "data_norm": cube[:, :, :4] / 2.0,
-                                            "thumb": np.ones((2, 2, 3))})
-    with pytest.raises(InputError, match=r"two.mat holds 2 hyperspectral cubes \('data' 6x4x5, 'data_norm' "
-                                         r"6x4x4\) and FERS cannot tell which one to analyse"):
+    scipy.io.savemat(
+        tmp_path / "two.mat", {"data": cube, "data_norm": cube[:, :, :4] / 2.0, "thumb": np.ones((2, 2, 3))}
+    )
+    with pytest.raises(
+        InputError,
+        match=r"two.mat holds 2 hyperspectral cubes \('data' 6x4x5, 'data_norm' "
+        r"6x4x4\) and FERS cannot tell which one to analyse",
+    ):
         open_scene(tmp_path / "two.mat")

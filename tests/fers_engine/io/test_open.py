@@ -1,4 +1,5 @@
 """open_scene / read_ground_truth / find_ground_truth: every real scene, and every bad input."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal
 import scipy.io
+from osgeo import gdal
 
 from fers_engine.errors import FersError, InputError
 from fers_engine.io import find_ground_truth, open_scene, read_ground_truth
@@ -44,8 +45,9 @@ CATALOG = [
 ]
 
 
-@pytest.mark.parametrize("rel, rows, cols, bands, dtype, anomalies", CATALOG,
-                         ids=[Path(c[0]).name for c in CATALOG])
+@pytest.mark.parametrize(
+    "rel, rows, cols, bands, dtype, anomalies", CATALOG, ids=[Path(c[0]).name for c in CATALOG]
+)
 def test_every_shared_scene_loads(shared_data, rel, rows, cols, bands, dtype, anomalies):
     path = shared_data / rel
     with open_scene(path) as scene:
@@ -123,16 +125,28 @@ def _zero_band_container(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda d: d / "missing.tif", "input not found"),
-    (lambda d: (d / "empty.tif").write_bytes(b"") and d / "empty.tif" or d / "empty.tif", "empty"),
-    (lambda d: (d / "notes.txt").write_text("hello\nworld\n") and d / "notes.txt", "notes.txt is a text file"),
-    (lambda d: (d / "fake.tif").write_text("not really a tiff") and d / "fake.tif", "fake.tif is a text file"),
-    (lambda d: (d / "junk.tif").write_bytes(bytes(range(256)) * 8) and d / "junk.tif", "cannot read junk.tif"),
-    (lambda d: (d / "junk.mat").write_text("plain text") and d / "junk.mat", "junk.mat"),
-    (lambda d: _zero_band_container(d / "zero.gpkg"), "zero.gpkg has no bands: it holds 2 subdatasets"),
-    (lambda d: d, "folder"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: d / "missing.tif", "input not found"),
+        (lambda d: (d / "empty.tif").write_bytes(b"") and d / "empty.tif" or d / "empty.tif", "empty"),
+        (
+            lambda d: (d / "notes.txt").write_text("hello\nworld\n") and d / "notes.txt",
+            "notes.txt is a text file",
+        ),
+        (
+            lambda d: (d / "fake.tif").write_text("not really a tiff") and d / "fake.tif",
+            "fake.tif is a text file",
+        ),
+        (
+            lambda d: (d / "junk.tif").write_bytes(bytes(range(256)) * 8) and d / "junk.tif",
+            "cannot read junk.tif",
+        ),
+        (lambda d: (d / "junk.mat").write_text("plain text") and d / "junk.mat", "junk.mat"),
+        (lambda d: _zero_band_container(d / "zero.gpkg"), "zero.gpkg has no bands: it holds 2 subdatasets"),
+        (lambda d: d, "folder"),
+    ],
+)
 def test_bad_inputs(tmp_path, make, words):
     path = make(tmp_path)
     with pytest.raises(InputError, match=words) as err:

@@ -1,16 +1,16 @@
 """PRISMA L2D HE5: fixture in the ASI layout (h5py), read through GDAL's HDF5 driver."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from osgeo import osr
-
-from fers_engine.errors import InputError
-from fers_engine.io import open_scene
-
 from products.checks import run_rx, same_crs, top_pixel
 from products.common import band_table, reflectance
 from products.prisma import SCALE, write_prisma
+
+from fers_engine.errors import InputError
+from fers_engine.io import open_scene
 
 NAME = "PRS_L2D_STD_20201107101404_20201107101408_0001.he5"
 

@@ -1,16 +1,16 @@
 """``fers info`` and ``fers detect --no-ortho/--north-up`` on sensor products."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 from osgeo import gdal
-
-from fers_engine.cli import main as fers
-
 from products.aviris import rotated_geotransform, write_envi
 from products.common import band_table, reflectance
 from products.emit import GEOTRANSFORM, small_product
+
+from fers_engine.cli import main as fers
 
 
 def _emit(tmp_path, shared_data):
@@ -21,10 +21,16 @@ def test_info_prints_product_grid_good_bands_scale_nodata_and_georeference(tmp_p
     path, wl, good, (oh, ow) = _emit(tmp_path, shared_data)
     assert fers(["info", str(path)]) == 0
     text = capsys.readouterr().out
-    for expected in ("product: EMIT L2A RFL", f"size: {ow} x {oh} px (map grid; read as 30 x 40 px)",
-                     f"band grid: 285 bands, {wl.min():.1f}-{wl.max():.1f} nm",
-                     f"good bands: {int(good.sum())} of 285", "scale: none", "nodata: -9999.0",
-                     "crs: WGS 84 (EPSG:4326)", f"geotransform: {list(GEOTRANSFORM)}"):
+    for expected in (
+        "product: EMIT L2A RFL",
+        f"size: {ow} x {oh} px (map grid; read as 30 x 40 px)",
+        f"band grid: 285 bands, {wl.min():.1f}-{wl.max():.1f} nm",
+        f"good bands: {int(good.sum())} of 285",
+        "scale: none",
+        "nodata: -9999.0",
+        "crs: WGS 84 (EPSG:4326)",
+        f"geotransform: {list(GEOTRANSFORM)}",
+    ):
         assert expected in text, expected
     assert fers(["info", str(path), "--json", "--no-ortho"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -61,12 +67,12 @@ def test_file_filters_offered_to_dialogs_match_the_names_the_readers_recognise(t
     """Every product name a dialog offers is one ``detect_product`` recognises by name."""
     import fnmatch
 
-    from fers_engine.io import PRODUCT_FILE_FILTERS
-    from fers_engine.io.enmap import is_enmap_name
-    from fers_engine.io.desis import is_desis_name
-
     from products.desis import NAME as DESIS
     from products.enmap import NAME as ENMAP
+
+    from fers_engine.io import PRODUCT_FILE_FILTERS
+    from fers_engine.io.desis import is_desis_name
+    from fers_engine.io.enmap import is_enmap_name
 
     names = {"EnMAP L2A": [f"{ENMAP}-METADATA.XML", f"{ENMAP}.ZIP"], "DESIS L2A": [f"{DESIS}-METADATA.xml"]}
     filters = dict(PRODUCT_FILE_FILTERS)

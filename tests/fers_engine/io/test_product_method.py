@@ -1,16 +1,16 @@
 """The full method on product data: reflectance or DN gives the same detection, and a product's
 band grid is fitted to the model's by wavelength."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from osgeo import gdal
+from products.checks import same_crs
 
 from fers_engine.io import open_scene
 from fers_engine.metrics import evaluate
 from fers_engine.pipeline import DetectOptions, detect
-
-from products.checks import same_crs
 
 
 def _geotiff(path, cube):

@@ -1,16 +1,16 @@
 """Planet Tanager HDF5-EOS basic (swath) and ortho (grid) products."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from osgeo import osr
-
-from fers_engine.errors import InputError
-from fers_engine.io import open_scene
-
 from products.checks import run_rx, same_crs, top_pixel
 from products.common import reflectance
 from products.tanager import EPSG, FILL, PIXEL, UL, write_tanager
+
+from fers_engine.errors import InputError
+from fers_engine.io import open_scene
 
 # Tanager samples 380-2500 nm every ~5 nm; its band table is not in sensor-band-tables, so the
 # fixture uses a 5 nm grid over that range with the water windows marked bad.

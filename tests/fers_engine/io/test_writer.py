@@ -1,4 +1,5 @@
 """RasterWriter: GeoTIFF layout, georeference round trip, atomic output, input protection."""
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,11 @@ def _structure(ds) -> dict:
 def test_round_trip_keeps_crs_transform_size(tmp_path):
     data = np.arange(3 * 300 * 270, dtype=np.float32).reshape(3, 300, 270)
     out = tmp_path / "score.tif"
-    with RasterWriter(out, 300, 270, count=3, crs="EPSG:32611", transform=GT,
-                      band_descriptions=["a", "b", "c"]) as w:
+    with RasterWriter(
+        out, 300, 270, count=3, crs="EPSG:32611", transform=GT, band_descriptions=["a", "b", "c"]
+    ) as w:
         for r0 in range(0, 300, 128):  # blocks do not align with the 256 tiles on purpose
-            w.write(r0, data[:, r0:r0 + 128])
+            w.write(r0, data[:, r0 : r0 + 128])
     assert _listing(tmp_path) == ["score.tif"], "no temporary file left behind"
     g = gdal.Open(str(out))
     assert (g.RasterXSize, g.RasterYSize, g.RasterCount) == (270, 300, 3)
@@ -88,7 +90,9 @@ def test_replaces_an_older_output(tmp_path):
     assert _listing(tmp_path) == ["r.tif"]
 
 
-@pytest.mark.parametrize("error", [RuntimeError("boom"), Cancelled("cancelled by the user"), KeyboardInterrupt()])
+@pytest.mark.parametrize(
+    "error", [RuntimeError("boom"), Cancelled("cancelled by the user"), KeyboardInterrupt()]
+)
 def test_exception_inside_with_leaves_nothing(tmp_path, error):
     out = tmp_path / "partial.tif"
     with pytest.raises(type(error)):
@@ -171,8 +175,9 @@ def test_band_metadata_round_trips_as_wavelengths(tmp_path):
     data = np.zeros((3, 4, 4), np.int16)
     meta = [{"wavelength": f"{w:.1f}", "wavelength_units": "Nanometers"} for w in (450, 550, 650)]
     out = tmp_path / "wl.tif"
-    with RasterWriter(out, 4, 4, count=3, dtype="int16", nodata=None, band_metadata=meta,
-                      tags={"FERS_DETECTOR": "rx"}) as w:
+    with RasterWriter(
+        out, 4, 4, count=3, dtype="int16", nodata=None, band_metadata=meta, tags={"FERS_DETECTOR": "rx"}
+    ) as w:
         w.write(0, data)
     with open_scene(out) as scene:
         np.testing.assert_allclose(scene.info.wavelengths, [450, 550, 650])
@@ -222,9 +227,13 @@ def test_full_disk_is_an_output_error_and_keeps_the_previous_output(tmp_path, wh
     write_array(out, np.full((4, 4), 3, np.float32))
     before = out.read_bytes()
     repo = Path(__file__).resolve().parents[3]
-    proc = subprocess.run([sys.executable, "-c", FULL_DISK_RASTER, str(out), when.split()[0], mode],
-                          capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=str(repo)))
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_RASTER, str(out), when.split()[0], mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(repo)),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     stage, _, message = proc.stdout.strip().partition(" | ")
     assert stage == ("write" if when == "during" else "commit"), proc.stdout

@@ -13,9 +13,20 @@ TINY_ARCH = {
 
 def tiny_card(arch=None):
     from fers_engine.nets.model_file import FORMAT, FORMAT_VERSION
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": arch or TINY_ARCH, "wavelengths": None,
-            "normalisation": {"method": "global-quantile", "q_lo": 0.001, "q_hi": 0.999, "half_range": 0.1,
-                              "cap": 262144}}
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": arch or TINY_ARCH,
+        "wavelengths": None,
+        "normalisation": {
+            "method": "global-quantile",
+            "q_lo": 0.001,
+            "q_hi": 0.999,
+            "half_range": 0.1,
+            "cap": 262144,
+        },
+    }
 
 
 @pytest.fixture
@@ -23,6 +34,7 @@ def tiny_model(tmp_path):
     """A randomly initialised tiny model file (path, card)."""
     from fers_engine.nets.enhancer import build_networks
     from fers_engine.nets.model_file import save_model
+
     torch.manual_seed(0)
     nets = build_networks(TINY_ARCH)
     # make BN running statistics non-trivial so frozen-BN bugs show

@@ -1,6 +1,7 @@
 """What the enhancers see: nodata filled from the nearest valid pixel, the border continued the
 same way, dead bands repaired; so a nodata collar, a 90-degree rotation or flip and dead bands
 leave the enhanced scores unchanged (exactly, up to float rounding)."""
+
 from __future__ import annotations
 
 import sys
@@ -26,6 +27,7 @@ def _cube(seed=0, bands=20, rows=30, cols=26):
 def _scores(enh, cube, valid):
     """The product's enhanced RX scores of a cube in memory (as bench/accuracy.py scores)."""
     from fers_engine.detectors.rx import global_rx
+
     x = fit_cube(enh.grid, cube, valid).apply(cube)
     f = scene_features(lambda b: enh.features(b, parts=enh.parts), x, valid, enh.halo)
     return global_rx(x + f["spectral"] + f["spatial"], valid)
@@ -34,7 +36,10 @@ def _scores(enh, cube, valid):
 @pytest.fixture(scope="module")
 def enhancer(tmp_path_factory):
     from fers_engine.nets.enhancer import load_enhancer
-    return load_enhancer(str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny.safetensors")), device="cpu")
+
+    return load_enhancer(
+        str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny.safetensors")), device="cpu"
+    )
 
 
 def test_fill_of_a_rectangular_collar_is_the_replicated_edge():
@@ -90,14 +95,16 @@ def test_dead_bands_are_found_and_replaced_by_their_neighbours(enhancer):
     assert np.flatnonzero(flags).tolist() == dead
     m = repair_matrix(flags)
     np.testing.assert_allclose(np.tensordot(m, broken, axes=(1, 0)), repaired, rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(_scores(enhancer, broken, valid), _scores(enhancer, repaired, valid),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        _scores(enhancer, broken, valid), _scores(enhancer, repaired, valid), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_block_features_with_nodata_equal_whole_scene_features(enhancer):
     """Row blocks read with the context ``context_rows`` asks for give the whole-scene features,
     ragged nodata included."""
     from fers_engine.nets.context import context_rows
+
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(12, 70, 33)) * 0.03).astype(np.float32)
     valid = rng.random((70, 33)) > 0.05
@@ -111,4 +118,6 @@ def test_block_features_with_nodata_equal_whole_scene_features(enhancer):
         a0, a1 = max(0, r0 - ctx), min(70, r1 + ctx)
         part = block_features(run, x[:, a0:a1], valid[a0:a1], a0, a1, r0, r1, enhancer.halo, 70, strip=10)
         for p in whole:
-            np.testing.assert_allclose(part[p][:, valid[r0:r1]], whole[p][:, r0:r1][:, valid[r0:r1]], atol=2e-6)
+            np.testing.assert_allclose(
+                part[p][:, valid[r0:r1]], whole[p][:, r0:r1][:, valid[r0:r1]], atol=2e-6
+            )

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from fers_engine.nets.losses import (SeparationLoss, alignment_loss, cross_covariance_loss, ssim, ssim_loss,
-                                     stage2_loss, variance_loss)
+from fers_engine.nets.losses import (
+    SeparationLoss,
+    alignment_loss,
+    cross_covariance_loss,
+    ssim,
+    ssim_loss,
+    stage2_loss,
+    variance_loss,
+)
 from fers_engine.nets.masks import MaskGenerator, fill_masked, grow_blobs
 from fers_engine.nets.spectral import Projection
 
@@ -61,7 +68,11 @@ def test_masks_recipe():
     assert ((1 - m).sum((1, 2)) > 0).all()
     x = rng.normal(size=(8, 5, 40, 56)).astype(np.float32)
     y = fill_masked(x, m, rng, "zero")
-    assert np.allclose(y[:, :, m == 1][...], x[:, :, m == 1]) if False else np.allclose(y * m[:, None], x * m[:, None])
+    assert (
+        np.allclose(y[:, :, m == 1][...], x[:, :, m == 1])
+        if False
+        else np.allclose(y * m[:, None], x * m[:, None])
+    )
     assert np.allclose(y * (1 - m[:, None]), 0)
 
 
@@ -74,7 +85,12 @@ def _implanted(contrast, seed=0):
     z[:, :, ab[0, 0] > 0] += contrast  # broadcast: both crops' target pixels shifted
     z[1, :, 10, 12] += contrast
     w = np.ones_like(ab)
-    return torch.from_numpy(z), torch.from_numpy(ab), torch.from_numpy(w), torch.from_numpy(rng.random(ab.shape).astype(np.float32))
+    return (
+        torch.from_numpy(z),
+        torch.from_numpy(ab),
+        torch.from_numpy(w),
+        torch.from_numpy(rng.random(ab.shape).astype(np.float32)),
+    )
 
 
 def test_separation_loss_falls_as_targets_stand_out_and_ignores_affine_maps():

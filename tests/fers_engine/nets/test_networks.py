@@ -1,4 +1,5 @@
 """Network shapes, batch independence, halo (tiled == whole), frozen BatchNorm."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,33 +35,39 @@ def test_shapes_odd_nonsquare(h, w):
 def test_batch_independence():
     torch.manual_seed(1)
     x = torch.randn(4, C, 21, 26) * 0.05
-    for net in (SpectralFEN(C, width=8, hidden=16), SpatialNet(C, width=6, rgb_hidden=8, dilations=(1, 2), hidden=16)):
+    for net in (
+        SpectralFEN(C, width=8, hidden=16),
+        SpatialNet(C, width=6, rgb_hidden=8, dilations=(1, 2), hidden=16),
+    ):
         net.eval()
         with torch.no_grad():
             full = net(x)
             full = full[0] if isinstance(full, tuple) else full
             for i in range(4):
-                one = net(x[i:i + 1])
+                one = net(x[i : i + 1])
                 one = one[0] if isinstance(one, tuple) else one
-                assert torch.allclose(full[i:i + 1], one, atol=1e-6)
+                assert torch.allclose(full[i : i + 1], one, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["spectral", "spatial"])
 def test_halo_is_exact_and_tight(kind):
     torch.manual_seed(2)
-    net = SpectralFEN(C, width=8, hidden=16) if kind == "spectral" else \
-        SpatialNet(C, width=6, rgb_hidden=8, dilations=(1, 2), pools=(1, 5, 9), hidden=16)
+    net = (
+        SpectralFEN(C, width=8, hidden=16)
+        if kind == "spectral"
+        else SpatialNet(C, width=6, rgb_hidden=8, dilations=(1, 2), pools=(1, 5, 9), hidden=16)
+    )
     net.eval()
     f = (lambda t: net(t)) if kind == "spectral" else (lambda t: net(t)[0])
     h = net.halo
     x = torch.randn(1, C, 60, 50) * 0.05
     with torch.no_grad():
         full = f(x)
-        part = f(x[:, :, 20 - h:40 + h])
-        assert torch.allclose(full[:, :, 20:40], part[:, :, h:h + 20], atol=1e-6)
+        part = f(x[:, :, 20 - h : 40 + h])
+        assert torch.allclose(full[:, :, 20:40], part[:, :, h : h + 20], atol=1e-6)
         # one row less of context changes the border rows: the halo is not over-stated
-        part2 = f(x[:, :, 20 - h + 1:40 + h - 1])
-        assert (full[:, :, 20:40] - part2[:, :, h - 1:h - 1 + 20]).abs().max() > 1e-7
+        part2 = f(x[:, :, 20 - h + 1 : 40 + h - 1])
+        assert (full[:, :, 20:40] - part2[:, :, h - 1 : h - 1 + 20]).abs().max() > 1e-7
 
 
 def test_frozen_bn_stays_frozen_after_train():
@@ -104,10 +111,17 @@ def test_d4_tied_networks_are_equivariant_and_deploy_as_plain_convolutions(kind)
     """Tied kernels: rotating or flipping the input rotates or flips the output; the expanded
     weights load into the plain deployed network and give the same output."""
     from fers_engine.nets.blocks import expanded_state_dict
+
     torch.manual_seed(5)
-    make = (lambda sym: SpectralFEN(C, width=8, hidden=16, dilations=(1, 2), skip=True, symmetric=sym)) \
-        if kind == "spectral" else \
-        (lambda sym: SpatialNet(C, width=6, rgb_hidden=8, dilations=(1, 2), pools=(1, 5), hidden=16, symmetric=sym))
+    make = (
+        (lambda sym: SpectralFEN(C, width=8, hidden=16, dilations=(1, 2), skip=True, symmetric=sym))
+        if kind == "spectral"
+        else (
+            lambda sym: SpatialNet(
+                C, width=6, rgb_hidden=8, dilations=(1, 2), pools=(1, 5), hidden=16, symmetric=sym
+            )
+        )
+    )
     net = make(True).eval()
     f = (lambda m, t: m(t)) if kind == "spectral" else (lambda m, t: m(t)[0])
     x = torch.randn(1, C, 19, 23) * 0.05
@@ -121,4 +135,6 @@ def test_d4_tied_networks_are_equivariant_and_deploy_as_plain_convolutions(kind)
         assert torch.allclose(f(plain, x), y, atol=1e-6)
     w = expanded_state_dict(net)
     kernels = [v for k, v in w.items() if v.ndim == 4 and v.shape[-1] == 3]
-    assert kernels and all(torch.equal(kk, torch.rot90(kk, 1, (2, 3))) and torch.equal(kk, kk.flip(3)) for kk in kernels)
+    assert kernels and all(
+        torch.equal(kk, torch.rot90(kk, 1, (2, 3))) and torch.equal(kk, kk.flip(3)) for kk in kernels
+    )

@@ -6,6 +6,7 @@ and through the product's float32 pipeline the numpy path may differ from the to
 more than the torch path differs from itself when only its tiling changes (float32 rounding
 amplified by the RX inverse of an ill-conditioned covariance is the floor, measured here).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,9 @@ from fers_engine.detectors.stats import regularised_inverse
 from fers_engine.io import open_scene
 from fers_engine.metrics import normalise
 from fers_engine.nets import enhancer as enhancer_module
+from fers_engine.nets.bundled import resolve_model_path
 from fers_engine.nets.enhancer import build_networks, load_enhancer
 from fers_engine.nets.model_file import load_enhancer_file, torch_tensors
-from fers_engine.nets.bundled import resolve_model_path
 from fers_engine.nets.numpy_forward import box_mean, numpy_networks
 from fers_engine.pipeline import DetectOptions, detect
 
@@ -135,8 +136,9 @@ def test_float32_product_path_is_within_the_torch_paths_own_rounding(shared_data
 def test_box_mean_counts_only_pixels_inside_the_image():
     x = np.arange(2 * 7 * 9, dtype=np.float32).reshape(2, 7, 9)
     got = box_mean(x, 5)
-    ref = torch.nn.functional.avg_pool2d(torch.from_numpy(x[None]), 5, stride=1, padding=2,
-                                         count_include_pad=False)[0].numpy()
+    ref = torch.nn.functional.avg_pool2d(
+        torch.from_numpy(x[None]), 5, stride=1, padding=2, count_include_pad=False
+    )[0].numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-6)
     assert box_mean(x, 1) is x
 
@@ -155,8 +157,13 @@ print(result.device, "torch" in sys.modules and sys.modules["torch"] is not None
 def test_detect_full_method_runs_with_torch_unimportable(shared_data, tmp_path):
     src = shared_data / "san-diego-envi-90x90" / "SDData"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(src), str(tmp_path / "child.tif")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(src), str(tmp_path / "child.tif")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["cpu", "False"]
     here, _ = _detect(src, tmp_path / "here.tif", "numpy")
@@ -172,7 +179,9 @@ def test_detect_full_method_runs_with_torch_unimportable(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize("rows, cols, dilation", [(9, 7, 1), (3, 2, 4), (1, 5, 2), (6, 6, 8)])
-def test_folded_conv_equals_torch_replicate_conv_even_when_the_dilation_exceeds_the_image(rows, cols, dilation):
+def test_folded_conv_equals_torch_replicate_conv_even_when_the_dilation_exceeds_the_image(
+    rows, cols, dilation
+):
     """Conv 3x3 (replicate padding, dilated) + eval BatchNorm + ReLU, BN folded, on images smaller
     than the dilation (a chunk of a few rows in a thin strip)."""
     from fers_engine.nets.numpy_forward import FoldedConv3x3
@@ -206,6 +215,7 @@ def test_box_means_of_several_kernels_at_once(rows, cols):
     out = np.empty((3 * len(kernels), rows, cols))
     box_means_into(x, kernels, out)
     for i, k in enumerate(kernels):
-        ref = torch.nn.functional.avg_pool2d(torch.from_numpy(x[None]), k, stride=1, padding=k // 2,
-                                             count_include_pad=False)[0].numpy()
-        np.testing.assert_allclose(out[3 * i:3 * i + 3], ref, rtol=1e-12, atol=1e-12)
+        ref = torch.nn.functional.avg_pool2d(
+            torch.from_numpy(x[None]), k, stride=1, padding=k // 2, count_include_pad=False
+        )[0].numpy()
+        np.testing.assert_allclose(out[3 * i : 3 * i + 3], ref, rtol=1e-12, atol=1e-12)

@@ -1,5 +1,6 @@
 """The pure-numpy safetensors reader/writer: the reference package's files read the same, and
 every hostile header is one ModelError line before any tensor is read."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,14 @@ from fers_engine.nets.safetensors_file import encode, read_file, read_header
 
 def _tensors():
     rng = np.random.default_rng(0)
-    return {"w": rng.normal(size=(3, 4, 1, 1)).astype(np.float32), "b": np.arange(5, dtype=np.float64),
-            "n": np.array(7, dtype=np.int64), "empty": np.zeros((0, 3), np.float32),
-            "flags": np.array([True, False]), "h": np.ones(2, np.float16)}
+    return {
+        "w": rng.normal(size=(3, 4, 1, 1)).astype(np.float32),
+        "b": np.arange(5, dtype=np.float64),
+        "n": np.array(7, dtype=np.int64),
+        "empty": np.zeros((0, 3), np.float32),
+        "flags": np.array([True, False]),
+        "h": np.ones(2, np.float16),
+    }
 
 
 def _file(tmp_path: Path, header: dict, data: bytes = b"", raw_header: bytes = None) -> Path:
@@ -48,8 +54,9 @@ def test_files_of_the_reference_package_read_identically(tmp_path):
     shipped = MODELS_DIR / "fers-default.safetensors"
     ours, meta = read_file(shipped)
     ref = st.load_file(str(shipped))
-    assert set(ours) == set(ref) and all(np.array_equal(ours[k], ref[k]) and ours[k].dtype == ref[k].dtype
-                                         for k in ref)
+    assert set(ours) == set(ref) and all(
+        np.array_equal(ours[k], ref[k]) and ours[k].dtype == ref[k].dtype for k in ref
+    )
     assert "fers_card" in meta
     path = tmp_path / "ours.safetensors"
     path.write_bytes(encode(_tensors(), {"a": "b"}))
@@ -57,35 +64,86 @@ def test_files_of_the_reference_package_read_identically(tmp_path):
     assert all(np.array_equal(back[k], v) for k, v in _tensors().items())
 
 
-@pytest.mark.parametrize("case, header, data, words", [
-    ("header longer than the file", None, b"", "header of 1000000 bytes"),
-    ("not JSON", b"{not json}", b"", "header"),
-    ("not an object", b"[1, 2]  ", b"", "not a JSON object"),
-    ("duplicate names", b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, '
-                        b'"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0", "duplicate"),
-    ("unknown dtype", {"a": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}}, b"\0\0", "BF16"),
-    ("negative dimension", {"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4, "shape"),
-    ("float dimension", {"a": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}}, b"\0" * 4, "shape"),
-    ("size does not match shape", {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 4]}}, b"\0" * 4,
-     "needs 12 bytes"),
-    ("offsets beyond the file", {"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\0" * 4,
-     "starts at byte 4"),
-    ("overlap", {"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
-                 "b": {"dtype": "U8", "shape": [2], "data_offsets": [1, 3]}}, b"\0" * 3, "gap or overlap"),
-    ("trailing bytes", {"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}, b"\0\0", "padded"),
-    ("truncated data", {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 8, "truncated"),
-    ("extra field", {"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1], "x": 1}}, b"\0", "exactly"),
-    ("metadata not strings", {"__metadata__": {"a": 1}}, b"", "strings"),
-    ("billions of elements claimed", {"a": {"dtype": "F64", "shape": [100000, 100000, 100],
-                                            "data_offsets": [0, 8 * 10**12]}}, b"\0" * 8, "file has 8"),
-])
+@pytest.mark.parametrize(
+    "case, header, data, words",
+    [
+        ("header longer than the file", None, b"", "header of 1000000 bytes"),
+        ("not JSON", b"{not json}", b"", "header"),
+        ("not an object", b"[1, 2]  ", b"", "not a JSON object"),
+        (
+            "duplicate names",
+            b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, '
+            b'"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}',
+            b"\0",
+            "duplicate",
+        ),
+        ("unknown dtype", {"a": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}}, b"\0\0", "BF16"),
+        (
+            "negative dimension",
+            {"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}},
+            b"\0" * 4,
+            "shape",
+        ),
+        (
+            "float dimension",
+            {"a": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}},
+            b"\0" * 4,
+            "shape",
+        ),
+        (
+            "size does not match shape",
+            {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 4]}},
+            b"\0" * 4,
+            "needs 12 bytes",
+        ),
+        (
+            "offsets beyond the file",
+            {"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}},
+            b"\0" * 4,
+            "starts at byte 4",
+        ),
+        (
+            "overlap",
+            {
+                "a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
+                "b": {"dtype": "U8", "shape": [2], "data_offsets": [1, 3]},
+            },
+            b"\0" * 3,
+            "gap or overlap",
+        ),
+        ("trailing bytes", {"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}, b"\0\0", "padded"),
+        (
+            "truncated data",
+            {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+            b"\0" * 8,
+            "truncated",
+        ),
+        (
+            "extra field",
+            {"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1], "x": 1}},
+            b"\0",
+            "exactly",
+        ),
+        ("metadata not strings", {"__metadata__": {"a": 1}}, b"", "strings"),
+        (
+            "billions of elements claimed",
+            {"a": {"dtype": "F64", "shape": [100000, 100000, 100], "data_offsets": [0, 8 * 10**12]}},
+            b"\0" * 8,
+            "file has 8",
+        ),
+    ],
+)
 def test_hostile_headers_are_one_line_errors(tmp_path, case, header, data, words):
     if header is None:
         path = tmp_path / "m.safetensors"
         path.write_bytes((10**6).to_bytes(8, "little") + b"{}")
     else:
-        path = _file(tmp_path, header if isinstance(header, dict) else {}, data,
-                     raw_header=header if isinstance(header, bytes) else None)
+        path = _file(
+            tmp_path,
+            header if isinstance(header, dict) else {},
+            data,
+            raw_header=header if isinstance(header, bytes) else None,
+        )
     tracemalloc.start()
     try:
         with pytest.raises(ModelError, match=words) as err:

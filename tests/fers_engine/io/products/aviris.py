@@ -3,6 +3,7 @@
 (group ``reflectance`` with ``reflectance`` (wavelength, northing, easting), ``wavelength``,
 ``fwhm``; root ``transverse_mercator`` with ``spatial_ref`` and ``GeoTransform``; ``easting``,
 ``northing``), written through GDAL's netCDF multidimensional API."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,9 @@ AV3_NAME = "AV320231005t181518_005_L2A_OE_0b4f48b4_RFL_ORT.nc"
 ORIGIN, PIXEL, ROTATION = (354000.0, 3764000.0), 5.0, 30.0
 
 
-def write_envi(folder: Path, reflectance: np.ndarray, wavelengths, fwhm, bbl, rotation=ROTATION,
-               name: str = NG_NAME) -> Path:
+def write_envi(
+    folder: Path, reflectance: np.ndarray, wavelengths, fwhm, bbl, rotation=ROTATION, name: str = NG_NAME
+) -> Path:
     """A BIL float32 ENVI file and its header as JPL writes them; returns the data file."""
     rows, cols, bands = reflectance.shape
     data = folder / name
@@ -29,7 +31,8 @@ def write_envi(folder: Path, reflectance: np.ndarray, wavelengths, fwhm, bbl, ro
         f"map info = {{ UTM , 1.000 , 1.000 , {ORIGIN[0]:.3f} , {ORIGIN[1]:.3f} , {PIXEL:.6e} , "
         f"{PIXEL:.6e} , 11 , North , WGS-84 , units=Meters , rotation={rotation:.8f} }}\n"
         f"wavelength units = Nanometers\nwavelength = {lst(wavelengths, '{:.6f}')}\n"
-        f"fwhm = {lst(fwhm, '{:.6f}')}\nbbl = {lst(bbl, '{:d}')}\ndata ignore value = -9999\n")
+        f"fwhm = {lst(fwhm, '{:.6f}')}\nbbl = {lst(bbl, '{:d}')}\ndata ignore value = -9999\n"
+    )
     (folder / (name + ".hdr")).write_text(header)
     return data
 
@@ -56,7 +59,8 @@ def write_aviris3(path: Path, reflectance: np.ndarray, wavelengths, fwhm, epsg: 
     tm = root.CreateMDArray("transverse_mercator", [], gdal.ExtendedDataType.Create(gdal.GDT_Byte))
     tm.CreateAttribute("spatial_ref", [], gdal.ExtendedDataType.CreateString()).Write(srs.ExportToWkt())
     tm.CreateAttribute("GeoTransform", [], gdal.ExtendedDataType.CreateString()).Write(
-        " ".join(repr(float(v)) for v in gt))
+        " ".join(repr(float(v)) for v in gt)
+    )
     grp = root.CreateGroup("reflectance")
     wl = grp.CreateDimension("wavelength", None, None, bands)
     grp.CreateMDArray("wavelength", [wl], f32).Write(np.asarray(wavelengths, np.float32))

@@ -1,4 +1,5 @@
 """What every product test asks of a detect run: the output raster and where its top score is."""
+
 from __future__ import annotations
 
 from pathlib import Path

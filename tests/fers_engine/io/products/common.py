@@ -1,4 +1,5 @@
 """Band tables and a small reflectance scene with one implanted anomaly, shared by the builders."""
+
 from __future__ import annotations
 
 import csv
@@ -9,13 +10,11 @@ from typing import Tuple
 import numpy as np
 
 
-
 def band_table(shared_data: Path, name: str) -> Tuple[np.ndarray, np.ndarray]:
     """(wavelength nm, fwhm nm) of a sensor from ``sensor-band-tables/<name>.csv``."""
     with open(shared_data / "sensor-band-tables" / f"{name}.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return (np.array([float(r["wavelength"]) for r in rows]),
-            np.array([float(r["fwhm"]) for r in rows]))
+    return (np.array([float(r["wavelength"]) for r in rows]), np.array([float(r["fwhm"]) for r in rows]))
 
 
 @dataclass
@@ -27,8 +26,9 @@ class Reflectance:
     size: int = 2
 
 
-def reflectance(rows: int, cols: int, wavelengths: np.ndarray, seed: int = 0,
-                anomaly: Tuple[int, int] = None) -> Reflectance:
+def reflectance(
+    rows: int, cols: int, wavelengths: np.ndarray, seed: int = 0, anomaly: Tuple[int, int] = None
+) -> Reflectance:
     """Two smooth background materials mixed per pixel plus noise, and a 2x2 block of a third
     material whose spectrum differs in shape (not only in brightness), so RX must find it."""
     rng = np.random.default_rng(seed)
@@ -44,5 +44,5 @@ def reflectance(rows: int, cols: int, wavelengths: np.ndarray, seed: int = 0,
     if anomaly is None:
         anomaly = (rows // 2, cols // 2)
     r, c = anomaly
-    cube[r:r + 2, c:c + 2, :] = paint
+    cube[r : r + 2, c : c + 2, :] = paint
     return Reflectance(cube.astype(np.float32), anomaly)

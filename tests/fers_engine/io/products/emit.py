@@ -3,6 +3,7 @@ multidimensional API): root ``reflectance`` (downtrack, crosstrack, bands) float
 _FillValue -9999, ``sensor_band_parameters/{wavelengths, fwhm, good_wavelengths}``,
 ``location/{lat, lon, elev}`` (downtrack, crosstrack) and ``location/{glt_x, glt_y}`` int32
 (ortho_y, ortho_x), 1-based, 0 = no data, root attributes ``geotransform`` and ``spatial_ref``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,10 +34,18 @@ def rotated_glt(rows: int, cols: int, angle_deg: float = 20.0) -> Tuple[np.ndarr
     return np.where(inside, c + 1, 0).astype(np.int32), np.where(inside, r + 1, 0).astype(np.int32)
 
 
-def write_emit(path: Path, cube: np.ndarray, wavelengths: Sequence[float], fwhm: Sequence[float],
-               good: Sequence[int], glt_x: np.ndarray, glt_y: np.ndarray,
-               geotransform: Sequence[float] = GEOTRANSFORM,
-               skip: Sequence[str] = (), spatial_ref: Optional[str] = None) -> Path:
+def write_emit(
+    path: Path,
+    cube: np.ndarray,
+    wavelengths: Sequence[float],
+    fwhm: Sequence[float],
+    good: Sequence[int],
+    glt_x: np.ndarray,
+    glt_y: np.ndarray,
+    geotransform: Sequence[float] = GEOTRANSFORM,
+    skip: Sequence[str] = (),
+    spatial_ref: Optional[str] = None,
+) -> Path:
     """Write the product; ``skip`` leaves parts out (e.g. ``"location"``) to make broken files."""
     rows, cols, bands = cube.shape
     drv = gdal.GetDriverByName("netCDF")
@@ -78,7 +87,8 @@ def write_emit(path: Path, cube: np.ndarray, wavelengths: Sequence[float], fwhm:
     srs = root.CreateAttribute("spatial_ref", [], gdal.ExtendedDataType.CreateString())
     srs.Write(spatial_ref if spatial_ref is not None else osr.SRS_WKT_WGS84_LAT_LONG)
     root.CreateAttribute("title", [], gdal.ExtendedDataType.CreateString()).Write(
-        "EMIT L2A Estimated Surface Reflectance 60 m V001")
+        "EMIT L2A Estimated Surface Reflectance 60 m V001"
+    )
     del root, ds  # closes and flushes the file
     return Path(path)
 
@@ -100,6 +110,13 @@ def small_product(folder: Path, shared_data: Path, rows: int = 40, cols: int = 3
     wl, fwhm = band_table(shared_data, "emit")
     good = (((wl < 1320) | (wl > 1440)) & ((wl < 1770) | (wl > 1960))).astype(np.uint8)
     gx, gy = rotated_glt(rows, cols)
-    path = write_emit(Path(folder) / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
-                      reflectance(rows, cols, wl).cube, wl, fwhm, good, gx, gy)
+    path = write_emit(
+        Path(folder) / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
+        reflectance(rows, cols, wl).cube,
+        wl,
+        fwhm,
+        good,
+        gx,
+        gy,
+    )
     return path, wl, good, gx.shape

@@ -3,6 +3,7 @@
 file attributes ``List_Cw_{Vnir,Swir}``/``List_Fwhm_*`` in descending order with unused (0) slots,
 ``L2Scale{Vnir,Swir}{Min,Max}``, ``Epsg_Code``, ``Product_{UL,LR}corner_{easting,northing}``,
 and ``HDFEOS INFORMATION/StructMetadata.0``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,14 +23,22 @@ def split_detectors(wavelengths: np.ndarray, fwhm: np.ndarray, swir_start: float
     out = {}
     for name, pick in (("Vnir", wavelengths <= 1010.0), ("Swir", wavelengths >= swir_start)):
         index = np.flatnonzero(pick)[::-1]
-        out[name] = (np.concatenate([wavelengths[index], [0.0, 0.0]]).astype(np.float32),
-                     np.concatenate([fwhm[index], [0.0, 0.0]]).astype(np.float32),
-                     np.concatenate([index, [-1, -1]]))
+        out[name] = (
+            np.concatenate([wavelengths[index], [0.0, 0.0]]).astype(np.float32),
+            np.concatenate([fwhm[index], [0.0, 0.0]]).astype(np.float32),
+            np.concatenate([index, [-1, -1]]),
+        )
     return out
 
 
-def write_prisma(path: Path, reflectance: np.ndarray, wavelengths: np.ndarray, fwhm: np.ndarray,
-                 skip: tuple = (), collar: int = 0) -> Dict:
+def write_prisma(
+    path: Path,
+    reflectance: np.ndarray,
+    wavelengths: np.ndarray,
+    fwhm: np.ndarray,
+    skip: tuple = (),
+    collar: int = 0,
+) -> Dict:
     """Write the product from an ascending (rows, cols, bands) reflectance cube; ``collar`` rows
     and columns at the edges become DN 0 (the no-data frame of a geocoded scene). Returns what
     a reader must find: ascending wavelengths kept, reflectance after the DN round trip."""
@@ -37,7 +46,7 @@ def write_prisma(path: Path, reflectance: np.ndarray, wavelengths: np.ndarray, f
 
     rows, cols, _ = reflectance.shape
     tables = split_detectors(wavelengths, fwhm)
-    kept_wl, kept_refl = [], []
+    kept_wl = []
     with h5py.File(path, "w") as f:
         fields = f.create_group(FIELDS)
         for name in ("Vnir", "Swir"):
@@ -67,11 +76,17 @@ def write_prisma(path: Path, reflectance: np.ndarray, wavelengths: np.ndarray, f
         f.attrs["Product_LRcorner_northing"] = np.float64(UL[1] - (rows - 1) * PIXEL)
         f.attrs["Processing_Level"] = np.bytes_("2D")
         f.create_group("HDFEOS INFORMATION").create_dataset(
-            "StructMetadata.0", data=np.bytes_("GROUP=SwathStructure\n\tGROUP=SWATH_1\n\t\t"
-                                               "SwathName=\"PRS_L2D_HCO\"\nEND_GROUP=SwathStructure\nEND"))
+            "StructMetadata.0",
+            data=np.bytes_(
+                "GROUP=SwathStructure\n\tGROUP=SWATH_1\n\t\t"
+                'SwathName="PRS_L2D_HCO"\nEND_GROUP=SwathStructure\nEND'
+            ),
+        )
     vnir_cw, swir_cw = tables["Vnir"][0], tables["Swir"][0]
     swir_start = swir_cw[swir_cw > 0].min()
     for w in sorted(set(vnir_cw[(vnir_cw > 0) & (vnir_cw < swir_start)]) | set(swir_cw[swir_cw > 0])):
         kept_wl.append(w)
-    return {"wavelengths": np.array(kept_wl),
-            "transform": (UL[0] - PIXEL / 2, PIXEL, 0.0, UL[1] + PIXEL / 2, 0.0, -PIXEL)}
+    return {
+        "wavelengths": np.array(kept_wl),
+        "transform": (UL[0] - PIXEL / 2, PIXEL, 0.0, UL[1] + PIXEL / 2, 0.0, -PIXEL),
+    }
