@@ -229,6 +229,7 @@ def detect(
                 nodata=float("nan"),
                 band_descriptions=["anomaly score"],
                 like_input=scene,
+                tags=source_tags(input_path),
             ) as writer:
                 start = 0.0 if options.enhancer == "none" else 0.1  # the normalisation pass came first
                 sink: Any = writer if view is None else _SceneScores(info.height, info.width)
@@ -710,6 +711,32 @@ def _read_single_band(path) -> Tuple[np.ndarray, Any]:
     return scores, scene.info
 
 
+#: Dataset metadata item of a score raster, and of a mask made from it, naming the scene it came
+#: from (the input's file name): a mask thresholded from a score file (the next step of a graphical
+#: model) can then be named after the scene rather than after the score file.
+SOURCE_TAG = "FERS_SOURCE"
+
+
+def source_tags(input_path) -> Dict[str, str]:
+    """The dataset metadata a score raster of ``input_path`` carries (``SOURCE_TAG``)."""
+    name = Path(str(input_path)).name
+    return {SOURCE_TAG: name} if name else {}
+
+
+def scores_source(path) -> str:
+    """The scene file name a FERS score or mask raster records (``SOURCE_TAG``), '' when none."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.Open(str(path))
+        value = ds.GetMetadataItem(SOURCE_TAG) if ds is not None else None
+    finally:
+        ds = None
+        gdal.PopErrorHandler()
+    return value or ""
+
+
 def threshold_raster(
     score_path,
     output_path,
@@ -741,6 +768,7 @@ def threshold_raster(
     reporter.info(f"threshold ({method if value is None else f'{method} {value:g}'}) = {threshold:.6g}")
     mask = threshold_mask(scores, threshold)
     reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(np.isfinite(scores).sum())}")
+    source = scores_source(score_path)
     with RasterWriter(
         output_path,
         info.height,
@@ -752,6 +780,7 @@ def threshold_raster(
         nodata=MASK_NODATA,
         band_descriptions=["anomaly mask"],
         like_input=score_path,
+        tags=source_tags(source) if source else None,
     ) as writer:
         writer.write(0, mask)
     reporter.step(1.0)

@@ -45,6 +45,28 @@ def scene_file_filter() -> str:
 PART_SUFFIXES = ("-METADATA", "_METADATA", "-SPECTRAL_IMAGE", "_SPECTRAL_IMAGE")
 
 
+def active_raster_layer_id() -> str:
+    """The id of the raster layer selected in QGIS's Layers panel; '' headless or off the main thread.
+
+    QGIS's dialogs preselect the active layer only for a mandatory layer parameter; the scene layer
+    is optional (a scene file may be given instead), so the detect dialog started empty although
+    the scene was loaded and selected. Algorithms are created on the dialog's (main) thread, but a
+    graphical model creates its steps on a worker thread, where the GUI must not be asked.
+    """
+    from qgis.core import QgsRasterLayer
+    from qgis.PyQt.QtCore import QCoreApplication, QThread
+
+    app = QCoreApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        return ""
+    try:
+        from qgis.utils import iface
+    except ImportError:  # pragma: no cover - qgis.utils is part of QGIS's Python
+        return ""
+    layer = iface.activeLayer() if iface is not None else None
+    return layer.id() if isinstance(layer, QgsRasterLayer) and layer.isValid() else ""
+
+
 def raster_path(layer) -> str:
     """The file path behind a GDAL raster layer (without ``|option`` suffixes)."""
     if layer is None:
@@ -85,11 +107,13 @@ def scene_file(alg, parameters, context, file_key: str) -> str:
 
 
 def scene_input_problem(alg, parameters, context, layer_key: str, file_key: str) -> str:
-    """'' when exactly one of the layer and the file parameter is set, else what is wrong."""
+    """'' when the layer or the file parameter is set, else what is missing.
+
+    Both may be set: the dialog preselects the active raster layer, and a user who then browses to a
+    scene file means that file (``scene_input`` reads it and says the layer is not used).
+    """
     has_layer = given(parameters.get(layer_key))
     has_file = bool(scene_file(alg, parameters, context, file_key))
-    if has_layer and has_file:
-        return f"give either a raster layer ({layer_key}) or a scene file ({file_key}), not both"
     if not has_layer and not has_file:
         return (
             f"give the scene to search: a raster layer ({layer_key}) or a scene file such as a .mat "
@@ -98,8 +122,9 @@ def scene_input_problem(alg, parameters, context, layer_key: str, file_key: str)
     return ""
 
 
-def scene_input(alg, parameters, context, layer_key: str, file_key: str):
-    """``(path, name)`` of the scene to read; raises QgsProcessingException naming the problem."""
+def scene_input(alg, parameters, context, layer_key: str, file_key: str, feedback=None):
+    """``(path, name)`` of the scene to read (the file when both are set); raises
+    QgsProcessingException naming the problem."""
     from qgis.core import QgsProcessingException
 
     problem = scene_input_problem(alg, parameters, context, layer_key, file_key)
@@ -107,6 +132,11 @@ def scene_input(alg, parameters, context, layer_key: str, file_key: str):
         raise QgsProcessingException(problem)
     path = scene_file(alg, parameters, context, file_key)
     if path:
+        if given(parameters.get(layer_key)) and feedback is not None:
+            feedback.pushInfo(
+                f"Reading the scene file {os.path.basename(path)} ({file_key}); the raster layer "
+                f"({layer_key}) is not used"
+            )
         return path, scene_name(path)
     layer = alg.parameterAsRasterLayer(parameters, layer_key, context)
     if layer is None:

@@ -8,7 +8,7 @@ loaded (GUI runs, batch runs, models, ``processing.runAndLoadResults``).
 The score style is a pseudocolour ramp (``styles/score.qml``, Inferno) whose limits are reset
 to the layer's 2 %-99.5 % cumulative cut, because scores have no fixed range. The same hook
 names the layers after what they are and where they came from (``anomaly score - SDData``) and
-stacks a run's mask directly above its opaque score.
+stacks each mask directly above its opaque score, also across the steps of a graphical model.
 """
 
 from __future__ import annotations
@@ -64,22 +64,39 @@ def apply_style(layer, kind: str) -> bool:
     return bool(ok)
 
 
-class OutputStack:
-    """The layers one run loads, so that its mask ends up directly above its score.
+#: Custom property of a mask layer: the score raster it was thresholded from, so that the mask can be
+#: stacked above that score whichever algorithm wrote each and whichever loads first.
+SCORES_PROPERTY = "fers/scores"
 
-    Processing loads a run's outputs in the order of their paths, and each new layer goes on top,
-    so the opaque score could hide the mask. Whichever of the two loads second moves the mask.
+
+def _same_file(a: str, b: str) -> bool:
+    return bool(a and b) and os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def stack_mask_over_scores(layer) -> None:
+    """Put every mask directly above the score layer it was made from, once both are loaded.
+
+    Processing loads a run's outputs in the order of their paths, each new layer going on top (or
+    above the selected layer), so an opaque score can hide its mask; in a graphical model the score
+    and the mask even come from two algorithms. Each mask names its score (``SCORES_PROPERTY``), so
+    whichever of the two loads second finds the other in the project.
     """
-
-    def __init__(self):
-        self.layers = {}
-
-    def loaded(self, kind: str, layer) -> None:
-        self.layers[kind] = layer
-        if "score" in self.layers and "mask" in self.layers:
-            place_above(self.layers["mask"], self.layers["score"])
-        for each in self.layers.values():
-            show_legend_state(each)
+    project = layer.project()
+    if project is None:
+        return
+    others = [other for other in project.mapLayers().values() if other is not layer]
+    scores = layer.customProperty(SCORES_PROPERTY, "")
+    if scores:  # a mask: above its score
+        for other in others:
+            if _same_file(other.source(), scores):
+                place_above(layer, other)
+                show_legend_state(other)
+    else:  # a score: its masks above it
+        for other in others:
+            if _same_file(other.customProperty(SCORES_PROPERTY, ""), layer.source()):
+                place_above(other, layer)
+                show_legend_state(other)
+    show_legend_state(layer)
 
 
 def place_above(upper, lower) -> None:
@@ -118,41 +135,45 @@ def show_legend_state(layer) -> None:
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Applies one of the FERS styles to a layer Processing loaded on completion."""
+    """Applies one of the FERS styles to a layer Processing loaded on completion, and stacks it."""
 
     # Processing takes ownership of each post-processor and deletes it after use, so every
     # output gets a new one; the Python side is kept referenced until then (QGIS crashes or
     # reports "wrapped C/C++ object ... has been deleted" when the wrapper is collected early)
     _alive = []
 
-    def __init__(self, kind: str, stack: OutputStack):
+    def __init__(self, kind: str, scores: str = ""):
         super().__init__()
         self.kind = kind
-        self.stack = stack
+        self.scores = scores
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
         if apply_style(layer, self.kind) and feedback is not None:
             feedback.pushInfo(f"Applied the FERS {self.kind} style to {layer.name()}")
-        self.stack.loaded(self.kind, layer)
+        if self.scores:
+            layer.setCustomProperty(SCORES_PROPERTY, self.scores)
+        stack_mask_over_scores(layer)
 
     @classmethod
-    def create(cls, kind: str, stack: OutputStack) -> StylePostProcessor:
-        instance = cls(kind, stack)
+    def create(cls, kind: str, scores: str = "") -> StylePostProcessor:
+        instance = cls(kind, scores)
         cls._alive = cls._alive[-63:] + [instance]
         return instance
 
 
-def attach_outputs(context, source_name: str, score: str = "", mask: str = "") -> None:
+def attach_outputs(context, source_name: str, score: str = "", mask: str = "", mask_scores: str = "") -> None:
     """Name, style and stack the outputs Processing will load; nothing happens headless.
 
-    ``source_name`` is the input the outputs came from (``anomaly score - SDData``). QGIS keeps its
-    own rule for files the user named: with "prefer file name as layer name" on, a saved output is
-    called after its file, and a temporary one gets this name.
+    ``source_name`` is the input the outputs came from (``anomaly score - SDData``); ``mask_scores``
+    the score raster the mask was thresholded from (default: ``score``). QGIS keeps its own rule
+    for files the user named: with "prefer file name as layer name" on, a saved output is called
+    after its file, and a temporary one gets this name.
     """
-    stack = OutputStack()
     for kind, path in (("score", score), ("mask", mask)):
         if not path or not context.willLoadLayerOnCompletion(path):
             continue
         details = context.layerToLoadOnCompletionDetails(path)
         details.name = layer_name(kind, source_name)
-        details.setPostProcessor(StylePostProcessor.create(kind, stack))
+        details.setPostProcessor(
+            StylePostProcessor.create(kind, (mask_scores or score) if kind == "mask" else "")
+        )

@@ -30,9 +30,9 @@ LEVELS = {Qgis.Info: "info", Qgis.Warning: "warning", Qgis.Critical: "critical",
 
 
 def dialog_log(dialog) -> str:
-    """The text of a Processing dialog's Log tab (a QTextEdit inside the dialog)."""
-    texts = [w.toPlainText() for w in dialog.findChildren(QTextEdit)]
-    return max(texts, key=len) if texts else ""
+    """The text of a Processing dialog's Log tab (its QTextEdit ``txtLog``; the help panel is another)."""
+    log = dialog.findChild(QTextEdit, "txtLog")
+    return log.toPlainText() if log is not None else ""
 
 
 class Smoke:
@@ -42,6 +42,16 @@ class Smoke:
         self.modeler = None
         self.started = 0.0
         QgsApplication.messageLog().messageReceived.connect(self.on_message)
+        self.report["layers_added"] = []
+        QgsProject.instance().layerWasAdded.connect(
+            lambda lyr: self.report["layers_added"].append(
+                [lyr.name(), [n.layer().name() for n in QgsProject.instance().layerTreeRoot().findLayers()]]
+            )
+        )
+        self.expect_modal = False
+        self.watchdog = QTimer()
+        self.watchdog.timeout.connect(self.close_unexpected_modal)
+        self.watchdog.start(2000)
         self.queue = [
             self.wait_for_plugin,
             self.toolbox,
@@ -55,12 +65,27 @@ class Smoke:
             self.batch,
             self.scene_file_run,
             self.wait_for_scene_file_layer,
+            self.evaluate,
+            self.train_without_torch,
+            self.installer_from_menu,
             self.finish,
         ]
 
     # -- plumbing -----------------------------------------------------------------------------
     def on_message(self, message, tag, level):
         self.report["messages"].append({"tag": tag, "level": LEVELS.get(level, str(level)), "text": message})
+
+    def close_unexpected_modal(self):
+        """A message box nobody expected (a refused dialog, an error) would stop the run: note it, close it.
+        (A running Processing dialog is modal too; it is left alone.)"""
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        modal = QApplication.activeModalWidget()
+        if not isinstance(modal, QMessageBox) or self.expect_modal:
+            return
+        self.shot("unexpected_message")
+        self.problem(f"an unexpected message box: {modal.windowTitle()}: {modal.text()}")
+        modal.reject()
 
     def problem(self, text):
         self.report["problems"].append(text)
@@ -149,6 +174,14 @@ class Smoke:
             raise RuntimeError(f"QGIS cannot open {SCENE}")
         QgsProject.instance().addMapLayer(layer)
         self.scene_layer = layer
+        iface.setActiveLayer(layer)
+        fresh = processing.createAlgorithmDialog("fers:detect", {})  # what a user gets from the Toolbox
+        self.report["fresh_dialog_input"] = str(fresh.mainWidget().createProcessingParameters().get("INPUT"))
+        fresh.close()
+        if self.report["fresh_dialog_input"] not in (layer.id(), layer.source()):
+            self.problem(
+                f"Detect anomalies does not offer the selected layer: {self.report['fresh_dialog_input']}"
+            )
         params = {"INPUT": layer.id(), "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_MASK": "TEMPORARY_OUTPUT"}
         self.dialog = processing.createAlgorithmDialog("fers:detect", params)
         self.dialog.show()
@@ -204,10 +237,8 @@ class Smoke:
                 entry["stretch"] = [renderer.classificationMin(), renderer.classificationMax()]
             self.report["layers"].append(entry)
             if entry["expanded_node"] != entry["expanded_view"]:
-                self.problem(
-                    f"the Layers panel shows {layer.name()} {'collapsed' if entry['expanded_node'] else 'open'}"
-                    " although its node says otherwise"
-                )
+                shown = "collapsed" if entry["expanded_node"] else "open"
+                self.problem(f"the Layers panel shows {layer.name()} {shown}; its node says otherwise")
         expected = os.path.splitext(os.path.basename(SCENE))[0]
         if f"anomaly score - {expected}" not in order or f"anomaly mask - {expected}" not in order:
             self.problem(f"the output layers are not named after what they are and their input: {order}")
@@ -249,13 +280,50 @@ class Smoke:
         self.modeler.hide()  # closing may ask whether to save it, a modal question nobody answers
 
     def model_dialog(self):
+        """The shipped model's own dialog on the scene layer, Run clicked: score, mask and polygons load."""
         import processing
 
         if getattr(self, "model_run_dialog", None) is None:
-            self.model_run_dialog = processing.createAlgorithmDialog("fers:detect_threshold_polygonize", {})
+            self.layers_before = set(QgsProject.instance().mapLayers())
+            self.model_run_dialog = processing.createAlgorithmDialog(
+                "fers:detect_threshold_polygonize", {"INPUT": self.scene_layer.id()}
+            )
             self.model_run_dialog.show()
             return True
-        self.shot("model_dialog")
+        if not getattr(self, "model_started", 0.0):
+            self.shot("model_dialog")
+            self.model_started = time.time()
+            self.model_run_dialog.runButton().click()
+            return True
+        new = [
+            QgsProject.instance().mapLayer(i)
+            for i in set(QgsProject.instance().mapLayers()) - self.layers_before
+        ]
+        if len(new) < 3:
+            if time.time() - self.model_started > RUN_TIMEOUT:
+                raise RuntimeError(
+                    f"the model loaded {[lyr.name() for lyr in new]} after {RUN_TIMEOUT:.0f} s"
+                )
+            return True
+        log = dialog_log(self.model_run_dialog)
+        self.report["model_run_log"] = log
+        self.report["model_run_layers"] = {
+            lyr.name(): lyr.renderer().type()
+            if hasattr(lyr, "renderer") and lyr.renderer()
+            else lyr.geometryType()
+            for lyr in new
+        }
+        self.shot("model_run")
+        order = [node.layer().id() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+        names = {lyr.name(): order.index(lyr.id()) for lyr in new}
+        expected = os.path.splitext(os.path.basename(SCENE))[0]
+        score, mask = f"anomaly score - {expected}", f"anomaly mask - {expected}"
+        if score not in names or mask not in names:
+            self.problem(f"the model's layers are not named after the scene: {sorted(names)}")
+        elif names[mask] > names[score]:  # the model's polygons may load in between: both stay visible
+            self.problem(f"the model's mask is under its score: {names}")
+        if "Error" in log or "Traceback" in log or "not correctly generated" in log:
+            self.problem(f"the model run's log shows an error: {log[-1500:]}")
         self.model_run_dialog.close()
 
     def batch(self):
@@ -316,6 +384,96 @@ class Smoke:
         if "Error" in self.report["scene_file_log"] or "Traceback" in self.report["scene_file_log"]:
             self.problem(f"the .mat run's log shows an error: {self.report['scene_file_log'][-1500:]}")
         self.file_dialog.close()
+
+    def run_dialog(self, alg_id, params, name):
+        """Open an algorithm's dialog with ``params``, click Run, and wait (call again) until it is done."""
+        import processing
+
+        state = getattr(self, "dialog_runs", {}).get(name)
+        if state is None:
+            dialog = processing.createAlgorithmDialog(alg_id, params)
+            dialog.show()
+            self.dialog_runs = {**getattr(self, "dialog_runs", {}), name: (dialog, time.time())}
+            dialog.runButton().click()
+            return None
+        dialog, started = state
+        log = dialog_log(dialog)
+        if "finished" in log or "failed" in log.lower() or "Execution completed" in log:
+            QApplication.processEvents()
+            self.shot(name)
+            log = dialog_log(dialog)
+            self.report[f"{name}_log"] = log
+            dialog.close()
+            return log
+        if time.time() - started > RUN_TIMEOUT:
+            raise RuntimeError(f"{alg_id} did not finish in {RUN_TIMEOUT:.0f} s: {log[-500:]}")
+        return None
+
+    def evaluate(self):
+        """Evaluate anomaly scores on the first run's score layer against the scene's ground truth."""
+        truth = os.path.join(os.path.dirname(SCENE), os.path.basename(SCENE) + "Gt.bmp")
+        if not os.path.exists(truth):
+            return False
+        score = next(
+            lyr
+            for lyr in QgsProject.instance().mapLayers().values()
+            if lyr.name() == "anomaly score - " + os.path.basename(SCENE)
+        )
+        log = self.run_dialog(
+            "fers:evaluate",
+            {"SCORE": score.id(), "GROUND_TRUTH": truth, "OUTPUT_HTML": "TEMPORARY_OUTPUT"},
+            "evaluate",
+        )
+        if log is None:
+            return True
+        if "AUC" not in log or "Error" in log or "Traceback" in log:
+            self.problem(f"evaluate: {log[-1500:]}")
+
+    def train_without_torch(self):
+        """Train enhancer in a QGIS without PyTorch: one line that says how to get it, nothing written."""
+        target = os.path.join(OUT, "trained.safetensors")
+        log = self.run_dialog("fers:train", {"INPUTS": [SCENE], "OUTPUT": target}, "train_without_torch")
+        if log is None:
+            return True
+        if "Install PyTorch for FERS" not in log or "Traceback" in log:
+            self.problem(f"train without torch does not say how to get PyTorch: {log[-1500:]}")
+        if os.path.exists(target):
+            self.problem("train without torch wrote a model file")
+
+    def installer_from_menu(self):
+        """Plugins > FERS > Install PyTorch for FERS… opens the installer's dialog (not run: no network)."""
+        from qgis.PyQt.QtWidgets import QMenu
+
+        actions = [
+            a
+            for menu in iface.mainWindow().findChildren(QMenu)
+            if menu.title() == "&FERS"
+            for a in menu.actions()
+            if a.text().startswith("Install PyTorch for FERS")
+        ]
+        if not actions:
+            self.problem("the Plugins menu has no FERS > Install PyTorch for FERS… entry")
+            return False
+
+        def look_and_close():
+            shown = [
+                w
+                for w in QApplication.topLevelWidgets()
+                if w.isVisible() and "Install PyTorch" in w.windowTitle()
+            ]
+            self.shot("installer")
+            self.report["installer_dialog"] = [w.windowTitle() for w in shown]
+            if not shown:
+                self.problem("Install PyTorch for FERS… opened no dialog")
+            for dialog in shown:
+                dialog.reject()  # ends the dialog's exec()
+
+        QTimer.singleShot(3000, look_and_close)  # the dialog is modal: this runs inside its event loop
+        self.expect_modal = True
+        try:
+            actions[0].trigger()
+        finally:
+            self.expect_modal = False
 
     def finish(self):
         self.report["python_errors"] = [

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
 
 from fers_engine.io.atomic import user_file_mode
 from fers_engine.pipeline import DetectOptions, detect
@@ -136,6 +136,24 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     assert "enhancer fers-default.safetensors" in run.stdout and "(numpy)" in run.stdout, run.stdout[-3000:]
     assert "enhancer full" in run.stdout and "device cpu" in run.stdout
 
+    # the shipped graphical model from the zip, as the Toolbox lists it (detect defaults -> threshold ->
+    # QGIS's GDAL polygonize -> the anomaly polygons)
+    polygons = tmp_path / "anomalies.gpkg"
+    modelled = _qgis(
+        env,
+        "run",
+        "fers:detect_threshold_polygonize",
+        "--",
+        f"INPUT={scene}",
+        f"fers_detect_1:SCORE={tmp_path / 'model_score.tif'}",
+        f"fers_threshold_1:MASK={tmp_path / 'model_mask.tif'}",
+        f"native_extractbyattribute_1:POLYGONS={polygons}",
+    )
+    assert modelled.returncode == 0, modelled.stdout[-3000:] + modelled.stderr[-3000:]
+    vectors = ogr.Open(str(polygons))
+    assert vectors.GetLayer(0).GetFeatureCount() >= 1
+    vectors = None
+
     # 2. inside QGIS's Python: nothing of torch, rasterio or safetensors, the zip's own engine
     scripts = home / PROFILE / "processing" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
@@ -176,6 +194,7 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     assert cli.returncode == 0, cli.stderr
     assert _rel(scores, _read(ref)[0]) <= 1e-5
     assert _rel(_read(tmp_path / "inside.tif")[0], scores) == 0.0, "the same run inside QGIS, the same scores"
+    assert _rel(_read(tmp_path / "model_score.tif")[0], scores) == 0.0, "the model runs detect's defaults"
 
     # 5. against this test's own interpreter (the venv's numpy/scipy wheels): float32 rounding only
     venv = tmp_path / "venv_score.tif"

@@ -57,6 +57,7 @@ from ..pipeline import (
     _subset_info,
     guard_detect_outputs,
     scene_bands,
+    source_tags,
     threshold_raster,
 )
 from ..progress import SILENT, Reporter
@@ -434,6 +435,7 @@ def _split_on(
             nodata=float("nan"),
             band_descriptions=["anomaly score"],
             like_input=scene,
+            tags=source_tags(input_path),
         ) as writer:
             _write_scores(
                 client, plan, view, writer, normaliser, groups, futures, rep, start, Path(output_path)

@@ -31,7 +31,7 @@ from fers_engine.choices import (
     THRESHOLD_METHODS,
 )
 
-from ..scene_input import scene_file_filter, scene_input, scene_input_problem
+from ..scene_input import active_raster_layer_id, scene_file_filter, scene_input, scene_input_problem
 from ..styling import attach_outputs
 from ..threads import workers_for
 from .base import FersAlgorithm
@@ -93,6 +93,8 @@ class DetectAlgorithm(FersAlgorithm):
     INPUT = "INPUT"
     INPUT_FILE = "INPUT_FILE"
     BANDS = "BANDS"
+    WAVELENGTHS = "WAVELENGTHS"
+    KEEP_BAD_BANDS = "KEEP_BAD_BANDS"
     MODEL = "MODEL"
     MODEL_FILE = "MODEL_FILE"
     ENHANCER = "ENHANCER"
@@ -128,14 +130,17 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
 """
 
     def define(self, config=None):
-        self.add(
+        layer = self.add(
             QgsProcessingParameterRasterLayer(
                 self.INPUT, self.tr("Hyperspectral raster layer"), optional=True
             ),
             "The multi-band raster to search (GeoTIFF, ENVI or any raster GDAL reads), from the "
             "project or a file. Nodata pixels are ignored and stay nodata in the output. Give either "
-            "this or a scene file.",
+            "this or a scene file (a scene file, when given, is read instead).",
         )
+        active = active_raster_layer_id()
+        if active:  # the dialog offers the selected layer first, as QGIS does for mandatory layers
+            layer.setGuiDefaultValueOverride(active)
         self.add(
             QgsProcessingParameterFile(
                 self.INPUT_FILE,
@@ -159,6 +164,24 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             ),
             "Optional subset of bands (1-based band numbers as in QGIS). Empty uses every band "
             "except those flagged bad in the raster's metadata.",
+        )
+        self.add(
+            QgsProcessingParameterString(
+                self.WAVELENGTHS, self.tr("Wavelength ranges to use, nm (empty = all)"), optional=True
+            ),
+            "Optional wavelength ranges in nanometres, e.g. 400-1340,1450-1800: only bands whose "
+            "centre lies inside are used. Works for raster layers and scene files alike (sensor "
+            "products carry their wavelengths), like fers detect --wavelengths.",
+            advanced=True,
+        )
+        self.add(
+            QgsProcessingParameterBoolean(
+                self.KEEP_BAD_BANDS, self.tr("Keep bands flagged bad"), defaultValue=False
+            ),
+            "Use the bands the input's metadata flags bad (ENVI bbl, a product's water-absorption "
+            "or no-data bands) too; by default they are left out, like fers detect without "
+            "--keep-bad-bands.",
+            advanced=True,
         )
         self.enum(
             self.ENHANCER,
@@ -362,13 +385,25 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         if ok:
             message = scene_input_problem(self, parameters, context, self.INPUT, self.INPUT_FILE)
             ok = not message
+        if ok:
+            try:
+                self.wavelength_ranges(parameters, context)
+            except Exception as exc:  # the engine's InputError: its one line says what to type
+                ok, message = False, f"{self.WAVELENGTHS}: {exc}"
         return ok, message
+
+    def wavelength_ranges(self, parameters, context):
+        """WAVELENGTHS as the engine's (low, high) nm pairs, None when empty (read as the CLI reads it)."""
+        from fers_engine.cli import parse_ranges
+
+        text = (self.parameterAsString(parameters, self.WAVELENGTHS, context) or "").strip()
+        return parse_ranges(text, integers=False) if text else None
 
     def process(self, parameters, context, feedback, reporter):
         from fers_engine.io.open import ReaderOptions
         from fers_engine.pipeline import DetectOptions, detect
 
-        src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE)
+        src, source_name = scene_input(self, parameters, context, self.INPUT, self.INPUT_FILE, feedback)
         bands = self.parameterAsInts(parameters, self.BANDS, context) or []
         enhancer = self.enum_value(parameters, self.ENHANCER, context) or DEFAULT_ENHANCER
         detector = self.enum_value(parameters, self.DETECTOR, context) or DEFAULT_DETECTOR
@@ -400,6 +435,8 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             local_covariance=self.enum_value(parameters, self.LOCAL_COVARIANCE, context) or "auto",
             crd_lambda=self.parameterAsDouble(parameters, self.CRD_LAMBDA, context),
             bands=[b - 1 for b in bands] if bands else None,
+            wavelength_ranges=self.wavelength_ranges(parameters, context),
+            drop_bad_bands=not self.parameterAsBoolean(parameters, self.KEEP_BAD_BANDS, context),
             enhancer=enhancer,
             model=model,
             fusion=fusion,

@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..scene_input import raster_path
+from ..scene_input import raster_path, scene_name
 from ..styling import LAYER_TITLES, attach_outputs
 from .base import FersAlgorithm
 from .detect import THRESHOLD_HELP, THRESHOLD_METHODS, threshold_value_or_default
@@ -55,7 +55,7 @@ The mask keeps the score raster's CRS, size and geotransform. The threshold actu
         self.addOutput(QgsProcessingOutputNumber(self.THRESHOLD, self.tr("Threshold used")))
 
     def process(self, parameters, context, feedback, reporter):
-        from fers_engine.pipeline import threshold_raster
+        from fers_engine.pipeline import scores_source, threshold_raster
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None:
@@ -69,7 +69,19 @@ The mask keeps the score raster's CRS, size and geotransform. The threshold actu
         self.track_output(out)
         used = threshold_raster(raster_path(layer), out, method, value, reporter)
         feedback.pushInfo(f"Threshold used: {used:.6g}")
-        # "anomaly mask - SDData" for the scores of SDData, else after the score layer's own name
-        source_name = layer.name().replace(LAYER_TITLES["score"] + " - ", "", 1)
-        attach_outputs(context, source_name, mask=out)
+        scores = raster_path(layer)
+        attach_outputs(context, self.source_name(layer, scores_source(scores)), mask=out, mask_scores=scores)
         return {self.OUTPUT: out, self.THRESHOLD: float(used)}
+
+    @staticmethod
+    def source_name(layer, recorded: str) -> str:
+        """What the mask is named after: "anomaly mask - SDData" for the scores of SDData.
+
+        A loaded score layer says it in its name; a score file handed over by a graphical model's
+        detect step (OUTPUT.tif) only in the scene file name it records; anything else is named
+        after its own layer name.
+        """
+        prefix = LAYER_TITLES["score"] + " - "
+        if layer.name().startswith(prefix):
+            return layer.name()[len(prefix) :]
+        return scene_name(recorded) if recorded else layer.name()

@@ -14,7 +14,7 @@ from fers_engine.detectors.lrx import local_rx
 from fers_engine.errors import Cancelled, FersError, InputError, OutputError
 from fers_engine.io import open_scene
 from fers_engine.metrics import roc_auc
-from fers_engine.pipeline import DetectOptions, detect, evaluate_rasters, threshold_raster
+from fers_engine.pipeline import DetectOptions, detect, evaluate_rasters, scores_source, threshold_raster
 from fers_engine.progress import Reporter
 
 RX = DetectOptions(enhancer="none")
@@ -309,6 +309,18 @@ def test_mask_output_and_threshold(tmp_path):
     assert abs(mask.mean() - 0.02) < 0.01
     scores = _read(tmp_path / "s.tif")[0]
     assert np.array_equal(mask == 1, scores > result.threshold)
+
+
+def test_scores_and_masks_name_their_scene(tmp_path):
+    """A mask thresholded from a score file (a graphical model's next step) still knows the scene."""
+    from pathlib import Path
+
+    cube_path, _, _ = small_scene(tmp_path)
+    detect(cube_path, tmp_path / "s.tif", RX, mask_output=tmp_path / "m.tif", threshold_method="percentile")
+    threshold_raster(tmp_path / "s.tif", tmp_path / "m2.tif")
+    for name in ("s.tif", "m.tif", "m2.tif"):
+        assert scores_source(tmp_path / name) == Path(cube_path).name, name
+    assert scores_source(cube_path) == "" and scores_source(tmp_path / "missing.tif") == ""
 
 
 def test_threshold_keeps_nodata(tmp_path):

@@ -367,3 +367,26 @@ def test_outputs_follow_the_umask(provider, small_scene, tmp_path, umask):
         os.umask(previous)
     for path in (out, mask):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
+
+
+def test_detect_dialog_offers_the_selected_layer(provider, qgis_iface, monkeypatch, small_scene):
+    """Found in QGIS desktop: Detect anomalies opened from the Toolbox with the scene loaded and selected
+    had an empty layer field (QGIS preselects the active layer only for mandatory layer parameters)."""
+    import qgis.utils
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: None, raising=False)
+    monkeypatch.setattr(qgis.utils, "iface", qgis_iface)
+    layer = QgsRasterLayer(small_scene[0], "scene")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        qgis_iface.setActiveLayer(layer)
+        alg = QgsApplication.processingRegistry().createAlgorithmById("fers:detect")
+        dialog = AlgorithmDialog(alg, False, None)
+        offered = dialog.mainWidget().createProcessingParameters()["INPUT"]
+        dialog.close()
+        assert offered in (layer.id(), layer.source(), layer), offered
+        assert alg.parameterDefinition("INPUT").defaultValue() is None  # not a default the model would copy
+    finally:
+        QgsProject.instance().removeAllMapLayers()

@@ -1,5 +1,6 @@
 """fers:detect offers what the engine has: CRD_LAMBDA, THREADS, the product reader options NO_ORTHO and
-NORTH_UP, and a file picker that lists the sensor products; each reaches the engine as the CLI's flag does."""
+NORTH_UP, WAVELENGTHS and KEEP_BAD_BANDS, and a file picker that lists the sensor products; each reaches
+the engine as the CLI's flag does."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from qgis_helpers import REPO, read_band
 sys.path.insert(0, str(REPO / "tests" / "fers_engine" / "io"))  # the product builders of the reader tests
 from products.aviris import rotated_geotransform, write_envi  # noqa: E402
 from products.common import band_table, reflectance  # noqa: E402
-from products.emit import rotated_glt, write_emit  # noqa: E402
+from products.emit import small_product  # noqa: E402
 
-ADVANCED = ("CRD_LAMBDA", "THREADS", "NO_ORTHO", "NORTH_UP")
+ADVANCED = ("CRD_LAMBDA", "THREADS", "NO_ORTHO", "NORTH_UP", "KEEP_BAD_BANDS")
 
 
 def run(params, feedback=None):
@@ -66,9 +67,10 @@ def test_new_parameters_are_advanced_with_the_engines_defaults(provider):
 
     from fers_engine.choices import DEFAULT_CRD_LAMBDA
     from fers_engine.io.open import ReaderOptions
+    from fers_engine.pipeline import DetectOptions
 
     alg = provider.algorithm("detect")
-    for key in ADVANCED:
+    for key in ADVANCED + ("WAVELENGTHS",):
         param = alg.parameterDefinition(key)
         assert param is not None, key
         assert param.flags() & QgsProcessingParameterDefinition.FlagAdvanced, key
@@ -76,6 +78,8 @@ def test_new_parameters_are_advanced_with_the_engines_defaults(provider):
     assert alg.parameterDefinition("THREADS").defaultValue() == 0
     assert alg.parameterDefinition("NO_ORTHO").defaultValue() is (not ReaderOptions().ortho)
     assert alg.parameterDefinition("NORTH_UP").defaultValue() is ReaderOptions().north_up
+    assert alg.parameterDefinition("KEEP_BAD_BANDS").defaultValue() is (not DetectOptions().drop_bad_bands)
+    assert alg.parameterDefinition("WAVELENGTHS").defaultValue() is None
 
 
 def test_crd_lambda_reaches_the_engine(provider, small_scene, tmp_path):
@@ -177,19 +181,8 @@ def test_threads_reach_the_kernel_through_qgis_process(qgis_process, small_scene
 
 @pytest.fixture
 def emit_product(shared_data, tmp_path):
-    wl, fwhm = band_table(shared_data, "emit")
-    good = (((wl < 1320) | (wl > 1440)) & ((wl < 1770) | (wl > 1960))).astype(np.uint8)
-    gx, gy = rotated_glt(40, 30)
-    path = write_emit(
-        tmp_path / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
-        reflectance(40, 30, wl).cube,
-        wl,
-        fwhm,
-        good,
-        gx,
-        gy,
-    )
-    return path, gx.shape
+    path, _, _, ortho_shape = small_product(tmp_path, shared_data)
+    return path, ortho_shape
 
 
 def test_no_ortho_keeps_the_emit_swath(provider, emit_product, tmp_path):
@@ -302,3 +295,73 @@ def test_graphical_model_fixes_the_new_parameters_at_detects_defaults(provider):
     for key in ADVANCED:
         (source,) = sources[key]
         assert source.staticValue() == detect.parameterDefinition(key).defaultValue(), key
+
+
+ENMAP_TILE = "enmap-l2a-potsdam-tiles/images/enmap_potsdam_tile_128_0.tif"
+
+
+def _bands_used(feedback_or_messages):
+    return [m for m in feedback_or_messages if m.startswith("input ")]
+
+
+def test_wavelengths_choose_the_bands_of_a_scene_file(provider, shared_data, tmp_path, recording_feedback):
+    """WAVELENGTHS works for a scene file (BANDS lists only a layer's bands): a real EnMAP tile given
+    as a file uses exactly the bands, and gets the scores, of the engine's own run with those ranges."""
+    from fers_engine.pipeline import DetectOptions, detect
+    from fers_engine.progress import Reporter
+
+    tile = shared_data / ENMAP_TILE
+    fb = recording_feedback()
+    run(
+        {
+            "INPUT_FILE": str(tile),
+            "ENHANCER": "none",
+            "WAVELENGTHS": "400-1340, 1450-1800",
+            "OUTPUT": str(tmp_path / "qgis.tif"),
+        },
+        fb,
+    )
+    seen = []
+    detect(
+        tile,
+        tmp_path / "engine.tif",
+        DetectOptions(enhancer="none", wavelength_ranges=[(400.0, 1340.0), (1450.0, 1800.0)]),
+        reporter=Reporter(on_info=seen.append),
+    )
+    assert _bands_used(fb.infos) == _bands_used(seen) == ["input 32 x 32 px, 224 bands; using 157 bands"]
+    np.testing.assert_array_equal(read_band(tmp_path / "qgis.tif")[0], read_band(tmp_path / "engine.tif")[0])
+
+
+def test_keep_bad_bands_uses_the_bands_the_header_flags(provider, shared_data, tmp_path, recording_feedback):
+    wl, fwhm = band_table(shared_data, "emit")
+    bbl = np.ones(wl.size, int)
+    bbl[:5] = 0
+    data = write_envi(tmp_path, reflectance(12, 10, wl).cube, wl, fwhm, bbl, rotation=0.0)
+    logs = {}
+    for keep in (False, True):
+        fb = recording_feedback()
+        run(
+            {
+                "INPUT_FILE": str(data),
+                "ENHANCER": "none",
+                "KEEP_BAD_BANDS": keep,
+                "OUTPUT": str(tmp_path / f"keep{keep}.tif"),
+            },
+            fb,
+        )
+        logs[keep] = _bands_used(fb.infos)
+    assert logs == {
+        False: [f"input 10 x 12 px, {wl.size} bands; using {wl.size - 5} bands"],
+        True: [f"input 10 x 12 px, {wl.size} bands; using {wl.size} bands"],
+    }, logs
+
+
+def test_a_malformed_wavelength_list_is_refused_in_the_dialog(provider, small_scene):
+    from qgis.core import QgsProcessingContext
+
+    alg = provider.algorithm("detect")
+    ok, message = alg.checkParameterValues(
+        {"INPUT": small_scene[0], "WAVELENGTHS": "400-x", "OUTPUT": "TEMPORARY_OUTPUT"},
+        QgsProcessingContext(),
+    )
+    assert not ok and message.startswith("WAVELENGTHS: cannot read range '400-x'"), message

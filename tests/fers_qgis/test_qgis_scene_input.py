@@ -59,18 +59,31 @@ def test_product_path_keeps_its_georeference(provider, shared_data, tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    "params, expected",
-    [
-        ({}, "give the scene to search"),
-        ({"INPUT": "LAYER", "INPUT_FILE": "MAT"}, "not both"),
-    ],
-)
-def test_exactly_one_input_is_checked_before_the_run(provider, mat_scene, small_scene, params, expected):
-    values = {"LAYER": small_scene[0], "MAT": mat_scene[0]}
-    params = {key: values[value] for key, value in params.items()}
-    ok, message = check("fers:detect", {**params, "ENHANCER": "none", "OUTPUT": "TEMPORARY_OUTPUT"})
-    assert not ok and expected in message
+def test_a_missing_input_is_checked_before_the_run(provider):
+    ok, message = check("fers:detect", {"ENHANCER": "none", "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert not ok and "give the scene to search" in message
+
+
+def test_a_scene_file_is_read_instead_of_the_preselected_layer(
+    provider, mat_scene, small_scene, tmp_path, recording_feedback
+):
+    """The dialog preselects the active raster layer; a user who then picks a scene file means the file."""
+    path, _ = mat_scene
+    params = {
+        "INPUT": small_scene[0],
+        "INPUT_FILE": path,
+        "ENHANCER": "none",
+        "OUTPUT": str(tmp_path / "s.tif"),
+    }
+    ok, message = check("fers:detect", params)
+    assert ok, message
+    fb = recording_feedback()
+    res = run("fers:detect", params, fb)
+    assert raster_geometry(res["OUTPUT"])[0] is None  # the .mat has no CRS; the layer is in UTM 11N
+    assert any(
+        "Reading the scene file tiny_scene.mat (INPUT_FILE); the raster layer (INPUT) is not used" in m
+        for m in fb.infos
+    ), fb.infos
 
 
 def test_dialogs_accept_a_mat_scene(provider, mat_scene):

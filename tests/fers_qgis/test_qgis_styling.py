@@ -181,3 +181,27 @@ def test_layers_panel_keeps_both_legends_open(
         del view
         del model
     assert all(state == (True, True) for state in shown.values()), shown
+
+
+def test_graphical_model_names_its_layers_after_the_scene(provider, project, tmp_path, recording_feedback):
+    """Found in QGIS desktop: the shipped model's mask loaded as 'anomaly mask - OUTPUT' (its threshold
+    step reads the detect step's file, OUTPUT.tif); it is named after the scene, like the score."""
+    from qgis.core import QgsRasterLayer
+
+    cube, _ = synthetic_cube(bands=6, rows=16, cols=12, seed=4)
+    layer = QgsRasterLayer(write_tif(tmp_path / "SDData.tif", cube), "SDData")  # named as QGIS names a file
+    project.addMapLayer(layer)
+    load_results(
+        "fers:detect_threshold_polygonize",
+        {
+            "INPUT": layer,
+            "ENHANCER": "none",
+            "fers_detect_1:SCORE": out("TEMPORARY_OUTPUT", project),
+            "fers_threshold_1:MASK": out("TEMPORARY_OUTPUT", project),
+            "native_extractbyattribute_1:POLYGONS": out(tmp_path / "polygons.gpkg", project),
+        },
+        recording_feedback(),
+    )
+    names = tree_names(project)
+    assert "anomaly score - SDData" in names and "anomaly mask - SDData" in names, names
+    assert names.index("anomaly mask - SDData") < names.index("anomaly score - SDData"), names

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from fers_engine.cluster import detect_split
 from fers_engine.errors import InputError
 from fers_engine.io import open_scene
-from fers_engine.pipeline import DetectOptions, detect
+from fers_engine.pipeline import DetectOptions, detect, scores_source
 
 CASES = [  # (scene, options): every detector and enhancer path, block heights that do not divide
     ("abu-beach-1/abu-beach-1.mat", DetectOptions(enhancer="none", block_rows=11)),
@@ -62,6 +62,9 @@ def test_split_equals_the_single_process_path_at_two_groupings(client, shared_da
         rel = np.abs(split - single) / np.abs(single)
         assert np.nanmax(rel) < 1e-5, (per, np.nanmax(rel))
         assert (result.height, result.width) == single.shape
+        assert (
+            scores_source(tmp_path / f"split{per}.tif") == scores_source(tmp_path / "single.tif") == path.name
+        )
 
 
 @pytest.mark.slow

@@ -8,25 +8,13 @@ import numpy as np
 from osgeo import gdal
 from products.aviris import rotated_geotransform, write_envi
 from products.common import band_table, reflectance
-from products.emit import GEOTRANSFORM, rotated_glt, write_emit
+from products.emit import GEOTRANSFORM, small_product
 
 from fers_engine.cli import main as fers
 
 
 def _emit(tmp_path, shared_data):
-    wl, fwhm = band_table(shared_data, "emit")
-    good = (((wl < 1320) | (wl > 1440)) & ((wl < 1770) | (wl > 1960))).astype(np.uint8)
-    gx, gy = rotated_glt(40, 30)
-    path = write_emit(
-        tmp_path / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
-        reflectance(40, 30, wl).cube,
-        wl,
-        fwhm,
-        good,
-        gx,
-        gy,
-    )
-    return path, wl, good, gx.shape
+    return small_product(tmp_path, shared_data)
 
 
 def test_info_prints_product_grid_good_bands_scale_nodata_and_georeference(tmp_path, shared_data, capsys):

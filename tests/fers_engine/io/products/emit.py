@@ -100,3 +100,23 @@ def brute_force_ortho(swath: np.ndarray, glt_x: np.ndarray, glt_y: np.ndarray) -
     valid = (glt_x > 0) & (glt_y > 0)
     out[valid] = swath[glt_y[valid] - 1, glt_x[valid] - 1]
     return out
+
+
+def small_product(folder: Path, shared_data: Path, rows: int = 40, cols: int = 30):
+    """A small EMIT granule on EMIT's real band grid (water bands marked bad) with a rotated GLT:
+    ``(path, wavelengths, good_wavelengths, ortho grid shape)``."""
+    from .common import band_table, reflectance
+
+    wl, fwhm = band_table(shared_data, "emit")
+    good = (((wl < 1320) | (wl > 1440)) & ((wl < 1770) | (wl > 1960))).astype(np.uint8)
+    gx, gy = rotated_glt(rows, cols)
+    path = write_emit(
+        Path(folder) / "EMIT_L2A_RFL_001_20230316T045133_2307503_005.nc",
+        reflectance(rows, cols, wl).cube,
+        wl,
+        fwhm,
+        good,
+        gx,
+        gy,
+    )
+    return path, wl, good, gx.shape
