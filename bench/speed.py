@@ -541,7 +541,8 @@ def to_markdown(report: Dict) -> str:
     lines += [
         "## Global RX against Spectral Python (`spectral.rx`)",
         "",
-        "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours | max relative difference to SPy (float64) |",
+        "| cube (rows x cols x bands, float32) | ours (s) | SPy (s) | SPy / ours "
+        "| max relative difference to SPy (float64) |",
         "|---|---|---|---|---|",
     ]
     for r in report.get("global_rx", []):
