@@ -457,6 +457,7 @@ def _run_locked(
     t0: float,
 ) -> BatchResult:
     """``run_batch`` once the folder is this batch's."""
+    started = time.time()  # wall clock, to tell this batch's committed outputs from older ones
     outcomes: Dict[int, SceneOutcome] = {}
     todo: List[SceneJob] = []
     for job in jobs:
@@ -489,9 +490,7 @@ def _run_locked(
         if swept:
             reporter.info(f"removed {len(swept)} partial file(s) left by interrupted workers")
     for job in jobs:  # whatever never reported back
-        outcomes.setdefault(
-            job.index, SceneOutcome(job.scene, "cancelled", error="not run: the batch was stopped")
-        )
+        outcomes.setdefault(job.index, _unreported(job, started))
     ordered = [outcomes[job.index] for job in jobs]
     csv_path, json_path = write_summary(folder, ordered, workers_seen, time.perf_counter() - t0)
     result = BatchResult(ordered, csv_path, json_path, time.perf_counter() - t0, workers_seen)
@@ -568,6 +567,23 @@ def _drain(pending: set, futures: Dict, outcomes: Dict[int, SceneOutcome]) -> No
         job = futures[future]
         outcomes[job.index] = _outcome(future, job)
         pending.discard(future)
+
+
+def _unreported(job: SceneJob, started: float) -> SceneOutcome:
+    """The row of a scene whose task never reported back (the batch was stopped, or its worker
+    went with it). Outputs are committed atomically, so a score (and mask, when asked for) that
+    this batch committed is whole: the scene finished just as the stop came, and its row says so;
+    no record is written for it, so a rerun redoes it."""
+    outputs = [job.output] + ([job.mask] if job.mask else [])
+    try:
+        finished = all(os.stat(path).st_mtime >= started for path in outputs)
+    except OSError:
+        finished = False
+    if finished:
+        return SceneOutcome(
+            job.scene, "ok", output=job.output, error="finished as the batch was stopped (no record kept)"
+        )
+    return SceneOutcome(job.scene, "cancelled", error="not run: the batch was stopped")
 
 
 def _outcome(future, job: SceneJob) -> SceneOutcome:

@@ -178,6 +178,13 @@ def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path):
         QGIS_PLUGINPATH=str(REPO),
         FERS_VENV=str(REPO / ".venv"),
     )
+    # the plugin enabled in the profile this environment points at, as the QGIS tests' fixture does
+    listed = subprocess.run([runner, "plugins"], env=env, capture_output=True, text=True, timeout=240)
+    if not any(line.strip() == "* fers_qgis" for line in listed.stdout.splitlines()):
+        enabled = subprocess.run(
+            [runner, "plugins", "enable", "fers_qgis"], env=env, capture_output=True, text=True, timeout=240
+        )
+        assert enabled.returncode == 0, enabled.stderr
     score = tmp_path / "s.tif"
     assert fers(["detect", str(scene), str(score), "--enhancer", "none", "-q"]) == 0
     labels = np.zeros((1, 40, 36), np.uint8)
