@@ -118,7 +118,7 @@ class Enhancer:
 
     def new_normaliser(self) -> Normaliser:
         """The scene-wide normaliser of the card's recipe; its sampling loop checks for cancel."""
-        return Normaliser(**self.card.normalisation.kwargs(), check=self.reporter.check)
+        return self.grid.new_normaliser(check=self.reporter.check)
 
     def _numpy_parts(self, x: np.ndarray, parts: Sequence[str]) -> Dict[str, np.ndarray]:
         """Each network on ``x``; with two networks and two CPUs, both at once. Half of a numpy

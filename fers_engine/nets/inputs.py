@@ -131,10 +131,12 @@ class Grid:
     wavelengths: Optional[np.ndarray] = None
     normalisation: Optional[dict] = None
 
-    def new_normaliser(self) -> Normaliser:
+    def new_normaliser(self, check: Optional[Callable[[], None]] = None) -> Normaliser:
+        """The scene-wide normaliser of this grid; ``check`` (a reporter's cancel check) is called
+        by its sample-thinning loop."""
         params = dict(NORM_DEFAULT)
         params.update({k: v for k, v in (self.normalisation or {}).items() if k in params})
-        return Normaliser(**params)
+        return Normaliser(**params, check=check)
 
 
 def input_matrix(
@@ -198,7 +200,7 @@ def fit_input(
             reporter.warning(CONSTANT_SCENE)
         dead = np.zeros_like(dead)
     matrix, desc = input_matrix(grid, count, wavelengths, band_mode, dead)
-    normaliser = grid.new_normaliser()
+    normaliser = grid.new_normaliser(None if reporter is None else reporter.check)
     normaliser.update((matrix @ sample)[:, None, :])
     if reporter is not None:
         reporter.info(desc)
