@@ -469,10 +469,11 @@ def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
     """Rows per block from the memory plan's working set.
 
     An enhanced block holds, per pixel and model band, the resampled and the normalised input,
-    the features of one column strip (both networks: up to two blocks' worth), the fused output
-    (one or two variants), the RX temporaries and the validity tests' byte masks: 6 + variants
-    float32 values; and the networks'
-    activations for one tile (tile + 2 halo columns wide, block + 2 halo rows high). It is at
+    one padded column strip, the fused output (one or two variants, which gather the features
+    strip by strip), the RX temporaries and the validity tests' byte masks: counted as 6 +
+    variants float32 values, a margin kept for allocator slack; and the networks' activations
+    for one strip (``EnhancedSource.strip_cols`` sizes it to the batch budget; on a GPU one
+    tile, tile + 2 halo columns wide, block + 2 halo rows high). It is at
     least twice the enhancers' halo, so the context rows read around each block do not dominate
     the work. A plain block holds the raw read, its float32 copy and the detectors' temporaries:
     6 values per pixel and band.

@@ -122,7 +122,7 @@ class EnhancedSource(BlockSource):
         key = (row0, row1)
         if key in self._cache:
             return self._cache[key]
-        from .nets.context import block_features, context_rows
+        from .nets.context import context_rows, feature_strips
 
         # Features need context rows on each side; more when nodata must be filled in from the
         # nearest valid pixels (nets/context.py), so read again wider only when there is nodata.
@@ -134,7 +134,16 @@ class EnhancedSource(BlockSource):
             r0, r1 = max(0, row0 - wide), min(self.height, row1 + wide)
             blocks, valid = self.raw.read(r0, r1)
         x = self.normaliser.apply(blocks.pop("x"))
-        feats = block_features(
+        top, bottom = row0 - r0, row1 - r0
+        # Each fused variant starts as the block's own rows and gathers the features strip by
+        # strip: no block-sized feature arrays beside it. Sums in the order x + spe + spa.
+        if self.variants == ("sum",):
+            out: Blocks = {"sum": x[:, top:bottom].copy()}
+            into = {p: "sum" for p in self.parts}
+        else:
+            out = {"spe": x[:, top:bottom].copy(), "spa": x[:, top:bottom].copy()}
+            into = {"spectral": "spe", "spatial": "spa"}
+        strips = feature_strips(
             lambda b: self.enhancer.features(
                 b, parts=self.parts, tile=self.tile, max_batch_bytes=self.batch_bytes
             ),
@@ -146,25 +155,34 @@ class EnhancedSource(BlockSource):
             row1,
             halo,
             self.height,
-            _STRIP_COLS,
+            self.strip_cols(r1 - r0),
         )
-        top, bottom = row0 - r0, row1 - r0
-        xs = x[:, top:bottom]
-        out: Blocks = {}
-        if self.variants == ("sum",):
-            z = np.add(xs, feats["spectral"])
-            if "spatial" in feats:
-                z += feats["spatial"]
-            out["sum"] = z
-        else:
-            out["spe"] = np.add(xs, feats["spectral"])
-            out["spa"] = np.add(xs, feats["spatial"])
+        for c0, c1, feats in strips:
+            for part in self.parts:  # spectral first: the sum's order
+                out[into[part]][:, :, c0:c1] += feats[part]
+        del x
         result = (out, valid[top:bottom])
         size = sum(a.nbytes for a in out.values())
         if self._cache_bytes + size <= self._cache_limit:
             self._cache[key] = result
             self._cache_bytes += size
         return result
+
+    def strip_cols(self, rows: int) -> int:
+        """Columns of features computed at once for a read of ``rows`` rows.
+
+        The numpy networks run a strip in one pass, so the strip is as wide as the batch budget
+        allows for the strip plus its halo columns (at most ``_STRIP_COLS``, at least the halo:
+        narrower strips would spend more on halo columns than on their own); the torch backend
+        tiles the strip itself and takes ``_STRIP_COLS``.
+        """
+        if getattr(self.enhancer, "backend", "torch") != "numpy":
+            return _STRIP_COLS
+        from .nets.numpy_forward import bytes_per_pixel
+
+        per_col = max(1, int(rows)) * bytes_per_pixel(self.enhancer.card.arch)
+        fit = self.batch_bytes // per_col - 2 * self.halo
+        return int(min(_STRIP_COLS, max(self.halo, 8, fit)))
 
     def close(self) -> None:
         self.raw.close()

@@ -18,7 +18,7 @@ nodata, ``3 * halo`` with it.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Iterator, Tuple
 
 import numpy as np
 
@@ -66,12 +66,13 @@ def nearest_valid_index(valid: np.ndarray, depth: int) -> Tuple[np.ndarray, np.n
 
 
 def fill_invalid(block: np.ndarray, valid: np.ndarray, depth: int) -> np.ndarray:
-    """A copy of ``block`` (C, H, W) whose invalid pixels hold a nearest valid pixel's spectrum
-    (0 where none is within ``depth`` steps: such pixels never reach a scored one)."""
+    """``block`` (C, H, W) with its invalid pixels holding a nearest valid pixel's spectrum (0
+    where none is within ``depth`` steps: such pixels never reach a scored one): a new array when
+    there is something to fill, else ``block`` itself, read-only by contract."""
     valid = np.asarray(valid, bool)
+    if valid.all():  # nothing to fill: the block itself (callers only read it), no copy to hold
+        return np.asarray(block, dtype=np.float32)
     out = np.array(block, dtype=np.float32, copy=True)
-    if valid.all():
-        return out
     rows, cols, reached = nearest_valid_index(valid, depth)
     todo = ~valid
     out[:, todo] = 0.0
@@ -89,6 +90,47 @@ def scene_features(
     return block_features(features, x, valid, 0, x.shape[1], 0, x.shape[1], halo)
 
 
+def feature_strips(
+    features: Callable[[np.ndarray], Dict[str, np.ndarray]],
+    x: np.ndarray,
+    valid: np.ndarray,
+    read0: int,
+    read1: int,
+    row0: int,
+    row1: int,
+    halo: int,
+    height: int | None = None,
+    strip: int = 512,
+) -> Iterator[Tuple[int, int, Dict[str, np.ndarray]]]:
+    """Features of scene rows ``[row0, row1)``, one column strip at a time: ``(c0, c1, parts)``
+    with each part ``(C, row1 - row0, c1 - c0)``, computed from the rows ``[read0, read1)`` read
+    around the block.
+
+    ``x`` / ``valid`` hold rows ``[read0, read1)`` of a scene ``height`` rows high (default:
+    exactly these rows); they must include ``context_rows(halo, ...)`` rows on each side where
+    the scene has them. ``features`` runs on strips of ``strip`` columns plus the halo, each padded
+    on its own (edge continued beyond the scene), so only one strip's input and features are in
+    memory beside the block: the caller adds them where they go, without a block-sized copy.
+    """
+    height = read1 if height is None else height
+    filled = fill_invalid(x, valid, 2 * halo)
+    lo, hi = max(read0, row0 - halo), min(read1, row1 + halo)
+    pad_top = halo - (row0 - lo)
+    pad_bottom = halo - (hi - row1)
+    if (pad_top and lo > 0) or (pad_bottom and hi < height):
+        raise ValueError("block_features needs halo rows around the block where the scene has them")
+    rows, width = row1 - row0, x.shape[2]
+    for c0 in range(0, width, max(1, int(strip))):
+        c1 = min(width, c0 + strip)
+        s0, s1 = max(0, c0 - halo), min(width, c1 + halo)
+        part = filled[:, lo - read0 : hi - read0, s0:s1]
+        if halo:
+            pads = ((0, 0), (pad_top, pad_bottom), (halo - (c0 - s0), halo - (s1 - c1)))
+            part = np.pad(part, pads, mode="edge")
+        got = features(part)
+        yield c0, c1, {k: v[:, halo : halo + rows, halo : halo + c1 - c0] for k, v in got.items()}
+
+
 def block_features(
     features: Callable[[np.ndarray], Dict[str, np.ndarray]],
     x: np.ndarray,
@@ -101,30 +143,13 @@ def block_features(
     height: int | None = None,
     strip: int = 512,
 ) -> Dict[str, np.ndarray]:
-    """Features of scene rows ``[row0, row1)`` from the rows ``[read0, read1)`` read around them.
-
-    ``x`` / ``valid`` hold rows ``[read0, read1)`` of a scene ``height`` rows high (default:
-    exactly these rows); they must include ``context_rows(halo, ...)`` rows on each side where
-    the scene has them. Columns are always the scene's full width; ``features`` runs on column
-    strips of ``strip`` columns (plus the halo), so only one strip's features are in memory.
-    """
-    height = read1 if height is None else height
-    filled = fill_invalid(x, valid, 2 * halo)
-    lo, hi = max(read0, row0 - halo), min(read1, row1 + halo)
-    pad_top = halo - (row0 - lo)
-    pad_bottom = halo - (hi - row1)
-    if (pad_top and lo > 0) or (pad_bottom and hi < height):
-        raise ValueError("block_features needs halo rows around the block where the scene has them")
-    core = filled[:, lo - read0 : hi - read0]
-    if halo:
-        core = np.pad(core, ((0, 0), (pad_top, pad_bottom), (halo, halo)), mode="edge")
+    """Features of scene rows ``[row0, row1)`` as whole-width arrays ``{part: (C, rows, W)}``
+    (``feature_strips`` gathered; its arguments)."""
     rows, width = row1 - row0, x.shape[2]
     out: Dict[str, np.ndarray] = {}
-    for c0 in range(0, width, strip):
-        c1 = min(width, c0 + strip)
-        part = features(core[:, :, c0 : c1 + 2 * halo])
+    for c0, c1, part in feature_strips(features, x, valid, read0, read1, row0, row1, halo, height, strip):
         for k, v in part.items():
             if k not in out:
                 out[k] = np.empty((v.shape[0], rows, width), np.float32)
-            out[k][:, :, c0:c1] = v[:, halo : halo + rows, halo : halo + c1 - c0]
+            out[k][:, :, c0:c1] = v
     return out

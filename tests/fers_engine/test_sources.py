@@ -169,3 +169,47 @@ def test_read_ahead_over_a_gdal_raster_serves_what_direct_reads_give(tmp_path, r
                     assert not got_valid[17:r1, 5:9].any() and got_valid[:17].all()
         assert ahead.hits == 2 * (len(windows) - 2)
         ahead.close()
+
+
+class CubeSource(BlockSource):
+    """Rows of an in-memory (C, H, W) cube, some pixels invalid."""
+
+    def __init__(self, cube, valid):
+        self.cube, self.valid = cube, valid
+        self.count, self.height, self.width = cube.shape
+        self.variants = ("x",)
+
+    def read(self, row0, row1):
+        return {"x": self.cube[:, row0:row1].copy()}, self.valid[row0:row1].copy()
+
+
+@pytest.mark.parametrize("fusion", ["sum", "hadamard"])
+def test_a_small_batch_budget_narrows_the_strips_not_the_features(fusion):
+    """The numpy networks run one column strip at a time, as wide as the batch budget allows:
+    a small budget gives narrow strips (and no block-sized feature arrays), the same features."""
+    from fers_engine.nets.enhancer import load_enhancer
+    from fers_engine.nets.normalise import Normaliser
+    from fers_engine.sources import _STRIP_COLS, EnhancedSource
+
+    enhancer = load_enhancer("fers-default", device="cpu", backend="numpy")
+    rng = np.random.default_rng(4)
+    cube = rng.normal(size=(enhancer.bands, 40, 70)).astype(np.float32)
+    valid = np.ones(cube.shape[1:], bool)
+    valid[:3, :5] = False
+    norm = Normaliser()
+    norm.update(cube, valid)
+
+    def source(batch_bytes):
+        raw = CubeSource(cube, valid)
+        return EnhancedSource(raw, enhancer, norm, "full", fusion, batch_bytes=batch_bytes)
+
+    wide, narrow = source(1 << 30), source(2 << 20)
+    assert wide.strip_cols(40) == _STRIP_COLS
+    assert enhancer.halo <= narrow.strip_cols(40) < 70
+    for r0, r1 in [(0, 12), (12, 29), (29, 40)]:
+        a, va = wide.read(r0, r1)
+        b, vb = narrow.read(r0, r1)
+        np.testing.assert_array_equal(va, vb)
+        assert a.keys() == b.keys() == set(wide.variants)
+        for k in a:
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-5)
