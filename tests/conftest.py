@@ -6,7 +6,8 @@ folder is a failure: CI must never go green by skipping the real-data tests.
 
 Markers (registered in pyproject.toml) are applied here from where a test lives and what it
 uses, so no test can forget its own: ``qgis`` for the plugin's tests (``tests/fers_qgis``, the
-zip install), ``real_data`` for every test that takes ``shared_data``; ``slow`` is set by hand.
+zip install) and every test that runs ``qgis_process``; ``real_data`` for every test that takes
+``shared_data``; ``slow`` is set by hand.
 ``pytest -m "not qgis"`` runs the engine's tests alone; where QGIS cannot be imported at all,
 the plugin's test files are not even collected (their imports would fail), and the header says so.
 """
@@ -54,9 +55,9 @@ def pytest_report_header(config) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """``qgis`` by location, ``real_data`` by the ``shared_data`` fixture."""
+    """``qgis`` by location or the ``qgis_process`` fixture, ``real_data`` by ``shared_data``."""
     for item in items:
-        if _needs_qgis(Path(item.path)):
+        if _needs_qgis(Path(item.path)) or "qgis_process" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.qgis)
         if "shared_data" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.real_data)
@@ -75,3 +76,12 @@ def shared_data() -> Path:
             pytest.fail(message + "; FERS_REQUIRE_DATA=1 forbids skipping", pytrace=False)
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def qgis_process():
+    """A runner for qgis_process with this checkout's plugin enabled; returns CompletedProcess
+    (``tests/qgis_runner.py``; skips when QGIS is not installed)."""
+    from qgis_runner import plugin_runner
+
+    return plugin_runner()

@@ -162,29 +162,8 @@ def test_1_outputs_linked_to_the_input_are_refused(scene, tmp_path, capsys):
     assert digest(scene) == before
 
 
-def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path):
+def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path, qgis_process):
     """fers:detect OUTPUT_MASK=<the input> and fers:evaluate OUTPUT_HTML=<the score raster>."""
-    import shutil
-
-    runner = shutil.which("qgis_process")
-    if runner is None:
-        pytest.skip("qgis_process not installed")
-    runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/runtime-{os.getuid()}")
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    env = dict(
-        os.environ,
-        QT_QPA_PLATFORM="offscreen",
-        XDG_RUNTIME_DIR=str(runtime),
-        QGIS_PLUGINPATH=str(REPO),
-        FERS_VENV=str(REPO / ".venv"),
-    )
-    # the plugin enabled in the profile this environment points at, as the QGIS tests' fixture does
-    listed = subprocess.run([runner, "plugins"], env=env, capture_output=True, text=True, timeout=240)
-    if not any(line.strip() == "* fers_qgis" for line in listed.stdout.splitlines()):
-        enabled = subprocess.run(
-            [runner, "plugins", "enable", "fers_qgis"], env=env, capture_output=True, text=True, timeout=240
-        )
-        assert enabled.returncode == 0, enabled.stderr
     score = tmp_path / "s.tif"
     assert fers(["detect", str(scene), str(score), "--enhancer", "none", "-q"]) == 0
     labels = np.zeros((1, 40, 36), np.uint8)
@@ -208,7 +187,7 @@ def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path):
             "the report s.tif would overwrite the input s.tif",
         ),
     ):
-        proc = subprocess.run([runner, "run", *args], env=env, capture_output=True, text=True, timeout=300)
+        proc = qgis_process("run", *args, timeout=300)
         assert proc.returncode != 0 and message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert {p: digest(p) for p in (scene, score)} == before and not (tmp_path / "o.tif").exists()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,8 +10,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qgis_helpers import (  # noqa: E402
     RecordingFeedback,
-    qgis_env,
-    qgis_process_cmd,
     synthetic_cube,
     write_tif,
 )
@@ -62,19 +59,3 @@ def real_scene(shared_data, tmp_path_factory):
 @pytest.fixture
 def recording_feedback():
     return RecordingFeedback.make
-
-
-@pytest.fixture(scope="session")
-def qgis_process():
-    """A runner for qgis_process with the plugin enabled; returns CompletedProcess."""
-    exe = qgis_process_cmd()
-    env = qgis_env()
-
-    def run(*args, timeout=240):
-        return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-    listed = run("plugins")
-    if not any(line.strip() == "* fers_qgis" for line in listed.stdout.splitlines()):
-        enabled = run("plugins", "enable", "fers_qgis")
-        assert enabled.returncode == 0, enabled.stderr
-    return run

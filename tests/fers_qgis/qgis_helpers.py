@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,6 +11,9 @@ import pytest  # noqa: F401
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+if str(REPO / "tests") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests"))
+from qgis_runner import qgis_env, qgis_process_cmd  # noqa: E402,F401  (one runner for every test)
 
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
 if PROCESSING_PLUGINS not in sys.path:
@@ -160,27 +162,3 @@ class RecordingFeedback:
                 return "\n".join(self.infos + self.warnings + self.errors)
 
         return _Feedback()
-
-
-def qgis_env():
-    """The environment scripts/qgis-env.sh sets up for headless qgis_process."""
-    env = dict(os.environ)
-    runtime = env.get("XDG_RUNTIME_DIR") or f"/tmp/runtime-{os.getuid()}"
-    os.makedirs(runtime, exist_ok=True)
-    os.chmod(runtime, 0o700)
-    env.update(
-        QT_QPA_PLATFORM="offscreen",
-        XDG_RUNTIME_DIR=runtime,
-        QGIS_PLUGINPATH=str(REPO),
-        FERS_VENV=str(REPO / ".venv"),
-    )
-    return env
-
-
-def qgis_process_cmd():
-    import shutil
-
-    for candidate in (shutil.which("qgis_process"), "/usr/bin/qgis_process.bin"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    pytest.skip("qgis_process not installed")
