@@ -144,6 +144,10 @@ def cmd_detect(args) -> int:
     from .pipeline import detect
 
     options = detect_options(args)
+    if options.enhancer != "none":
+        from .memory import map_large_arrays
+
+        map_large_arrays()  # this process is the CLI's: keep --memory-mb a limit (memory.py)
     rep, bar = _reporter(args, "detect")
     try:
         result = detect(

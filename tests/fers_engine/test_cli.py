@@ -242,3 +242,18 @@ def test_detect_on_a_full_disk_fails_in_one_line_and_keeps_the_previous_score(tm
     assert "Traceback" not in proc.stderr and "wrote" not in proc.stdout
     assert score.read_bytes() == before, "the previous output is kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif", "scene.tif", "truth.tif"]
+
+
+@pytest.mark.parametrize("enhancer,mapped", [("spectral", True), ("none", False)])
+def test_detect_maps_large_arrays_only_when_the_enhancers_run(
+    tmp_path, capsys, monkeypatch, enhancer, mapped
+):
+    """``fers detect`` keeps --memory-mb a limit with the enhancers (memory.map_large_arrays),
+    and leaves plain RX, which the setting slows, alone."""
+    import fers_engine.memory as memory
+
+    calls = []
+    monkeypatch.setattr(memory, "map_large_arrays", lambda: calls.append(1) or True)
+    cube, _, _ = small_scene(tmp_path, rows=40, cols=36)
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", enhancer, "-q"]) == 0
+    assert bool(calls) == mapped

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from fers_engine.memory import MIB, MIN_GDAL_CACHE, MemoryPlan
@@ -36,3 +38,38 @@ def test_block_rows_fill_the_working_set():
     rows = plan.block_rows(1000, 200 * 4 * 6)
     assert rows * 1000 * 200 * 4 * 6 <= plan.working < (rows + 1) * 1000 * 200 * 4 * 6
     assert plan.block_rows(10**9, 10**6) == 1  # a huge row still gives one row per block
+
+
+_HEAP_PROBE = """
+import sys
+import numpy as np
+from fers_engine.memory import map_large_arrays
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
+
+if sys.argv[1] == "set":
+    assert map_large_arrays()
+before = rss_mib()
+for _ in range(3):  # glibc raises its threshold to a freed block's size: the next ones use the heap
+    a = np.ones(12 * 2**20 // 8)
+    del a
+print(rss_mib() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator (Linux)")
+def test_large_arrays_leave_the_process_when_freed():
+    """The CLI's allocator setting for the enhanced path: a freed 12 MiB array no longer stays
+    resident in glibc's heap (without the setting it does, once a first one was freed)."""
+    import subprocess
+
+    def kept(mode: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True
+        )
+        return float(out.stdout.strip())
+
+    assert kept("default") > 8, "glibc's dynamic threshold no longer keeps freed blocks: drop the setting?"
+    assert kept("set") < 2
