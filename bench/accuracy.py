@@ -15,8 +15,9 @@ On the 13 development windows (one version each, as docs/peer-baseline.md), in o
   recipe's models also with CRD on the enhanced cube (``fers detect --detector crd`` with
   ``--enhancer full`` and ``--enhancer spectral``), to tell whether the enhancers help CRD;
 * the same architecture as the default recipe's, untrained, from ``--untrained-seeds``
-  initialisations (what training starts from), to tell what training adds from what the
-  architecture alone gives;
+  initialisations (what training starts from), scored like the default method and like the
+  pairing chosen on training labels (spectral + CRD, bench/detector_choice.py), to tell what
+  training adds from what the architecture alone gives;
 * per-scene deltas against plain RX, and the boundary false-alarm share (the share of the top
   0.5 % scores on background pixels of high spectral gradient, ``metrics.boundary_false_alarms``).
 The bars of issue 13 are checked from these numbers at the end of the report.
@@ -213,8 +214,12 @@ def evaluate(
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
         part, detector = default_method()
-        # the untrained start scored like the default method: with CRD too when CRD is the default
-        untrained_crd = (part,) if with_crd and detector == "crd" else ()
+        # the untrained start scored like the default method (with CRD too when CRD is the default)
+        # and like the pairing every model picks on its training labels, spectral + CRD
+        # (bench/detector_choice.py): what training adds to each
+        untrained_crd = (
+            tuple(sorted({part} if detector == "crd" else set()) | {"spectral"}) if with_crd else ()
+        )
         if untrained_seeds and default.is_file():
             card = models[default].card
             for seed in range(untrained_seeds):
@@ -410,6 +415,16 @@ def report(auc, fa, seconds, args, train_time) -> str:
                 f"- Trained vs untrained ({len(u['means'])} seeds: {u['mean']:.4f} +- {u['sd']:.4f} sd, "
                 f"standard error {u['se']:.4f}): {d:+.4f}, "
                 f"{'more' if d > 2 * u['se'] else 'not more'} than two standard errors ({2 * u['se']:.4f})."
+            )
+        chosen = "spectral+CRD"  # the pairing chosen on training labels (bench/detector_choice.py)
+        c_col, uc = f"{DEFAULT_RECIPE} {chosen}", unt.get(chosen)
+        if part != chosen and uc and c_col in means:
+            d = means[c_col] - uc["mean"]
+            lines.append(
+                f"- Trained vs untrained with the pairing chosen on training labels (`{c_col}`, "
+                f"{means[c_col]:.4f}; {len(uc['means'])} untrained seeds: {uc['mean']:.4f} +- "
+                f"{uc['sd']:.4f} sd, standard error {uc['se']:.4f}): {d:+.4f}, "
+                f"{'more' if d > 2 * uc['se'] else 'not more'} than two standard errors ({2 * uc['se']:.4f})."
             )
         full, spec = f"{DEFAULT_RECIPE} full", "separation-spectral spectral"
         if full in means and spec in means and unt.get("full"):
