@@ -217,9 +217,8 @@ def evaluate(
         # the untrained start scored like the default method (with CRD too when CRD is the default)
         # and like the pairing every model picks on its training labels, spectral + CRD
         # (bench/detector_choice.py): what training adds to each
-        untrained_crd = (
-            tuple(sorted({part} if detector == "crd" else set()) | {"spectral"}) if with_crd else ()
-        )
+        wanted = ({part} if detector == "crd" else set()) | {"spectral"}
+        untrained_crd = tuple(sorted(wanted)) if with_crd else ()
         if untrained_seeds and default.is_file():
             card = models[default].card
             for seed in range(untrained_seeds):
