@@ -11,9 +11,6 @@ import pytest  # noqa: F401
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-if str(REPO / "tests") not in sys.path:
-    sys.path.insert(0, str(REPO / "tests"))
-from qgis_runner import qgis_env, qgis_process_cmd  # noqa: E402,F401  (one runner for every test)
 
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
 if PROCESSING_PLUGINS not in sys.path:

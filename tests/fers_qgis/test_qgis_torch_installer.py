@@ -16,7 +16,8 @@ import textwrap
 import zipfile
 
 import pytest
-from qgis_helpers import REPO, qgis_env
+from qgis_helpers import REPO
+from qgis_runner import qgis_env
 
 from fers_qgis import deps, torch_installer as ti
 

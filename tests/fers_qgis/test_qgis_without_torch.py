@@ -8,7 +8,8 @@ import subprocess
 import sys
 import textwrap
 
-from qgis_helpers import REPO, qgis_env, synthetic_cube, write_tif
+from qgis_helpers import REPO, synthetic_cube, write_tif
+from qgis_runner import qgis_env
 
 INSTALL_HINT = "Install PyTorch for FERS"
 
