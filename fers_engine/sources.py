@@ -176,7 +176,7 @@ class EnhancedSource(BlockSource):
         narrower strips would spend more on halo columns than on their own); the torch backend
         tiles the strip itself and takes ``_STRIP_COLS``.
         """
-        if getattr(self.enhancer, "backend", "torch") != "numpy":
+        if self.enhancer.backend != "numpy":
             return _STRIP_COLS
         from .nets.numpy_forward import bytes_per_pixel
 

@@ -118,7 +118,7 @@ def feature_strips(
     pad_top = halo - (row0 - lo)
     pad_bottom = halo - (hi - row1)
     if (pad_top and lo > 0) or (pad_bottom and hi < height):
-        raise ValueError("block_features needs halo rows around the block where the scene has them")
+        raise ValueError("feature_strips needs halo rows around the block where the scene has them")
     rows, width = row1 - row0, x.shape[2]
     for c0 in range(0, width, max(1, int(strip))):
         c1 = min(width, c0 + strip)
