@@ -288,7 +288,7 @@ def detect(
         threshold = threshold_raster(
             output_path, mask_output, threshold_method, threshold_value, rep.stage(0.97, 1.0)
         )
-    rep.step(1.0)
+    rep.report(1.0)  # the outputs are committed: a stop that comes now does not undo them
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
     height, width = (info.height, info.width) if view is None else (view.height, view.width)
@@ -784,7 +784,7 @@ def threshold_raster(
         tags=source_tags(source) if source else None,
     ) as writer:
         writer.write(0, mask)
-    reporter.step(1.0)
+    reporter.report(1.0)  # the mask is committed
     return threshold
 
 
@@ -835,5 +835,5 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report
             title=f"FERS evaluation of {Path(score_path).name}",
         )
         reporter.info(f"report written: {report_path}")
-    reporter.step(1.0)
+    reporter.report(1.0)
     return result

@@ -6,7 +6,7 @@ callers may pass nothing (``SILENT``).
 
 A ``Reporter`` is immutable: one name per callback (``on_progress``, ``on_info``,
 ``on_warning``, ``should_stop``), one method per thing the engine does with them (``step``,
-``info``, ``warning``, ``check``), and new reporters are derived, never edited: ``stage`` maps
+``report``, ``info``, ``warning``, ``check``), and new reporters are derived, never edited: ``stage`` maps
 0..1 onto a sub-range of this one's progress, ``replace`` swaps callbacks (a front end that also
 keeps the warnings, a batch that silences a scene's messages) and keeps the progress range.
 So a reporter handed to a worker thread or a stage can never be changed under it.
@@ -62,10 +62,19 @@ class Reporter:
         Args:
             fraction: how much of this reporter's own work is done.
         """
+        self.report(fraction)
+        self.check()
+
+    def report(self, fraction: float) -> None:
+        """Report progress without ``check``: for the step after an output was committed, where
+        a stop that comes too late must not turn a finished run into a "cancelled" one.
+
+        Args:
+            fraction: how much of this reporter's own work is done.
+        """
         if self.on_progress is not None:
             f = min(max(fraction, 0.0), 1.0)
             self.on_progress(self._start + self._span * f)
-        self.check()
 
     def info(self, message: str) -> None:
         """Pass an informational message to ``on_info``, if any."""

@@ -347,6 +347,7 @@ def detect_task(job: SceneJob, stop_name: Optional[str]) -> Dict:
     from .worker import current_plugin, task_options
 
     t0 = time.perf_counter()
+    started = time.time()  # wall clock, to tell the outputs this task committed
     row = SceneOutcome(job.scene, "failed", worker=get_worker().address)
     try:
         plugin = current_plugin()
@@ -370,7 +371,7 @@ def detect_task(job: SceneJob, stop_name: Optional[str]) -> Dict:
         write_record(job, result.device, time.perf_counter() - t0, options.workers)
         row.status, row.output = "ok", job.output
     except Cancelled:
-        row.status, row.error = "cancelled", "cancelled before it finished; no output written"
+        row.status, row.error = "cancelled", _cancelled_text(job, started)
     except BandIndexError as exc:  # a summary row is read by people: bands count from 1
         row.error = first_line(exc.one_based())
     except FersError as exc:
@@ -569,17 +570,30 @@ def _drain(pending: set, futures: Dict, outcomes: Dict[int, SceneOutcome]) -> No
         pending.discard(future)
 
 
+def _committed_since(path: str, started: float) -> bool:
+    """Whether ``path`` was committed at or after ``started`` (wall clock). Outputs are committed
+    atomically, so such a file is whole."""
+    try:
+        return os.stat(path).st_mtime >= started
+    except OSError:
+        return False
+
+
+def _cancelled_text(job: SceneJob, started: float) -> str:
+    """What a cancelled scene's row says was left: its score may already be committed when the
+    stop came while the mask was being written."""
+    if job.mask and _committed_since(job.output, started):
+        return "cancelled while writing the mask; the score was written, the mask was not"
+    return "cancelled before it finished; no output written"
+
+
 def _unreported(job: SceneJob, started: float) -> SceneOutcome:
     """The row of a scene whose task never reported back (the batch was stopped, or its worker
-    went with it). Outputs are committed atomically, so a score (and mask, when asked for) that
-    this batch committed is whole: the scene finished just as the stop came, and its row says so;
-    no record is written for it, so a rerun redoes it."""
+    went with it). A score (and mask, when asked for) that this batch committed is whole: the
+    scene finished just as the stop came, and its row says so; no record is written for it, so a
+    rerun redoes it."""
     outputs = [job.output] + ([job.mask] if job.mask else [])
-    try:
-        finished = all(os.stat(path).st_mtime >= started for path in outputs)
-    except OSError:
-        finished = False
-    if finished:
+    if all(_committed_since(path, started) for path in outputs):
         return SceneOutcome(
             job.scene, "ok", output=job.output, error="finished as the batch was stopped (no record kept)"
         )

@@ -448,7 +448,7 @@ def _split_on(
         threshold = threshold_raster(
             output_path, mask_output, threshold_method, threshold_value, rep.stage(0.97, 1.0)
         )
-    rep.step(1.0)
+    rep.report(1.0)  # the outputs are committed: a stop that comes now does not undo them
     seconds = time.perf_counter() - t0
     rep.info(f"done in {seconds:.2f} s")
     return DetectResult(

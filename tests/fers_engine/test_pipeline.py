@@ -282,6 +282,23 @@ def test_cancel_leaves_no_output(tmp_path):
     assert not (tmp_path / "c.tif").exists() and _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_a_stop_after_the_last_commit_does_not_turn_a_finished_run_into_a_cancelled_one(tmp_path, with_mask):
+    """A stop that arrives once the last output is committed (a batch's Ctrl-C racing the end of
+    a scene) returns the result: raising ``Cancelled`` there would say "no output written" beside
+    a whole output."""
+    cube_path, _, _ = small_scene(tmp_path)
+    last = tmp_path / ("m.tif" if with_mask else "s.tif")
+    result = detect(
+        cube_path,
+        tmp_path / "s.tif",
+        RX,
+        Reporter(should_stop=last.exists),
+        mask_output=tmp_path / "m.tif" if with_mask else None,
+    )
+    assert result.output == tmp_path / "s.tif" and last.exists()
+
+
 def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     cube_path, _, _ = small_scene(tmp_path)
     seen = []
