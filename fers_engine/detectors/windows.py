@@ -1,7 +1,8 @@
 """Dual-window geometry shared by the windowed detectors (local RX, CRD).
 
 Each pixel is compared with the *ring* between an inner guard window and an outer window, both
-centred on it. Edge rule (SPy's ``inner_outer_window_mask_creator``): windows never leave the
+centred on it. Local RX's edge rule (SPy's ``inner_outer_window_mask_creator``; CRD keeps its
+windows centred instead, ``crd.py``, and needs a subset of the same halo rows): windows never leave the
 image; where a window would cross an edge it is shifted back inside at full size, so every ring
 holds (outer area - inner area) pixels, the guard window always contains the pixel itself and
 always lies inside the outer window. Row numbers here are absolute image rows, so a detector fed

@@ -21,14 +21,14 @@ def backend(lrx_backend):
 
 def reference(cube, valid, inner, outer, lam):
     """The paper's formula solved pixel by pixel: alpha = (X^T X + lam Gamma^2)^-1 X^T y over the
-    valid ring pixels (local RX's shifted windows), score = ||y - X alpha||."""
+    valid ring pixels (windows centred, cut at the image's edges), score = ||y - X alpha||."""
 
     def score(y, x):
         gamma2 = np.diag(((x - y[:, None]) ** 2).sum(axis=0))
         alpha = np.linalg.solve(x.T @ x + lam * gamma2, x.T @ y)
         return np.linalg.norm(y - x @ alpha)
 
-    return per_pixel(cube, valid, inner, outer, 2, score)
+    return per_pixel(cube, valid, inner, outer, 2, score, centred=True)
 
 
 def cube_for(rng, bands=6, rows=22, cols=19):
@@ -54,6 +54,22 @@ def test_matches_the_per_pixel_solve_including_edges(bands, inner, outer, lam):
     ours = crd(cube, inner=inner, outer=outer, lam=lam)
     assert ours.dtype == np.float32 and np.isfinite(ours).all()
     np.testing.assert_allclose(ours, reference(cube, valid, pair(inner), pair(outer), lam), rtol=2e-5)
+
+
+@pytest.mark.parametrize("collar", [2, 9])
+def test_a_nodata_collar_changes_no_score(collar):
+    """An orthorectified product arrives inside a declared nodata collar: whatever its width
+    (narrower or wider than half the outer window), the scene's scores are those of the scene
+    cropped to its data. Fails with windows shifted inside the image at its edges."""
+    rng = np.random.default_rng(7)
+    cube = cube_for(rng, bands=8)
+    _, rows, cols = cube.shape
+    framed = np.zeros((8, rows + 2 * collar, cols + 2 * collar), np.float32)
+    framed[:, collar:-collar, collar:-collar] = cube
+    valid = np.zeros(framed.shape[1:], bool)
+    valid[collar:-collar, collar:-collar] = True
+    inside = crd(framed, valid, inner=3, outer=7)[collar:-collar, collar:-collar]
+    np.testing.assert_allclose(inside, crd(cube, inner=3, outer=7), rtol=1e-6)
 
 
 @pytest.mark.parametrize("bands", [8, 60])
