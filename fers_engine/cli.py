@@ -389,10 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector",
         choices=DETECTORS,
         default=DEFAULT_DETECTOR,
-        help=f"rx: global RX (default {DEFAULT_DETECTOR}; fast); lrx: local (dual-window) RX; "
-        "crd: collaborative representation on the same dual window (with --enhancer "
-        "spectral the most accurate pairing in bench/results/accuracy.md, and far slower "
-        "than rx)",
+        help=f"default {DEFAULT_DETECTOR}. crd: collaborative representation on a dual window "
+        "(with --enhancer spectral the most accurate pairing in bench/results/accuracy.md); "
+        "rx: global RX (several times faster); lrx: local (dual-window) RX",
     )
     flags.add_argument("--inner", type=int, default=3, help="lrx/crd guard window, odd (default 3)")
     flags.add_argument("--outer", type=int, default=15, help="lrx/crd outer window, odd (default 15)")
@@ -424,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--enhancer",
         choices=ENHANCERS,
         default=DEFAULT_ENHANCER,
-        help=f"full = spectral + spatial enhancers, spectral = FEN only (default "
-        f"{DEFAULT_ENHANCER}), none = plain detector",
+        help=f"spectral = the spectral enhancer (FEN), full = spectral + spatial enhancers "
+        f"(the paper's full method), none = plain detector (default {DEFAULT_ENHANCER})",
     )
     flags.add_argument("--model", help="bundled model name or a .safetensors model file")
     flags.add_argument(

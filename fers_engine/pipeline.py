@@ -69,8 +69,8 @@ MIN_MEMORY_MB = 1
 
 @dataclass
 class DetectOptions:
-    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``) are the full
-    method of the paper: enhancers, sum fusion, RX."""
+    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``): the
+    spectral enhancer and CRD, the pairing chosen on training labels (``choices``)."""
 
     detector: str = DEFAULT_DETECTOR
     inner: int = 3  # windowed detectors (lrx, crd): guard window
@@ -770,6 +770,7 @@ def threshold_raster(
     mask = threshold_mask(scores, threshold)
     reporter.info(f"{int((mask == 1).sum())} anomaly pixels of {int(np.isfinite(scores).sum())}")
     source = scores_source(score_path)
+    reporter.check()  # the last moment a cancel stops the mask from being written
     with RasterWriter(
         output_path,
         info.height,
@@ -825,6 +826,7 @@ def evaluate_rasters(score_path, truth_path, reporter: Reporter = SILENT, report
         f"AUC {result['auc']:.4f} over {result['valid_pixels']} px ({result['anomaly_pixels']} anomalous)"
     )
     if report_path is not None:
+        reporter.check()  # the last moment a cancel stops the report from being written
         from .report import write_report
 
         write_report(

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
+from fers_engine.choices import DEFAULT_DETECTOR, DEFAULT_ENHANCER
 from fers_engine.io.atomic import user_file_mode
 from fers_engine.pipeline import DetectOptions, detect
 
@@ -129,12 +130,16 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     enabled = _qgis(env, "plugins", "enable", "fers_qgis")
     assert enabled.returncode == 0, enabled.stdout[-2000:] + enabled.stderr[-2000:]
 
-    # 1. what a user runs: fers:detect with its defaults (ENHANCER=full, MODEL=default, DEVICE=auto)
+    # 1. what a user runs: fers:detect with its defaults (ENHANCER=spectral, DETECTOR=crd,
+    # MODEL=default, DEVICE=auto); QGIS ships no numba, so CRD takes its numpy path
     out = tmp_path / "zip_score.tif"
     run = _qgis(env, "run", "fers:detect", "--", f"INPUT={scene}", f"OUTPUT={out}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "enhancer fers-default.safetensors" in run.stdout and "(numpy)" in run.stdout, run.stdout[-3000:]
-    assert "enhancer full" in run.stdout and "device cpu" in run.stdout
+    assert f"detector {DEFAULT_DETECTOR}, enhancer {DEFAULT_ENHANCER}, device cpu" in run.stdout, run.stdout[
+        -3000:
+    ]
+    assert "CRD: numpy path" in run.stdout, run.stdout[-3000:]
 
     # the shipped graphical model from the zip, as the Toolbox lists it (detect defaults -> threshold ->
     # QGIS's GDAL polygonize -> the anomaly polygons)

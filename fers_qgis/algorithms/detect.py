@@ -188,9 +188,10 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             "Enhancer",
             ENHANCERS,
             DEFAULT_ENHANCER,
-            "Background-feature enhancement before detection. none: classical detector only; "
-            "spectral: the spectral enhancer (with the crd detector, the most accurate pairing "
-            "measured); full: spectral and spatial enhancers fused (the paper's full method).",
+            "Background-feature enhancement before detection. spectral (default): the spectral "
+            "enhancer (with the crd detector, the most accurate pairing measured); full: "
+            "spectral and spatial enhancers fused (the paper's full method); none: classical "
+            "detector only.",
         )
         models = [DEFAULT_MODEL] + bundled_models()
         self.enum(
@@ -217,10 +218,11 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             "Detector",
             DETECTORS,
             DEFAULT_DETECTOR,
-            "rx: global RX (Mahalanobis distance to the scene's background; fast); lrx: local RX "
-            "with an inner guard window and an outer background window; crd: collaborative "
-            "representation on the same two windows (with the spectral enhancer the most accurate "
-            "pairing measured, and far slower than rx on large scenes).",
+            "crd (default): collaborative representation of each pixel by the pixels between an "
+            "inner guard window and an outer background window (with the spectral enhancer the "
+            "most accurate pairing measured); rx: global RX (Mahalanobis distance to the scene's "
+            "background; several times faster on large scenes); lrx: local RX on the same two "
+            "windows.",
         )
         self.add(
             QgsProcessingParameterNumber(

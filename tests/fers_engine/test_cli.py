@@ -25,7 +25,20 @@ def test_parse_bands_is_one_based():
 def test_detect_evaluate_threshold_roundtrip(tmp_path, capsys):
     cube, truth, _ = small_scene(tmp_path)
     assert (
-        fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--bands", "1-20", "-q"])
+        fers(
+            [
+                "detect",
+                str(cube),
+                str(tmp_path / "s.tif"),
+                "--enhancer",
+                "none",
+                "--detector",
+                "rx",
+                "--bands",
+                "1-20",
+                "-q",
+            ]
+        )
         == 0
     )
     assert fers(["evaluate", str(tmp_path / "s.tif"), str(truth), "--json"]) == 0
@@ -150,7 +163,7 @@ def test_bad_input_is_one_line_on_stderr_without_traceback(tmp_path):
 
 def test_one_band_raster_is_refused(tmp_path, capsys):
     one = write_cube(tmp_path / "one.tif", np.ones((1, 6, 6), np.float32))
-    assert fers(["detect", str(one), str(tmp_path / "o.tif"), "--enhancer", "none"]) == 2
+    assert fers(["detect", str(one), str(tmp_path / "o.tif"), "--enhancer", "none", "--detector", "rx"]) == 2
     assert "band" in capsys.readouterr().err
 
 
@@ -159,7 +172,17 @@ def test_missing_band_is_named_one_based(tmp_path, capsys):
     count = scene.cube.shape[0]
     assert (
         fers(
-            ["detect", str(cube), str(tmp_path / "o.tif"), "--enhancer", "none", "--bands", f"1-{count + 5}"]
+            [
+                "detect",
+                str(cube),
+                str(tmp_path / "o.tif"),
+                "--enhancer",
+                "none",
+                "--detector",
+                "rx",
+                "--bands",
+                f"1-{count + 5}",
+            ]
         )
         == 2
     )
@@ -169,7 +192,10 @@ def test_missing_band_is_named_one_based(tmp_path, capsys):
 
 def test_evaluate_writes_the_html_report(tmp_path, capsys):
     cube, truth, _ = small_scene(tmp_path)
-    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "-q"]) == 0
+    assert (
+        fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx", "-q"])
+        == 0
+    )
     assert fers(["evaluate", str(tmp_path / "s.tif"), str(truth), "--html", str(tmp_path / "r.html")]) == 0
     out = capsys.readouterr().out
     auc = float(next(line for line in out.splitlines() if line.strip().startswith("auc:")).split(":")[1])
@@ -182,7 +208,10 @@ def test_evaluate_writes_the_html_report(tmp_path, capsys):
 )
 def test_threshold_methods_have_their_own_defaults(tmp_path, capsys, method, flagged):
     cube, _, _ = small_scene(tmp_path, rows=60, cols=50)
-    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "-q"]) == 0
+    assert (
+        fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx", "-q"])
+        == 0
+    )
     assert (
         fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", method, "-q"]) == 0
     )
@@ -211,7 +240,7 @@ def test_detect_on_a_full_disk_fails_in_one_line_and_keeps_the_previous_score(tm
     """Issue 15 item 2: GDAL's write error must not end in exit 0 and a corrupt file."""
     cube, _, _ = small_scene(tmp_path, rows=120, cols=100)
     score = tmp_path / "s.tif"
-    assert fers(["detect", str(cube), str(score), "--enhancer", "none", "-q"]) == 0
+    assert fers(["detect", str(cube), str(score), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
     before = score.read_bytes()
     proc = subprocess.run(
         [

@@ -17,7 +17,7 @@ from fers_engine.metrics import roc_auc
 from fers_engine.pipeline import DetectOptions, detect, evaluate_rasters, scores_source, threshold_raster
 from fers_engine.progress import Reporter
 
-RX = DetectOptions(enhancer="none")
+RX = DetectOptions(enhancer="none", detector="rx")
 
 
 def _read(path):
@@ -38,7 +38,7 @@ def _leftovers(folder):
 def test_detect_keeps_georeference_and_equals_whole_image_rx(tmp_path):
     cube_path, truth_path, scene = small_scene(tmp_path)
     out = tmp_path / "score.tif"
-    result = detect(cube_path, out, DetectOptions(enhancer="none", block_rows=7))
+    result = detect(cube_path, out, DetectOptions(enhancer="none", detector="rx", block_rows=7))
     scores, crs, transform, size = _read(out)
     _, src_crs, src_transform, src_size = _read(cube_path)
     assert crs == src_crs and transform == src_transform and size == src_size
@@ -51,8 +51,8 @@ def test_detect_keeps_georeference_and_equals_whole_image_rx(tmp_path):
 
 def test_block_size_does_not_change_scores(tmp_path):
     cube_path, _, _ = small_scene(tmp_path)
-    detect(cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", block_rows=5))
-    detect(cube_path, tmp_path / "b.tif", DetectOptions(enhancer="none", block_rows=1000))
+    detect(cube_path, tmp_path / "a.tif", DetectOptions(enhancer="none", detector="rx", block_rows=5))
+    detect(cube_path, tmp_path / "b.tif", DetectOptions(enhancer="none", detector="rx", block_rows=1000))
     np.testing.assert_allclose(_read(tmp_path / "a.tif")[0], _read(tmp_path / "b.tif")[0], rtol=1e-5)
 
 
@@ -169,7 +169,7 @@ def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
 def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options, match):
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
     with pytest.raises(InputError, match=match):
-        detect(cube_path, tmp_path / "x.tif", DetectOptions(enhancer="none", **options))
+        detect(cube_path, tmp_path / "x.tif", DetectOptions(enhancer="none", detector="rx", **options))
     assert not (tmp_path / "x.tif").exists() and _leftovers(tmp_path) == []
 
 
@@ -196,7 +196,11 @@ def test_workers_option_reaches_the_kernels(tmp_path, monkeypatch, detector):
 
 def test_band_subset(tmp_path):
     cube_path, _, scene = small_scene(tmp_path)
-    detect(cube_path, tmp_path / "s.tif", DetectOptions(enhancer="none", bands=[0, 2, 4, 6, 8, 10]))
+    detect(
+        cube_path,
+        tmp_path / "s.tif",
+        DetectOptions(enhancer="none", detector="rx", bands=[0, 2, 4, 6, 8, 10]),
+    )
     reference = global_rx(scene.cube[[0, 2, 4, 6, 8, 10]].astype(np.float32))
     np.testing.assert_allclose(_read(tmp_path / "s.tif")[0], reference, rtol=1e-5, atol=1e-5)
 
@@ -276,7 +280,7 @@ def test_cancel_leaves_no_output(tmp_path):
         detect(
             cube_path,
             tmp_path / "c.tif",
-            DetectOptions(enhancer="none", block_rows=4),
+            DetectOptions(enhancer="none", detector="rx", block_rows=4),
             Reporter(should_stop=stop),
         )
     assert not (tmp_path / "c.tif").exists() and _leftovers(tmp_path) == []
@@ -305,7 +309,7 @@ def test_progress_is_monotonic_and_ends_at_one(tmp_path):
     detect(
         cube_path,
         tmp_path / "p.tif",
-        DetectOptions(enhancer="none", block_rows=6),
+        DetectOptions(enhancer="none", detector="rx", block_rows=6),
         Reporter(on_progress=seen.append),
     )
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
@@ -376,7 +380,7 @@ def test_full_method_progress_is_monotonic(tmp_path):
     detect(
         cube_path,
         tmp_path / "f.tif",
-        DetectOptions(enhancer="full", block_rows=8),
+        DetectOptions(enhancer="full", detector="rx", block_rows=8),
         Reporter(on_progress=seen.append),
     )
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))
@@ -387,10 +391,12 @@ def test_column_strips_do_not_change_the_full_method(tmp_path, monkeypatch):
     import fers_engine.sources as sources
 
     cube_path, _, _ = small_scene(tmp_path)
-    detect(cube_path, tmp_path / "wide.tif", DetectOptions(enhancer="full", fusion="hadamard"))
+    detect(cube_path, tmp_path / "wide.tif", DetectOptions(enhancer="full", detector="rx", fusion="hadamard"))
     monkeypatch.setattr(sources, "_STRIP_COLS", 7)
     detect(
-        cube_path, tmp_path / "strips.tif", DetectOptions(enhancer="full", fusion="hadamard", block_rows=5)
+        cube_path,
+        tmp_path / "strips.tif",
+        DetectOptions(enhancer="full", detector="rx", fusion="hadamard", block_rows=5),
     )
     wide, strips = _read(tmp_path / "wide.tif")[0], _read(tmp_path / "strips.tif")[0]
     np.testing.assert_allclose(strips, wide, rtol=1e-3, atol=1e-4)

@@ -27,10 +27,14 @@ def _scores(path):
 def test_cuda_scores_equal_cpu_scores(tmp_path, enhancer):
     cube_path, _, _ = small_scene(tmp_path, rows=64, cols=56)
     cpu = detect(
-        cube_path, tmp_path / "cpu.tif", DetectOptions(enhancer=enhancer, device="cpu", block_rows=9)
+        cube_path,
+        tmp_path / "cpu.tif",
+        DetectOptions(enhancer=enhancer, detector="rx", device="cpu", block_rows=9),
     )
     gpu = detect(
-        cube_path, tmp_path / "gpu.tif", DetectOptions(enhancer=enhancer, device="cuda", block_rows=9)
+        cube_path,
+        tmp_path / "gpu.tif",
+        DetectOptions(enhancer=enhancer, detector="rx", device="cuda", block_rows=9),
     )
     assert cpu.device == "cpu" and gpu.device.startswith("cuda")
     a, b = _scores(tmp_path / "cpu.tif"), _scores(tmp_path / "gpu.tif")

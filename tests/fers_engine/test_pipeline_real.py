@@ -55,7 +55,7 @@ def direct_rx(cube: np.ndarray) -> np.ndarray:
 def test_cli_detect_on_every_mat_scene_matches_direct_rx(shared_data: Path, tmp_path, name, capsys):
     path = shared_data / name
     out = tmp_path / "score.tif"
-    assert fers(["detect", str(path), str(out), "--enhancer", "none", "-q"]) == 0
+    assert fers(["detect", str(path), str(out), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
     scores = _band1(out)
     with open_scene(path) as scene:
         cube, valid = scene.read_all()
@@ -79,7 +79,10 @@ PEER_GRX = {
 @pytest.mark.parametrize("name,expected", sorted(PEER_GRX.items()))
 def test_rx_reproduces_the_peer_baseline(shared_data: Path, tmp_path, name, expected):
     out = tmp_path / "score.tif"
-    assert fers(["detect", str(shared_data / name), str(out), "--enhancer", "none", "-q"]) == 0
+    assert (
+        fers(["detect", str(shared_data / name), str(out), "--enhancer", "none", "--detector", "rx", "-q"])
+        == 0
+    )
     scores = _band1(out)
     assert abs(roc_auc(scores, read_ground_truth(shared_data / name)) - expected) < 1e-3
 
@@ -87,7 +90,7 @@ def test_rx_reproduces_the_peer_baseline(shared_data: Path, tmp_path, name, expe
 def test_envi_scene_keeps_utm_georeference(shared_data: Path, tmp_path):
     src_path = shared_data / "san-diego-envi-90x90" / "SDData"
     out = tmp_path / "score.tif"
-    assert fers(["detect", str(src_path), str(out), "--enhancer", "none", "-q"]) == 0
+    assert fers(["detect", str(src_path), str(out), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
     src, dst = gdal.Open(str(src_path)), gdal.Open(str(out))
     assert osr.SpatialReference(wkt=dst.GetProjection()).IsSame(osr.SpatialReference(wkt=src.GetProjection()))
     assert dst.GetGeoTransform() == src.GetGeoTransform()
@@ -107,7 +110,7 @@ def test_full_method_does_not_depend_on_the_block_size(shared_data: Path, tmp_pa
     maps = {}
     for rows in (9, 10_000):
         out = tmp_path / f"full_{rows}.tif"
-        detect(path, out, DetectOptions(enhancer="full", block_rows=rows, memory_mb=1))
+        detect(path, out, DetectOptions(enhancer="full", detector="rx", block_rows=rows, memory_mb=1))
         maps[rows] = _band1(out)
     tiled, whole = maps[9], maps[10_000]
     truth = read_ground_truth(path)

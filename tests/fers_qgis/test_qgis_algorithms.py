@@ -15,6 +15,8 @@ from qgis_helpers import (
     write_tif,
 )
 
+from fers_engine.choices import DEFAULT_DETECTOR, DEFAULT_ENHANCER
+
 
 def run(alg_id, params, feedback=None, context=None):
     import processing
@@ -138,7 +140,7 @@ def test_threshold_keeps_nodata(provider, tmp_path):
 def test_evaluate_outputs_numbers_and_html(provider, small_scene, tmp_path):
     scene, gt, _ = small_scene
     score = str(tmp_path / "score.tif")
-    run("fers:detect", {"INPUT": scene, "ENHANCER": "none", "OUTPUT": score})
+    run("fers:detect", {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": score})
     html = str(tmp_path / "report.html")
     res = run("fers:evaluate", {"SCORE": score, "GROUND_TRUTH": gt, "OUTPUT_HTML": html})
     for key in ("AUC", "AUC_PD_PF", "AUC_PD_TAU", "AUC_PF_TAU"):
@@ -218,7 +220,11 @@ def test_cancel_after_first_block_leaves_no_output(provider, tmp_path, recording
     out = str(out_dir / "score.tif")
     fb = recording_feedback(cancel_after_progress=1)
     with pytest.raises(QgsProcessingException, match="cancel"):
-        run("fers:detect", {"INPUT": src, "ENHANCER": "none", "BLOCK_SIZE": 2, "OUTPUT": out}, fb)
+        run(
+            "fers:detect",
+            {"INPUT": src, "ENHANCER": "none", "DETECTOR": "rx", "BLOCK_SIZE": 2, "OUTPUT": out},
+            fb,
+        )
     assert fb.isCanceled()
     assert len(fb.progress_values) < 10  # stopped after the first block, not at the end
     assert not os.path.exists(out)
@@ -230,7 +236,10 @@ def test_one_band_raster_is_a_clear_error(provider, tmp_path):
 
     src = write_tif(tmp_path / "one.tif", np.ones((1, 8, 8), np.float32))
     with pytest.raises(QgsProcessingException, match="band"):
-        run("fers:detect", {"INPUT": src, "ENHANCER": "none", "OUTPUT": str(tmp_path / "o.tif")})
+        run(
+            "fers:detect",
+            {"INPUT": src, "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": str(tmp_path / "o.tif")},
+        )
     assert not os.path.exists(tmp_path / "o.tif")
 
 
@@ -242,7 +251,13 @@ def test_missing_band_is_named_one_based(provider, tmp_path):
     with pytest.raises(QgsProcessingException, match="band 9 does not exist: .* has 5 bands"):
         run(
             "fers:detect",
-            {"INPUT": src, "BANDS": [1, 9], "ENHANCER": "none", "OUTPUT": str(tmp_path / "o.tif")},
+            {
+                "INPUT": src,
+                "BANDS": [1, 9],
+                "ENHANCER": "none",
+                "DETECTOR": "rx",
+                "OUTPUT": str(tmp_path / "o.tif"),
+            },
         )
     assert not os.path.exists(tmp_path / "o.tif")
 
@@ -251,7 +266,11 @@ def test_raster_without_crs_runs_with_warning(provider, tmp_path, recording_feed
     cube, _ = synthetic_cube(bands=5, rows=10, cols=10)
     src = write_tif(tmp_path / "nocrs.tif", cube, crs=None)
     fb = recording_feedback()
-    res = run("fers:detect", {"INPUT": src, "ENHANCER": "none", "OUTPUT": str(tmp_path / "o.tif")}, fb)
+    res = run(
+        "fers:detect",
+        {"INPUT": src, "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": str(tmp_path / "o.tif")},
+        fb,
+    )
     assert os.path.isfile(res["OUTPUT"])
     assert any("CRS" in w for w in fb.warnings), fb.log
 
@@ -262,7 +281,13 @@ def test_requested_gpu_never_falls_back_silently(provider, small_scene, tmp_path
     fb = recording_feedback()
     res = run(
         "fers:detect",
-        {"INPUT": scene, "ENHANCER": "none", "DEVICE": "cuda", "OUTPUT": str(tmp_path / "o.tif")},
+        {
+            "INPUT": scene,
+            "ENHANCER": "none",
+            "DETECTOR": "rx",
+            "DEVICE": "cuda",
+            "OUTPUT": str(tmp_path / "o.tif"),
+        },
         fb,
     )
     assert res["DEVICE"] == expected_device("cuda")
@@ -293,7 +318,7 @@ def test_detect_dialog_opens_offscreen(provider, qgis_iface, monkeypatch, small_
         for param in alg.parameterDefinitions():
             assert param.name() in wrappers, param.name()
         params = dialog.mainWidget().createProcessingParameters()
-        assert params["ENHANCER"] == "full" and params["DETECTOR"] == "rx"
+        assert params["ENHANCER"] == DEFAULT_ENHANCER and params["DETECTOR"] == DEFAULT_DETECTOR
         # what the dialog hands over (the empty file widget included) runs as it is
         params.update(ENHANCER="none", OUTPUT=str(tmp_path / "from_dialog.tif"))
         ok, message = alg.checkParameterValues(params, context)
@@ -362,7 +387,16 @@ def test_outputs_follow_the_umask(provider, small_scene, tmp_path, umask):
     out, mask = tmp_path / "score.tif", tmp_path / "mask.tif"
     previous = os.umask(umask)
     try:
-        run("fers:detect", {"INPUT": scene, "ENHANCER": "none", "OUTPUT": str(out), "OUTPUT_MASK": str(mask)})
+        run(
+            "fers:detect",
+            {
+                "INPUT": scene,
+                "ENHANCER": "none",
+                "DETECTOR": "rx",
+                "OUTPUT": str(out),
+                "OUTPUT_MASK": str(mask),
+            },
+        )
     finally:
         os.umask(previous)
     for path in (out, mask):

@@ -42,6 +42,7 @@ def test_qgis_process_detect_on_a_running_scheduler(qgis_process, scheduler, tmp
         "--",
         f"INPUT={src}",
         "ENHANCER=none",
+        "DETECTOR=rx",
         "BLOCK_SIZE=9",
         f"CLUSTER={scheduler}",
         f"OUTPUT={out}",
@@ -52,7 +53,7 @@ def test_qgis_process_detect_on_a_running_scheduler(qgis_process, scheduler, tmp
     log = json.dumps(data["log"])
     assert "Running on the Dask cluster at" in log and "tasks over the cluster" in log
     with threadpool_limits(1):
-        detect(src, tmp_path / "ref.tif", DetectOptions(enhancer="none", block_rows=9))
+        detect(src, tmp_path / "ref.tif", DetectOptions(enhancer="none", detector="rx", block_rows=9))
     ours, ref = (gdal.Open(str(p)).ReadAsArray().astype(np.float64) for p in (out, tmp_path / "ref.tif"))
     assert np.nanmax(np.abs(ours - ref) / np.abs(ref)) < 1e-5
     assert gdal.Open(str(mask)).RasterCount == 1
@@ -67,6 +68,7 @@ def test_qgis_process_unreachable_scheduler_is_one_line(qgis_process, tmp_path):
         "--",
         f"INPUT={src}",
         "ENHANCER=none",
+        "DETECTOR=rx",
         "CLUSTER=tcp://127.0.0.1:9",
         f"OUTPUT={tmp_path / 'score.tif'}",
         timeout=120,

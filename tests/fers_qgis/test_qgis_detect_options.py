@@ -170,6 +170,7 @@ def test_threads_reach_the_kernel_through_qgis_process(qgis_process, small_scene
         "--",
         f"INPUT={small_scene[0]}",
         "ENHANCER=none",
+        "DETECTOR=rx",
         "DETECTOR=lrx",
         "WINDOW_OUTER=7",
         f"THREADS={threads}",
@@ -189,11 +190,17 @@ def test_no_ortho_keeps_the_emit_swath(provider, emit_product, tmp_path):
     from osgeo import gdal
 
     path, ortho_shape = emit_product
-    ortho = run({"INPUT_FILE": str(path), "ENHANCER": "none", "OUTPUT": str(tmp_path / "ortho.tif")})[
-        "OUTPUT"
-    ]
+    ortho = run(
+        {"INPUT_FILE": str(path), "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": str(tmp_path / "ortho.tif")}
+    )["OUTPUT"]
     swath = run(
-        {"INPUT_FILE": str(path), "ENHANCER": "none", "NO_ORTHO": True, "OUTPUT": str(tmp_path / "swath.tif")}
+        {
+            "INPUT_FILE": str(path),
+            "ENHANCER": "none",
+            "DETECTOR": "rx",
+            "NO_ORTHO": True,
+            "OUTPUT": str(tmp_path / "swath.tif"),
+        }
     )["OUTPUT"]
     assert read_band(ortho)[0].shape == ortho_shape
     assert read_band(swath)[0].shape == (40, 30)
@@ -205,11 +212,17 @@ def test_north_up_writes_an_axis_aligned_grid(provider, shared_data, tmp_path):
 
     wl, fwhm = band_table(shared_data, "emit")
     data = write_envi(tmp_path, reflectance(30, 20, wl).cube, wl, fwhm, np.ones(wl.size, int))
-    rotated = run({"INPUT_FILE": str(data), "ENHANCER": "none", "OUTPUT": str(tmp_path / "rot.tif")})[
-        "OUTPUT"
-    ]
+    rotated = run(
+        {"INPUT_FILE": str(data), "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": str(tmp_path / "rot.tif")}
+    )["OUTPUT"]
     north = run(
-        {"INPUT_FILE": str(data), "ENHANCER": "none", "NORTH_UP": True, "OUTPUT": str(tmp_path / "north.tif")}
+        {
+            "INPUT_FILE": str(data),
+            "ENHANCER": "none",
+            "DETECTOR": "rx",
+            "NORTH_UP": True,
+            "OUTPUT": str(tmp_path / "north.tif"),
+        }
     )["OUTPUT"]
     np.testing.assert_allclose(gdal.Open(rotated).GetGeoTransform(), rotated_geotransform())
     gt = gdal.Open(north).GetGeoTransform()
@@ -236,7 +249,14 @@ def test_reader_options_through_qgis_process(qgis_process, emit_product, tmp_pat
     path, _ = emit_product
     out = tmp_path / "swath.tif"
     proc = qgis_process(
-        "run", "fers:detect", "--", f"INPUT_FILE={path}", "ENHANCER=none", "NO_ORTHO=true", f"OUTPUT={out}"
+        "run",
+        "fers:detect",
+        "--",
+        f"INPUT_FILE={path}",
+        "ENHANCER=none",
+        "DETECTOR=rx",
+        "NO_ORTHO=true",
+        f"OUTPUT={out}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_band(out)[0].shape == (40, 30)
@@ -316,6 +336,7 @@ def test_wavelengths_choose_the_bands_of_a_scene_file(provider, shared_data, tmp
         {
             "INPUT_FILE": str(tile),
             "ENHANCER": "none",
+            "DETECTOR": "rx",
             "WAVELENGTHS": "400-1340, 1450-1800",
             "OUTPUT": str(tmp_path / "qgis.tif"),
         },
@@ -344,6 +365,7 @@ def test_keep_bad_bands_uses_the_bands_the_header_flags(provider, shared_data, t
             {
                 "INPUT_FILE": str(data),
                 "ENHANCER": "none",
+                "DETECTOR": "rx",
                 "KEEP_BAD_BANDS": keep,
                 "OUTPUT": str(tmp_path / f"keep{keep}.tif"),
             },

@@ -6,6 +6,8 @@ import re
 
 from qgis_helpers import REPO
 
+from fers_engine.choices import DEFAULT_DETECTOR, DEFAULT_ENHANCER
+
 EXPECTED = {
     "fers:detect",
     "fers:train",
@@ -89,7 +91,8 @@ def test_detect_parameters_and_outputs(provider):
     assert alg.parameterDefinition("BLOCK_SIZE").flags() & QgsProcessingParameterDefinition.FlagAdvanced
     outs = {o.name() for o in alg.outputDefinitions()}
     assert {"OUTPUT", "OUTPUT_MASK", "DEVICE", "THRESHOLD"} <= outs
-    assert alg.parameterDefinition("ENHANCER").defaultValue() == "full"
+    assert alg.parameterDefinition("ENHANCER").defaultValue() == DEFAULT_ENHANCER
+    assert alg.parameterDefinition("DETECTOR").defaultValue() == DEFAULT_DETECTOR
     assert alg.parameterDefinition("LOCAL_COVARIANCE").defaultValue() == "auto"
     ev = provider.algorithm("evaluate")
     assert {"AUC", "AUC_PD_PF", "AUC_PD_TAU", "AUC_PF_TAU", "OUTPUT_HTML"} <= {

@@ -34,7 +34,11 @@ def check(alg_id, params):
 def test_mat_scene_runs_through_the_file_parameter(provider, mat_scene, tmp_path, recording_feedback):
     path, truth = mat_scene
     fb = recording_feedback()
-    res = run("fers:detect", {"INPUT_FILE": path, "ENHANCER": "none", "OUTPUT": str(tmp_path / "s.tif")}, fb)
+    res = run(
+        "fers:detect",
+        {"INPUT_FILE": path, "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": str(tmp_path / "s.tif")},
+        fb,
+    )
     _, width, height, _, count = raster_geometry(res["OUTPUT"])
     assert (height, width, count) == truth.shape + (1,)
     scores, _ = read_band(res["OUTPUT"])
@@ -47,7 +51,8 @@ def test_product_path_keeps_its_georeference(provider, shared_data, tmp_path):
     """A scene file given by path is read by the engine, which supplies the georeference."""
     scene = shared_data / "san-diego-envi-90x90" / "SDData"
     res = run(
-        "fers:detect", {"INPUT_FILE": str(scene), "ENHANCER": "none", "OUTPUT": str(tmp_path / "s.tif")}
+        "fers:detect",
+        {"INPUT_FILE": str(scene), "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": str(tmp_path / "s.tif")},
     )
     from osgeo import gdal, osr
 
@@ -60,7 +65,7 @@ def test_product_path_keeps_its_georeference(provider, shared_data, tmp_path):
 
 
 def test_a_missing_input_is_checked_before_the_run(provider):
-    ok, message = check("fers:detect", {"ENHANCER": "none", "OUTPUT": "TEMPORARY_OUTPUT"})
+    ok, message = check("fers:detect", {"ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": "TEMPORARY_OUTPUT"})
     assert not ok and "give the scene to search" in message
 
 
@@ -73,6 +78,7 @@ def test_a_scene_file_is_read_instead_of_the_preselected_layer(
         "INPUT": small_scene[0],
         "INPUT_FILE": path,
         "ENHANCER": "none",
+        "DETECTOR": "rx",
         "OUTPUT": str(tmp_path / "s.tif"),
     }
     ok, message = check("fers:detect", params)
@@ -129,6 +135,12 @@ def test_dialog_values_for_an_unset_file(provider, small_scene, tmp_path):
 
     res = run(
         "fers:detect",
-        {"INPUT": small_scene[0], "INPUT_FILE": NULL, "ENHANCER": "none", "OUTPUT": str(tmp_path / "s.tif")},
+        {
+            "INPUT": small_scene[0],
+            "INPUT_FILE": NULL,
+            "ENHANCER": "none",
+            "DETECTOR": "rx",
+            "OUTPUT": str(tmp_path / "s.tif"),
+        },
     )
     assert raster_geometry(res["OUTPUT"])[1:3] == raster_geometry(small_scene[0])[1:3]

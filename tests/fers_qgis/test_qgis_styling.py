@@ -61,6 +61,7 @@ def test_temporary_outputs_say_what_they_are_and_where_from(
         {
             "INPUT": scene_layer,
             "ENHANCER": "none",
+            "DETECTOR": "rx",
             "OUTPUT": out("TEMPORARY_OUTPUT", project),
             "OUTPUT_MASK": out("TEMPORARY_OUTPUT", project),
         },
@@ -91,6 +92,7 @@ def test_mask_loads_above_its_score(
         {
             "INPUT": scene_layer,
             "ENHANCER": "none",
+            "DETECTOR": "rx",
             "OUTPUT": out(tmp_path / score_name, project),
             "OUTPUT_MASK": out(tmp_path / mask_name, project),
         },
@@ -129,7 +131,7 @@ def test_legend_shows_the_stretched_range(provider, project, tmp_path, recording
     project.addMapLayer(QgsRasterLayer(src, "scene"))
     load_results(
         "fers:detect",
-        {"INPUT": src, "ENHANCER": "none", "OUTPUT": out(tmp_path / "s.tif", project)},
+        {"INPUT": src, "ENHANCER": "none", "DETECTOR": "rx", "OUTPUT": out(tmp_path / "s.tif", project)},
         recording_feedback(),
     )
     layer = [lyr for lyr in project.mapLayers().values() if lyr.source() == str(tmp_path / "s.tif")][0]
@@ -167,6 +169,7 @@ def test_layers_panel_keeps_both_legends_open(
             {
                 "INPUT": src,
                 "ENHANCER": "none",
+                "DETECTOR": "rx",
                 "OUTPUT": out(tmp_path / score_name, project),
                 "OUTPUT_MASK": out(tmp_path / mask_name, project),
             },
@@ -196,6 +199,7 @@ def test_graphical_model_names_its_layers_after_the_scene(provider, project, tmp
         {
             "INPUT": layer,
             "ENHANCER": "none",
+            "DETECTOR": "rx",
             "fers_detect_1:SCORE": out("TEMPORARY_OUTPUT", project),
             "fers_threshold_1:MASK": out("TEMPORARY_OUTPUT", project),
             "native_extractbyattribute_1:POLYGONS": out(tmp_path / "polygons.gpkg", project),

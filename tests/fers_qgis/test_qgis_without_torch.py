@@ -44,7 +44,7 @@ SCRIPT = textwrap.dedent(r"""
 
 
 def test_plugin_works_without_torch(tmp_path):
-    cube, _ = synthetic_cube(bands=5, rows=10, cols=10)
+    cube, _ = synthetic_cube(bands=5, rows=20, cols=20)  # at least the default CRD window (15)
     src = write_tif(tmp_path / "in.tif", cube)
     script = SCRIPT.format(
         repo=str(REPO),

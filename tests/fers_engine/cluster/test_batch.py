@@ -41,7 +41,7 @@ def test_batch_outputs_equal_fers_detect_byte_for_byte(client, scenes, tmp_path,
     """The enhancers run through the numpy forward pass on the workers, as in `fers detect`."""
     paths = scenes(3)
     out = tmp_path / "out"
-    result = run_batch(paths, out, DetectOptions(enhancer=enhancer), client=client, mask=True)
+    result = run_batch(paths, out, DetectOptions(enhancer=enhancer, detector="rx"), client=client, mask=True)
     assert [o.status for o in result.outcomes] == ["ok"] * 3
     for path in paths:
         ref_score, ref_mask = tmp_path / f"ref_{path.stem}.tif", tmp_path / f"refmask_{path.stem}.tif"
@@ -75,7 +75,7 @@ def test_an_output_onto_an_input_refuses_the_whole_batch_before_any_work(client,
         OutputError,
         match="score raster of scene0.tif scene0_score.tif would overwrite the input scene0_score.tif",
     ):
-        run_batch([paths[0], victim], tmp_path, DetectOptions(enhancer="none"), client=client)
+        run_batch([paths[0], victim], tmp_path, DetectOptions(enhancer="none", detector="rx"), client=client)
     assert victim.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("truth")) == [
         "scene0.tif",
@@ -101,7 +101,7 @@ def test_partials_of_dead_writers_are_swept_and_live_ones_kept(client, scenes, t
         running = out / partial_prefix(out / "scene1_score.tif").replace(f"-{os.getpid()}-", f"-{live.pid}-")
         for p in (stale, running):
             (p.parent / (p.name + "abcd1234.tif")).write_bytes(b"half")
-        result = run_batch(scenes(2), out, DetectOptions(enhancer="none"), client=client)
+        result = run_batch(scenes(2), out, DetectOptions(enhancer="none", detector="rx"), client=client)
         assert [o.status for o in result.outcomes] == ["ok", "ok"]
         assert partials(out) == [running.name + "abcd1234.tif"]
     finally:
@@ -115,7 +115,9 @@ def test_bad_files_are_reported_and_the_rest_complete(client, scenes, tmp_path):
     text.write_text("not a raster")
     missing = tmp_path / "gone.tif"
     out = tmp_path / "out"
-    result = run_batch([good[0], text, missing, good[1]], out, DetectOptions(enhancer="none"), client=client)
+    result = run_batch(
+        [good[0], text, missing, good[1]], out, DetectOptions(enhancer="none", detector="rx"), client=client
+    )
     rows = {Path(o.scene).name: o for o in result.outcomes}
     assert [rows[p.name].status for p in good] == ["ok", "ok"]
     assert rows["notes.tif"].status == rows["gone.tif"].status == "failed"
@@ -132,7 +134,7 @@ def test_bad_files_are_reported_and_the_rest_complete(client, scenes, tmp_path):
 def test_rerun_skips_complete_outputs_and_redoes_the_rest(client, scenes, tmp_path):
     paths = scenes(3)
     out = tmp_path / "out"
-    options = DetectOptions(enhancer="none")
+    options = DetectOptions(enhancer="none", detector="rx")
     run_batch(paths, out, options, client=client)
     assert [o.status for o in run_batch(paths, out, options, client=client).outcomes] == ["skipped"] * 3
     # a damaged output (same name, other bytes), a deleted record, a newer input: each redone
@@ -268,7 +270,7 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
     assert code == 0
     assert "2 ok" in capsys.readouterr().out
     for path in paths:  # the scheduler's workers run one thread per task: `fers detect` at one thread
-        fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none"])
+        fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none", "--detector", "rx"])
         assert filecmp.cmp(tmp_path / "ref.tif", tmp_path / "o" / f"{path.stem}_score.tif", shallow=False)
     (tmp_path / "bad.tif").write_text("x")
     code = fers(
@@ -350,7 +352,12 @@ def test_the_cluster_a_batch_starts_gets_the_options_thread_count(scenes, tmp_pa
 
     monkeypatch.setattr(connect, "cluster_client", fake_cluster_client)
     with pytest.raises(Stop):
-        run_batch(scenes(1), tmp_path / "o", DetectOptions(enhancer="none", workers=threads), workers=2)
+        run_batch(
+            scenes(1),
+            tmp_path / "o",
+            DetectOptions(enhancer="none", detector="rx", workers=threads),
+            workers=2,
+        )
     assert asked == {"scheduler": None, "workers": 2, "threads": threads}
 
 
@@ -433,7 +440,9 @@ def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_pa
     assert fers(args) == 0
     assert "2 ok" in capsys.readouterr().out
     for path in paths:
-        fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none", "--block-rows", "7"])
+        fers_detect_one_thread(
+            [path, tmp_path / "ref.tif", "--enhancer", "none", "--detector", "rx", "--block-rows", "7"]
+        )
         with (
             open_scene(tmp_path / "ref.tif") as a,
             open_scene(tmp_path / "o" / f"{path.stem}_score.tif") as b,

@@ -14,7 +14,7 @@ from fers_engine.io import open_scene
 from fers_engine.pipeline import DetectOptions, detect, scores_source
 
 CASES = [  # (scene, options): every detector and enhancer path, block heights that do not divide
-    ("abu-beach-1/abu-beach-1.mat", DetectOptions(enhancer="none", block_rows=11)),
+    ("abu-beach-1/abu-beach-1.mat", DetectOptions(enhancer="none", detector="rx", block_rows=11)),
     (
         "hydice-urban/hydice__OT-AD.mat",
         DetectOptions(
@@ -26,7 +26,9 @@ CASES = [  # (scene, options): every detector and enhancer path, block heights t
         DetectOptions(enhancer="none", detector="crd", inner=1, outer=5, block_rows=13),
     ),
     pytest.param(
-        "san-diego-envi-90x90/SDData", DetectOptions(enhancer="full", block_rows=30), marks=pytest.mark.slow
+        "san-diego-envi-90x90/SDData",
+        DetectOptions(enhancer="full", detector="rx", block_rows=30),
+        marks=pytest.mark.slow,
     ),
     pytest.param(
         "abu-airport-2/abu-airport-2.mat",
@@ -71,7 +73,7 @@ def test_split_equals_the_single_process_path_at_two_groupings(client, shared_da
 def test_hadamard_fusion_is_split_too(client, shared_data, tmp_path):
     """Fused maps are products of min-max normalised maps: compared against their range."""
     path = shared_data / "san-diego-envi-90x90/SDData"
-    options = DetectOptions(enhancer="full", fusion="hadamard", block_rows=20)
+    options = DetectOptions(enhancer="full", detector="rx", fusion="hadamard", block_rows=20)
     with threadpool_limits(1):
         detect(path, tmp_path / "single.tif", options)
     detect_split(path, tmp_path / "split.tif", options, client, blocks_per_task=2)
@@ -83,7 +85,7 @@ def test_split_reports_bad_input_in_one_line(client, tmp_path):
     bad = tmp_path / "bad.tif"
     bad.write_text("text")
     with pytest.raises(InputError, match="text file"):
-        detect_split(bad, tmp_path / "o.tif", DetectOptions(enhancer="none"), client)
+        detect_split(bad, tmp_path / "o.tif", DetectOptions(enhancer="none", detector="rx"), client)
     assert not (tmp_path / "o.tif").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.tif"]
 
@@ -96,12 +98,14 @@ def test_split_runs_the_detect_guard_before_any_work(client, scenes, tmp_path):
     path = scenes(1)[0]
     before = path.read_bytes()
     with pytest.raises(OutputError, match="the mask scene0.tif would overwrite the input scene0.tif"):
-        detect_split(path, tmp_path / "s.tif", DetectOptions(enhancer="none"), client, mask_output=path)
+        detect_split(
+            path, tmp_path / "s.tif", DetectOptions(enhancer="none", detector="rx"), client, mask_output=path
+        )
     with pytest.raises(InputError, match="percentile"):
         detect_split(
             path,
             tmp_path / "s.tif",
-            DetectOptions(enhancer="none"),
+            DetectOptions(enhancer="none", detector="rx"),
             client,
             mask_output=tmp_path / "m.tif",
             threshold_value=150,
@@ -118,7 +122,7 @@ def test_blocks_read_twice_when_the_scene_does_not_fit_the_workers(
     from fers_engine.cluster import split
 
     path = shared_data / "abu-beach-1/abu-beach-1.mat"
-    options = DetectOptions(enhancer="none", block_rows=11)
+    options = DetectOptions(enhancer="none", detector="rx", block_rows=11)
     maps = {}
     for fits in (True, False):
         monkeypatch.setattr(split, "_fits_cluster_memory", lambda client, plan, fits=fits: fits)
@@ -151,7 +155,7 @@ def test_a_product_with_a_map_grid_is_split_and_written_on_that_grid(client, sha
         gx,
         gy,
     )
-    options = DetectOptions(enhancer="none", block_rows=7)
+    options = DetectOptions(enhancer="none", detector="rx", block_rows=7)
     with threadpool_limits(1):
         single = detect(path, tmp_path / "single.tif", options)
     split = detect_split(path, tmp_path / "split.tif", options, client, blocks_per_task=2)

@@ -145,7 +145,7 @@ def test_fers_detect_on_a_real_tile_is_georeferenced_with_the_right_bands(shared
     tile = shared_data / TILES / "enmap_potsdam_tile_128_0.tif"
     from fers_engine.pipeline import DetectOptions, detect
 
-    result = detect(tile, tmp_path / "score.tif", DetectOptions(enhancer="none"))
+    result = detect(tile, tmp_path / "score.tif", DetectOptions(enhancer="none", detector="rx"))
     assert result.bands_used == 218 and any("EnMAP L2A" in m for m in result.messages)
     src, out = gdal.Open(str(tile)), gdal.Open(str(tmp_path / "score.tif"))
     assert out.GetGeoTransform() == src.GetGeoTransform()

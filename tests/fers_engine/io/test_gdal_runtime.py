@@ -98,7 +98,7 @@ write_scene(scene, folder + "/cube.tif", folder + "/truth.tif")
 with open_scene(folder + "/cube.tif") as s:
     block, valid = s.read_all()
 assert np.array_equal(block, scene.cube.astype(np.float32)) and valid.all()
-detect(folder + "/cube.tif", folder + "/score.tif", DetectOptions(enhancer="none"))
+detect(folder + "/cube.tif", folder + "/score.tif", DetectOptions(enhancer="none", detector="rx"))
 threshold_raster(folder + "/score.tif", folder + "/mask.tif")
 try:
     open_scene(folder + "/truth.tif").read(0, 99)

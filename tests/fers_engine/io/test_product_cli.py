@@ -50,7 +50,7 @@ def test_info_on_a_real_enmap_tile_names_its_bad_bands_and_scale(shared_data, ca
 
 def test_detect_flags_choose_the_output_geometry(tmp_path, shared_data, capsys):
     path, *_ = _emit(tmp_path, shared_data)
-    rx = ["--enhancer", "none", "-q"]
+    rx = ["--enhancer", "none", "--detector", "rx", "-q"]
     assert fers(["detect", str(path), str(tmp_path / "swath.tif"), "--no-ortho", *rx]) == 0
     swath = gdal.Open(str(tmp_path / "swath.tif"))
     assert (swath.RasterYSize, swath.RasterXSize) == (40, 30)

@@ -32,7 +32,7 @@ def test_reflectance_and_dn_give_the_same_auc_with_the_full_method(shared_data, 
     aucs = []
     for name, factor in (("dn", 1.0), ("reflectance", 1e-4)):
         src = _geotiff(tmp_path / f"{name}.tif", cube * np.float32(factor))
-        detect(src, tmp_path / f"{name}_score.tif", DetectOptions(enhancer="full"))
+        detect(src, tmp_path / f"{name}_score.tif", DetectOptions(enhancer="full", detector="rx"))
         scores = gdal.Open(str(tmp_path / f"{name}_score.tif")).ReadAsArray()
         aucs.append(evaluate(scores, truth)["auc_pd_pf"])
     assert aucs[0] > 0.9 and abs(aucs[0] - aucs[1]) <= 0.002
@@ -43,7 +43,7 @@ def test_full_method_on_a_real_enmap_tile_uses_good_bands_and_keeps_georeference
     no wavelengths, so along the band axis, and the log says so."""
     pytest.importorskip("torch")
     tile = shared_data / "enmap-l2a-potsdam-tiles" / "images" / "enmap_potsdam_tile_160_96.tif"
-    result = detect(tile, tmp_path / "score.tif", DetectOptions(enhancer="full"))
+    result = detect(tile, tmp_path / "score.tif", DetectOptions(enhancer="full", detector="rx"))
     assert "using 218 bands" in " ".join(result.messages)
     assert any(m.startswith("218 input bands resampled") for m in result.messages), result.messages
     src, out = gdal.Open(str(tile)), gdal.Open(str(tmp_path / "score.tif"))

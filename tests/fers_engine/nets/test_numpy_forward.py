@@ -108,7 +108,9 @@ def _detect(path, out, backend, **features_kw):
 
     enhancer_module.Enhancer.features = features
     try:
-        result = detect(path, out, DetectOptions(enhancer="full", device="cpu", backend=backend))
+        result = detect(
+            path, out, DetectOptions(enhancer="full", detector="rx", device="cpu", backend=backend)
+        )
     finally:
         enhancer_module.Enhancer.features = original
     ds = gdal.Open(str(out))
@@ -149,7 +151,7 @@ import sys
 sys.modules["torch"] = None
 sys.modules["safetensors"] = None
 from fers_engine.pipeline import DetectOptions, detect
-result = detect(sys.argv[1], sys.argv[2], DetectOptions())
+result = detect(sys.argv[1], sys.argv[2], DetectOptions(enhancer="full", detector="rx"))
 print(result.device, "torch" in sys.modules and sys.modules["torch"] is not None)
 """
 
