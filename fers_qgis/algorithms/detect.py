@@ -121,7 +121,7 @@ class DetectAlgorithm(FersAlgorithm):
     DISPLAY = "Detect anomalies"
     HELP = """
 Finds pixels whose spectrum does not fit the background of a hyperspectral raster and writes an anomaly score raster (float32, one band, higher = more anomalous, nodata where the input is nodata). The output keeps the input's CRS, size and geotransform.
-Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then a detector scores every pixel against its background: global RX uses the statistics of the whole scene, local RX (lrx) those of a ring window around each pixel, and CRD (crd) represents each pixel by the pixels of the same ring (its regularisation is CRD_LAMBDA, advanced). The windowed detectors use as many threads as QGIS's Processing setting allows (THREADS, advanced).
+Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then a detector scores every pixel against its background: CRD (crd) represents each pixel by the pixels of a ring window around it (its regularisation is CRD_LAMBDA, advanced), global RX (rx) uses the statistics of the whole scene, local RX (lrx) those of the same ring. The default, the spectral enhancer with CRD, is the most accurate pairing measured; the paper's full method is ENHANCER=full with DETECTOR=rx, several times faster. The windowed detectors use as many threads as QGIS's Processing setting allows (THREADS, advanced).
 Sensor products given as a scene file are read with their wavelengths, good bands, scale and georeference; EMIT is written on its north-up map grid unless NO_ORTHO is set, and rotated AVIRIS lines keep their rotated grid unless NORTH_UP is set (both advanced).
 ENHANCER=none runs the classical detector alone; spectral and full run the enhancers of a model (the bundled one or a model file). A CUDA GPU (DEVICE=auto or cuda) needs PyTorch: see Install PyTorch for FERS.
 The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
@@ -227,7 +227,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         self.add(
             QgsProcessingParameterNumber(
                 self.WINDOW_INNER,
-                self.tr("Local RX inner window (pixels, odd)"),
+                self.tr("Inner guard window (crd, lrx; pixels, odd)"),
                 type=QgsProcessingParameterNumber.Integer,
                 defaultValue=3,
                 minValue=1,
@@ -237,7 +237,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
         self.add(
             QgsProcessingParameterNumber(
                 self.WINDOW_OUTER,
-                self.tr("Local RX outer window (pixels, odd)"),
+                self.tr("Outer window (crd, lrx; pixels, odd)"),
                 type=QgsProcessingParameterNumber.Integer,
                 defaultValue=15,
                 minValue=3,
