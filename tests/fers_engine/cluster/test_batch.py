@@ -451,3 +451,24 @@ def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_pa
         assert np.nanmax(np.abs(got - ref) / np.abs(ref)) < 1e-5
     assert fers(args) == 0
     assert "2 skipped" in capsys.readouterr().out
+
+
+def test_rows_of_a_stopped_batch_say_which_outputs_it_committed(tmp_path):
+    """A stop racing a scene's end: outputs this batch committed (atomic, so whole) make the row
+    ok; a score committed before a stop during the mask is named; older files count for nothing."""
+    from fers_engine.cluster.batch import SceneJob, _cancelled_text, _unreported
+
+    score, mask = tmp_path / "x_score.tif", tmp_path / "x_mask.tif"
+    job = SceneJob(0, str(tmp_path / "x.tif"), str(score), str(mask), DetectOptions())
+    started = time.time() - 5  # file times may be coarser than the clock
+    assert _unreported(job, started).status == "cancelled"
+    assert "no output written" in _cancelled_text(job, started)
+    score.write_bytes(b"score")
+    assert "the score was written, the mask was not" in _cancelled_text(job, started)
+    assert _unreported(job, started).status == "cancelled"
+    mask.write_bytes(b"mask")
+    assert _unreported(job, started).status == "ok"
+    for path in (score, mask):
+        os.utime(path, (started - 100, started - 100))  # an earlier run's outputs
+    assert _unreported(job, started).status == "cancelled"
+    assert "no output written" in _cancelled_text(job, started)
