@@ -144,7 +144,17 @@ def main() -> int:
             flush=True,
         )
         ours = run_fers(
-            ["detect", str(granule), str(work / "score.tif"), "--enhancer", "none", "--memory-mb", "256"]
+            [
+                "detect",
+                str(granule),
+                str(work / "score.tif"),
+                "--enhancer",
+                "none",
+                "--detector",
+                "rx",
+                "--memory-mb",
+                "256",
+            ]
         )
         print(
             f"fers detect (RX, ortho map): {ours['seconds']:.1f} s, {ours['peak_rss_mib']:.0f} MiB",
