@@ -9,7 +9,14 @@ the small buffers numpy, GDAL and torch keep beyond the arrays sized here (``fer
 the enhancers also keeps glibc from holding freed blocks: ``map_large_arrays``):
 
 * GDAL's block cache: M / 16 (at least 8 MiB). GDAL counts it in the process, and its default
-  (5 % of the machine's RAM, 1.2 GB on 24 GB) alone exceeds most budgets;
+  (5 % of the machine's RAM, 1.2 GB on 24 GB) alone exceeds most budgets. A file stored in tiles
+  (or strips) holding every band decodes a whole row of tiles for any row read from it, so a
+  cache smaller than one row of tiles decodes each tile again for every block that touches it
+  (a 4096 x 4096 x 224 int16 GeoTIFF in 256 x 256 pixel-interleaved tiles took 19.7x its GDAL
+  read for RX at M = 1024 MiB, a 420 MiB row of tiles against a 64 MiB cache). The cache then
+  holds one row of tiles (and an eighth more), when that fits in half of what the feature cache
+  leaves, and blocks are aligned to the tile rows (``aligned_rows``), so each tile is decoded
+  once per pass;
 * the enhanced-feature cache, which spares the networks a second pass over the scene: up to
   M / 2, and only when the features of the whole scene fit in it;
 * the working set, everything else: rows per block, raw rows resampled at once, the enhancers'
@@ -58,18 +65,45 @@ class MemoryPlan:
 
     budget: int
     feature_cache: int = 0  #: bytes of enhanced blocks kept between passes (0 = none kept)
+    read_cache: int = 0  #: bytes of GDAL cache that hold one row of the file's tiles (0 = none)
+    read_unit_rows: int = 1  #: rows of that row of tiles
 
     @classmethod
-    def for_run(cls, memory_mb: int, feature_bytes: int = 0) -> MemoryPlan:
-        """The plan for a ``memory_mb`` budget; ``feature_bytes`` is the size of the whole
-        scene's enhanced features (0 without enhancers), cached only when it fits in M / 2."""
+    def for_run(
+        cls, memory_mb: int, feature_bytes: int = 0, read_unit_bytes: int = 0, read_unit_rows: int = 1
+    ) -> MemoryPlan:
+        """The plan for a ``memory_mb`` budget.
+
+        Args:
+            memory_mb: the budget M.
+            feature_bytes: the size of the whole scene's enhanced features (0 without
+                enhancers), cached only when it fits in M / 2.
+            read_unit_bytes: bytes of one row of the file's tiles, every band (0: not known);
+                the GDAL cache holds it (and an eighth more) when that is more than M / 16 and
+                at most half of what the feature cache leaves.
+            read_unit_rows: the rows of that row of tiles.
+        """
         budget = int(memory_mb) * MIB
         cache = budget // 2 if 0 < feature_bytes <= budget // 2 else 0
+        want = int(read_unit_bytes) + int(read_unit_bytes) // 8
+        if budget // 16 < want <= (budget - cache) // 2 and read_unit_rows > 1:
+            return cls(budget, cache, want, int(read_unit_rows))
         return cls(budget, cache)
 
     @property
     def gdal_cache(self) -> int:
-        return max(MIN_GDAL_CACHE, self.budget // 16)
+        return max(MIN_GDAL_CACHE, self.budget // 16, self.read_cache)
+
+    def aligned_rows(self, rows: int) -> int:
+        """``rows`` per block, lowered so that blocks start on the rows of tiles the cache holds
+        (a multiple of their height, or the largest divisor of it); unchanged without a read
+        cache."""
+        unit = self.read_unit_rows
+        if not self.read_cache or unit <= 1:
+            return rows
+        if rows >= unit:
+            return rows // unit * unit
+        return max(d for d in range(1, rows + 1) if unit % d == 0)
 
     @property
     def working(self) -> int:

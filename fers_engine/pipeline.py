@@ -46,7 +46,7 @@ from .io import RasterWriter, ReaderOptions, iter_row_blocks, open_scene, read_g
 from .io.checks import PROBE_BYTES, check_band_count, check_scene, drop_empty_bands
 from .io.gdal_runtime import limit_gdal_cache
 from .io.guard import Output, guard_outputs, partial_prefix
-from .io.scene import BandIndices
+from .io.scene import BandIndices, Scene
 from .memory import MemoryPlan, activation_bytes_per_pixel
 from .metrics import evaluate, finite_range, normalise, roc_curve
 from .progress import SILENT, Reporter
@@ -180,7 +180,7 @@ def detect(
     messages: List[str] = []
     rep = _collecting(reporter, messages)
     budget = MemoryPlan.for_run(options.memory_mb)  # refined once the source is known (_plan)
-    with limit_gdal_cache(budget.gdal_cache), open_scene(input_path, options.reader) as scene:
+    with limit_gdal_cache(budget.gdal_cache) as gdal_cache, open_scene(input_path, options.reader) as scene:
         info = scene.info
         view = scene.map_view  # EMIT ortho grid, north-up AVIRIS: scores are moved onto it at the end
         guard_detect_outputs(scene, output_path, mask_output, options, rep)
@@ -188,7 +188,13 @@ def detect(
             scene, input_path, options, rep, probe_bytes=min(PROBE_BYTES, budget.working // 8)
         )
         source, device = _build_source(scene, bands, options, rep, enhancer)
-        plan = _plan(options, source)
+        plan = _plan(options, source, scene)
+        gdal_cache.set(plan.gdal_cache)
+        if plan.read_cache:
+            rep.info(
+                f"GDAL cache {plan.read_cache / 2**20:.0f} MiB: one row of the file's "
+                f"{plan.read_unit_rows}-row tiles, each decoded once per pass"
+            )
         try:
             if options.detector in ("lrx", "crd") and device != "cpu":
                 rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
@@ -456,13 +462,18 @@ def _feature_bytes(options: DetectOptions, height: int, width: int, bands: int) 
     return height * width * bands * 4 * variants
 
 
-def _plan(options: DetectOptions, source: BlockSource) -> MemoryPlan:
-    """The run's memory plan, once the source (and so the feature size) is known."""
-    if not isinstance(source, EnhancedSource):
-        return MemoryPlan.for_run(options.memory_mb)
-    return MemoryPlan.for_run(
-        options.memory_mb, _feature_bytes(options, source.height, source.width, source.count)
-    )
+def _plan(options: DetectOptions, source: BlockSource, scene: Optional[Scene] = None) -> MemoryPlan:
+    """The run's memory plan, once the source (and so the feature size) is known; with the
+    ``scene``, room in GDAL's cache for one row of the file's tiles (``memory.py``)."""
+    features = 0
+    if isinstance(source, EnhancedSource):
+        features = _feature_bytes(options, source.height, source.width, source.count)
+    unit_rows, unit_bytes = 1, 0
+    if scene is not None:
+        info = scene.info
+        unit_rows = min(scene.read_unit_rows(), info.height)
+        unit_bytes = unit_rows * info.width * info.count * np.dtype(info.dtype).itemsize
+    return MemoryPlan.for_run(options.memory_mb, features, unit_bytes, unit_rows)
 
 
 def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
@@ -476,11 +487,11 @@ def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:
     tile, tile + 2 halo columns wide, block + 2 halo rows high). It is at
     least twice the enhancers' halo, so the context rows read around each block do not dominate
     the work. A plain block holds the raw read, its float32 copy and the detectors' temporaries:
-    6 values per pixel and band.
+    6 values per pixel and band, and starts on a row of the file's tiles when the cache holds one.
     """
     if isinstance(source, EnhancedSource):
         return max(_enhanced_rows(source, plan, ENHANCER_TILE), 2 * source.halo, 1)
-    return plan.block_rows(source.width, max(source.count, input_bands) * 4 * 6)
+    return plan.aligned_rows(plan.block_rows(source.width, max(source.count, input_bands) * 4 * 6))
 
 
 def _enhanced_rows(source: EnhancedSource, plan: MemoryPlan, tile: int) -> int:

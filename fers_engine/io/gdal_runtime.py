@@ -80,28 +80,47 @@ class GdalErrors:
 _cache_lock = threading.Lock()
 
 
+class CacheLimit:
+    """The cap ``limit_gdal_cache`` set, which a run may move once it knows its file (``set``);
+    never above the host's own setting, and inert outside the main thread."""
+
+    def __init__(self, gdal: Any = None, host: int = 0) -> None:
+        self._gdal, self._host, self.current = gdal, host, 0
+
+    def set(self, max_bytes: int) -> None:
+        """Cap the cache at ``max_bytes`` (at least 16 MiB, at most the host's setting), unless
+        someone else changed the setting since this run set it."""
+        if self._gdal is None:
+            return
+        with _cache_lock:
+            if self.current and self._gdal.GetCacheMax() != self.current:
+                return  # another caller owns the setting now
+            self.current = int(min(self._host, max(16 * 2**20, max_bytes)))
+            self._gdal.SetCacheMax(self.current)
+
+
 @contextmanager
-def limit_gdal_cache(max_bytes: int) -> Iterator[None]:
+def limit_gdal_cache(max_bytes: int) -> Iterator[CacheLimit]:
     """Cap GDAL's block cache while a job runs, then restore it.
 
     GDAL's default cache is 5 % of the machine's RAM (1.2 GB on 24 GB) and counts in the
     process's resident memory, so streaming a large raster under a memory budget must bound it
     too. The cache is one setting for the whole process and GDAL has no per-dataset size, so it
     is changed only from the main thread (the CLI, a script); in a worker thread, such as a QGIS
-    Processing task, the host's setting is left alone. On exit the previous size comes back
-    unless someone else changed the setting meanwhile.
+    Processing task, the host's setting is left alone. The ``CacheLimit`` yielded moves the cap
+    within the host's setting (``pipeline.detect`` raises it to one row of the file's tiles when
+    the memory plan holds one). On exit the previous size comes back unless someone else
+    changed the setting meanwhile.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield CacheLimit()
         return
     gdal = import_gdal()
-    with _cache_lock:
-        previous = gdal.GetCacheMax()
-        ours = int(min(previous, max(16 * 2**20, max_bytes)))
-        gdal.SetCacheMax(ours)
+    limit = CacheLimit(gdal, gdal.GetCacheMax())
+    limit.set(max_bytes)
     try:
-        yield
+        yield limit
     finally:
         with _cache_lock:
-            if gdal.GetCacheMax() == ours:
-                gdal.SetCacheMax(previous)
+            if gdal.GetCacheMax() == limit.current:
+                gdal.SetCacheMax(limit._host)

@@ -118,6 +118,10 @@ class GdalScene(Scene):
     def _nodata_for(self, bands: np.ndarray) -> list:
         return [self._nodatavals[int(b)] for b in bands]
 
+    def read_unit_rows(self) -> int:
+        """The height of the file's blocks (GDAL's block size: tiles, strips or chunks)."""
+        return max(1, int(self._open_dataset().GetRasterBand(1).GetBlockSize()[1]))
+
     def _extra_valid(self, row0: int, row1: int) -> Optional[np.ndarray]:
         if self._mask_band is None:
             return None

@@ -117,6 +117,11 @@ class Scene(abc.ABC):
     def close(self) -> None:  # noqa: B027 (optional: a scene that holds no handle keeps this)
         """Release the file handle; reading after close is an error."""
 
+    def read_unit_rows(self) -> int:
+        """Rows of the file's storage unit, a tile or strip holding every band: reading any of
+        its rows decodes all of it. 1 for scanline layouts and sources that do not say."""
+        return 1
+
     # -- shared behaviour ---------------------------------------------------------------------
     def read(
         self, row0: int, row1: int, bands: Optional[BandIndices] = None

@@ -77,3 +77,28 @@ def test_large_arrays_leave_the_process_when_freed():
         [sys.executable, "-c", _HEAP_PROBE, "set"], capture_output=True, text=True, check=True, env=env
     )
     assert float(out.stdout.strip()) > 5
+
+
+def test_the_gdal_cache_holds_one_row_of_tiles_when_it_fits():
+    """A row of 256-row tiles of 4096 x 224 int16 bands (420 MiB) is decoded again for every block
+    by a 64 MiB cache; at 1024 MiB the plan gives the cache that row and an eighth more, out of
+    the working set; at 256 MiB it does not fit in half the budget and nothing changes."""
+    row = 256 * 4096 * 224 * 2
+    plan = MemoryPlan.for_run(1024, 0, row, 256)
+    assert plan.gdal_cache == plan.read_cache == row + row // 8
+    assert plan.working == plan.budget - plan.gdal_cache
+    small = MemoryPlan.for_run(256, 0, row, 256)
+    assert small.read_cache == 0 and small.gdal_cache == 16 * MIB
+    # a row of tiles smaller than the sixteenth needs nothing; nor do scanlines
+    assert MemoryPlan.for_run(1024, 0, 10 * MIB, 16).read_cache == 0
+    assert MemoryPlan.for_run(1024, 0, row, 1).read_cache == 0
+    # the feature cache keeps its half; the row of tiles must fit in half of what is left
+    assert MemoryPlan.for_run(1024, 512 * MIB, 200 * MIB, 256).read_cache == 225 * MIB
+    assert MemoryPlan.for_run(1024, 512 * MIB, row, 256).read_cache == 0
+
+
+@pytest.mark.parametrize("rows,aligned", [(45, 32), (256, 256), (300, 256), (700, 512), (1, 1), (3, 2)])
+def test_blocks_start_on_the_rows_of_tiles_the_cache_holds(rows, aligned):
+    plan = MemoryPlan.for_run(1024, 0, 256 * 4096 * 224 * 2, 256)
+    assert plan.aligned_rows(rows) == aligned
+    assert MemoryPlan.for_run(1024).aligned_rows(rows) == rows  # no read cache: unchanged

@@ -169,7 +169,7 @@ def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
 def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options, match):
     cube_path, _, _ = small_scene(tmp_path, rows=30, cols=26, bands=6)
     with pytest.raises(InputError, match=match):
-        detect(cube_path, tmp_path / "x.tif", DetectOptions(enhancer="none", detector="rx", **options))
+        detect(cube_path, tmp_path / "x.tif", DetectOptions(enhancer="none", **options))
     assert not (tmp_path / "x.tif").exists() and _leftovers(tmp_path) == []
 
 
@@ -455,3 +455,32 @@ def test_small_budgets_narrow_the_enhancer_tiles_instead_of_overrunning():
     assert tile < 256 and _enhanced_rows(source, small, tile) >= floor
     rows = max(_enhanced_rows(source, large, 256), floor)
     assert _enhancer_tile(source, rows, large) == 256
+
+
+def test_a_tiled_file_gets_a_row_of_tiles_in_the_cache_and_blocks_aligned_to_it(tmp_path):
+    """A pixel-interleaved file in 16-row tiles, 5 MiB per row of tiles, at a 64 MiB budget (whose
+    sixteenth, 4 MiB, cannot hold one): the plan gives GDAL's cache the row of tiles and blocks
+    that start on the tile rows, and the scores are those of any other blocking."""
+    rng = np.random.default_rng(5)
+    cube = (rng.normal(1000, 50, size=(160, 64, 1024))).astype(np.int16)
+    path = str(tmp_path / "tiled.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(
+        path,
+        1024,
+        64,
+        160,
+        gdal.GDT_Int16,
+        ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=16", "INTERLEAVE=PIXEL"],
+    )
+    ds.WriteArray(cube)
+    ds = None
+    options = DetectOptions(enhancer="none", detector="rx", memory_mb=64)
+    result = detect(path, tmp_path / "aligned.tif", options)
+    assert any("one row of the file's 16-row tiles" in m for m in result.messages), result.messages
+    (line,) = [m for m in result.messages if m.startswith("detector rx")]
+    rows = int(line.split("block ")[1].split()[0])
+    assert 16 % rows == 0, line
+    detect(path, tmp_path / "other.tif", DetectOptions(enhancer="none", detector="rx", block_rows=7))
+    np.testing.assert_allclose(
+        _read(tmp_path / "aligned.tif")[0], _read(tmp_path / "other.tif")[0], rtol=1e-4
+    )

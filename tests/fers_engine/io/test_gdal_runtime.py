@@ -121,3 +121,20 @@ def test_engine_io_runs_without_rasterio_and_with_gdal_exceptions(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["InputError", "ok", "False"], proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.tif", "mask.tif", "score.tif", "truth.tif"]
+
+
+def test_a_run_may_move_its_cap_within_the_host_setting():
+    """``detect`` raises the cap to one row of the file's tiles once it knows the file; never
+    above what the host had, and the host's value comes back at the end."""
+    before = gdal.GetCacheMax()
+    try:
+        gdal.SetCacheMax(200 * 2**20)
+        with limit_gdal_cache(20 * 2**20) as cap:
+            assert gdal.GetCacheMax() == 20 * 2**20
+            cap.set(120 * 2**20)
+            assert gdal.GetCacheMax() == 120 * 2**20
+            cap.set(500 * 2**20)
+            assert gdal.GetCacheMax() == 200 * 2**20
+        assert gdal.GetCacheMax() == 200 * 2**20
+    finally:
+        gdal.SetCacheMax(before)

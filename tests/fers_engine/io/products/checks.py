@@ -13,7 +13,7 @@ from fers_engine.pipeline import DetectOptions, detect
 
 def run_rx(product: Path, out: Path, **options) -> Tuple[np.ndarray, tuple, str]:
     """Plain RX on a product: (scores with NaN where invalid, geotransform, WKT of the output)."""
-    detect(product, out, DetectOptions(enhancer="none", detector="rx", **options))
+    detect(product, out, DetectOptions(**{"enhancer": "none", "detector": "rx", **options}))
     ds = gdal.Open(str(out))
     scores = ds.GetRasterBand(1).ReadAsArray().astype(np.float64)
     return scores, ds.GetGeoTransform(), ds.GetProjection()
