@@ -130,7 +130,7 @@ Last written: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, CPU (one thr
 Folder size {size:.2f} MiB.
 
 {header}
-|------|---|---|---|---|---|
+|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 * `fers-default`: the model `fers detect` uses by default (`--enhancer {DEFAULT_ENHANCER}`, then
