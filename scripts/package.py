@@ -10,6 +10,12 @@ sys.path only when ``import fers_engine`` fails) and the default model beside it
 ``models`` beside its package (``fers_engine/nets/bundled.py``), in a checkout and in the zip
 alike. Only that model ships: fold models, training candidates and checkpoints stay out, as do
 any other weights, __pycache__/*.pyc, hidden files and editor backups.
+``threadpoolctl`` (one pure-Python file, BSD-3-Clause, with its licence) ships beside the engine
+as ``fers_qgis/ext/threadpoolctl.py``: QGIS's Python has none, and without it the numpy paths of
+the windowed detectors cannot keep BLAS on one thread per worker, so their worker threads and
+OpenBLAS's own oversubscribe the cores (the default method's CRD ran 4x slower on 2 workers than
+on one in Debian's Python). It is taken from this interpreter or from the checkout's ``.venv``
+(``make setup``).
 Uses only the standard library so it runs without QGIS.
 """
 
@@ -101,6 +107,27 @@ def add_file(zf: zipfile.ZipFile, full: str, arcname: str) -> None:
         zf.writestr(info, fh.read())
 
 
+def threadpoolctl_files(root: str):
+    """(source, name in ext/) of threadpoolctl.py and its licence: from this interpreter's
+    packages, else from the checkout's .venv; a clear stop when neither has it."""
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("threadpoolctl")
+    found = [spec.origin] if spec is not None and spec.origin else []
+    found += sorted(
+        glob.glob(os.path.join(root, ".venv", "lib", "python3*", "site-packages", "threadpoolctl.py"))
+    )
+    for module in found:
+        licences = glob.glob(
+            os.path.join(os.path.dirname(module), "threadpoolctl-*.dist-info", "**", "LICENSE*"),
+            recursive=True,
+        )
+        if licences:
+            return [(module, "threadpoolctl.py"), (sorted(licences)[0], "threadpoolctl-LICENSE.txt")]
+    raise SystemExit("threadpoolctl is not installed here nor in .venv: run `make setup` first")
+
+
 def build(dist: str, root: str = ROOT) -> str:
     plugin_dir = os.path.join(root, PLUGIN)
     meta = read_metadata(os.path.join(plugin_dir, "metadata.txt"))
@@ -122,6 +149,8 @@ def build(dist: str, root: str = ROOT) -> str:
         for full, rel in walk(os.path.join(root, "fers_engine")):
             if rel.endswith((".py", ".json", ".txt", ".md", ".qml", ".csv")):
                 add_file(zf, full, f"{PLUGIN}/ext/fers_engine/{rel}")
+        for full, name in threadpoolctl_files(root):
+            add_file(zf, full, f"{PLUGIN}/ext/{name}")
         for name in SHIPPED_MODEL_FILES:
             full = os.path.join(root, "models", name)
             if not os.path.isfile(full):

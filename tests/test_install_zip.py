@@ -58,10 +58,15 @@ CHECK_SCRIPT = textwrap.dedent("""
             processing.run("fers:detect", {"INPUT": parameters["INPUT"], "OUTPUT": parameters["OUTPUT"]},
                            context=context, feedback=feedback, is_child_algorithm=True)
             import fers_engine
+            from fers_engine.detectors.batched_linalg import blas_threads, single_threaded_blas
+            with single_threaded_blas():
+                limited = blas_threads()
+            import threadpoolctl
             names = ("torch", "rasterio", "safetensors")
             report = {"importable": [n for n in names if importlib.util.find_spec(n) is not None],
                       "loaded": [n for n in names if n in sys.modules],
-                      "fers_engine": fers_engine.__file__, "python": sys.executable}
+                      "fers_engine": fers_engine.__file__, "python": sys.executable,
+                      "threadpoolctl": threadpoolctl.__file__, "blas_threads_limited": limited}
             return {"REPORT": json.dumps(report)}
 """)
 
@@ -177,6 +182,9 @@ def test_plugin_zip_runs_the_full_method_in_a_stock_qgis(shared_data, tmp_path):
     assert report["importable"] == [] and report["loaded"] == [], report
     assert report["fers_engine"] == str(plugins / "fers_qgis" / "ext" / "fers_engine" / "__init__.py")
     assert report["python"] == str(SYSTEM_PYTHON)
+    # the numpy kernels keep BLAS on one thread per worker through the zip's own threadpoolctl
+    assert report["threadpoolctl"] == str(plugins / "fers_qgis" / "ext" / "threadpoolctl.py"), report
+    assert report["blas_threads_limited"] == 1, report
 
     # 3. the georeference and the size of the input, the user's file mode
     scores, crs, transform, size = _read(out)
