@@ -151,6 +151,8 @@ def test_bad_input_is_one_line_on_stderr_without_traceback(tmp_path):
             str(tmp_path / "o.tif"),
             "--enhancer",
             "none",
+            "--detector",
+            "rx",
         ],
         capture_output=True,
         text=True,
@@ -284,5 +286,8 @@ def test_detect_maps_large_arrays_only_when_the_enhancers_run(
     calls = []
     monkeypatch.setattr(memory, "map_large_arrays", lambda: calls.append(1) or True)
     cube, _, _ = small_scene(tmp_path, rows=40, cols=36)
-    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", enhancer, "-q"]) == 0
+    assert (
+        fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", enhancer, "--detector", "rx", "-q"])
+        == 0
+    )
     assert bool(calls) == mapped

@@ -446,6 +446,8 @@ def test_7_input_truncated_mid_run_is_one_line(tmp_path):
             str(tmp_path / "s.tif"),
             "--enhancer",
             "none",
+            "--detector",
+            "rx",
             "--block-rows",
             "50",
             "--memory-mb",
@@ -585,6 +587,8 @@ def test_9_empty_bands_are_named_and_dropped(tmp_path, capsys, fill):
                 str(reference),
                 "--enhancer",
                 "none",
+                "--detector",
+                "rx",
                 "-q",
             ]
         )

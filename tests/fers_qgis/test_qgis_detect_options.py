@@ -170,7 +170,6 @@ def test_threads_reach_the_kernel_through_qgis_process(qgis_process, small_scene
         "--",
         f"INPUT={small_scene[0]}",
         "ENHANCER=none",
-        "DETECTOR=rx",
         "DETECTOR=lrx",
         "WINDOW_OUTER=7",
         f"THREADS={threads}",
@@ -346,7 +345,7 @@ def test_wavelengths_choose_the_bands_of_a_scene_file(provider, shared_data, tmp
     detect(
         tile,
         tmp_path / "engine.tif",
-        DetectOptions(enhancer="none", wavelength_ranges=[(400.0, 1340.0), (1450.0, 1800.0)]),
+        DetectOptions(enhancer="none", detector="rx", wavelength_ranges=[(400.0, 1340.0), (1450.0, 1800.0)]),
         reporter=Reporter(on_info=seen.append),
     )
     assert _bands_used(fb.infos) == _bands_used(seen) == ["input 32 x 32 px, 224 bands; using 157 bands"]

@@ -45,7 +45,9 @@ def test_batch_outputs_equal_fers_detect_byte_for_byte(client, scenes, tmp_path,
     assert [o.status for o in result.outcomes] == ["ok"] * 3
     for path in paths:
         ref_score, ref_mask = tmp_path / f"ref_{path.stem}.tif", tmp_path / f"refmask_{path.stem}.tif"
-        fers_detect_one_thread([path, ref_score, "--enhancer", enhancer, "--mask", ref_mask])
+        fers_detect_one_thread(
+            [path, ref_score, "--enhancer", enhancer, "--detector", "rx", "--mask", ref_mask]
+        )
         assert filecmp.cmp(ref_score, out / f"{path.stem}_score.tif", shallow=False)
         assert filecmp.cmp(ref_mask, out / f"{path.stem}_mask.tif", shallow=False)
         record = json.loads((out / f"{path.stem}_score.tif.fers.json").read_text())
@@ -264,6 +266,8 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
             address,
             "--enhancer",
             "none",
+            "--detector",
+            "rx",
             "-q",
         ]
     )
@@ -284,6 +288,8 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
             address,
             "--enhancer",
             "none",
+            "--detector",
+            "rx",
             "-q",
         ]
     )
@@ -431,6 +437,8 @@ def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_pa
         "--split",
         "--enhancer",
         "none",
+        "--detector",
+        "rx",
         "--block-rows",
         "7",
         "--scheduler",
