@@ -16,7 +16,7 @@ the enhancers also keeps glibc from holding freed blocks: ``map_large_arrays``):
   read for RX at M = 1024 MiB, a 420 MiB row of tiles against a 64 MiB cache). The cache then
   holds one row of tiles (and an eighth more), when that fits in half of what the feature cache
   leaves, and blocks are aligned to the tile rows (``aligned_rows``), so each tile is decoded
-  once per pass;
+  once per pass (plain detectors only: ``pipeline._plan``);
 * the enhanced-feature cache, which spares the networks a second pass over the scene: up to
   M / 2, and only when the features of the whole scene fit in it;
 * the working set, everything else: rows per block, raw rows resampled at once, the enhancers'

@@ -464,12 +464,15 @@ def _feature_bytes(options: DetectOptions, height: int, width: int, bands: int) 
 
 def _plan(options: DetectOptions, source: BlockSource, scene: Optional[Scene] = None) -> MemoryPlan:
     """The run's memory plan, once the source (and so the feature size) is known; with the
-    ``scene``, room in GDAL's cache for one row of the file's tiles (``memory.py``)."""
+    ``scene`` and no enhancers, room in GDAL's cache for one row of the file's tiles
+    (``memory.py``). Not with the enhancers: their run is the networks' far more than the read,
+    and the cache pushed the full method at 256 MiB over the budget rule (477 MiB against a
+    limit of 469 in bench/speed.py's memory rows)."""
     features = 0
     if isinstance(source, EnhancedSource):
         features = _feature_bytes(options, source.height, source.width, source.count)
     unit_rows, unit_bytes = 1, 0
-    if scene is not None:
+    if scene is not None and not isinstance(source, EnhancedSource):
         info = scene.info
         unit_rows = min(scene.read_unit_rows(), info.height)
         unit_bytes = unit_rows * info.width * info.count * np.dtype(info.dtype).itemsize

@@ -458,29 +458,35 @@ def test_small_budgets_narrow_the_enhancer_tiles_instead_of_overrunning():
 
 
 def test_a_tiled_file_gets_a_row_of_tiles_in_the_cache_and_blocks_aligned_to_it(tmp_path):
-    """A pixel-interleaved file in 16-row tiles, 5 MiB per row of tiles, at a 64 MiB budget (whose
-    sixteenth, 4 MiB, cannot hold one): the plan gives GDAL's cache the row of tiles and blocks
-    that start on the tile rows, and the scores are those of any other blocking."""
+    """A pixel-interleaved file in 16-row tiles, 640 KiB per row of tiles, at an 8 MiB budget (whose
+    sixteenth cannot hold one): plain RX gets the row of tiles in GDAL's cache and blocks that
+    start on the tile rows, with the scores of any other blocking; the enhancers do not (their
+    memory rule had no room for it)."""
     rng = np.random.default_rng(5)
-    cube = (rng.normal(1000, 50, size=(160, 64, 1024))).astype(np.int16)
+    cube = (rng.normal(1000, 50, size=(80, 48, 256))).astype(np.int16)
     path = str(tmp_path / "tiled.tif")
     ds = gdal.GetDriverByName("GTiff").Create(
         path,
-        1024,
-        64,
-        160,
+        256,
+        48,
+        80,
         gdal.GDT_Int16,
         ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=16", "INTERLEAVE=PIXEL"],
     )
     ds.WriteArray(cube)
     ds = None
-    options = DetectOptions(enhancer="none", detector="rx", memory_mb=64)
-    result = detect(path, tmp_path / "aligned.tif", options)
+    result = detect(
+        path, tmp_path / "aligned.tif", DetectOptions(enhancer="none", detector="rx", memory_mb=8)
+    )
     assert any("one row of the file's 16-row tiles" in m for m in result.messages), result.messages
     (line,) = [m for m in result.messages if m.startswith("detector rx")]
     rows = int(line.split("block ")[1].split()[0])
-    assert 16 % rows == 0, line
+    assert rows < 48 and 16 % rows == 0, line
     detect(path, tmp_path / "other.tif", DetectOptions(enhancer="none", detector="rx", block_rows=7))
     np.testing.assert_allclose(
         _read(tmp_path / "aligned.tif")[0], _read(tmp_path / "other.tif")[0], rtol=1e-4
     )
+    enhanced = detect(
+        path, tmp_path / "e.tif", DetectOptions(enhancer="spectral", detector="rx", memory_mb=8)
+    )
+    assert not any("row of the file's" in m for m in enhanced.messages), enhanced.messages
