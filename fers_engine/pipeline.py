@@ -284,6 +284,7 @@ def detect(
                             reporter=part,
                             workers=workers,
                         ),
+                        centred=True,
                     )
                 if view is not None:
                     view.write(sink.scores, writer, block_rows)
@@ -647,8 +648,10 @@ def _run_windowed(
     plan: MemoryPlan,
     output: Path,
     score_block,
+    centred: bool = False,
 ) -> None:
-    """A streamed pass in which each row block is read with the rows its shifted windows reach.
+    """A streamed pass in which each row block is read with the rows its windows reach (shifted
+    inside the image, or ``centred``: ``windows.halo_rows``).
 
     ``score_block(variant, block, valid, block_row0, core_row0, core_row1, reporter)`` scores
     the core rows; its reporter covers this block's share of the progress, and the kernels check
@@ -658,7 +661,7 @@ def _run_windowed(
     share = 1.0 / (len(blocks) * len(source.variants))
     with _ScoreSink(source, writer, block_rows, plan.working // 4, output) as sink:
         for i, (r0, r1, _, _) in enumerate(blocks):
-            h0, h1 = halo_rows(r0, r1, source.height, outer)
+            h0, h1 = halo_rows(r0, r1, source.height, outer, centred)
             data, valid = source.read(h0, h1)
             for j, v in enumerate(source.variants):
                 start = (i * len(source.variants) + j) * share

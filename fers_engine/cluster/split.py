@@ -286,7 +286,7 @@ def _windowed_scores(plan: SplitPlan, normaliser, blocks: Blocks, score) -> Dict
     with open_scene(plan.input, plan.options.reader) as scene:
         source = _source(plan, scene, normaliser)
         for r0, r1 in blocks:
-            h0, h1 = halo_rows(r0, r1, plan.height, plan.options.outer)
+            h0, h1 = halo_rows(r0, r1, plan.height, plan.options.outer, plan.options.detector == "crd")
             data, valid = source.read(h0, h1)
             for v in plan.variants:
                 parts[v].append(score(v, data[v], valid, h0, r0, r1))

@@ -135,7 +135,7 @@ def crd_block(
 
     Args:
         block: (B, rows, cols) image rows [block_row0, block_row0 + rows); must cover
-            ``halo_rows(core_row0, core_row1, image_height, outer)`` (row numbers absolute;
+            ``halo_rows(core_row0, core_row1, image_height, outer, centred=True)`` (absolute rows;
             columns always the full image width).
         valid: bool (rows, cols), True where usable (non-finite pixels are excluded anyway).
         inner, outer: guard and outer windows, odd ints or (h, w) pairs.
@@ -148,7 +148,7 @@ def crd_block(
         than ``MIN_RING`` valid pixels.
     """
     data, mask, need0, inner_hw, outer_hw = needed_rows(
-        block, valid, block_row0, core_row0, core_row1, image_height, inner, outer
+        block, valid, block_row0, core_row0, core_row1, image_height, inner, outer, centred=True
     )
     lam = check_lambda(lam)
     reporter = reporter or SILENT
@@ -289,4 +289,5 @@ def crd(
         lambda blk, ok, h0, r0, r1, rep: crd_block(
             blk, ok, h0, r0, r1, cube.shape[1], inner, outer, lam=lam, reporter=rep, workers=workers
         ),
+        centred=True,
     )

@@ -54,15 +54,20 @@ def window_starts(positions, size: int, length: int):
     return np.clip(np.asarray(positions) - size // 2, 0, length - size)
 
 
-def halo_rows(core_row0: int, core_row1: int, image_height: int, outer: Window) -> Tuple[int, int]:
+def halo_rows(
+    core_row0: int, core_row1: int, image_height: int, outer: Window, centred: bool = False
+) -> Tuple[int, int]:
     """Rows [row0, row1) a streaming reader must supply to score core rows [core_row0, core_row1).
 
     At most ``outer // 2`` rows either side; fewer near the image's top and bottom, where the
-    shifted windows stay inside the image.
+    shifted windows stay inside the image. ``centred`` (CRD's edge rule): the rows the centred
+    windows reach inside the image, whatever the image's size.
     """
     height = window_shape(outer, "outer")[0]
     if not 0 <= core_row0 < core_row1 <= image_height:
         raise InputError(f"core rows [{core_row0}, {core_row1}) outside image of {image_height}")
+    if centred:
+        return max(0, core_row0 - height // 2), min(image_height, core_row1 + height // 2)
     if height > image_height:
         raise InputError(f"outer window height {height} exceeds image height {image_height}")
     first = window_starts(core_row0, height, image_height)
@@ -89,11 +94,13 @@ def needed_rows(
     image_height: int,
     inner: Window,
     outer: Window,
+    centred: bool = False,
 ) -> BlockRows:
     """Validate a windowed detector's row-block call and keep only the rows it needs.
 
-    The block must cover ``halo_rows(core_row0, core_row1, image_height, outer)`` and the image
-    must be at least as wide as the outer window (columns are always whole). Only those rows are
+    The block must cover ``halo_rows(core_row0, core_row1, image_height, outer, centred)`` and,
+    with shifted windows, the image must be at least as wide as the outer window (columns are
+    always whole). Only those rows are
     kept, so whatever a detector derives from the block (local RX's whitening) does not depend on
     how far the caller padded it.
     """
@@ -102,9 +109,9 @@ def needed_rows(
         raise InputError(f"expected a bands-first block (B, rows, cols), got shape {block.shape}")
     inner_hw, outer_hw = check_windows(inner, outer)
     _, rows, width = block.shape
-    if outer_hw[1] > width:
+    if outer_hw[1] > width and not centred:
         raise InputError(f"outer window width {outer_hw[1]} exceeds image width {width}")
-    need0, need1 = halo_rows(core_row0, core_row1, image_height, outer_hw)
+    need0, need1 = halo_rows(core_row0, core_row1, image_height, outer_hw, centred)
     if need0 < block_row0 or need1 > block_row0 + rows:
         raise InputError(
             f"block rows [{block_row0}, {block_row0 + rows}) do not cover the rows "
@@ -122,17 +129,23 @@ def needed_rows(
 
 
 def score_by_row_chunks(
-    cube: np.ndarray, valid, outer_hw: Tuple[int, int], row_chunk, reporter, score_block
+    cube: np.ndarray,
+    valid,
+    outer_hw: Tuple[int, int],
+    row_chunk,
+    reporter,
+    score_block,
+    centred: bool = False,
 ) -> np.ndarray:
     """float32 (H, W) scores of a whole (B, H, W) cube from a windowed detector's block function.
 
     ``score_block(block, valid, block_row0, core_row0, core_row1, reporter)`` scores core rows
     [core_row0, core_row1) from a block that starts at image row block_row0, reporting into the
     given sub-range of ``reporter``; it is called per ``row_chunk`` output rows (default 64) with
-    exactly the halo those rows need, so memory stays bounded.
+    exactly the halo those rows need, so memory stays bounded. ``centred``: ``halo_rows``'.
     """
     _, height, width = cube.shape
-    if outer_hw[0] > height or outer_hw[1] > width:
+    if (outer_hw[0] > height or outer_hw[1] > width) and not centred:
         raise InputError(f"outer window {outer_hw} is larger than the image {(height, width)}")
     chunk = int(row_chunk) if row_chunk else 64
     if chunk < 1:
@@ -140,7 +153,7 @@ def score_by_row_chunks(
     out = np.empty((height, width), dtype=np.float32)
     for r0 in range(0, height, chunk):
         r1 = min(height, r0 + chunk)
-        h0, h1 = halo_rows(r0, r1, height, outer_hw)
+        h0, h1 = halo_rows(r0, r1, height, outer_hw, centred)
         out[r0:r1] = score_block(
             cube[:, h0:h1],
             None if valid is None else valid[h0:h1],

@@ -286,6 +286,22 @@ def test_cancel_leaves_no_output(tmp_path):
     assert not (tmp_path / "c.tif").exists() and _leftovers(tmp_path) == []
 
 
+def test_the_default_method_runs_on_a_scene_smaller_than_its_window(tmp_path):
+    """A 10 x 12 px crop under the default 15-pixel CRD window: scored, in blocks of 4 rows as
+    whole (local RX, whose rings must be whole, still refuses it in one line)."""
+    rng = np.random.default_rng(2)
+    cube_path = write_cube(
+        tmp_path / "small.tif", rng.normal(0.3, 0.02, size=(20, 10, 12)).astype(np.float32)
+    )
+    detect(cube_path, tmp_path / "whole.tif", DetectOptions(device="cpu"))
+    whole = _read(tmp_path / "whole.tif")[0]
+    assert whole.shape == (10, 12) and np.isfinite(whole).all()
+    detect(cube_path, tmp_path / "blocks.tif", DetectOptions(device="cpu", block_rows=4))
+    np.testing.assert_allclose(_read(tmp_path / "blocks.tif")[0], whole, rtol=1e-5)
+    with pytest.raises(InputError, match="exceeds image"):
+        detect(cube_path, tmp_path / "lrx.tif", DetectOptions(enhancer="none", detector="lrx"))
+
+
 @pytest.mark.parametrize("with_mask", [False, True])
 def test_a_stop_after_the_last_commit_does_not_turn_a_finished_run_into_a_cancelled_one(tmp_path, with_mask):
     """A stop that arrives once the last output is committed (a batch's Ctrl-C racing the end of
