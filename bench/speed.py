@@ -288,6 +288,25 @@ def run_fers(args: List[str]) -> Dict:
     return {"seconds": float(seconds), "peak_rss_mib": int(rss_kb) / 1024}
 
 
+def run_rx_detect(scene: Path, out: Path, enhancer: str, device: str, *extra: str) -> Dict:
+    """``run_fers`` of ``fers detect`` with global RX (the detector every timed row of this bench
+    measures; the product's default is CRD) and the given enhancer and device."""
+    return run_fers(
+        [
+            "detect",
+            str(scene),
+            str(out),
+            "--enhancer",
+            enhancer,
+            "--detector",
+            "rx",
+            "--device",
+            device,
+            *extra,
+        ]
+    )
+
+
 def drop_cache_hint(path: Path) -> None:
     """Read once so that every timed run sees the file in the page cache (fair to both sides)."""
     gdal_read_time(path)
@@ -302,22 +321,7 @@ def bench_detect(work: Path, size, devices: List[str], repeats: int) -> List[Dic
     results = []
     for device in devices:
         for enhancer in ("full", "none"):
-            runs = [
-                run_fers(
-                    [
-                        "detect",
-                        str(scene),
-                        str(work / "out.tif"),
-                        "--enhancer",
-                        enhancer,
-                        "--detector",
-                        "rx",
-                        "--device",
-                        device,
-                    ]
-                )
-                for _ in range(repeats)
-            ]
+            runs = [run_rx_detect(scene, work / "out.tif", enhancer, device) for _ in range(repeats)]
             t = statistics.median(r["seconds"] for r in runs)
             mpx = rows * cols / 1e6
             results.append(
@@ -426,21 +430,7 @@ def bench_big(work: Path, size, memory_mb: int, devices: List[str], enhancers: L
     out = []
     for device in devices:
         for enhancer in enhancers:
-            r = run_fers(
-                [
-                    "detect",
-                    str(scene),
-                    str(work / "big_out.tif"),
-                    "--enhancer",
-                    enhancer,
-                    "--detector",
-                    "rx",
-                    "--device",
-                    device,
-                    "--memory-mb",
-                    str(memory_mb),
-                ]
-            )
+            r = run_rx_detect(scene, work / "big_out.tif", enhancer, device, "--memory-mb", str(memory_mb))
             out.append(
                 {
                     "size": f"{rows}x{cols}x{bands}",
@@ -481,35 +471,9 @@ def bench_memory(
     write_scene_file(tiny, 16, 16, bands, compress=True)
     out = []
     for enhancer in enhancers:
-        overhead = run_fers(
-            [
-                "detect",
-                str(tiny),
-                str(work / "tiny_out.tif"),
-                "--enhancer",
-                enhancer,
-                "--detector",
-                "rx",
-                "--device",
-                device,
-            ]
-        )["peak_rss_mib"]
+        overhead = run_rx_detect(tiny, work / "tiny_out.tif", enhancer, device)["peak_rss_mib"]
         for budget in budgets:
-            r = run_fers(
-                [
-                    "detect",
-                    str(scene),
-                    str(work / "memory_out.tif"),
-                    "--enhancer",
-                    enhancer,
-                    "--detector",
-                    "rx",
-                    "--device",
-                    device,
-                    "--memory-mb",
-                    str(budget),
-                ]
-            )
+            r = run_rx_detect(scene, work / "memory_out.tif", enhancer, device, "--memory-mb", str(budget))
             limit = BUDGET_FACTOR * budget + overhead
             out.append(
                 {

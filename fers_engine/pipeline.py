@@ -469,15 +469,16 @@ def _plan(options: DetectOptions, source: BlockSource, scene: Optional[Scene] = 
     (``memory.py``). Not with the enhancers: their run is the networks' far more than the read,
     and the cache pushed the full method at 256 MiB over the budget rule (477 MiB against a
     limit of 469 in bench/speed.py's memory rows)."""
-    features = 0
     if isinstance(source, EnhancedSource):
-        features = _feature_bytes(options, source.height, source.width, source.count)
-    unit_rows, unit_bytes = 1, 0
-    if scene is not None and not isinstance(source, EnhancedSource):
-        info = scene.info
-        unit_rows = min(scene.read_unit_rows(), info.height)
-        unit_bytes = unit_rows * info.width * info.count * np.dtype(info.dtype).itemsize
-    return MemoryPlan.for_run(options.memory_mb, features, unit_bytes, unit_rows)
+        return MemoryPlan.for_run(
+            options.memory_mb, _feature_bytes(options, source.height, source.width, source.count)
+        )
+    if scene is None:
+        return MemoryPlan.for_run(options.memory_mb)
+    info = scene.info
+    unit_rows = min(scene.read_unit_rows(), info.height)
+    unit_bytes = unit_rows * info.width * info.count * np.dtype(info.dtype).itemsize
+    return MemoryPlan.for_run(options.memory_mb, 0, unit_bytes, unit_rows)
 
 
 def _block_rows(source: BlockSource, input_bands: int, plan: MemoryPlan) -> int:

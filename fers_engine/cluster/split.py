@@ -276,17 +276,21 @@ def crd_task(plan: SplitPlan, normaliser, _unused, blocks: Blocks, held=None) ->
             lam=options.crd_lambda,
             workers=workers,
         ),
+        centred=True,
     )
 
 
-def _windowed_scores(plan: SplitPlan, normaliser, blocks: Blocks, score) -> Dict[str, np.ndarray]:
+def _windowed_scores(
+    plan: SplitPlan, normaliser, blocks: Blocks, score, centred: bool = False
+) -> Dict[str, np.ndarray]:
     """``score(variant, block, valid, block_row0, core_row0, core_row1)`` of each block, read
-    with the rows its windows reach, concatenated per variant."""
+    with the rows its windows reach (shifted inside the image, or ``centred``:
+    ``windows.halo_rows``), concatenated per variant."""
     parts: Dict[str, List[np.ndarray]] = {v: [] for v in plan.variants}
     with open_scene(plan.input, plan.options.reader) as scene:
         source = _source(plan, scene, normaliser)
         for r0, r1 in blocks:
-            h0, h1 = halo_rows(r0, r1, plan.height, plan.options.outer, plan.options.detector == "crd")
+            h0, h1 = halo_rows(r0, r1, plan.height, plan.options.outer, centred)
             data, valid = source.read(h0, h1)
             for v in plan.variants:
                 parts[v].append(score(v, data[v], valid, h0, r0, r1))

@@ -1,11 +1,12 @@
 """Dual-window geometry shared by the windowed detectors (local RX, CRD).
 
 Each pixel is compared with the *ring* between an inner guard window and an outer window, both
-centred on it. Local RX's edge rule (SPy's ``inner_outer_window_mask_creator``; CRD keeps its
-windows centred instead, ``crd.py``, and needs a subset of the same halo rows): windows never leave the
-image; where a window would cross an edge it is shifted back inside at full size, so every ring
-holds (outer area - inner area) pixels, the guard window always contains the pixel itself and
-always lies inside the outer window. Row numbers here are absolute image rows, so a detector fed
+centred on it. Local RX's edge rule (SPy's ``inner_outer_window_mask_creator``): windows never
+leave the image; where a window would cross an edge it is shifted back inside at full size, so
+every ring holds (outer area - inner area) pixels, the guard window always contains the pixel itself and
+always lies inside the outer window. CRD keeps its windows centred instead (``crd.py``), the
+outside counting as nodata, and reads only the rows they reach (``halo_rows(..., centred=True)``),
+whatever the image's size. Row numbers here are absolute image rows, so a detector fed
 row blocks with the halo ``halo_rows`` names gives the same result as on the whole image.
 """
 
@@ -100,9 +101,8 @@ def needed_rows(
 
     The block must cover ``halo_rows(core_row0, core_row1, image_height, outer, centred)`` and,
     with shifted windows, the image must be at least as wide as the outer window (columns are
-    always whole). Only those rows are
-    kept, so whatever a detector derives from the block (local RX's whitening) does not depend on
-    how far the caller padded it.
+    always whole). Only those rows are kept, so whatever a detector derives from the block
+    (local RX's whitening) does not depend on how far the caller padded it.
     """
     block = np.asarray(block)
     if block.ndim != 3:
@@ -142,7 +142,8 @@ def score_by_row_chunks(
     ``score_block(block, valid, block_row0, core_row0, core_row1, reporter)`` scores core rows
     [core_row0, core_row1) from a block that starts at image row block_row0, reporting into the
     given sub-range of ``reporter``; it is called per ``row_chunk`` output rows (default 64) with
-    exactly the halo those rows need, so memory stays bounded. ``centred``: ``halo_rows``'.
+    exactly the halo those rows need, so memory stays bounded. ``centred``: CRD's edge rule, as in
+    ``halo_rows``.
     """
     _, height, width = cube.shape
     if (outer_hw[0] > height or outer_hw[1] > width) and not centred:

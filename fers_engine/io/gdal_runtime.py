@@ -98,6 +98,14 @@ class CacheLimit:
             self.current = int(min(self._host, max(16 * 2**20, max_bytes)))
             self._gdal.SetCacheMax(self.current)
 
+    def restore(self) -> None:
+        """Give the host its setting back, unless someone else changed it since this run did."""
+        if self._gdal is None:
+            return
+        with _cache_lock:
+            if self._gdal.GetCacheMax() == self.current:
+                self._gdal.SetCacheMax(self._host)
+
 
 @contextmanager
 def limit_gdal_cache(max_bytes: int) -> Iterator[CacheLimit]:
@@ -121,6 +129,4 @@ def limit_gdal_cache(max_bytes: int) -> Iterator[CacheLimit]:
     try:
         yield limit
     finally:
-        with _cache_lock:
-            if gdal.GetCacheMax() == limit.current:
-                gdal.SetCacheMax(limit._host)
+        limit.restore()
