@@ -80,11 +80,23 @@ class Choice(str, Enum):
 
 
 class Detector(Choice):
-    """rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation (dual window)."""
+    """rx: global RX; lrx: local (dual-window) RX; crd: collaborative representation (dual window);
+    crd+rx: the geometric mean of CRD's and global RX's scores (``detectors.crd_rx``)."""
 
     RX = "rx"
     LRX = "lrx"
     CRD = "crd"
+    CRD_RX = "crd+rx"
+
+    @property
+    def windowed(self) -> bool:
+        """True for the detectors that score each pixel from a dual window (inner / outer)."""
+        return self is not Detector.RX
+
+    @property
+    def uses_crd(self) -> bool:
+        """True for the detectors with CRD's regularisation (lambda)."""
+        return self in (Detector.CRD, Detector.CRD_RX)
 
 
 class LocalCovariance(Choice):

@@ -91,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "rx": "RX",
         "lrx": "local RX",
         "crd": "CRD",
+        "crd+rx": "CRD+RX",
     }[args.detector]
     print(f"AUC against the implanted truth: {label} {ours['auc']:.4f}   (plain RX {baseline['auc']:.4f})")
     shares = {}

@@ -29,10 +29,11 @@ from .choices import (
     LocalCovariance,
 )
 from .detectors.crd import check_lambda, crd_block
+from .detectors.crd_rx import crd_rx_block
 from .detectors.device import choose_device
 from .detectors.lrx import choose_covariance, local_rx_block
 from .detectors.parallel import resolve_workers
-from .detectors.rx import stream_rx
+from .detectors.rx import rx_scorers, stream_rx
 from .detectors.stats import stream_statistics
 from .detectors.threshold import (
     MASK_NODATA,
@@ -97,19 +98,19 @@ class DetectOptions:
     workers: Optional[int] = None
 
     def validate(self) -> None:
-        Detector.parse(self.detector, "detector")
         EnhancerMode.parse(self.enhancer, "enhancer")
         Fusion.parse(self.fusion, "fusion")
         Device.parse(self.device, "device")
         BandMode.parse(self.band_mode, "band mode")
         LocalCovariance.parse(self.local_covariance, "local RX covariance")
-        if self.detector in ("lrx", "crd"):
+        detector = Detector.parse(self.detector, "detector")
+        if detector.windowed:
             if self.inner < 1 or self.outer <= self.inner or self.inner % 2 == 0 or self.outer % 2 == 0:
                 raise InputError(
                     f"{self.detector} windows must be odd with inner < outer, got "
                     f"inner={self.inner}, outer={self.outer}"
                 )
-        if self.detector == "crd":
+        if detector.uses_crd:
             check_lambda(self.crd_lambda)
         resolve_workers(self.workers)
         if self.backend not in (None, "numpy", "torch"):
@@ -196,7 +197,8 @@ def detect(
                 f"{plan.read_unit_rows}-row tiles, each decoded once per pass"
             )
         try:
-            if options.detector in ("lrx", "crd") and device != "cpu":
+            detector = Detector(options.detector)
+            if detector.windowed and device != "cpu":
                 rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
             workers = resolve_workers(options.workers)
             covariance = "auto"  # local RX only: decided just below
@@ -209,7 +211,7 @@ def detect(
                 say(f"local RX covariance: {covariance} ({choice.reason})")
                 if covariance == "ring":
                     rep.info(_windowed_engine("local RX", workers))
-            elif options.detector == "crd":
+            elif detector.uses_crd:
                 rep.info(f"CRD: windows {options.inner}/{options.outer}, lambda {options.crd_lambda:g}")
                 rep.info(_windowed_engine("CRD", workers))
             block_rows = options.block_rows or _block_rows(source, len(bands), plan)
@@ -263,28 +265,16 @@ def detect(
                         workers,
                     )
                 else:
-                    _run_windowed(
+                    _run_crd(
                         source,
                         block_rows,
-                        options.outer,
+                        options,
                         sink,
                         rep.stage(start, 0.97),
+                        None if device == "cpu" else device,
                         plan,
                         Path(output_path),
-                        lambda v, blk, ok, h0, r0, r1, part: crd_block(
-                            blk,
-                            ok,
-                            h0,
-                            r0,
-                            r1,
-                            source.height,
-                            options.inner,
-                            options.outer,
-                            lam=options.crd_lambda,
-                            reporter=part,
-                            workers=workers,
-                        ),
-                        centred=True,
+                        workers,
                     )
                 if view is not None:
                     view.write(sink.scores, writer, block_rows)
@@ -713,6 +703,54 @@ def _run_local_rx(
             workers=workers,
         ),
     )
+
+
+def _run_crd(
+    source: BlockSource,
+    block_rows: int,
+    options: DetectOptions,
+    writer,
+    rep: Reporter,
+    device: Optional[str],
+    plan: MemoryPlan,
+    output: Path,
+    workers: int,
+) -> None:
+    """CRD streamed by ``_run_windowed`` with its centred windows; for CRD+RX a first pass gathers
+    the scene's statistics (on the enhancers' device) and each block's CRD scores are fused with
+    its global RX scores (``detectors.crd_rx``)."""
+    lam = options.crd_lambda
+    if options.detector == Detector.CRD:
+
+        def score(v, blk, ok, h0, r0, r1, part):
+            return crd_block(
+                blk, ok, h0, r0, r1, source.height, options.inner, options.outer, lam, part, workers
+            )
+
+    else:
+        stats = stream_statistics(
+            source.read, source.height, source.count, source.variants, block_rows, rep.stage(0.0, 0.2), device
+        )
+        scorers, _ = rx_scorers(stats, rep, device, score_chunk=plan.score_chunk(source.count))
+        rep = rep.stage(0.2, 1.0)
+
+        def score(v, blk, ok, h0, r0, r1, part):
+            return crd_rx_block(
+                blk,
+                ok,
+                h0,
+                r0,
+                r1,
+                source.height,
+                scorers[v],
+                options.inner,
+                options.outer,
+                lam,
+                part,
+                workers,
+            )
+
+    _run_windowed(source, block_rows, options.outer, writer, rep, plan, output, score, centred=True)
 
 
 def _read_single_band(path) -> Tuple[np.ndarray, Any]:

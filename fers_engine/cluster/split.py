@@ -35,8 +35,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..choices import Detector
 from ..detectors import BackgroundStats, RxScorer
 from ..detectors.crd import crd_block
+from ..detectors.crd_rx import crd_rx_block
 from ..detectors.device import choose_device
 from ..detectors.lrx import choose_covariance, local_rx_block
 from ..detectors.rx import whitener_from_cov
@@ -280,6 +282,35 @@ def crd_task(plan: SplitPlan, normaliser, _unused, blocks: Blocks, held=None) ->
     )
 
 
+@portable_errors
+def crd_rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
+    """CRD+RX scores of the blocks' rows: CRD from each block's ring windows, global RX against
+    the scene's statistics (``detectors.crd_rx``)."""
+    options = task_options(plan.options)
+    workers = options.workers
+    device = _stats_device(plan)
+    scorers = {v: RxScorer(mean, whiten, device=device) for v, (mean, whiten) in whiteners.items()}
+    return _windowed_scores(
+        plan,
+        normaliser,
+        blocks,
+        lambda v, data, valid, h0, r0, r1: crd_rx_block(
+            data,
+            valid,
+            h0,
+            r0,
+            r1,
+            plan.height,
+            scorers[v],
+            inner=options.inner,
+            outer=options.outer,
+            lam=options.crd_lambda,
+            workers=workers,
+        ),
+        centred=True,
+    )
+
+
 def _windowed_scores(
     plan: SplitPlan, normaliser, blocks: Blocks, score, centred: bool = False
 ) -> Dict[str, np.ndarray]:
@@ -505,19 +536,21 @@ def _write_scores(
             futures.extend(held)
             rep.info("blocks kept in the workers' memory between the two passes")
         stats: Dict[str, BackgroundStats] = {}
-        if options.detector == "rx" or plan.covariance == "scene":
+        global_stats = options.detector in (Detector.RX, Detector.CRD_RX)
+        if global_stats or plan.covariance == "scene":
             stats = _reduce_stats(
                 client, plan_f, norm_f, groups, held, futures, rep.stage(start, start + 0.3)
             )
             start += 0.3
-        if options.detector == "rx":
+        if global_stats:
             whiteners = {}
             for v, s in stats.items():
                 whiten, info = whitener_from_cov(s.covariance())
                 whiteners[v] = (s.mean, whiten)
                 rep.info(info.describe())
-            arg, task = _broadcast(client, whiteners), rx_task
-        elif options.detector == "crd":
+            task = rx_task if options.detector == Detector.RX else crd_rx_task
+            arg = _broadcast(client, whiteners)
+        elif options.detector == Detector.CRD:
             arg, task = None, crd_task
         else:
             covs = {v: s.covariance() for v, s in stats.items()}

@@ -23,6 +23,7 @@ from ..progress import SILENT, Reporter
 from .device import resolve_device
 from .stats import (
     DEFAULT_RCOND,
+    BackgroundStats,
     BlockReader,
     InverseInfo,
     check_cube,
@@ -171,6 +172,37 @@ def rx_scores(
     return scorer(block, valid)
 
 
+def rx_scorers(
+    stats: Dict[str, BackgroundStats],
+    reporter: Reporter = SILENT,
+    device: Optional[str] = None,
+    rcond: float = DEFAULT_RCOND,
+    precision: str = "float32",
+    score_chunk: int = _SCORE_CHUNK,
+) -> Tuple[Dict[str, RxScorer], Dict[str, InverseInfo]]:
+    """One ``RxScorer`` per variant from its streamed statistics, and what each inverse did.
+
+    The covariance's condition is logged, as a warning when it had to be regularised (a
+    singular or near-singular covariance: duplicated or constant bands) or when the scene is
+    constant, since the scores then use fewer directions than there are bands. Shared by global
+    RX and CRD+RX, whose global half is the same RX.
+    """
+    scorers: Dict[str, RxScorer] = {}
+    infos: Dict[str, InverseInfo] = {}
+    for v, s in stats.items():
+        scorers[v], infos[v] = RxScorer.from_cov(
+            s.mean, s.covariance(), rcond, device=device, precision=precision, chunk_pixels=score_chunk
+        )
+        info = infos[v]
+        if info.rank == 0:
+            reporter.warning(f"global RX: {CONSTANT_SCENE}")
+        else:
+            (reporter.warning if info.regularised else reporter.info)("global RX: " + info.describe())
+    first = next(iter(scorers.values()))
+    reporter.info(f"global RX: scoring in {precision} on {first.device_name}")
+    return scorers, infos
+
+
 def stream_rx(
     read: BlockReader,
     height: int,
@@ -188,32 +220,14 @@ def stream_rx(
     variant, then each block's scores handed to ``put``. The one two-pass RX of the product:
     ``global_rx`` runs it over an array, the pipeline over a scene or its enhanced features.
 
-    The covariance's condition is logged, as a warning when it had to be regularised (a
-    singular or near-singular covariance: duplicated or constant bands) or when the scene is
-    constant, since the scores then use fewer directions than there are bands. ``score_chunk``
-    pixels are scored per matrix product (a memory plan sizes it).
+    The covariance's condition is logged (``rx_scorers``). ``score_chunk`` pixels are scored per
+    matrix product (a memory plan sizes it).
     """
     rows = int(block_rows)
     if rows < 1:
         raise InputError(f"block_rows must be at least 1, got {block_rows}")
     stats = stream_statistics(read, height, bands, variants, rows, reporter.stage(0.0, 0.5), device)
-    scorers = {}
-    infos = {}
-    for v in variants:
-        scorers[v], infos[v] = RxScorer.from_cov(
-            stats[v].mean,
-            stats[v].covariance(),
-            rcond,
-            device=device,
-            precision=precision,
-            chunk_pixels=score_chunk,
-        )
-        info = infos[v]
-        if info.rank == 0:
-            reporter.warning(f"global RX: {CONSTANT_SCENE}")
-        else:
-            (reporter.warning if info.regularised else reporter.info)("global RX: " + info.describe())
-    reporter.info(f"global RX: scoring in {precision} on {scorers[variants[0]].device_name}")
+    scorers, infos = rx_scorers(stats, reporter, device, rcond, precision, score_chunk)
     blocks = list(iter_row_blocks(height, rows))
     second = reporter.stage(0.5, 1.0)
     for i, (r0, r1, _, _) in enumerate(blocks):

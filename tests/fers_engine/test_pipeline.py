@@ -9,6 +9,7 @@ from osgeo import gdal
 
 from fers_engine.detectors import global_rx
 from fers_engine.detectors.crd import crd
+from fers_engine.detectors.crd_rx import crd_rx
 from fers_engine.detectors.device import choose_device
 from fers_engine.detectors.lrx import local_rx
 from fers_engine.errors import Cancelled, FersError, InputError, OutputError
@@ -135,6 +136,22 @@ def test_crd_streamed_equals_whole_image_bit_for_bit(tmp_path):
     assert any("CRD: windows 3/9, lambda 0.3" in m for m in result.messages), result.messages
 
 
+@pytest.mark.parametrize("block_rows", [4, 7, 30])
+def test_crd_rx_streamed_equals_the_whole_image(tmp_path, block_rows):
+    """CRD+RX streams like CRD (its RX half from a first statistics pass): every blocking gives
+    the whole-cube CRD+RX."""
+    cube_path, _, scene = small_scene(tmp_path, rows=30, cols=26, bands=8)
+    result = detect(
+        cube_path,
+        tmp_path / "c.tif",
+        DetectOptions(enhancer="none", detector="crd+rx", inner=3, outer=9, block_rows=block_rows),
+    )
+    reference = crd_rx(scene.cube.astype(np.float32), inner=3, outer=9)
+    np.testing.assert_allclose(_read(tmp_path / "c.tif")[0], reference, rtol=1e-5)
+    assert any("CRD: windows 3/9" in m for m in result.messages), result.messages
+    assert any(m.startswith("global RX: ") for m in result.messages), result.messages
+
+
 @pytest.mark.parametrize("fusion", ["sum", "hadamard"])
 def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
     """CRD is one more detector on the enhanced source: the streamed result equals CRD on the
@@ -164,6 +181,8 @@ def test_crd_pairs_with_the_enhancers(tmp_path, fusion):
         (dict(detector="crd", inner=4, outer=9), "crd windows must be odd"),
         (dict(detector="lrx", workers=0), "workers"),
         (dict(detector="crd", workers=-1), "workers"),
+        (dict(detector="crd+rx", crd_lambda=-1.0), "lambda"),
+        (dict(detector="crd+rx", inner=9, outer=9), "crd\\+rx windows must be odd"),
     ],
 )
 def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options, match):
@@ -173,7 +192,7 @@ def test_windowed_detector_options_are_checked_before_any_work(tmp_path, options
     assert not (tmp_path / "x.tif").exists() and _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("detector", ["lrx", "crd"])
+@pytest.mark.parametrize("detector", ["lrx", "crd", "crd+rx"])
 def test_workers_option_reaches_the_kernels(tmp_path, monkeypatch, detector):
     from fers_engine.detectors import compiled, parallel
 

@@ -60,7 +60,7 @@ def test_choices_are_strings_that_compare_print_and_serialise_as_their_values():
     assert Detector.LRX == "lrx" and "lrx" == Detector.LRX
     assert str(Detector.LRX) == "lrx" and f"{Detector.LRX}" == "lrx" and f"{Detector.CRD:>4}" == " crd"
     assert json.dumps({"d": Detector.RX}) == '{"d": "rx"}'
-    assert Detector.LRX in DETECTORS and DETECTORS == ("rx", "lrx", "crd")
+    assert Detector.LRX in DETECTORS and DETECTORS == ("rx", "lrx", "crd", "crd+rx")
     assert TrainingRecipe.SEPARATION_SPECTRAL == "separation-spectral"
     assert THRESHOLD_METHODS == ThresholdMethod.values()
 
@@ -68,7 +68,7 @@ def test_choices_are_strings_that_compare_print_and_serialise_as_their_values():
 def test_parse_accepts_members_and_strings_and_names_every_choice_when_it_refuses():
     assert Device.parse("cuda", "device") is Device.CUDA
     assert EnhancerMode.parse(EnhancerMode.FULL, "enhancer") is EnhancerMode.FULL
-    with pytest.raises(InputError, match=r"^unknown detector 'rxx': choose one of rx, lrx, crd$"):
+    with pytest.raises(InputError, match=r"^unknown detector 'rxx': choose one of rx, lrx, crd, crd\+rx$"):
         Detector.parse("rxx", "detector")
     with pytest.raises(InputError, match="unknown device None"):
         Device.parse(None, "device")

@@ -97,6 +97,19 @@ def test_crd_lambda_reaches_the_engine(provider, small_scene, tmp_path):
     assert not np.allclose(read_band(default)[0], read_band(strong)[0])
 
 
+def test_crd_rx_and_its_lambda_reach_the_engine(provider, small_scene, tmp_path):
+    from fers_engine.pipeline import DetectOptions, detect
+
+    scene, _, _ = small_scene
+    params = {"INPUT": scene, "ENHANCER": "none", "DETECTOR": "crd+rx", "WINDOW_INNER": 3, "WINDOW_OUTER": 7}
+    out = run({**params, "CRD_LAMBDA": 0.5, "OUTPUT": str(tmp_path / "fused.tif")})["OUTPUT"]
+    ref = tmp_path / "engine.tif"
+    detect(scene, ref, DetectOptions(detector="crd+rx", inner=3, outer=7, crd_lambda=0.5, enhancer="none"))
+    np.testing.assert_array_equal(read_band(out)[0], read_band(ref)[0])
+    crd_only = run({**params, "DETECTOR": "crd", "CRD_LAMBDA": 0.5, "OUTPUT": str(tmp_path / "crd.tif")})
+    assert not np.allclose(read_band(out)[0], read_band(crd_only["OUTPUT"])[0], equal_nan=True)
+
+
 def test_crd_lambda_of_zero_is_one_line_and_no_output(provider, small_scene, tmp_path):
     from qgis.core import QgsProcessingException
 

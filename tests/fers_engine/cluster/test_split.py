@@ -25,6 +25,10 @@ CASES = [  # (scene, options): every detector and enhancer path, block heights t
         "hydice-urban/hydice__OT-AD.mat",
         DetectOptions(enhancer="none", detector="crd", inner=1, outer=5, block_rows=13),
     ),
+    (
+        "hydice-urban/hydice__OT-AD.mat",
+        DetectOptions(enhancer="none", detector="crd+rx", inner=1, outer=5, block_rows=13),
+    ),
     pytest.param(
         "san-diego-envi-90x90/SDData",
         DetectOptions(enhancer="full", detector="rx", block_rows=30),
@@ -49,7 +53,14 @@ def scores(path: Path) -> np.ndarray:
 @pytest.mark.parametrize(
     "name,options",
     CASES,
-    ids=["beach1-rx", "hydice-lrx-scene", "hydice-crd", "sandiego-full-rx", "airport2-spectral-lrx"],
+    ids=[
+        "beach1-rx",
+        "hydice-lrx-scene",
+        "hydice-crd",
+        "hydice-crd+rx",
+        "sandiego-full-rx",
+        "airport2-spectral-lrx",
+    ],
 )
 def test_split_equals_the_single_process_path_at_two_groupings(client, shared_data, tmp_path, name, options):
     """The enhancers run through the numpy forward pass on the workers and in ``detect``: no torch."""
