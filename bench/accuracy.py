@@ -12,12 +12,13 @@ On the 13 development windows (one version each, as docs/peer-baseline.md), in o
   scored only by the model of the fold that never saw any version of it): the default recipe
   (ours, spectral + spatial), its spectral-only ablation and the published FERD / FERS
   objectives; each model scored as ``fers detect`` scores (``enhanced_scores``); the default
-  recipe's models also with CRD on the enhanced cube (``fers detect --detector crd`` with
-  ``--enhancer full`` and ``--enhancer spectral``), to tell whether the enhancers help CRD;
+  recipe's models also with CRD and CRD+RX on the enhanced cube (``fers detect --detector crd``
+  or ``crd+rx`` with ``--enhancer full`` and ``--enhancer spectral``), to tell whether the
+  enhancers help them;
 * the same architecture as the default recipe's, untrained, from ``--untrained-seeds``
-  initialisations (what training starts from), scored like the default method and like the
-  pairing chosen on training labels (spectral + CRD, bench/detector_choice.py), to tell what
-  training adds from what the architecture alone gives;
+  initialisations (what training starts from), scored like the default method and with the
+  spectral enhancer (the pairings the fold models chose on training labels,
+  bench/detector_choice.py), to tell what training adds from what the architecture alone gives;
 * per-scene deltas against plain RX, and the boundary false-alarm share (the share of the top
   0.5 % scores on background pixels of high spectral gradient, ``metrics.boundary_false_alarms``).
 The bars of issue 13 are checked from these numbers at the end of the report.
@@ -31,6 +32,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from typing import List
 
 import numpy as np
 
@@ -41,6 +43,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from folds import DATA, FOLDS, SCENES, fold_of, training_files  # noqa: E402
 
 from fers_engine.choices import DEFAULT_CRD_LAMBDA  # noqa: E402
+from fers_engine.detectors.crd_rx import geometric_mean  # noqa: E402
 from fers_engine.metrics import boundary_false_alarms, roc_auc  # noqa: E402
 from fers_engine.nets.data import read_scene as read  # noqa: E402
 from fers_engine.nets.recipes import DEFAULT_RECIPE  # noqa: E402
@@ -96,7 +99,8 @@ def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial"), with_crd=Fa
     Keys: ``spectral`` (RX(x + spe)), ``full`` (RX(x + spe + spa)), ``hadamard``; with
     ``with_crd`` (True, or the parts: ``("spectral",)``) also ``spectral+CRD`` and ``full+CRD``,
     CRD on the same enhanced cubes (what ``fers detect --detector crd`` scores with
-    ``--enhancer spectral`` / ``full``).
+    ``--enhancer spectral`` / ``full``), and ``spectral+CRD+RX`` / ``full+CRD+RX``, the product's
+    geometric mean of that CRD and RX map (``--detector crd+rx``).
     """
     crd_parts = {"spectral", "full"} if with_crd is True else set(with_crd or ())
     from fers_engine.nets.context import scene_features
@@ -108,12 +112,14 @@ def enhanced_scores(enh, cube, valid, parts=("spectral", "spatial"), with_crd=Fa
     out = {"spectral": rx(spe, valid)}
     if "spectral" in crd_parts:
         out["spectral+CRD"] = crd(spe, valid)
+        out["spectral+CRD+RX"] = geometric_mean(out["spectral"], out["spectral+CRD"])
     if "spatial" in f:
         full = spe + f["spatial"]
         out["full"] = rx(full, valid)
         out["hadamard"] = hadamard([rx(x + f["spatial"], valid), out["spectral"]])
         if "full" in crd_parts:
             out["full+CRD"] = crd(full, valid)
+            out["full+CRD+RX"] = geometric_mean(out["full"], out["full+CRD"])
     return out
 
 
@@ -198,6 +204,7 @@ def evaluate(
             maps["LRX"] = timed("LRX", partial(local_rx, cube, valid))
         if with_crd:
             maps["CRD"] = timed("CRD", partial(crd, cube, valid))
+            maps["CRD+RX"] = geometric_mean(maps["RX"], maps["CRD"])
         i = fold_of(name, k)
         for recipe in recipes:
             path = fold_model_path(models_dir, k, i, recipe)
@@ -214,10 +221,10 @@ def evaluate(
                 maps[f"{recipe} {part}"] = s
         default = fold_model_path(models_dir, k, i, recipes[0])
         part, detector = default_method()
-        # the untrained start scored like the default method (with CRD too when CRD is the default)
-        # and like the pairing every model picks on its training labels, spectral + CRD
-        # (bench/detector_choice.py): what training adds to each
-        wanted = ({part} if detector == "crd" else set()) | {"spectral"}
+        # the untrained start scored like the default method (with CRD too when the default
+        # detector uses it) and with the spectral enhancer, which some fold models pick on their
+        # training labels (bench/detector_choice.py): what training adds to each
+        wanted = ({part} if detector in ("crd", "crd+rx") else set()) | {"spectral"}
         untrained_crd = tuple(sorted(wanted)) if with_crd else ()
         if untrained_seeds and default.is_file():
             card = models[default].card
@@ -244,7 +251,8 @@ def evaluate(
 
 
 def default_method():
-    """(enhancer part, detector) of ``fers detect`` without options: ('full' or 'spectral', 'rx' or 'crd')."""
+    """(enhancer part, detector) of ``fers detect`` without options: ('full' or 'spectral', and
+    'rx', 'crd' or 'crd+rx')."""
     from fers_engine.pipeline import DetectOptions
 
     o = DetectOptions()
@@ -253,7 +261,7 @@ def default_method():
 
 def method_key(part: str, detector: str) -> str:
     """The ``enhanced_scores`` key of an enhancer part with a detector: 'full', 'spectral+CRD', ..."""
-    return part + ("+CRD" if detector == "crd" else "")
+    return part + {"crd": "+CRD", "crd+rx": "+CRD+RX"}.get(detector, "")
 
 
 def default_column(auc) -> str:
@@ -261,6 +269,26 @@ def default_column(auc) -> str:
     and detector."""
     col = f"{DEFAULT_RECIPE} {method_key(*default_method())}"
     return col if col in next(iter(auc.values())) else ""
+
+
+def nested_choices(path: Path = REPO / "bench" / "results" / "detector_choice.json") -> List[str]:
+    """The ``enhanced_scores`` keys of the pairings the fold models chose on their own training
+    labels (bench/detector_choice.py), in fold order without repeats; [] before it has run."""
+    if not path.is_file():
+        return []
+    keys: List[str] = []
+    for fold in json.loads(path.read_text())["folds"]:
+        enhancer, detector = fold["chosen"].split(" + ")
+        key = {"none": ""}.get(enhancer, enhancer) + {"RX": "", "CRD": "+CRD", "CRD+RX": "+CRD+RX"}[detector]
+        if enhancer != "none" and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def product_pick(path: Path = REPO / "bench" / "results" / "detector_choice.json") -> str:
+    """The pairing the shipped default model picks on its training labels ('' before
+    bench/detector_choice.py has run)."""
+    return json.loads(path.read_text())["default_model"]["chosen"] if path.is_file() else ""
 
 
 def seed_stats(auc, part: str, seeds: int):
@@ -301,15 +329,23 @@ def table(rows, cols, labels=None, signed=()):
 def report(auc, fa, seconds, args, train_time) -> str:
     first = next(iter(auc.values()))
     default = default_column(auc)
-    base = [c for c in ("RX", "LRX", "CRD") if c in first]
+    base = [c for c in ("RX", "LRX", "CRD", "CRD+RX") if c in first]
     recipe_cols = [
         c
         for r in args.recipes
-        for c in (f"{r} full", f"{r} spectral", f"{r} hadamard", f"{r} full+CRD", f"{r} spectral+CRD")
+        for c in (
+            f"{r} full",
+            f"{r} spectral",
+            f"{r} hadamard",
+            f"{r} full+CRD",
+            f"{r} spectral+CRD",
+            f"{r} full+CRD+RX",
+            f"{r} spectral+CRD+RX",
+        )
         if c in first
     ]
     seeds = args.untrained_seeds
-    unt_keys = ("full", "spectral", "full+CRD", "spectral+CRD")
+    unt_keys = ("full", "spectral", "full+CRD", "spectral+CRD", "full+CRD+RX", "spectral+CRD+RX")
     unt = {p: seed_stats(auc, p, seeds) for p in unt_keys}
     rows = {n: dict(v) for n, v in auc.items()}
     for n in rows:
@@ -415,9 +451,10 @@ def report(auc, fa, seconds, args, train_time) -> str:
                 f"standard error {u['se']:.4f}): {d:+.4f}, "
                 f"{'more' if d > 2 * u['se'] else 'not more'} than two standard errors ({2 * u['se']:.4f})."
             )
-        chosen = "spectral+CRD"  # the pairing chosen on training labels (bench/detector_choice.py)
-        c_col, uc = f"{DEFAULT_RECIPE} {chosen}", unt.get(chosen)
-        if part != chosen and uc and c_col in means:
+        for chosen in nested_choices():  # the pairings the fold models chose on training labels
+            c_col, uc = f"{DEFAULT_RECIPE} {chosen}", unt.get(chosen)
+            if part == chosen or not uc or c_col not in means:
+                continue
             d = means[c_col] - uc["mean"]
             lines.append(
                 f"- Trained vs untrained with the pairing chosen on training labels (`{c_col}`, "
@@ -436,24 +473,35 @@ def report(auc, fa, seconds, args, train_time) -> str:
                 "spectral by more than it."
             )
         if part.startswith("spectral"):
-            f_col, s_col = f"{DEFAULT_RECIPE} {part.replace('spectral', 'full')}", default
-            lines.append(
-                "- The default enhancer is `spectral` (the pairing chosen on training labels, "
-                "bench/results/detector_choice.md; issue 13's alternative to full beating spectral)"
-                + (
-                    f": with the default detector, full {means[f_col]:.4f} vs spectral {means[s_col]:.4f}, "
-                    f"{means[f_col] - means[s_col]:+.4f}"
-                    if f_col in means
-                    else ""
-                )
-                + "."
-            )
-        for col in (f"{DEFAULT_RECIPE} full+CRD", f"{DEFAULT_RECIPE} spectral+CRD"):
-            if col in means and "CRD" in means:
-                d = [rows[n][col] - rows[n]["CRD"] for n in rows]
+            f_part = part.replace("spectral", "full")
+            f_col, s_col = f"{DEFAULT_RECIPE} {f_part}", default
+            noise = unt.get(f_part) or unt.get("full")
+            if f_col in means and noise:
+                d = means[f_col] - means[s_col]
                 lines.append(
-                    f"- Enhancers with CRD (`{col}`): {means[col]:.4f} vs plain CRD {means['CRD']:.4f}, "
-                    f"{means[col] - means['CRD']:+.4f}; "
+                    f"- The default enhancer is `spectral`: with the default detector, full "
+                    f"{means[f_col]:.4f} vs spectral {means[s_col]:.4f}, {d:+.4f}; the seed noise (sd over "
+                    f"untrained seeds) is {noise['sd']:.4f}, and full "
+                    f"{'beats' if d > noise['sd'] else 'does not beat'} spectral by more than it "
+                    "(issue 13: otherwise `spectral` is the default)."
+                    + (
+                        f" The shipped model's own pick on its training labels is {product_pick()} "
+                        "(bench/results/detector_choice.md)."
+                        if product_pick()
+                        else ""
+                    )
+                )
+        for col, plain in (
+            (f"{DEFAULT_RECIPE} full+CRD", "CRD"),
+            (f"{DEFAULT_RECIPE} spectral+CRD", "CRD"),
+            (f"{DEFAULT_RECIPE} full+CRD+RX", "CRD+RX"),
+            (f"{DEFAULT_RECIPE} spectral+CRD+RX", "CRD+RX"),
+        ):
+            if col in means and plain in means:
+                d = [rows[n][col] - rows[n][plain] for n in rows]
+                lines.append(
+                    f"- Enhancers with {plain} (`{col}`): {means[col]:.4f} vs plain {plain} "
+                    f"{means[plain]:.4f}, {means[col] - means[plain]:+.4f}; "
                     f"better on {sum(v > 0 for v in d)} of {len(d)} windows, "
                     f"worst {min(d):+.4f}."
                 )
@@ -508,7 +556,19 @@ def main(argv=None):
     ap.add_argument("--no-crd", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "accuracy.md"))
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report from the scores of the last run (the --out .json), scoring nothing: "
+        "for a new default method or a new detector choice",
+    )
     args = ap.parse_args(argv)
+    if args.report_only:
+        saved = json.loads(Path(args.out).with_suffix(".json").read_text())
+        md = report(saved["auc"], saved["boundary_false_alarms"], saved["seconds"], args, {})
+        Path(args.out).write_text(md)
+        print(md)
+        return saved["auc"]
     import torch
 
     torch.set_num_threads(args.threads)
@@ -534,7 +594,7 @@ def main(argv=None):
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(md)
     Path(args.out).with_suffix(".json").write_text(
-        json.dumps({"auc": auc, "boundary_false_alarms": fa}, indent=1)
+        json.dumps({"auc": auc, "boundary_false_alarms": fa, "seconds": seconds}, indent=1)
     )
     return auc
 

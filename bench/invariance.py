@@ -118,14 +118,14 @@ def measure(
     detector: str = "rx",
     only=None,
 ):
-    """{scene: {"base": auc, perturbation: auc - base}} for the enhanced method with global RX or
-    (``detector="crd"``) CRD, as ``accuracy.enhanced_scores`` scores them."""
+    """{scene: {"base": auc, perturbation: auc - base}} for the enhanced method with global RX,
+    CRD or CRD+RX, as ``accuracy.enhanced_scores`` scores them."""
     import accuracy
 
     from fers_engine.metrics import roc_auc
     from fers_engine.nets.enhancer import load_enhancer
 
-    column = enhancer + ("+CRD" if detector == "crd" else "")
+    column = accuracy.method_key(enhancer, detector)
     parts = ("spectral", "spatial") if enhancer == "full" else ("spectral",)
     models = {}
     out = {}
@@ -142,7 +142,7 @@ def measure(
 
         def auc(c, v, t, enh=models[i]):
             return roc_auc(
-                accuracy.enhanced_scores(enh, c, v, parts, with_crd=detector == "crd")[column], t, valid=v
+                accuracy.enhanced_scores(enh, c, v, parts, with_crd=detector != "rx")[column], t, valid=v
             )
 
         base = auc(cube, valid, truth)
@@ -175,7 +175,12 @@ def report(res, enhancer: str, seconds: float, detector: str = "rx", only=None) 
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; the default recipe's fold models "
             "(models/folds/<recipe>/, bench/folds.py), "
             f"{'full method (sum fusion)' if enhancer == 'full' else 'spectral enhancer'} + "
-            f"{'global RX' if detector == 'rx' else 'CRD (accuracy.CRD_WINDOWS, the default lambda)'}, "
+            + {
+                "rx": "global RX",
+                "crd": "CRD (accuracy.CRD_WINDOWS, the default lambda)",
+                "crd+rx": "CRD+RX (sqrt of global RX x CRD, accuracy.CRD_WINDOWS, the default lambda)",
+            }[detector]
+            + ", "
             "CPU float32. "
             "Each cell is the AUC of the perturbed scene minus the AUC of the scene as it is; plain RX "
             f"changes by 0 on all of them. Bar: |change| <= {BAR} (**x** marks a cell over it).",
@@ -197,10 +202,12 @@ def report(res, enhancer: str, seconds: float, detector: str = "rx", only=None) 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--enhancer", choices=["full", "spectral"], default="full")
-    ap.add_argument("--detector", choices=["rx", "crd"], default="rx")
+    ap.add_argument("--detector", choices=["rx", "crd", "crd+rx"], default="rx")
     ap.add_argument("--models-dir", default=str(REPO / "models" / "folds"))
     ap.add_argument(
-        "--out", default=None, help="default: bench/results/invariance.md, invariance-crd.md for CRD"
+        "--out",
+        default=None,
+        help="default: bench/results/invariance.md, invariance-<detector>.md for the others",
     )
     ap.add_argument("--scenes", nargs="*", default=None)
     ap.add_argument("--threads", type=int, default=1)

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 )
 def test_benchmark_scores_equal_fers_detect_scores(shared_data, tmp_path, scene, crd):
     """RX with both fusions; CRD (the benchmark's windows, the default lambda) on the full and
-    the spectral enhanced cube."""
+    the spectral enhanced cube; CRD+RX (the default detector) on the full one."""
     pytest.importorskip("torch")
     sys.path.insert(0, str(REPO / "bench"))
     import accuracy
@@ -38,7 +38,11 @@ def test_benchmark_scores_equal_fers_detect_scores(shared_data, tmp_path, scene,
     )
     runs = [("rx", "full", "sum", "full"), ("rx", "full", "hadamard", "hadamard")]
     if crd:
-        runs = [("crd", "full", "sum", "full+CRD"), ("crd", "spectral", "sum", "spectral+CRD")]
+        runs = [
+            ("crd", "full", "sum", "full+CRD"),
+            ("crd", "spectral", "sum", "spectral+CRD"),
+            ("crd+rx", "full", "sum", "full+CRD+RX"),
+        ]
     for detector, enhancer, fusion, column in runs:
         out = tmp_path / f"{detector}-{enhancer}-{fusion}.tif"
         detect(
