@@ -389,12 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector",
         choices=DETECTORS,
         default=DEFAULT_DETECTOR,
-        help=f"default {DEFAULT_DETECTOR}. crd: collaborative representation on a dual window "
-        "(with --enhancer spectral the most accurate pairing in bench/results/accuracy.md); "
-        "rx: global RX (several times faster); lrx: local (dual-window) RX",
+        help=f"default {DEFAULT_DETECTOR}. crd+rx: the geometric mean of CRD and global RX (with "
+        "--enhancer full the pairing chosen on training labels, bench/results/detector_choice.md); "
+        "crd: collaborative representation on a dual window; rx: global RX (several times "
+        "faster); lrx: local (dual-window) RX",
     )
-    flags.add_argument("--inner", type=int, default=3, help="lrx/crd guard window, odd (default 3)")
-    flags.add_argument("--outer", type=int, default=15, help="lrx/crd outer window, odd (default 15)")
+    flags.add_argument("--inner", type=int, default=3, help="lrx/crd/crd+rx guard window, odd (default 3)")
+    flags.add_argument("--outer", type=int, default=15, help="lrx/crd/crd+rx outer window, odd (default 15)")
     flags.add_argument(
         "--lrx-covariance",
         choices=LOCAL_COVARIANCES,
@@ -406,14 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--crd-lambda",
         type=float,
         default=DEFAULT_CRD_LAMBDA,
-        help=f"CRD's distance-weighted regularisation, > 0 (default {DEFAULT_CRD_LAMBDA:g}, one "
-        "value for every scene: it does not depend on the data's scale)",
+        help="CRD's (and CRD+RX's) distance-weighted regularisation, > 0 (default "
+        f"{DEFAULT_CRD_LAMBDA:g}, one value for every scene: it does not depend on the data's scale)",
     )
     flags.add_argument(
         "--threads",
         type=int,
         default=None,
-        help="threads for the lrx/crd kernels of one scene (default: every core this process "
+        help="threads for the lrx/crd/crd+rx kernels of one scene (default: every core this process "
         "may use, from its CPU affinity mask; in batch, each worker's share of the cores)",
     )
     flags.add_argument("--bands", help="1-based band list, e.g. 1-100,120-180")

@@ -70,8 +70,8 @@ MIN_MEMORY_MB = 1
 
 @dataclass
 class DetectOptions:
-    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``): the
-    spectral enhancer and CRD, the pairing chosen on training labels (``choices``)."""
+    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``): the full
+    method with CRD+RX, the pairing chosen on training labels (``choices``)."""
 
     detector: str = DEFAULT_DETECTOR
     inner: int = 3  # windowed detectors (lrx, crd): guard window

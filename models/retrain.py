@@ -49,7 +49,10 @@ def _picked() -> str:
     if not path.is_file():
         return ""
     chosen = json.loads(path.read_text())["default_model"]["chosen"]
-    return f"; on its own labelled training files it picks {chosen} (`bench/detector_choice.py`)"
+    return (
+        f"; on its own labelled training files it picks {chosen} (`bench/detector_choice.py`), and "
+        "the enhancer follows issue 13's ablation rule (`bench/results/accuracy.md`)"
+    )
 
 
 def _fold_seeds(models) -> str:

@@ -18,6 +18,7 @@ SECTIONS = {
     "detector-choice": REPO / "bench" / "results" / "detector_choice.md",
     "training-variants": REPO / "bench" / "results" / "training_variants.md",
     "speed": REPO / "bench" / "results" / "speed.md",
+    "memory-default": REPO / "bench" / "results" / "memory-crd+rx.md",
     "cluster": REPO / "bench" / "results" / "cluster.md",
 }
 

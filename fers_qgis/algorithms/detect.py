@@ -121,7 +121,7 @@ class DetectAlgorithm(FersAlgorithm):
     DISPLAY = "Detect anomalies"
     HELP = """
 Finds pixels whose spectrum does not fit the background of a hyperspectral raster and writes an anomaly score raster (float32, one band, higher = more anomalous, nodata where the input is nodata). The output keeps the input's CRS, size and geotransform.
-Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then a detector scores every pixel against its background: CRD (crd) represents each pixel by the pixels of a ring window around it (its regularisation is CRD_LAMBDA, advanced), global RX (rx) uses the statistics of the whole scene, local RX (lrx) those of the same ring. The default, the spectral enhancer with CRD, is the most accurate pairing measured; the paper's full method is ENHANCER=full with DETECTOR=rx, several times faster. The windowed detectors use as many threads as QGIS's Processing setting allows (THREADS, advanced).
+Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then a detector scores every pixel against its background: CRD (crd) represents each pixel by the pixels of a ring window around it (its regularisation is CRD_LAMBDA, advanced), global RX (rx) uses the statistics of the whole scene, local RX (lrx) those of the same ring, and crd+rx is the geometric mean of CRD and global RX: high only where a pixel is unusual both locally and in the whole scene. The default, both enhancers (full) with crd+rx, is the pairing chosen on training labels; the paper's full method is ENHANCER=full with DETECTOR=rx, several times faster. The windowed detectors use as many threads as QGIS's Processing setting allows (THREADS, advanced).
 Sensor products given as a scene file are read with their wavelengths, good bands, scale and georeference; EMIT is written on its north-up map grid unless NO_ORTHO is set, and rotated AVIRIS lines keep their rotated grid unless NORTH_UP is set (both advanced).
 ENHANCER=none runs the classical detector alone; spectral and full run the enhancers of a model (the bundled one or a model file). A CUDA GPU (DEVICE=auto or cuda) needs PyTorch: see Install PyTorch for FERS.
 The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
@@ -188,9 +188,9 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             "Enhancer",
             ENHANCERS,
             DEFAULT_ENHANCER,
-            "Background-feature enhancement before detection. spectral (default): the spectral "
-            "enhancer (with the crd detector, the most accurate pairing measured); full: "
-            "spectral and spatial enhancers fused (the paper's full method); none: classical "
+            "Background-feature enhancement before detection. full (default): spectral and "
+            "spatial enhancers fused (the paper's full method; with the crd+rx detector the pairing "
+            "chosen on training labels); spectral: the spectral enhancer alone; none: classical "
             "detector only.",
         )
         models = [DEFAULT_MODEL] + bundled_models()
@@ -218,31 +218,32 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             "Detector",
             DETECTORS,
             DEFAULT_DETECTOR,
-            "crd (default): collaborative representation of each pixel by the pixels between an "
-            "inner guard window and an outer background window (with the spectral enhancer the "
-            "most accurate pairing measured); rx: global RX (Mahalanobis distance to the scene's "
-            "background; several times faster on large scenes); lrx: local RX on the same two "
-            "windows.",
+            "crd+rx (default): the geometric mean of crd and rx, high only where a pixel is unusual "
+            "both against its ring and against the whole scene (with ENHANCER=full the pairing "
+            "chosen on training labels); crd: collaborative representation of each pixel by the "
+            "pixels between an inner guard window and an outer background window; rx: global RX "
+            "(Mahalanobis distance to the scene's background; several times faster on large "
+            "scenes); lrx: local RX on the same two windows.",
         )
         self.add(
             QgsProcessingParameterNumber(
                 self.WINDOW_INNER,
-                self.tr("Inner guard window (crd, lrx; pixels, odd)"),
+                self.tr("Inner guard window (crd, crd+rx, lrx; pixels, odd)"),
                 type=QgsProcessingParameterNumber.Integer,
                 defaultValue=3,
                 minValue=1,
             ),
-            "Side of the inner guard window excluded from the local background (lrx and crd; odd).",
+            "Side of the inner guard window excluded from the local background (lrx, crd, crd+rx; odd).",
         )
         self.add(
             QgsProcessingParameterNumber(
                 self.WINDOW_OUTER,
-                self.tr("Outer window (crd, lrx; pixels, odd)"),
+                self.tr("Outer window (crd, crd+rx, lrx; pixels, odd)"),
                 type=QgsProcessingParameterNumber.Integer,
                 defaultValue=15,
                 minValue=3,
             ),
-            "Side of the outer window whose ring is the local background (lrx and crd; odd, larger "
+            "Side of the outer window whose ring is the local background (lrx, crd, crd+rx; odd, larger "
             "than the inner window).",
         )
         self.enum(
@@ -264,7 +265,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                 defaultValue=DEFAULT_CRD_LAMBDA,
                 minValue=0.0,
             ),
-            "The distance-weighted regularisation of the crd detector (crd only; above 0). The "
+            "The distance-weighted regularisation of the crd detector (crd and crd+rx; above 0). The "
             f"default {DEFAULT_CRD_LAMBDA:g} is one value for every scene (it does not depend on the data's "
             "scale), the best mean AUC on the development scenes.",
             advanced=True,
@@ -316,7 +317,7 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
                 defaultValue=0,
                 minValue=0,
             ),
-            "Threads of the windowed detectors (lrx, crd) for this scene. 0 follows QGIS: the Max "
+            "Threads of the windowed detectors (lrx, crd, crd+rx) for this scene. 0 follows QGIS: the Max "
             "Threads setting of Processing (Settings > Options > Processing > General), and where "
             "that is unset or -1, every core QGIS may use.",
             advanced=True,
