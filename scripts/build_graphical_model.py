@@ -29,6 +29,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # fers_qgis and fers_engine from this checkout
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Qt writes XML attributes in hash order, seeded per process unless fixed: a fixed seed makes a
+# rebuild that changes nothing give the same file, so its diff shows only what changed
+os.environ.setdefault("QT_HASH_SEED", "0")
 
 from qgis.core import (  # noqa: E402
     QgsApplication,
