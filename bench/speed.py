@@ -639,36 +639,7 @@ def to_markdown(report: Dict) -> str:
     if report.get("big"):
         lines += _big_lines(report["big"])
     if report.get("memory"):
-        lines += [
-            "",
-            "## The memory budget as a limit",
-            "",
-            f"Rule: peak RSS <= {BUDGET_FACTOR} x `--memory-mb` + the fixed overhead, the peak RSS of the "
-            "same command on a 16 x 16 scene with the same bands (the interpreter, numpy, GDAL, and "
-            "the model and its forward pass when the enhancers run), measured in this run. How the "
-            "budget is shared out: `fers_engine/memory.py`. Detector: "
-            f"`--detector {report['memory'][0].get('detector', 'rx')}`. " + _memory_verdict(report["memory"]),
-            "",
-            "| scene (int16, DEFLATE) | device | enhancer | budget (MiB) | overhead (MiB) | limit (MiB) "
-            "| peak RSS (MiB) | verdict | time (s) | load average after the run |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in report["memory"]:
-            load = r.get("load_average")
-            lines.append(
-                f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['memory_budget_mib']} | "
-                f"{r['overhead_mib']:.0f} | {r['limit_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
-                f"{'within' if r['within'] else 'over'} | {r['seconds']:.1f} | "
-                + ("-" if load is None else f"{load:.1f}")
-                + " |"
-            )
-        lines += [
-            "",
-            "Peak RSS does not depend on the machine's load; the times do (a load average above "
-            f"the {report['machine'].get('cores', '?')} cores means other jobs shared them), so they show "
-            "the cost of smaller "
-            "blocks at small budgets only roughly.",
-        ]
+        lines += _memory_lines(report)
     if report["machine"].get("gpu", "none") == "none":
         lines += [
             "",
@@ -676,6 +647,42 @@ def to_markdown(report: Dict) -> str:
             "the same script adds them (`--device cuda`).",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _memory_lines(report: Dict) -> List[str]:
+    """The memory-budget section: each row against the rule."""
+    lines: List[str] = []
+    lines += [
+        "",
+        "## The memory budget as a limit",
+        "",
+        f"Rule: peak RSS <= {BUDGET_FACTOR} x `--memory-mb` + the fixed overhead, the peak RSS of the "
+        "same command on a 16 x 16 scene with the same bands (the interpreter, numpy, GDAL, and "
+        "the model and its forward pass when the enhancers run), measured in this run. How the "
+        "budget is shared out: `fers_engine/memory.py`. Detector: "
+        f"`--detector {report['memory'][0].get('detector', 'rx')}`. " + _memory_verdict(report["memory"]),
+        "",
+        "| scene (int16, DEFLATE) | device | enhancer | budget (MiB) | overhead (MiB) | limit (MiB) "
+        "| peak RSS (MiB) | verdict | time (s) | load average after the run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["memory"]:
+        load = r.get("load_average")
+        lines.append(
+            f"| {r['size']} | {r['device']} | {r['enhancer']} | {r['memory_budget_mib']} | "
+            f"{r['overhead_mib']:.0f} | {r['limit_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
+            f"{'within' if r['within'] else 'over'} | {r['seconds']:.1f} | "
+            + ("-" if load is None else f"{load:.1f}")
+            + " |"
+        )
+    lines += [
+        "",
+        "Peak RSS does not depend on the machine's load; the times do (a load average above "
+        f"the {report['machine'].get('cores', '?')} cores means other jobs shared them), so they show "
+        "the cost of smaller "
+        "blocks at small budgets only roughly.",
+    ]
+    return lines
 
 
 def _crd_lines(rows: List[Dict]) -> List[str]:
@@ -769,8 +776,11 @@ def run_memory_rows(
 
 
 def render(json_path: Path) -> None:
-    """Rewrite the Markdown table from a saved JSON report (no measurement)."""
-    json_path.with_suffix(".md").write_text(to_markdown(json.loads(json_path.read_text())))
+    """Rewrite the Markdown table from a saved JSON report (no measurement): the report of record,
+    or a memory-<detector>.json of ``--only-memory`` (``--render --out bench/results/memory-crd+rx.md``)."""
+    report = json.loads(json_path.read_text())
+    only_memory = set(report) <= {"command", "date", "machine", "memory", "seconds"}
+    json_path.with_suffix(".md").write_text((memory_markdown if only_memory else to_markdown)(report))
 
 
 def main() -> int:
@@ -824,7 +834,7 @@ def main() -> int:
             "memory": rows,
             "seconds": time.perf_counter() - t0,
         }
-        text = to_markdown(report)
+        text = to_markdown(report) if args.memory_detector == "rx" else memory_markdown(report)
         print(text)
         if args.memory_detector != "rx" and not args.quick:
             out = RESULTS / f"memory-{args.memory_detector}.md"
@@ -956,6 +966,12 @@ def _big_lines(rows: List[Dict]) -> List[str]:
             f"{r['peak_rss_mib']:.0f} | {r['ratio_to_read']:.1f} |"
         )
     return lines
+
+
+def memory_markdown(report: Dict) -> str:
+    """The report of ``--only-memory`` with another detector: the memory section alone."""
+    header = to_markdown({k: v for k, v in report.items() if k != "memory"}).split("\n## ")[0].rstrip()
+    return header + "\n" + "\n".join(_memory_lines(report)) + "\n"
 
 
 def big_markdown(report: Dict) -> str:
