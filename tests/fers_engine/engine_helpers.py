@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -77,3 +78,14 @@ def write_tiny_model(path: Path, symmetric: bool = True, seed: int = 0) -> Path:
     }
     save_model(path, nets.deployed_tensors(True), card)
     return Path(path)
+
+
+def as_terminal_job() -> None:
+    """``preexec_fn`` for a child that must take Ctrl-C as a terminal's foreground job does.
+
+    A shell starts background jobs with SIGINT ignored, and the children inherit that; Python
+    started with SIGINT ignored never raises KeyboardInterrupt. A test run launched in the
+    background (``nohup make test &``) would then see every Ctrl-C test fail for a reason
+    outside the product, so the child gets the default disposition back before it starts.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

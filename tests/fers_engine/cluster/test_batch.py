@@ -370,6 +370,9 @@ def test_the_cluster_a_batch_starts_gets_the_options_thread_count(scenes, tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_in_a_terminal_stops_the_local_cluster_cleanly(scenes, tmp_path):
     """SIGINT to the whole process group, as a terminal sends it: exit 130, no partial file."""
+    sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
+    from engine_helpers import as_terminal_job
+
     paths = scenes(6, rows=240, cols=160, bands=60)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -401,6 +404,7 @@ def test_ctrl_c_in_a_terminal_stops_the_local_cluster_cleanly(scenes, tmp_path):
         text=True,
         env=env,
         start_new_session=True,
+        preexec_fn=as_terminal_job,
     )
     try:
         deadline = time.monotonic() + 120

@@ -154,7 +154,7 @@ def test_ctrl_c_stops_fers_detect_within_a_second(tmp_path):
     one where numba is installed, as for users); it exits 130 with no output and no partial
     file, seconds before the detection would have ended."""
     sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
-    from engine_helpers import write_cube
+    from engine_helpers import as_terminal_job, write_cube
 
     inner, outer, bands, cols = 3, 21, 120, 60
     per_row = per_row_seconds(lrx(inner, outer), cols, bands, outer)
@@ -185,7 +185,14 @@ def test_ctrl_c_stops_fers_detect_within_a_second(tmp_path):
         "1",
         "-v",
     ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=as_terminal_job,
+    )
     try:
         for line in proc.stderr:  # the log line written just before the scoring pass
             if line.startswith("detector lrx"):
