@@ -389,10 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector",
         choices=DETECTORS,
         default=DEFAULT_DETECTOR,
-        help=f"default {DEFAULT_DETECTOR}. crd+rx: the geometric mean of CRD and global RX (with "
-        "--enhancer full the pairing chosen on training labels, bench/results/detector_choice.md); "
-        "crd: collaborative representation on a dual window; rx: global RX (several times "
-        "faster); lrx: local (dual-window) RX",
+        help=f"default {DEFAULT_DETECTOR}. crd+rx: the geometric mean of CRD and global RX (the "
+        "detector chosen on training labels, bench/results/detector_choice.md); crd: "
+        "collaborative representation on a dual window; rx: global RX (several times faster); "
+        "lrx: local (dual-window) RX",
     )
     flags.add_argument("--inner", type=int, default=3, help="lrx/crd/crd+rx guard window, odd (default 3)")
     flags.add_argument("--outer", type=int, default=15, help="lrx/crd/crd+rx outer window, odd (default 15)")

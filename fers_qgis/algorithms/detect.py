@@ -121,7 +121,7 @@ class DetectAlgorithm(FersAlgorithm):
     DISPLAY = "Detect anomalies"
     HELP = """
 Finds pixels whose spectrum does not fit the background of a hyperspectral raster and writes an anomaly score raster (float32, one band, higher = more anomalous, nodata where the input is nodata). The output keeps the input's CRS, size and geotransform.
-Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then a detector scores every pixel against its background: CRD (crd) represents each pixel by the pixels of a ring window around it (its regularisation is CRD_LAMBDA, advanced), global RX (rx) uses the statistics of the whole scene, local RX (lrx) those of the same ring, and crd+rx is the geometric mean of CRD and global RX: high only where a pixel is unusual both locally and in the whole scene. The default, both enhancers (full) with crd+rx, is the pairing chosen on training labels; the paper's full method is ENHANCER=full with DETECTOR=rx, several times faster. The windowed detectors use as many threads as QGIS's Processing setting allows (THREADS, advanced).
+Method: optional background-feature enhancers (a trained network, see Train enhancer) transform the spectra, then a detector scores every pixel against its background: CRD (crd) represents each pixel by the pixels of a ring window around it (its regularisation is CRD_LAMBDA, advanced), global RX (rx) uses the statistics of the whole scene, local RX (lrx) those of the same ring, and crd+rx is the geometric mean of CRD and global RX: high only where a pixel is unusual both locally and in the whole scene. The default is the spectral enhancer with crd+rx: the detector chosen on training labels, and the enhancer the benchmark's ablation favours; the paper's full method is ENHANCER=full with DETECTOR=rx, several times faster. The windowed detectors use as many threads as QGIS's Processing setting allows (THREADS, advanced).
 Sensor products given as a scene file are read with their wavelengths, good bands, scale and georeference; EMIT is written on its north-up map grid unless NO_ORTHO is set, and rotated AVIRIS lines keep their rotated grid unless NORTH_UP is set (both advanced).
 ENHANCER=none runs the classical detector alone; spectral and full run the enhancers of a model (the bundled one or a model file). A CUDA GPU (DEVICE=auto or cuda) needs PyTorch: see Install PyTorch for FERS.
 The raster is processed in row blocks, so large scenes fit in memory; the log says which device (cpu or cuda) actually ran. Cancel stops after the current block and leaves no partial output.
@@ -188,10 +188,9 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             "Enhancer",
             ENHANCERS,
             DEFAULT_ENHANCER,
-            "Background-feature enhancement before detection. full (default): spectral and "
-            "spatial enhancers fused (the paper's full method; with the crd+rx detector the pairing "
-            "chosen on training labels); spectral: the spectral enhancer alone; none: classical "
-            "detector only.",
+            "Background-feature enhancement before detection. spectral (default): the spectral "
+            "enhancer; full: spectral and spatial enhancers fused (the paper's full method; with "
+            "crd+rx it does not beat spectral on the benchmark); none: classical detector only.",
         )
         models = [DEFAULT_MODEL] + bundled_models()
         self.enum(
@@ -219,8 +218,8 @@ With a Dask scheduler address (CLUSTER, advanced) the row blocks are computed by
             DETECTORS,
             DEFAULT_DETECTOR,
             "crd+rx (default): the geometric mean of crd and rx, high only where a pixel is unusual "
-            "both against its ring and against the whole scene (with ENHANCER=full the pairing "
-            "chosen on training labels); crd: collaborative representation of each pixel by the "
+            "both against its ring and against the whole scene (the detector chosen on training "
+            "labels); crd: collaborative representation of each pixel by the "
             "pixels between an inner guard window and an outer background window; rx: global RX "
             "(Mahalanobis distance to the scene's background; several times faster on large "
             "scenes); lrx: local RX on the same two windows.",
