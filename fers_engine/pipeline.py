@@ -199,7 +199,11 @@ def detect(
         try:
             detector = Detector(options.detector)
             if detector.windowed and device != "cpu":
-                rep.info(f"{options.detector} runs on the CPU; the GPU serves the enhancers")
+                rep.info(
+                    "CRD runs on the CPU; the GPU serves the enhancers and global RX"
+                    if detector == Detector.CRD_RX
+                    else f"{options.detector} runs on the CPU; the GPU serves the enhancers"
+                )
             workers = resolve_workers(options.workers)
             covariance = "auto"  # local RX only: decided just below
             if options.detector == "lrx":
