@@ -723,36 +723,20 @@ def _run_crd(
     """CRD streamed by ``_run_windowed`` with its centred windows; for CRD+RX a first pass gathers
     the scene's statistics (on the enhancers' device) and each block's CRD scores are fused with
     its global RX scores (``detectors.crd_rx``)."""
-    lam = options.crd_lambda
-    if options.detector == Detector.CRD:
-
-        def score(v, blk, ok, h0, r0, r1, part):
-            return crd_block(
-                blk, ok, h0, r0, r1, source.height, options.inner, options.outer, lam, part, workers
-            )
-
-    else:
+    scorers = None
+    if options.detector == Detector.CRD_RX:
         stats = stream_statistics(
             source.read, source.height, source.count, source.variants, block_rows, rep.stage(0.0, 0.2), device
         )
         scorers, _ = rx_scorers(stats, rep, device, score_chunk=plan.score_chunk(source.count))
         rep = rep.stage(0.2, 1.0)
+    windows = {"inner": options.inner, "outer": options.outer, "lam": options.crd_lambda, "workers": workers}
 
-        def score(v, blk, ok, h0, r0, r1, part):
-            return crd_rx_block(
-                blk,
-                ok,
-                h0,
-                r0,
-                r1,
-                source.height,
-                scorers[v],
-                options.inner,
-                options.outer,
-                lam,
-                part,
-                workers,
-            )
+    def score(v, blk, ok, h0, r0, r1, part):
+        rows = (blk, ok, h0, r0, r1, source.height)
+        if scorers is None:
+            return crd_block(*rows, reporter=part, **windows)
+        return crd_rx_block(*rows, scorers[v], reporter=part, **windows)
 
     _run_windowed(source, block_rows, options.outer, writer, rep, plan, output, score, centred=True)
 

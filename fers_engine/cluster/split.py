@@ -258,57 +258,31 @@ def lrx_task(plan: SplitPlan, normaliser, covariances, blocks: Blocks, held=None
 
 
 @portable_errors
-def crd_task(plan: SplitPlan, normaliser, _unused, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
-    """CRD scores of the blocks' rows (no statistics pass: every pixel is scored from its ring)."""
+def crd_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
+    """CRD scores of the blocks' rows, every pixel scored from its ring; with ``whiteners`` (the
+    scene's RX statistics, per variant) CRD+RX: each block's CRD fused with its global RX scores
+    (``detectors.crd_rx``)."""
     options = task_options(plan.options)
-    workers = options.workers
-    return _windowed_scores(
-        plan,
-        normaliser,
-        blocks,
-        lambda v, data, valid, h0, r0, r1: crd_block(
-            data,
-            valid,
-            h0,
-            r0,
-            r1,
-            plan.height,
-            inner=options.inner,
-            outer=options.outer,
-            lam=options.crd_lambda,
-            workers=workers,
-        ),
-        centred=True,
-    )
-
-
-@portable_errors
-def crd_rx_task(plan: SplitPlan, normaliser, whiteners, blocks: Blocks, held=None) -> Dict[str, np.ndarray]:
-    """CRD+RX scores of the blocks' rows: CRD from each block's ring windows, global RX against
-    the scene's statistics (``detectors.crd_rx``)."""
-    options = task_options(plan.options)
-    workers = options.workers
     device = _stats_device(plan)
-    scorers = {v: RxScorer(mean, whiten, device=device) for v, (mean, whiten) in whiteners.items()}
-    return _windowed_scores(
-        plan,
-        normaliser,
-        blocks,
-        lambda v, data, valid, h0, r0, r1: crd_rx_block(
-            data,
-            valid,
-            h0,
-            r0,
-            r1,
-            plan.height,
-            scorers[v],
-            inner=options.inner,
-            outer=options.outer,
-            lam=options.crd_lambda,
-            workers=workers,
-        ),
-        centred=True,
+    scorers = (
+        None
+        if whiteners is None
+        else {v: RxScorer(mean, whiten, device=device) for v, (mean, whiten) in whiteners.items()}
     )
+    windows = {
+        "inner": options.inner,
+        "outer": options.outer,
+        "lam": options.crd_lambda,
+        "workers": options.workers,
+    }
+
+    def score(v, data, valid, h0, r0, r1):
+        rows = (data, valid, h0, r0, r1, plan.height)
+        if scorers is None:
+            return crd_block(*rows, **windows)
+        return crd_rx_block(*rows, scorers[v], **windows)
+
+    return _windowed_scores(plan, normaliser, blocks, score, centred=True)
 
 
 def _windowed_scores(
@@ -548,7 +522,7 @@ def _write_scores(
                 whiten, info = whitener_from_cov(s.covariance())
                 whiteners[v] = (s.mean, whiten)
                 rep.info(info.describe())
-            task = rx_task if options.detector == Detector.RX else crd_rx_task
+            task = rx_task if options.detector == Detector.RX else crd_task
             arg = _broadcast(client, whiteners)
         elif options.detector == Detector.CRD:
             arg, task = None, crd_task
