@@ -13,6 +13,9 @@ from fers_engine.synthetic import make_scene, write_scene
 
 TRANSFORM = (500000.0, 2.0, 0.0, 4100000.0, 0.0, -2.0)
 CRS = "EPSG:32633"
+#: ``fers detect`` flags of plain global RX, the fastest method: for tests that need a
+#: detection, not the default method (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``)
+PLAIN_RX = ("--enhancer", "none", "--detector", "rx")
 
 
 def small_scene(tmp_path: Path, rows: int = 48, cols: int = 40, bands: int = 24, seed: int = 3):

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from engine_helpers import small_scene, write_cube
+from engine_helpers import PLAIN_RX, small_scene, write_cube
 
 from fers_engine.cli import main as fers, parse_bands
 from fers_engine.errors import InputError
@@ -30,10 +30,7 @@ def test_detect_evaluate_threshold_roundtrip(tmp_path, capsys):
                 "detect",
                 str(cube),
                 str(tmp_path / "s.tif"),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
                 "--bands",
                 "1-20",
                 "-q",
@@ -149,10 +146,7 @@ def test_bad_input_is_one_line_on_stderr_without_traceback(tmp_path):
             "detect",
             str(bad),
             str(tmp_path / "o.tif"),
-            "--enhancer",
-            "none",
-            "--detector",
-            "rx",
+            *PLAIN_RX,
         ],
         capture_output=True,
         text=True,
@@ -165,7 +159,7 @@ def test_bad_input_is_one_line_on_stderr_without_traceback(tmp_path):
 
 def test_one_band_raster_is_refused(tmp_path, capsys):
     one = write_cube(tmp_path / "one.tif", np.ones((1, 6, 6), np.float32))
-    assert fers(["detect", str(one), str(tmp_path / "o.tif"), "--enhancer", "none", "--detector", "rx"]) == 2
+    assert fers(["detect", str(one), str(tmp_path / "o.tif"), *PLAIN_RX]) == 2
     assert "band" in capsys.readouterr().err
 
 
@@ -178,10 +172,7 @@ def test_missing_band_is_named_one_based(tmp_path, capsys):
                 "detect",
                 str(cube),
                 str(tmp_path / "o.tif"),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
                 "--bands",
                 f"1-{count + 5}",
             ]
@@ -194,10 +185,7 @@ def test_missing_band_is_named_one_based(tmp_path, capsys):
 
 def test_evaluate_writes_the_html_report(tmp_path, capsys):
     cube, truth, _ = small_scene(tmp_path)
-    assert (
-        fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx", "-q"])
-        == 0
-    )
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), *PLAIN_RX, "-q"]) == 0
     assert fers(["evaluate", str(tmp_path / "s.tif"), str(truth), "--html", str(tmp_path / "r.html")]) == 0
     out = capsys.readouterr().out
     auc = float(next(line for line in out.splitlines() if line.strip().startswith("auc:")).split(":")[1])
@@ -210,10 +198,7 @@ def test_evaluate_writes_the_html_report(tmp_path, capsys):
 )
 def test_threshold_methods_have_their_own_defaults(tmp_path, capsys, method, flagged):
     cube, _, _ = small_scene(tmp_path, rows=60, cols=50)
-    assert (
-        fers(["detect", str(cube), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx", "-q"])
-        == 0
-    )
+    assert fers(["detect", str(cube), str(tmp_path / "s.tif"), *PLAIN_RX, "-q"]) == 0
     assert (
         fers(["threshold", str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), "--method", method, "-q"]) == 0
     )
@@ -242,7 +227,7 @@ def test_detect_on_a_full_disk_fails_in_one_line_and_keeps_the_previous_score(tm
     """Issue 15 item 2: GDAL's write error must not end in exit 0 and a corrupt file."""
     cube, _, _ = small_scene(tmp_path, rows=120, cols=100)
     score = tmp_path / "s.tif"
-    assert fers(["detect", str(cube), str(score), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
+    assert fers(["detect", str(cube), str(score), *PLAIN_RX, "-q"]) == 0
     before = score.read_bytes()
     proc = subprocess.run(
         [

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_helpers import PLAIN_RX
 from osgeo import gdal, osr
 
 from fers_engine.cli import main as fers
@@ -55,7 +56,7 @@ def direct_rx(cube: np.ndarray) -> np.ndarray:
 def test_cli_detect_on_every_mat_scene_matches_direct_rx(shared_data: Path, tmp_path, name, capsys):
     path = shared_data / name
     out = tmp_path / "score.tif"
-    assert fers(["detect", str(path), str(out), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
+    assert fers(["detect", str(path), str(out), *PLAIN_RX, "-q"]) == 0
     scores = _band1(out)
     with open_scene(path) as scene:
         cube, valid = scene.read_all()
@@ -79,10 +80,7 @@ PEER_GRX = {
 @pytest.mark.parametrize("name,expected", sorted(PEER_GRX.items()))
 def test_rx_reproduces_the_peer_baseline(shared_data: Path, tmp_path, name, expected):
     out = tmp_path / "score.tif"
-    assert (
-        fers(["detect", str(shared_data / name), str(out), "--enhancer", "none", "--detector", "rx", "-q"])
-        == 0
-    )
+    assert fers(["detect", str(shared_data / name), str(out), *PLAIN_RX, "-q"]) == 0
     scores = _band1(out)
     assert abs(roc_auc(scores, read_ground_truth(shared_data / name)) - expected) < 1e-3
 
@@ -90,7 +88,7 @@ def test_rx_reproduces_the_peer_baseline(shared_data: Path, tmp_path, name, expe
 def test_envi_scene_keeps_utm_georeference(shared_data: Path, tmp_path):
     src_path = shared_data / "san-diego-envi-90x90" / "SDData"
     out = tmp_path / "score.tif"
-    assert fers(["detect", str(src_path), str(out), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
+    assert fers(["detect", str(src_path), str(out), *PLAIN_RX, "-q"]) == 0
     src, dst = gdal.Open(str(src_path)), gdal.Open(str(out))
     assert osr.SpatialReference(wkt=dst.GetProjection()).IsSame(osr.SpatialReference(wkt=src.GetProjection()))
     assert dst.GetGeoTransform() == src.GetGeoTransform()

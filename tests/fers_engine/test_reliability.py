@@ -22,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 import pytest
+from engine_helpers import PLAIN_RX
 
 from fers_engine.cli import main as fers
 from fers_engine.io.checks import CONSTANT_SCENE
@@ -144,10 +145,7 @@ def test_1_mask_equal_to_the_input_is_refused_and_the_input_kept(scene, tmp_path
                 "detect",
                 str(scene),
                 str(tmp_path / "s.tif"),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
                 "--mask",
                 str(scene),
             ]
@@ -160,12 +158,7 @@ def test_1_mask_equal_to_the_input_is_refused_and_the_input_kept(scene, tmp_path
 
 def test_1_mask_equal_to_the_score_is_named_as_such(scene, tmp_path, capsys):
     score = tmp_path / "s.tif"
-    assert (
-        fers(
-            ["detect", str(scene), str(score), "--enhancer", "none", "--detector", "rx", "--mask", str(score)]
-        )
-        == 2
-    )
+    assert fers(["detect", str(scene), str(score), *PLAIN_RX, "--mask", str(score)]) == 2
     assert "the score raster and the mask are the same file (s.tif)" in one_line_error(capsys)
     assert not score.exists()
 
@@ -175,9 +168,7 @@ def test_1_outputs_linked_to_the_input_are_refused(scene, tmp_path, capsys):
     os.link(scene, tmp_path / "hard.tif")
     before = digest(scene)
     for out in ("soft.tif", "hard.tif"):
-        assert (
-            fers(["detect", str(scene), str(tmp_path / out), "--enhancer", "none", "--detector", "rx"]) == 2
-        )
+        assert fers(["detect", str(scene), str(tmp_path / out), *PLAIN_RX]) == 2
         assert "would overwrite the input x.tif (through a link)" in one_line_error(capsys)
     assert digest(scene) == before
 
@@ -185,7 +176,7 @@ def test_1_outputs_linked_to_the_input_are_refused(scene, tmp_path, capsys):
 def test_1_and_3_qgis_outputs_onto_their_inputs_are_refused(scene, tmp_path, qgis_process):
     """fers:detect OUTPUT_MASK=<the input> and fers:evaluate OUTPUT_HTML=<the score raster>."""
     score = tmp_path / "s.tif"
-    assert fers(["detect", str(scene), str(score), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
+    assert fers(["detect", str(scene), str(score), *PLAIN_RX, "-q"]) == 0
     labels = np.zeros((1, 40, 36), np.uint8)
     labels[0, 5, 7] = labels[0, 20, 30] = 1
     truth = write_tif(tmp_path / "t.tif", labels)
@@ -238,9 +229,7 @@ def test_2_disk_full_keeps_the_previous_output_and_fails(tiny_tmpfs, tmp_path, c
     old = tiny_tmpfs / "s.tif"
     old.write_bytes(b"previous good output" * 1000)
     before = digest(old)
-    status = fers(
-        ["detect", str(big), str(old), "--enhancer", "none", "--detector", "rx", "-q"]
-    )  # 400 x 400 scores: > 256 KiB
+    status = fers(["detect", str(big), str(old), *PLAIN_RX, "-q"])  # 400 x 400 scores: > 256 KiB
     err = capsys.readouterr().err
     assert status == 2 and digest(old) == before and partials(tiny_tmpfs) == [], err
     assert "No space left on device" in err or "no space" in err.lower()
@@ -257,7 +246,7 @@ def test_3_training_onto_its_own_input_is_refused(scene, capsys):
 
 def test_3_evaluation_report_onto_the_score_is_refused(scene, tmp_path, capsys):
     score, truth = tmp_path / "s.tif", write_tif(tmp_path / "t.tif", np.zeros((1, 40, 36), np.uint8))
-    assert fers(["detect", str(scene), str(score), "--enhancer", "none", "--detector", "rx", "-q"]) == 0
+    assert fers(["detect", str(scene), str(score), *PLAIN_RX, "-q"]) == 0
     capsys.readouterr()
     before = digest(score)
     assert fers(["evaluate", str(score), str(truth), "--html", str(score)]) == 2
@@ -274,21 +263,18 @@ def test_3_evaluation_report_onto_the_score_is_refused(scene, tmp_path, capsys):
 def test_3_outputs_that_are_not_regular_files_stay_what_they_are(scene, tmp_path, capsys):
     fifo = tmp_path / "pipe.tif"
     os.mkfifo(fifo)
-    assert fers(["detect", str(scene), str(fifo), "--enhancer", "none", "--detector", "rx"]) == 2
+    assert fers(["detect", str(scene), str(fifo), *PLAIN_RX]) == 2
     assert "is a named pipe, not a file" in one_line_error(capsys)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     (tmp_path / "folder.tif").mkdir()
-    assert (
-        fers(["detect", str(scene), str(tmp_path / "folder.tif"), "--enhancer", "none", "--detector", "rx"])
-        == 2
-    )
+    assert fers(["detect", str(scene), str(tmp_path / "folder.tif"), *PLAIN_RX]) == 2
     assert "is a folder, not a file" in one_line_error(capsys)
     device = tmp_path / "null.tif"
     try:
         os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
     except (PermissionError, AttributeError):
         return  # creating a device node needs root; the named pipe above took the same path
-    assert fers(["detect", str(scene), str(device), "--enhancer", "none", "--detector", "rx"]) == 2
+    assert fers(["detect", str(scene), str(device), *PLAIN_RX]) == 2
     assert "is a character device, not a file" in one_line_error(capsys)
     assert stat.S_ISCHR(os.lstat(device).st_mode)
 
@@ -302,7 +288,7 @@ def test_5_bad_mask_requests_fail_before_the_score_is_written(scene, tmp_path, c
         ["--mask", str(tmp_path / "m.tif"), "--threshold-value", "101"],
         ["--mask", str(tmp_path / "m.tif"), "--threshold-method", "value"],
     ):
-        assert fers(["detect", str(scene), str(score), "--enhancer", "none", "--detector", "rx", *extra]) == 2
+        assert fers(["detect", str(scene), str(score), *PLAIN_RX, *extra]) == 2
         one_line_error(capsys)
         assert score.read_bytes() == b"an older score" and partials(tmp_path) == []
 
@@ -343,12 +329,7 @@ def test_5_training_into_a_read_only_folder_fails_before_training(
 
 
 def test_5_detect_into_a_read_only_folder_is_one_line(scene, read_only_folder, capsys):
-    assert (
-        fers(
-            ["detect", str(scene), str(read_only_folder / "s.tif"), "--enhancer", "none", "--detector", "rx"]
-        )
-        == 2
-    )
+    assert fers(["detect", str(scene), str(read_only_folder / "s.tif"), *PLAIN_RX]) == 2
     assert "cannot write in" in one_line_error(capsys)
 
 
@@ -363,10 +344,7 @@ def test_6_termination_signals_clean_up_like_ctrl_c(scene, tmp_path, signum):
             "detect",
             str(scene),
             str(score),
-            "--enhancer",
-            "none",
-            "--detector",
-            "rx",
+            *PLAIN_RX,
             "--block-rows",
             "1",
             "-q",
@@ -388,10 +366,7 @@ def test_6_partials_of_a_killed_run_are_swept_by_the_next_run(scene, tmp_path, c
             "detect",
             str(scene),
             str(tmp_path / "s.tif"),
-            "--enhancer",
-            "none",
-            "--detector",
-            "rx",
+            *PLAIN_RX,
             "--block-rows",
             "1",
         ],
@@ -410,10 +385,7 @@ def test_6_partials_of_a_killed_run_are_swept_by_the_next_run(scene, tmp_path, c
                 "detect",
                 str(scene),
                 str(tmp_path / "t.tif"),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
                 "-v",
                 "-q",
             ]
@@ -431,7 +403,7 @@ def test_6_partials_of_a_killed_run_are_swept_by_the_next_run(scene, tmp_path, c
 def test_7_truncated_geotiff_is_one_line(scene, tmp_path, capsys):
     cut = tmp_path / "cut.tif"
     cut.write_bytes(scene.read_bytes()[: scene.stat().st_size // 2])
-    assert fers(["detect", str(cut), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx"]) == 2
+    assert fers(["detect", str(cut), str(tmp_path / "s.tif"), *PLAIN_RX]) == 2
     assert "cut.tif" in one_line_error(capsys) and not (tmp_path / "s.tif").exists()
 
 
@@ -444,10 +416,7 @@ def test_7_input_truncated_mid_run_is_one_line(tmp_path):
             "detect",
             str(big),
             str(tmp_path / "s.tif"),
-            "--enhancer",
-            "none",
-            "--detector",
-            "rx",
+            *PLAIN_RX,
             "--block-rows",
             "50",
             "--memory-mb",
@@ -499,10 +468,7 @@ def test_8_memory_budget_must_be_positive(scene, tmp_path, capsys, budget):
                 "detect",
                 str(scene),
                 str(tmp_path / "s.tif"),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
                 "--memory-mb",
                 budget,
             ]
@@ -519,10 +485,7 @@ def test_8_a_single_band_selection_is_refused(scene, tmp_path, capsys):
                 "detect",
                 str(scene),
                 str(tmp_path / "s.tif"),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
                 "--bands",
                 "7",
             ]
@@ -535,7 +498,7 @@ def test_8_a_single_band_selection_is_refused(scene, tmp_path, capsys):
 def test_8_complex_input_is_refused(tmp_path, capsys):
     cube = scene_cube().astype(np.complex64) * (1 + 1j)
     src = write_tif(tmp_path / "c.tif", cube)
-    assert fers(["detect", str(src), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx"]) == 2
+    assert fers(["detect", str(src), str(tmp_path / "s.tif"), *PLAIN_RX]) == 2
     assert "c.tif holds complex samples" in one_line_error(capsys)
 
 
@@ -550,10 +513,7 @@ def test_8_mat_with_two_cubes_is_refused_naming_them(tmp_path, capsys):
                 "detect",
                 str(tmp_path / "two.mat"),
                 str(tmp_path / "s.tif"),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
             ]
         )
         == 2
@@ -564,10 +524,7 @@ def test_8_mat_with_two_cubes_is_refused_naming_them(tmp_path, capsys):
 
 def test_8_a_constant_scene_is_warned(tmp_path, capsys):
     src = write_tif(tmp_path / "flat.tif", np.full((6, 20, 18), 7.0, np.float32))
-    assert (
-        fers(["detect", str(src), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx", "-q"])
-        == 0
-    )
+    assert fers(["detect", str(src), str(tmp_path / "s.tif"), *PLAIN_RX, "-q"]) == 0
     assert CONSTANT_SCENE in capsys.readouterr().err
     pytest.importorskip("torch")
     assert fers(["detect", str(src), str(tmp_path / "f.tif"), "-q"]) == 0
@@ -585,10 +542,7 @@ def test_9_empty_bands_are_named_and_dropped(tmp_path, capsys, fill):
                 "detect",
                 str(write_tif(tmp_path / "good.tif", np.delete(cube, [2, 6], axis=0))),
                 str(reference),
-                "--enhancer",
-                "none",
-                "--detector",
-                "rx",
+                *PLAIN_RX,
                 "-q",
             ]
         )
@@ -597,10 +551,7 @@ def test_9_empty_bands_are_named_and_dropped(tmp_path, capsys, fill):
     cube[[2, 6]] = np.nan if fill == "nan" else -9999.0
     src = write_tif(tmp_path / "holes.tif", cube, nodata=None if fill == "nan" else -9999.0)
     capsys.readouterr()
-    assert (
-        fers(["detect", str(src), str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx", "-q"])
-        == 0
-    )
+    assert fers(["detect", str(src), str(tmp_path / "s.tif"), *PLAIN_RX, "-q"]) == 0
     err = capsys.readouterr().err
     assert "dropped 2 band(s) of holes.tif hold no valid value (all NaN or nodata): band 3, band 7" in err
     from osgeo import gdal
@@ -610,13 +561,11 @@ def test_9_empty_bands_are_named_and_dropped(tmp_path, capsys, fill):
 
 
 def test_9_device_and_folder_and_url_messages(scene, tmp_path, capsys):
-    assert (
-        fers(["detect", "/dev/zero", str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx"]) == 2
-    )
+    assert fers(["detect", "/dev/zero", str(tmp_path / "s.tif"), *PLAIN_RX]) == 2
     assert "input /dev/zero is a character device, not a raster file" in one_line_error(capsys)
     (tmp_path / "models").mkdir()
     assert fers(["detect", str(scene), str(tmp_path / "s.tif"), "--model", str(tmp_path / "models")]) == 2
     assert "is a folder, not a model file" in one_line_error(capsys)
     url = "/vsicurl/http://127.0.0.1:9/scene.tif"  # refused at once: nothing listens on port 9
-    assert fers(["detect", url, str(tmp_path / "s.tif"), "--enhancer", "none", "--detector", "rx"]) == 2
+    assert fers(["detect", url, str(tmp_path / "s.tif"), *PLAIN_RX]) == 2
     assert url in one_line_error(capsys)

@@ -23,6 +23,8 @@ from fers_engine.pipeline import DetectOptions
 from fers_engine.progress import Reporter
 
 REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
+from engine_helpers import PLAIN_RX, as_terminal_job  # noqa: E402
 
 
 def fers_detect_one_thread(args):
@@ -264,17 +266,14 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
             str(tmp_path / "o"),
             "--scheduler",
             address,
-            "--enhancer",
-            "none",
-            "--detector",
-            "rx",
+            *PLAIN_RX,
             "-q",
         ]
     )
     assert code == 0
     assert "2 ok" in capsys.readouterr().out
     for path in paths:  # the scheduler's workers run one thread per task: `fers detect` at one thread
-        fers_detect_one_thread([path, tmp_path / "ref.tif", "--enhancer", "none", "--detector", "rx"])
+        fers_detect_one_thread([path, tmp_path / "ref.tif", *PLAIN_RX])
         assert filecmp.cmp(tmp_path / "ref.tif", tmp_path / "o" / f"{path.stem}_score.tif", shallow=False)
     (tmp_path / "bad.tif").write_text("x")
     code = fers(
@@ -286,10 +285,7 @@ def test_cli_batch_exit_status_and_scheduler_address(client, scenes, tmp_path, c
             str(tmp_path / "o"),
             "--scheduler",
             address,
-            "--enhancer",
-            "none",
-            "--detector",
-            "rx",
+            *PLAIN_RX,
             "-q",
         ]
     )
@@ -370,9 +366,6 @@ def test_the_cluster_a_batch_starts_gets_the_options_thread_count(scenes, tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_in_a_terminal_stops_the_local_cluster_cleanly(scenes, tmp_path):
     """SIGINT to the whole process group, as a terminal sends it: exit 130, no partial file."""
-    sys.path.insert(0, str(REPO / "tests" / "fers_engine"))
-    from engine_helpers import as_terminal_job
-
     paths = scenes(6, rows=240, cols=160, bands=60)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -439,10 +432,7 @@ def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_pa
         "--out-dir",
         str(tmp_path / "o"),
         "--split",
-        "--enhancer",
-        "none",
-        "--detector",
-        "rx",
+        *PLAIN_RX,
         "--block-rows",
         "7",
         "--scheduler",
@@ -452,9 +442,7 @@ def test_cli_batch_split_runs_each_scene_over_all_workers(client, scenes, tmp_pa
     assert fers(args) == 0
     assert "2 ok" in capsys.readouterr().out
     for path in paths:
-        fers_detect_one_thread(
-            [path, tmp_path / "ref.tif", "--enhancer", "none", "--detector", "rx", "--block-rows", "7"]
-        )
+        fers_detect_one_thread([path, tmp_path / "ref.tif", *PLAIN_RX, "--block-rows", "7"])
         with (
             open_scene(tmp_path / "ref.tif") as a,
             open_scene(tmp_path / "o" / f"{path.stem}_score.tif") as b,
