@@ -70,14 +70,14 @@ MIN_MEMORY_MB = 1
 
 @dataclass
 class DetectOptions:
-    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``): the full
-    method with CRD+RX, the pairing chosen on training labels (``choices``)."""
+    """What to run. The defaults (``choices.DEFAULT_ENHANCER`` / ``DEFAULT_DETECTOR``): the
+    spectral enhancer with CRD+RX (``choices`` says how they were chosen)."""
 
     detector: str = DEFAULT_DETECTOR
-    inner: int = 3  # windowed detectors (lrx, crd): guard window
+    inner: int = 3  # windowed detectors (lrx, crd, crd+rx): guard window
     outer: int = 15  # and outer window; the ring between them is each pixel's background
     local_covariance: str = "auto"  # local RX: "ring", "scene", or chosen by the ring's size
-    crd_lambda: float = DEFAULT_CRD_LAMBDA  # CRD's distance-weighted regularisation
+    crd_lambda: float = DEFAULT_CRD_LAMBDA  # CRD's (and CRD+RX's) distance-weighted regularisation
     bands: Optional[Sequence[int]] = None  # 0-based band indices
     wavelength_ranges: Optional[Sequence[Tuple[float, float]]] = None  # nm
     drop_bad_bands: bool = True
