@@ -651,8 +651,7 @@ def to_markdown(report: Dict) -> str:
 
 def _memory_lines(report: Dict) -> List[str]:
     """The memory-budget section: each row against the rule."""
-    lines: List[str] = []
-    lines += [
+    lines = [
         "",
         "## The memory budget as a limit",
         "",

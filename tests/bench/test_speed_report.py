@@ -103,3 +103,43 @@ def test_the_crd_rows_show_the_ratio_to_local_rx_and_what_cores_buy():
         "| 20.000 | 3.0e-07 |" in text
     )
     assert "## CRD against local RX" not in speed.to_markdown(_report(_row("3/15", 20, 30)))  # older reports
+
+
+def _memory_row(peak: float, limit: float) -> dict:
+    return {
+        "size": "1024x1024x200",
+        "device": "cpu",
+        "enhancer": "spectral",
+        "detector": "crd+rx",
+        "memory_budget_mib": 256,
+        "overhead_mib": 261.0,
+        "limit_mib": limit,
+        "peak_rss_mib": peak,
+        "seconds": 300.0,
+        "load_average": 1.5,
+        "within": peak <= limit,
+    }
+
+
+def test_a_memory_only_report_holds_the_memory_section_alone(tmp_path):
+    """`--only-memory --memory-detector crd+rx` saves its rows as their own report: no empty
+    tables of the other benches, the detector named, the verdict from the rows; `--render`
+    rewrites the same text from the JSON."""
+    import json
+
+    report = {
+        "command": "bench/speed.py --only-memory --memory-detector crd+rx",
+        "date": "d",
+        "seconds": 1.0,
+        "machine": {"cpu": "x", "gpu": "none"},
+        "memory": [_memory_row(455.0, 569.0), _memory_row(600.0, 569.0)],
+    }
+    text = speed.memory_markdown(report)
+    assert "## The memory budget as a limit" in text and "`--detector crd+rx`" in text
+    assert "Over the rule: 1 of 2 rows" in text
+    assert "## Global RX" not in text and "## Local RX" not in text and "numba is not installed" not in text
+    assert text.count("\n## ") == 1
+    saved = tmp_path / "memory-crd+rx.json"
+    saved.write_text(json.dumps(report))
+    speed.render(saved)
+    assert saved.with_suffix(".md").read_text() == text
